@@ -1,0 +1,263 @@
+// Package config is Portico's one configuration model and its two front doors: Crossbar.io's node
+// configuration (version 2, JSON or YAML) and Portico's own TOML. Both decode strictly (an unknown
+// key is an error, as in Crossbar) into the same model, get the same defaults and pass the same
+// validation. The package reads the config file and nothing else; it starts nothing.
+//
+// The doc comment of each field is also the user-facing reference for its key.
+package config
+
+import "time"
+
+// Node is a whole node configuration.
+type Node struct {
+	// Dir is the node directory (Crossbar's cbdir), absolute. Relative paths in the config
+	// (pythonpath, static directories, unix sockets) are resolved against it.
+	Dir string
+	// File is the absolute path of the file the config was read from ("" when built in code).
+	File string
+	// Version is the Crossbar config version (2). TOML files may omit it.
+	Version    int
+	Controller Controller
+	Workers    []Worker
+}
+
+// Controller is Crossbar's `controller` section. Portico has no separate controller process; the
+// keys are accepted so that Crossbar configs load unchanged.
+type Controller struct {
+	// ID names the node in logs.
+	ID string
+}
+
+// Worker is one entry of `workers`. Only `type: "router"` workers are served.
+type Worker struct {
+	Place      string // key path, e.g. "workers[0]"
+	Type       string // "router"
+	ID         string
+	Options    WorkerOptions
+	Realms     []Realm
+	Transports []Transport
+}
+
+// WorkerOptions is a router worker's `options`.
+type WorkerOptions struct {
+	// PythonPath lists directories put on the Python path of every WSGI app of the worker,
+	// resolved against the node directory, so `[".."]` beside `.crossbar/` is the project root.
+	PythonPath []string
+	// Env is the environment given to launched uwsgi processes.
+	Env Env
+	// Title names the worker in logs.
+	Title string
+}
+
+// Env is Crossbar's worker `options.env`: which variables of Portico's own environment are
+// inherited (all by default, none, or a list) and which are set.
+type Env struct {
+	InheritAll bool     // `inherit: true` (the default)
+	Inherit    []string // `inherit: ["PATH", ...]`
+	Vars       map[string]string
+}
+
+// Realm is one WAMP realm of a router worker.
+type Realm struct {
+	Place string
+	Name  string
+	Roles []Role
+}
+
+// Role is a WAMP authrole with its static permissions.
+type Role struct {
+	Place       string
+	Name        string
+	Permissions []Permission
+}
+
+// Permission grants actions on a URI pattern.
+type Permission struct {
+	Place string
+	URI   string
+	// Match is "exact", "prefix" or "wildcard". Default: "exact", unless the URI ends in "." or
+	// is "" (then "prefix"), as in Crossbar.
+	Match    string
+	Allow    Allow
+	Disclose Disclose
+	Cache    bool
+}
+
+// Allow lists the WAMP actions a permission grants.
+type Allow struct{ Call, Register, Publish, Subscribe bool }
+
+// Disclose says whether callers/publishers are disclosed to callees/subscribers.
+type Disclose struct{ Caller, Publisher bool }
+
+// Transport is one listening transport. Only `type: "web"` is served.
+type Transport struct {
+	Place    string // e.g. "workers[0].transports[0]"
+	Type     string // "web"
+	ID       string
+	Endpoint Endpoint
+	// Paths is the path table: "/" is the root service, every other key is one path segment.
+	Paths   map[string]*Service
+	Options WebOptions
+}
+
+// Endpoint is where a transport listens.
+type Endpoint struct {
+	Type      string // "tcp" or "unix"
+	Port      int    // tcp
+	Interface string // tcp; "" listens on all interfaces
+	Version   int    // tcp; 4 or 6 (default 4 when Interface is "")
+	Backlog   int
+	Path      string // unix, absolute after resolution
+	TLS       *TLS
+}
+
+// TLS configures HTTPS on a tcp endpoint. Paths are resolved against the node directory.
+type TLS struct {
+	Key         string
+	Certificate string
+	CAFile      string // `ca_certificates` is not supported yet; chain goes in Certificate
+}
+
+// WebOptions are a web transport's `options`: Crossbar's, plus Portico's edge limits. Zero
+// durations and sizes mean "the default" documented on each field.
+type WebOptions struct {
+	AccessLog         bool
+	DisplayTracebacks bool
+	HSTS              bool
+	HSTSMaxAge        int
+	// MaxHeaderSize bounds a request's header block (431 above it). Default 8 KiB... 64 KiB.
+	MaxHeaderSize int
+	// HeaderReadTimeout bounds the time to read a request's header. Default 60s (nginx).
+	HeaderReadTimeout time.Duration
+	// BodyReadTimeout bounds the time between two reads of a request body. Default 60s.
+	BodyReadTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections. Default 75s (nginx keepalive_timeout).
+	IdleTimeout time.Duration
+	// WriteTimeout bounds one write to the client. Default 60s (nginx send_timeout).
+	WriteTimeout time.Duration
+	// MaxConnections bounds concurrent client connections. Default 0: unlimited... fasthttp's.
+	MaxConnections int
+	// MaxBodySize bounds request bodies on every path (413). Default 0: unlimited.
+	MaxBodySize int64
+	// TrustedProxies lists peers (IPs or CIDRs) whose X-Forwarded-* headers are believed.
+	TrustedProxies []string
+}
+
+// Service is one entry of a path table.
+type Service struct {
+	Place string // e.g. "workers[0].transports[0].paths.ws"
+	// Type is one of "wsgi", "websocket", "static", "redirect", "json", "path".
+	Type      string
+	WSGI      *WSGI
+	WebSocket *WebSocket
+	Static    *Static
+	Redirect  *Redirect
+	JSON      *JSON
+	// Paths is the nested path table of a `path` service ("/" is its own root).
+	Paths map[string]*Service
+}
+
+// WSGI serves a Python WSGI application over the uwsgi protocol, either from running uwsgi
+// upstreams or from a uwsgi that Portico launches and supervises.
+type WSGI struct {
+	// Module and Object name the WSGI callable (Crossbar's keys): `--module module:object`.
+	Module string
+	Object string
+	// MinThreads/MaxThreads are Crossbar's thread pool bounds; Portico derives the launched
+	// uwsgi's processes and threads from MaxThreads when those are not set.
+	MinThreads int
+	MaxThreads int
+	// Upstreams are running uwsgi sockets ("unix:/run/app.sock", "127.0.0.1:3031"). With
+	// upstreams nothing is launched. Unix paths are resolved against the node directory.
+	Upstreams []string
+	// Processes and Threads size a launched uwsgi.
+	Processes int
+	Threads   int
+	// UWSGI is the uwsgi binary to launch (default: "uwsgi" on PATH).
+	UWSGI string
+	// UWSGIArgs are extra arguments for the launched uwsgi.
+	UWSGIArgs []string
+	// Env is added to the launched uwsgi's environment.
+	Env map[string]string
+	// MaxConcurrency bounds concurrent requests per upstream (default: processes*threads for a
+	// launched uwsgi, 64 for a configured upstream). Requests above it wait in a FIFO queue.
+	MaxConcurrency int
+	// QueueTimeout bounds the wait in that queue (503 after it). Default 30s.
+	QueueTimeout time.Duration
+	// ConnectTimeout bounds dialing an upstream (504 after it). Default 5s.
+	ConnectTimeout time.Duration
+	// ReadTimeout bounds the wait between two reads from an upstream (504). Default 60s
+	// (nginx uwsgi_read_timeout).
+	ReadTimeout time.Duration
+	// SendTimeout bounds one write to an upstream (504). Default 60s (nginx uwsgi_send_timeout).
+	SendTimeout time.Duration
+	// MaxBodySize bounds request bodies on this path (413). Default 0: the transport's.
+	MaxBodySize int64
+	// Balance is "round_robin" (default) or "least_conn".
+	Balance string
+	// MaxFails failed attempts within FailTimeout mark an upstream down for FailTimeout
+	// (nginx semantics). Defaults 1 and 10s.
+	MaxFails    int
+	FailTimeout time.Duration
+
+	// Resolved from the worker: absolute python path and the directory uwsgi runs in.
+	PythonPath []string
+	Chdir      string
+	WorkerEnv  Env
+}
+
+// WebSocket serves the WAMP router of the worker.
+type WebSocket struct {
+	// Serializers restricts the offered WAMP serializers ("json", "msgpack", "cbor"); default all.
+	Serializers []string
+	Options     WebSocketOptions
+	// Auth is the transport's authentication config; without it clients join anonymously.
+	Auth map[string]any
+	Debug bool
+}
+
+// WebSocketOptions are Crossbar's websocket `options`.
+type WebSocketOptions struct {
+	// MaxMessageSize bounds one incoming message, in bytes (Crossbar default 0: unlimited).
+	MaxMessageSize int
+	// AutoPingInterval and AutoPingTimeout (Crossbar: milliseconds) drive WebSocket pings.
+	AutoPingInterval time.Duration
+	AutoPingTimeout  time.Duration
+	// AllowedOrigins lists Origin patterns ("*" wildcards) accepted on upgrade; default all.
+	AllowedOrigins  []string
+	AllowNullOrigin bool
+	// Compression enables permessage-deflate.
+	Compression     bool
+	EnableWebStatus bool // default true: a plain GET answers a status page
+	// OpenHandshakeTimeout and CloseHandshakeTimeout (ms in Crossbar).
+	OpenHandshakeTimeout  time.Duration
+	CloseHandshakeTimeout time.Duration
+	// OutQueueLimit bounds a session's outbound queue (messages); a session over it is
+	// disconnected. Portico's key; default 1024.
+	OutQueueLimit int
+}
+
+// Static serves files from a directory.
+type Static struct {
+	Directory              string // absolute after resolution
+	EnableDirectoryListing bool
+	// CacheTimeout sets Cache-Control max-age in seconds; nil means Crossbar's default (12h).
+	CacheTimeout *int
+	DefaultFile  string // default "index.html"
+	MimeTypes    map[string]string
+	FollowSymlinks bool // serve symlinks pointing outside the directory (default false)
+}
+
+// Redirect answers every request with a redirect.
+type Redirect struct {
+	URL  string
+	Code int // default 302? Crossbar answers 303... see gateway.
+}
+
+// JSON answers with a fixed JSON value.
+type JSON struct {
+	Value             any
+	Prettify          bool
+	AllowCrossOrigin  bool
+	DiscourageCaching bool
+}
