@@ -279,8 +279,11 @@ func (s *Supervisor) Start(ctx context.Context) error {
 		s.teardown()
 		return err
 	}
-	s.loopDone = make(chan struct{})
-	go s.supervise(p)
+	done := make(chan struct{})
+	s.mu.Lock()
+	s.loopDone = done
+	s.mu.Unlock()
+	go s.supervise(p, done)
 	return nil
 }
 
@@ -334,9 +337,10 @@ func (s *Supervisor) setNotReady() {
 func (s *Supervisor) Stop(timeout time.Duration) error {
 	s.mu.Lock()
 	if s.stopping {
+		loopDone := s.loopDone
 		s.mu.Unlock()
-		if s.loopDone != nil {
-			<-s.loopDone
+		if loopDone != nil {
+			<-loopDone
 		}
 		return nil
 	}
@@ -398,8 +402,8 @@ func (s *Supervisor) teardown() {
 }
 
 // supervise waits for the running instance to die and relaunches it with capped backoff.
-func (s *Supervisor) supervise(p *proc) {
-	defer close(s.loopDone)
+func (s *Supervisor) supervise(p *proc, done chan struct{}) {
+	defer close(done)
 	backoff := BackoffMin
 	for {
 		select {

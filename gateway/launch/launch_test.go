@@ -384,3 +384,33 @@ func TestRuntimeDirTooLong(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestPluginMissing uses a stand-in binary that answers like Debian's uwsgi-core without
+// uwsgi-plugin-python3 installed (that state cannot be had next to the real packages).
+func TestPluginMissing(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "uwsgi")
+	script := `#!/bin/sh
+echo "*** uWSGI loaded generic plugins ***"
+echo
+echo "*** uWSGI loaded request plugins ***"
+echo "--- end of plugins list ---"
+if [ "$1" = "--need-plugin" ]; then
+  echo '!!! UNABLE to load uWSGI plugin: /usr/lib/uwsgi/plugins/python3_plugin.so: cannot open shared object file: No such file or directory !!!'
+  echo 'unable to load plugin "python3"'
+fi
+echo "The -s/--socket option is missing and stdin is not a socket."
+exit 1
+`
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(Spec{Binary: bin, Module: "m", RuntimeDir: t.TempDir(), ConfigKey: "workers[0].transports[0].paths.app"}, nil)
+	if err == nil {
+		t.Fatal("no error for a uwsgi without python")
+	}
+	for _, want := range []string{"workers[0].transports[0].paths.app.uwsgi", "uwsgi-plugin-python3", `unable to load plugin "python3"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}
