@@ -38,6 +38,7 @@ package launch
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -48,6 +49,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -530,6 +532,9 @@ func childEnv(base []string, notify string, extra []string) []string {
 		}
 	}
 	env = append(env, extra...)
+	if notify == "" {
+		return env
+	}
 	return append(env, "NOTIFY_SOCKET="+notify)
 }
 
@@ -632,7 +637,24 @@ func (s *Supervisor) exitError(p *proc) error {
 		s.spec.Module, s.spec.Object, status, s.bin, strings.Join(s.args, " "), indent(lines))
 }
 
+// searchPath is sys.path as uWSGI's embedded Python sees it with the same --pythonpath,
+// --chdir and environment (uwsgi --pyrun of a two-line script, about 40 ms, run only after
+// a failed import), else the configured entries.
 func (s *Supervisor) searchPath() string {
+	sp, err := s.probeSysPath()
+	if err == nil {
+		wd := s.spec.Chdir
+		if wd == "" {
+			wd, _ = os.Getwd()
+		}
+		for i, e := range sp {
+			if e == "." || e == "" {
+				sp[i] = e + " (" + wd + ")"
+			}
+		}
+		return strings.Join(sp, ", ")
+	}
+	s.log.Debug("sys.path probe failed", "error", err)
 	parts := append([]string(nil), s.spec.PythonPath...)
 	if s.spec.Chdir != "" {
 		parts = append(parts, s.spec.Chdir+" (--chdir, the working directory)")
@@ -641,6 +663,45 @@ func (s *Supervisor) searchPath() string {
 		return "(no pythonpath given; uwsgi uses the working directory and the interpreter's default sys.path)"
 	}
 	return strings.Join(parts, ", ") + ", then the interpreter's default sys.path"
+}
+
+func (s *Supervisor) probeSysPath() ([]string, error) {
+	script := strings.TrimSuffix(s.sock, ".sock") + "-syspath.py"
+	const marker = "PORTICO_SYSPATH="
+	src := "import json, sys\nprint(" + strconv.Quote(marker) + " + json.dumps(sys.path), flush=True)\n"
+	if err := os.WriteFile(script, []byte(src), 0o600); err != nil {
+		return nil, err
+	}
+	defer os.Remove(script)
+	var args []string
+	if s.plugin {
+		args = append(args, "--plugin", "python3")
+	}
+	for _, p := range s.spec.PythonPath {
+		args = append(args, "--pythonpath", p)
+	}
+	if s.spec.Chdir != "" {
+		args = append(args, "--chdir", s.spec.Chdir)
+	}
+	args = append(args, "--pyrun", script)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.bin, args...)
+	cmd.Env = childEnv(os.Environ(), "", s.spec.Env)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	out, _ := cmd.CombinedOutput()
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, marker); ok {
+			var sp []string
+			if err := json.Unmarshal([]byte(v), &sp); err != nil {
+				return nil, err
+			}
+			// --pyrun puts the script's own directory first; the app does not see it.
+			return slices.DeleteFunc(sp, func(e string) bool { return e == filepath.Dir(script) }), nil
+		}
+	}
+	return nil, fmt.Errorf("no sys.path in the output of %s %s", s.bin, strings.Join(args, " "))
 }
 
 func indent(lines []string) string {

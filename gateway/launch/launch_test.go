@@ -105,9 +105,11 @@ func TestStartServes(t *testing.T) {
 	dir := project(t, map[string]string{"myapp.py": flaskApp})
 	s := newSup(t, Spec{Module: "myapp", Object: "app", PythonPath: []string{dir}, Chdir: dir,
 		Processes: 2, Threads: 2, Env: []string{"PORTICO_TEST_ENV=set"}})
+	t0 := time.Now()
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("Flask app ready %v after Start", time.Since(t0).Round(time.Millisecond))
 	if err := s.WaitReady(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -221,9 +223,11 @@ func TestStopLeavesNoProcess(t *testing.T) {
 			t.Fatalf("%v in the group, want a master and 3 workers", groupMembers(pgid))
 		}
 	}
+	t0 := time.Now()
 	if err := s.Stop(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("Stop of master + 3 workers took %v", time.Since(t0).Round(time.Millisecond))
 	if m := groupMembers(pgid); len(m) != 0 {
 		t.Fatalf("processes left in group %d after Stop: %v", pgid, m)
 	}
