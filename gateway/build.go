@@ -1,0 +1,186 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"portico/config"
+	"portico/gateway/launch"
+)
+
+// launched is one uwsgi Portico supervises for a wsgi path without upstream.
+type launched struct {
+	key  string
+	sup  *launch.Supervisor
+	used bool // still referenced by the current configuration
+}
+
+// build makes the path table of every transport in node. It launches the uwsgi servers the
+// node needs (reusing those whose settings did not change) and marks which ones are used.
+func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pathTable, error) {
+	for _, l := range g.launched {
+		l.used = false
+	}
+	tables := map[string]*pathTable{}
+	for i := range node.Workers {
+		w := &node.Workers[i]
+		for j := range w.Transports {
+			t := &w.Transports[j]
+			tab := &pathTable{root: &pathNode{}, accessLog: t.Options.AccessLog}
+			if err := g.addPaths(ctx, node, w, t, tab, tab.root, t.Paths); err != nil {
+				for _, svc := range tab.services {
+					svc.close()
+				}
+				return nil, err
+			}
+			tables[t.Place] = tab
+		}
+	}
+	return tables, nil
+}
+
+func (g *Gateway) addPaths(ctx context.Context, node *config.Node, w *config.Worker, t *config.Transport, tab *pathTable, at *pathNode, paths map[string]*config.Service) error {
+	for key, svc := range paths {
+		n := at
+		if key != "/" {
+			if at.children == nil {
+				at.children = map[string]*pathNode{}
+			}
+			n = at.children[key]
+			if n == nil {
+				n = &pathNode{}
+				at.children[key] = n
+			}
+		}
+		if svc.Type == "path" {
+			if err := g.addPaths(ctx, node, w, t, tab, n, svc.Paths); err != nil {
+				return err
+			}
+			continue
+		}
+		s, err := g.newService(ctx, node, w, t, svc)
+		if err != nil {
+			return err
+		}
+		tab.services = append(tab.services, s)
+		n.svc = s
+	}
+	return nil
+}
+
+func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.Worker, t *config.Transport, svc *config.Service) (service, error) {
+	log := g.log.With("service", svc.Place)
+	switch svc.Type {
+	case "wsgi":
+		ups := svc.WSGI.Upstreams
+		var waitReady func(context.Context) error
+		if len(ups) == 0 {
+			l, err := g.ensureLaunched(ctx, node, w, svc)
+			if err != nil {
+				return nil, err
+			}
+			ups = []string{l.sup.Upstream()}
+			waitReady = l.sup.WaitReady
+		}
+		s, err := newWSGIService(svc, t, node, log, ups, waitReady)
+		if err != nil {
+			return nil, err
+		}
+		s.spoolDir = g.runtimeDir
+		return s, nil
+	case "websocket":
+		return newWebSocketService(svc, g.routerFor(w), log)
+	case "static":
+		return newStaticService(svc)
+	case "redirect":
+		return newRedirectService(svc), nil
+	case "json":
+		return newJSONService(svc)
+	}
+	return nil, fmt.Errorf("%s: service type %q is not supported", svc.Place, svc.Type)
+}
+
+// launchKey identifies a launched uwsgi by everything that shapes it: a reload restarts uwsgi
+// only when its key changed.
+func launchKey(svc *config.Service) string {
+	w := svc.WSGI
+	return strings.Join([]string{
+		svc.Place, w.Module, w.Object, strings.Join(w.PythonPath, "\x00"), w.Chdir,
+		fmt.Sprint(w.Processes, "/", w.Threads), w.UWSGI, strings.Join(w.UWSGIArgs, "\x00"),
+		fmt.Sprint(sortedEnv(w.Env)),
+	}, "\x01")
+}
+
+func sortedEnv(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (g *Gateway) ensureLaunched(ctx context.Context, node *config.Node, w *config.Worker, svc *config.Service) (*launched, error) {
+	key := launchKey(svc)
+	if l, ok := g.launched[key]; ok {
+		l.used = true
+		return l, nil
+	}
+	ws := svc.WSGI
+	spec := launch.Spec{
+		Name:       svc.Place,
+		Binary:     ws.UWSGI,
+		Module:     ws.Module,
+		Object:     ws.Object,
+		PythonPath: ws.PythonPath,
+		Chdir:      ws.Chdir,
+		Processes:  ws.Processes,
+		Threads:    ws.Threads,
+		Env:        sortedEnv(ws.Env),
+		ExtraArgs:  ws.UWSGIArgs,
+		// A directory per launch: a uwsgi started by a reload must not share the socket path
+		// of the one it replaces while that one drains.
+		RuntimeDir: filepath.Join(g.runtimeDir, strconv.Itoa(g.launchSeq)),
+		ConfigKey:  svc.Place,
+	}
+	g.launchSeq++
+	sup, err := launch.New(spec, g.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := sup.Start(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", svc.Place, err)
+	}
+	l := &launched{key: key, sup: sup, used: true}
+	g.launched[key] = l
+	return l, nil
+}
+
+// stopUnused stops every launched uwsgi not used by the current configuration (all of them
+// when keep is nil).
+func (g *Gateway) stopUnused(keep map[string]bool) {
+	for key, l := range g.launched {
+		if keep != nil && l.used {
+			continue
+		}
+		if err := l.sup.Stop(stopTimeout); err != nil {
+			g.log.Warn("stopping uwsgi", "uwsgi", l.sup.Upstream(), "error", err)
+		}
+		delete(g.launched, key)
+	}
+}
+
+// launchedSupervisors lists the uwsgi servers this gateway supervises (for tests and status).
+func (g *Gateway) launchedSupervisors() []*launch.Supervisor {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]*launch.Supervisor, 0, len(g.launched))
+	for _, l := range g.launched {
+		out = append(out, l.sup)
+	}
+	return out
+}

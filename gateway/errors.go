@@ -1,0 +1,147 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"syscall"
+
+	"github.com/valyala/fasthttp"
+
+	"portico/uwsgiproto"
+)
+
+// Errors a service handler returns. They are mapped to HTTP statuses in one place, statusOf,
+// so that no handler writes its own error page (the shape of Caddy's reverseproxy statusError).
+var (
+	errQueueTimeout   = errors.New("no upstream slot free within queue_timeout")
+	errQueueFull      = errors.New("upstream wait queue is full")
+	errBodyTooLarge   = errors.New("request body larger than max_body_size")
+	errBadPath        = errors.New("malformed request path")
+	errNotFound       = errors.New("no service at this path")
+	errNotImplemented = errors.New("service not implemented")
+	errMethod         = errors.New("method not allowed")
+	errForbidden      = errors.New("forbidden")
+)
+
+// upstreamError carries which upstream failed and at which step, for the log line.
+type upstreamError struct {
+	upstream string // "unix:/run/app.sock"
+	op       string // "dial", "send", "read head", "read body"
+	err      error
+}
+
+func (e *upstreamError) Error() string {
+	return fmt.Sprintf("upstream %s: %s: %v", e.upstream, e.op, e.err)
+}
+
+func (e *upstreamError) Unwrap() error { return e.err }
+
+// statusOf maps an error from any service to the status the client sees.
+//
+//	timeout (dial, send, read)          504
+//	queue timeout / queue full          503
+//	vars block over 65535 bytes         431 (the request's headers are what made it large)
+//	body over max_body_size             413
+//	malformed path, CL with TE          400
+//	client body too slow / broken       408 / 400
+//	anything else from an upstream      502 (refused, reset, malformed response)
+func statusOf(err error) int {
+	var ne net.Error
+	var ce *clientError
+	var ue *upstreamError
+	switch {
+	case errors.As(err, &ue):
+		switch {
+		case errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull):
+			return fasthttp.StatusServiceUnavailable
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+			errors.As(err, &ne) && ne.Timeout():
+			return fasthttp.StatusGatewayTimeout
+		}
+		return fasthttp.StatusBadGateway
+	case errors.As(err, &ce):
+		if errors.As(ce.err, &ne) && ne.Timeout() {
+			return fasthttp.StatusRequestTimeout
+		}
+		return fasthttp.StatusBadRequest
+	case errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull):
+		return fasthttp.StatusServiceUnavailable
+	case errors.Is(err, errBodyTooLarge):
+		return fasthttp.StatusRequestEntityTooLarge
+	case errors.Is(err, uwsgiproto.ErrVarsTooLarge):
+		return fasthttp.StatusRequestHeaderFieldsTooLarge
+	case errors.Is(err, errBadPath), errors.Is(err, errFraming):
+		return fasthttp.StatusBadRequest
+	case errors.Is(err, errNotFound), errors.Is(err, os.ErrNotExist):
+		return fasthttp.StatusNotFound
+	case errors.Is(err, errForbidden), errors.Is(err, os.ErrPermission):
+		return fasthttp.StatusForbidden
+	case errors.Is(err, errMethod):
+		return fasthttp.StatusMethodNotAllowed
+	case errors.Is(err, errNotImplemented):
+		return fasthttp.StatusNotImplemented
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return fasthttp.StatusGatewayTimeout
+	case errors.As(err, &ne) && ne.Timeout():
+		return fasthttp.StatusGatewayTimeout
+	}
+	return fasthttp.StatusBadGateway
+}
+
+// causeOf names the failure in words an operator greps for.
+func causeOf(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "reset"
+	case errors.Is(err, syscall.ENOENT):
+		return "socket missing"
+	case errors.Is(err, uwsgiproto.ErrBadResponse):
+		return "malformed response"
+	case errors.Is(err, errQueueTimeout):
+		return "queue timeout"
+	case errors.Is(err, errQueueFull):
+		return "queue full"
+	}
+	if statusOf(err) == fasthttp.StatusGatewayTimeout {
+		return "timeout"
+	}
+	return "error"
+}
+
+// fail writes the error response for err and logs it once. Internal error text never reaches
+// the client: the body is the status text only.
+func fail(ctx *fasthttp.RequestCtx, log *slog.Logger, place string, err error) {
+	status := statusOf(err)
+	level := slog.LevelWarn
+	if status < 500 {
+		level = slog.LevelInfo
+	}
+	attrs := []slog.Attr{
+		slog.Int("status", status),
+		slog.String("method", string(ctx.Method())),
+		slog.String("uri", string(ctx.RequestURI())),
+		slog.String("service", place),
+		slog.String("remote", ctx.RemoteAddr().String()),
+		slog.String("cause", causeOf(err)),
+		slog.String("error", err.Error()),
+	}
+	var ue *upstreamError
+	if errors.As(err, &ue) {
+		attrs = append(attrs, slog.String("upstream", ue.upstream), slog.String("op", ue.op))
+	}
+	log.LogAttrs(context.Background(), level, "request failed", attrs...)
+	writeStatus(ctx, status)
+}
+
+func writeStatus(ctx *fasthttp.RequestCtx, status int) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(fmt.Sprintf("%d %s\n", status, fasthttp.StatusMessage(status)))
+}

@@ -1,0 +1,354 @@
+// Package gateway is Portico's HTTP front: one fasthttp server per configured transport, a
+// path table per transport (swapped atomically on reload), and the path services: wsgi
+// (uwsgi protocol to upstreams Portico launches or is pointed at), websocket (WAMP via the
+// router), static, redirect and json. It is the only package that imports fasthttp.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"portico/config"
+)
+
+// Gateway serves one node configuration.
+type Gateway struct {
+	log        *slog.Logger
+	runtimeDir string
+
+	mu         sync.Mutex
+	node       *config.Node
+	servers    []*server
+	launched   map[string]*launched // by launch key, see launchKey
+	launchSeq  int
+	retiring   map[*launched]bool    // replaced by a reload, draining
+	routers    map[string]*routerRef // by worker place
+	shutdowned bool
+}
+
+// server is one listening web transport.
+type server struct {
+	g     *Gateway
+	where string
+	ep    config.Endpoint
+	srv   *fasthttp.Server
+	ln    net.Listener
+	table atomic.Pointer[pathTable]
+	done  chan error
+}
+
+// pathTable is what a transport serves; a reload builds a new one and swaps it in.
+type pathTable struct {
+	root      *pathNode
+	services  []service
+	accessLog bool
+}
+
+// request is the gateway's per-request view shared by services.
+type request struct {
+	path       []byte // percent-decoded, normalised
+	mount      int    // len of the mount prefix in path (SCRIPT_NAME)
+	requestURI []byte // raw path and query as sent (REQUEST_URI)
+	host       []byte // $host: lower-case, without port
+}
+
+var requestPool = sync.Pool{New: func() any { return new(request) }}
+
+// New prepares a gateway for node; nothing listens or runs until Start.
+func New(node *config.Node, log *slog.Logger) (*Gateway, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	dir, err := runtimeDir()
+	if err != nil {
+		return nil, err
+	}
+	return &Gateway{log: log, node: node, runtimeDir: dir, launched: map[string]*launched{}, retiring: map[*launched]bool{}, routers: map[string]*routerRef{}}, nil
+}
+
+// runtimeDir is where launched uwsgi sockets live: private to this process (0700).
+func runtimeDir() (string, error) {
+	base := os.Getenv("XDG_RUNTIME_DIR")
+	if base == "" {
+		base = os.TempDir()
+	}
+	d, err := os.MkdirTemp(base, "portico-")
+	if err != nil {
+		return "", fmt.Errorf("runtime directory: %w", err)
+	}
+	return d, nil
+}
+
+// Start launches what the node needs (uwsgi for wsgi paths without upstream), opens every
+// transport and serves. It returns once all listeners are open; serving errors are logged.
+func (g *Gateway) Start(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	tables, err := g.build(ctx, g.node)
+	if err != nil {
+		g.stopUnused(nil)
+		return err
+	}
+	for i := range g.node.Workers {
+		w := &g.node.Workers[i]
+		for j := range w.Transports {
+			t := &w.Transports[j]
+			s, err := g.listen(t)
+			if err != nil {
+				g.closeAll()
+				return err
+			}
+			s.table.Store(tables[t.Place])
+			g.servers = append(g.servers, s)
+		}
+	}
+	for _, s := range g.servers {
+		go s.serve()
+	}
+	return nil
+}
+
+// Addrs lists the listening addresses in config order.
+func (g *Gateway) Addrs() []net.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]net.Addr, 0, len(g.servers))
+	for _, s := range g.servers {
+		out = append(out, s.ln.Addr())
+	}
+	return out
+}
+
+func (g *Gateway) listen(t *config.Transport) (*server, error) {
+	ep := t.Endpoint
+	var ln net.Listener
+	var err error
+	switch ep.Type {
+	case "unix":
+		if fi, serr := os.Lstat(ep.Path); serr == nil && fi.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(ep.Path) // a stale socket from an earlier run
+		}
+		ln, err = net.Listen("unix", ep.Path)
+	default:
+		network := "tcp4"
+		host := ep.Interface
+		if ep.Version == 6 {
+			network = "tcp6"
+		}
+		if host == "" && ep.Version == 6 {
+			host = "::"
+		}
+		ln, err = net.Listen(network, net.JoinHostPort(host, fmt.Sprint(ep.Port)))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s.endpoint: %w", t.Place, err)
+	}
+	if ep.TLS != nil {
+		cert, err := tls.LoadX509KeyPair(ep.TLS.Certificate, ep.TLS.Key)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("%s.endpoint.tls: %w", t.Place, err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	s := &server{g: g, where: t.Place, ep: ep, ln: ln, done: make(chan error, 1)}
+	s.srv = newServer(t, s.handle, g.log)
+	g.log.Info("listening", "addr", ln.Addr().String(), "transport", t.Place, "tls", ep.TLS != nil)
+	return s, nil
+}
+
+func newServer(t *config.Transport, h fasthttp.RequestHandler, log *slog.Logger) *fasthttp.Server {
+	o := t.Options
+	return &fasthttp.Server{
+		Handler:        h,
+		Name:           "Portico",
+		ReadBufferSize: o.MaxHeaderSize, // bounds the request head: larger is 431
+		ReadTimeout:    o.HeaderReadTimeout,
+		IdleTimeout:    o.IdleTimeout,
+		WriteTimeout:   o.WriteTimeout,
+		Concurrency:    o.MaxConnections,
+		// Bodies stream to the upstream; fasthttp pre-reads at most 8 KiB of them.
+		StreamRequestBody:            true,
+		MaxRequestBodySize:           1 << 62,
+		DisablePreParseMultipartForm: true,
+		NoDefaultContentType:         true,
+		CloseOnShutdown:              true,
+		TCPKeepalive:                 true,
+		Logger:                       fasthttpLogger{log},
+		ErrorHandler:                 errorHandler(log),
+	}
+}
+
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...), "component", "http")
+}
+
+func (s *server) serve() {
+	err := s.srv.Serve(s.ln)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		s.g.log.Error("transport stopped", "transport", s.where, "error", err)
+	}
+	s.done <- err
+}
+
+// handle resolves the path and hands the request to its service; errors from services are
+// mapped to statuses here, in one place.
+func (s *server) handle(ctx *fasthttp.RequestCtx) {
+	tab := s.table.Load()
+	rq := requestPool.Get().(*request)
+	defer requestPool.Put(rq)
+
+	if err := framingError(&ctx.Request.Header); err != nil {
+		ctx.SetConnectionClose()
+		fail(ctx, s.g.log, s.where, err)
+		return
+	}
+	target := ctx.Request.Header.RequestURI()
+	var authority []byte
+	target, authority = splitAbsolute(target)
+	rq.requestURI = target
+	p := target
+	for i, c := range p {
+		if c == '?' || c == '#' {
+			p = p[:i]
+			break
+		}
+	}
+	var err error
+	rq.path, err = normalizePath(rq.path, p)
+	if err != nil {
+		fail(ctx, s.g.log, s.where, err)
+		return
+	}
+	if authority == nil {
+		authority = ctx.Request.Header.Host()
+	}
+	rq.host = appendHost(rq.host[:0], authority)
+
+	svc, mount := tab.root.lookup(rq.path)
+	if svc == nil {
+		fail(ctx, s.g.log, s.where, errNotFound)
+		return
+	}
+	rq.mount = mount
+	if err := svc.serve(ctx, rq); err != nil {
+		fail(ctx, s.g.log, svc.place(), err)
+	}
+	if tab.accessLog {
+		s.g.log.Info("access", "method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
+			"status", ctx.Response.StatusCode(), "remote", ctx.RemoteAddr().String(), "service", svc.place())
+	}
+}
+
+// splitAbsolute splits an absolute-form request target ("http://host/p?q", RFC 9112 section
+// 3.2.2) into the origin-form part and the authority. REQUEST_URI is then the origin form, as
+// nginx's $request_uri is.
+func splitAbsolute(t []byte) (origin, authority []byte) {
+	if len(t) == 0 || t[0] == '/' {
+		return t, nil
+	}
+	for _, scheme := range [...]string{"http://", "https://"} {
+		if len(t) >= len(scheme) && asciiEqualFold(t[:len(scheme)], scheme) {
+			rest := t[len(scheme):]
+			for i, c := range rest {
+				if c == '/' || c == '?' {
+					if c == '?' {
+						return append([]byte("/"), rest[i:]...), rest[:i]
+					}
+					return rest[i:], rest[:i]
+				}
+			}
+			return []byte("/"), rest
+		}
+	}
+	return t, nil
+}
+
+// appendHost appends nginx's $host for authority: lower-case, port and userinfo removed.
+func appendHost(dst, authority []byte) []byte {
+	if i := lastIndexByte(authority, '@'); i >= 0 {
+		authority = authority[i+1:]
+	}
+	end := len(authority)
+	if len(authority) > 0 && authority[0] == '[' {
+		if i := indexByte(authority, ']'); i >= 0 {
+			end = i + 1
+		}
+	} else if i := indexByte(authority, ':'); i >= 0 {
+		end = i
+	}
+	for _, c := range authority[:end] {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+func lastIndexByte(b []byte, c byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// Shutdown stops accepting, lets in-flight requests finish until ctx ends, then stops
+// launched uwsgi servers and removes the runtime directory.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shutdowned {
+		return nil
+	}
+	g.shutdowned = true
+	errs := make([]error, len(g.servers))
+	var wg sync.WaitGroup
+	for i, s := range g.servers {
+		wg.Go(func() {
+			if err := s.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	g.closeAll()
+	return errors.Join(errs...)
+}
+
+// closeAll closes listeners, services, routers and launched uwsgi servers.
+func (g *Gateway) closeAll() {
+	for _, s := range g.servers {
+		_ = s.ln.Close()
+		if tab := s.table.Load(); tab != nil {
+			for _, svc := range tab.services {
+				svc.close()
+			}
+		}
+	}
+	for _, r := range g.routers {
+		r.close()
+	}
+	g.stopUnused(nil)
+	for l := range g.retiring {
+		_ = l.sup.Stop(stopTimeout)
+		delete(g.retiring, l)
+	}
+	_ = os.RemoveAll(g.runtimeDir)
+}
+
+const stopTimeout = 10 * time.Second

@@ -1,0 +1,197 @@
+package gateway
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"portico/config"
+)
+
+func launchedService(t *testing.T) *config.Service {
+	t.Helper()
+	td, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &config.Service{Type: "wsgi", WSGI: &config.WSGI{
+		Module: "app", Object: "application", PythonPath: []string{td}, Chdir: td,
+		Processes: 2, Threads: 2, MaxConcurrency: 4, UWSGI: "uwsgi",
+		QueueTimeout: 20 * time.Second, ConnectTimeout: 5 * time.Second,
+		ReadTimeout: 10 * time.Second, SendTimeout: 10 * time.Second,
+		MaxFails: 1, FailTimeout: 10 * time.Second,
+	}}
+}
+
+func getOK(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// processAlive reports whether pid exists and is not a zombie.
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestLaunchedUWSGI: a wsgi path with module/object and no upstream makes the gateway launch
+// uwsgi; when uwsgi is SIGKILLed, requests wait for the relaunch instead of failing, and
+// shutdown leaves no uwsgi behind.
+func TestLaunchedUWSGI(t *testing.T) {
+	node := testNode(t, map[string]*config.Service{"/": launchedService(t)})
+	g, base := startGatewayG(t, node)
+	if body := getOK(t, base+"/env"); !strings.Contains(body, `"SCRIPT_NAME": ""`) {
+		t.Fatalf("environ: %s", body)
+	}
+	var sup = g.launchedSupervisors()
+	if len(sup) != 1 {
+		t.Fatalf("%d launched uwsgi, want 1", len(sup))
+	}
+	pid := sup[0].PID()
+	if pid <= 0 || !processAlive(pid) {
+		t.Fatalf("uwsgi pid %d not running", pid)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Requests made right after the kill wait in the queue for the relaunch.
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for range 4 {
+		wg.Go(func() {
+			resp, err := http.Get(base + "/env")
+			if err != nil || resp.StatusCode != 200 {
+				failed.Add(1)
+			}
+			if err == nil {
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d of 4 requests failed across the relaunch", n)
+	}
+	var newPID int
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if newPID = sup[0].PID(); newPID > 0 && newPID != pid && processAlive(newPID) {
+			break
+		}
+	}
+	if newPID == pid || !processAlive(newPID) {
+		t.Fatalf("uwsgi not relaunched: pid %d -> %d", pid, newPID)
+	}
+	getOK(t, base+"/env")
+	ctxShutdown(t, g)
+	deadline := time.Now().Add(15 * time.Second)
+	for processAlive(newPID) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if processAlive(newPID) {
+		t.Fatalf("uwsgi %d survived shutdown", newPID)
+	}
+}
+
+// TestReloadUnderLoad swaps the configuration while requests are running: the changed uwsgi
+// is started before the switch and the old one drains, so no request is lost.
+func TestReloadUnderLoad(t *testing.T) {
+	mk := func(value, processes int) *config.Node {
+		app := launchedService(t)
+		app.WSGI.Processes = processes
+		n := testNode(t, map[string]*config.Service{
+			"/":    app,
+			"info": {Type: "json", JSON: &config.JSON{Value: value}},
+		})
+		return n
+	}
+	g, base := startGatewayG(t, mk(1, 2))
+	if got := strings.TrimSpace(getOK(t, base+"/info")); got != "1" {
+		t.Fatalf("/info = %q", got)
+	}
+	oldPID := g.launchedSupervisors()[0].PID()
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var ok, failed atomic.Int64
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := http.Get(base + "/sleep?s=0.05")
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := g.Reload(mk(2, 3)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 || ok.Load() == 0 {
+		t.Fatalf("across the reload: %d ok, %d failed", ok.Load(), failed.Load())
+	}
+	if got := strings.TrimSpace(getOK(t, base+"/info")); got != "2" {
+		t.Fatalf("/info after reload = %q", got)
+	}
+	sups := g.launchedSupervisors()
+	if len(sups) != 1 || sups[0].PID() == oldPID {
+		t.Fatalf("after reload: %d supervisors, pid %d (old %d)", len(sups), sups[0].PID(), oldPID)
+	}
+	deadline := time.Now().Add(drainBound + 15*time.Second)
+	for processAlive(oldPID) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if processAlive(oldPID) {
+		t.Fatalf("old uwsgi %d still running after the drain", oldPID)
+	}
+
+	// A reload that cannot start its uwsgi is refused and the old configuration keeps serving.
+	bad := mk(3, 2)
+	bad.Workers[0].Transports[0].Paths["/"].WSGI.Module = "no_such_module"
+	if err := g.Reload(bad); err == nil {
+		t.Fatal("reload with a broken app accepted")
+	}
+	if got := strings.TrimSpace(getOK(t, base+"/info")); got != "2" {
+		t.Fatalf("/info after refused reload = %q", got)
+	}
+}

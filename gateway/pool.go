@@ -1,0 +1,212 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A uwsgi server closes the connection after every response (see uwsgiproto's package doc),
+// so there is nothing to keep idle: a pre-opened connection would only pin a uwsgi worker.
+// The pool is therefore a per-upstream concurrency limit with a FIFO wait queue (the shape of
+// fasthttp's HostClient acquireConn/releaseConn without the idle list), fast dialing, and
+// nginx's max_fails/fail_timeout passive health check.
+
+// maxWaiters bounds the wait queue of one upstream; past it a request is refused at once (503)
+// rather than holding memory and a client connection for queue_timeout.
+const maxWaiters = 4096
+
+type upstream struct {
+	label   string // as configured: "unix:/run/app.sock", "127.0.0.1:3031"
+	network string // "unix" or "tcp"
+	addr    string
+
+	// waitReady, when set, blocks until a launched uwsgi is accepting again (during a restart).
+	waitReady func(ctx context.Context) error
+
+	maxFails    int
+	failTimeout time.Duration
+
+	mu      sync.Mutex
+	active  int
+	max     int
+	waiters []chan struct{} // FIFO; a closed channel hands the slot over
+	fails   int
+	failAt  time.Time // start of the current fail_timeout window
+	downTil time.Time // skipped until then (nginx: "unavailable for fail_timeout")
+}
+
+func parseUpstream(s string) (network, addr string, err error) {
+	if p, ok := strings.CutPrefix(s, "unix:"); ok {
+		if p == "" {
+			return "", "", fmt.Errorf("upstream %q: empty socket path", s)
+		}
+		return "unix", p, nil
+	}
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		return "", "", fmt.Errorf("upstream %q: want unix:/path or host:port: %w", s, err)
+	}
+	return "tcp", s, nil
+}
+
+// acquire takes a connection slot, waiting in FIFO order until deadline. The fast path (a
+// free slot) allocates nothing.
+func (u *upstream) acquire(deadline time.Time) error {
+	u.mu.Lock()
+	if u.active < u.max && len(u.waiters) == 0 {
+		u.active++
+		u.mu.Unlock()
+		return nil
+	}
+	if len(u.waiters) >= maxWaiters {
+		u.mu.Unlock()
+		return errQueueFull
+	}
+	ch := make(chan struct{})
+	u.waiters = append(u.waiters, ch)
+	u.mu.Unlock()
+
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-timer.C:
+	}
+	u.mu.Lock()
+	for i, w := range u.waiters {
+		if w == ch {
+			u.waiters = append(u.waiters[:i], u.waiters[i+1:]...)
+			u.mu.Unlock()
+			return errQueueTimeout
+		}
+	}
+	u.mu.Unlock()
+	// The slot was handed over while the timer fired: we own it, give it back.
+	u.release()
+	return errQueueTimeout
+}
+
+// release returns a slot, handing it straight to the oldest waiter.
+func (u *upstream) release() {
+	u.mu.Lock()
+	if len(u.waiters) > 0 {
+		ch := u.waiters[0]
+		copy(u.waiters, u.waiters[1:])
+		u.waiters[len(u.waiters)-1] = nil
+		u.waiters = u.waiters[:len(u.waiters)-1]
+		u.mu.Unlock()
+		close(ch)
+		return
+	}
+	u.active--
+	u.mu.Unlock()
+}
+
+func (u *upstream) load() int {
+	u.mu.Lock()
+	n := u.active + len(u.waiters)
+	u.mu.Unlock()
+	return n
+}
+
+func (u *upstream) available(now time.Time) bool {
+	u.mu.Lock()
+	ok := now.After(u.downTil)
+	u.mu.Unlock()
+	return ok
+}
+
+// failed counts a failure within fail_timeout; at max_fails the upstream is skipped for
+// fail_timeout (nginx ngx_http_upstream_round_robin semantics; max_fails 0 disables).
+func (u *upstream) failed(now time.Time) {
+	if u.maxFails <= 0 {
+		return
+	}
+	u.mu.Lock()
+	if now.Sub(u.failAt) > u.failTimeout {
+		u.fails = 0
+		u.failAt = now
+	}
+	u.fails++
+	if u.fails >= u.maxFails {
+		u.downTil = now.Add(u.failTimeout)
+		u.fails = 0
+	}
+	u.mu.Unlock()
+}
+
+func (u *upstream) succeeded() {
+	if u.maxFails <= 0 {
+		return
+	}
+	u.mu.Lock()
+	u.fails = 0
+	u.mu.Unlock()
+}
+
+var dialer = net.Dialer{}
+
+func (u *upstream) dial(timeout time.Duration) (net.Conn, error) {
+	if u.network == "unix" {
+		// No resolver and no dual-stack racing on the hot path.
+		c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: u.addr, Net: "unix"})
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	d := dialer
+	d.Timeout = timeout
+	return d.Dial("tcp", u.addr)
+}
+
+// balancer picks an upstream for each attempt.
+type balancer struct {
+	ups       []*upstream
+	leastConn bool
+	next      atomic.Uint32
+}
+
+// pick returns an available upstream not in tried (bit i = ups[i] already tried), or -1.
+// When every untried upstream is marked down, the least recently failed one is used anyway,
+// as nginx does rather than refusing outright.
+func (b *balancer) pick(tried uint64) int {
+	n := len(b.ups)
+	if n == 1 {
+		if tried&1 != 0 {
+			return -1
+		}
+		return 0
+	}
+	now := time.Now()
+	best, bestLoad, fallback := -1, 0, -1
+	start := int(b.next.Add(1)-1) % n
+	for k := range n {
+		i := (start + k) % n
+		if i < 64 && tried&(1<<i) != 0 {
+			continue
+		}
+		u := b.ups[i]
+		if !u.available(now) {
+			if fallback < 0 {
+				fallback = i
+			}
+			continue
+		}
+		if !b.leastConn {
+			return i
+		}
+		if l := u.load(); best < 0 || l < bestLoad {
+			best, bestLoad = i, l
+		}
+	}
+	if best >= 0 {
+		return best
+	}
+	return fallback
+}

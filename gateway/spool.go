@@ -1,0 +1,74 @@
+package gateway
+
+import (
+	"bytes"
+	"io"
+	"os"
+)
+
+// spool de-chunks a request body of unknown length so that uwsgi can be given CONTENT_LENGTH:
+// up to chunkedMemLimit in memory, the rest in a temporary file that is removed in every
+// outcome (reset is deferred by the caller).
+type spool struct {
+	mem  bytes.Buffer
+	file *os.File
+}
+
+// fill reads r to EOF. max > 0 bounds the body (errBodyTooLarge past it). It returns the body
+// length and a reader over the whole body.
+func (s *spool) fill(r io.Reader, max int64, dir string) (int64, io.Reader, error) {
+	if r == nil {
+		return 0, nil, nil
+	}
+	limit := int64(chunkedMemLimit)
+	if max > 0 && max < limit {
+		limit = max
+	}
+	n, err := s.mem.ReadFrom(io.LimitReader(r, limit+1))
+	if err != nil {
+		return 0, nil, &clientError{err: err}
+	}
+	if n <= limit {
+		return n, bytes.NewReader(s.mem.Bytes()), nil
+	}
+	if max > 0 && n > max {
+		return 0, nil, errBodyTooLarge
+	}
+	// Past the memory threshold: continue into a file.
+	f, err := os.CreateTemp(dir, "portico-body-*")
+	if err != nil {
+		return 0, nil, err
+	}
+	s.file = f
+	_ = os.Remove(f.Name()) // unlinked at once: gone even if Portico dies
+	if _, err := f.Write(s.mem.Bytes()); err != nil {
+		return 0, nil, err
+	}
+	rest := r
+	if max > 0 {
+		rest = io.LimitReader(r, max-n+1)
+	}
+	m, err := io.Copy(f, rest)
+	if err != nil {
+		return 0, nil, &clientError{err: err}
+	}
+	total := n + m
+	if max > 0 && total > max {
+		return 0, nil, errBodyTooLarge
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, nil, err
+	}
+	return total, f, nil
+}
+
+func (s *spool) reset() {
+	if s.mem.Cap() > 4*chunkedMemLimit {
+		s.mem = bytes.Buffer{}
+	}
+	s.mem.Reset()
+	if s.file != nil {
+		s.file.Close()
+		s.file = nil
+	}
+}

@@ -1,0 +1,293 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"portico/config"
+)
+
+// staticService serves files under one directory (Crossbar's `static` path service).
+//
+// Files are opened through os.Root, which refuses any path, symlinks included, that resolves
+// outside the directory; with follow_symlinks the directory is joined the plain way (the
+// request path is already normalised, so ".." cannot appear in it).
+type staticService struct {
+	where    string
+	dir      string
+	root     *os.Root
+	listing  bool
+	index    string
+	cache    string // Cache-Control value, "" for none
+	mimes    map[string]string
+	symlinks bool
+}
+
+func newStaticService(svc *config.Service) (*staticService, error) {
+	st := svc.Static
+	root, err := os.OpenRoot(st.Directory)
+	if err != nil {
+		return nil, fmt.Errorf("%s.directory: %w", svc.Place, err)
+	}
+	s := &staticService{
+		where: svc.Place, dir: st.Directory, root: root, listing: st.EnableDirectoryListing,
+		index: st.DefaultFile, mimes: map[string]string{}, symlinks: st.FollowSymlinks,
+	}
+	if s.index == "" {
+		s.index = "index.html"
+	}
+	if st.CacheTimeout != nil {
+		if *st.CacheTimeout > 0 {
+			s.cache = "public, max-age=" + strconv.Itoa(*st.CacheTimeout)
+		} else {
+			s.cache = "no-cache"
+		}
+	}
+	for ext, typ := range st.MimeTypes {
+		if !strings.HasPrefix(ext, ".") {
+			ext = "." + ext
+		}
+		s.mimes[strings.ToLower(ext)] = typ
+	}
+	return s, nil
+}
+
+func (s *staticService) place() string { return s.where }
+func (s *staticService) close()        { _ = s.root.Close() }
+
+func (s *staticService) open(rel string) (*os.File, error) {
+	if rel == "" {
+		rel = "."
+	}
+	if s.symlinks {
+		return os.Open(filepath.Join(s.dir, filepath.FromSlash(rel)))
+	}
+	f, err := s.root.Open(rel)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+		// os.Root reports an escaping path or symlink as a plain error: not found for the client.
+		return nil, fmt.Errorf("%w: %v", fs.ErrNotExist, err)
+	}
+	return f, err
+}
+
+func (s *staticService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		ctx.Response.Header.Set("Allow", "GET, HEAD")
+		return errMethod
+	}
+	urlPath := string(rq.path[rq.mount:])
+	rel := strings.TrimPrefix(urlPath, "/")
+	f, err := s.open(rel)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if fi.IsDir() {
+		f.Close()
+		if !strings.HasSuffix(urlPath, "/") {
+			// Relative links in the index need the trailing slash (as nginx and Twisted do).
+			loc := string(rq.path) + "/"
+			if q := ctx.URI().QueryString(); len(q) > 0 {
+				loc += "?" + string(q)
+			}
+			ctx.Response.Header.Set("Location", loc)
+			ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
+			return nil
+		}
+		if f, err = s.open(path.Join(rel, s.index)); err == nil {
+			if fi, err = f.Stat(); err == nil && !fi.IsDir() {
+				return s.sendFile(ctx, f, fi)
+			}
+			f.Close()
+		}
+		if s.listing {
+			return s.list(ctx, rel, urlPath)
+		}
+		return errNotFound
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return errNotFound
+	}
+	return s.sendFile(ctx, f, fi)
+}
+
+func (s *staticService) contentType(name string) string {
+	ext := strings.ToLower(path.Ext(name))
+	if t, ok := s.mimes[ext]; ok {
+		return t
+	}
+	if t := mime.TypeByExtension(ext); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, f *os.File, fi os.FileInfo) error {
+	h := &ctx.Response.Header
+	h.SetContentType(s.contentType(fi.Name()))
+	mod := fi.ModTime().UTC().Truncate(time.Second)
+	h.Set("Last-Modified", mod.Format(http.TimeFormat))
+	h.Set("Accept-Ranges", "bytes")
+	if s.cache != "" {
+		h.Set("Cache-Control", s.cache)
+	}
+	if ims := ctx.Request.Header.Peek("If-Modified-Since"); len(ims) > 0 {
+		if t, err := http.ParseTime(string(ims)); err == nil && !mod.After(t) {
+			f.Close()
+			ctx.SetStatusCode(fasthttp.StatusNotModified)
+			return nil
+		}
+	}
+	size := fi.Size()
+	start, length := int64(0), size
+	if rg := ctx.Request.Header.Peek("Range"); len(rg) > 0 {
+		a, n, ok := parseRange(string(rg), size)
+		switch {
+		case ok:
+			start, length = a, n
+			ctx.SetStatusCode(fasthttp.StatusPartialContent)
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, a+n-1, size))
+		case a < 0:
+			f.Close()
+			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+			ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
+			return nil
+		}
+	}
+	if ctx.IsHead() {
+		f.Close()
+		h.SetContentLength(int(length))
+		ctx.Response.SkipBody = true
+		return nil
+	}
+	if start > 0 {
+		if _, err := f.Seek(start, io.SeekStart); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	ctx.SetBodyStream(&limitedFile{f: f, n: length}, int(length))
+	return nil
+}
+
+// limitedFile streams n bytes of f and closes f when fasthttp is done with it.
+type limitedFile struct {
+	f *os.File
+	n int64
+}
+
+func (l *limitedFile) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.f.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+func (l *limitedFile) Close() error { return l.f.Close() }
+
+// parseRange handles one "bytes=a-b" range (RFC 9110 section 14.2). Several ranges are
+// answered with the whole file (ok false, a 0), an unsatisfiable one with a < 0.
+func parseRange(h string, size int64) (start, n int64, ok bool) {
+	spec, found := strings.CutPrefix(h, "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return 0, 0, false
+	}
+	a, b, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found {
+		return 0, 0, false
+	}
+	if a == "" { // suffix: last b bytes
+		k, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || k <= 0 {
+			return -1, 0, false
+		}
+		k = min(k, size)
+		return size - k, k, true
+	}
+	first, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || first < 0 {
+		return 0, 0, false
+	}
+	if first >= size {
+		return -1, 0, false
+	}
+	last := size - 1
+	if b != "" {
+		if last, err = strconv.ParseInt(b, 10, 64); err != nil || last < first {
+			return 0, 0, false
+		}
+		last = min(last, size-1)
+	}
+	return first, last - first + 1, true
+}
+
+func (s *staticService) list(ctx *fasthttp.RequestCtx, rel, urlPath string) error {
+	var entries []fs.DirEntry
+	var err error
+	rel = strings.TrimSuffix(rel, "/")
+	if rel == "" {
+		rel = "."
+	}
+	if s.symlinks {
+		entries, err = os.ReadDir(filepath.Join(s.dir, filepath.FromSlash(rel)))
+	} else {
+		entries, err = fs.ReadDir(s.root.FS(), rel)
+	}
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() {
+			n += "/"
+		}
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	ctx.SetContentType("text/html; charset=utf-8")
+	fmt.Fprintf(ctx, "<!DOCTYPE html>\n<html><head><title>Index of %s</title></head><body><h1>Index of %s</h1><ul>\n",
+		htmlEscape(urlPath), htmlEscape(urlPath))
+	for _, n := range names {
+		fmt.Fprintf(ctx, "<li><a href=\"%s\">%s</a></li>\n", htmlEscape(pathEscape(n)), htmlEscape(n))
+	}
+	fmt.Fprint(ctx, "</ul></body></html>\n")
+	return nil
+}
+
+func pathEscape(s string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		if c <= ' ' || c == '%' || c == '?' || c == '#' || c == '"' || c >= 0x7f {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+var _ service = (*staticService)(nil)

@@ -1,0 +1,206 @@
+package gateway
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"strconv"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+
+	"portico/uwsgiproto"
+)
+
+// buildVars encodes the uwsgi vars for one request: the CGI variables exactly as nginx builds
+// them from Debian's /etc/nginx/uwsgi_params, then SCRIPT_NAME for the mount (as Crossbar's
+// WSGI host gives it), then one HTTP_* variable per request header.
+//
+// Differences from nginx, on purpose:
+//   - header names containing "_" are dropped (nginx's underscores_in_headers off does the
+//     same) and Proxy never becomes HTTP_PROXY (httpoxy, CVE-2016-5385);
+//   - X-Forwarded-For/-Proto/-Host from a client that is not a trusted proxy are replaced by
+//     what Portico saw; from a trusted proxy, the peer is appended to X-Forwarded-For;
+//   - repeated headers are joined into one variable with ", " ("; " for Cookie), as RFC 3875
+//     section 4.1.18 asks, where nginx sends several variables of the same name;
+//   - SERVER_NAME is the request's host (Portico has no server_name directive).
+func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxyState, bodyLen int64) ([]byte, error) {
+	h := &ctx.Request.Header
+	e := &ps.enc
+	e.Reset(0, 0)
+
+	addB(e, "QUERY_STRING", ctx.URI().QueryString())
+	addB(e, "REQUEST_METHOD", h.Method())
+	addB(e, "CONTENT_TYPE", h.ContentType())
+	sc := ps.scratch[:0]
+	if bodyLen > 0 || h.ContentLength() == -1 {
+		// A chunked body was counted before sending: uwsgi gets its real length.
+		sc = strconv.AppendInt(sc, bodyLen, 10)
+		addB(e, "CONTENT_LENGTH", sc)
+	} else {
+		addB(e, "CONTENT_LENGTH", h.Peek(fasthttp.HeaderContentLength))
+	}
+	addB(e, "REQUEST_URI", rq.requestURI)
+	addB(e, "PATH_INFO", rq.path[rq.mount:])
+	addB(e, "SCRIPT_NAME", rq.path[:rq.mount])
+	e.Add("DOCUMENT_ROOT", s.env.documentRoot)
+	addB(e, "SERVER_PROTOCOL", h.Protocol())
+	if s.env.tls {
+		e.Add("REQUEST_SCHEME", "https")
+		e.Add("HTTPS", "on")
+	} else {
+		e.Add("REQUEST_SCHEME", "http")
+	}
+
+	remote := addrPort(ctx.RemoteAddr())
+	sc = remote.Addr().AppendTo(sc[:0])
+	addB(e, "REMOTE_ADDR", sc)
+	sc = strconv.AppendUint(sc[:0], uint64(remote.Port()), 10)
+	addB(e, "REMOTE_PORT", sc)
+	sc = strconv.AppendUint(sc[:0], uint64(addrPort(ctx.LocalAddr()).Port()), 10)
+	addB(e, "SERVER_PORT", sc)
+	addB(e, "SERVER_NAME", rq.host)
+	addB(e, "HTTP_HOST", rq.host)
+
+	trusted := s.trustedPeer(remote.Addr())
+
+	// Collect headers once so that repeated names can be joined.
+	hs := ps.hdrs[:0]
+	for k, v := range h.All() {
+		hs = append(hs, hdr{k, v})
+	}
+	ps.hdrs = hs
+	var xff []byte
+	for i, hv := range hs {
+		k := hv.k
+		if bytes.IndexByte(k, '_') >= 0 || asciiEqualFold(k, "Host") || asciiEqualFold(k, "Proxy") ||
+			asciiEqualFold(k, "Transfer-Encoding") || (bodyLen > 0 && h.ContentLength() == -1 && asciiEqualFold(k, "Content-Length")) {
+			continue
+		}
+		if !trusted && (asciiEqualFold(k, "X-Forwarded-Proto") || asciiEqualFold(k, "X-Forwarded-Host")) {
+			continue
+		}
+		if seenBefore(hs[:i], k) {
+			continue
+		}
+		sep := ", "
+		if asciiEqualFold(k, "Cookie") {
+			sep = "; "
+		}
+		// Join this header's values (later duplicates included).
+		sc = append(sc[:0], hv.v...)
+		for _, later := range hs[i+1:] {
+			if len(later.k) == len(k) && asciiEqualFold(later.k, string(k)) {
+				sc = append(sc, sep...)
+				sc = append(sc, later.v...)
+			}
+		}
+		if asciiEqualFold(k, "X-Forwarded-For") {
+			if trusted {
+				xff = append(xff[:0], sc...) // appended below
+			}
+			continue
+		}
+		name := appendCGIName(ps.nameBuf[:0], k)
+		ps.nameBuf = name
+		e.AddBytes(name, sc)
+	}
+	// X-Forwarded-*: what the client sent is trusted only from a configured proxy.
+	sc = sc[:0]
+	if len(xff) > 0 {
+		sc = append(append(sc, xff...), ", "...)
+	}
+	sc = remote.Addr().AppendTo(sc)
+	addB(e, "HTTP_X_FORWARDED_FOR", sc)
+	if !trusted {
+		if s.env.tls {
+			e.Add("HTTP_X_FORWARDED_PROTO", "https")
+		} else {
+			e.Add("HTTP_X_FORWARDED_PROTO", "http")
+		}
+		addB(e, "HTTP_X_FORWARDED_HOST", rq.host)
+	}
+	ps.scratch = sc
+	return e.Packet()
+}
+
+func (s *wsgiService) trustedPeer(a netip.Addr) bool {
+	for _, p := range s.env.trusted {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+func seenBefore(hs []hdr, k []byte) bool {
+	for _, p := range hs {
+		if len(p.k) == len(k) && asciiEqualFold(p.k, string(k)) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendCGIName turns "Content-Type" into "HTTP_CONTENT_TYPE" (RFC 3875 section 4.1.18).
+func appendCGIName(dst, k []byte) []byte {
+	dst = append(dst, "HTTP_"...)
+	for _, c := range k {
+		switch {
+		case 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		case c == '-':
+			c = '_'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// addB adds a variable whose value is a byte slice without copying it to a string first (the
+// encoder copies it into the packet at once).
+func addB(e *uwsgiproto.Encoder, key string, v []byte) {
+	e.Add(key, unsafe.String(unsafe.SliceData(v), len(v)))
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+func indexByte(b []byte, c byte) int { return bytes.IndexByte(b, c) }
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

@@ -1,0 +1,541 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"portico/config"
+	"portico/uwsgiproto"
+)
+
+// wsgiService proxies one `wsgi` path to its uwsgi upstreams over the uwsgi protocol.
+type wsgiService struct {
+	where   string
+	log     *slog.Logger
+	bal     balancer
+	env     *envConfig
+	maxBody int64 // 0: unlimited
+
+	queueTimeout   time.Duration
+	connectTimeout time.Duration
+	sendTimeout    time.Duration
+	readTimeout    time.Duration
+	bodyTimeout    time.Duration // client body read, per read
+	spoolDir       string
+	maxHeadBytes   int
+
+	stop func() // stops a launched uwsgi; nil for external upstreams
+}
+
+// envConfig holds what the CGI vars need beyond the request itself.
+type envConfig struct {
+	documentRoot string
+	trusted      []netip.Prefix
+	tls          bool
+}
+
+// chunkedMemLimit is how much of a chunked request body is held in memory before it goes to a
+// temporary file: uwsgi needs CONTENT_LENGTH up front and cannot take chunked input from a
+// proxy, so such a body must be de-chunked and counted first (nginx does the same with
+// client_body_buffer_size and client_body_temp_path).
+const chunkedMemLimit = 1 << 20
+
+// Response head limit from uwsgi: as nginx's uwsgi_buffer_size it bounds the status line and
+// headers of one response; a larger head is a malformed response (502).
+const defaultMaxHeadBytes = 64 << 10
+
+func newWSGIService(svc *config.Service, to *config.Transport, node *config.Node, log *slog.Logger, ups []string, waitReady func(context.Context) error) (*wsgiService, error) {
+	w := svc.WSGI
+	s := &wsgiService{
+		where:          svc.Place,
+		log:            log,
+		env:            &envConfig{documentRoot: node.Dir, tls: to.Endpoint.TLS != nil},
+		maxBody:        w.MaxBodySize,
+		queueTimeout:   w.QueueTimeout,
+		connectTimeout: w.ConnectTimeout,
+		sendTimeout:    w.SendTimeout,
+		readTimeout:    w.ReadTimeout,
+		bodyTimeout:    to.Options.BodyReadTimeout,
+		spoolDir:       os.TempDir(),
+		maxHeadBytes:   defaultMaxHeadBytes,
+	}
+	if s.maxBody == 0 {
+		s.maxBody = to.Options.MaxBodySize
+	}
+	trusted, err := parseTrusted(to.Options.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("%s.options.trusted_proxies: %w", to.Place, err)
+	}
+	s.env.trusted = trusted
+	s.bal.leastConn = w.Balance == "least_conn"
+	limit := w.MaxConcurrency
+	if limit <= 0 {
+		limit = 64
+	}
+	for _, spec := range ups {
+		network, addr, err := parseUpstream(spec)
+		if err != nil {
+			return nil, fmt.Errorf("%s.upstream: %w", svc.Place, err)
+		}
+		s.bal.ups = append(s.bal.ups, &upstream{
+			label: spec, network: network, addr: addr, max: limit,
+			maxFails: w.MaxFails, failTimeout: w.FailTimeout, waitReady: waitReady,
+		})
+	}
+	if len(s.bal.ups) == 0 {
+		return nil, fmt.Errorf("%s: no upstream", svc.Place)
+	}
+	return s, nil
+}
+
+func parseTrusted(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+func (s *wsgiService) place() string { return s.where }
+
+func (s *wsgiService) close() {
+	if s.stop != nil {
+		s.stop()
+	}
+}
+
+// proxyState is the per-request scratch of the wsgi path, pooled so that the hot path does
+// not allocate.
+type proxyState struct {
+	enc     uwsgiproto.Encoder
+	scratch []byte
+	nameBuf []byte
+	hdrs    []hdr
+	spool   spool
+}
+
+type hdr struct{ k, v []byte }
+
+var proxyStatePool = sync.Pool{New: func() any { return new(proxyState) }}
+
+func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
+	ps := proxyStatePool.Get().(*proxyState)
+	defer proxyStatePool.Put(ps)
+
+	h := &ctx.Request.Header
+	cl := int64(h.ContentLength())
+	if s.maxBody > 0 && cl > s.maxBody {
+		ctx.SetConnectionClose() // the unread body cannot be skipped cheaply
+		return errBodyTooLarge
+	}
+
+	// The request body: sized bodies stream straight through; chunked ones are counted first.
+	var body io.Reader
+	bodyLen := cl
+	switch {
+	case cl > 0:
+		body = s.clientBody(ctx)
+	case cl == -1: // chunked
+		n, r, err := ps.spool.fill(s.clientBody(ctx), s.maxBody, s.spoolDir)
+		defer ps.spool.reset()
+		if err != nil {
+			ctx.SetConnectionClose()
+			return err
+		}
+		body, bodyLen = r, n
+	default:
+		bodyLen = 0
+	}
+
+	packet, err := s.buildVars(ctx, rq, ps, bodyLen)
+	if err != nil {
+		return err
+	}
+
+	deadline := time.Now().Add(s.queueTimeout)
+	var ub *upstreamBody
+	for attempt := 0; ; attempt++ {
+		conn, u, err := s.connect(deadline)
+		if err != nil {
+			return err
+		}
+
+		// Send the vars block and the body. One write for bodyless requests; the body
+		// follows as it arrives from the client, so nothing holds a whole body in memory.
+		if s.sendTimeout > 0 {
+			_ = conn.SetWriteDeadline(time.Now().Add(s.sendTimeout))
+		}
+		if _, err := conn.Write(packet); err != nil {
+			return s.abort(conn, u, "send", err)
+		}
+		if body != nil && bodyLen > 0 {
+			if err := s.sendBody(conn, body, bodyLen); err != nil {
+				return err.withConn(s, conn, u)
+			}
+		}
+
+		ub = s.acquireBody(conn, u)
+		err = uwsgiproto.ReadResponseHead(ub.br, s.maxHeadBytes, &ub.head)
+		if err == nil {
+			u.succeeded()
+			break
+		}
+		got := ub.src.n
+		ub.Close()
+		u.failed(time.Now())
+		uerr := &upstreamError{upstream: u.label, op: "read head", err: err}
+		// nginx's next_upstream rule: another try only when the upstream sent nothing, the
+		// request is idempotent and its body was not consumed. A launched uwsgi that just
+		// died resets connections its listening socket still accepted; the retry waits for
+		// the relaunch within the queue timeout.
+		if got > 0 || bodyLen > 0 || !idempotent(h.Method()) || attempt >= 3 || !retryable(err) || time.Now().After(deadline) {
+			return uerr
+		}
+		s.log.Debug("retrying request", "upstream", u.label, "cause", causeOf(err))
+	}
+	s.writeHead(ctx, &ub.head)
+	u := ub.u
+
+	status := ub.head.StatusCode
+	if h.IsHead() || status == 204 || status == 304 || (status >= 100 && status < 200) {
+		if ub.head.ContentLength >= 0 {
+			// Keep the upstream's Content-Length for HEAD, as nginx does.
+			ctx.Response.Header.SetContentLength(int(ub.head.ContentLength))
+			ctx.Response.SkipBody = true
+		}
+		ub.Close()
+		return nil
+	}
+	if cl := ub.head.ContentLength; cl >= 0 && cl <= smallBody {
+		// A small sized body is read at once (it has mostly arrived with the head): the
+		// upstream slot is freed before the client is written to, and fasthttp sends head
+		// and body in one write.
+		err := ub.readSmallBody(&ctx.Response, int(cl))
+		ub.Close()
+		if err != nil {
+			u.failed(time.Now())
+			return &upstreamError{upstream: u.label, op: "read body", err: err}
+		}
+		return nil
+	}
+	ub.remaining = ub.head.ContentLength
+	ctx.SetBodyStream(ub, int(ub.head.ContentLength))
+	return nil
+}
+
+// smallBody is the largest sized response body read whole before the response is written
+// (nginx buffers responses by default; Portico does so only for small ones, to keep memory
+// flat and streaming intact).
+const smallBody = 32 << 10
+
+func (b *upstreamBody) readSmallBody(resp *fasthttp.Response, n int) error {
+	w := resp.BodyWriter()
+	for n > 0 {
+		p, err := b.br.Peek(min(n, b.br.Size()))
+		if len(p) > 0 {
+			_, _ = w.Write(p)
+			_, _ = b.br.Discard(len(p))
+			n -= len(p)
+			continue
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	return nil
+}
+
+// idempotent methods may be sent again (RFC 9110 section 9.2.2).
+func idempotent(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// retryable: the upstream closed or reset the connection without answering (not a timeout:
+// a slow app is not retried, as nginx does not by default).
+func retryable(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE)
+}
+
+// connect picks an upstream, takes a slot and dials. A failed dial tries the next upstream
+// (nothing was sent yet, so this is safe for every method); a launched uwsgi that is
+// restarting is waited for within the queue timeout instead of failing at once.
+func (s *wsgiService) connect(deadline time.Time) (net.Conn, *upstream, error) {
+	var tried uint64
+	var lastErr error
+	for {
+		i := s.bal.pick(tried)
+		if i < 0 {
+			return nil, nil, lastErr
+		}
+		u := s.bal.ups[i]
+		if err := u.acquire(deadline); err != nil {
+			return nil, nil, &upstreamError{upstream: u.label, op: "queue", err: err}
+		}
+		conn, err := u.dial(s.connectTimeout)
+		if err != nil && u.waitReady != nil {
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			if werr := u.waitReady(ctx); werr == nil {
+				conn, err = u.dial(s.connectTimeout)
+			}
+			cancel()
+		}
+		if err == nil {
+			return conn, u, nil
+		}
+		u.release()
+		u.failed(time.Now())
+		lastErr = &upstreamError{upstream: u.label, op: "dial", err: err}
+		if i < 64 {
+			tried |= 1 << i
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, lastErr
+		}
+	}
+}
+
+func (s *wsgiService) abort(conn net.Conn, u *upstream, op string, err error) error {
+	conn.Close()
+	u.release()
+	u.failed(time.Now())
+	return &upstreamError{upstream: u.label, op: op, err: err}
+}
+
+// sendErr tells apart who failed while the body was copied: the client (read side) or the
+// upstream (write side).
+type sendErr struct {
+	client bool
+	err    error
+}
+
+func (e *sendErr) withConn(s *wsgiService, conn net.Conn, u *upstream) error {
+	if e.client {
+		conn.Close()
+		u.release()
+		return &clientError{err: e.err}
+	}
+	return s.abort(conn, u, "send body", e.err)
+}
+
+// clientError is a failure on the client's side of the request (body read timeout, client
+// gone); it is answered 408/400 when an answer is still possible.
+type clientError struct{ err error }
+
+func (e *clientError) Error() string { return "client: " + e.err.Error() }
+func (e *clientError) Unwrap() error { return e.err }
+
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (s *wsgiService) sendBody(conn net.Conn, body io.Reader, n int64) *sendErr {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	buf := *bp
+	for n > 0 {
+		want := min(int64(len(buf)), n)
+		m, rerr := body.Read(buf[:want])
+		if m > 0 {
+			if s.sendTimeout > 0 {
+				_ = conn.SetWriteDeadline(time.Now().Add(s.sendTimeout))
+			}
+			if _, werr := conn.Write(buf[:m]); werr != nil {
+				return &sendErr{err: werr}
+			}
+			n -= int64(m)
+		}
+		if rerr != nil {
+			if rerr == io.EOF && n == 0 {
+				break
+			}
+			if rerr == io.EOF {
+				rerr = io.ErrUnexpectedEOF
+			}
+			return &sendErr{client: true, err: rerr}
+		}
+	}
+	return nil
+}
+
+// clientBody returns the streaming request body with a per-read deadline on the client
+// connection (body_read_timeout), so a client that trickles its body is cut off.
+func (s *wsgiService) clientBody(ctx *fasthttp.RequestCtx) io.Reader {
+	r := ctx.RequestBodyStream()
+	if r == nil {
+		return nil
+	}
+	if s.bodyTimeout <= 0 {
+		return r
+	}
+	return &deadlineReader{r: r, c: ctx.Conn(), d: s.bodyTimeout}
+}
+
+type deadlineReader struct {
+	r io.Reader
+	c net.Conn
+	d time.Duration
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if d.c != nil {
+		_ = d.c.SetReadDeadline(time.Now().Add(d.d))
+	}
+	return d.r.Read(p)
+}
+
+// hopByHop are the headers of one connection (RFC 9110 section 7.6.1); they never cross the
+// proxy. Any header named in Connection is dropped as well. Content-Length is set from the
+// body Portico sends.
+var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length"}
+
+func (s *wsgiService) writeHead(ctx *fasthttp.RequestCtx, head *uwsgiproto.ResponseHead) {
+	rh := &ctx.Response.Header
+	rh.SetStatusCode(head.StatusCode)
+	if len(head.Reason) > 0 {
+		rh.SetStatusMessage(head.Reason)
+	}
+	var connList []byte
+	for _, hv := range head.Headers {
+		if asciiEqualFold(hv.Name, "Connection") {
+			connList = hv.Value
+		}
+	}
+	for _, hv := range head.Headers {
+		if isHopByHop(hv.Name) || (connList != nil && tokenListed(connList, hv.Name)) {
+			continue
+		}
+		rh.AddBytesKV(hv.Name, hv.Value)
+	}
+}
+
+func isHopByHop(name []byte) bool {
+	for _, h := range hopByHop {
+		if asciiEqualFold(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenListed reports whether name appears in a comma-separated token list.
+func tokenListed(list, name []byte) bool {
+	for len(list) > 0 {
+		var tok []byte
+		if i := indexByte(list, ','); i >= 0 {
+			tok, list = list[:i], list[i+1:]
+		} else {
+			tok, list = list, nil
+		}
+		tok = trimOWS(tok)
+		if asciiEqualFold(tok, string(name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// upstreamBody is the response body streaming from uwsgi to the client. fasthttp reads it
+// after the handler returns and closes it when done, which closes the upstream connection and
+// frees the slot.
+type upstreamBody struct {
+	conn      net.Conn
+	u         *upstream
+	log       *slog.Logger
+	src       deadlineConn // what br reads from
+	br        *bufio.Reader
+	head      uwsgiproto.ResponseHead
+	remaining int64 // -1: until the upstream closes
+	closed    bool
+}
+
+// deadlineConn applies the upstream read timeout to every read, so the timeout bounds the
+// silence between two reads, not the whole (possibly endless, e.g. SSE) response.
+type deadlineConn struct {
+	c net.Conn
+	d time.Duration
+	n int64 // bytes read so far
+}
+
+func (d *deadlineConn) Read(p []byte) (int, error) {
+	if d.d > 0 {
+		_ = d.c.SetReadDeadline(time.Now().Add(d.d))
+	}
+	n, err := d.c.Read(p)
+	d.n += int64(n)
+	return n, err
+}
+
+var upstreamBodyPool = sync.Pool{New: func() any {
+	b := &upstreamBody{}
+	b.br = bufio.NewReaderSize(nil, 16<<10)
+	return b
+}}
+
+func (s *wsgiService) acquireBody(conn net.Conn, u *upstream) *upstreamBody {
+	b := upstreamBodyPool.Get().(*upstreamBody)
+	b.closed = false
+	b.conn, b.u, b.log = conn, u, s.log
+	b.src = deadlineConn{c: conn, d: s.readTimeout}
+	b.br.Reset(&b.src)
+	return b
+}
+
+func (b *upstreamBody) Read(p []byte) (int, error) {
+	if b.remaining == 0 {
+		return 0, io.EOF
+	}
+	if b.remaining > 0 && int64(len(p)) > b.remaining {
+		p = p[:b.remaining]
+	}
+	n, err := b.br.Read(p)
+	if b.remaining > 0 {
+		b.remaining -= int64(n)
+		if err == io.EOF && b.remaining > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	if err != nil && err != io.EOF {
+		// Bytes were already sent: the client connection is cut (fasthttp closes it when the
+		// body stream fails), and the log says why.
+		b.u.failed(time.Now())
+		b.log.LogAttrs(context.Background(), slog.LevelWarn, "upstream failed mid-response",
+			slog.String("upstream", b.u.label), slog.String("cause", causeOf(err)), slog.String("error", err.Error()))
+	}
+	return n, err
+}
+
+func (b *upstreamBody) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	b.conn.Close()
+	b.u.release()
+	b.conn, b.u, b.src = nil, nil, deadlineConn{}
+	b.br.Reset(nil)
+	upstreamBodyPool.Put(b)
+	return nil
+}
