@@ -22,5 +22,5 @@ func newWebSocketService(svc *config.Service, _ *routerRef, _ *slog.Logger) (*ws
 }
 
 func (s *wsService) serve(*fasthttp.RequestCtx, *request) error { return errNotImplemented }
-func (s *wsService) place() string                               { return s.where }
-func (s *wsService) close()                                      {}
+func (s *wsService) place() string                              { return s.where }
+func (s *wsService) close()                                     {}
