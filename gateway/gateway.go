@@ -163,6 +163,7 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 	}
 	s := &server{g: g, where: t.Place, ep: ep, ln: ln, done: make(chan error, 1)}
 	s.srv = newServer(t, s.handle, g.log)
+	s.srv.ExpectHandler = s.expect
 	g.log.Info("listening", "addr", ln.Addr().String(), "transport", t.Place, "tls", ep.TLS != nil)
 	return s, nil
 }

@@ -50,7 +50,7 @@ func errorHandler(log *slog.Logger) func(*fasthttp.RequestCtx, error) {
 		case strings.Contains(err.Error(), "unsupported transfer-encoding: \""):
 			// An unknown coding; fasthttp names it only with SecureErrorLogMessage off.
 			status = fasthttp.StatusNotImplemented
-		case errors.As(err, new(fasthttp.ErrSmallBuffer)):
+		case errors.As(err, new(*fasthttp.ErrSmallBuffer)):
 			status = fasthttp.StatusRequestHeaderFieldsTooLarge
 		case errors.Is(err, fasthttp.ErrBodyTooLarge):
 			status = fasthttp.StatusRequestEntityTooLarge
@@ -61,4 +61,26 @@ func errorHandler(log *slog.Logger) func(*fasthttp.RequestCtx, error) {
 		ctx.SetConnectionClose()
 		writeStatus(ctx, status)
 	}
+}
+
+// expect answers "Expect: 100-continue" before the body is read: a body announced larger than
+// the path's max_body_size is refused with 413 there and then, as nginx does, instead of
+// inviting the client to send it.
+func (s *server) expect(ctx *fasthttp.RequestCtx) int {
+	tab := s.table.Load()
+	target, _ := splitAbsolute(ctx.Request.Header.RequestURI())
+	if i := bytes.IndexAny(target, "?#"); i >= 0 {
+		target = target[:i]
+	}
+	rq := requestPool.Get().(*request)
+	defer requestPool.Put(rq)
+	var err error
+	if rq.path, err = normalizePath(rq.path, target); err != nil {
+		return fasthttp.StatusBadRequest
+	}
+	svc, _ := tab.root.lookup(rq.path)
+	if w, ok := svc.(*wsgiService); ok && w.maxBody > 0 && int64(ctx.Request.Header.ContentLength()) > w.maxBody {
+		return fasthttp.StatusRequestEntityTooLarge
+	}
+	return fasthttp.StatusContinue
 }

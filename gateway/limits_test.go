@@ -1,0 +1,92 @@
+package gateway
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"portico/config"
+)
+
+// TestClientLimits covers the client-side limits: a body over max_body_size is refused before
+// it is read, a client that stops sending its head or its body is cut off, and a head larger
+// than max_header_size is 431.
+func TestClientLimits(t *testing.T) {
+	sock := startUWSGI(t)
+	capped := wsgiUpstream(sock)
+	capped.WSGI.MaxBodySize = 1000
+	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock), "capped": capped})
+	o := &node.Workers[0].Transports[0].Options
+	o.HeaderReadTimeout = 300 * time.Millisecond
+	o.BodyReadTimeout = 300 * time.Millisecond
+	o.MaxHeaderSize = 4096
+	base := startGateway(t, node)
+	addr := strings.TrimPrefix(base, "http://")
+
+	t.Run("max_body_size", func(t *testing.T) {
+		resp := rawRequest(t, base, "POST /capped/echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n"+strings.Repeat("x", 5000))
+		resp.Body.Close()
+		if resp.StatusCode != 413 {
+			t.Fatalf("status %d, want 413", resp.StatusCode)
+		}
+		// With Expect: 100-continue the answer comes before the body is sent.
+		resp = rawRequest(t, base, "POST /capped/echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+		resp.Body.Close()
+		if resp.StatusCode != 413 {
+			t.Fatalf("with Expect: status %d, want 413", resp.StatusCode)
+		}
+		resp = rawRequest(t, base, "POST /capped/echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello")
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("small body: status %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("slow head", func(t *testing.T) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		_, _ = io.WriteString(c, "GET /env HTTP/1.1\r\nHost: h\r\n")
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = io.ReadAll(c) // the server closes the connection
+		if err != nil {
+			t.Fatalf("connection not closed by the server: %v", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("slow head held for %v", d)
+		}
+	})
+
+	t.Run("slow body", func(t *testing.T) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("x", 10))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("no answer to a stalled body: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 408 {
+			t.Fatalf("status %d, want 408", resp.StatusCode)
+		}
+	})
+
+	t.Run("head too large", func(t *testing.T) {
+		resp := rawRequest(t, base, "GET /env HTTP/1.1\r\nHost: h\r\nX-Big: "+strings.Repeat("a", 8000)+"\r\n\r\n")
+		resp.Body.Close()
+		if resp.StatusCode != 431 {
+			t.Fatalf("status %d, want 431", resp.StatusCode)
+		}
+	})
+}
