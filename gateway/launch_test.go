@@ -195,3 +195,53 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Fatalf("/info after refused reload = %q", got)
 	}
 }
+
+// TestCrashUnderLoad kills the launched uwsgi while requests run: only requests in flight at
+// that instant may fail (at most the concurrency of the load), and serving resumes.
+func TestCrashUnderLoad(t *testing.T) {
+	node := testNode(t, map[string]*config.Service{"/": launchedService(t)})
+	g, base := startGatewayG(t, node)
+	getOK(t, base+"/env")
+	pid := g.launchedSupervisors()[0].PID()
+
+	const workers = 4
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var ok, failed atomic.Int64
+	for range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := http.Get(base + "/sleep?s=0.02")
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	close(stop)
+	wg.Wait()
+	before := ok.Load()
+	if f := failed.Load(); f > workers {
+		t.Fatalf("%d requests failed across the crash (%d ok); at most the %d in flight may", f, before, workers)
+	}
+	getOK(t, base+"/env")
+	t.Logf("across the crash: %d ok, %d failed", ok.Load(), failed.Load())
+}
