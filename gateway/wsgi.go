@@ -186,7 +186,11 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 			_ = conn.SetWriteDeadline(time.Now().Add(s.sendTimeout))
 		}
 		if _, err := conn.Write(packet); err != nil {
-			return s.abort(conn, u, "send", err)
+			uerr := s.abort(conn, u, "send", err)
+			if bodyLen > 0 || !idempotent(h.Method()) || attempt >= 3 || !retryable(err) || time.Now().After(deadline) {
+				return uerr
+			}
+			continue
 		}
 		if body != nil && bodyLen > 0 {
 			if err := s.sendBody(conn, body, bodyLen); err != nil {
