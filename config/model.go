@@ -103,10 +103,10 @@ type Transport struct {
 // Endpoint is where a transport listens.
 type Endpoint struct {
 	Type      string // "tcp" or "unix"
-	Port      int    // tcp
+	Port      int    // tcp; 0 picks a free port (tests)
 	Interface string // tcp; "" listens on all interfaces
-	Version   int    // tcp; 4 or 6 (default 4 when Interface is "")
-	Backlog   int
+	Version   int    // tcp; 4 or 6 (default 6 when Interface is an IPv6 address, else 4)
+	Backlog   int    // tcp; accepted for Crossbar, the kernel default (somaxconn) applies
 	Path      string // unix, absolute after resolution
 	TLS       *TLS
 }
@@ -115,17 +115,25 @@ type Endpoint struct {
 type TLS struct {
 	Key         string
 	Certificate string
-	CAFile      string // `ca_certificates` is not supported yet; chain goes in Certificate
+	// CAFile is reserved: `ca_certificates` (client certificates) is not supported yet; put the
+	// chain in Certificate.
+	CAFile string
 }
 
 // WebOptions are a web transport's `options`: Crossbar's, plus Portico's edge limits. Zero
 // durations and sizes mean "the default" documented on each field.
 type WebOptions struct {
-	AccessLog         bool
+	// AccessLog logs one line per request (Crossbar `access_log`). Default false.
+	AccessLog bool
+	// DisplayTracebacks shows error details in 5xx pages (Crossbar `display_tracebacks`);
+	// keep it off in production. Default false.
 	DisplayTracebacks bool
-	HSTS              bool
-	HSTSMaxAge        int
-	// MaxHeaderSize bounds a request's header block (431 above it). Default 8 KiB... 64 KiB.
+	// HSTS sends Strict-Transport-Security on TLS transports (Crossbar `hsts`). Default false.
+	HSTS bool
+	// HSTSMaxAge is its max-age in seconds (Crossbar `hsts_max_age`). Default 31536000 (1 year).
+	HSTSMaxAge int
+	// MaxHeaderSize bounds a request's header block in bytes (431 above it). Key
+	// `max_header_size`, bytes or "16k". Default 16 KiB (DefaultMaxHeaderSize); range 1 KiB..1 MiB.
 	MaxHeaderSize int
 	// HeaderReadTimeout bounds the time to read a request's header. Default 60s (nginx).
 	HeaderReadTimeout time.Duration
@@ -135,11 +143,14 @@ type WebOptions struct {
 	IdleTimeout time.Duration
 	// WriteTimeout bounds one write to the client. Default 60s (nginx send_timeout).
 	WriteTimeout time.Duration
-	// MaxConnections bounds concurrent client connections. Default 0: unlimited... fasthttp's.
+	// MaxConnections bounds concurrent client connections. Default 0: fasthttp's own bound
+	// (256 Ki).
 	MaxConnections int
-	// MaxBodySize bounds request bodies on every path (413). Default 0: unlimited.
+	// MaxBodySize bounds request bodies on every path, in bytes or "10m" (413 above it).
+	// Default 0: unlimited (nginx's client_max_body_size defaults to 1m; set it).
 	MaxBodySize int64
 	// TrustedProxies lists peers (IPs or CIDRs) whose X-Forwarded-* headers are believed.
+	// Default none: the TCP peer is the client.
 	TrustedProxies []string
 }
 
@@ -163,28 +174,31 @@ type WSGI struct {
 	// Module and Object name the WSGI callable (Crossbar's keys): `--module module:object`.
 	Module string
 	Object string
-	// MinThreads/MaxThreads are Crossbar's thread pool bounds; Portico derives the launched
-	// uwsgi's processes and threads from MaxThreads when those are not set.
+	// MinThreads/MaxThreads are Crossbar's thread pool bounds (defaults 5 and 20); Portico
+	// derives the launched uwsgi's threads from MaxThreads when `threads` is not set.
 	MinThreads int
 	MaxThreads int
 	// Upstreams are running uwsgi sockets ("unix:/run/app.sock", "127.0.0.1:3031"). With
 	// upstreams nothing is launched. Unix paths are resolved against the node directory.
 	Upstreams []string
-	// Processes and Threads size a launched uwsgi.
+	// Processes and Threads size a launched uwsgi. Defaults: 2 processes, and
+	// max(1, MaxThreads/Processes) threads each (10 with Crossbar's default maxthreads 20).
 	Processes int
 	Threads   int
 	// UWSGI is the uwsgi binary to launch (default: "uwsgi" on PATH).
 	UWSGI string
 	// UWSGIArgs are extra arguments for the launched uwsgi.
 	UWSGIArgs []string
-	// Env is added to the launched uwsgi's environment.
+	// Env is added to the launched uwsgi's environment: the worker's `options.env.vars`,
+	// overridden by the service's own `env`.
 	Env map[string]string
 	// MaxConcurrency bounds concurrent requests per upstream (default: processes*threads for a
 	// launched uwsgi, 64 for a configured upstream). Requests above it wait in a FIFO queue.
 	MaxConcurrency int
-	// QueueTimeout bounds the wait in that queue (503 after it). Default 30s.
+	// QueueTimeout bounds the wait in that queue (503 after it). Default 60s.
 	QueueTimeout time.Duration
-	// ConnectTimeout bounds dialing an upstream (504 after it). Default 5s.
+	// ConnectTimeout bounds dialing an upstream (504 after it). Default 60s (nginx
+	// uwsgi_connect_timeout).
 	ConnectTimeout time.Duration
 	// ReadTimeout bounds the wait between two reads from an upstream (504). Default 60s
 	// (nginx uwsgi_read_timeout).
@@ -200,10 +214,13 @@ type WSGI struct {
 	MaxFails    int
 	FailTimeout time.Duration
 
-	// Resolved from the worker: absolute python path and the directory uwsgi runs in.
+	// Resolved from the worker: the absolute python path, and the directory uwsgi runs in (the
+	// first pythonpath entry, else the node directory's parent when it is named .crossbar,
+	// else the node directory).
 	PythonPath []string
 	Chdir      string
-	WorkerEnv  Env
+	// WorkerEnv is the worker's `options.env` (which variables are inherited).
+	WorkerEnv Env
 }
 
 // WebSocket serves the WAMP router of the worker.
@@ -212,7 +229,7 @@ type WebSocket struct {
 	Serializers []string
 	Options     WebSocketOptions
 	// Auth is the transport's authentication config; without it clients join anonymously.
-	Auth map[string]any
+	Auth  map[string]any
 	Debug bool
 }
 
@@ -221,15 +238,19 @@ type WebSocketOptions struct {
 	// MaxMessageSize bounds one incoming message, in bytes (Crossbar default 0: unlimited).
 	MaxMessageSize int
 	// AutoPingInterval and AutoPingTimeout (Crossbar: milliseconds) drive WebSocket pings.
+	// Default 0: no pings.
 	AutoPingInterval time.Duration
 	AutoPingTimeout  time.Duration
 	// AllowedOrigins lists Origin patterns ("*" wildcards) accepted on upgrade; default all.
 	AllowedOrigins  []string
 	AllowNullOrigin bool
-	// Compression enables permessage-deflate.
-	Compression     bool
-	EnableWebStatus bool // default true: a plain GET answers a status page
-	// OpenHandshakeTimeout and CloseHandshakeTimeout (ms in Crossbar).
+	// Compression enables permessage-deflate (RFC 7692). Crossbar writes
+	// `"compression": {"deflate": {...}}`; Portico also takes `true`.
+	Compression bool
+	// EnableWebStatus answers a plain GET with a status page. Default true.
+	EnableWebStatus bool
+	// OpenHandshakeTimeout and CloseHandshakeTimeout (ms in Crossbar). Defaults 5s and 1s,
+	// autobahn's.
 	OpenHandshakeTimeout  time.Duration
 	CloseHandshakeTimeout time.Duration
 	// OutQueueLimit bounds a session's outbound queue (messages); a session over it is
@@ -239,24 +260,36 @@ type WebSocketOptions struct {
 
 // Static serves files from a directory.
 type Static struct {
-	Directory              string // absolute after resolution
+	// Directory is the absolute directory served; `directory` is relative to the node
+	// directory and must exist.
+	Directory string
+	// EnableDirectoryListing lists directories without a default file. Default false.
 	EnableDirectoryListing bool
-	// CacheTimeout sets Cache-Control max-age in seconds; nil means Crossbar's default (12h).
+	// CacheTimeout sets Cache-Control max-age in seconds. Default 43200 (12 hours, Crossbar's);
+	// nil (`cache_timeout: null`) sends no caching header.
 	CacheTimeout *int
-	DefaultFile  string // default "index.html"
-	MimeTypes    map[string]string
-	FollowSymlinks bool // serve symlinks pointing outside the directory (default false)
+	// DefaultFile is served for a directory. Default "index.html".
+	DefaultFile string
+	// MimeTypes maps extensions (".wasm") to content types, over the built-in table.
+	MimeTypes map[string]string
+	// FollowSymlinks serves symlinks pointing outside the directory. Default false.
+	FollowSymlinks bool
 }
 
 // Redirect answers every request with a redirect.
 type Redirect struct {
-	URL  string
-	Code int // default 302? Crossbar answers 303... see gateway.
+	// URL is an absolute URL or an absolute path.
+	URL string
+	// Code is 301, 302, 303, 307 or 308. Default 302, as Crossbar's (twisted.web.util.Redirect).
+	Code int
 }
 
 // JSON answers with a fixed JSON value.
 type JSON struct {
-	Value             any
+	// Value is any JSON value: nil, bool, int64, float64, string, []any, map[string]any.
+	Value any
+	// Prettify indents the answer; AllowCrossOrigin sends Access-Control-Allow-Origin: *;
+	// DiscourageCaching sends no-cache headers (Crossbar's json service options).
 	Prettify          bool
 	AllowCrossOrigin  bool
 	DiscourageCaching bool

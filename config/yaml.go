@@ -1,0 +1,143 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// maxYAMLNodes bounds the tree built from a YAML file with aliases, so that an alias bomb
+// ("billion laughs") fails instead of exhausting memory.
+const maxYAMLNodes = 1 << 20
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// parseYAML reads a YAML document (Crossbar's config.yaml) into the positioned tree.
+func parseYAML(data []byte) (v *value, perrs []parseError) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		line := 0
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+		}
+		return nil, []parseError{{line: max(line, 1), msg: "YAML syntax: " + err.Error()}}
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, []parseError{{line: 1, msg: "empty document"}}
+	}
+	c := &yamlConv{}
+	v = c.conv(doc.Content[0], 0)
+	if len(c.errs) > 0 {
+		return nil, c.errs
+	}
+	return v, nil
+}
+
+type yamlConv struct {
+	nodes int
+	errs  []parseError
+}
+
+func (c *yamlConv) fail(line int, format string, args ...any) *value {
+	if len(c.errs) < 100 {
+		c.errs = append(c.errs, parseError{line: max(line, 1), msg: fmt.Sprintf(format, args...)})
+	}
+	return &value{kind: kNull, line: line}
+}
+
+func (c *yamlConv) conv(n *yaml.Node, depth int) *value {
+	c.nodes++
+	if c.nodes > maxYAMLNodes {
+		return c.fail(n.Line, "more than %d values (alias expansion?)", maxYAMLNodes)
+	}
+	if depth > maxDepth {
+		return c.fail(n.Line, "nested deeper than %d levels", maxDepth)
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		if n.Alias == nil {
+			return c.fail(n.Line, "unknown alias")
+		}
+		v := c.conv(n.Alias, depth+1)
+		cp := *v
+		cp.line = n.Line
+		return &cp
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return &value{kind: kNull, line: n.Line}
+		}
+		return c.conv(n.Content[0], depth+1)
+	case yaml.SequenceNode:
+		v := &value{kind: kList, line: n.Line}
+		for _, e := range n.Content {
+			v.list = append(v.list, c.conv(e, depth+1))
+		}
+		return v
+	case yaml.MappingNode:
+		v := &value{kind: kMap, line: n.Line}
+		var merges []*yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+				merges = append(merges, val)
+				continue
+			}
+			if k.Kind != yaml.ScalarNode {
+				c.fail(k.Line, "a mapping key must be a plain value")
+				continue
+			}
+			if v.get(k.Value) != nil {
+				c.fail(k.Line, "duplicate key %q", k.Value)
+				continue
+			}
+			v.keys = append(v.keys, entry{key: k.Value, line: k.Line, val: c.conv(val, depth+1)})
+		}
+		// YAML merge keys (<<: *defaults): explicit keys win over merged ones.
+		for _, m := range merges {
+			srcs := []*yaml.Node{m}
+			if m.Kind == yaml.SequenceNode {
+				srcs = m.Content
+			}
+			for _, src := range srcs {
+				mv := c.conv(src, depth+1)
+				if mv.kind != kMap {
+					c.fail(src.Line, "a merge key (<<) needs a mapping")
+					continue
+				}
+				for _, e := range mv.keys {
+					if v.get(e.key) == nil {
+						v.keys = append(v.keys, e)
+					}
+				}
+			}
+		}
+		return v
+	case yaml.ScalarNode:
+		v := &value{line: n.Line}
+		switch n.ShortTag() {
+		case "!!null":
+			v.kind = kNull
+		case "!!bool":
+			v.kind = kBool
+			if err := n.Decode(&v.b); err != nil {
+				return c.fail(n.Line, "%q: %v", n.Value, err)
+			}
+		case "!!int":
+			v.kind = kInt
+			if err := n.Decode(&v.i); err != nil {
+				return c.fail(n.Line, "integer %q: out of range", n.Value)
+			}
+		case "!!float":
+			v.kind = kFloat
+			if err := n.Decode(&v.f); err != nil {
+				return c.fail(n.Line, "number %q: %v", n.Value, err)
+			}
+		default: // !!str, !!timestamp, !!binary: keep the text as written
+			v.kind, v.s = kString, n.Value
+		}
+		return v
+	}
+	return c.fail(n.Line, "unexpected YAML node")
+}
