@@ -786,8 +786,9 @@ func (d *decoder) decodeStatic(o *obj, place, dir string) *Static {
 		x := d.object(ov, op)
 		x.boolean("enable_directory_listing", &st.EnableDirectoryListing)
 		if cv, cp := x.take("cache_timeout"); cv != nil {
-			if cv.kind == kNull {
-				st.CacheTimeout = nil // Crossbar: null sends no caching headers
+			if cv.kind == kNull || cv.kind == kBool && !cv.b {
+				// Crossbar: null sends no caching header; TOML has no null, so false too.
+				st.CacheTimeout = nil
 			} else if n, ok := d.intValue(cv, cp); ok {
 				if n < 0 || n > 1<<31-1 {
 					d.add(cv.line, cp, "%d seconds is out of range", n)
