@@ -548,22 +548,34 @@ func (d *decoder) decodeWSGI(o *obj, place, dir string, w *Worker) *WSGI {
 	if ws.MinThreads > ws.MaxThreads {
 		d.add(o.line(), place, "minthreads %d is above maxthreads %d", ws.MinThreads, ws.MaxThreads)
 	}
-	if ups, ok := o.strList("upstream", true); ok {
-		uv, up := o.take("upstream")
-		for i, u := range ups {
+	if uv, up := o.take("upstream"); uv != nil && uv.kind != kNull {
+		var elems []*value
+		switch uv.kind {
+		case kString:
+			elems = []*value{uv}
+		case kList:
+			elems = uv.list
+			if len(elems) == 0 {
+				d.add(uv.line, up, "empty list: give at least one uwsgi address, or remove \"upstream\" to launch uwsgi")
+			}
+		default:
+			d.add(uv.line, up, "want an address or a list of addresses, got %s", uv.kind)
+		}
+		for i, e := range elems {
 			ip := up
 			if uv.kind == kList {
 				ip = indexPlace(up, i)
 			}
-			norm, err := normUpstream(dir, u)
+			if e.kind != kString {
+				d.add(e.line, ip, "want an address like \"unix:/run/app.sock\" or \"127.0.0.1:3031\", got %s", e.kind)
+				continue
+			}
+			norm, err := normUpstream(dir, e.s)
 			if err != nil {
-				d.add(uv.line, ip, "%v", err)
+				d.add(e.line, ip, "%v", err)
 				continue
 			}
 			ws.Upstreams = append(ws.Upstreams, norm)
-		}
-		if len(ups) == 0 {
-			d.add(uv.line, up, "empty list: give at least one uwsgi address, or remove \"upstream\" to launch uwsgi")
 		}
 	}
 	launched := !o.has("upstream")

@@ -12,7 +12,10 @@ import (
 // ("billion laughs") fails instead of exhausting memory.
 const maxYAMLNodes = 1 << 20
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+var (
+	yamlLine   = regexp.MustCompile(`line (\d+)`)
+	yamlPrefix = regexp.MustCompile(`^yaml: (line \d+: )?`)
+)
 
 // parseYAML reads a YAML document (Crossbar's config.yaml) into the positioned tree.
 func parseYAML(data []byte) (v *value, perrs []parseError) {
@@ -22,7 +25,8 @@ func parseYAML(data []byte) (v *value, perrs []parseError) {
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			line, _ = strconv.Atoi(m[1])
 		}
-		return nil, []parseError{{line: max(line, 1), msg: "YAML syntax: " + err.Error()}}
+		msg := yamlPrefix.ReplaceAllString(err.Error(), "")
+		return nil, []parseError{{line: max(line, 1), msg: "YAML syntax: " + msg}}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, []parseError{{line: 1, msg: "empty document"}}
