@@ -187,9 +187,10 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		}
 		if _, err := conn.Write(packet); err != nil {
 			uerr := s.abort(conn, u, "send", err)
-			if bodyLen > 0 || !idempotent(h.Method()) || attempt >= 3 || !retryable(err) || time.Now().After(deadline) {
+			if bodyLen > 0 || !idempotent(h.Method()) || attempt >= maxAttempts || !retryable(err) || time.Now().After(deadline) {
 				return uerr
 			}
+			retryPause(attempt, deadline)
 			continue
 		}
 		if body != nil && bodyLen > 0 {
@@ -212,10 +213,11 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		// request is idempotent and its body was not consumed. A launched uwsgi that just
 		// died resets connections its listening socket still accepted; the retry waits for
 		// the relaunch within the queue timeout.
-		if got > 0 || bodyLen > 0 || !idempotent(h.Method()) || attempt >= 3 || !retryable(err) || time.Now().After(deadline) {
+		if got > 0 || bodyLen > 0 || !idempotent(h.Method()) || attempt >= maxAttempts || !retryable(err) || time.Now().After(deadline) {
 			return uerr
 		}
 		s.log.Debug("retrying request", "upstream", u.label, "cause", causeOf(err))
+		retryPause(attempt, deadline)
 	}
 	s.writeHead(ctx, &ub.head)
 	u := ub.u
@@ -268,6 +270,18 @@ func (b *upstreamBody) readSmallBody(resp *fasthttp.Response, n int) error {
 		return err
 	}
 	return nil
+}
+
+// maxAttempts bounds the tries of one request; retryPause spaces them (25, 50, 100 ms ...)
+// so that a dying uwsgi whose socket still accepts is noticed by its supervisor, and the
+// retry then waits for the relaunch.
+const maxAttempts = 5
+
+func retryPause(attempt int, deadline time.Time) {
+	d := min(25*time.Millisecond<<attempt, time.Until(deadline))
+	if d > 0 {
+		time.Sleep(d)
+	}
 }
 
 // idempotent methods may be sent again (RFC 9110 section 9.2.2).
