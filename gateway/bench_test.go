@@ -7,14 +7,108 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"portico/config"
 )
+
+// TestMain runs the fixed responder when the test binary is re-executed as a separate upstream
+// process (see fixedUpstreamProcess), so that its allocations are not counted as the
+// gateway's.
+func TestMain(m *testing.M) {
+	if sock := os.Getenv("PORTICO_FIXED_UPSTREAM"); sock != "" {
+		serveFixed(sock)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func serveFixed(sock string) {
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		os.Exit(3)
+	}
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!")
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			var h [4]byte
+			if _, err := io.ReadFull(c, h[:]); err != nil {
+				return
+			}
+			if _, err := io.CopyN(io.Discard, c, int64(binary.LittleEndian.Uint16(h[1:3]))); err != nil {
+				return
+			}
+			_, _ = c.Write(resp)
+		}()
+	}
+}
+
+// fixedUpstreamProcess starts this test binary as a fixed responder on a unix socket.
+func fixedUpstreamProcess(tb testing.TB) string {
+	tb.Helper()
+	sock := filepath.Join(tb.TempDir(), "fixed.sock")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PORTICO_FIXED_UPSTREAM="+sock)
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			return sock
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("fixed upstream did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestProxyAllocs is the allocation budget of one proxied request on the gateway's side:
+// the upstream connection's *os.File (two objects) and nothing else.
+func TestProxyAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	s := benchServer(t, fixedUpstreamProcess(t))
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+	var ctx fasthttp.RequestCtx
+	br := bufio.NewReader(nil)
+	rd := bytes.NewReader(nil)
+	one := func() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		rd.Reset(benchRequest)
+		br.Reset(rd)
+		if err := ctx.Request.ReadLimitBody(br, 0); err != nil {
+			t.Fatal(err)
+		}
+		s.handle(&ctx)
+		if ctx.Response.StatusCode() != 200 || string(ctx.Response.Body()) != "Hello, world!" {
+			t.Fatalf("%d %q", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+	ctx.Init(&ctx.Request, remote, nil) // once: it allocates the fake connection
+	one()
+	const budget = 2
+	if n := testing.AllocsPerRun(200, one); n > budget {
+		t.Fatalf("%v allocations per proxied request, budget %d", n, budget)
+	}
+}
 
 // fixedUpstream is a minimal uwsgi responder for benchmarks: it reads one request packet and
 // answers a fixed response, then closes, as uwsgi does. Real uwsgi would dominate the numbers
@@ -77,7 +171,7 @@ var benchRequest = []byte("GET /hello/world?name=portico HTTP/1.1\r\nHost: examp
 // BenchmarkProxyRequest measures the gateway's own work for one proxied request: path
 // resolution, vars, dial, send, response head, body copy. It reports allocations per request.
 func BenchmarkProxyRequest(b *testing.B) {
-	sock := fixedUpstream(b)
+	sock := fixedUpstreamProcess(b)
 	s := benchServer(b, sock)
 	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	var ctx fasthttp.RequestCtx
@@ -106,6 +200,9 @@ func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReade
 // TestBuildVarsAllocs holds the vars encode path (CGI variables and every header) to zero
 // allocations per request once its buffers are warm.
 func TestBuildVarsAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
 	s := benchServer(t, filepath.Join(t.TempDir(), "unused.sock"))
 	tab := s.table.Load()
 	svc, _ := tab.root.lookup([]byte("/"))

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ type upstream struct {
 	label   string // as configured: "unix:/run/app.sock", "127.0.0.1:3031"
 	network string // "unix" or "tcp"
 	addr    string
+	sa      rawSockaddrUnix // addr, encoded once for connect(2)
 
 	// waitReady, when set, blocks until a launched uwsgi is accepting again (during a restart).
 	waitReady func(ctx context.Context) error
@@ -151,10 +153,18 @@ func (u *upstream) succeeded() {
 
 var dialer = net.Dialer{}
 
-func (u *upstream) dial(timeout time.Duration) (net.Conn, error) {
+// upstreamConn is what the proxy needs of a connection to uwsgi: *os.File for unix sockets
+// (see dialUnixFast), net.Conn for TCP.
+type upstreamConn interface {
+	io.ReadWriteCloser
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+func (u *upstream) dial(timeout time.Duration) (upstreamConn, error) {
 	if u.network == "unix" {
 		// No resolver, no dual-stack racing and no address lookups on the hot path.
-		c, err := dialUnixFast(u.addr)
+		c, err := dialUnixFast(&u.sa, u.addr)
 		if err != nil {
 			return nil, err
 		}

@@ -89,10 +89,17 @@ func newWSGIService(svc *config.Service, to *config.Transport, node *config.Node
 		if err != nil {
 			return nil, fmt.Errorf("%s.upstream: %w", svc.Place, err)
 		}
-		s.bal.ups = append(s.bal.ups, &upstream{
+		u := &upstream{
 			label: spec, network: network, addr: addr, max: limit,
 			maxFails: w.MaxFails, failTimeout: w.FailTimeout, waitReady: waitReady,
-		})
+		}
+		if network == "unix" {
+			var ok bool
+			if u.sa, ok = newRawSockaddrUnix(addr); !ok {
+				return nil, fmt.Errorf("%s.upstream: unix socket path %q is empty or longer than 107 bytes", svc.Place, addr)
+			}
+		}
+		s.bal.ups = append(s.bal.ups, u)
 	}
 	if len(s.bal.ups) == 0 {
 		return nil, fmt.Errorf("%s: no upstream", svc.Place)
@@ -302,7 +309,7 @@ func retryable(err error) bool {
 // connect picks an upstream, takes a slot and dials. A failed dial tries the next upstream
 // (nothing was sent yet, so this is safe for every method); a launched uwsgi that is
 // restarting is waited for within the queue timeout instead of failing at once.
-func (s *wsgiService) connect(deadline time.Time) (net.Conn, *upstream, error) {
+func (s *wsgiService) connect(deadline time.Time) (upstreamConn, *upstream, error) {
 	var tried uint64
 	var lastErr error
 	for {
@@ -337,7 +344,7 @@ func (s *wsgiService) connect(deadline time.Time) (net.Conn, *upstream, error) {
 	}
 }
 
-func (s *wsgiService) abort(conn net.Conn, u *upstream, op string, err error) error {
+func (s *wsgiService) abort(conn upstreamConn, u *upstream, op string, err error) error {
 	conn.Close()
 	u.release()
 	u.failed(time.Now())
@@ -351,7 +358,7 @@ type sendErr struct {
 	err    error
 }
 
-func (e *sendErr) withConn(s *wsgiService, conn net.Conn, u *upstream) error {
+func (e *sendErr) withConn(s *wsgiService, conn upstreamConn, u *upstream) error {
 	if e.client {
 		conn.Close()
 		u.release()
@@ -369,7 +376,7 @@ func (e *clientError) Unwrap() error { return e.err }
 
 var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-func (s *wsgiService) sendBody(conn net.Conn, body io.Reader, n int64) *sendErr {
+func (s *wsgiService) sendBody(conn upstreamConn, body io.Reader, n int64) *sendErr {
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
 	buf := *bp
@@ -479,7 +486,7 @@ func tokenListed(list, name []byte) bool {
 // after the handler returns and closes it when done, which closes the upstream connection and
 // frees the slot.
 type upstreamBody struct {
-	conn      net.Conn
+	conn      upstreamConn
 	u         *upstream
 	log       *slog.Logger
 	src       deadlineConn // what br reads from
@@ -492,7 +499,7 @@ type upstreamBody struct {
 // deadlineConn applies the upstream read timeout to every read, so the timeout bounds the
 // silence between two reads, not the whole (possibly endless, e.g. SSE) response.
 type deadlineConn struct {
-	c net.Conn
+	c upstreamConn
 	d time.Duration
 	n int64 // bytes read so far
 }
@@ -512,7 +519,7 @@ var upstreamBodyPool = sync.Pool{New: func() any {
 	return b
 }}
 
-func (s *wsgiService) acquireBody(conn net.Conn, u *upstream) *upstreamBody {
+func (s *wsgiService) acquireBody(conn upstreamConn, u *upstream) *upstreamBody {
 	b := upstreamBodyPool.Get().(*upstreamBody)
 	b.closed = false
 	b.conn, b.u, b.log = conn, u, s.log
