@@ -1,0 +1,57 @@
+# Portico: `make demo` serves the Flask example on http://127.0.0.1:8080; `make test` runs
+# every test. Both install what is missing (Debian packages, as root, no prompt).
+
+GO       ?= go
+BIN      := bin/portico
+APT_PKGS := uwsgi-core uwsgi-plugin-python3 python3-flask python3-django python3-autobahn \
+            python3-msgpack python3-cbor2 python3-twisted nginx-light wrk
+FUZZTIME ?= 5s
+
+.PHONY: all build deps demo test test-go test-allocs test-js fuzz fuzz-short bench vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) .
+
+# deps installs the Debian packages the demo, the tests and the benchmarks use; it does
+# nothing when they are all present.
+deps:
+	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+demo: deps build
+	cd contrib/examples/flask && ../../../$(BIN) start
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+test: deps test-js vet test-go test-allocs fuzz-short
+
+test-js:
+	@if [ -f tests/js/package-lock.json ]; then cd tests/js && npm ci --no-audit --no-fund; fi
+
+test-go: build
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+# Allocation budgets are asserted without the race detector (it allocates on its own).
+test-allocs:
+	$(GO) test -count=1 -run 'Allocs' ./...
+
+fuzz-short:
+	contrib/fuzz.sh $(FUZZTIME)
+
+fuzz:
+	contrib/fuzz.sh 2m
+
+bench: deps build
+	@if [ -x contrib/bench/run ]; then contrib/bench/run; else echo "contrib/bench/run not found"; exit 1; fi
+
+clean:
+	rm -rf bin
