@@ -83,6 +83,9 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 		if seenBefore(hs[:i], k) {
 			continue
 		}
+		if asciiEqualFold(k, "Connection") && !sentConnection(h) {
+			continue // fasthttp reports "Connection: close" for HTTP/1.0 requests without one
+		}
 		sep := ", "
 		if asciiEqualFold(k, "Cookie") {
 			sep = "; "
@@ -118,7 +121,9 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 		} else {
 			e.Add("HTTP_X_FORWARDED_PROTO", "http")
 		}
-		addB(e, "HTTP_X_FORWARDED_HOST", rq.host)
+		if len(rq.host) > 0 {
+			addB(e, "HTTP_X_FORWARDED_HOST", rq.host)
+		}
 	}
 	ps.scratch = sc
 	return e.Packet()
@@ -127,6 +132,16 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 func (s *wsgiService) trustedPeer(a netip.Addr) bool {
 	for _, p := range s.env.trusted {
 		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// sentConnection reports whether the client itself sent a Connection header.
+func sentConnection(h *fasthttp.RequestHeader) bool {
+	for line := range bytes.SplitSeq(h.RawHeaders(), []byte("\n")) {
+		if name, _, ok := bytes.Cut(line, []byte(":")); ok && asciiEqualFold(bytes.TrimSpace(name), "Connection") {
 			return true
 		}
 	}
