@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -19,6 +20,8 @@ var (
 
 // parseYAML reads a YAML document (Crossbar's config.yaml) into the positioned tree.
 func parseYAML(data []byte) (v *value, perrs []parseError) {
+	// YAML also breaks lines at a lone CR (YAML 1.2 §5.4).
+	c := &yamlConv{maxLines: max(bytes.Count(data, []byte("\n")), bytes.Count(data, []byte("\r"))) + 1}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line := 0
@@ -26,12 +29,11 @@ func parseYAML(data []byte) (v *value, perrs []parseError) {
 			line, _ = strconv.Atoi(m[1])
 		}
 		msg := yamlPrefix.ReplaceAllString(err.Error(), "")
-		return nil, []parseError{{line: max(line, 1), msg: "YAML syntax: " + msg}}
+		return nil, []parseError{{line: c.ln(line), msg: "YAML syntax: " + msg}}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, []parseError{{line: 1, msg: "empty document"}}
 	}
-	c := &yamlConv{}
 	v = c.conv(doc.Content[0], 0)
 	if len(c.errs) > 0 {
 		return nil, c.errs
@@ -40,9 +42,14 @@ func parseYAML(data []byte) (v *value, perrs []parseError) {
 }
 
 type yamlConv struct {
-	nodes int
-	errs  []parseError
+	nodes    int
+	errs     []parseError
+	maxLines int
 }
+
+// ln clamps a line reported by the YAML parser to the input: an empty document after "---"
+// is placed on the line after the last one.
+func (c *yamlConv) ln(l int) int { return min(max(l, 1), c.maxLines) }
 
 func (c *yamlConv) fail(line int, format string, args ...any) *value {
 	if len(c.errs) < 100 {
@@ -54,33 +61,33 @@ func (c *yamlConv) fail(line int, format string, args ...any) *value {
 func (c *yamlConv) conv(n *yaml.Node, depth int) *value {
 	c.nodes++
 	if c.nodes > maxYAMLNodes {
-		return c.fail(n.Line, "more than %d values (alias expansion?)", maxYAMLNodes)
+		return c.fail(c.ln(n.Line), "more than %d values (alias expansion?)", maxYAMLNodes)
 	}
 	if depth > maxDepth {
-		return c.fail(n.Line, "nested deeper than %d levels", maxDepth)
+		return c.fail(c.ln(n.Line), "nested deeper than %d levels", maxDepth)
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
 		if n.Alias == nil {
-			return c.fail(n.Line, "unknown alias")
+			return c.fail(c.ln(n.Line), "unknown alias")
 		}
 		v := c.conv(n.Alias, depth+1)
 		cp := *v
-		cp.line = n.Line
+		cp.line = c.ln(n.Line)
 		return &cp
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
-			return &value{kind: kNull, line: n.Line}
+			return &value{kind: kNull, line: c.ln(n.Line)}
 		}
 		return c.conv(n.Content[0], depth+1)
 	case yaml.SequenceNode:
-		v := &value{kind: kList, line: n.Line}
+		v := &value{kind: kList, line: c.ln(n.Line)}
 		for _, e := range n.Content {
 			v.list = append(v.list, c.conv(e, depth+1))
 		}
 		return v
 	case yaml.MappingNode:
-		v := &value{kind: kMap, line: n.Line}
+		v := &value{kind: kMap, line: c.ln(n.Line)}
 		var merges []*yaml.Node
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
@@ -89,14 +96,14 @@ func (c *yamlConv) conv(n *yaml.Node, depth int) *value {
 				continue
 			}
 			if k.Kind != yaml.ScalarNode {
-				c.fail(k.Line, "a mapping key must be a plain value")
+				c.fail(c.ln(k.Line), "a mapping key must be a plain value")
 				continue
 			}
 			if v.get(k.Value) != nil {
-				c.fail(k.Line, "duplicate key %q", k.Value)
+				c.fail(c.ln(k.Line), "duplicate key %q", k.Value)
 				continue
 			}
-			v.keys = append(v.keys, entry{key: k.Value, line: k.Line, val: c.conv(val, depth+1)})
+			v.keys = append(v.keys, entry{key: k.Value, line: c.ln(k.Line), val: c.conv(val, depth+1)})
 		}
 		// YAML merge keys (<<: *defaults): explicit keys win over merged ones.
 		for _, m := range merges {
@@ -107,7 +114,7 @@ func (c *yamlConv) conv(n *yaml.Node, depth int) *value {
 			for _, src := range srcs {
 				mv := c.conv(src, depth+1)
 				if mv.kind != kMap {
-					c.fail(src.Line, "a merge key (<<) needs a mapping")
+					c.fail(c.ln(src.Line), "a merge key (<<) needs a mapping")
 					continue
 				}
 				for _, e := range mv.keys {
@@ -119,29 +126,29 @@ func (c *yamlConv) conv(n *yaml.Node, depth int) *value {
 		}
 		return v
 	case yaml.ScalarNode:
-		v := &value{line: n.Line}
+		v := &value{line: c.ln(n.Line)}
 		switch n.ShortTag() {
 		case "!!null":
 			v.kind = kNull
 		case "!!bool":
 			v.kind = kBool
 			if err := n.Decode(&v.b); err != nil {
-				return c.fail(n.Line, "%q: %v", n.Value, err)
+				return c.fail(c.ln(n.Line), "%q: %v", n.Value, err)
 			}
 		case "!!int":
 			v.kind = kInt
 			if err := n.Decode(&v.i); err != nil {
-				return c.fail(n.Line, "integer %q: out of range", n.Value)
+				return c.fail(c.ln(n.Line), "integer %q: out of range", n.Value)
 			}
 		case "!!float":
 			v.kind = kFloat
 			if err := n.Decode(&v.f); err != nil {
-				return c.fail(n.Line, "number %q: %v", n.Value, err)
+				return c.fail(c.ln(n.Line), "number %q: %v", n.Value, err)
 			}
 		default: // !!str, !!timestamp, !!binary: keep the text as written
 			v.kind, v.s = kString, n.Value
 		}
 		return v
 	}
-	return c.fail(n.Line, "unexpected YAML node")
+	return c.fail(c.ln(n.Line), "unexpected YAML node")
 }
