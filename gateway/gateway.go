@@ -59,7 +59,8 @@ type request struct {
 	path       []byte // percent-decoded, normalised
 	mount      int    // len of the mount prefix in path (SCRIPT_NAME)
 	requestURI []byte // raw path and query as sent (REQUEST_URI)
-	host       []byte // $host: lower-case, without port
+	host       []byte // nginx's $host: lower-case, without port (SERVER_NAME)
+	authority  []byte // the request line's authority, else the Host header as sent (HTTP_HOST)
 }
 
 var requestPool = sync.Pool{New: func() any { return new(request) }}
@@ -236,6 +237,7 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	if authority == nil {
 		authority = ctx.Request.Header.Host()
 	}
+	rq.authority = authority
 	rq.host = appendHost(rq.host[:0], authority)
 
 	svc, mount := tab.root.lookup(rq.path)

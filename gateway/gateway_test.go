@@ -210,7 +210,7 @@ func TestWSGIEnviron(t *testing.T) {
 		"REMOTE_ADDR":            "127.0.0.1",
 		"SERVER_PORT":            port,
 		"SERVER_NAME":            "example.com",
-		"HTTP_HOST":              "example.com",
+		"HTTP_HOST":              "Example.COM:8080",
 		"CONTENT_TYPE":           "",
 		"CONTENT_LENGTH":         "",
 		"HTTP_ACCEPT":            "a, b",

@@ -23,7 +23,8 @@ import (
 //     what Portico saw; from a trusted proxy, the peer is appended to X-Forwarded-For;
 //   - repeated headers are joined into one variable with ", " ("; " for Cookie), as RFC 3875
 //     section 4.1.18 asks, where nginx sends several variables of the same name;
-//   - SERVER_NAME is the request's host (Portico has no server_name directive).
+//   - SERVER_NAME is the request's host (Portico has no server_name directive), and HTTP_HOST
+//     keeps the port (Debian's uwsgi_params send $host, without it).
 func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxyState, bodyLen int64) ([]byte, error) {
 	h := &ctx.Request.Header
 	e := &ps.enc
@@ -60,7 +61,11 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 	sc = strconv.AppendUint(sc[:0], uint64(addrPort(ctx.LocalAddr()).Port()), 10)
 	addB(e, "SERVER_PORT", sc)
 	addB(e, "SERVER_NAME", rq.host)
-	addB(e, "HTTP_HOST", rq.host)
+	// HTTP_HOST keeps the port, as WSGI apps need it to build absolute URLs (Django's
+	// build_absolute_uri, Flask's url_for(_external=True)) and as Crossbar passes it. For an
+	// absolute-form request line it is that line's authority, not a Host header that
+	// disagrees with it (the concern behind Debian's HTTP_HOST $host in uwsgi_params).
+	addB(e, "HTTP_HOST", rq.authority)
 
 	trusted := s.trustedPeer(remote.Addr())
 
