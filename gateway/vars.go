@@ -34,12 +34,18 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 	addB(e, "REQUEST_METHOD", h.Method())
 	addB(e, "CONTENT_TYPE", h.ContentType())
 	sc := ps.scratch[:0]
+	noCL := false
 	if bodyLen > 0 || h.ContentLength() == -1 {
 		// A chunked body was counted before sending: uwsgi gets its real length.
 		sc = strconv.AppendInt(sc, bodyLen, 10)
 		addB(e, "CONTENT_LENGTH", sc)
-	} else {
+	} else if clSent := bodyLen > 0 || h.ContentLength() != 0 || h.IsGet() || h.IsHead() || sentHeader(h, "Content-Length"); clSent {
 		addB(e, "CONTENT_LENGTH", h.Peek(fasthttp.HeaderContentLength))
+	} else {
+		// fasthttp reports "Content-Length: 0" for a DELETE or OPTIONS without one; nginx
+		// sends an empty CONTENT_LENGTH and no HTTP_CONTENT_LENGTH.
+		e.Add("CONTENT_LENGTH", "")
+		noCL = true
 	}
 	addB(e, "REQUEST_URI", rq.requestURI)
 	addB(e, "PATH_INFO", rq.path[rq.mount:])
@@ -79,7 +85,7 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 	for i, hv := range hs {
 		k := hv.k
 		if bytes.IndexByte(k, '_') >= 0 || asciiEqualFold(k, "Host") || asciiEqualFold(k, "Proxy") ||
-			asciiEqualFold(k, "Transfer-Encoding") || (bodyLen > 0 && h.ContentLength() == -1 && asciiEqualFold(k, "Content-Length")) {
+			asciiEqualFold(k, "Transfer-Encoding") || ((noCL || h.ContentLength() == -1) && asciiEqualFold(k, "Content-Length")) {
 			continue
 		}
 		if !trusted && (asciiEqualFold(k, "X-Forwarded-Proto") || asciiEqualFold(k, "X-Forwarded-Host")) {
@@ -88,7 +94,7 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 		if seenBefore(hs[:i], k) {
 			continue
 		}
-		if asciiEqualFold(k, "Connection") && !sentConnection(h) {
+		if asciiEqualFold(k, "Connection") && !sentHeader(h, "Connection") {
 			continue // fasthttp reports "Connection: close" for HTTP/1.0 requests without one
 		}
 		sep := ", "
@@ -143,10 +149,11 @@ func (s *wsgiService) trustedPeer(a netip.Addr) bool {
 	return false
 }
 
-// sentConnection reports whether the client itself sent a Connection header.
-func sentConnection(h *fasthttp.RequestHeader) bool {
+// sentHeader reports whether the client itself sent the header (fasthttp synthesizes some).
+// It scans the raw head, so it is only called on the rare paths that need it.
+func sentHeader(h *fasthttp.RequestHeader, name string) bool {
 	for line := range bytes.SplitSeq(h.RawHeaders(), []byte("\n")) {
-		if name, _, ok := bytes.Cut(line, []byte(":")); ok && asciiEqualFold(bytes.TrimSpace(name), "Connection") {
+		if k, _, ok := bytes.Cut(line, []byte(":")); ok && asciiEqualFold(bytes.TrimSpace(k), name) {
 			return true
 		}
 	}

@@ -1,0 +1,222 @@
+package tests
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startEnvUWSGI runs real uwsgi with testdata/envapp on a unix socket readable by nginx's
+// workers, and returns the socket path.
+func startEnvUWSGI(t *testing.T, dir string) string {
+	t.Helper()
+	sock := filepath.Join(dir, "env.sock")
+	app, _ := filepath.Abs("testdata/envapp/envapp.py")
+	cmd := exec.Command("uwsgi", "--plugin", "python3", "--master", "--processes", "2",
+		"--socket", sock, "--chmod-socket=666", "--wsgi-file", app, "--need-app", "--disable-logging")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("uwsgi (Debian: uwsgi-core, uwsgi-plugin-python3): %v", err)
+	}
+	t.Cleanup(func() { stopGroup(cmd) })
+	waitConn(t, "unix", sock, logs)
+	return sock
+}
+
+// startNginx runs nginx-light in the foreground with Debian's uwsgi_params in front of sock.
+func startNginx(t *testing.T, dir, sock string) string {
+	t.Helper()
+	port := freePort(t)
+	conf := fmt.Sprintf(`worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/nginx-error.log;
+events { worker_connections 128; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  server {
+    listen 127.0.0.1:%[2]d;
+    location / {
+      include /etc/nginx/uwsgi_params;
+      uwsgi_pass unix:%[3]s;
+    }
+  }
+}
+`, dir, port, sock)
+	cf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("nginx", "-c", cf, "-p", dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("nginx (Debian: nginx-light): %v", err)
+	}
+	t.Cleanup(func() { stopGroup(cmd) })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitConn(t, "tcp", addr, logs)
+	return addr
+}
+
+func stopGroup(cmd *exec.Cmd) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+func waitConn(t *testing.T, network, addr string, logs *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial(network, addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s %s not accepting: %v\n%s", network, addr, err, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// rawEnv sends one raw request and decodes the environ the app answers with.
+func rawEnv(t *testing.T, addr, req string) map[string]string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: status %d: %s", addr, resp.StatusCode, b)
+	}
+	env := map[string]string{}
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	return env
+}
+
+// TestNginxParity: with the same uwsgi, the app sees the same environ through Portico as
+// through nginx with Debian's uwsgi_params, for varied requests, except for the documented
+// differences (README, "The environ").
+func TestNginxParity(t *testing.T) {
+	dir := t.TempDir()
+	// nginx's workers run as www-data: they must reach the socket.
+	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sock := startEnvUWSGI(t, dir)
+	nginx := startNginx(t, dir, sock)
+
+	node := filepath.Join(dir, "node")
+	if err := os.MkdirAll(node, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cfg := fmt.Sprintf("version = 2\n\n[[transport]]\nendpoint = { type = \"tcp\", port = %d, interface = \"127.0.0.1\" }\n\n  [transport.paths.\"/\"]\n  type = \"wsgi\"\n  upstream = \"unix:%s\"\n", port, sock)
+	if err := os.WriteFile(filepath.Join(node, "config.toml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := start(t, node, "--cbdir", node)
+	p := strings.TrimPrefix(n.base, "http://")
+
+	// Keys that differ by design or by nature (ports, document root).
+	differ := map[string]bool{
+		"REMOTE_PORT": true, "SERVER_PORT": true, "DOCUMENT_ROOT": true, "SERVER_NAME": true,
+		"SCRIPT_NAME": true, "HTTP_X_FORWARDED_FOR": true, "HTTP_X_FORWARDED_PROTO": true,
+		"HTTP_X_FORWARDED_HOST": true, "HTTP_HOST": true,
+	}
+	requests := []string{
+		"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+		"GET /a/b?x=1&y=%2F&z HTTP/1.1\r\nHost: example.com\r\nUser-Agent: parity/1\r\nAccept: */*\r\n\r\n",
+		"GET /a%20b/./c/../d//e HTTP/1.1\r\nHost: example.com\r\n\r\n",
+		"GET /caf%C3%A9/%7Euser HTTP/1.1\r\nHost: example.com\r\n\r\n",
+		"POST /form?q=1 HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\na=1&b=2",
+		"PUT /put HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+		"DELETE /thing/1 HTTP/1.1\r\nHost: example.com\r\nX-Custom-Header: v1\r\nX-Empty:\r\n\r\n",
+		"GET /h HTTP/1.1\r\nHost: example.com\r\nX_Spoofed: yes\r\nProxy: http://evil:3128\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n",
+		"GET /ver HTTP/1.0\r\nHost: example.com\r\n\r\n",
+		"OPTIONS /opt HTTP/1.1\r\nHost: example.com\r\nOrigin: http://example.org\r\nAccess-Control-Request-Method: POST\r\n\r\n",
+	}
+	for _, req := range requests {
+		name := strings.SplitN(req, "\r\n", 2)[0]
+		t.Run(name, func(t *testing.T) {
+			want := rawEnv(t, nginx, req)
+			got := rawEnv(t, p, req)
+			var diffs []string
+			keys := map[string]bool{}
+			for k := range want {
+				keys[k] = true
+			}
+			for k := range got {
+				keys[k] = true
+			}
+			for k := range keys {
+				if differ[k] || strings.HasPrefix(k, "uwsgi.") || strings.HasPrefix(k, "wsgi.") {
+					continue
+				}
+				// Spoofing headers are gone from Portico's environ on purpose.
+				if k == "HTTP_PROXY" {
+					if _, ok := got[k]; ok {
+						diffs = append(diffs, "HTTP_PROXY reached the app")
+					}
+					continue
+				}
+				if want[k] != got[k] {
+					diffs = append(diffs, fmt.Sprintf("%s: nginx %q, portico %q", k, want[k], got[k]))
+				}
+			}
+			for _, k := range []string{"HTTP_X_SPOOFED", "HTTP_PROXY"} {
+				if _, ok := got[k]; ok {
+					diffs = append(diffs, k+" present")
+				}
+			}
+			if got["HTTP_X_FORWARDED_FOR"] != "127.0.0.1" {
+				diffs = append(diffs, fmt.Sprintf("HTTP_X_FORWARDED_FOR %q, want the peer", got["HTTP_X_FORWARDED_FOR"]))
+			}
+			if got["SCRIPT_NAME"] != "" {
+				diffs = append(diffs, fmt.Sprintf("SCRIPT_NAME %q at the root mount", got["SCRIPT_NAME"]))
+			}
+			sort.Strings(diffs)
+			if len(diffs) > 0 {
+				t.Errorf("environ differs:\n  %s", strings.Join(diffs, "\n  "))
+			}
+		})
+	}
+}
