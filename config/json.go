@@ -34,6 +34,7 @@ func (li lineIndex) line(off int64) int {
 // parseError is a syntax error of a front door, with the line it was found on.
 type parseError struct {
 	line int
+	path string // key path when known
 	msg  string
 }
 
@@ -44,7 +45,7 @@ func (e *parseError) Error() string { return fmt.Sprintf("line %d: %s", e.line, 
 func parseJSON(data []byte) (*value, []parseError) {
 	p := &jsonParser{dec: json.NewDecoder(bytes.NewReader(data)), lines: newLineIndex(data)}
 	p.dec.UseNumber()
-	v, err := p.value(0)
+	v, err := p.value(0, "")
 	if err != nil {
 		return nil, []parseError{*p.wrap(err)}
 	}
@@ -81,7 +82,7 @@ func (p *jsonParser) wrap(err error) *parseError {
 // here is the line of the token just read.
 func (p *jsonParser) here() int { return p.lines.line(max(p.dec.InputOffset()-1, 0)) }
 
-func (p *jsonParser) value(depth int) (*value, error) {
+func (p *jsonParser) value(depth int, place string) (*value, error) {
 	if depth > maxDepth {
 		return nil, &parseError{line: p.lines.line(p.dec.InputOffset()), msg: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
 	}
@@ -110,7 +111,7 @@ func (p *jsonParser) value(depth int) (*value, error) {
 		case '[':
 			v.kind = kList
 			for p.dec.More() {
-				e, err := p.value(depth + 1)
+				e, err := p.value(depth+1, indexPlace(place, len(v.list)))
 				if err != nil {
 					return nil, err
 				}
@@ -125,12 +126,12 @@ func (p *jsonParser) value(depth int) (*value, error) {
 				}
 				key, _ := kt.(string)
 				kline := p.here()
-				e, err := p.value(depth + 1)
+				e, err := p.value(depth+1, childPlace(place, key))
 				if err != nil {
 					return nil, err
 				}
 				if v.get(key) != nil {
-					p.dups = append(p.dups, parseError{line: kline, msg: fmt.Sprintf("duplicate key %q", key)})
+					p.dups = append(p.dups, parseError{line: kline, path: place, msg: fmt.Sprintf("duplicate key %q", key)})
 					continue
 				}
 				v.keys = append(v.keys, entry{key: key, line: kline, val: e})

@@ -134,7 +134,7 @@ func parse(data []byte, format, dir, shown string) (*Node, error) {
 	if len(perrs) > 0 {
 		ps := make(Problems, len(perrs))
 		for i, pe := range perrs {
-			ps[i] = Problem{File: shown, Line: pe.line, Msg: pe.msg}
+			ps[i] = Problem{File: shown, Line: pe.line, Path: pe.path, Msg: pe.msg}
 		}
 		return nil, ps
 	}

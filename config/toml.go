@@ -1,11 +1,11 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -92,9 +92,10 @@ func findKey(src []byte, start int, name string) (int, int) {
 	}
 	best, bestEnd := -1, -1
 	for _, f := range forms {
+		fb := []byte(f)
 		from := start
 		for from <= len(src) {
-			i := strings.Index(string(src[from:]), f)
+			i := bytes.Index(src[from:], fb)
 			if i < 0 {
 				break
 			}

@@ -34,7 +34,7 @@ func parseYAML(data []byte) (v *value, perrs []parseError) {
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, []parseError{{line: 1, msg: "empty document"}}
 	}
-	v = c.conv(doc.Content[0], 0)
+	v = c.conv(doc.Content[0], 0, "")
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
@@ -51,27 +51,30 @@ type yamlConv struct {
 // is placed on the line after the last one.
 func (c *yamlConv) ln(l int) int { return min(max(l, 1), c.maxLines) }
 
-func (c *yamlConv) fail(line int, format string, args ...any) *value {
+func (c *yamlConv) fail(line int, place, format string, args ...any) *value {
 	if len(c.errs) < 100 {
-		c.errs = append(c.errs, parseError{line: max(line, 1), msg: fmt.Sprintf(format, args...)})
+		c.errs = append(c.errs, parseError{line: max(line, 1), path: place, msg: fmt.Sprintf(format, args...)})
 	}
 	return &value{kind: kNull, line: line}
 }
 
-func (c *yamlConv) conv(n *yaml.Node, depth int) *value {
+func (c *yamlConv) conv(n *yaml.Node, depth int, place string) *value {
 	c.nodes++
 	if c.nodes > maxYAMLNodes {
-		return c.fail(c.ln(n.Line), "more than %d values (alias expansion?)", maxYAMLNodes)
+		if c.nodes == maxYAMLNodes+1 {
+			c.fail(c.ln(n.Line), place, "more than %d values (alias expansion?)", maxYAMLNodes)
+		}
+		return &value{kind: kNull, line: c.ln(n.Line)}
 	}
 	if depth > maxDepth {
-		return c.fail(c.ln(n.Line), "nested deeper than %d levels", maxDepth)
+		return c.fail(c.ln(n.Line), place, "nested deeper than %d levels", maxDepth)
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
 		if n.Alias == nil {
-			return c.fail(c.ln(n.Line), "unknown alias")
+			return c.fail(c.ln(n.Line), place, "unknown alias")
 		}
-		v := c.conv(n.Alias, depth+1)
+		v := c.conv(n.Alias, depth+1, place)
 		cp := *v
 		cp.line = c.ln(n.Line)
 		return &cp
@@ -79,11 +82,11 @@ func (c *yamlConv) conv(n *yaml.Node, depth int) *value {
 		if len(n.Content) == 0 {
 			return &value{kind: kNull, line: c.ln(n.Line)}
 		}
-		return c.conv(n.Content[0], depth+1)
+		return c.conv(n.Content[0], depth+1, place)
 	case yaml.SequenceNode:
 		v := &value{kind: kList, line: c.ln(n.Line)}
 		for _, e := range n.Content {
-			v.list = append(v.list, c.conv(e, depth+1))
+			v.list = append(v.list, c.conv(e, depth+1, indexPlace(place, len(v.list))))
 		}
 		return v
 	case yaml.MappingNode:
@@ -96,14 +99,14 @@ func (c *yamlConv) conv(n *yaml.Node, depth int) *value {
 				continue
 			}
 			if k.Kind != yaml.ScalarNode {
-				c.fail(c.ln(k.Line), "a mapping key must be a plain value")
+				c.fail(c.ln(k.Line), place, "a mapping key must be a plain value")
 				continue
 			}
 			if v.get(k.Value) != nil {
-				c.fail(c.ln(k.Line), "duplicate key %q", k.Value)
+				c.fail(c.ln(k.Line), place, "duplicate key %q", k.Value)
 				continue
 			}
-			v.keys = append(v.keys, entry{key: k.Value, line: c.ln(k.Line), val: c.conv(val, depth+1)})
+			v.keys = append(v.keys, entry{key: k.Value, line: c.ln(k.Line), val: c.conv(val, depth+1, childPlace(place, k.Value))})
 		}
 		// YAML merge keys (<<: *defaults): explicit keys win over merged ones.
 		for _, m := range merges {
@@ -112,9 +115,9 @@ func (c *yamlConv) conv(n *yaml.Node, depth int) *value {
 				srcs = m.Content
 			}
 			for _, src := range srcs {
-				mv := c.conv(src, depth+1)
+				mv := c.conv(src, depth+1, place)
 				if mv.kind != kMap {
-					c.fail(c.ln(src.Line), "a merge key (<<) needs a mapping")
+					c.fail(c.ln(src.Line), place, "a merge key (<<) needs a mapping")
 					continue
 				}
 				for _, e := range mv.keys {
@@ -133,22 +136,22 @@ func (c *yamlConv) conv(n *yaml.Node, depth int) *value {
 		case "!!bool":
 			v.kind = kBool
 			if err := n.Decode(&v.b); err != nil {
-				return c.fail(c.ln(n.Line), "%q: %v", n.Value, err)
+				return c.fail(c.ln(n.Line), place, "%q: %v", n.Value, err)
 			}
 		case "!!int":
 			v.kind = kInt
 			if err := n.Decode(&v.i); err != nil {
-				return c.fail(c.ln(n.Line), "integer %q: out of range", n.Value)
+				return c.fail(c.ln(n.Line), place, "integer %q: out of range", n.Value)
 			}
 		case "!!float":
 			v.kind = kFloat
 			if err := n.Decode(&v.f); err != nil {
-				return c.fail(c.ln(n.Line), "number %q: %v", n.Value, err)
+				return c.fail(c.ln(n.Line), place, "number %q: %v", n.Value, err)
 			}
 		default: // !!str, !!timestamp, !!binary: keep the text as written
 			v.kind, v.s = kString, n.Value
 		}
 		return v
 	}
-	return c.fail(c.ln(n.Line), "unexpected YAML node")
+	return c.fail(c.ln(n.Line), place, "unexpected YAML node")
 }
