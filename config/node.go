@@ -90,6 +90,7 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	if id, ok := o.str("id"); ok {
 		w.ID = id
 	}
+	w.Options.Env.InheritAll = true // Crossbar's default, also without any options
 	if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
 		d.decodeWorkerOptions(ov, op, dir, &w.Options)
 	}
