@@ -51,6 +51,8 @@ func (d *decoder) decodeNode(root *value, dir string) *Node {
 		c.unsupported("manhole", "fabric", "transport", "connections")
 		c.done()
 	}
+	// `crossbar init` writes "$schema" (the JSON schema URL, for editors) at the top.
+	o.ignore("$schema")
 	ws, wp := o.list("workers")
 	for i, w := range ws {
 		if wk, ok := d.decodeWorker(w, elemPlace(w, wp, i), dir); ok {
@@ -399,7 +401,7 @@ func (d *decoder) decodeTLS(v *value, place, dir string) *TLS {
 			d.add(kv.line, kp, "%s", statMsg(err, *k.dst))
 		}
 	}
-	o.unsupported("ca_certificates", "dhparam", "ciphers", "curve")
+	o.unsupported("ca_certificates", "chain_certificates", "dhparam", "ciphers", "curve")
 	o.done()
 	return t
 }
