@@ -30,7 +30,11 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 		w := &node.Workers[i]
 		for j := range w.Transports {
 			t := &w.Transports[j]
-			tab := &pathTable{root: &pathNode{}, accessLog: t.Options.AccessLog}
+			tab := &pathTable{root: &pathNode{}, accessLog: t.Options.AccessLog,
+				details: t.Options.DisplayTracebacks, writeTO: t.Options.WriteTimeout}
+			if t.Endpoint.TLS != nil && t.Options.HSTS {
+				tab.hsts = "max-age=" + strconv.Itoa(t.Options.HSTSMaxAge)
+			}
 			if err := g.addPaths(ctx, node, w, t, tab, tab.root, t.Paths); err != nil {
 				for _, svc := range tab.services {
 					svc.close()
@@ -95,7 +99,7 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 	case "websocket":
 		return newWebSocketService(svc, g.routerFor(w), log)
 	case "static":
-		return newStaticService(svc)
+		return newStaticService(svc, t.Options.WriteTimeout)
 	case "redirect":
 		return newRedirectService(svc), nil
 	case "json":

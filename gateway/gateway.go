@@ -52,6 +52,9 @@ type pathTable struct {
 	root      *pathNode
 	services  []service
 	accessLog bool
+	hsts      string        // Strict-Transport-Security value on TLS transports, or ""
+	details   bool          // display_tracebacks: error causes in 5xx bodies
+	writeTO   time.Duration // write_timeout, per write to the client
 }
 
 // request is the gateway's per-request view shared by services.
@@ -177,8 +180,10 @@ func newServer(t *config.Transport, h fasthttp.RequestHandler, log *slog.Logger)
 		ReadBufferSize: o.MaxHeaderSize, // bounds the request head: larger is 431
 		ReadTimeout:    o.HeaderReadTimeout,
 		IdleTimeout:    o.IdleTimeout,
-		WriteTimeout:   o.WriteTimeout,
-		Concurrency:    o.MaxConnections,
+		// No WriteTimeout here: fasthttp would set one deadline for the whole response, which
+		// cuts long downloads and event streams. write_timeout bounds each write instead
+		// (nginx send_timeout), see writeDeadline.
+		Concurrency: o.MaxConnections,
 		// Bodies stream to the upstream; fasthttp pre-reads at most 8 KiB of them.
 		StreamRequestBody:            true,
 		MaxRequestBodySize:           1 << 62,
@@ -248,10 +253,27 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	rq.mount = mount
 	if err := svc.serve(ctx, rq); err != nil {
 		fail(ctx, s.g.log, svc.place(), err)
+		if tab.details && ctx.Response.StatusCode() >= 500 {
+			ctx.Response.AppendBodyString(err.Error() + "\n")
+		}
 	}
+	if tab.hsts != "" {
+		ctx.Response.Header.Set("Strict-Transport-Security", tab.hsts)
+	}
+	writeDeadline(ctx, tab.writeTO)
 	if tab.accessLog {
 		s.g.log.Info("access", "method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
 			"status", ctx.Response.StatusCode(), "remote", ctx.RemoteAddr().String(), "service", svc.place())
+	}
+}
+
+// writeDeadline bounds the next write to the client; streaming bodies call it again before
+// each chunk, so write_timeout is the longest a client may stall, not the longest response.
+func writeDeadline(ctx *fasthttp.RequestCtx, d time.Duration) {
+	if d > 0 {
+		if c := ctx.Conn(); c != nil {
+			_ = c.SetWriteDeadline(time.Now().Add(d))
+		}
 	}
 }
 

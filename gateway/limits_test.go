@@ -90,3 +90,21 @@ func TestClientLimits(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteTimeoutPerWrite: write_timeout bounds each write, not the whole response, so an
+// event stream longer than it still reaches the client whole.
+func TestWriteTimeoutPerWrite(t *testing.T) {
+	sock := startUWSGI(t)
+	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
+	node.Workers[0].Transports[0].Options.WriteTimeout = 400 * time.Millisecond
+	base := startGateway(t, node)
+	resp, err := http.Get(base + "/stream?n=5&delay=0.25")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || !strings.Contains(string(b), "event 4") {
+		t.Fatalf("stream cut: %v %q", err, b)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"mime"
+	"net"
 	"net/http"
 	"os"
 	"path"
@@ -34,9 +35,10 @@ type staticService struct {
 	cache    string // Cache-Control value, "" for none
 	mimes    map[string]string
 	symlinks bool
+	writeTO  time.Duration
 }
 
-func newStaticService(svc *config.Service) (*staticService, error) {
+func newStaticService(svc *config.Service, writeTO time.Duration) (*staticService, error) {
 	st := svc.Static
 	root, err := os.OpenRoot(st.Directory)
 	if err != nil {
@@ -44,7 +46,7 @@ func newStaticService(svc *config.Service) (*staticService, error) {
 	}
 	s := &staticService{
 		where: svc.Place, dir: st.Directory, root: root, listing: st.EnableDirectoryListing,
-		index: st.DefaultFile, mimes: map[string]string{}, symlinks: st.FollowSymlinks,
+		index: st.DefaultFile, mimes: map[string]string{}, symlinks: st.FollowSymlinks, writeTO: writeTO,
 	}
 	if s.index == "" {
 		s.index = "index.html"
@@ -184,14 +186,16 @@ func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, f *os.File, fi os.Fil
 			return err
 		}
 	}
-	ctx.SetBodyStream(&limitedFile{f: f, n: length}, int(length))
+	ctx.SetBodyStream(&limitedFile{f: f, n: length, client: ctx.Conn(), writeTO: s.writeTO}, int(length))
 	return nil
 }
 
 // limitedFile streams n bytes of f and closes f when fasthttp is done with it.
 type limitedFile struct {
-	f *os.File
-	n int64
+	f       *os.File
+	n       int64
+	client  net.Conn
+	writeTO time.Duration
 }
 
 func (l *limitedFile) Read(p []byte) (int, error) {
@@ -203,6 +207,9 @@ func (l *limitedFile) Read(p []byte) (int, error) {
 	}
 	n, err := l.f.Read(p)
 	l.n -= int64(n)
+	if n > 0 && l.writeTO > 0 && l.client != nil {
+		_ = l.client.SetWriteDeadline(time.Now().Add(l.writeTO)) // bounds the write of these bytes
+	}
 	return n, err
 }
 

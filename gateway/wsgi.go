@@ -33,6 +33,7 @@ type wsgiService struct {
 	sendTimeout    time.Duration
 	readTimeout    time.Duration
 	bodyTimeout    time.Duration // client body read, per read
+	writeTO        time.Duration // client write, per write
 	spoolDir       string
 	maxHeadBytes   int
 
@@ -68,6 +69,7 @@ func newWSGIService(svc *config.Service, to *config.Transport, node *config.Node
 		sendTimeout:    w.SendTimeout,
 		readTimeout:    w.ReadTimeout,
 		bodyTimeout:    to.Options.BodyReadTimeout,
+		writeTO:        to.Options.WriteTimeout,
 		spoolDir:       os.TempDir(),
 		maxHeadBytes:   defaultMaxHeadBytes,
 	}
@@ -252,6 +254,7 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		return nil
 	}
 	ub.remaining = ub.head.ContentLength
+	ub.client, ub.writeTO = ctx.Conn(), s.writeTO
 	ctx.SetBodyStream(ub, int(ub.head.ContentLength))
 	return nil
 }
@@ -494,6 +497,8 @@ type upstreamBody struct {
 	head      uwsgiproto.ResponseHead
 	remaining int64 // -1: until the upstream closes
 	closed    bool
+	client    net.Conn      // for the per-write deadline (write_timeout)
+	writeTO   time.Duration //
 }
 
 // deadlineConn applies the upstream read timeout to every read, so the timeout bounds the
@@ -536,6 +541,10 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		p = p[:b.remaining]
 	}
 	n, err := b.br.Read(p)
+	if n > 0 && b.writeTO > 0 && b.client != nil {
+		// fasthttp writes what was read next: bound that write.
+		_ = b.client.SetWriteDeadline(time.Now().Add(b.writeTO))
+	}
 	if b.remaining > 0 {
 		b.remaining -= int64(n)
 		if err == io.EOF && b.remaining > 0 {
@@ -559,7 +568,7 @@ func (b *upstreamBody) Close() error {
 	b.closed = true
 	b.conn.Close()
 	b.u.release()
-	b.conn, b.u, b.src = nil, nil, deadlineConn{}
+	b.conn, b.u, b.src, b.client = nil, nil, deadlineConn{}, nil
 	b.br.Reset(nil)
 	upstreamBodyPool.Put(b)
 	return nil
