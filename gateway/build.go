@@ -115,7 +115,7 @@ func launchKey(svc *config.Service) string {
 	return strings.Join([]string{
 		svc.Place, w.Module, w.Object, strings.Join(w.PythonPath, "\x00"), w.Chdir,
 		fmt.Sprint(w.Processes, "/", w.Threads), w.UWSGI, strings.Join(w.UWSGIArgs, "\x00"),
-		fmt.Sprint(sortedEnv(w.Env)),
+		fmt.Sprint(sortedEnv(w.Env), w.WorkerEnv.InheritAll, w.WorkerEnv.Inherit),
 	}, "\x01")
 }
 
@@ -145,7 +145,10 @@ func (g *Gateway) ensureLaunched(ctx context.Context, node *config.Node, w *conf
 		Processes:  ws.Processes,
 		Threads:    ws.Threads,
 		Env:        sortedEnv(ws.Env),
-		ExtraArgs:  ws.UWSGIArgs,
+		// Crossbar's worker options.env: inherit everything (the default), nothing, or a list.
+		RestrictEnv: !ws.WorkerEnv.InheritAll,
+		Inherit:     ws.WorkerEnv.Inherit,
+		ExtraArgs:   ws.UWSGIArgs,
 		// A directory per launch: a uwsgi started by a reload must not share the socket path
 		// of the one it replaces while that one drains.
 		RuntimeDir: filepath.Join(g.runtimeDir, strconv.Itoa(g.launchSeq)),

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -244,4 +245,26 @@ func TestCrashUnderLoad(t *testing.T) {
 	}
 	getOK(t, base+"/env")
 	t.Logf("across the crash: %d ok, %d failed", ok.Load(), failed.Load())
+}
+
+// TestLaunchedEnv: the worker's options.env decides what the launched uwsgi inherits
+// (Crossbar semantics), and the path's env is added.
+func TestLaunchedEnv(t *testing.T) {
+	t.Setenv("PORTICO_TEST_SECRET", "must-not-leak")
+	t.Setenv("PORTICO_TEST_KEEP", "kept")
+	svc := launchedService(t)
+	svc.WSGI.Env = map[string]string{"APP_MODE": "staging"}
+	svc.WSGI.WorkerEnv = config.Env{Inherit: []string{"PATH", "PORTICO_TEST_KEEP"}}
+	_, base := startGatewayG(t, testNode(t, map[string]*config.Service{"/": svc}))
+	body := getOK(t, base+"/osenv")
+	var env map[string]string
+	if err := json.Unmarshal([]byte(body), &env); err != nil {
+		t.Fatal(err)
+	}
+	if env["APP_MODE"] != "staging" || env["PORTICO_TEST_KEEP"] != "kept" {
+		t.Errorf("APP_MODE=%q PORTICO_TEST_KEEP=%q", env["APP_MODE"], env["PORTICO_TEST_KEEP"])
+	}
+	if v, ok := env["PORTICO_TEST_SECRET"]; ok {
+		t.Errorf("PORTICO_TEST_SECRET inherited (%q) though not listed", v)
+	}
 }

@@ -68,9 +68,13 @@ type Spec struct {
 	Processes  int      // default 1
 	Threads    int      // default 1
 	Env        []string // extra KEY=VALUE for the child (added to Portico's env)
-	ExtraArgs  []string
-	RuntimeDir string // directory for the private 0600 socket; created 0700 if missing
-	ConfigKey  string // config place named in errors ("workers[0].transports[0].paths./")
+	// RestrictEnv limits what the child inherits from Portico's environment to the names in
+	// Inherit (Crossbar's worker `options.env.inherit` as false or a list); Env is added.
+	RestrictEnv bool
+	Inherit     []string
+	ExtraArgs   []string
+	RuntimeDir  string // directory for the private 0600 socket; created 0700 if missing
+	ConfigKey   string // config place named in errors ("workers[0].transports[0].paths./")
 }
 
 // Timing knobs; variables so that tests can shorten them.
@@ -491,7 +495,7 @@ func (s *Supervisor) spawn() (*proc, error) {
 		return nil, fmt.Errorf("creating uwsgi output pipe: %w", err)
 	}
 	cmd := exec.Command(s.bin, s.args...)
-	cmd.Env = childEnv(os.Environ(), s.notify, s.spec.Env)
+	cmd.Env = childEnv(s.baseEnv(), s.notify, s.spec.Env)
 	cmd.Stdout, cmd.Stderr = pw, pw // one pipe keeps stdout and stderr lines in order
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	p := &proc{done: make(chan struct{}), ready: make(chan struct{}), outDone: make(chan struct{})}
@@ -520,6 +524,22 @@ func (s *Supervisor) spawn() (*proc, error) {
 	}
 	go s.pump(pr, p)
 	return p, nil
+}
+
+// baseEnv is the part of Portico's environment the child inherits.
+func (s *Supervisor) baseEnv() []string {
+	env := os.Environ()
+	if !s.spec.RestrictEnv {
+		return env
+	}
+	out := env[:0]
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if slices.Contains(s.spec.Inherit, name) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // childEnv is Portico's environment plus the spec's, with NOTIFY_SOCKET pointing at the
@@ -687,7 +707,7 @@ func (s *Supervisor) probeSysPath() ([]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, s.bin, args...)
-	cmd.Env = childEnv(os.Environ(), "", s.spec.Env)
+	cmd.Env = childEnv(s.baseEnv(), "", s.spec.Env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	out, _ := cmd.CombinedOutput()

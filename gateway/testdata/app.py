@@ -13,6 +13,11 @@ def application(environ, start_response):
         body = json.dumps(env, sort_keys=True).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
+    if path.endswith("/osenv"):
+        import os
+        body = json.dumps(dict(os.environ), sort_keys=True).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
     if path.endswith("/echo"):
         h = hashlib.sha256()
         got = 0
