@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// app is one WSGI app under test.
+type app struct {
+	name   string
+	dir    string // its directory (the uwsgi chdir and the Python path)
+	module string
+	object string
+	expect string // a piece of the body every good response carries
+}
+
+// gateway is one HTTP front under test: started once per app, measured in turns.
+type gateway struct {
+	name string
+	url  string
+	proc *proc
+}
+
+// env is what the gateways of one app share.
+type env struct {
+	ctx     context.Context
+	ps      *procs
+	tmp     string // this app's temp directory
+	app     app
+	sock    string // the uwsgi backend's unix socket
+	portico string // the portico binary
+	uwsgi   string
+	python  string
+	// benchDir is contrib/bench (the Python helpers live in apps/).
+	benchDir string
+}
+
+const startWithin = 30 * time.Second
+
+// backend starts uwsgi for the app: 2 processes, a unix socket, request logging off (every
+// gateway is measured against the same, quiet backend).
+func (e *env) backend() (*proc, error) {
+	e.sock = filepath.Join(e.tmp, "app.sock")
+	p, err := e.ps.start("uwsgi backend", e.app.dir, filepath.Join(e.tmp, "backend.log"), nil,
+		e.uwsgi, "--plugin", "python3", "--master", "--processes", "2",
+		"--socket", e.sock, "--chmod-socket=666", "--listen", "1024",
+		"--chdir", e.app.dir, "--module", e.app.module+":"+e.app.object,
+		"--need-app", "--disable-logging", "--die-on-term")
+	if err != nil {
+		return nil, err
+	}
+	if err := waitDial(e.ctx, p, "unix", e.sock, startWithin); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (e *env) start(name string) (*gateway, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	dir := filepath.Join(e.tmp, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	logf := filepath.Join(dir, "out.log")
+	var p *proc
+	switch name {
+	case "portico":
+		p, err = e.startPortico(dir, logf, port)
+	case "nginx":
+		p, err = e.startNginx(dir, logf, port)
+	case "uwsgi-http":
+		// uwsgi's own HTTP router in front of the same socket, one router process per CPU as
+		// nginx's worker_processes auto; keep-alive on, as the other gateways have it.
+		p, err = e.ps.start(name, dir, logf, nil, e.uwsgi, "--plugin", "http", "--master",
+			"--http", addr, "--http-to", e.sock, "--http-keepalive",
+			"--http-processes", strconv.Itoa(runtime.NumCPU()), "--disable-logging", "--die-on-term")
+	case "twisted":
+		// The app runs inside Twisted, as in Crossbar: no uwsgi behind it.
+		p, err = e.ps.start(name, dir, logf, nil, e.python, filepath.Join(e.benchDir, "apps", "twisted_wsgi.py"),
+			strconv.Itoa(port), e.app.dir, e.app.module, e.app.object)
+	default:
+		return nil, fmt.Errorf("unknown gateway %q (portico, nginx, uwsgi-http, twisted)", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := waitDial(e.ctx, p, "tcp", addr, startWithin); err != nil {
+		return nil, err
+	}
+	g := &gateway{name: name, url: "http://" + addr + "/", proc: p}
+	if err := g.check(e.app.expect); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func (e *env) startPortico(dir, logf string, port int) (*proc, error) {
+	cfg := fmt.Sprintf(`# Portico in front of an existing uwsgi, as nginx's uwsgi_pass.
+[[transport]]
+endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
+
+  [transport.paths."/"]
+  type = "wsgi"
+  upstream = "unix:%s"
+`, port, e.sock)
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	return e.ps.start("portico", dir, logf, pprofEnv(), e.portico, "start", "--cbdir", dir, "--loglevel", "warn")
+}
+
+func (e *env) startNginx(dir, logf string, port int) (*proc, error) {
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // workers must reach the root-owned temp directory and socket
+	}
+	// keepalive_requests is raised from its default (1000) so that nginx is not measured
+	// reconnecting: the other gateways keep a connection for as long as wrk does.
+	cfg := fmt.Sprintf(`%s
+worker_processes auto;
+daemon off;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path %[2]s/body;
+    proxy_temp_path %[2]s/proxy;
+    fastcgi_temp_path %[2]s/fastcgi;
+    uwsgi_temp_path %[2]s/uwsgi;
+    scgi_temp_path %[2]s/scgi;
+    server {
+        listen 127.0.0.1:%[3]d;
+        location / {
+            include /etc/nginx/uwsgi_params;
+            uwsgi_pass unix:%[4]s;
+        }
+    }
+}
+`, user, dir, port, e.sock)
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	return e.ps.start("nginx", dir, logf, nil, "nginx", "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
+}
+
+// check sends one request and insists on a 200 with the app's body: a gateway that answers
+// fast with errors is not measured.
+func (g *gateway) check(expect string) error {
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(g.url)
+	if err != nil {
+		return fmt.Errorf("%s: %w", g.name, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), expect) {
+		return fmt.Errorf("%s: status %d, body %q:\n%s", g.name, resp.StatusCode, b, g.proc.tail())
+	}
+	return nil
+}
+
+// pprofEnv passes PORTICO_PPROF through when the suite profiles Portico.
+func pprofEnv() []string {
+	if *flagPprof == "" {
+		return nil
+	}
+	return []string{"PORTICO_PPROF=" + *flagPprof}
+}
