@@ -33,6 +33,10 @@ const (
 	INVOCATION   MessageType = 68
 	INTERRUPT    MessageType = 69
 	YIELD        MessageType = 70
+
+	// EVENT_RECEIVED acknowledges the delivery of an EVENT (advanced profile, acknowledged
+	// event delivery). 337 is the provisional code Autobahn uses until the spec assigns one.
+	EVENT_RECEIVED MessageType = 337
 )
 
 // ID is a WAMP ID: an integer in [1, 2^53]. It is never represented as a float.
@@ -91,6 +95,9 @@ type Error struct {
 	Error       URI
 	Arguments   List
 	ArgumentsKw Dict
+	// Payload is the opaque application payload of payload passthru mode (spec "Payload
+	// Passthru Mode"), sent in place of Arguments/ArgumentsKw; nil otherwise.
+	Payload []byte
 }
 
 type Publish struct {
@@ -99,6 +106,9 @@ type Publish struct {
 	Topic       URI
 	Arguments   List
 	ArgumentsKw Dict
+	// Payload is the opaque application payload of payload passthru mode (spec "Payload
+	// Passthru Mode"), sent in place of Arguments/ArgumentsKw; nil otherwise.
+	Payload []byte
 }
 
 type Published struct {
@@ -133,6 +143,9 @@ type Event struct {
 	Details      Dict
 	Arguments    List
 	ArgumentsKw  Dict
+	// Payload is the opaque application payload of payload passthru mode (spec "Payload
+	// Passthru Mode"), sent in place of Arguments/ArgumentsKw; nil otherwise.
+	Payload []byte
 }
 
 type Call struct {
@@ -141,6 +154,9 @@ type Call struct {
 	Procedure   URI
 	Arguments   List
 	ArgumentsKw Dict
+	// Payload is the opaque application payload of payload passthru mode (spec "Payload
+	// Passthru Mode"), sent in place of Arguments/ArgumentsKw; nil otherwise.
+	Payload []byte
 }
 
 type Cancel struct {
@@ -153,6 +169,9 @@ type Result struct {
 	Details     Dict
 	Arguments   List
 	ArgumentsKw Dict
+	// Payload is the opaque application payload of payload passthru mode (spec "Payload
+	// Passthru Mode"), sent in place of Arguments/ArgumentsKw; nil otherwise.
+	Payload []byte
 }
 
 type Register struct {
@@ -182,6 +201,9 @@ type Invocation struct {
 	Details      Dict
 	Arguments    List
 	ArgumentsKw  Dict
+	// Payload is the opaque application payload of payload passthru mode (spec "Payload
+	// Passthru Mode"), sent in place of Arguments/ArgumentsKw; nil otherwise.
+	Payload []byte
 }
 
 type Interrupt struct {
@@ -194,6 +216,9 @@ type Yield struct {
 	Options     Dict
 	Arguments   List
 	ArgumentsKw Dict
+	// Payload is the opaque application payload of payload passthru mode (spec "Payload
+	// Passthru Mode"), sent in place of Arguments/ArgumentsKw; nil otherwise.
+	Payload []byte
 }
 
 func (*Hello) Type() MessageType        { return HELLO }
@@ -220,6 +245,13 @@ func (*Unregistered) Type() MessageType { return UNREGISTERED }
 func (*Invocation) Type() MessageType   { return INVOCATION }
 func (*Interrupt) Type() MessageType    { return INTERRUPT }
 func (*Yield) Type() MessageType        { return YIELD }
+
+// EventReceived acknowledges an EVENT to the broker (provisional code 337).
+type EventReceived struct {
+	Publication ID
+}
+
+func (*EventReceived) Type() MessageType { return EVENT_RECEIVED }
 
 // Codec turns messages into bytes and back for one serializer. Implementations are safe for
 // concurrent use.
