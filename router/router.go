@@ -3,9 +3,11 @@ package router
 import (
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"portico/config"
+	"portico/router/wamp"
 )
 
 // Options configure a Router. Zero values mean the documented defaults.
@@ -32,25 +34,123 @@ type PeerInfo struct {
 	Protocol string
 }
 
+// ErrClosed is returned by Serve once the router is closed.
+var ErrClosed = errors.New("router: closed")
+
+// errNoSuchRealmConfigured is realm's answer for a realm the configuration does not name.
+var errNoSuchRealmConfigured = errors.New("router: no such realm")
+
 // Router routes WAMP messages between the sessions of its realms: broker (pub/sub) and dealer
 // (RPC), with the meta API. One Router serves one router worker of the config.
 type Router struct {
 	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex // see realm.go for the lock order
+	realms  map[wamp.URI]*realm
+	dynamic bool // realms are created on first HELLO
+	live    map[*session]struct{}
+	closed  bool
+	wg      sync.WaitGroup // one per running Serve
 }
 
 // New returns a router for the given options.
 func New(o Options) *Router {
-	return &Router{opts: o}
+	if o.OutQueueLimit <= 0 {
+		o.OutQueueLimit = 1024
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	r := &Router{opts: o, log: o.Log, realms: make(map[wamp.URI]*realm), live: make(map[*session]struct{})}
+	r.dynamic = len(o.Realms) == 0
+	for _, c := range o.Realms {
+		roles := make(map[string]*role, len(c.Roles))
+		for _, ro := range c.Roles {
+			roles[ro.Name] = newRole(ro)
+		}
+		r.realms[wamp.URI(c.Name)] = newRealm(wamp.URI(c.Name), roles, o.Now)
+	}
+	return r
+}
+
+// realm returns the named realm, creating it (allow-all anonymous role) when no realms are
+// configured.
+func (r *Router) realm(name wamp.URI) (*realm, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rl := r.realms[name]; rl != nil {
+		return rl, nil
+	}
+	if !r.dynamic {
+		return nil, errNoSuchRealmConfigured
+	}
+	rl := newRealm(name, map[string]*role{"anonymous": allowAll()}, r.opts.Now)
+	r.realms[name] = rl
+	r.log.Info("router: realm created on first HELLO", "realm", name)
+	return rl, nil
 }
 
 // Serve runs one WAMP session over t: the opening handshake, then messages until the client
 // says GOODBYE, the transport fails or the router closes. It blocks until the session is over
 // and always closes t. The error says why the session ended (nil for a clean GOODBYE).
 func (r *Router) Serve(t Transport, info PeerInfo) error {
-	_ = t.Close()
-	return errors.New("router: sessions are not served yet")
+	s := newSession(r, t, info)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		_ = t.Close()
+		return ErrClosed
+	}
+	r.live[s] = struct{}{}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	defer r.wg.Done()
+
+	go s.writeLoop()
+	err := s.readLoop()
+	s.detach()
+	s.out.close()
+	<-s.writerDone
+
+	r.mu.Lock()
+	delete(r.live, s)
+	r.mu.Unlock()
+	return err
 }
 
 // Close ends every session (GOODBYE wamp.close.system_shutdown) and waits, up to the given
-// bound, for them to go; new sessions are refused.
-func (r *Router) Close(wait time.Duration) {}
+// bound, for them to go; new sessions are refused. Sessions still there after the bound have
+// their transports closed, and Close returns once they are gone.
+func (r *Router) Close(wait time.Duration) {
+	r.mu.Lock()
+	r.closed = true
+	live := make([]*session, 0, len(r.live))
+	for s := range r.live {
+		live = append(live, s)
+	}
+	r.mu.Unlock()
+	for _, s := range live {
+		if s.established.Load() {
+			s.sendGoodbye(errSystemShutdown, "the router is shutting down")
+		} else {
+			s.closeTransport()
+		}
+	}
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return
+	case <-timer.C:
+	}
+	for _, s := range live {
+		s.closeTransport()
+	}
+	<-done
+}

@@ -1,0 +1,446 @@
+package router
+
+import (
+	"time"
+
+	"portico/router/wamp"
+)
+
+// subscription is one topic pattern of a realm with its subscribers. All sessions that subscribe
+// to the same URI with the same match policy share it and its ID (spec, "Subscription
+// Identifiers").
+type subscription struct {
+	id          wamp.ID
+	uri         wamp.URI
+	match       string
+	created     time.Time
+	subscribers []*session // in subscription order
+}
+
+type patternKey struct {
+	uri   wamp.URI
+	match string
+}
+
+// retainedEvent is the last event published with retain: true on a topic (spec, "Event
+// Retention"), kept with its publisher's identity and eligibility options.
+type retainedEvent struct {
+	publication wamp.ID
+	args        wamp.List
+	kwargs      wamp.Dict
+	payload     []byte   // payload passthru mode
+	publisher   *session // nil when not disclosed
+	opts        publishOpts
+}
+
+// broker is a realm's pub/sub state, guarded by realm.mu.
+type broker struct {
+	exact    map[wamp.URI]*subscription
+	patterns map[patternKey]*subscription
+	trie     patternTrie[*subscription]
+	byID     map[wamp.ID]*subscription
+	retained map[wamp.URI]*retainedEvent
+
+	matched []*subscription // scratch for publishLocked
+	ev      wamp.Event      // scratch for publishLocked
+}
+
+func (b *broker) init() {
+	b.exact = make(map[wamp.URI]*subscription)
+	b.patterns = make(map[patternKey]*subscription)
+	b.byID = make(map[wamp.ID]*subscription)
+	b.retained = make(map[wamp.URI]*retainedEvent)
+}
+
+// emptyDict is the Details of events that carry none. It is shared and never modified.
+var emptyDict = wamp.Dict{}
+
+// publishOpts are PUBLISH.Options as the broker uses them (spec, "Subscriber Black- and
+// Whitelisting", "Publisher Exclusion", "Publisher Identification", "Event Retention").
+type publishOpts struct {
+	acknowledge bool
+	excludeMe   bool
+	disclose    bool
+	retain      bool
+
+	exclude, eligible                               []wamp.ID
+	excludeAuthID, eligibleAuthID                   []string
+	excludeAuthRole, eligibleAuthRole               []string
+	hasEligible, hasEligibleAuthID, hasEligibleRole bool
+}
+
+// parsePublishOpts reads PUBLISH.Options; the error names the bad option.
+func parsePublishOpts(d wamp.Dict) (o publishOpts, bad string) {
+	o.excludeMe = true // spec: exclude_me defaults to true
+	for _, k := range [...]string{"acknowledge", "exclude_me", "disclose_me", "retain"} {
+		x, present := d[k]
+		if !present {
+			continue
+		}
+		v, ok := x.(bool)
+		if !ok {
+			return o, k
+		}
+		switch k {
+		case "acknowledge":
+			o.acknowledge = v
+		case "exclude_me":
+			o.excludeMe = v
+		case "disclose_me":
+			o.disclose = v
+		case "retain":
+			o.retain = v
+		}
+	}
+	var ok bool
+	if o.exclude, _, ok = optIDs(d, "exclude"); !ok {
+		return o, "exclude"
+	}
+	if o.eligible, o.hasEligible, ok = optIDs(d, "eligible"); !ok {
+		return o, "eligible"
+	}
+	if o.excludeAuthID, _, ok = optStrings(d, "exclude_authid"); !ok {
+		return o, "exclude_authid"
+	}
+	if o.eligibleAuthID, o.hasEligibleAuthID, ok = optStrings(d, "eligible_authid"); !ok {
+		return o, "eligible_authid"
+	}
+	if o.excludeAuthRole, _, ok = optStrings(d, "exclude_authrole"); !ok {
+		return o, "exclude_authrole"
+	}
+	if o.eligibleAuthRole, o.hasEligibleRole, ok = optStrings(d, "eligible_authrole"); !ok {
+		return o, "eligible_authrole"
+	}
+	return o, ""
+}
+
+// receives reports whether subscriber s gets an event published by pub with these options.
+// All lists apply together, as in Crossbar: a receiver must pass every whitelist and no
+// blacklist.
+func (o *publishOpts) receives(pub, s *session) bool {
+	if o.excludeMe && s == pub {
+		return false
+	}
+	if o.hasEligible && !containsID(o.eligible, s.id) ||
+		o.hasEligibleAuthID && !containsString(o.eligibleAuthID, s.authid) ||
+		o.hasEligibleRole && !containsString(o.eligibleAuthRole, s.authrole) {
+		return false
+	}
+	return !containsID(o.exclude, s.id) && !containsString(o.excludeAuthID, s.authid) &&
+		!containsString(o.excludeAuthRole, s.authrole)
+}
+
+// eventEncoding caches an EVENT's encoding per codec, so that N receivers cost one encoding per
+// serializer in use.
+type eventEncoding struct {
+	n     int
+	names [3]string
+	bytes [3][]byte
+}
+
+func (e *eventEncoding) get(c wamp.Codec, ev *wamp.Event) ([]byte, error) {
+	name := c.Name()
+	for i := 0; i < e.n; i++ {
+		if e.names[i] == name {
+			return e.bytes[i], nil
+		}
+	}
+	b, err := c.Encode(nil, ev)
+	if err != nil {
+		return nil, err
+	}
+	if e.n < len(e.names) {
+		e.names[e.n], e.bytes[e.n] = name, b
+		e.n++
+	}
+	return b, nil
+}
+
+// match collects the subscriptions that topic matches into b.matched.
+func (b *broker) match(topic wamp.URI) []*subscription {
+	b.matched = b.matched[:0]
+	if sub := b.exact[topic]; sub != nil {
+		b.matched = append(b.matched, sub)
+	}
+	b.trie.matchPrefix(string(topic), b.collect)
+	b.trie.matchWildcard(string(topic), b.collect)
+	return b.matched
+}
+
+func (b *broker) collect(sub *subscription) bool {
+	b.matched = append(b.matched, sub)
+	return true
+}
+
+// publishLocked delivers an event on topic to every matching subscriber and returns the
+// publication ID. pub is the publishing session (nil for the router's meta events).
+func (rl *realm) publishLocked(pub *session, topic wamp.URI, args wamp.List, kwargs wamp.Dict, payload []byte, o *publishOpts) wamp.ID {
+	b := &rl.broker
+	pubID := globalID()
+	subs := b.match(topic)
+	ev := &b.ev
+	for _, sub := range subs {
+		details := emptyDict
+		if sub.match != matchExact || o.disclose && pub != nil {
+			details = make(wamp.Dict, 4)
+			if sub.match != matchExact {
+				details["topic"] = string(topic)
+			}
+			if o.disclose && pub != nil {
+				discloseInto(details, "publisher", pub)
+			}
+		}
+		*ev = wamp.Event{Subscription: sub.id, Publication: pubID, Details: details, Arguments: args, ArgumentsKw: kwargs, Payload: payload}
+		var enc eventEncoding
+		for _, s := range sub.subscribers {
+			if !o.receives(pub, s) {
+				continue
+			}
+			bs, err := enc.get(s.codec, ev)
+			if err != nil {
+				rl.logEncodeError(s, topic, err)
+				continue
+			}
+			s.sendBytes(bs)
+		}
+	}
+	*ev = wamp.Event{}
+	clear(b.matched)
+	if o.retain {
+		r := &retainedEvent{publication: pubID, args: args, kwargs: kwargs, payload: payload, opts: *o}
+		if o.disclose {
+			r.publisher = pub
+		}
+		b.retained[topic] = r
+	}
+	return pubID
+}
+
+func (rl *realm) logEncodeError(s *session, topic wamp.URI, err error) {
+	s.log.Error("router: cannot encode an event for a subscriber", "session", s.id, "topic", topic, "err", err)
+}
+
+// discloseInto adds the identity of s under key ("publisher" or "caller") with its authid and
+// authrole (spec, "Publisher Identification", "Caller Identification").
+func discloseInto(d wamp.Dict, key string, s *session) {
+	d[key] = uint64(s.id)
+	d[key+"_authid"] = s.authid
+	d[key+"_authrole"] = s.authrole
+}
+
+func (s *session) publish(m *wamp.Publish) {
+	o, bad := parsePublishOpts(m.Options)
+	// Spec, "Publishing": the broker answers a PUBLISH only when acknowledge is true, errors
+	// included.
+	fail := func(uri wamp.URI, format string, args ...any) {
+		if o.acknowledge {
+			s.sendError(wamp.PUBLISH, m.Request, uri, format, args...)
+		}
+	}
+	if bad != "" {
+		fail(errInvalidArgument, "invalid PUBLISH option %q", bad)
+		return
+	}
+	if err := checkURI(m.Topic, false, matchExact); err != nil {
+		fail(errInvalidURI, "invalid topic URI %q: %v", m.Topic, err)
+		return
+	}
+	if restrictedURI(m.Topic) {
+		fail(errInvalidURI, "publish with restricted topic URI %q", m.Topic)
+		return
+	}
+	ok, disclose := s.role.allowed(actPublish, m.Topic)
+	if !ok {
+		fail(errNotAuthorized, "session is not authorized to publish to topic %q", m.Topic)
+		return
+	}
+	o.disclose = o.disclose || disclose
+	rl := s.realm
+	rl.mu.Lock()
+	id := rl.publishLocked(s, m.Topic, m.Arguments, m.ArgumentsKw, m.Payload, &o)
+	rl.mu.Unlock()
+	if o.acknowledge {
+		s.send(&wamp.Published{Request: m.Request, Publication: id})
+	}
+}
+
+// matchOption reads the match option of SUBSCRIBE/REGISTER.
+func matchOption(d wamp.Dict) (string, bool) {
+	x, present := d["match"]
+	if !present {
+		return matchExact, true
+	}
+	m, _ := x.(string)
+	switch m {
+	case matchExact, matchPrefix, matchWildcard:
+		return m, true
+	}
+	return "", false
+}
+
+func (s *session) subscribe(m *wamp.Subscribe) {
+	match, ok := matchOption(m.Options)
+	if !ok {
+		s.sendError(wamp.SUBSCRIBE, m.Request, errInvalidArgument, "invalid match policy %v", m.Options["match"])
+		return
+	}
+	if err := checkURI(m.Topic, false, match); err != nil {
+		s.sendError(wamp.SUBSCRIBE, m.Request, errInvalidURI, "invalid topic URI %q: %v", m.Topic, err)
+		return
+	}
+	if ok, _ := s.role.allowed(actSubscribe, m.Topic); !ok {
+		s.sendError(wamp.SUBSCRIBE, m.Request, errNotAuthorized, "session is not authorized to subscribe to topic %q", m.Topic)
+		return
+	}
+	getRetained, _ := optBool(m.Options, "get_retained")
+
+	rl := s.realm
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	b := &rl.broker
+	sub, created := b.subscription(m.Topic, match, rl)
+	if s.subs[sub.id] == nil {
+		sub.subscribers = append(sub.subscribers, s)
+		s.subs[sub.id] = sub
+		s.send(&wamp.Subscribed{Request: m.Request, Subscription: sub.id})
+		if created {
+			rl.metaEvent(sub.uri, "wamp.subscription.on_create", wamp.List{uint64(s.id), sub.details()})
+		}
+		rl.metaEvent(sub.uri, "wamp.subscription.on_subscribe", wamp.List{uint64(s.id), uint64(sub.id)})
+	} else {
+		s.send(&wamp.Subscribed{Request: m.Request, Subscription: sub.id})
+	}
+	if getRetained {
+		b.sendRetained(s, sub)
+	}
+}
+
+// subscription returns the subscription for uri and match, creating it.
+func (b *broker) subscription(uri wamp.URI, match string, rl *realm) (*subscription, bool) {
+	var sub *subscription
+	if match == matchExact {
+		sub = b.exact[uri]
+	} else {
+		sub = b.patterns[patternKey{uri, match}]
+	}
+	if sub != nil {
+		return sub, false
+	}
+	sub = &subscription{uri: uri, match: match, created: rl.now()}
+	for {
+		sub.id = globalID()
+		if b.byID[sub.id] == nil {
+			break
+		}
+	}
+	b.byID[sub.id] = sub
+	switch match {
+	case matchExact:
+		b.exact[uri] = sub
+	case matchPrefix:
+		b.patterns[patternKey{uri, match}] = sub
+		b.trie.insertPrefix(string(uri), sub)
+	case matchWildcard:
+		b.patterns[patternKey{uri, match}] = sub
+		b.trie.insertWildcard(string(uri), sub)
+	}
+	return sub, true
+}
+
+func (b *broker) deleteSubscription(sub *subscription) {
+	delete(b.byID, sub.id)
+	switch sub.match {
+	case matchExact:
+		delete(b.exact, sub.uri)
+	case matchPrefix:
+		delete(b.patterns, patternKey{sub.uri, sub.match})
+		b.trie.removePrefix(string(sub.uri), sub)
+	case matchWildcard:
+		delete(b.patterns, patternKey{sub.uri, sub.match})
+		b.trie.removeWildcard(string(sub.uri))
+	}
+}
+
+// sendRetained sends s the retained events that sub matches (spec, "Event Retention": after
+// SUBSCRIBED, with details.retained = true).
+func (b *broker) sendRetained(s *session, sub *subscription) {
+	send := func(topic wamp.URI, r *retainedEvent) {
+		if !r.opts.receives(nil, s) {
+			return
+		}
+		d := wamp.Dict{"retained": true}
+		if sub.match != matchExact {
+			d["topic"] = string(topic)
+		}
+		if r.publisher != nil {
+			discloseInto(d, "publisher", r.publisher)
+		}
+		s.send(&wamp.Event{Subscription: sub.id, Publication: r.publication, Details: d,
+			Arguments: r.args, ArgumentsKw: r.kwargs, Payload: r.payload})
+	}
+	if sub.match == matchExact {
+		if r := b.retained[sub.uri]; r != nil {
+			send(sub.uri, r)
+		}
+		return
+	}
+	for topic, r := range b.retained {
+		if sub.matches(topic) {
+			send(topic, r)
+		}
+	}
+}
+
+// matches reports whether topic matches the subscription's pattern.
+func (sub *subscription) matches(topic wamp.URI) bool {
+	switch sub.match {
+	case matchPrefix:
+		return len(topic) >= len(sub.uri) && topic[:len(sub.uri)] == sub.uri
+	case matchWildcard:
+		return wildcardMatch(string(sub.uri), string(topic))
+	}
+	return topic == sub.uri
+}
+
+func (sub *subscription) details() wamp.Dict {
+	return wamp.Dict{"id": uint64(sub.id), "created": sub.created.UTC().Format(isoMillis),
+		"uri": string(sub.uri), "match": sub.match}
+}
+
+// isoMillis is the timestamp format of Crossbar's meta API ("2017-03-21T11:52:28.346Z").
+const isoMillis = "2006-01-02T15:04:05.000Z"
+
+func (s *session) unsubscribe(m *wamp.Unsubscribe) {
+	rl := s.realm
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	sub := s.subs[m.Subscription]
+	if sub == nil {
+		s.sendError(wamp.UNSUBSCRIBE, m.Request, errNoSuchSubscription, "no subscription with ID %d for this session", m.Subscription)
+		return
+	}
+	s.send(&wamp.Unsubscribed{Request: m.Request})
+	rl.broker.removeSubscriber(rl, sub, s)
+}
+
+// removeSubscriber takes s off sub, with the meta events, and deletes sub when it is empty.
+func (b *broker) removeSubscriber(rl *realm, sub *subscription, s *session) {
+	delete(s.subs, sub.id)
+	for i, x := range sub.subscribers {
+		if x == s {
+			sub.subscribers = append(sub.subscribers[:i], sub.subscribers[i+1:]...)
+			break
+		}
+	}
+	rl.metaEvent(sub.uri, "wamp.subscription.on_unsubscribe", wamp.List{uint64(s.id), uint64(sub.id)})
+	if len(sub.subscribers) == 0 {
+		b.deleteSubscription(sub)
+		rl.metaEvent(sub.uri, "wamp.subscription.on_delete", wamp.List{uint64(s.id), uint64(sub.id)})
+	}
+}
+
+func (b *broker) sessionLeft(rl *realm, s *session) {
+	for _, sub := range s.subs {
+		b.removeSubscriber(rl, sub, s)
+	}
+}

@@ -1,0 +1,414 @@
+package router
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"portico/router/wamp"
+)
+
+// Invocation policies of shared registrations (WAMP spec, "Shared Registration").
+const (
+	invokeSingle     = "single"
+	invokeRoundRobin = "roundrobin"
+	invokeRandom     = "random"
+	invokeFirst      = "first"
+	invokeLast       = "last"
+)
+
+// Cancel modes (spec, "Call Canceling").
+const (
+	cancelSkip       = "skip"
+	cancelKill       = "kill"
+	cancelKillNoWait = "killnowait"
+)
+
+// registration is one procedure pattern of a realm with its callees.
+type registration struct {
+	id      wamp.ID
+	uri     wamp.URI
+	match   string
+	invoke  string
+	created time.Time
+	callees []*session // in registration order
+	next    int        // roundrobin position
+}
+
+// invocation is one call in flight: the caller's CALL and the callee's INVOCATION.
+type invocation struct {
+	id       wamp.ID // INVOCATION.Request, in the callee's scope
+	call     wamp.ID // CALL.Request, in the caller's scope
+	caller   *session
+	callee   *session
+	progress bool   // the caller asked for progressive results
+	mode     string // the cancel mode once the caller canceled with kill
+	timer    *time.Timer
+}
+
+// dealer is a realm's RPC state, guarded by realm.mu.
+type dealer struct {
+	exact    map[wamp.URI]*registration
+	patterns map[patternKey]*registration
+	trie     patternTrie[*registration]
+	byID     map[wamp.ID]*registration
+}
+
+func (d *dealer) init() {
+	d.exact = make(map[wamp.URI]*registration)
+	d.patterns = make(map[patternKey]*registration)
+	d.byID = make(map[wamp.ID]*registration)
+}
+
+// lookup returns the registration a call to uri goes to: exact first, then the longest
+// prefix, then a wildcard (spec, "Pattern-based Registrations": the most specific wins).
+func (d *dealer) lookup(uri wamp.URI) *registration {
+	if reg := d.exact[uri]; reg != nil {
+		return reg
+	}
+	var best *registration
+	d.trie.matchPrefix(string(uri), func(reg *registration) bool {
+		if best == nil || len(reg.uri) > len(best.uri) {
+			best = reg
+		}
+		return true
+	})
+	if best != nil {
+		return best
+	}
+	d.trie.matchWildcard(string(uri), func(reg *registration) bool {
+		best = reg
+		return false
+	})
+	return best
+}
+
+func (reg *registration) pick() *session {
+	n := len(reg.callees)
+	switch reg.invoke {
+	case invokeRoundRobin:
+		c := reg.callees[reg.next%n]
+		reg.next = (reg.next + 1) % n
+		return c
+	case invokeRandom:
+		return reg.callees[rand.IntN(n)]
+	case invokeLast:
+		return reg.callees[n-1]
+	}
+	return reg.callees[0] // single, first
+}
+
+func (reg *registration) details() wamp.Dict {
+	return wamp.Dict{"id": uint64(reg.id), "created": reg.created.UTC().Format(isoMillis),
+		"uri": string(reg.uri), "match": reg.match, "invoke": reg.invoke}
+}
+
+func (s *session) register(m *wamp.Register) {
+	match, ok := matchOption(m.Options)
+	if !ok {
+		s.sendError(wamp.REGISTER, m.Request, errInvalidArgument, "invalid match policy %v", m.Options["match"])
+		return
+	}
+	invoke := invokeSingle
+	if x, present := m.Options["invoke"]; present {
+		invoke, _ = x.(string)
+		switch invoke {
+		case invokeSingle, invokeRoundRobin, invokeRandom, invokeFirst, invokeLast:
+		default:
+			s.sendError(wamp.REGISTER, m.Request, errInvalidArgument, "invalid invocation policy %v", x)
+			return
+		}
+	}
+	if err := checkURI(m.Procedure, false, match); err != nil {
+		s.sendError(wamp.REGISTER, m.Request, errInvalidURI, "invalid procedure URI %q: %v", m.Procedure, err)
+		return
+	}
+	if restrictedURI(m.Procedure) {
+		s.sendError(wamp.REGISTER, m.Request, errInvalidURI, "register for restricted procedure URI %q", m.Procedure)
+		return
+	}
+	if ok, _ := s.role.allowed(actRegister, m.Procedure); !ok {
+		s.sendError(wamp.REGISTER, m.Request, errNotAuthorized, "session is not authorized to register procedure %q", m.Procedure)
+		return
+	}
+
+	rl := s.realm
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	d := &rl.dealer
+	var reg *registration
+	if match == matchExact {
+		reg = d.exact[m.Procedure]
+	} else {
+		reg = d.patterns[patternKey{m.Procedure, match}]
+	}
+	if reg != nil {
+		// Spec, "Shared Registration": every callee must ask for the same policy, and "single"
+		// admits one callee. Crossbar also refuses a second registration by the same session.
+		if invoke == invokeSingle || reg.invoke != invoke || s.regs[reg.id] != nil {
+			s.sendError(wamp.REGISTER, m.Request, errProcedureExists,
+				"register for already registered procedure %q", m.Procedure)
+			return
+		}
+		reg.callees = append(reg.callees, s)
+		s.regs[reg.id] = reg
+		s.send(&wamp.Registered{Request: m.Request, Registration: reg.id})
+		rl.metaEvent(reg.uri, "wamp.registration.on_register", wamp.List{uint64(s.id), uint64(reg.id)})
+		return
+	}
+	reg = &registration{uri: m.Procedure, match: match, invoke: invoke, created: rl.now(), callees: []*session{s}}
+	for {
+		reg.id = globalID()
+		if d.byID[reg.id] == nil {
+			break
+		}
+	}
+	d.byID[reg.id] = reg
+	switch match {
+	case matchExact:
+		d.exact[reg.uri] = reg
+	case matchPrefix:
+		d.patterns[patternKey{reg.uri, match}] = reg
+		d.trie.insertPrefix(string(reg.uri), reg)
+	case matchWildcard:
+		d.patterns[patternKey{reg.uri, match}] = reg
+		d.trie.insertWildcard(string(reg.uri), reg)
+	}
+	s.regs[reg.id] = reg
+	s.send(&wamp.Registered{Request: m.Request, Registration: reg.id})
+	rl.metaEvent(reg.uri, "wamp.registration.on_create", wamp.List{uint64(s.id), reg.details()})
+	rl.metaEvent(reg.uri, "wamp.registration.on_register", wamp.List{uint64(s.id), uint64(reg.id)})
+}
+
+func (s *session) unregister(m *wamp.Unregister) {
+	rl := s.realm
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	reg := s.regs[m.Registration]
+	if reg == nil {
+		s.sendError(wamp.UNREGISTER, m.Request, errNoSuchRegistration, "no registration with ID %d for this session", m.Registration)
+		return
+	}
+	s.send(&wamp.Unregistered{Request: m.Request})
+	rl.dealer.removeCallee(rl, reg, s)
+}
+
+// removeCallee takes s off reg, with the meta events, and deletes reg when it is empty. Calls
+// in flight to s stay: s may still answer them.
+func (d *dealer) removeCallee(rl *realm, reg *registration, s *session) {
+	delete(s.regs, reg.id)
+	for i, x := range reg.callees {
+		if x == s {
+			reg.callees = append(reg.callees[:i], reg.callees[i+1:]...)
+			break
+		}
+	}
+	if reg.next >= len(reg.callees) {
+		reg.next = 0
+	}
+	rl.metaEvent(reg.uri, "wamp.registration.on_unregister", wamp.List{uint64(s.id), uint64(reg.id)})
+	if len(reg.callees) > 0 {
+		return
+	}
+	delete(d.byID, reg.id)
+	switch reg.match {
+	case matchExact:
+		delete(d.exact, reg.uri)
+	case matchPrefix:
+		delete(d.patterns, patternKey{reg.uri, reg.match})
+		d.trie.removePrefix(string(reg.uri), reg)
+	case matchWildcard:
+		delete(d.patterns, patternKey{reg.uri, reg.match})
+		d.trie.removeWildcard(string(reg.uri))
+	}
+	rl.metaEvent(reg.uri, "wamp.registration.on_delete", wamp.List{uint64(s.id), uint64(reg.id)})
+}
+
+func (s *session) call(m *wamp.Call) error {
+	if err := checkURI(m.Procedure, false, matchExact); err != nil {
+		s.sendError(wamp.CALL, m.Request, errInvalidURI, "invalid procedure URI %q: %v", m.Procedure, err)
+		return nil
+	}
+	ok, disclose := s.role.allowed(actCall, m.Procedure)
+	if !ok {
+		s.sendError(wamp.CALL, m.Request, errNotAuthorized, "session is not authorized to call procedure %q", m.Procedure)
+		return nil
+	}
+	progress, _ := optBool(m.Options, "receive_progress")
+	if dm, _ := optBool(m.Options, "disclose_me"); dm {
+		disclose = true
+	}
+	var timeout int64
+	if x, present := m.Options["timeout"]; present {
+		t, ok := toInt(x)
+		if !ok || t < 0 {
+			s.sendError(wamp.CALL, m.Request, errInvalidArgument, "invalid call timeout %v", x)
+			return nil
+		}
+		timeout = t
+	}
+
+	rl := s.realm
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if s.calls[m.Request] != nil {
+		return s.abort(errProtocolViolation, "CALL with request ID %d, which is still in flight", m.Request)
+	}
+	if h := metaProcedures[m.Procedure]; h != nil {
+		rl.callMeta(s, m, h)
+		return nil
+	}
+	reg := rl.dealer.lookup(m.Procedure)
+	if reg == nil {
+		s.sendError(wamp.CALL, m.Request, errNoSuchProcedure, "no callee registered for procedure %q", m.Procedure)
+		return nil
+	}
+	callee := reg.pick()
+	callee.nextInv++
+	if callee.nextInv > maxID {
+		callee.nextInv = 1
+	}
+	inv := &invocation{id: callee.nextInv, call: m.Request, caller: s, callee: callee, progress: progress}
+	details := emptyDict
+	if reg.match != matchExact || disclose || progress {
+		details = make(wamp.Dict, 4)
+		if reg.match != matchExact {
+			details["procedure"] = string(m.Procedure)
+		}
+		if disclose {
+			discloseInto(details, "caller", s)
+		}
+		if progress {
+			details["receive_progress"] = true
+		}
+	}
+	s.calls[inv.call] = inv
+	callee.invs[inv.id] = inv
+	callee.send(&wamp.Invocation{Request: inv.id, Registration: reg.id, Details: details,
+		Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload})
+	if timeout > 0 {
+		// Spec, "Call Timeouts": the dealer cancels the call when the timeout expires, as a
+		// killnowait cancel would.
+		inv.timer = time.AfterFunc(time.Duration(timeout)*time.Millisecond, func() {
+			rl.mu.Lock()
+			defer rl.mu.Unlock()
+			if s.calls[inv.call] != inv {
+				return // answered or canceled meanwhile
+			}
+			rl.dealer.abandon(inv, cancelKillNoWait, "call timed out after %d ms", timeout)
+		})
+	}
+	return nil
+}
+
+// forget takes inv off both sessions' tables and stops its timer.
+func (inv *invocation) forget() {
+	if inv.caller.calls[inv.call] == inv {
+		delete(inv.caller.calls, inv.call)
+	}
+	if inv.callee.invs[inv.id] == inv {
+		delete(inv.callee.invs, inv.id)
+	}
+	if inv.timer != nil {
+		inv.timer.Stop()
+	}
+}
+
+// abandon answers the caller with wamp.error.canceled now and interrupts the callee when mode
+// and the callee's features allow (spec, "Call Canceling": a callee that does not announce
+// call_canceling gets "skip").
+func (d *dealer) abandon(inv *invocation, mode string, format string, args ...any) {
+	inv.forget()
+	if mode != cancelSkip && inv.callee.calleeCancel && !inv.callee.left {
+		inv.callee.send(&wamp.Interrupt{Request: inv.id, Options: wamp.Dict{"mode": mode}})
+	}
+	if !inv.caller.left {
+		inv.caller.sendError(wamp.CALL, inv.call, errCanceled, format, args...)
+	}
+}
+
+func (s *session) cancel(m *wamp.Cancel) error {
+	mode := cancelKillNoWait // Crossbar's default when the caller names none
+	if x, present := m.Options["mode"]; present {
+		mode, _ = x.(string)
+		switch mode {
+		case cancelSkip, cancelKill, cancelKillNoWait:
+		default:
+			return s.abort(errProtocolViolation, "invalid cancel mode %v", x)
+		}
+	}
+	rl := s.realm
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	inv := s.calls[m.Request]
+	if inv == nil || inv.mode != "" {
+		return nil // answered already (spec: the dealer ignores the CANCEL), or canceled with kill
+	}
+	if mode == cancelKill && inv.callee.calleeCancel {
+		// The caller gets whatever the callee answers to INTERRUPT.
+		inv.mode = mode
+		inv.callee.send(&wamp.Interrupt{Request: inv.id, Options: wamp.Dict{"mode": mode}})
+		return nil
+	}
+	if mode == cancelKill {
+		mode = cancelSkip
+	}
+	rl.dealer.abandon(inv, mode, "call canceled by the caller")
+	return nil
+}
+
+func (s *session) yield(m *wamp.Yield) {
+	rl := s.realm
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	inv := s.invs[m.Request]
+	if inv == nil {
+		return // canceled or timed out meanwhile: spec says ignore
+	}
+	if p, _ := optBool(m.Options, "progress"); p {
+		if inv.progress {
+			inv.caller.send(&wamp.Result{Request: inv.call, Details: wamp.Dict{"progress": true},
+				Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload})
+		}
+		return
+	}
+	inv.forget()
+	inv.caller.send(&wamp.Result{Request: inv.call, Details: emptyDict, Arguments: m.Arguments,
+		ArgumentsKw: m.ArgumentsKw, Payload: m.Payload})
+}
+
+func (s *session) invocationError(m *wamp.Error) {
+	rl := s.realm
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	inv := s.invs[m.Request]
+	if inv == nil {
+		return
+	}
+	inv.forget()
+	details := m.Details
+	if details == nil {
+		details = emptyDict
+	}
+	inv.caller.send(&wamp.Error{RequestType: wamp.CALL, Request: inv.call, Details: details,
+		Error: m.Error, Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload})
+}
+
+// sessionLeft drops s's registrations and settles its calls: calls s made are interrupted at
+// their callees, calls s was serving fail with wamp.error.canceled (as in Crossbar).
+func (d *dealer) sessionLeft(rl *realm, s *session) {
+	for _, inv := range s.calls {
+		inv.forget()
+		if inv.callee.calleeCancel && inv.callee != s {
+			inv.callee.send(&wamp.Interrupt{Request: inv.id, Options: wamp.Dict{"mode": cancelKillNoWait}})
+		}
+	}
+	for _, inv := range s.invs {
+		inv.forget()
+		if inv.caller != s {
+			inv.caller.sendError(wamp.CALL, inv.call, errCanceled, "callee disconnected from in-flight request")
+		}
+	}
+	for _, reg := range s.regs {
+		d.removeCallee(rl, reg, s)
+	}
+}

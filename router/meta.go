@@ -1,0 +1,464 @@
+package router
+
+import (
+	"fmt"
+	"sort"
+
+	"portico/router/wamp"
+)
+
+// The WAMP meta API (spec, "Session Meta API", "Registration Meta API", "Subscription Meta
+// API", "Testament Meta API"): procedures the router answers itself and events it publishes.
+// Argument shapes and results follow Crossbar's implementation where the spec leaves room.
+// Meta procedures run under realm.mu; they only read realm state and queue messages.
+
+// metaError is an ERROR a meta procedure answers with.
+type metaError struct {
+	uri wamp.URI
+	msg string
+}
+
+func metaErr(uri wamp.URI, format string, args ...any) *metaError {
+	return &metaError{uri: uri, msg: fmt.Sprintf(format, args...)}
+}
+
+type metaProcedure func(rl *realm, caller *session, args wamp.List, kw wamp.Dict) (wamp.List, *metaError)
+
+var metaProcedures map[wamp.URI]metaProcedure
+
+func init() {
+	metaProcedures = map[wamp.URI]metaProcedure{
+		"wamp.session.count":            metaSessionCount,
+		"wamp.session.list":             metaSessionList,
+		"wamp.session.get":              metaSessionGet,
+		"wamp.session.kill":             metaSessionKill,
+		"wamp.session.kill_by_authid":   metaSessionKillBy("authid"),
+		"wamp.session.kill_by_authrole": metaSessionKillBy("authrole"),
+		"wamp.session.add_testament":    metaAddTestament,
+		"wamp.session.flush_testaments": metaFlushTestaments,
+
+		"wamp.registration.list":          metaRegistrationList,
+		"wamp.registration.lookup":        metaRegistrationLookup,
+		"wamp.registration.match":         metaRegistrationMatch,
+		"wamp.registration.get":           metaRegistrationGet,
+		"wamp.registration.list_callees":  metaRegistrationCallees(false),
+		"wamp.registration.count_callees": metaRegistrationCallees(true),
+
+		"wamp.subscription.list":              metaSubscriptionList,
+		"wamp.subscription.lookup":            metaSubscriptionLookup,
+		"wamp.subscription.match":             metaSubscriptionMatch,
+		"wamp.subscription.get":               metaSubscriptionGet,
+		"wamp.subscription.list_subscribers":  metaSubscriptionSubscribers(false),
+		"wamp.subscription.count_subscribers": metaSubscriptionSubscribers(true),
+	}
+}
+
+// callMeta answers a CALL to a meta procedure.
+func (rl *realm) callMeta(s *session, m *wamp.Call, h metaProcedure) {
+	res, err := h(rl, s, m.Arguments, m.ArgumentsKw)
+	if err != nil {
+		s.send(&wamp.Error{RequestType: wamp.CALL, Request: m.Request, Details: wamp.Dict{},
+			Error: err.uri, Arguments: wamp.List{err.msg}})
+		return
+	}
+	s.send(&wamp.Result{Request: m.Request, Details: wamp.Dict{}, Arguments: res})
+}
+
+// metaEvent publishes a meta event about the subscription or registration on uri. As in
+// Crossbar, subscriptions and registrations on the meta API's own URIs ("wamp.") raise none.
+func (rl *realm) metaEvent(uri wamp.URI, topic wamp.URI, args wamp.List) {
+	if restrictedURI(uri) {
+		return
+	}
+	rl.publishLocked(nil, topic, args, nil, nil, &publishOpts{})
+}
+
+func (rl *realm) metaSessionJoin(s *session) {
+	rl.publishLocked(nil, "wamp.session.on_join", wamp.List{s.sessionDetails()}, nil, nil, &publishOpts{})
+}
+
+func (rl *realm) metaSessionLeave(s *session) {
+	rl.publishLocked(nil, "wamp.session.on_leave", wamp.List{uint64(s.id), s.authid, s.authrole}, nil, nil, &publishOpts{})
+}
+
+// filterAuthroles reads the optional filter_authroles argument of count/list.
+func filterAuthroles(args wamp.List) ([]string, bool, *metaError) {
+	if len(args) == 0 || args[0] == nil {
+		return nil, false, nil
+	}
+	l, ok := args[0].([]any)
+	if !ok {
+		return nil, false, metaErr(errInvalidArgument, "filter_authroles must be a list of strings")
+	}
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		s, ok := x.(string)
+		if !ok {
+			return nil, false, metaErr(errInvalidArgument, "filter_authroles must be a list of strings")
+		}
+		out = append(out, s)
+	}
+	return out, true, nil
+}
+
+func (rl *realm) sessionIDs(args wamp.List) ([]any, *metaError) {
+	roles, filter, err := filterAuthroles(args)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uint64, 0, len(rl.sessions))
+	for id, s := range rl.sessions {
+		if !filter || containsString(roles, s.authrole) {
+			ids = append(ids, uint64(id))
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out, nil
+}
+
+func metaSessionCount(rl *realm, _ *session, args wamp.List, _ wamp.Dict) (wamp.List, *metaError) {
+	ids, err := rl.sessionIDs(args)
+	if err != nil {
+		return nil, err
+	}
+	return wamp.List{int64(len(ids))}, nil
+}
+
+func metaSessionList(rl *realm, _ *session, args wamp.List, _ wamp.Dict) (wamp.List, *metaError) {
+	ids, err := rl.sessionIDs(args)
+	if err != nil {
+		return nil, err
+	}
+	return wamp.List{ids}, nil
+}
+
+func (rl *realm) sessionArg(args wamp.List) (*session, *metaError) {
+	id, ok := argID(args, 0)
+	if !ok {
+		return nil, metaErr(errInvalidArgument, "expected a session ID as the first argument")
+	}
+	s := rl.sessions[id]
+	if s == nil {
+		return nil, metaErr(errNoSuchSession, "no session with ID %d", id)
+	}
+	return s, nil
+}
+
+func metaSessionGet(rl *realm, _ *session, args wamp.List, _ wamp.Dict) (wamp.List, *metaError) {
+	s, err := rl.sessionArg(args)
+	if err != nil {
+		return nil, err
+	}
+	return wamp.List{s.sessionDetails()}, nil
+}
+
+// killReason reads the reason and message keyword arguments of the kill procedures.
+func killReason(kw wamp.Dict) (wamp.URI, string, *metaError) {
+	reason := closeKilled
+	if x, present := kw["reason"]; present && x != nil {
+		s, ok := x.(string)
+		if !ok || checkURI(wamp.URI(s), false, matchExact) != nil {
+			return "", "", metaErr(errInvalidURI, "invalid reason URI %v", x)
+		}
+		reason = wamp.URI(s)
+	}
+	msg, _ := optString(kw, "message")
+	return reason, msg, nil
+}
+
+func metaSessionKill(rl *realm, caller *session, args wamp.List, kw wamp.Dict) (wamp.List, *metaError) {
+	s, err := rl.sessionArg(args)
+	if err != nil {
+		return nil, err
+	}
+	if s == caller {
+		return nil, metaErr(errInvalidArgument, "a session cannot kill itself (use GOODBYE)")
+	}
+	reason, msg, err := killReason(kw)
+	if err != nil {
+		return nil, err
+	}
+	s.sendGoodbye(reason, msg)
+	return wamp.List{}, nil
+}
+
+// metaSessionKillBy kills every session (but the caller) with the given authid or authrole and
+// returns their IDs.
+func metaSessionKillBy(key string) metaProcedure {
+	return func(rl *realm, caller *session, args wamp.List, kw wamp.Dict) (wamp.List, *metaError) {
+		want, ok := argString(args, 0)
+		if !ok {
+			return nil, metaErr(errInvalidArgument, "expected the %s as the first argument", key)
+		}
+		reason, msg, err := killReason(kw)
+		if err != nil {
+			return nil, err
+		}
+		killed := []any{}
+		for id, s := range rl.sessions {
+			v := s.authid
+			if key == "authrole" {
+				v = s.authrole
+			}
+			if s != caller && v == want {
+				s.sendGoodbye(reason, msg)
+				killed = append(killed, uint64(id))
+			}
+		}
+		return wamp.List{killed}, nil
+	}
+}
+
+// testament is an event published on the session's behalf when it goes (spec, "Testament Meta
+// API").
+type testament struct {
+	topic  wamp.URI
+	args   wamp.List
+	kwargs wamp.Dict
+	opts   publishOpts
+}
+
+func testamentScope(kw wamp.Dict) (string, *metaError) {
+	scope := "destroyed"
+	if x, present := kw["scope"]; present && x != nil {
+		s, _ := x.(string)
+		if s != "destroyed" && s != "detached" {
+			return "", metaErr(errInvalidArgument, "scope must be \"destroyed\" or \"detached\", not %v", x)
+		}
+		scope = s
+	}
+	return scope, nil
+}
+
+// metaAddTestament: wamp.session.add_testament(topic, args, kwargs, publish_options=, scope=).
+func metaAddTestament(rl *realm, caller *session, args wamp.List, kw wamp.Dict) (wamp.List, *metaError) {
+	topic, ok := argString(args, 0)
+	if !ok || checkURI(wamp.URI(topic), false, matchExact) != nil {
+		return nil, metaErr(errInvalidURI, "expected a topic URI as the first argument")
+	}
+	var targs wamp.List
+	if len(args) > 1 && args[1] != nil {
+		if targs, ok = args[1].([]any); !ok {
+			return nil, metaErr(errInvalidArgument, "the testament's args must be a list")
+		}
+	}
+	tkw, ok := argDict(args, 2)
+	if !ok {
+		return nil, metaErr(errInvalidArgument, "the testament's kwargs must be a dict")
+	}
+	popts, _ := kw["publish_options"].(map[string]any)
+	o, bad := parsePublishOpts(popts)
+	if bad != "" {
+		return nil, metaErr(errInvalidArgument, "invalid publish option %q", bad)
+	}
+	scope, err := testamentScope(kw)
+	if err != nil {
+		return nil, err
+	}
+	allowed, disclose := caller.role.allowed(actPublish, wamp.URI(topic))
+	if !allowed {
+		return nil, metaErr(errNotAuthorized, "session is not authorized to publish to topic %q", topic)
+	}
+	o.disclose = o.disclose || disclose
+	o.excludeMe = false
+	if caller.testaments == nil {
+		caller.testaments = make(map[string][]testament)
+	}
+	caller.testaments[scope] = append(caller.testaments[scope], testament{topic: wamp.URI(topic), args: targs, kwargs: tkw, opts: o})
+	return wamp.List{}, nil
+}
+
+// metaFlushTestaments: wamp.session.flush_testaments(scope=) returns how many were dropped.
+func metaFlushTestaments(rl *realm, caller *session, _ wamp.List, kw wamp.Dict) (wamp.List, *metaError) {
+	scope, err := testamentScope(kw)
+	if err != nil {
+		return nil, err
+	}
+	n := len(caller.testaments[scope])
+	delete(caller.testaments, scope)
+	return wamp.List{int64(n)}, nil
+}
+
+// idLists groups IDs by match policy: {"exact": [...], "prefix": [...], "wildcard": [...]}.
+func idLists[T any](items map[wamp.ID]T, uriOf func(T) (wamp.URI, string)) wamp.Dict {
+	out := wamp.Dict{matchExact: []any{}, matchPrefix: []any{}, matchWildcard: []any{}}
+	ids := make([]wamp.ID, 0, len(items))
+	for id := range items {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		uri, match := uriOf(items[id])
+		if restrictedURI(uri) {
+			continue
+		}
+		out[match] = append(out[match].([]any), uint64(id))
+	}
+	return out
+}
+
+// lookupArgs reads (uri, options) of the lookup procedures.
+func lookupArgs(args wamp.List) (wamp.URI, string, *metaError) {
+	uri, ok := argString(args, 0)
+	if !ok {
+		return "", "", metaErr(errInvalidArgument, "expected a URI as the first argument")
+	}
+	opts, ok := argDict(args, 1)
+	if !ok {
+		return "", "", metaErr(errInvalidArgument, "the options must be a dict")
+	}
+	match, ok := matchOption(opts)
+	if !ok {
+		return "", "", metaErr(errInvalidArgument, "invalid match policy %v", opts["match"])
+	}
+	return wamp.URI(uri), match, nil
+}
+
+func metaRegistrationList(rl *realm, _ *session, _ wamp.List, _ wamp.Dict) (wamp.List, *metaError) {
+	return wamp.List{idLists(rl.dealer.byID, func(r *registration) (wamp.URI, string) { return r.uri, r.match })}, nil
+}
+
+func metaRegistrationLookup(rl *realm, _ *session, args wamp.List, _ wamp.Dict) (wamp.List, *metaError) {
+	uri, match, err := lookupArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	var reg *registration
+	if match == matchExact {
+		reg = rl.dealer.exact[uri]
+	} else {
+		reg = rl.dealer.patterns[patternKey{uri, match}]
+	}
+	if reg == nil {
+		return wamp.List{nil}, nil
+	}
+	return wamp.List{uint64(reg.id)}, nil
+}
+
+func metaRegistrationMatch(rl *realm, _ *session, args wamp.List, _ wamp.Dict) (wamp.List, *metaError) {
+	uri, ok := argString(args, 0)
+	if !ok {
+		return nil, metaErr(errInvalidArgument, "expected a procedure URI as the first argument")
+	}
+	reg := rl.dealer.lookup(wamp.URI(uri))
+	if reg == nil {
+		return wamp.List{nil}, nil
+	}
+	return wamp.List{uint64(reg.id)}, nil
+}
+
+func (rl *realm) registrationArg(args wamp.List) (*registration, *metaError) {
+	id, ok := argID(args, 0)
+	if !ok {
+		return nil, metaErr(errInvalidArgument, "expected a registration ID as the first argument")
+	}
+	reg := rl.dealer.byID[id]
+	if reg == nil {
+		return nil, metaErr(errNoSuchRegistration, "no registration with ID %d", id)
+	}
+	return reg, nil
+}
+
+func metaRegistrationGet(rl *realm, _ *session, args wamp.List, _ wamp.Dict) (wamp.List, *metaError) {
+	reg, err := rl.registrationArg(args)
+	if err != nil {
+		return nil, err
+	}
+	return wamp.List{reg.details()}, nil
+}
+
+func metaRegistrationCallees(count bool) metaProcedure {
+	return func(rl *realm, _ *session, args wamp.List, _ wamp.Dict) (wamp.List, *metaError) {
+		reg, err := rl.registrationArg(args)
+		if err != nil {
+			return nil, err
+		}
+		if count {
+			return wamp.List{int64(len(reg.callees))}, nil
+		}
+		ids := make([]any, len(reg.callees))
+		for i, s := range reg.callees {
+			ids[i] = uint64(s.id)
+		}
+		return wamp.List{ids}, nil
+	}
+}
+
+func metaSubscriptionList(rl *realm, _ *session, _ wamp.List, _ wamp.Dict) (wamp.List, *metaError) {
+	return wamp.List{idLists(rl.broker.byID, func(s *subscription) (wamp.URI, string) { return s.uri, s.match })}, nil
+}
+
+func metaSubscriptionLookup(rl *realm, _ *session, args wamp.List, _ wamp.Dict) (wamp.List, *metaError) {
+	uri, match, err := lookupArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	var sub *subscription
+	if match == matchExact {
+		sub = rl.broker.exact[uri]
+	} else {
+		sub = rl.broker.patterns[patternKey{uri, match}]
+	}
+	if sub == nil {
+		return wamp.List{nil}, nil
+	}
+	return wamp.List{uint64(sub.id)}, nil
+}
+
+func metaSubscriptionMatch(rl *realm, _ *session, args wamp.List, _ wamp.Dict) (wamp.List, *metaError) {
+	topic, ok := argString(args, 0)
+	if !ok {
+		return nil, metaErr(errInvalidArgument, "expected a topic URI as the first argument")
+	}
+	subs := rl.broker.match(wamp.URI(topic))
+	if len(subs) == 0 {
+		return wamp.List{nil}, nil
+	}
+	ids := make([]any, 0, len(subs))
+	for _, sub := range subs {
+		ids = append(ids, uint64(sub.id))
+	}
+	clear(rl.broker.matched)
+	return wamp.List{ids}, nil
+}
+
+func (rl *realm) subscriptionArg(args wamp.List) (*subscription, *metaError) {
+	id, ok := argID(args, 0)
+	if !ok {
+		return nil, metaErr(errInvalidArgument, "expected a subscription ID as the first argument")
+	}
+	sub := rl.broker.byID[id]
+	if sub == nil {
+		return nil, metaErr(errNoSuchSubscription, "no subscription with ID %d", id)
+	}
+	return sub, nil
+}
+
+func metaSubscriptionGet(rl *realm, _ *session, args wamp.List, _ wamp.Dict) (wamp.List, *metaError) {
+	sub, err := rl.subscriptionArg(args)
+	if err != nil {
+		return nil, err
+	}
+	return wamp.List{sub.details()}, nil
+}
+
+func metaSubscriptionSubscribers(count bool) metaProcedure {
+	return func(rl *realm, _ *session, args wamp.List, _ wamp.Dict) (wamp.List, *metaError) {
+		sub, err := rl.subscriptionArg(args)
+		if err != nil {
+			return nil, err
+		}
+		if count {
+			return wamp.List{int64(len(sub.subscribers))}, nil
+		}
+		ids := make([]any, len(sub.subscribers))
+		for i, s := range sub.subscribers {
+			ids[i] = uint64(s.id)
+		}
+		return wamp.List{ids}, nil
+	}
+}

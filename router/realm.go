@@ -1,0 +1,149 @@
+package router
+
+import (
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"portico/config"
+	"portico/router/wamp"
+)
+
+// Lock order (as nats-server's locksordering.txt): Router.mu, then realm.mu, then a session's
+// outQueue.mu. No path holds two realms' locks or two sessions' queue locks at once. Every
+// realm-level structure (broker, dealer, the realm's sessions and their subscriptions,
+// registrations, pending calls and testaments) is guarded by realm.mu; queue pushes happen under
+// it so that, for every receiver, messages are queued in the order the realm decided them
+// (SUBSCRIBED before the first EVENT of that subscription).
+
+// realm is one WAMP realm: its roles, sessions, broker and dealer.
+type realm struct {
+	name  wamp.URI
+	roles map[string]*role // read-only after creation
+	now   func() time.Time
+
+	mu       sync.Mutex
+	sessions map[wamp.ID]*session
+	broker   broker
+	dealer   dealer
+}
+
+func newRealm(name wamp.URI, roles map[string]*role, now func() time.Time) *realm {
+	r := &realm{name: name, roles: roles, now: now, sessions: make(map[wamp.ID]*session)}
+	r.broker.init()
+	r.dealer.init()
+	return r
+}
+
+// role is an authrole with its static permissions, indexed for lookup (exact by map, prefixes
+// longest first, wildcards in configuration order).
+type role struct {
+	name     string
+	exact    map[string]*config.Permission
+	prefix   []*config.Permission
+	wildcard []*config.Permission
+}
+
+func newRole(c config.Role) *role {
+	r := &role{name: c.Name, exact: make(map[string]*config.Permission)}
+	for i := range c.Permissions {
+		p := &c.Permissions[i]
+		switch permMatch(p) {
+		case matchPrefix:
+			r.prefix = append(r.prefix, p)
+		case matchWildcard:
+			r.wildcard = append(r.wildcard, p)
+		default:
+			if _, dup := r.exact[p.URI]; !dup {
+				r.exact[p.URI] = p
+			}
+		}
+	}
+	sort.SliceStable(r.prefix, func(i, j int) bool { return len(r.prefix[i].URI) > len(r.prefix[j].URI) })
+	return r
+}
+
+// permMatch is the permission's match policy; config leaves it empty when not given, and then
+// Crossbar's default applies: prefix for "" and URIs ending in ".", else exact.
+func permMatch(p *config.Permission) string {
+	if p.Match != "" {
+		return p.Match
+	}
+	if p.URI == "" || strings.HasSuffix(p.URI, ".") {
+		return matchPrefix
+	}
+	return matchExact
+}
+
+// allowAll is the anonymous role of a realm created on first HELLO (no realms configured).
+func allowAll() *role {
+	return newRole(config.Role{Name: "anonymous", Permissions: []config.Permission{{
+		URI: "", Match: matchPrefix,
+		Allow: config.Allow{Call: true, Register: true, Publish: true, Subscribe: true},
+	}}})
+}
+
+// permission returns the permission that governs u: an exact one, else the longest prefix, else
+// the first matching wildcard, as Crossbar's static authorizer picks; nil when none does.
+func (r *role) permission(u wamp.URI) *config.Permission {
+	s := string(u)
+	if p := r.exact[s]; p != nil {
+		return p
+	}
+	for _, p := range r.prefix {
+		if strings.HasPrefix(s, p.URI) {
+			return p
+		}
+	}
+	for _, p := range r.wildcard {
+		if wildcardMatch(p.URI, s) {
+			return p
+		}
+	}
+	return nil
+}
+
+// wildcardMatch reports whether u matches the wildcard pattern p component by component.
+func wildcardMatch(p, u string) bool {
+	for {
+		pc, prest, pmore := nextComponent(p)
+		uc, urest, umore := nextComponent(u)
+		if uc == "" || pc != "" && pc != uc || pmore != umore {
+			return false
+		}
+		if !pmore {
+			return true
+		}
+		p, u = prest, urest
+	}
+}
+
+type action int
+
+const (
+	actCall action = iota
+	actRegister
+	actPublish
+	actSubscribe
+)
+
+// allowed reports whether the role may do a on u, and whether the permission discloses the
+// caller (call) or publisher (publish).
+func (r *role) allowed(a action, u wamp.URI) (ok, disclose bool) {
+	p := r.permission(u)
+	if p == nil {
+		return false, false
+	}
+	switch a {
+	case actCall:
+		return p.Allow.Call, p.Disclose.Caller
+	case actRegister:
+		return p.Allow.Register, false
+	case actPublish:
+		return p.Allow.Publish, p.Disclose.Publisher
+	case actSubscribe:
+		return p.Allow.Subscribe, false
+	}
+	return false, false
+}

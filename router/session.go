@@ -1,0 +1,380 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"portico/router/wamp"
+)
+
+// Close and error reasons the router sends (WAMP spec, "Predefined URIs"; Crossbar's where the
+// spec has none).
+const (
+	errProtocolViolation   = wamp.URI("wamp.error.protocol_violation")
+	errNoSuchRealm         = wamp.URI("wamp.error.no_such_realm")
+	errNotAuthorized       = wamp.URI("wamp.error.not_authorized")
+	errInvalidURI          = wamp.URI("wamp.error.invalid_uri")
+	errInvalidArgument     = wamp.URI("wamp.error.invalid_argument")
+	errNoSuchProcedure     = wamp.URI("wamp.error.no_such_procedure")
+	errProcedureExists     = wamp.URI("wamp.error.procedure_already_exists")
+	errNoSuchRegistration  = wamp.URI("wamp.error.no_such_registration")
+	errNoSuchSubscription  = wamp.URI("wamp.error.no_such_subscription")
+	errNoSuchSession       = wamp.URI("wamp.error.no_such_session")
+	errCanceled            = wamp.URI("wamp.error.canceled")
+	errSystemShutdown      = wamp.URI("wamp.close.system_shutdown")
+	closeGoodbyeAndOut     = wamp.URI("wamp.close.goodbye_and_out")
+	closeNormal            = wamp.URI("wamp.close.normal")
+	closeKilled            = wamp.URI("wamp.close.killed")
+	errSlowConsumer        = wamp.URI("portico.error.slow_consumer")
+	errCloseRealm          = wamp.URI("wamp.close.close_realm")
+	errNoSuchPrincipal     = wamp.URI("wamp.error.no_such_principal")
+	errAuthenticationError = wamp.URI("wamp.error.authentication_failed")
+)
+
+// errSessionAborted is returned by Serve when the router aborted the session.
+var errSessionAborted = errors.New("router: session aborted")
+
+// session is one client's WAMP session. Its reader goroutine (the caller of Serve) handles the
+// client's messages one at a time; its writer goroutine drains the outbound queue.
+type session struct {
+	r     *Router
+	t     Transport
+	codec wamp.Codec
+	info  PeerInfo
+	log   *slog.Logger
+
+	// Set at HELLO by the reader, read-only afterwards.
+	id           wamp.ID
+	realm        *realm
+	role         *role
+	authid       string
+	authrole     string
+	authmethod   string
+	authprovider string
+	calleeCancel bool // the client announced callee call_canceling
+	joined       time.Time
+
+	// Guarded by realm.mu.
+	subs       map[wamp.ID]*subscription
+	regs       map[wamp.ID]*registration
+	calls      map[wamp.ID]*invocation // as caller, by CALL request ID
+	invs       map[wamp.ID]*invocation // as callee, by INVOCATION request ID
+	nextInv    wamp.ID
+	testaments map[string][]testament // by scope
+	left       bool                   // detached from the realm
+
+	// goodbyeSent is set once the router has sent GOODBYE (Router.Close, wamp.session.kill):
+	// from then on only the client's GOODBYE counts (spec, "Session Closing").
+	goodbyeSent atomic.Bool
+	established atomic.Bool // WELCOME queued
+
+	out        outQueue
+	closeOnce  sync.Once
+	writerDone chan struct{}
+}
+
+func newSession(r *Router, t Transport, info PeerInfo) *session {
+	s := &session{r: r, t: t, codec: t.Codec(), info: info, log: r.log, writerDone: make(chan struct{})}
+	s.out.init(r.opts.OutQueueLimit)
+	return s
+}
+
+func (s *session) closeTransport() {
+	s.closeOnce.Do(func() { _ = s.t.Close() })
+}
+
+// send queues m for the writer. See push for what happens when the queue is full.
+func (s *session) send(m wamp.Message) { s.push(outItem{msg: m}) }
+
+// sendBytes queues an already encoded message.
+func (s *session) sendBytes(b []byte) { s.push(outItem{b: b}) }
+
+func (s *session) push(it outItem) {
+	if s.out.push(it) == pushOverflow {
+		s.log.Warn("router: disconnecting slow consumer", "session", s.id, "realm", s.realmName(),
+			"reason", fmt.Sprintf("outbound queue full (%d messages)", s.out.limit),
+			"peer", s.info.RemoteAddr)
+	}
+}
+
+func (s *session) realmName() wamp.URI {
+	if s.realm == nil {
+		return ""
+	}
+	return s.realm.name
+}
+
+// writeLoop is the session's one writer: it writes queued messages in order and closes the
+// transport when the queue closes or a write fails. The transport bounds each write with its
+// own deadline, so the loop never waits on a client forever.
+func (s *session) writeLoop() {
+	defer close(s.writerDone)
+	defer s.closeTransport()
+	var spare []outItem
+	var buf []byte
+	for range s.out.wake {
+		items, closed, overflow := s.out.take(spare)
+		if overflow {
+			// The queue was released when it overflowed; say why, then go.
+			buf, _ = s.codec.Encode(buf[:0], &wamp.Abort{
+				Details: wamp.Dict{"message": "the client did not read its messages fast enough"},
+				Reason:  errSlowConsumer,
+			})
+			_ = s.t.WriteMessage(buf)
+			return
+		}
+		for i := range items {
+			b := items[i].b
+			if b == nil {
+				var err error
+				buf, err = s.codec.Encode(buf[:0], items[i].msg)
+				if err != nil {
+					s.log.Error("router: cannot encode a message", "session", s.id,
+						"type", items[i].msg.Type(), "err", err)
+					continue
+				}
+				b = buf
+			}
+			if err := s.t.WriteMessage(b); err != nil {
+				s.out.close()
+				return
+			}
+		}
+		clear(items) // drop references to sent messages
+		spare = items
+		if closed {
+			return
+		}
+	}
+}
+
+// abort sends ABORT with reason and a message in details, then closes (spec: "ABORT ... then
+// close").
+func (s *session) abort(reason wamp.URI, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	s.send(&wamp.Abort{Details: wamp.Dict{"message": msg}, Reason: reason})
+	return fmt.Errorf("%w: %s: %s", errSessionAborted, reason, msg)
+}
+
+// readLoop runs the session until it ends; the error says why (nil for a clean GOODBYE).
+func (s *session) readLoop() error {
+	established := false
+	for {
+		b, err := s.t.ReadMessage()
+		if err != nil {
+			if s.goodbyeSent.Load() {
+				return nil
+			}
+			return fmt.Errorf("router: reading from the client: %w", err)
+		}
+		m, err := s.codec.Decode(b)
+		if err != nil {
+			return s.abort(errProtocolViolation, "cannot decode the message: %v", err)
+		}
+		if !established {
+			switch m := m.(type) {
+			case *wamp.Hello:
+				if err := s.hello(m); err != nil {
+					return err
+				}
+				established = true
+			case *wamp.Abort:
+				return nil
+			default:
+				return s.abort(errProtocolViolation, "expected HELLO, got message type %d", m.Type())
+			}
+			continue
+		}
+		done, err := s.handle(m)
+		if done || err != nil {
+			return err
+		}
+	}
+}
+
+// handle dispatches one message of an established session. done ends the session.
+func (s *session) handle(m wamp.Message) (done bool, err error) {
+	if s.goodbyeSent.Load() {
+		// Spec, "Session Closing": after sending GOODBYE, a peer ignores everything but the
+		// GOODBYE reply.
+		_, bye := m.(*wamp.Goodbye)
+		_, abort := m.(*wamp.Abort)
+		return bye || abort, nil
+	}
+	switch m := m.(type) {
+	case *wamp.Goodbye:
+		s.send(&wamp.Goodbye{Details: wamp.Dict{}, Reason: closeGoodbyeAndOut})
+		return true, nil
+	case *wamp.Abort:
+		return true, nil
+	case *wamp.Publish:
+		s.publish(m)
+	case *wamp.Subscribe:
+		s.subscribe(m)
+	case *wamp.Unsubscribe:
+		s.unsubscribe(m)
+	case *wamp.Call:
+		return false, s.call(m)
+	case *wamp.Cancel:
+		return false, s.cancel(m)
+	case *wamp.Register:
+		s.register(m)
+	case *wamp.Unregister:
+		s.unregister(m)
+	case *wamp.Yield:
+		s.yield(m)
+	case *wamp.Error:
+		if m.RequestType != wamp.INVOCATION {
+			return true, s.abort(errProtocolViolation, "ERROR for message type %d: a client answers only INVOCATION", m.RequestType)
+		}
+		s.invocationError(m)
+	case *wamp.Hello:
+		return true, s.abort(errProtocolViolation, "HELLO received on an established session")
+	default:
+		return true, s.abort(errProtocolViolation, "message type %d is not sent by a client", m.Type())
+	}
+	return false, nil
+}
+
+// routerRoles is the router's WELCOME.Details.roles (spec, "Feature Announcement").
+func routerRoles() wamp.Dict {
+	features := func(names ...string) wamp.Dict {
+		f := wamp.Dict{}
+		for _, n := range names {
+			f[n] = true
+		}
+		return wamp.Dict{"features": f}
+	}
+	return wamp.Dict{
+		"broker": features("publisher_identification", "pattern_based_subscription",
+			"subscriber_blackwhite_listing", "publisher_exclusion", "event_retention",
+			"session_meta_api", "subscription_meta_api"),
+		"dealer": features("caller_identification", "pattern_based_registration",
+			"shared_registration", "progressive_call_results", "call_canceling", "call_timeout",
+			"session_meta_api", "registration_meta_api", "testament_meta_api"),
+	}
+}
+
+// hello handles the opening handshake: the realm, the anonymous role (the transport has no
+// auth), the session ID, then WELCOME and the on_join meta event.
+func (s *session) hello(m *wamp.Hello) error {
+	if err := checkURI(m.Realm, false, matchExact); err != nil {
+		return s.abort(errProtocolViolation, "invalid realm in HELLO: %v", err)
+	}
+	roles, ok := m.Details["roles"].(map[string]any)
+	if !ok || len(roles) == 0 {
+		return s.abort(errProtocolViolation, "HELLO announces no roles")
+	}
+	if callee, ok := roles["callee"].(map[string]any); ok {
+		if f, ok := callee["features"].(map[string]any); ok {
+			s.calleeCancel, _ = f["call_canceling"].(bool)
+		}
+	}
+	rl, err := s.r.realm(m.Realm)
+	if err != nil {
+		return s.abort(errNoSuchRealm, "no realm %q on this router", m.Realm)
+	}
+	ro := rl.roles["anonymous"]
+	if ro == nil {
+		return s.abort(errNotAuthorized, "realm %q admits no anonymous clients and this transport has no authentication", m.Realm)
+	}
+	s.role, s.authrole = ro, ro.name
+	s.authid, s.authmethod, s.authprovider = anonymousAuthID(), "anonymous", "static"
+	s.subs = make(map[wamp.ID]*subscription)
+	s.regs = make(map[wamp.ID]*registration)
+	s.calls = make(map[wamp.ID]*invocation)
+	s.invs = make(map[wamp.ID]*invocation)
+	s.joined = s.r.opts.Now()
+
+	rl.mu.Lock()
+	for {
+		s.id = globalID()
+		if _, dup := rl.sessions[s.id]; !dup {
+			break
+		}
+	}
+	s.realm = rl
+	rl.sessions[s.id] = s
+	s.send(&wamp.Welcome{Session: s.id, Details: wamp.Dict{
+		"realm":        string(rl.name),
+		"authid":       s.authid,
+		"authrole":     s.authrole,
+		"authmethod":   s.authmethod,
+		"authprovider": s.authprovider,
+		"roles":        routerRoles(),
+	}})
+	s.established.Store(true)
+	rl.metaSessionJoin(s)
+	rl.mu.Unlock()
+	s.log.Debug("router: session joined", "session", s.id, "realm", rl.name, "authid", s.authid, "peer", s.info.RemoteAddr)
+	return nil
+}
+
+// detach takes the session out of its realm: testaments are published, subscriptions and
+// registrations dropped (with meta events), pending calls answered or interrupted, and on_leave
+// published.
+func (s *session) detach() {
+	rl := s.realm
+	if rl == nil {
+		return
+	}
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if s.left {
+		return
+	}
+	s.left = true
+	// Crossbar publishes the "detached" testaments when a session detaches and the "destroyed"
+	// ones when it is destroyed; without session resumption both happen now.
+	for _, scope := range []string{"detached", "destroyed"} {
+		for _, t := range s.testaments[scope] {
+			rl.publishLocked(s, t.topic, t.args, t.kwargs, nil, &t.opts)
+		}
+	}
+	s.testaments = nil
+	rl.dealer.sessionLeft(rl, s)
+	rl.broker.sessionLeft(rl, s)
+	delete(rl.sessions, s.id)
+	rl.metaSessionLeave(s)
+	s.log.Debug("router: session left", "session", s.id, "realm", rl.name)
+}
+
+// sendGoodbye starts the router side of the closing handshake (spec, "Session Closing"); the
+// reader ends when the client's GOODBYE arrives.
+func (s *session) sendGoodbye(reason wamp.URI, message string) {
+	if s.goodbyeSent.Swap(true) {
+		return
+	}
+	d := wamp.Dict{}
+	if message != "" {
+		d["message"] = message
+	}
+	s.send(&wamp.Goodbye{Details: d, Reason: reason})
+}
+
+// sendError answers request req of type typ with an ERROR carrying a message as Crossbar does.
+func (s *session) sendError(typ wamp.MessageType, req wamp.ID, uri wamp.URI, format string, args ...any) {
+	s.send(&wamp.Error{RequestType: typ, Request: req, Details: wamp.Dict{}, Error: uri,
+		Arguments: wamp.List{fmt.Sprintf(format, args...)}})
+}
+
+// sessionDetails is the session's description in the session meta API (wamp.session.get,
+// on_join), with Crossbar's keys.
+func (s *session) sessionDetails() wamp.Dict {
+	return wamp.Dict{
+		"session":      uint64(s.id),
+		"authid":       s.authid,
+		"authrole":     s.authrole,
+		"authmethod":   s.authmethod,
+		"authprovider": s.authprovider,
+		"transport": wamp.Dict{
+			"type":     s.info.Transport,
+			"peer":     s.info.RemoteAddr,
+			"protocol": s.info.Protocol,
+		},
+	}
+}
