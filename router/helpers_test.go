@@ -93,8 +93,14 @@ func clientRoles() wamp.Dict {
 // join connects and completes the handshake on realm.
 func join(t testing.TB, r *Router, c wamp.Codec, realm string) *client {
 	t.Helper()
+	return joinRoles(t, r, c, realm, clientRoles())
+}
+
+// joinRoles joins announcing the given client roles.
+func joinRoles(t testing.TB, r *Router, c wamp.Codec, realm string, roles wamp.Dict) *client {
+	t.Helper()
 	cl := connect(t, r, c)
-	cl.send(&wamp.Hello{Realm: wamp.URI(realm), Details: wamp.Dict{"roles": clientRoles()}})
+	cl.send(&wamp.Hello{Realm: wamp.URI(realm), Details: wamp.Dict{"roles": roles}})
 	w := expect[*wamp.Welcome](cl)
 	cl.id = w.Session
 	cl.authid, _ = w.Details["authid"].(string)
