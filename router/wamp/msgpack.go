@@ -3,8 +3,10 @@ package wamp
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -74,10 +76,7 @@ func (d mpDecoder) value(depth int) (any, error) {
 	case c == msgpcode.Float || c == msgpcode.Double:
 		return d.dec.DecodeFloat64()
 	case msgpcode.IsString(c):
-		if err := d.fits(c); err != nil {
-			return nil, err
-		}
-		return d.dec.DecodeString()
+		return d.str(c)
 	case msgpcode.IsBin(c):
 		if err := d.fits(c); err != nil {
 			return nil, err
@@ -115,7 +114,7 @@ func (d mpDecoder) value(depth int) (any, error) {
 			if !msgpcode.IsString(kc) {
 				return nil, fmt.Errorf("dict key: expected string, got code 0x%02x", kc)
 			}
-			k, err := d.dec.DecodeString()
+			k, err := d.str(kc)
 			if err != nil {
 				return nil, err
 			}
@@ -129,6 +128,19 @@ func (d mpDecoder) value(depth int) (any, error) {
 		return m, nil
 	}
 	return nil, fmt.Errorf("unsupported type code 0x%02x", c)
+}
+
+// str reads a str. MessagePack's str holds UTF-8 (spec "MessagePack": "str ... UTF-8
+// string"); Autobahn's decoder rejects anything else, and so does this one, like the CBOR codec.
+func (d mpDecoder) str(c byte) (string, error) {
+	if err := d.fits(c); err != nil {
+		return "", err
+	}
+	s, err := d.dec.DecodeString()
+	if err == nil && !utf8.ValidString(s) {
+		err = errors.New("string is not valid UTF-8")
+	}
+	return s, err
 }
 
 // fits checks a str/bin length against what is left, before the decoder allocates for it.
