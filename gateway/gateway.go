@@ -119,6 +119,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	for _, s := range g.servers {
 		go s.serve()
 	}
+	startPprof(g.log)
 	return nil
 }
 
