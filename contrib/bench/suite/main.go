@@ -32,7 +32,7 @@ var (
 	flagConns    = flag.String("c", "32,256", "wrk connection counts, comma-separated")
 	flagThreads  = flag.Int("t", 2, "wrk threads")
 	flagGateways = flag.String("gateways", "portico,nginx,uwsgi-http,twisted", "gateways to measure, in turn order")
-	flagApps     = flag.String("apps", "hello,flask", "apps: hello (minimal WSGI), flask (Jinja template)")
+	flagApps     = flag.String("apps", "hello,flask", "apps: hello (minimal WSGI), flask (Jinja template); empty for none")
 	flagPortico  = flag.String("portico", "bin/portico", "the portico binary")
 	flagUWSGI    = flag.String("uwsgi", "/usr/bin/uwsgi", "the uwsgi binary")
 	flagPython   = flag.String("python", "/usr/bin/python3", "the Python that sees Debian's twisted and flask")
@@ -139,6 +139,9 @@ func run(ctx context.Context) error {
 	out.WriteString(machine(portico))
 	var results []*result
 	for _, name := range strings.Split(*flagApps, ",") {
+		if name == "" {
+			continue // -apps= : the WAMP half only
+		}
 		a, ok := apps[name]
 		if !ok {
 			return fmt.Errorf("-apps: unknown app %q (hello, flask)", name)
@@ -152,12 +155,9 @@ func run(ctx context.Context) error {
 		}
 		results = append(results, rs...)
 	}
-	out.WriteString(fmt.Sprintf("\n## HTTP: WSGI behind each gateway\n\nwrk -t %d, %d rounds of %s per gateway in turn after a %s warm-up; medians over rounds; ratios are medians of per-round ratios.\n",
-		*flagThreads, *flagRounds, *flagDuration, *flagWarmup))
-	for _, r := range results {
-		out.WriteString("\n" + r.markdown())
+	if len(results) > 0 {
+		out.WriteString(httpSection(results))
 	}
-	out.WriteString("\n" + summary(results))
 	if *flagWAMP {
 		w, err := wampHalf(ctx, ps, tmp, portico)
 		if err != nil {
@@ -170,6 +170,17 @@ func run(ctx context.Context) error {
 		return os.WriteFile(*flagOut, []byte(out.String()), 0o644)
 	}
 	return nil
+}
+
+func httpSection(results []*result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## HTTP: WSGI behind each gateway\n\nwrk -t %d, %d rounds of %s per gateway in turn after a %s warm-up; medians over rounds; ratios are medians of per-round ratios.\n",
+		*flagThreads, *flagRounds, *flagDuration, *flagWarmup)
+	for _, r := range results {
+		b.WriteString("\n" + r.markdown())
+	}
+	b.WriteString("\n" + summary(results))
+	return b.String()
 }
 
 // benchApp starts the backend and every gateway for one app, then measures them in turns.

@@ -1,0 +1,418 @@
+// Package wampload is a WAMP load client for benchmarks: RPC round trips with N concurrent
+// callers against one callee, and pub/sub fan-out from one publisher to N subscribers, over
+// WebSocket with any of the router's codecs. It speaks WAMP through portico/router/wamp, so
+// the messages on the wire are the ones the router's own codecs produce and accept.
+package wampload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"portico/router/wamp"
+)
+
+// Options says where and how to connect.
+type Options struct {
+	URL      string     // ws://127.0.0.1:8080/ws
+	Realm    string     // realm1
+	Codec    wamp.Codec // wamp.JSON, wamp.CBOR, ...
+	Duration time.Duration
+	// Warmup runs before the measured Duration; its operations are not counted.
+	Warmup time.Duration
+}
+
+// Result is one measurement.
+type Result struct {
+	Ops      int64 // RPC round trips, or events delivered to subscribers
+	Elapsed  time.Duration
+	P50, P99 time.Duration // RPC: call to result; pub/sub: publish to delivery
+}
+
+// Rate is operations per second.
+func (r Result) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Ops) / r.Elapsed.Seconds()
+}
+
+// session is one WAMP session over one WebSocket connection. It is used by one goroutine at
+// a time for writing and one for reading.
+type session struct {
+	c     *websocket.Conn
+	codec wamp.Codec
+	mt    int // websocket.TextMessage or BinaryMessage, as the codec wants (spec "WebSocket Transport")
+	buf   []byte
+	req   wamp.ID
+}
+
+var roles = wamp.Dict{"roles": wamp.Dict{
+	"caller": wamp.Dict{}, "callee": wamp.Dict{}, "publisher": wamp.Dict{}, "subscriber": wamp.Dict{},
+}}
+
+// dial opens a session: WebSocket handshake with the codec's subprotocol, HELLO, WELCOME.
+func dial(ctx context.Context, o Options) (*session, error) {
+	proto := "wamp.2." + o.Codec.Name()
+	d := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: 5 * time.Second,
+		ReadBufferSize: 16 << 10, WriteBufferSize: 16 << 10}
+	c, resp, err := d.DialContext(ctx, o.URL, nil)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("websocket %s: %w (HTTP %d)", o.URL, err, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("websocket %s: %w", o.URL, err)
+	}
+	if c.Subprotocol() != proto {
+		c.Close()
+		return nil, fmt.Errorf("websocket %s: subprotocol %q, want %q", o.URL, c.Subprotocol(), proto)
+	}
+	s := &session{c: c, codec: o.Codec, mt: websocket.TextMessage}
+	if o.Codec.Binary() {
+		s.mt = websocket.BinaryMessage
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := s.send(&wamp.Hello{Realm: wamp.URI(o.Realm), Details: roles}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	m, err := s.recv()
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("waiting for WELCOME: %w", err)
+	}
+	if _, ok := m.(*wamp.Welcome); !ok {
+		c.Close()
+		return nil, fmt.Errorf("HELLO answered with %s", describe(m))
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	return s, nil
+}
+
+func (s *session) send(m wamp.Message) error {
+	var err error
+	s.buf, err = s.codec.Encode(s.buf[:0], m)
+	if err != nil {
+		return fmt.Errorf("encode %T: %w", m, err)
+	}
+	return s.c.WriteMessage(s.mt, s.buf)
+}
+
+func (s *session) recv() (wamp.Message, error) {
+	_, b, err := s.c.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	return s.codec.Decode(b)
+}
+
+func (s *session) nextID() wamp.ID {
+	s.req++
+	return s.req
+}
+
+// close says GOODBYE and closes the connection without waiting for the router's answer.
+func (s *session) close() {
+	_ = s.c.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = s.send(&wamp.Goodbye{Details: wamp.Dict{}, Reason: "wamp.close.close_realm"})
+	_ = s.c.Close()
+}
+
+// await reads until a message of type T answers request req (ERROR and ABORT are errors).
+func await[T wamp.Message](s *session, req wamp.ID) (T, error) {
+	var zero T
+	for {
+		m, err := s.recv()
+		if err != nil {
+			return zero, err
+		}
+		switch v := m.(type) {
+		case T:
+			return v, nil
+		case *wamp.Error:
+			if v.Request == req {
+				return zero, fmt.Errorf("request %d: %s", req, v.Error)
+			}
+		case *wamp.Abort:
+			return zero, fmt.Errorf("aborted: %s", v.Reason)
+		case *wamp.Goodbye:
+			return zero, fmt.Errorf("router said goodbye: %s", v.Reason)
+		}
+	}
+}
+
+func describe(m wamp.Message) string {
+	switch v := m.(type) {
+	case *wamp.Abort:
+		return "ABORT " + string(v.Reason)
+	case nil:
+		return "nothing"
+	default:
+		return fmt.Sprintf("message type %d", m.Type())
+	}
+}
+
+// Probe opens and closes one session: it fails when nothing serves WAMP at o.URL.
+func Probe(ctx context.Context, o Options) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := dial(ctx, o)
+	if err != nil {
+		return err
+	}
+	s.close()
+	return nil
+}
+
+// window runs the measurement clock: operations count from Warmup on, for Duration.
+type window struct {
+	start, end time.Time
+}
+
+func newWindow(o Options) window {
+	now := time.Now()
+	return window{start: now.Add(o.Warmup), end: now.Add(o.Warmup + o.Duration)}
+}
+
+func (w window) counts(t time.Time) bool { return !t.Before(w.start) && t.Before(w.end) }
+
+const procedure = "bench.echo"
+
+// RPC measures call round trips: one callee session registers an echo procedure, callers
+// sessions each keep one call outstanding, back to back, for the duration.
+func RPC(ctx context.Context, o Options, callers int) (Result, error) {
+	callee, err := dial(ctx, o)
+	if err != nil {
+		return Result{}, err
+	}
+	defer callee.close()
+	req := callee.nextID()
+	if err := callee.send(&wamp.Register{Request: req, Options: wamp.Dict{}, Procedure: procedure}); err != nil {
+		return Result{}, err
+	}
+	if _, err := await[*wamp.Registered](callee, req); err != nil {
+		return Result{}, fmt.Errorf("register: %w", err)
+	}
+	calleeDone := make(chan error, 1)
+	go func() {
+		for {
+			m, err := callee.recv()
+			if err != nil {
+				calleeDone <- err
+				return
+			}
+			if inv, ok := m.(*wamp.Invocation); ok {
+				if err := callee.send(&wamp.Yield{Request: inv.Request, Options: wamp.Dict{}, Arguments: inv.Arguments}); err != nil {
+					calleeDone <- err
+					return
+				}
+			}
+		}
+	}()
+
+	sessions := make([]*session, callers)
+	defer func() {
+		for _, s := range sessions {
+			if s != nil {
+				s.close()
+			}
+		}
+	}()
+	for i := range sessions {
+		if sessions[i], err = dial(ctx, o); err != nil {
+			return Result{}, err
+		}
+	}
+	w := newWindow(o)
+	lat := make([][]time.Duration, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i, s := range sessions {
+		wg.Go(func() {
+			args := wamp.List{int64(i)}
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if !t0.Before(w.end) {
+					return
+				}
+				req := s.nextID()
+				if err := s.send(&wamp.Call{Request: req, Options: wamp.Dict{}, Procedure: procedure, Arguments: args}); err != nil {
+					errs[i] = err
+					return
+				}
+				if _, err := await[*wamp.Result](s, req); err != nil {
+					errs[i] = fmt.Errorf("call: %w", err)
+					return
+				}
+				if w.counts(t0) {
+					lat[i] = append(lat[i], time.Since(t0))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return Result{}, err
+	}
+	select {
+	case err := <-calleeDone:
+		return Result{}, fmt.Errorf("callee: %w", err)
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	return summarize(lat, o.Duration), nil
+}
+
+const topic = "bench.topic"
+
+// PubSub measures fan-out: subscribers sessions subscribe to one topic, one publisher
+// publishes its clock, and every delivery's latency is taken against it. The publisher stays
+// at most pubWindow events ahead of the slowest subscriber, so the router is measured at the
+// rate its subscribers can take, not pushed into its slow-consumer policy.
+func PubSub(ctx context.Context, o Options, subscribers int) (Result, error) {
+	const pubWindow = 64
+	subs := make([]*session, subscribers)
+	defer func() {
+		for _, s := range subs {
+			if s != nil {
+				s.close()
+			}
+		}
+	}()
+	var err error
+	for i := range subs {
+		if subs[i], err = dial(ctx, o); err != nil {
+			return Result{}, err
+		}
+		req := subs[i].nextID()
+		if err := subs[i].send(&wamp.Subscribe{Request: req, Options: wamp.Dict{}, Topic: topic}); err != nil {
+			return Result{}, err
+		}
+		if _, err := await[*wamp.Subscribed](subs[i], req); err != nil {
+			return Result{}, fmt.Errorf("subscribe: %w", err)
+		}
+	}
+	pub, err := dial(ctx, o)
+	if err != nil {
+		return Result{}, err
+	}
+	defer pub.close()
+
+	w := newWindow(o)
+	received := make([]atomic.Int64, subscribers)
+	lat := make([][]time.Duration, subscribers)
+	errs := make([]error, subscribers)
+	var wg sync.WaitGroup
+	for i, s := range subs {
+		wg.Go(func() {
+			for {
+				m, err := s.recv()
+				if err != nil {
+					if ctx.Err() == nil && !closedByUs(err) {
+						errs[i] = err
+					}
+					return
+				}
+				ev, ok := m.(*wamp.Event)
+				if !ok || len(ev.Arguments) == 0 {
+					continue
+				}
+				sent := time.Unix(0, asInt64(ev.Arguments[0]))
+				if w.counts(sent) {
+					lat[i] = append(lat[i], time.Since(sent))
+				}
+				received[i].Add(1)
+			}
+		})
+	}
+	minReceived := func() int64 {
+		m := received[0].Load()
+		for i := range received[1:] {
+			m = min(m, received[i+1].Load())
+		}
+		return m
+	}
+	var published int64
+	var pubErr error
+	for ctx.Err() == nil {
+		now := time.Now()
+		if !now.Before(w.end) {
+			break
+		}
+		if published-minReceived() >= pubWindow {
+			time.Sleep(50 * time.Microsecond)
+			continue
+		}
+		if pubErr = pub.send(&wamp.Publish{Request: pub.nextID(), Options: wamp.Dict{}, Topic: topic,
+			Arguments: wamp.List{now.UnixNano()}}); pubErr != nil {
+			break
+		}
+		published++
+	}
+	// Let the last events arrive, then end the subscribers' reads.
+	drain := time.Now().Add(5 * time.Second)
+	for pubErr == nil && minReceived() < published && time.Now().Before(drain) {
+		time.Sleep(time.Millisecond)
+	}
+	for _, s := range subs {
+		_ = s.c.SetReadDeadline(time.Now())
+	}
+	wg.Wait()
+	if pubErr != nil {
+		return Result{}, fmt.Errorf("publish: %w", pubErr)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Result{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	if got := minReceived(); got < published {
+		return Result{}, fmt.Errorf("a subscriber received %d of %d events", got, published)
+	}
+	return summarize(lat, o.Duration), nil
+}
+
+// closedByUs: the read deadline set to end the subscribers' loops.
+func closedByUs(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// asInt64 reads an integer argument as any codec decodes it.
+func asInt64(v any) int64 {
+	switch n := v.(type) {
+	case int64:
+		return n
+	case uint64:
+		return int64(n)
+	case float64:
+		return int64(n)
+	case int:
+		return int64(n)
+	}
+	return 0
+}
+
+func summarize(lat [][]time.Duration, d time.Duration) Result {
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	r := Result{Ops: int64(len(all)), Elapsed: d}
+	if len(all) == 0 {
+		return r
+	}
+	slices.Sort(all)
+	r.P50 = all[len(all)*50/100]
+	r.P99 = all[min(len(all)-1, len(all)*99/100)]
+	return r
+}
