@@ -309,8 +309,26 @@ func sortedKeys(d Dict, buf []string) []string {
 
 // appendValue encodes one value of Arguments, ArgumentsKw, Details or Options.
 func appendValue(e encoder, dst []byte, v any, depth int) ([]byte, error) {
-	if depth > maxDepth {
-		return dst, errDepth
+	// The codec-neutral types first, without the conversions of scalar.
+	switch x := v.(type) {
+	case string:
+		return e.str(dst, x), nil
+	case int64:
+		return e.int(dst, x), nil
+	case Dict:
+		return appendDict(e, dst, x, depth+1)
+	case List:
+		return appendList(e, dst, x, depth+1)
+	case bool:
+		return e.bool(dst, x), nil
+	case nil:
+		return e.null(dst), nil
+	case float64:
+		return e.float(dst, x)
+	case uint64:
+		return e.uint(dst, x), nil
+	case []byte:
+		return e.bin(dst, x), nil
 	}
 	s, err := scalar(v)
 	if err != nil {
