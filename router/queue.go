@@ -87,3 +87,9 @@ func (q *outQueue) take(spare []outItem) (items []outItem, closed, overflow bool
 	q.mu.Unlock()
 	return items, closed, overflow
 }
+
+func (q *outQueue) overflowed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.overflow
+}

@@ -115,6 +115,9 @@ func (r *Router) Serve(t Transport, info PeerInfo) error {
 	s.detach()
 	s.out.close()
 	<-s.writerDone
+	if t := s.graceTimer.Load(); t != nil {
+		t.Stop()
+	}
 
 	r.mu.Lock()
 	delete(r.live, s)

@@ -38,6 +38,10 @@ const (
 // errSessionAborted is returned by Serve when the router aborted the session.
 var errSessionAborted = errors.New("router: session aborted")
 
+// ErrSlowConsumer is returned by Serve when the session was disconnected because its outbound
+// queue was full.
+var ErrSlowConsumer = errors.New("router: slow consumer disconnected: outbound queue full")
+
 // session is one client's WAMP session. Its reader goroutine (the caller of Serve) handles the
 // client's messages one at a time; its writer goroutine drains the outbound queue.
 type session struct {
@@ -73,6 +77,7 @@ type session struct {
 	established atomic.Bool // WELCOME queued
 
 	out        outQueue
+	graceTimer atomic.Pointer[time.Timer] // set when the queue overflows
 	closeOnce  sync.Once
 	writerDone chan struct{}
 }
@@ -93,11 +98,21 @@ func (s *session) send(m wamp.Message) { s.push(outItem{msg: m}) }
 // sendBytes queues an already encoded message.
 func (s *session) sendBytes(b []byte) { s.push(outItem{b: b}) }
 
+// slowConsumerGrace bounds how long the writer of a slow consumer may take to finish its write
+// and send ABORT before the transport is closed under it. Transports bound every write with
+// their own deadline; this bound holds for those that do not.
+const slowConsumerGrace = 5 * time.Second
+
+// push queues it. The disconnect policy: a session whose queue is full is disconnected at
+// once (one log line), its queued messages are released, its writer sends ABORT
+// portico.error.slow_consumer and the transport is closed within slowConsumerGrace. The pusher
+// (a publisher, a caller) never waits.
 func (s *session) push(it outItem) {
 	if s.out.push(it) == pushOverflow {
 		s.log.Warn("router: disconnecting slow consumer", "session", s.id, "realm", s.realmName(),
 			"reason", fmt.Sprintf("outbound queue full (%d messages)", s.out.limit),
 			"peer", s.info.RemoteAddr)
+		s.graceTimer.Store(time.AfterFunc(slowConsumerGrace, s.closeTransport))
 	}
 }
 
@@ -166,6 +181,9 @@ func (s *session) readLoop() error {
 	for {
 		b, err := s.t.ReadMessage()
 		if err != nil {
+			if s.out.overflowed() {
+				return ErrSlowConsumer
+			}
 			if s.goodbyeSent.Load() {
 				return nil
 			}
