@@ -190,8 +190,8 @@ func outline(m Message, els []out) ([]out, error) {
 	case *Goodbye:
 		return append(els, dict(x.Details), uri(x.Reason)), nil
 	case *Error:
-		if _, ok := layouts[x.RequestType]; !ok {
-			return els, fmt.Errorf("unknown request type %d", x.RequestType)
+		if !errorRequestType(int64(x.RequestType)) {
+			return els, fmt.Errorf("%v is not a request type that an ERROR answers", x.RequestType)
 		}
 		els = append(els, out{kind: oUint, n: uint64(x.RequestType)})
 		if els, err = ids(els, x.Request); err != nil {

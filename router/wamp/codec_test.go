@@ -123,6 +123,7 @@ func TestEncodeErrors(t *testing.T) {
 		{&Event{Subscription: 1, Publication: 2, Arguments: List{make(chan int)}}, "unsupported"},
 		{&Event{Subscription: 1, Publication: 2, Payload: []byte{1}, Arguments: List{1}}, "payload"},
 		{&Error{RequestType: 99, Request: 1, Error: "e"}, "request type"},
+		{&Error{RequestType: HELLO, Request: 1, Error: "e"}, "HELLO is not a request type"},
 		{nil, "nil message"},
 	}
 	for _, tt := range tests {
@@ -198,7 +199,8 @@ func TestDecodeErrors(t *testing.T) {
 		{`[48,1,{"timeout":-1},"p"]`, `"timeout": -1 out of range`},
 		{`[32,1,{"match":"regex"},"t"]`, `"match": "regex" is not one of exact, prefix, wildcard`},
 		{`[16,1,{"exclude":[1,"a"]},"t"]`, `"exclude": item 1: expected ID`},
-		{`[8,99,1,{},"e"]`, "ERROR: element 1 (request_type): unknown message type 99"},
+		{`[8,99,1,{},"e"]`, "ERROR: element 1 (request_type): 99 is not a request type that an ERROR answers"},
+		{`[8,1,1,{},"e"]`, "ERROR: element 1 (request_type): 1 is not a request type"},
 		{`[1,"realm",[]]`, "HELLO: element 2 (details): expected dict, got list"},
 		{`[35,0]`, "UNSUBSCRIBED: element 1 (request): ID 0 out of range"},
 		{`[36,1,2,{},["\u0000***"]]`, "binary string"},

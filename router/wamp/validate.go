@@ -138,8 +138,8 @@ func fromList(l []any) (Message, error) {
 			c, ok := asInt(v)
 			if !ok {
 				err = expected("message type (integer)", v)
-			} else if _, known := layouts[MessageType(c)]; !known || int64(MessageType(c)) != c {
-				err = fmt.Errorf("unknown message type %d", c)
+			} else if !errorRequestType(c) {
+				err = fmt.Errorf("%d is not a request type that an ERROR answers", c)
 			}
 			p.reqType = MessageType(c)
 		case eArgs:
@@ -183,6 +183,17 @@ func fromList(l []any) (Message, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// errorRequestType tells whether an ERROR may answer requests of type c (spec "ERROR": the
+// requests that can fail are SUBSCRIBE, UNSUBSCRIBE, PUBLISH, REGISTER, UNREGISTER, CALL and
+// INVOCATION; Autobahn refuses any other).
+func errorRequestType(c int64) bool {
+	switch MessageType(c) {
+	case SUBSCRIBE, UNSUBSCRIBE, PUBLISH, REGISTER, UNREGISTER, CALL, INVOCATION:
+		return int64(MessageType(c)) == c
+	}
+	return false
 }
 
 func passthru(d Dict) bool {
