@@ -1,0 +1,324 @@
+// Command memory measures Portico's peak resident memory while it moves large bodies: a
+// download (1 GiB by default) and an upload (512 MiB by default) both with a Content-Length
+// and chunked. Portico launches uwsgi with memapp.py, which makes and swallows the bytes; the
+// client here streams them without holding them. Before each transfer the kernel's peak-RSS
+// mark of the portico process is reset (/proc/PID/clear_refs, "5"), after it VmHWM is read
+// from /proc/PID/status, so each line is the peak of that transfer alone.
+//
+//	go run ./contrib/bench/memory                 # builds portico, runs every transfer
+//	go run ./contrib/bench/memory -portico bin/portico -down 1g -up 512m -limit 64m
+//
+// It exits 1 when a transfer fails or a peak is above -limit.
+package main
+
+import (
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+//go:embed memapp.py
+var memapp []byte
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "memory:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	bin := flag.String("portico", "", "portico binary (default: go build the module into a temporary directory)")
+	down := flag.String("down", "1g", "download size")
+	up := flag.String("up", "512m", "upload size")
+	limitFlag := flag.String("limit", "64m", "peak RSS bound; above it the run fails (0: none)")
+	verbose := flag.Bool("v", false, "show portico's log")
+	flag.Parse()
+	downN, err := parseSize(*down)
+	if err != nil {
+		return fmt.Errorf("-down: %w", err)
+	}
+	upN, err := parseSize(*up)
+	if err != nil {
+		return fmt.Errorf("-up: %w", err)
+	}
+	limit, err := parseSize(*limitFlag)
+	if err != nil {
+		return fmt.Errorf("-limit: %w", err)
+	}
+
+	dir, err := os.MkdirTemp("", "portico-memory-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if *bin == "" {
+		*bin = filepath.Join(dir, "portico")
+		build := exec.Command("go", "build", "-o", *bin, ".")
+		build.Dir, build.Stdout, build.Stderr = moduleRoot(), os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building portico: %w", err)
+		}
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "memapp.py"), memapp, 0o644); err != nil {
+		return err
+	}
+	// One uwsgi process with two threads: enough for one transfer at a time, and Portico's
+	// own memory is what is measured.
+	cfg := fmt.Sprintf(`[router]
+pythonpath = ["."]
+
+[[transport]]
+endpoint = { type = "tcp", interface = "127.0.0.1", port = %d }
+
+  [transport.paths."/"]
+  type = "wsgi"
+  module = "memapp"
+  object = "application"
+  processes = 1
+  threads = 2
+  read_timeout = "120s"
+  send_timeout = "120s"
+`, port)
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
+		return err
+	}
+
+	cmd := exec.Command(*bin, "start", "--cbdir", dir, "--loglevel", "warn")
+	cmd.Env = append(os.Environ(), "PORTICO_DIR=")
+	if *verbose {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	pid := cmd.Process.Pid
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if err := waitReady(base, exited); err != nil {
+		<-exited
+		return fmt.Errorf("%w (%v)", err, waitErr)
+	}
+	startup, err := vmHWM(pid)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("portico %s, pid %d; peak RSS per transfer (VmHWM, reset before each):\n", *bin, pid)
+	fmt.Printf("  %-34s %8s %9s %10s\n", "transfer", "seconds", "MiB/s", "peak RSS")
+	fmt.Printf("  %-34s %8s %9s %10s\n", "startup", "", "", mib(startup))
+	overall := startup
+	failed := false
+
+	transfers := []struct {
+		name string
+		do   func() (int64, error)
+	}{
+		{fmt.Sprintf("download %s, Content-Length", *down), func() (int64, error) { return download(base, downN, true) }},
+		{fmt.Sprintf("download %s, close-delimited", *down), func() (int64, error) { return download(base, downN, false) }},
+		{fmt.Sprintf("upload %s, Content-Length", *up), func() (int64, error) { return upload(base, upN, true) }},
+		{fmt.Sprintf("upload %s, chunked", *up), func() (int64, error) { return upload(base, upN, false) }},
+	}
+	for _, tr := range transfers {
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+			return fmt.Errorf("resetting the peak RSS mark: %w", err)
+		}
+		t0 := time.Now()
+		n, err := tr.do()
+		secs := time.Since(t0).Seconds()
+		peak, herr := vmHWM(pid)
+		if herr != nil {
+			return herr
+		}
+		overall = max(overall, peak)
+		mark := ""
+		if err != nil {
+			mark, failed = "  FAILED: "+err.Error(), true
+		} else if limit > 0 && peak > limit {
+			mark, failed = "  over the limit", true
+		}
+		fmt.Printf("  %-34s %8.1f %9.0f %10s%s\n", tr.name, secs, float64(n)/secs/(1<<20), mib(peak), mark)
+	}
+	fmt.Printf("  %-34s %8s %9s %10s\n", "overall", "", "", mib(overall))
+	if limit > 0 {
+		fmt.Printf("limit %s: ", mib(limit))
+		if overall > limit {
+			fmt.Println("exceeded")
+		} else {
+			fmt.Println("held")
+		}
+	}
+	if failed {
+		return errors.New("a transfer failed or went over the limit")
+	}
+	return nil
+}
+
+func download(base string, size int64, sized bool) (int64, error) {
+	s := "1"
+	if !sized {
+		s = "0"
+	}
+	resp, err := http.Get(fmt.Sprintf("%s/down?size=%d&sized=%s", base, size, s))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return 0, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	n, err := io.CopyBuffer(io.Discard, resp.Body, make([]byte, 256<<10))
+	if err != nil {
+		return n, err
+	}
+	if n != size {
+		return n, fmt.Errorf("got %d bytes, want %d", n, size)
+	}
+	return n, nil
+}
+
+func upload(base string, size int64, sized bool) (int64, error) {
+	body := &pattern{left: size}
+	req, err := http.NewRequest("POST", base+"/up", body)
+	if err != nil {
+		return 0, err
+	}
+	req.ContentLength = size
+	if !sized {
+		req.ContentLength = -1 // net/http sends it chunked
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	want := fmt.Sprintf("%d %d\n", size, size)
+	if resp.StatusCode != 200 || string(b) != want {
+		return 0, fmt.Errorf("status %d, app saw %q, want %q", resp.StatusCode, b, want)
+	}
+	return size, nil
+}
+
+// pattern is an upload body of left bytes made on the fly.
+type pattern struct{ left int64 }
+
+func (p *pattern) Read(b []byte) (int, error) {
+	if p.left == 0 {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(b)), p.left))
+	for i := range b[:n] {
+		b[i] = 0x5a
+	}
+	p.left -= int64(n)
+	return n, nil
+}
+
+// vmHWM is the process's peak resident set size in bytes (proc(5), /proc/PID/status).
+func vmHWM(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+func waitReady(base string, exited <-chan struct{}) error {
+	deadline := time.Now().Add(60 * time.Second)
+	c := &http.Client{Timeout: 5 * time.Second}
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return errors.New("portico exited before it was ready (run with -v for its log)")
+		default:
+		}
+		if resp, err := c.Get(base + "/up"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.New("portico not ready after 60s (run with -v for its log)")
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// moduleRoot is the directory of go.mod, found from the working directory upwards.
+func moduleRoot() string {
+	d, _ := os.Getwd()
+	for p := d; ; p = filepath.Dir(p) {
+		if _, err := os.Stat(filepath.Join(p, "go.mod")); err == nil {
+			return p
+		}
+		if filepath.Dir(p) == p {
+			return d
+		}
+	}
+}
+
+// parseSize reads 512m, 1g, 64k or a plain byte count (powers of 1024).
+func parseSize(s string) (int64, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	mult := int64(1)
+	if s != "" {
+		switch s[len(s)-1] {
+		case 'k':
+			mult = 1 << 10
+		case 'm':
+			mult = 1 << 20
+		case 'g':
+			mult = 1 << 30
+		}
+		if mult > 1 {
+			s = s[:len(s)-1]
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size (like 512m, 1g)", s)
+	}
+	return n * mult, nil
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
