@@ -1,0 +1,91 @@
+# A WSGI app for the edge tests (streaming, failures), run by real uwsgi.
+import json
+import os
+import signal
+import time
+from urllib.parse import parse_qs
+
+
+def _write_atomic(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+def application(environ, start_response):
+    path = environ.get("PATH_INFO", "")
+    qs = parse_qs(environ.get("QUERY_STRING", ""))
+    arg = lambda k, d="": qs.get(k, [d])[0]
+
+    if path == "/progress":
+        # Reads the body and writes how much has arrived to `file` after every read, so a
+        # test can see the body reach the app while the client is still sending it.
+        inp, got = environ["wsgi.input"], 0
+        while True:
+            b = inp.read(16384)
+            if not b:
+                break
+            got += len(b)
+            _write_atomic(arg("file"), str(got))
+        body = json.dumps({"length": got, "content_length": environ.get("CONTENT_LENGTH", "")}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    if path == "/lockstep":
+        # Yields event i, then waits for the client to acknowledge it (file ack-i in `dir`)
+        # before the next: the stream only completes if every event reaches the client alone.
+        d, n = arg("dir"), int(arg("n", "5"))
+
+        def events():
+            for i in range(n):
+                yield b"data: event %d\n\n" % i
+                ack = os.path.join(d, "ack-%d" % i)
+                deadline = time.time() + 30
+                while not os.path.exists(ack):
+                    if time.time() > deadline:
+                        return
+                    time.sleep(0.01)
+
+        start_response("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
+        return events()
+
+    if path == "/sse":
+        n, delay = int(arg("n", "5")), float(arg("delay", "0.2"))
+
+        def events():
+            for i in range(n):
+                if i:
+                    time.sleep(delay)
+                yield b"data: event %d\n\n" % i
+
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+        return events()
+
+    if path == "/die-mid-response":
+        # Announces a body, sends part of it, then the worker dies: the upstream connection
+        # is cut mid-response.
+        def gen():
+            yield b"x" * 65536
+            time.sleep(0.1)
+            os.kill(os.getpid(), signal.SIGKILL)
+            yield b"never"
+
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", "1000000")])
+        return gen()
+
+    if path == "/segv":
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    if path == "/sleep":
+        time.sleep(float(arg("s", "1")))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"slept\n"]
+
+    if path == "/pid":
+        body = str(os.getppid()).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
+    return [b"ok\n"]
