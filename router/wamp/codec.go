@@ -449,6 +449,9 @@ func scalar(v any) (any, error) {
 		if rv.Kind() == reflect.Slice && rv.IsNil() {
 			return nil, nil
 		}
+		if rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.Uint8 {
+			return rv.Bytes(), nil // a named []byte type is binary too
+		}
 		return rv, nil
 	case reflect.Map:
 		if rv.Type().Key().Kind() != reflect.String {

@@ -2,6 +2,7 @@ package wamp
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"math"
 	"reflect"
@@ -99,6 +100,8 @@ func TestJSONEncoding(t *testing.T) {
 		{&Unsubscribed{Request: 0, Details: Dict{"reason": "r"}}, `[35,0,{"reason":"r"}]`},
 		{&Event{Subscription: 1, Publication: 2, Details: Dict{"publisher": ID(5), "topic": URI("a.b"), "l": []string{"x"}, "n": int32(-3)}},
 			`[36,1,2,{"l":["x"],"n":-3,"publisher":5,"topic":"a.b"}]`},
+		{&Event{Subscription: 1, Publication: 2, Arguments: List{map[string]string{"k": "v"}, json.RawMessage("x"), [2]uint8{1, 2}, (*int)(nil), &[]ID{3}}},
+			`[36,1,2,{},[{"k":"v"},"\u0000eA==",[1,2],null,[3]]]`},
 	}
 	for _, tt := range tests {
 		got, err := JSON.Encode(nil, tt.m)
