@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -101,6 +102,10 @@ func causeOf(err error) string {
 		return "reset"
 	case errors.Is(err, syscall.ENOENT):
 		return "socket missing"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		// The upstream hung up early: its worker died (segfault, harakiri, kill) or it
+		// closed on purpose. Not a malformed response, which is a protocol fault.
+		return "closed"
 	case errors.Is(err, uwsgiproto.ErrBadResponse):
 		return "malformed response"
 	case errors.Is(err, errQueueTimeout):
