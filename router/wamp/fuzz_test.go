@@ -2,6 +2,7 @@ package wamp
 
 import (
 	"bytes"
+	"reflect"
 	"regexp"
 	"testing"
 	"unicode/utf8"
@@ -123,6 +124,87 @@ func FuzzCheckURI(f *testing.F) {
 		}
 		if looseE && !utf8.ValidString(s) {
 			t.Fatalf("%q: invalid UTF-8 accepted", s)
+		}
+	})
+}
+
+// fuzzKeys are the option and detail keys the validator knows, plus one it does not.
+var fuzzKeys = []string{"acknowledge", "exclude_me", "exclude", "exclude_authid", "eligible", "retain",
+	"match", "get_retained", "publisher", "topic", "timeout", "receive_progress", "mode", "progress",
+	"invoke", "concurrency", "caller", "forward_for", "enc_algo", "enc_serializer", "x_custom"}
+
+// fuzzList builds a message list from a byte program, so that the fuzzer reaches the
+// validator's checks without having to find a serialization's syntax first.
+func fuzzList(prog []byte) []any {
+	if len(prog) == 0 {
+		return nil
+	}
+	codes := []int64{1, 2, 3, 4, 5, 6, 8, 16, 17, 32, 33, 34, 35, 36, 48, 49, 50, 64, 65, 66, 67, 68, 69, 70, 337, 0, 7}
+	l := []any{codes[int(prog[0])%len(codes)]}
+	next := func(i *int) byte {
+		*i++
+		if *i < len(prog) {
+			return prog[*i]
+		}
+		return 0
+	}
+	var value func(i *int, depth int) any
+	value = func(i *int, depth int) any {
+		b := next(i)
+		switch b % 10 {
+		case 0:
+			return int64(next(i))
+		case 1:
+			return normUint(uint64(MaxID) + uint64(next(i)) - 128)
+		case 2:
+			return []string{"com.x", "", "wamp.error.x", "exact", "prefix", "kill", "cryptobox", "single"}[next(i)%8]
+		case 3:
+			return map[string]any{}
+		case 4:
+			if depth > 3 {
+				return nil
+			}
+			return map[string]any{fuzzKeys[int(next(i))%len(fuzzKeys)]: value(i, depth+1)}
+		case 5:
+			if depth > 3 {
+				return List{}
+			}
+			return []any{value(i, depth+1), value(i, depth+1)}
+		case 6:
+			return []byte{next(i)}
+		case 7:
+			return float64(next(i)) / 4
+		case 8:
+			return b > 128
+		}
+		return nil
+	}
+	for i := 0; i < len(prog) && len(l) < 8; {
+		l = append(l, value(&i, 0))
+	}
+	return l
+}
+
+// FuzzValidate: the validator never panics, and what it accepts every codec encodes and
+// decodes back to the same message.
+func FuzzValidate(f *testing.F) {
+	f.Add([]byte{14, 0, 7, 4, 10, 0, 2, 0, 5, 0, 1, 0, 2})
+	f.Add([]byte{13, 0, 1, 0, 2, 3, 5, 2, 1, 0, 9})
+	f.Add([]byte{9, 0, 7, 4, 0, 5, 0, 3, 2, 0})
+	f.Fuzz(func(t *testing.T, prog []byte) {
+		m, err := fromList(fuzzList(prog))
+		if err != nil {
+			return
+		}
+		for _, c := range codecs {
+			b, err := c.Encode(nil, m)
+			if err != nil {
+				t.Fatalf("%s: validated %#v does not encode: %v", c.Name(), m, err)
+			}
+			m2, err := c.Decode(b)
+			if err != nil || !reflect.DeepEqual(m2, m) {
+				t.Fatalf("%s: round trip of %#v: %v\n got %#v", c.Name(), m, err, m2)
+			}
 		}
 	})
 }
