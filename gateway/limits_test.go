@@ -108,3 +108,145 @@ func TestWriteTimeoutPerWrite(t *testing.T) {
 		t.Fatalf("stream cut: %v %q", err, b)
 	}
 }
+
+// TestSlowloris: clients that trickle their request heads a byte at a time are cut off when
+// header_read_timeout runs out (a bound on the whole head, not on each read), and a normal
+// client is served meanwhile.
+func TestSlowloris(t *testing.T) {
+	sock := startUWSGI(t)
+	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
+	node.Workers[0].Transports[0].Options.HeaderReadTimeout = 500 * time.Millisecond
+	base := startGateway(t, node)
+	addr := strings.TrimPrefix(base, "http://")
+
+	const n = 40
+	cut := make(chan error, n)
+	stop := make(chan struct{})
+	defer close(stop)
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		go func() {
+			// One byte of an endless header every 50 ms: each read makes progress, so only
+			// a deadline on the whole head cuts it off.
+			_, _ = io.WriteString(c, "GET /env HTTP/1.1\r\nHost: h\r\nX-Slow: ")
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					cut <- nil
+					return
+				case <-tick.C:
+				}
+				if _, err := c.Write([]byte("a")); err != nil {
+					cut <- err
+					return
+				}
+			}
+		}()
+	}
+	// Served while the slow clients hang on.
+	resp, err := http.Get(base + "/env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("normal client: status %d", resp.StatusCode)
+	}
+	deadline := time.After(20 * time.Second)
+	for i := range n {
+		select {
+		case err := <-cut:
+			if err == nil {
+				t.Fatalf("slow client %d not cut off", i)
+			}
+		case <-deadline:
+			t.Fatalf("only %d of %d slow clients cut off after 20s", i, n)
+		}
+	}
+}
+
+// TestIdleTimeout: a keep-alive connection with no next request is closed after idle_timeout
+// (nginx keepalive_timeout).
+func TestIdleTimeout(t *testing.T) {
+	sock := startUWSGI(t)
+	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
+	node.Workers[0].Transports[0].Options.IdleTimeout = 300 * time.Millisecond
+	base := startGateway(t, node)
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "GET /env HTTP/1.1\r\nHost: h\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.Close {
+		t.Fatal("the first response closed the connection; nothing to test")
+	}
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("idle connection: read %d bytes, %v; want EOF (closed by the server)", n, err)
+	}
+}
+
+// TestMaxConnections: past max_connections a new connection is refused with 503 and closed,
+// and the held ones are still served.
+func TestMaxConnections(t *testing.T) {
+	sock := startUWSGI(t)
+	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
+	node.Workers[0].Transports[0].Options.MaxConnections = 3
+	base := startGateway(t, node)
+	addr := strings.TrimPrefix(base, "http://")
+	var held []net.Conn
+	var readers []*bufio.Reader
+	get := func(c net.Conn, br *bufio.Reader) (int, error) {
+		if _, err := io.WriteString(c, "GET /env HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+			return 0, err
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		br := bufio.NewReader(c)
+		if s, err := get(c, br); err != nil || s != 200 {
+			t.Fatalf("connection within the limit: %d, %v", s, err)
+		}
+		held, readers = append(held, c), append(readers, br)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if s, err := get(c, bufio.NewReader(c)); err == nil && s != 503 {
+		t.Fatalf("connection past the limit: status %d, want 503 or a closed connection", s)
+	}
+	for i, c := range held {
+		if s, err := get(c, readers[i]); err != nil || s != 200 {
+			t.Fatalf("held connection %d after the refusal: %d, %v", i, s, err)
+		}
+	}
+}
