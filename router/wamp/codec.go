@@ -93,7 +93,7 @@ const (
 
 var errBadID = errors.New("ID out of range [1, 2^53]")
 
-// appendMessage encodes m with e, appending to dst.
+// appendMessage encodes m with e, appending to dst. On error, dst comes back as it was.
 func appendMessage(e encoder, dst []byte, m Message) ([]byte, error) {
 	if m == nil || reflect.ValueOf(m).IsNil() {
 		return dst, errors.New("wamp: encode: nil message")
@@ -103,6 +103,7 @@ func appendMessage(e encoder, dst []byte, m Message) ([]byte, error) {
 	if err != nil {
 		return dst, fmt.Errorf("%v: %w", m.Type(), err)
 	}
+	start := len(dst)
 	dst = e.arrayHead(dst, len(els)+1)
 	dst = e.uint(dst, uint64(m.Type()))
 	for i := range els {
@@ -121,7 +122,7 @@ func appendMessage(e encoder, dst []byte, m Message) ([]byte, error) {
 			dst = e.bin(dst, o.b)
 		}
 		if err != nil {
-			return dst, fmt.Errorf("%v: element %d: %w", m.Type(), i+1, err)
+			return dst[:start], fmt.Errorf("%v: element %d: %w", m.Type(), i+1, err)
 		}
 	}
 	return e.arrayEnd(dst), nil

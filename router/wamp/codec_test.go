@@ -130,9 +130,12 @@ func TestEncodeErrors(t *testing.T) {
 		{nil, "nil message"},
 	}
 	for _, tt := range tests {
-		_, err := JSON.Encode(nil, tt.m)
+		b, err := JSON.Encode([]byte("keep"), tt.m)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Encode(%#v) = %v, want error containing %q", tt.m, err, tt.want)
+		}
+		if string(b) != "keep" {
+			t.Errorf("Encode(%#v) failed, but changed dst to %q", tt.m, b)
 		}
 	}
 	deep := List{}
