@@ -268,3 +268,32 @@ func TestLaunchedEnv(t *testing.T) {
 		t.Errorf("PORTICO_TEST_SECRET inherited (%q) though not listed", v)
 	}
 }
+
+// TestReloadKeepsUnchangedUWSGI: a reload that does not touch a launched uwsgi's settings
+// swaps the path table (the new value is served) and leaves that uwsgi running as it was.
+func TestReloadKeepsUnchangedUWSGI(t *testing.T) {
+	mk := func(value int) *config.Node {
+		return testNode(t, map[string]*config.Service{
+			"/":    launchedService(t),
+			"info": {Type: "json", JSON: &config.JSON{Value: value}},
+		})
+	}
+	g, base := startGatewayG(t, mk(1))
+	getOK(t, base+"/env")
+	pid := g.launchedSupervisors()[0].PID()
+	if err := g.Reload(mk(2)); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(getOK(t, base+"/info")); got != "2" {
+		t.Fatalf("/info after reload = %q", got)
+	}
+	// The replaced table is retired once idle; the uwsgi it shares with the new one stays.
+	for range 20 {
+		getOK(t, base+"/env")
+	}
+	sups := g.launchedSupervisors()
+	if len(sups) != 1 || sups[0].PID() != pid || !processAlive(pid) {
+		t.Fatalf("after a reload that kept the wsgi settings: %d supervisors, pid %d (was %d, alive %v)",
+			len(sups), sups[0].PID(), pid, processAlive(pid))
+	}
+}
