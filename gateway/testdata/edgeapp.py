@@ -81,6 +81,8 @@ def application(environ, start_response):
         ctypes.string_at(0)
 
     if path == "/sleep":
+        if arg("file"):
+            _write_atomic(arg("file"), "started")  # tells a test the request reached the app
         time.sleep(float(arg("s", "1")))
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"slept\n"]
