@@ -1,6 +1,10 @@
 package gateway
 
 import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"portico/config"
@@ -30,6 +34,112 @@ func TestRequestFraming(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+		})
+	}
+}
+
+// TestForwardedHeaders: X-Forwarded-For/-Proto/-Host sent by a client are replaced by what
+// Portico saw, unless the peer is in trusted_proxies; underscore spellings (which a CGI name
+// would turn into the same HTTP_X_FORWARDED_FOR) and Proxy (httpoxy, CVE-2016-5385) never
+// reach the app.
+func TestForwardedHeaders(t *testing.T) {
+	sock := startUWSGI(t)
+	plain := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
+	trusting := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
+	trusting.Workers[0].Transports[0].Options.TrustedProxies = []string{"10.0.0.0/8", "127.0.0.1"}
+	elsewhere := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
+	elsewhere.Workers[0].Transports[0].Options.TrustedProxies = []string{"10.0.0.0/8", "::1"}
+	const req = "GET /env HTTP/1.1\r\nHost: real.example\r\nX-Forwarded-For: 203.0.113.9\r\n" +
+		"X-Forwarded-Proto: https\r\nX-Forwarded-Host: forged.example\r\nX_Forwarded_For: 6.6.6.6\r\n" +
+		"X-Forwarded_Proto: ftp\r\nProxy: http://evil:3128\r\n\r\n"
+	tests := []struct {
+		name          string
+		node          *config.Node
+		xff, xfp, xfh string
+	}{
+		{"untrusted peer", plain, "127.0.0.1", "http", "real.example"},
+		{"peer outside trusted_proxies", elsewhere, "127.0.0.1", "http", "real.example"},
+		{"trusted peer", trusting, "203.0.113.9, 127.0.0.1", "https", "forged.example"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := getEnv(t, rawRequest(t, startGateway(t, tt.node), req))
+			got := [3]string{env["HTTP_X_FORWARDED_FOR"], env["HTTP_X_FORWARDED_PROTO"], env["HTTP_X_FORWARDED_HOST"]}
+			if want := [3]string{tt.xff, tt.xfp, tt.xfh}; got != want {
+				t.Errorf("X-Forwarded-For/-Proto/-Host = %q, want %q", got, want)
+			}
+			if v, ok := env["HTTP_PROXY"]; ok {
+				t.Errorf("HTTP_PROXY reached the app: %q", v)
+			}
+			for k, v := range env {
+				if strings.Contains(v, "6.6.6.6") || v == "ftp" {
+					t.Errorf("an underscore header reached the app as %s=%q", k, v)
+				}
+			}
+		})
+	}
+}
+
+// TestStaticConfinement: a static path never serves a file outside its directory, whether
+// the request climbs out (plain or percent-encoded dot segments, encoded slashes) or a
+// symlink (to a file or a directory) points out; with follow_symlinks the symlinks are
+// served, and climbing out is still refused.
+func TestStaticConfinement(t *testing.T) {
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret.txt"), []byte("secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	parent := t.TempDir()
+	root := filepath.Join(parent, "www")
+	for _, err := range []error{
+		os.MkdirAll(filepath.Join(root, "sub"), 0o755),
+		os.WriteFile(filepath.Join(root, "sub", "ok.txt"), []byte("ok"), 0o644),
+		os.WriteFile(filepath.Join(parent, "sibling.txt"), []byte("secret"), 0o644),
+		os.Symlink(filepath.Join(outside, "secret.txt"), filepath.Join(root, "file-link")),
+		os.Symlink(outside, filepath.Join(root, "dir-link")),
+		os.Symlink("../../sibling.txt", filepath.Join(root, "sub", "rel-link")),
+		os.Symlink("ok.txt", filepath.Join(root, "sub", "inside-link")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	node := testNode(t, map[string]*config.Service{
+		"strict":  {Type: "static", Static: &config.Static{Directory: root}},
+		"follows": {Type: "static", Static: &config.Static{Directory: root, FollowSymlinks: true}},
+	})
+	base := startGateway(t, node)
+	tests := []struct {
+		path   string
+		status int
+	}{
+		{"/strict/sub/ok.txt", 200},
+		{"/strict/sub/inside-link", 200},
+		{"/strict/file-link", 404},
+		{"/strict/dir-link/secret.txt", 404},
+		{"/strict/sub/rel-link", 404},
+		{"/strict/../sibling.txt", 404}, // normalised to /sibling.txt, which has no service
+		{"/strict/sub/../../sibling.txt", 404},
+		{"/strict/%2e%2e/sibling.txt", 404},
+		{"/strict/sub/..%2f..%2fsibling.txt", 404},
+		{"/%2e%2e/sibling.txt", 400},
+		{"/strict/sub/%2e%2e/%2e%2e/%2e%2e/sibling.txt", 400},
+		{"/follows/file-link", 200},
+		{"/follows/dir-link/secret.txt", 200},
+		{"/follows/sub/rel-link", 200},
+		{"/follows/sub/..%2f..%2f..%2fsibling.txt", 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			resp := rawRequest(t, base, "GET "+tt.path+" HTTP/1.1\r\nHost: h\r\n\r\n")
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d (%q)", resp.StatusCode, tt.status, b)
+			}
+			if strings.HasPrefix(tt.path, "/strict/") && strings.Contains(string(b), "secret") {
+				t.Fatalf("served a file outside the directory: %q", b)
 			}
 		})
 	}
