@@ -28,6 +28,17 @@ var (
 	errForbidden      = errors.New("forbidden")
 )
 
+// clientReason is a refusal whose reason is meant for the client, such as why a WebSocket
+// handshake cannot be served (autobahn's failHandshake puts it in the body too). err decides
+// the status; fail appends reason to the body.
+type clientReason struct {
+	err    error
+	reason string
+}
+
+func (e *clientReason) Error() string { return e.err.Error() + ": " + e.reason }
+func (e *clientReason) Unwrap() error { return e.err }
+
 // upstreamError carries which upstream failed and at which step, for the log line.
 type upstreamError struct {
 	upstream string // "unix:/run/app.sock"
@@ -48,6 +59,8 @@ func (e *upstreamError) Unwrap() error { return e.err }
 //	vars block over 65535 bytes         431 (the request's headers are what made it large)
 //	body over max_body_size             413
 //	malformed path, CL with TE          400
+//	WebSocket handshake we cannot serve 400 (no common subprotocol, bad version or key)
+//	plain GET where only WebSocket is   426 (Upgrade: websocket)
 //	client body too slow / broken       408 / 400
 //	anything else from an upstream      502 (refused, reset, malformed response)
 func statusOf(err error) int {
@@ -75,7 +88,8 @@ func statusOf(err error) int {
 		return fasthttp.StatusRequestEntityTooLarge
 	case errors.Is(err, uwsgiproto.ErrVarsTooLarge):
 		return fasthttp.StatusRequestHeaderFieldsTooLarge
-	case errors.Is(err, errBadPath), errors.Is(err, errFraming):
+	case errors.Is(err, errBadPath), errors.Is(err, errFraming),
+		errors.Is(err, errNoSubprotocol), errors.Is(err, errBadHandshake):
 		return fasthttp.StatusBadRequest
 	case errors.Is(err, errNotFound), errors.Is(err, os.ErrNotExist):
 		return fasthttp.StatusNotFound
@@ -83,6 +97,8 @@ func statusOf(err error) int {
 		return fasthttp.StatusForbidden
 	case errors.Is(err, errMethod):
 		return fasthttp.StatusMethodNotAllowed
+	case errors.Is(err, errUpgradeRequired):
+		return fasthttp.StatusUpgradeRequired
 	case errors.Is(err, errNotImplemented):
 		return fasthttp.StatusNotImplemented
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
@@ -142,6 +158,13 @@ func fail(ctx *fasthttp.RequestCtx, log *slog.Logger, place string, err error) {
 	}
 	log.LogAttrs(context.Background(), level, "request failed", attrs...)
 	writeStatus(ctx, status)
+	var cr *clientReason
+	if errors.As(err, &cr) {
+		ctx.Response.AppendBodyString(cr.reason + "\n")
+	}
+	if status == fasthttp.StatusUpgradeRequired {
+		ctx.Response.Header.Set("Upgrade", "websocket") // RFC 9110 section 15.5.22
+	}
 }
 
 func writeStatus(ctx *fasthttp.RequestCtx, status int) {

@@ -1,26 +1,575 @@
 package gateway
 
 import (
+	"errors"
+	"fmt"
+	"html"
 	"log/slog"
+	"net"
+	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/fasthttp/websocket"
 	"github.com/valyala/fasthttp"
 
 	"portico/config"
+	"portico/router"
+	"portico/router/wamp"
 )
 
-// routerRef will hold the worker's WAMP router; websocket paths answer 501 until it is wired.
-type routerRef struct{}
+// Errors of the WebSocket opening handshake (RFC 6455 section 4.2). They reach the client
+// through statusOf and fail, with the reason in the body as autobahn's failHandshake does.
+var (
+	errNoSubprotocol   = errors.New("no WAMP subprotocol in common")
+	errOrigin          = fmt.Errorf("origin not allowed: %w", errForbidden)
+	errBadHandshake    = errors.New("bad WebSocket handshake")
+	errUpgradeRequired = errors.New("WebSocket upgrade required")
+)
 
-func (g *Gateway) routerFor(*config.Worker) *routerRef { return nil }
+// routerCloseBound is how long Shutdown lets the router say GOODBYE to its sessions before the
+// remaining connections are cut.
+const routerCloseBound = 5 * time.Second
 
-func (r *routerRef) close() {}
+// routerRef is the WAMP router of one router worker, shared by all websocket paths of the
+// worker's transports, with the connections it serves (so that a shutdown can cut those the
+// router did not end in time).
+type routerRef struct {
+	r        *router.Router
+	realms   []config.Realm
+	outQueue int
 
-type wsService struct{ where string }
-
-func newWebSocketService(svc *config.Service, _ *routerRef, _ *slog.Logger) (*wsService, error) {
-	return &wsService{where: svc.Place}, nil
+	mu    sync.Mutex
+	conns map[*wsTransport]struct{}
+	wg    sync.WaitGroup
 }
 
-func (s *wsService) serve(*fasthttp.RequestCtx, *request) error { return errNotImplemented }
-func (s *wsService) place() string                              { return s.where }
-func (s *wsService) close()                                     {}
+// routerFor returns the router of worker w, creating it on first use.
+//
+// Reload keeps the router: sessions survive a SIGHUP that changes HTTP paths. A router's
+// realms, roles and permissions are fixed when it is made (router.New), so a reload that
+// changes them, or the worker's out_queue_limit, is refused like a change of endpoints: live
+// sessions would otherwise keep the permissions of the old configuration. A restart applies it.
+func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
+	limit := outQueueLimit(w)
+	if ref := g.routers[w.Place]; ref != nil {
+		if !reflect.DeepEqual(ref.realms, w.Realms) || ref.outQueue != limit {
+			return nil, fmt.Errorf("reload: %s.realms or out_queue_limit changed; restart Portico to apply it", w.Place)
+		}
+		return ref, nil
+	}
+	log := g.log.With("worker", w.Place)
+	if len(w.Realms) == 0 {
+		log.Warn("no realms configured: a realm is created on a client's first HELLO, and its anonymous role may call, register, publish and subscribe anything")
+	}
+	ref := &routerRef{
+		r:        router.New(router.Options{Realms: w.Realms, OutQueueLimit: limit, Log: log}),
+		realms:   w.Realms,
+		outQueue: limit,
+		conns:    map[*wsTransport]struct{}{},
+	}
+	g.routers[w.Place] = ref
+	return ref, nil
+}
+
+// outQueueLimit is the largest out_queue_limit of the worker's websocket paths: the router,
+// and so its queue bound, is per worker while Crossbar writes the option per path.
+func outQueueLimit(w *config.Worker) int {
+	limit := 0
+	var walk func(map[string]*config.Service)
+	walk = func(paths map[string]*config.Service) {
+		for _, svc := range paths {
+			if svc.Type == "path" {
+				walk(svc.Paths)
+			}
+			if svc.Type == "websocket" && svc.WebSocket != nil && svc.WebSocket.Options.OutQueueLimit > limit {
+				limit = svc.WebSocket.Options.OutQueueLimit
+			}
+		}
+	}
+	for i := range w.Transports {
+		walk(w.Transports[i].Paths)
+	}
+	return limit
+}
+
+// close ends the router's sessions (GOODBYE), waits up to routerCloseBound, then cuts the
+// connections still open.
+func (r *routerRef) close() {
+	r.r.Close(routerCloseBound)
+	r.mu.Lock()
+	for t := range r.conns {
+		t.cut()
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+func (r *routerRef) add(t *wsTransport) {
+	r.mu.Lock()
+	r.conns[t] = struct{}{}
+	r.mu.Unlock()
+}
+
+func (r *routerRef) remove(t *wsTransport) {
+	r.mu.Lock()
+	delete(r.conns, t)
+	r.mu.Unlock()
+}
+
+// wsService is Crossbar's `websocket` path service: WAMP over WebSocket (WAMP spec section
+// "WebSocket Transport"), served by the worker's router.
+type wsService struct {
+	where   string
+	log     *slog.Logger
+	ref     *routerRef
+	opts    config.WebSocketOptions
+	allowed []string // subprotocols this path serves, in Portico's order
+	writeTO time.Duration
+	up      websocket.FastHTTPUpgrader
+	// serveSession runs one session; the router's Serve (tests put an echo here to check the
+	// transport alone).
+	serveSession func(router.Transport, router.PeerInfo) error
+}
+
+func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRef, log *slog.Logger) (*wsService, error) {
+	ws := svc.WebSocket
+	if ws == nil {
+		ws = &config.WebSocket{Serializers: []string{"json", "msgpack", "cbor"}, Options: config.WebSocketOptions{EnableWebStatus: true}}
+	}
+	s := &wsService{where: svc.Place, log: log, ref: ref, opts: ws.Options, writeTO: t.Options.WriteTimeout,
+		serveSession: ref.r.Serve}
+	for _, p := range wamp.Subprotocols {
+		c, _, ok := wamp.LookupSubprotocol(p)
+		if ok && slices.Contains(ws.Serializers, c.Name()) {
+			s.allowed = append(s.allowed, p)
+		}
+	}
+	if len(s.allowed) == 0 {
+		return nil, fmt.Errorf("%s.serializers: none of %v is available", svc.Place, ws.Serializers)
+	}
+	s.up = websocket.FastHTTPUpgrader{
+		HandshakeTimeout: ws.Options.OpenHandshakeTimeout,
+		// Origins are checked in serve, so that a refusal flows through statusOf.
+		CheckOrigin:       func(*fasthttp.RequestCtx) bool { return true },
+		EnableCompression: ws.Options.Compression,
+		Error: func(ctx *fasthttp.RequestCtx, _ int, reason error) {
+			fail(ctx, log, svc.Place, &clientReason{err: errBadHandshake, reason: reason.Error()})
+		},
+	}
+	return s, nil
+}
+
+func (s *wsService) place() string { return s.where }
+
+// close leaves live sessions alone: they belong to the router, which a reload keeps and
+// Shutdown closes (routerRef.close).
+func (s *wsService) close() {}
+
+func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
+	h := &ctx.Request.Header
+	if !ctx.IsGet() && !ctx.IsHead() {
+		return errMethod
+	}
+	if !websocket.FastHTTPIsWebSocketUpgrade(ctx) {
+		if !s.opts.EnableWebStatus {
+			// autobahn answers 426 when the status page is off.
+			return &clientReason{err: errUpgradeRequired, reason: "this path speaks WAMP over WebSocket only"}
+		}
+		s.statusPage(ctx)
+		return nil
+	}
+	if !ctx.IsGet() {
+		return errMethod
+	}
+	if v := h.Peek("Sec-WebSocket-Version"); string(v) != "13" {
+		// RFC 6455 section 4.4: name the versions this server speaks.
+		return &clientReason{err: errBadHandshake, reason: "unsupported Sec-WebSocket-Version " + strconv.Quote(string(v)) + ", this server speaks 13"}
+	}
+	if len(h.Peek("Sec-WebSocket-Key")) == 0 {
+		return &clientReason{err: errBadHandshake, reason: "Sec-WebSocket-Key missing"}
+	}
+	if origins := h.PeekAll("Origin"); len(origins) > 0 {
+		if len(origins) > 1 {
+			return &clientReason{err: errBadHandshake, reason: "Origin header appears more than once"}
+		}
+		if !originAllowed(string(origins[0]), s.opts.AllowedOrigins, s.opts.AllowNullOrigin) {
+			return &clientReason{err: errOrigin, reason: "WebSocket connection denied: origin " + strconv.Quote(string(origins[0])) + " not allowed"}
+		}
+	}
+	proto, offered := negotiate(h.PeekAll("Sec-WebSocket-Protocol"), s.allowed)
+	if proto == "" {
+		return &clientReason{err: errNoSubprotocol, reason: "This server only speaks WebSocket subprotocols " + strings.Join(s.allowed, ", ")}
+	}
+	codec, batched, _ := wamp.LookupSubprotocol(proto)
+	if offered {
+		// With no Sec-WebSocket-Protocol the client gets wamp.2.json without it being named
+		// (autobahn's WampWebSocketServerProtocol.onConnect); RFC 6455 section 4.2.2 forbids
+		// answering a subprotocol the client did not offer.
+		h := &ctx.Response.Header
+		h.Set("Sec-WebSocket-Protocol", proto)
+	}
+	info := router.PeerInfo{Transport: "websocket", RemoteAddr: ctx.RemoteAddr().String(), Protocol: proto}
+	s.ref.wg.Add(1)
+	err := s.up.Upgrade(ctx, func(c *websocket.Conn) {
+		defer s.ref.wg.Done()
+		s.session(c, codec, batched, info)
+	})
+	if err != nil {
+		s.ref.wg.Done() // the handler never runs; the error response is written already
+	}
+	return nil
+}
+
+// session serves one upgraded connection until the router is done with it.
+func (s *wsService) session(c *websocket.Conn, codec wamp.Codec, batched bool, info router.PeerInfo) {
+	t := newWSTransport(c, codec, batched, s.opts, s.writeTO)
+	s.ref.add(t)
+	defer s.ref.remove(t)
+	if s.opts.AutoPingInterval > 0 {
+		go t.pingLoop(s.opts.AutoPingInterval)
+	}
+	err := s.serveSession(t, info)
+	_ = t.Close()
+	t.drain()
+	s.log.Debug("wamp session ended", "remote", info.RemoteAddr, "protocol", info.Protocol, "error", err)
+}
+
+// negotiate picks the subprotocol: the first of the client's offers, in the client's order of
+// preference (WAMP spec, "WebSocket Transport"), that the path serves. A client that offers
+// none gets wamp.2.json, as from Crossbar; offered says whether the client named any.
+func negotiate(values [][]byte, allowed []string) (proto string, offered bool) {
+	for _, v := range values {
+		for p := range strings.SplitSeq(string(v), ",") {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			offered = true
+			if slices.Contains(allowed, p) {
+				return p, true
+			}
+		}
+	}
+	if !offered && slices.Contains(allowed, "wamp.2.json") {
+		return "wamp.2.json", false
+	}
+	return "", offered
+}
+
+// originAllowed applies autobahn's origin rule (websocket/protocol.py _is_same_origin): the
+// "null" origin (and file: pages) only with allow_null_origin; any other is reduced to
+// scheme://host:port (80/443 by default) and matched against the patterns, where "*" matches
+// anything. No patterns means all origins.
+func originAllowed(origin string, patterns []string, allowNull bool) bool {
+	o := strings.TrimSpace(origin)
+	if strings.EqualFold(o, "null") {
+		return allowNull
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme == "file" {
+		return allowNull
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		return false
+	}
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "http", "ws":
+			port = "80"
+		case "https", "wss":
+			port = "443"
+		default:
+			port = "None" // what autobahn's template prints for an unknown scheme
+		}
+	}
+	if len(patterns) == 0 {
+		return true
+	}
+	canon := scheme + "://" + host + ":" + port
+	for _, p := range patterns {
+		if wildcardMatch(p, canon) {
+			return true
+		}
+	}
+	return false
+}
+
+// wildcardMatch reports whether s matches pattern as a whole, where '*' matches any run of
+// characters (autobahn's wildcards2patterns).
+func wildcardMatch(pattern, s string) bool {
+	// Iterative glob with one backtrack point: linear in practice, no regexp per request.
+	p, i := 0, 0
+	star, mark := -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case p < len(pattern) && pattern[p] == s[i]:
+			p++
+			i++
+		case star >= 0:
+			p = star + 1
+			mark++
+			i = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
+
+// statusPage answers a plain GET on the path, as Crossbar's (autobahn's sendServerStatus).
+func (s *wsService) statusPage(ctx *fasthttp.RequestCtx) {
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("text/html; charset=utf-8")
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	fmt.Fprintf(ctx, `<!DOCTYPE html>
+<html>
+<head><meta charset="utf-8"><title>Portico WAMP endpoint</title></head>
+<body>
+<h1>Portico</h1>
+<p>This is not a web page but a <b>WAMP</b> endpoint: connect to it with a
+<a href="https://www.rfc-editor.org/rfc/rfc6455">WebSocket</a> client speaking one of the
+subprotocols %s.</p>
+</body>
+</html>
+`, html.EscapeString(strings.Join(s.allowed, ", ")))
+}
+
+// wsTransport is router.Transport over one WebSocket connection. Reads happen in the router's
+// reader and, after the session, in drain; writes in the router's writer and, for control
+// frames (which the websocket package allows concurrently), in pingLoop and Close.
+type wsTransport struct {
+	conn    *websocket.Conn
+	codec   wamp.Codec
+	batched bool
+	frame   int // websocket.TextMessage or BinaryMessage
+	writeTO time.Duration
+	helloTO time.Duration
+	idleTO  time.Duration // with auto ping: interval + timeout; 0 means no read deadline
+	closeTO time.Duration
+
+	readMu  sync.Mutex
+	opened  bool     // the first message arrived
+	pending [][]byte // messages of a batched frame not yet read
+	readErr error    // the first read error; the websocket package panics on reads after one
+	wbuf    []byte   // batched frame being written
+
+	closeBy   atomic.Int64 // unix nanoseconds: the read deadline once closing
+	silent    atomic.Bool  // the client stopped answering: no closing handshake, as autobahn drops it
+	isCut     atomic.Bool  // cut: deadlines are in the past for good
+	closed    atomic.Bool
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+func newWSTransport(c *websocket.Conn, codec wamp.Codec, batched bool, o config.WebSocketOptions, writeTO time.Duration) *wsTransport {
+	t := &wsTransport{conn: c, codec: codec, batched: batched, frame: websocket.TextMessage,
+		writeTO: writeTO, helloTO: o.OpenHandshakeTimeout, closeTO: o.CloseHandshakeTimeout,
+		done: make(chan struct{})}
+	if codec.Binary() {
+		t.frame = websocket.BinaryMessage
+	}
+	if t.closeTO <= 0 {
+		t.closeTO = time.Second
+	}
+	if o.MaxMessageSize > 0 {
+		// Over the limit the websocket package closes with 1009 (RFC 6455 section 7.4.1).
+		c.SetReadLimit(int64(o.MaxMessageSize))
+	}
+	if o.AutoPingInterval > 0 {
+		to := o.AutoPingTimeout
+		if to <= 0 {
+			to = o.AutoPingInterval
+		}
+		t.idleTO = o.AutoPingInterval + to
+		// Any frame from the client proves it alive; a pong answers our ping.
+		c.SetPongHandler(func(string) error { t.extendRead(); return nil })
+	}
+	return t
+}
+
+func (t *wsTransport) Codec() wamp.Codec { return t.codec }
+
+// ReadMessage returns the next WAMP message. The first must come within
+// open_handshake_timeout; later reads are bounded by the auto ping rule: with auto pings, a
+// client silent for interval + timeout (no message, no pong) is gone. Without them a session
+// may be idle for as long as it likes (WAMP sessions are long-lived); TCP keepalive finds dead
+// peers.
+func (t *wsTransport) ReadMessage() ([]byte, error) {
+	t.readMu.Lock()
+	defer t.readMu.Unlock()
+	for {
+		if len(t.pending) > 0 {
+			m := t.pending[0]
+			t.pending[0] = nil
+			t.pending = t.pending[1:]
+			return m, nil
+		}
+		if t.readErr != nil {
+			return nil, t.readErr
+		}
+		if t.closed.Load() {
+			return nil, net.ErrClosed
+		}
+		if !t.opened && t.helloTO > 0 {
+			t.setReadDeadline(time.Now().Add(t.helloTO))
+		} else {
+			t.extendRead()
+		}
+		// A fresh slice per message: the router may keep parts of it.
+		_, b, err := t.conn.ReadMessage()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.silent.Store(true)
+			}
+			t.readErr = fmt.Errorf("websocket read: %w", err)
+			return nil, t.readErr
+		}
+		t.opened = true
+		if !t.batched {
+			return b, nil
+		}
+		t.pending = t.pending[:0]
+		if err := wamp.SplitBatched(t.codec, b, func(m []byte) error {
+			t.pending = append(t.pending, m)
+			return nil
+		}); err != nil {
+			t.readErr = fmt.Errorf("batched frame: %w", err)
+			return nil, t.readErr
+		}
+	}
+}
+
+// extendRead moves the read deadline to idleTO from now (none without auto ping), unless the
+// transport is closing: then the closing deadline stays.
+func (t *wsTransport) extendRead() {
+	var d time.Time
+	if t.idleTO > 0 {
+		d = time.Now().Add(t.idleTO)
+	}
+	t.setReadDeadline(d)
+}
+
+func (t *wsTransport) setReadDeadline(d time.Time) {
+	_ = t.conn.SetReadDeadline(d)
+	// Close stores closeBy before closed: seeing closed here means closeBy is set, and a
+	// deadline Close set before ours is put back.
+	if t.closed.Load() {
+		_ = t.conn.SetReadDeadline(time.Unix(0, t.closeBy.Load()))
+	}
+}
+
+// WriteMessage sends one message in its own frame (batched subprotocols too: a batch of one is
+// valid, and it keeps latency and memory per message flat). Every write has a deadline.
+func (t *wsTransport) WriteMessage(b []byte) error {
+	if t.batched {
+		t.wbuf = wamp.AppendBatched(t.wbuf[:0], t.codec, b)
+		b = t.wbuf
+	}
+	if t.writeTO > 0 {
+		_ = t.conn.SetWriteDeadline(time.Now().Add(t.writeTO))
+		if t.isCut.Load() {
+			return net.ErrClosed
+		}
+	}
+	if err := t.conn.WriteMessage(t.frame, b); err != nil {
+		return fmt.Errorf("websocket write: %w", err)
+	}
+	return nil
+}
+
+// Close starts the closing handshake (RFC 6455 section 7.1.2, status 1000) and bounds the
+// remaining reads by close_handshake_timeout, so a blocked ReadMessage returns by then.
+func (t *wsTransport) Close() error {
+	t.closeOnce.Do(func() {
+		now := time.Now()
+		t.closeBy.Store(now.Add(t.closeTO).UnixNano())
+		t.closed.Store(true)
+		close(t.done)
+		wd := now.Add(t.closeTO)
+		if t.writeTO > 0 && t.writeTO < t.closeTO {
+			wd = now.Add(t.writeTO)
+		}
+		if t.silent.Load() {
+			// No HELLO in time or no pong: the client is not listening, cut it (autobahn's
+			// dropConnection(abort=True) on an auto-ping timeout).
+			t.cut()
+			return
+		}
+		_ = t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), wd)
+		_ = t.conn.SetReadDeadline(now.Add(t.closeTO))
+	})
+	return nil
+}
+
+// cut ends the connection at once: every read and write fails from now on. The hijacked
+// connection cannot be closed before its handler returns (fasthttp closes it then), so cut
+// puts its deadlines in the past.
+func (t *wsTransport) cut() {
+	t.isCut.Store(true)
+	t.closeBy.Store(1)
+	t.closed.Store(true)
+	past := time.Unix(0, 1)
+	_ = t.conn.NetConn().SetDeadline(past)
+}
+
+// drain waits, up to close_handshake_timeout, for the client's close frame after Close, so
+// that the TCP connection is not reset under data the client has still to read.
+func (t *wsTransport) drain() {
+	t.readMu.Lock()
+	defer t.readMu.Unlock()
+	if t.readErr != nil {
+		return
+	}
+	for {
+		if _, _, err := t.conn.NextReader(); err != nil {
+			t.readErr = err
+			return
+		}
+	}
+}
+
+// pingLoop sends a ping every interval until the transport closes or a ping cannot be
+// written; the read deadline (extendRead) ends a session whose client stops answering.
+func (t *wsTransport) pingLoop(interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.done:
+			return
+		case <-tick.C:
+			wd := time.Now().Add(interval)
+			if t.writeTO > 0 {
+				wd = time.Now().Add(t.writeTO)
+			}
+			if err := t.conn.WriteControl(websocket.PingMessage, nil, wd); err != nil {
+				t.cut()
+				return
+			}
+		}
+	}
+}
+
+var (
+	_ service          = (*wsService)(nil)
+	_ router.Transport = (*wsTransport)(nil)
+)

@@ -1,0 +1,501 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/valyala/fasthttp"
+
+	"portico/config"
+	"portico/router"
+)
+
+// wsOptions are the websocket options with the defaults config applies.
+func wsOptions() config.WebSocketOptions {
+	return config.WebSocketOptions{EnableWebStatus: true, OpenHandshakeTimeout: 5 * time.Second,
+		CloseHandshakeTimeout: time.Second, OutQueueLimit: 1024}
+}
+
+func wsPath(serializers []string, o config.WebSocketOptions) *config.Service {
+	if serializers == nil {
+		serializers = []string{"json", "msgpack", "cbor"}
+	}
+	return &config.Service{Type: "websocket", WebSocket: &config.WebSocket{Serializers: serializers, Options: o}}
+}
+
+// wsGateway runs a whole gateway with a websocket path at /ws and returns ws://host:port/ws.
+func wsGateway(t *testing.T, svc *config.Service) string {
+	t.Helper()
+	base := startGateway(t, testNode(t, map[string]*config.Service{"ws": svc}))
+	return "ws" + strings.TrimPrefix(base, "http") + "/ws"
+}
+
+// echoSession stands in for the router where a test checks the transport alone: every message
+// read is written back.
+func echoSession(t router.Transport, _ router.PeerInfo) error {
+	for {
+		b, err := t.ReadMessage()
+		if err != nil {
+			return err
+		}
+		if err := t.WriteMessage(b); err != nil {
+			return err
+		}
+	}
+}
+
+// echoServer serves one websocket service whose sessions echo, and returns its ws:// URL.
+func echoServer(t *testing.T, serializers []string, o config.WebSocketOptions) string {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ref := &routerRef{r: router.New(router.Options{Log: log}), conns: map[*wsTransport]struct{}{}}
+	tr := &config.Transport{Options: config.WebOptions{WriteTimeout: 5 * time.Second}}
+	svc := wsPath(serializers, o)
+	svc.Place = "ws"
+	s, err := newWebSocketService(svc, tr, ref, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.serveSession = echoSession
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		if err := s.serve(ctx, nil); err != nil {
+			fail(ctx, log, s.place(), err)
+		}
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = srv.Serve(ln); close(done) }()
+	t.Cleanup(func() {
+		_ = srv.Shutdown()
+		<-done
+		ref.close()
+	})
+	return "ws://" + ln.Addr().String() + "/ws"
+}
+
+func dial(t *testing.T, url string, protos []string, hdr http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: protos, HandshakeTimeout: 10 * time.Second}
+	c, resp, err := d.Dial(url, hdr)
+	if c != nil {
+		t.Cleanup(func() { c.Close() })
+	}
+	return c, resp, err
+}
+
+func body(resp *http.Response) string {
+	if resp == nil || resp.Body == nil {
+		return ""
+	}
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// TestWebSocketNegotiation: the subprotocol is the first of the client's offers the path
+// serves (client order, not the server's); no offer is wamp.2.json without naming it, as with
+// Crossbar; an offer of only unknown subprotocols is refused with 400 and the list served.
+func TestWebSocketNegotiation(t *testing.T) {
+	all := wsGateway(t, wsPath(nil, wsOptions()))
+	cborOnly := func() string { return wsGateway(t, wsPath([]string{"cbor"}, wsOptions())) }()
+	for _, tc := range []struct {
+		name   string
+		url    string
+		offer  []string
+		status int
+		proto  string
+	}{
+		{"client order", all, []string{"wamp.2.cbor", "wamp.2.json"}, 101, "wamp.2.cbor"},
+		{"client order 2", all, []string{"wamp.2.json", "wamp.2.cbor"}, 101, "wamp.2.json"},
+		{"batched", all, []string{"wamp.2.msgpack.batched", "wamp.2.json"}, 101, "wamp.2.msgpack.batched"},
+		{"skips unknown", all, []string{"wamp.2.ubjson", "mqtt", "wamp.2.msgpack"}, 101, "wamp.2.msgpack"},
+		{"no offer", all, nil, 101, ""},
+		{"only unknown", all, []string{"wamp.2.ubjson", "wamp.1.json"}, 400, ""},
+		{"path restricts", cborOnly, []string{"wamp.2.json", "wamp.2.msgpack"}, 400, ""},
+		{"path restricts, no offer", cborOnly, nil, 400, ""},
+		{"path restricts, batched", cborOnly, []string{"wamp.2.json", "wamp.2.cbor.batched"}, 101, "wamp.2.cbor.batched"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, resp, err := dial(t, tc.url, tc.offer, nil)
+			if resp == nil {
+				t.Fatalf("no response: %v", err)
+			}
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d (%v): %s", resp.StatusCode, tc.status, err, body(resp))
+			}
+			if tc.status != 101 {
+				if b := body(resp); !strings.Contains(b, "only speaks WebSocket subprotocols wamp.2.") {
+					t.Errorf("refusal body %q does not name the subprotocols served", b)
+				}
+				return
+			}
+			if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != tc.proto {
+				t.Errorf("Sec-WebSocket-Protocol %q, want %q", got, tc.proto)
+			}
+			if c.Subprotocol() != tc.proto {
+				t.Errorf("client sees %q", c.Subprotocol())
+			}
+		})
+	}
+}
+
+// TestWebSocketOrigin: allowed_origins patterns are matched against scheme://host:port as in
+// autobahn; the null origin needs allow_null_origin; a refusal is 403.
+func TestWebSocketOrigin(t *testing.T) {
+	o := wsOptions()
+	o.AllowedOrigins = []string{"https://*.example.com:*", "http://localhost:8080"}
+	strict := wsGateway(t, wsPath(nil, o))
+	o.AllowNullOrigin = true
+	nullOK := wsGateway(t, wsPath(nil, o))
+	open := wsGateway(t, wsPath(nil, wsOptions()))
+	for _, tc := range []struct {
+		url, origin string
+		status      int
+	}{
+		{strict, "", 101},
+		{strict, "https://app.example.com", 101},
+		{strict, "https://a.b.example.com:8443", 101},
+		{strict, "http://localhost:8080", 101},
+		{strict, "http://localhost", 403}, // port 80 is not 8080
+		{strict, "http://app.example.com", 403},
+		{strict, "https://example.com.evil.org", 403},
+		{strict, "null", 403},
+		{strict, "file:///home/me/page.html", 403},
+		{nullOK, "null", 101},
+		{nullOK, "file:///home/me/page.html", 101},
+		{open, "https://anything.example.org", 101},
+		{open, "null", 403}, // autobahn: nothing matches the null origin, "*" neither
+	} {
+		t.Run(tc.origin, func(t *testing.T) {
+			hdr := http.Header{}
+			if tc.origin != "" {
+				hdr.Set("Origin", tc.origin)
+			}
+			_, resp, err := dial(t, tc.url, []string{"wamp.2.json"}, hdr)
+			if resp == nil {
+				t.Fatalf("no response: %v", err)
+			}
+			if resp.StatusCode != tc.status {
+				t.Fatalf("origin %q: status %d, want %d: %s", tc.origin, resp.StatusCode, tc.status, body(resp))
+			}
+		})
+	}
+}
+
+// TestWebSocketStatusPage: a plain GET answers the status page (or 426 when it is off);
+// other methods are 405.
+func TestWebSocketStatusPage(t *testing.T) {
+	on := wsGateway(t, wsPath([]string{"json", "cbor"}, wsOptions()))
+	o := wsOptions()
+	o.EnableWebStatus = false
+	off := wsGateway(t, wsPath(nil, o))
+	httpURL := func(ws string) string { return "http" + strings.TrimPrefix(ws, "ws") }
+
+	resp, err := http.Get(httpURL(on))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := body(resp)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(b, "wamp.2.json, wamp.2.cbor, wamp.2.json.batched, wamp.2.cbor.batched") || strings.Contains(b, "msgpack") {
+		t.Errorf("status page: %d %s %q", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	resp, err = http.Get(httpURL(off))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 426 || resp.Header.Get("Upgrade") != "websocket" {
+		t.Errorf("status page off: %d, Upgrade %q: %s", resp.StatusCode, resp.Header.Get("Upgrade"), body(resp))
+	}
+	resp, err = http.Post(httpURL(on), "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 405 {
+		t.Errorf("POST: %d", resp.StatusCode)
+	}
+	// A handshake with a version other than 13 is refused (RFC 6455 section 4.4).
+	req, _ := http.NewRequest("GET", httpURL(on), nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "8")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := body(resp); resp.StatusCode != 400 || !strings.Contains(b, "speaks 13") {
+		t.Errorf("version 8: %d %q", resp.StatusCode, b)
+	}
+}
+
+// TestWebSocketFrames: json travels in text frames, msgpack and cbor in binary ones; batched
+// frames are split into messages, and each message goes back in a batch of its own.
+func TestWebSocketFrames(t *testing.T) {
+	url := echoServer(t, nil, wsOptions())
+	for _, tc := range []struct {
+		proto    string
+		kind     int
+		send     []byte
+		want     [][]byte
+		wantKind int
+	}{
+		{"wamp.2.json", websocket.TextMessage, []byte(`[1,"realm1",{}]`), [][]byte{[]byte(`[1,"realm1",{}]`)}, websocket.TextMessage},
+		{"wamp.2.msgpack", websocket.BinaryMessage, []byte{0x93, 1, 0xa1, 'r', 0x80}, [][]byte{{0x93, 1, 0xa1, 'r', 0x80}}, websocket.BinaryMessage},
+		{"wamp.2.cbor", websocket.BinaryMessage, []byte{0x83, 1, 0x61, 'r', 0xa0}, [][]byte{{0x83, 1, 0x61, 'r', 0xa0}}, websocket.BinaryMessage},
+		{"wamp.2.json.batched", websocket.TextMessage, []byte("[1]\x1e[2,3]\x1e"), [][]byte{[]byte("[1]\x1e"), []byte("[2,3]\x1e")}, websocket.TextMessage},
+		{"wamp.2.cbor.batched", websocket.BinaryMessage, []byte{0, 0, 0, 1, 0x80, 0, 0, 0, 2, 0x81, 1},
+			[][]byte{{0, 0, 0, 1, 0x80}, {0, 0, 0, 2, 0x81, 1}}, websocket.BinaryMessage},
+	} {
+		t.Run(tc.proto, func(t *testing.T) {
+			c, _, err := dial(t, url, []string{tc.proto}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.WriteMessage(tc.kind, tc.send); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				kind, b, err := c.ReadMessage()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if kind != tc.wantKind || !bytes.Equal(b, w) {
+					t.Fatalf("got frame %d %q, want %d %q", kind, b, tc.wantKind, w)
+				}
+			}
+		})
+	}
+}
+
+// TestWebSocketMaxMessageSize: a message over max_message_size closes the connection with
+// 1009 (RFC 6455 section 7.4.1); one at the limit passes.
+func TestWebSocketMaxMessageSize(t *testing.T) {
+	o := wsOptions()
+	o.MaxMessageSize = 1024
+	c, _, err := dial(t, echoServer(t, nil, o), []string{"wamp.2.json"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := bytes.Repeat([]byte("a"), 1024)
+	if err := c.WriteMessage(websocket.TextMessage, ok); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, b, err := c.ReadMessage(); err != nil || !bytes.Equal(b, ok) {
+		t.Fatalf("message at the limit: %v (%d bytes back)", err, len(b))
+	}
+	if err := c.WriteMessage(websocket.TextMessage, bytes.Repeat([]byte("b"), 1025)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
+		t.Fatalf("after an oversized message: %v, want close 1009", err)
+	}
+}
+
+// TestWebSocketAutoPing: a client that answers pings stays; one that does not is cut after
+// auto_ping_timeout, without a closing handshake.
+func TestWebSocketAutoPing(t *testing.T) {
+	o := wsOptions()
+	o.AutoPingInterval = 20 * time.Millisecond
+	o.AutoPingTimeout = 40 * time.Millisecond
+	url := echoServer(t, nil, o)
+
+	t.Run("answers", func(t *testing.T) {
+		c, _, err := dial(t, url, []string{"wamp.2.json"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pings atomic.Int32
+		c.SetPingHandler(func(data string) error {
+			pings.Add(1)
+			return c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
+		})
+		// Keep reading (pings are handled inside reads); after enough pings the session is
+		// still there and echoes.
+		for deadline := time.Now().Add(30 * time.Second); pings.Load() < 10; {
+			if err := c.WriteMessage(websocket.TextMessage, []byte("[9]")); err != nil {
+				t.Fatalf("after %d pings: %v", pings.Load(), err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, _, err := c.ReadMessage(); err != nil {
+				t.Fatalf("after %d pings: %v", pings.Load(), err)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d pings in 30s", pings.Load())
+			}
+		}
+	})
+	t.Run("silent", func(t *testing.T) {
+		c, _, err := dial(t, url, []string{"wamp.2.json"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pings atomic.Int32
+		c.SetPingHandler(func(string) error { pings.Add(1); return nil })
+		if err := c.WriteMessage(websocket.TextMessage, []byte("[1]")); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if _, _, err := c.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = c.ReadMessage()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
+			t.Fatalf("got close %d, want the connection dropped", ce.Code)
+		}
+		var ne net.Error
+		if err == nil || errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("silent client not cut: %v", err)
+		}
+		if pings.Load() == 0 {
+			t.Fatal("cut without a ping")
+		}
+	})
+}
+
+// TestWebSocketOpenHandshakeTimeout: a client that upgrades and then says nothing is cut after
+// open_handshake_timeout.
+func TestWebSocketOpenHandshakeTimeout(t *testing.T) {
+	o := wsOptions()
+	o.OpenHandshakeTimeout = 50 * time.Millisecond
+	c, _, err := dial(t, echoServer(t, nil, o), []string{"wamp.2.json"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, _, err = c.ReadMessage()
+	var ne net.Error
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("idle client not cut: %v", err)
+	}
+}
+
+// TestWebSocketCompression: permessage-deflate is negotiated when the path enables it, and
+// messages pass through it.
+func TestWebSocketCompression(t *testing.T) {
+	o := wsOptions()
+	o.Compression = true
+	d := websocket.Dialer{Subprotocols: []string{"wamp.2.json"}, EnableCompression: true, HandshakeTimeout: 10 * time.Second}
+	c, resp, err := d.Dial(echoServer(t, nil, o), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.Contains(ext, "permessage-deflate") {
+		t.Fatalf("extensions %q", ext)
+	}
+	msg := []byte(`[16,1,{},"com.example.topic",["` + strings.Repeat("compressible ", 1000) + `"]]`)
+	if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, b, err := c.ReadMessage(); err != nil || !bytes.Equal(b, msg) {
+		t.Fatalf("echo through deflate: %v", err)
+	}
+}
+
+// TestWebSocketShutdownCutsSessions: closing the router's reference ends the sessions it
+// serves, also those the router did not end itself.
+func TestWebSocketShutdownCutsSessions(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ref := &routerRef{r: router.New(router.Options{Log: log}), conns: map[*wsTransport]struct{}{}}
+	svc := wsPath(nil, wsOptions())
+	s, err := newWebSocketService(svc, &config.Transport{}, ref, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.serveSession = echoSession
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { _ = s.serve(ctx, nil) }}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Shutdown()
+	c, _, err := dial(t, "ws://"+ln.Addr().String()+"/", []string{"wamp.2.json"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteMessage(websocket.TextMessage, []byte("[1]")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := c.ReadMessage(); err != nil {
+		t.Fatal(err)
+	}
+	ref.close() // returns once every session is over
+	if _, _, err := c.ReadMessage(); err == nil {
+		t.Fatal("session still open after close")
+	}
+}
+
+func TestWildcardMatch(t *testing.T) {
+	for _, tc := range []struct {
+		p, s string
+		want bool
+	}{
+		{"*", "", true},
+		{"*", "https://x:1", true},
+		{"https://*.example.com:*", "https://a.example.com:443", true},
+		{"https://*.example.com:*", "https://example.com:443", false},
+		{"https://*.example.com:*", "https://a.example.com.evil:443", false},
+		{"http://localhost:8080", "http://localhost:8080", true},
+		{"http://localhost:8080", "http://localhost:80800", false},
+		{"a*b*c", "aXXbYYbZZc", true},
+		{"a*b*c", "aXXbYYbZZ", false},
+		{"", "", true},
+		{"", "x", false},
+	} {
+		if got := wildcardMatch(tc.p, tc.s); got != tc.want {
+			t.Errorf("wildcardMatch(%q, %q) = %v", tc.p, tc.s, got)
+		}
+	}
+}
+
+// FuzzNegotiate: whatever Sec-WebSocket-Protocol says, the answer is one the path serves, or
+// nothing with a refusal.
+func FuzzNegotiate(f *testing.F) {
+	allowed := []string{"wamp.2.json", "wamp.2.cbor", "wamp.2.json.batched"}
+	for _, s := range []string{"", "wamp.2.json", "wamp.2.cbor, wamp.2.json", " ,,wamp.2.ubjson ,", "\x00,wamp.2.json.batched"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		p, offered := negotiate([][]byte{[]byte(h)}, allowed)
+		if p != "" && !slices.Contains(allowed, p) {
+			t.Fatalf("negotiated %q", p)
+		}
+		if p != "" && offered && !strings.Contains(h, p) {
+			t.Fatalf("negotiated %q, not offered in %q", p, h)
+		}
+	})
+}
+
+// FuzzOriginAllowed: the origin check never panics and the null origin needs allow_null_origin.
+func FuzzOriginAllowed(f *testing.F) {
+	for _, s := range []string{"null", "https://a.example.com", "http://[::1]:8080", "file:///x", "http://", "%zz", "https://a.example.com:99999"} {
+		f.Add(s, "https://*.example.com:*")
+	}
+	f.Fuzz(func(t *testing.T, origin, pattern string) {
+		_ = originAllowed(origin, []string{pattern}, true)
+		if strings.EqualFold(strings.TrimSpace(origin), "null") && originAllowed(origin, nil, false) {
+			t.Fatal("null origin allowed without allow_null_origin")
+		}
+	})
+}
