@@ -97,7 +97,11 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		s.spoolDir = g.runtimeDir
 		return s, nil
 	case "websocket":
-		return newWebSocketService(svc, g.routerFor(w), log)
+		ref, err := g.routerFor(w)
+		if err != nil {
+			return nil, err
+		}
+		return newWebSocketService(svc, t, ref, log)
 	case "static":
 		return newStaticService(svc, t.Options.WriteTimeout)
 	case "redirect":
