@@ -1,6 +1,17 @@
 // Package wamp holds the WAMP v2 message types, URI and ID rules, and the codecs
 // (wamp.2.json, wamp.2.msgpack, wamp.2.cbor) that turn messages into bytes and back.
 //
+// Decoding validates: every codec turns the bytes into codec-neutral values (nil, bool,
+// int64, or uint64 above 2^63-1, float64, string, []byte, []any, map[string]any; integers
+// never become floats) and one validator checks the message list (arity, element types, IDs in
+// [1, 2^53], the types of the options the spec defines). Any failure is a *DecodeError naming
+// the message type and element, which the router answers with wamp.error.protocol_violation.
+// Decoded Arguments and ArgumentsKw are nil when absent or empty.
+//
+// Encoding appends to a caller's buffer without allocating; empty Arguments and ArgumentsKw
+// are left out as the spec says, and dict keys are written in sorted order, so one message
+// always encodes to the same bytes.
+//
 // Reference: The Web Application Messaging Protocol, draft-ietf-wamp (https://wamp-proto.org/spec.html).
 package wamp
 
