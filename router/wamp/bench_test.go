@@ -78,3 +78,34 @@ func TestEncodeEventAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeAllocs holds decoding to the allocations it takes today for the benchmark EVENT
+// and CALL: the values themselves (maps, lists, strings, boxed numbers) plus each library's
+// own state.
+func TestDecodeAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	budgets := map[string]float64{
+		"json/EVENT": 52, "json/CALL": 44,
+		"msgpack/EVENT": 22, "msgpack/CALL": 19,
+		"cbor/EVENT": 31, "cbor/CALL": 28,
+	}
+	for _, c := range codecs {
+		for _, m := range []Message{benchEvent, benchCall} {
+			name := c.Name() + "/" + m.Type().String()
+			enc, err := c.Encode(nil, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			allocs := testing.AllocsPerRun(100, func() {
+				if _, err := c.Decode(enc); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs > budgets[name] {
+				t.Errorf("%s decode: %.0f allocations, budget %.0f", name, allocs, budgets[name])
+			}
+		}
+	}
+}
