@@ -374,7 +374,8 @@ var optionRules = map[MessageType]map[string]optRule{
 		"transaction_hash": {kind: oString},
 	}),
 	INTERRUPT: rules(map[string]optRule{
-		"mode": {kind: oEnum, values: []string{"kill", "killnowait"}},
+		"mode":   {kind: oEnum, values: []string{"kill", "killnowait"}},
+		"reason": {kind: oString},
 	}),
 	YIELD: rules(map[string]optRule{
 		"progress": {kind: oBool},
