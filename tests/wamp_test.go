@@ -1,0 +1,345 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// serializers are the WAMP serializers every interop test runs over.
+var serializers = []string{"json", "msgpack", "cbor"}
+
+// wampNode writes a Crossbar node whose one web transport, on a free port, has a websocket
+// path at /ws (no realms: they are created on first HELLO) and the root service given as JSON
+// (a small json service when ""), and starts portico on it.
+func wampNode(t *testing.T, root string) *node {
+	t.Helper()
+	dir := t.TempDir()
+	if root == "" {
+		root = `{"type": "json", "value": {"wamp": "/ws"}}`
+	}
+	cfg := fmt.Sprintf(`{
+  "version": 2,
+  "controller": {},
+  "workers": [{
+    "type": "router",
+    "transports": [{
+      "type": "web",
+      "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": %d},
+      "paths": {
+        "/": %s,
+        "ws": {"type": "websocket"}
+      }
+    }]
+  }]
+}`, freePort(t), root)
+	if err := os.MkdirAll(filepath.Join(dir, ".crossbar"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".crossbar", "config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return start(t, dir)
+}
+
+func wsURL(n *node) string { return "ws" + strings.TrimPrefix(n.base, "http") + "/ws" }
+
+// pyClient runs testdata/wamp/client.py (autobahn-python, asyncio) and decodes the JSON object
+// it prints last.
+func pyClient(t *testing.T, args ...string) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, append([]string{"testdata/wamp/client.py"}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("client.py %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, stdout.String(), stderr.String())
+	}
+	return lastJSON(t, stdout.String(), stderr.String())
+}
+
+// lastJSON decodes the last line of out that is a JSON object (clients may log other lines).
+func lastJSON(t *testing.T, out, logs string) map[string]any {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		var m map[string]any
+		if strings.HasPrefix(lines[i], "{") && json.Unmarshal([]byte(lines[i]), &m) == nil {
+			return m
+		}
+	}
+	t.Fatalf("no JSON result in output:\n%s\nlogs:\n%s", out, logs)
+	return nil
+}
+
+// at walks a decoded JSON value along keys.
+func at(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// expect compares one observation with its expected value, JSON-wise (numbers are float64).
+func expect(t *testing.T, res map[string]any, want any, keys ...string) {
+	t.Helper()
+	got := at(res, keys...)
+	wb, _ := json.Marshal(want)
+	var w any
+	_ = json.Unmarshal(wb, &w)
+	if !reflect.DeepEqual(got, w) {
+		gb, _ := json.Marshal(got)
+		scenario, _ := json.Marshal(res[keys[0]])
+		t.Errorf("%s: got %s, want %s\n(scenario: %s)", strings.Join(keys, "."), gb, wb, scenario)
+	}
+}
+
+// TestWAMPAutobahnPython: autobahn-python from Debian over each serializer through the whole
+// basic and advanced profile the router offers: RPC, pub/sub, prefix and wildcard
+// subscriptions, black and white lists, shared registrations, progressive results, cancel,
+// timeout and the meta API.
+func TestWAMPAutobahnPython(t *testing.T) {
+	n := wampNode(t, "")
+	for _, ser := range serializers {
+		t.Run(ser, func(t *testing.T) {
+			res := pyClient(t, "interop", wsURL(n), "interop."+ser, ser)
+
+			expect(t, res, 5, "rpc", "add2")
+			expect(t, res, []int{0, 1, 254, 255}, "rpc", "echo_bytes")
+			expect(t, res, map[string]any{"nested": []any{1, "two", nil, true, 2.5}}, "rpc", "echo_kw")
+			expect(t, res, 1<<53, "rpc", "echo_bigint")
+			expect(t, res, map[string]any{"error": "com.example.oops", "args": []any{"bad thing", 7}}, "rpc", "oops")
+			expect(t, res, "wamp.error.no_such_procedure", "rpc", "no_such_procedure")
+			expect(t, res, "wamp.error.no_such_procedure", "rpc", "after_unregister")
+
+			expect(t, res, []any{
+				map[string]any{"args": []any{"hello", 1}, "kwargs": map[string]any{}},
+				map[string]any{"args": []any{}, "kwargs": map[string]any{"key": "v"}},
+			}, "pubsub", "events")
+			expect(t, res, true, "pubsub", "acknowledged")
+			expect(t, res, 1, "pubsub", "publisher_got") // exclude_me defaults to true
+
+			expect(t, res, []any{
+				map[string]any{"topic": "com.example.pfx.a", "args": []any{1}},
+				map[string]any{"topic": "com.example.pfx.a.b", "args": []any{2}},
+			}, "patterns", "prefix")
+			expect(t, res, []any{map[string]any{"topic": "com.example.room1.temp", "args": []any{3}}}, "patterns", "wildcard")
+			expect(t, res, "com.example.rpcpfx.deep.name", "patterns", "procedure")
+
+			expect(t, res, []string{"eligible_b", "all"}, "lists", "b")
+			expect(t, res, []string{"exclude_b", "all"}, "lists", "c")
+
+			expect(t, res, []string{"a", "b", "a", "b"}, "shared", "sequence")
+			expect(t, res, "wamp.error.procedure_already_exists", "shared", "mismatched_policy")
+
+			expect(t, res, []int{1, 2, 3}, "progressive", "progress")
+			expect(t, res, 4, "progressive", "result")
+
+			expect(t, res, "cancelled", "cancel", "caller")
+			expect(t, res, true, "cancel", "callee_interrupted")
+
+			expect(t, res, "wamp.error.canceled", "timeout", "error")
+
+			m := res["meta"]
+			expect(t, res, 2, "meta", "session_count")
+			expect(t, res, at(m, "sessions"), "meta", "session_list")
+			expect(t, res, true, "meta", "registration_lookup_matches")
+			expect(t, res, nil, "meta", "registration_lookup_missing")
+			expect(t, res, []any{at(m, "callee")}, "meta", "callees")
+			expect(t, res, true, "meta", "subscription_lookup_matches")
+			expect(t, res, []any{at(m, "subscriber")}, "meta", "subscribers")
+			expect(t, res, true, "meta", "session_get_id_matches")
+		})
+	}
+}
+
+// TestWAMPSeedExample: the seed's example directory, as shipped (realm1, path ws, no realms
+// configured), accepts autobahn-python sessions with each serializer; a call and a publish
+// go through, and the start-up log says realms are made on first HELLO.
+func TestWAMPSeedExample(t *testing.T) {
+	n := start(t, seedNode(t))
+	if !strings.Contains(n.logs.String(), "no realms configured") {
+		t.Errorf("no warning about realms created on first HELLO:\n%s", n.logs.String())
+	}
+	for _, ser := range serializers {
+		t.Run(ser, func(t *testing.T) {
+			res := pyClient(t, "basic", wsURL(n), "realm1", ser)
+			expect(t, res, 42, "call")
+			expect(t, res, "hi "+ser, "event")
+		})
+	}
+	// The Flask app is still served beside the router.
+	if status, body := get(t, n.base+"/"); status != 200 || !strings.Contains(body, "Hello from Crossbar.io") {
+		t.Fatalf("GET /: %d %q", status, body)
+	}
+}
+
+// jsDir is where tests/js's pinned npm packages live (`make test-js` runs `npm ci` there).
+func jsDir(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"autobahn", "wampy", "ws", "autobahn-browser"} {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", p, "package.json")); err != nil {
+			t.Fatalf("tests/js/node_modules/%s is missing: run `make test-js` (npm ci in tests/js) first", p)
+		}
+	}
+	return dir
+}
+
+// TestWAMPJavaScriptClients: AutobahnJS and wampy, in Node, call each other's procedures and
+// receive each other's events through Portico. wampy speaks JSON; AutobahnJS each serializer.
+func TestWAMPJavaScriptClients(t *testing.T) {
+	dir := jsDir(t)
+	n := wampNode(t, "")
+	for _, ser := range serializers {
+		t.Run("autobahn-"+ser+"_wampy-json", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "node", "interop.mjs", wsURL(n), "js."+ser, ser, "json")
+			cmd.Dir = dir
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("node interop.mjs: %v\n%s\n%s", err, stdout.String(), stderr.String())
+			}
+			res := lastJSON(t, stdout.String(), stderr.String())
+			expect(t, res, 5, "add2_called_by_wampy")
+			expect(t, res, 42, "mul_called_by_autobahn")
+			expect(t, res, "hello wampy", "wampy_got")
+			expect(t, res, "hello autobahn", "autobahn_got")
+		})
+	}
+}
+
+// chromium finds Debian's chromium (Makefile APT_PKGS installs it).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("chromium not found: install the Debian package chromium (make deps does)")
+	return ""
+}
+
+// TestWAMPBrowser: AutobahnJS's browser bundle, in a page served by Portico's static service,
+// runs in headless Chromium and talks to a Python callee through Portico's router at /ws.
+func TestWAMPBrowser(t *testing.T) {
+	js := jsDir(t)
+	browser := chromium(t)
+	site := t.TempDir()
+	copyTree(t, "testdata/wamp/browser", site)
+	bundle, err := os.ReadFile(filepath.Join(js, "node_modules", "autobahn-browser", "autobahn.min.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(site, "autobahn.min.js"), bundle, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := wampNode(t, fmt.Sprintf(`{"type": "static", "directory": %q}`, site))
+
+	// The Python callee: ready once registered; prints the page's report when it comes.
+	callee := exec.Command(python, "testdata/wamp/client.py", "callee", wsURL(n), "browser", "cbor")
+	stdin, err := callee.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := callee.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calleeLog bytes.Buffer
+	callee.Stderr = &calleeLog
+	callee.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := callee.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan map[string]any, 4)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				lines <- m
+			}
+		}
+		close(lines)
+	}()
+	defer func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = callee.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = callee.Process.Kill()
+			<-done
+		}
+	}()
+	next := func(what string) map[string]any {
+		select {
+		case m, ok := <-lines:
+			if !ok {
+				t.Fatalf("python callee exited before %s:\n%s", what, calleeLog.String())
+			}
+			return m
+		case <-time.After(90 * time.Second):
+			t.Fatalf("no %s from the python callee within 90s:\n%s", what, calleeLog.String())
+		}
+		return nil
+	}
+	if m := next("ready"); m["ready"] != true {
+		t.Fatalf("callee said %v", m)
+	}
+
+	profile := t.TempDir()
+	var browserLog bytes.Buffer
+	cr := exec.Command(browser, "--headless", "--no-sandbox", "--disable-gpu",
+		"--disable-background-networking", "--no-first-run", "--disable-component-update",
+		"--disable-sync", "--user-data-dir="+profile, n.base+"/index.html")
+	cr.Stdout, cr.Stderr = &browserLog, &browserLog
+	cr.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = syscall.Kill(-cr.Process.Pid, syscall.SIGKILL)
+		_ = cr.Wait()
+	}()
+
+	report, _ := next("report from the page")["report"].(map[string]any)
+	if report == nil {
+		t.Fatalf("no report; chromium:\n%s", tail(browserLog.String()))
+	}
+	want := map[string]any{"add2": 42.0, "whoami": "python", "echoed": "hello from the browser",
+		"protocol": "wamp.2.json", "browser": "chromium"}
+	if !reflect.DeepEqual(report, want) {
+		t.Fatalf("page reported %v, want %v\nchromium:\n%s", report, want, tail(browserLog.String()))
+	}
+}
+
+func tail(s string) string {
+	if len(s) > 4000 {
+		return "..." + s[len(s)-4000:]
+	}
+	return s
+}
