@@ -249,3 +249,22 @@ func BenchmarkBuildVars(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUpstreamQueue measures a slot taken and given back when more requests want the
+// upstream than it may have (the wait queue path: 256 client connections on a
+// max_concurrency of 64 queue most requests).
+func BenchmarkUpstreamQueue(b *testing.B) {
+	u := &upstream{label: "bench", max: 4}
+	deadline := time.Now().Add(time.Hour)
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := u.acquire(deadline); err != nil {
+				b.Error(err)
+				return
+			}
+			u.release()
+		}
+	})
+}

@@ -36,7 +36,7 @@ type upstream struct {
 	mu      sync.Mutex
 	active  int
 	max     int
-	waiters []chan struct{} // FIFO; a closed channel hands the slot over
+	waiters []*waiter // FIFO; a send on a waiter's channel hands the slot over
 	fails   int
 	failAt  time.Time // start of the current fail_timeout window
 	downTil time.Time // skipped until then (nginx: "unavailable for fail_timeout")
@@ -55,6 +55,16 @@ func parseUpstream(s string) (network, addr string, err error) {
 	return "tcp", s, nil
 }
 
+// waiter is one request queued for a slot. Waiters are pooled with their channel and timer,
+// so that queueing allocates nothing: with 256 client connections on the default
+// max_concurrency of 64, most requests queue.
+type waiter struct {
+	ch    chan struct{} // buffered: release hands the slot over without blocking
+	timer *time.Timer
+}
+
+var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan struct{}, 1)} }}
+
 // acquire takes a connection slot, waiting in FIFO order until deadline. The fast path (a
 // free slot) allocates nothing.
 func (u *upstream) acquire(deadline time.Time) error {
@@ -68,27 +78,38 @@ func (u *upstream) acquire(deadline time.Time) error {
 		u.mu.Unlock()
 		return errQueueFull
 	}
-	ch := make(chan struct{})
-	u.waiters = append(u.waiters, ch)
+	w := waiterPool.Get().(*waiter)
+	u.waiters = append(u.waiters, w)
 	u.mu.Unlock()
 
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
+	if w.timer == nil {
+		w.timer = time.NewTimer(time.Until(deadline))
+	} else {
+		w.timer.Reset(time.Until(deadline))
+	}
 	select {
-	case <-ch:
+	case <-w.ch:
+		// Since Go 1.23 a stopped timer delivers no stale value, so the pooled timer can be
+		// Reset by its next user.
+		w.timer.Stop()
+		waiterPool.Put(w)
 		return nil
-	case <-timer.C:
+	case <-w.timer.C:
 	}
 	u.mu.Lock()
-	for i, w := range u.waiters {
-		if w == ch {
+	for i, x := range u.waiters {
+		if x == w {
 			u.waiters = append(u.waiters[:i], u.waiters[i+1:]...)
 			u.mu.Unlock()
+			waiterPool.Put(w)
 			return errQueueTimeout
 		}
 	}
 	u.mu.Unlock()
-	// The slot was handed over while the timer fired: we own it, give it back.
+	// The slot was handed over while the timer fired: take the handover (release sends
+	// after unlocking), then give the slot back.
+	<-w.ch
+	waiterPool.Put(w)
 	u.release()
 	return errQueueTimeout
 }
@@ -97,12 +118,12 @@ func (u *upstream) acquire(deadline time.Time) error {
 func (u *upstream) release() {
 	u.mu.Lock()
 	if len(u.waiters) > 0 {
-		ch := u.waiters[0]
+		w := u.waiters[0]
 		copy(u.waiters, u.waiters[1:])
 		u.waiters[len(u.waiters)-1] = nil
 		u.waiters = u.waiters[:len(u.waiters)-1]
 		u.mu.Unlock()
-		close(ch)
+		w.ch <- struct{}{}
 		return
 	}
 	u.active--
