@@ -561,6 +561,37 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteTo hands fasthttp one upstream read at a time (fasthttp.BodyWriterTo). Without it
+// fasthttp copies a body of unknown length through a 4 KiB buffer and flushes every 4 KiB
+// chunk to the client; with it each chunk is what one read from uwsgi returned (up to 32 KiB),
+// still flushed at once, so events stream as before and bulk bodies move in larger writes.
+func (b *upstreamBody) WriteTo(w io.Writer) (int64, error) {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	var total int64
+	for {
+		n, err := b.Read(*bp)
+		if n > 0 {
+			m, werr := w.Write((*bp)[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// SupportsBodyWriteTo tells fasthttp that WriteTo yields exactly what Read would.
+func (b *upstreamBody) SupportsBodyWriteTo() bool { return true }
+
+var _ fasthttp.BodyWriterTo = (*upstreamBody)(nil)
+
 func (b *upstreamBody) Close() error {
 	if b.closed {
 		return nil
