@@ -169,21 +169,27 @@ var benchRequest = []byte("GET /hello/world?name=portico HTTP/1.1\r\nHost: examp
 	"User-Agent: wrk\r\nAccept: */*\r\nAccept-Encoding: gzip\r\nCookie: session=abc\r\n\r\n")
 
 // BenchmarkProxyRequest measures the gateway's own work for one proxied request: path
-// resolution, vars, dial, send, response head, body copy. It reports allocations per request.
+// resolution, vars, dial, send, response head, body copy. Its allocs/op is the total number
+// of allocations per proxied request on the gateway's side (the request reader and the fake
+// client connection are set up once, as fasthttp keeps them per connection).
 func BenchmarkProxyRequest(b *testing.B) {
 	sock := fixedUpstreamProcess(b)
 	s := benchServer(b, sock)
 	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	var ctx fasthttp.RequestCtx
+	br := bufio.NewReader(nil)
+	rd := bytes.NewReader(nil)
+	ctx.Init(&ctx.Request, remote, nil)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		ctx.Request.Reset()
 		ctx.Response.Reset()
-		if err := ctx.Request.ReadLimitBody(bufioReader(benchRequest), 0); err != nil {
+		rd.Reset(benchRequest)
+		br.Reset(rd)
+		if err := ctx.Request.ReadLimitBody(br, 0); err != nil {
 			b.Fatal(err)
 		}
-		ctx.Init(&ctx.Request, remote, nil)
 		s.handle(&ctx)
 		if ctx.Response.StatusCode() != 200 {
 			b.Fatalf("status %d", ctx.Response.StatusCode())
