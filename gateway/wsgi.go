@@ -327,10 +327,16 @@ func (s *wsgiService) connect(deadline time.Time) (upstreamConn, *upstream, erro
 		conn, err := u.dial(s.connectTimeout)
 		if err != nil && u.waitReady != nil {
 			ctx, cancel := context.WithDeadline(context.Background(), deadline)
-			if werr := u.waitReady(ctx); werr == nil {
-				conn, err = u.dial(s.connectTimeout)
-			}
+			werr := u.waitReady(ctx)
 			cancel()
+			if werr == nil {
+				conn, err = u.dial(s.connectTimeout)
+			} else if errors.Is(werr, context.DeadlineExceeded) {
+				// The launched uwsgi did not come back within queue_timeout: the request
+				// waited its turn in vain, which is a 503, as for a full queue.
+				u.release()
+				return nil, nil, &upstreamError{upstream: u.label, op: "queue", err: fmt.Errorf("%w: %w", errQueueTimeout, werr)}
+			}
 		}
 		if err == nil {
 			return conn, u, nil
