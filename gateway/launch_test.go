@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"portico/config"
+	"portico/gateway/launch"
 )
 
 func launchedService(t *testing.T) *config.Service {
@@ -296,4 +297,46 @@ func TestReloadKeepsUnchangedUWSGI(t *testing.T) {
 		t.Fatalf("after a reload that kept the wsgi settings: %d supervisors, pid %d (was %d, alive %v)",
 			len(sups), sups[0].PID(), pid, processAlive(pid))
 	}
+}
+
+// TestQueueTimeoutWhileRelaunching: requests that arrive while a killed uwsgi is being
+// relaunched wait for it up to queue_timeout; one whose wait runs out gets 503 (not a 502
+// at once), and serving resumes when uwsgi is back.
+func TestQueueTimeoutWhileRelaunching(t *testing.T) {
+	// A long restart delay keeps uwsgi down for longer than the queue timeout. Set before
+	// the supervisor starts (its goroutine reads it), restored after it stopped.
+	old := launch.BackoffMin
+	launch.BackoffMin = 3 * time.Second
+	t.Cleanup(func() { launch.BackoffMin = old })
+	svc := launchedService(t)
+	svc.WSGI.QueueTimeout = 500 * time.Millisecond
+	g, base := startGatewayG(t, testNode(t, map[string]*config.Service{"/": svc}))
+	getOK(t, base+"/env")
+	sup := g.launchedSupervisors()[0]
+	pid := sup.PID()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "uwsgi not seen dead", func() bool { return !processAlive(pid) })
+	start := time.Now()
+	resp, err := http.Get(base + "/env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waited := time.Since(start)
+	if resp.StatusCode != 503 {
+		t.Fatalf("while uwsgi is down past queue_timeout: status %d, want 503", resp.StatusCode)
+	}
+	if waited < svc.WSGI.QueueTimeout {
+		t.Fatalf("failed after %v, before queue_timeout (%v): the request did not wait", waited, svc.WSGI.QueueTimeout)
+	}
+	waitFor(t, 30*time.Second, "uwsgi not back", func() bool {
+		resp, err := http.Get(base + "/env")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 }
