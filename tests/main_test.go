@@ -191,18 +191,19 @@ func copyTree(t *testing.T, src, dst string) {
 	}
 }
 
-// setPort rewrites `"port": 8080` in a Crossbar JSON config to port, leaving the rest as is.
+// setPort rewrites port 8080 in a config (`"port": 8080` in JSON, `port: 8080` in YAML,
+// `port = 8080` in TOML) to port, leaving the rest as is.
 func setPort(t *testing.T, file string, port int) {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`"port":\s*8080`)
+	re := regexp.MustCompile(`\bport("?\s*[:=]\s*)8080\b`)
 	if !re.Match(b) {
 		t.Fatalf("%s: no port 8080 to replace", file)
 	}
-	b = re.ReplaceAll(b, []byte(`"port": `+strconv.Itoa(port)))
+	b = re.ReplaceAll(b, []byte(`port${1}`+strconv.Itoa(port)))
 	if err := os.WriteFile(file, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
