@@ -57,7 +57,17 @@ func echoSession(t router.Transport, _ router.PeerInfo) error {
 // echoServer serves one websocket service whose sessions echo, and returns its ws:// URL.
 func echoServer(t *testing.T, serializers []string, o config.WebSocketOptions) string {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return sessionServer(t, serializers, o, echoSession)
+}
+
+// sessionServer serves one websocket service whose sessions run session.
+func sessionServer(t testing.TB, serializers []string, o config.WebSocketOptions, session func(router.Transport, router.PeerInfo) error) string {
+	t.Helper()
+	var w io.Writer = io.Discard
+	if tt, ok := t.(*testing.T); ok {
+		w = testWriter{tt}
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ref := &routerRef{r: router.New(router.Options{Log: log}), conns: map[*wsTransport]struct{}{}}
 	tr := &config.Transport{Options: config.WebOptions{WriteTimeout: 5 * time.Second}}
 	svc := wsPath(serializers, o)
@@ -66,7 +76,7 @@ func echoServer(t *testing.T, serializers []string, o config.WebSocketOptions) s
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.serveSession = echoSession
+	s.serveSession = session
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		if err := s.serve(ctx, nil); err != nil {
 			fail(ctx, log, s.place(), err)
@@ -86,7 +96,7 @@ func echoServer(t *testing.T, serializers []string, o config.WebSocketOptions) s
 	return "ws://" + ln.Addr().String() + "/ws"
 }
 
-func dial(t *testing.T, url string, protos []string, hdr http.Header) (*websocket.Conn, *http.Response, error) {
+func dial(t testing.TB, url string, protos []string, hdr http.Header) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
 	d := websocket.Dialer{Subprotocols: protos, HandshakeTimeout: 10 * time.Second}
 	c, resp, err := d.Dial(url, hdr)
@@ -498,4 +508,48 @@ func FuzzOriginAllowed(f *testing.F) {
 			t.Fatal("null origin allowed without allow_null_origin")
 		}
 	})
+}
+
+// TestWebSocketReloadAndShutdown: a reload that keeps the realms keeps the router and its
+// sessions; one that changes them is refused; Shutdown says GOODBYE to the sessions.
+func TestWebSocketReloadAndShutdown(t *testing.T) {
+	node := func() *config.Node { return testNode(t, map[string]*config.Service{"ws": wsPath(nil, wsOptions())}) }
+	g, base := startGatewayG(t, node())
+	c, _, err := dial(t, "ws"+strings.TrimPrefix(base, "http")+"/ws", []string{"wamp.2.json"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip := func(send, wantPrefix string) {
+		t.Helper()
+		if err := c.WriteMessage(websocket.TextMessage, []byte(send)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, b, err := c.ReadMessage()
+		if err != nil || !strings.HasPrefix(string(b), wantPrefix) {
+			t.Fatalf("sent %s: got %q, %v; want %s...", send, b, err, wantPrefix)
+		}
+	}
+	roundTrip(`[1,"realm1",{"roles":{"subscriber":{}}}]`, "[2,")
+
+	if err := g.Reload(node()); err != nil {
+		t.Fatalf("reload with the same realms: %v", err)
+	}
+	roundTrip(`[32,1,{},"com.example.topic"]`, "[33,1,")
+
+	changed := node()
+	changed.Workers[0].Realms = []config.Realm{{Place: "workers[0].realms[0]", Name: "realm1", Roles: []config.Role{{
+		Name: "anonymous", Permissions: []config.Permission{{URI: "", Match: "prefix", Allow: config.Allow{Subscribe: true}}},
+	}}}}
+	if err := g.Reload(changed); err == nil || !strings.Contains(err.Error(), "realms") {
+		t.Fatalf("reload with other realms: %v, want a refusal naming the realms", err)
+	}
+	roundTrip(`[32,2,{},"com.example.other"]`, "[33,2,")
+
+	ctxShutdown(t, g)
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, b, err := c.ReadMessage()
+	if err != nil || !strings.HasPrefix(string(b), "[6,") || !strings.Contains(string(b), "wamp.close.system_shutdown") {
+		t.Fatalf("at shutdown: %q, %v; want GOODBYE wamp.close.system_shutdown", b, err)
+	}
 }
