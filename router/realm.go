@@ -10,12 +10,18 @@ import (
 	"portico/router/wamp"
 )
 
-// Lock order (as nats-server's locksordering.txt): Router.mu, then realm.mu, then a session's
-// outQueue.mu. No path holds two realms' locks or two sessions' queue locks at once. Every
-// realm-level structure (broker, dealer, the realm's sessions and their subscriptions,
-// registrations, pending calls and testaments) is guarded by realm.mu; queue pushes happen under
-// it so that, for every receiver, messages are queued in the order the realm decided them
-// (SUBSCRIBED before the first EVENT of that subscription).
+// Lock order (as nats-server's locksordering.txt):
+//
+//	Router.mu        realms and live sessions; never held while taking another lock
+//	realm.mu         everything of one realm (below)
+//	outQueue.mu      one session's outbound queue; a leaf, taken under realm.mu
+//
+// No path holds two realms' locks, or two queues' locks, at once. realm.mu guards the broker,
+// the dealer, the realm's sessions and their subscriptions, registrations, calls in flight and
+// testaments; call-timeout timers take it from their own goroutine. Queue pushes happen under
+// realm.mu so that every receiver's messages are queued in the order the realm decided them
+// (SUBSCRIBED before the first EVENT of that subscription). Nothing under realm.mu blocks:
+// pushes never wait, and transports are only touched by a session's own reader and writer.
 
 // realm is one WAMP realm: its roles, sessions, broker and dealer.
 type realm struct {

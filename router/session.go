@@ -14,25 +14,21 @@ import (
 // Close and error reasons the router sends (WAMP spec, "Predefined URIs"; Crossbar's where the
 // spec has none).
 const (
-	errProtocolViolation   = wamp.URI("wamp.error.protocol_violation")
-	errNoSuchRealm         = wamp.URI("wamp.error.no_such_realm")
-	errNotAuthorized       = wamp.URI("wamp.error.not_authorized")
-	errInvalidURI          = wamp.URI("wamp.error.invalid_uri")
-	errInvalidArgument     = wamp.URI("wamp.error.invalid_argument")
-	errNoSuchProcedure     = wamp.URI("wamp.error.no_such_procedure")
-	errProcedureExists     = wamp.URI("wamp.error.procedure_already_exists")
-	errNoSuchRegistration  = wamp.URI("wamp.error.no_such_registration")
-	errNoSuchSubscription  = wamp.URI("wamp.error.no_such_subscription")
-	errNoSuchSession       = wamp.URI("wamp.error.no_such_session")
-	errCanceled            = wamp.URI("wamp.error.canceled")
-	errSystemShutdown      = wamp.URI("wamp.close.system_shutdown")
-	closeGoodbyeAndOut     = wamp.URI("wamp.close.goodbye_and_out")
-	closeNormal            = wamp.URI("wamp.close.normal")
-	closeKilled            = wamp.URI("wamp.close.killed")
-	errSlowConsumer        = wamp.URI("portico.error.slow_consumer")
-	errCloseRealm          = wamp.URI("wamp.close.close_realm")
-	errNoSuchPrincipal     = wamp.URI("wamp.error.no_such_principal")
-	errAuthenticationError = wamp.URI("wamp.error.authentication_failed")
+	errProtocolViolation  = wamp.URI("wamp.error.protocol_violation")
+	errNoSuchRealm        = wamp.URI("wamp.error.no_such_realm")
+	errNotAuthorized      = wamp.URI("wamp.error.not_authorized")
+	errInvalidURI         = wamp.URI("wamp.error.invalid_uri")
+	errInvalidArgument    = wamp.URI("wamp.error.invalid_argument")
+	errNoSuchProcedure    = wamp.URI("wamp.error.no_such_procedure")
+	errProcedureExists    = wamp.URI("wamp.error.procedure_already_exists")
+	errNoSuchRegistration = wamp.URI("wamp.error.no_such_registration")
+	errNoSuchSubscription = wamp.URI("wamp.error.no_such_subscription")
+	errNoSuchSession      = wamp.URI("wamp.error.no_such_session")
+	errCanceled           = wamp.URI("wamp.error.canceled")
+	errSystemShutdown     = wamp.URI("wamp.close.system_shutdown")
+	closeGoodbyeAndOut    = wamp.URI("wamp.close.goodbye_and_out")
+	closeKilled           = wamp.URI("wamp.close.killed")
+	errSlowConsumer       = wamp.URI("portico.error.slow_consumer")
 )
 
 // errSessionAborted is returned by Serve when the router aborted the session.
@@ -346,16 +342,17 @@ func (s *session) detach() {
 		return
 	}
 	s.left = true
+	rl.dealer.sessionLeft(rl, s)
+	rl.broker.sessionLeft(rl, s)
 	// Crossbar publishes the "detached" testaments when a session detaches and the "destroyed"
-	// ones when it is destroyed; without session resumption both happen now.
+	// ones when it is destroyed; without session resumption both happen now, once the session's
+	// own subscriptions are gone.
 	for _, scope := range []string{"detached", "destroyed"} {
 		for _, t := range s.testaments[scope] {
 			rl.publishLocked(s, t.topic, t.args, t.kwargs, nil, &t.opts)
 		}
 	}
 	s.testaments = nil
-	rl.dealer.sessionLeft(rl, s)
-	rl.broker.sessionLeft(rl, s)
 	delete(rl.sessions, s.id)
 	rl.metaSessionLeave(s)
 	s.log.Debug("router: session left", "session", s.id, "realm", rl.name)
