@@ -14,6 +14,9 @@ type spool struct {
 	file *os.File
 }
 
+// spoolKeep is the largest spool buffer kept for the next chunked request.
+const spoolKeep = 64 << 10
+
 // fill reads r to EOF. max > 0 bounds the body (errBodyTooLarge past it). It returns the body
 // length and a reader over the whole body.
 func (s *spool) fill(r io.Reader, max int64, dir string) (int64, io.Reader, error) {
@@ -62,8 +65,12 @@ func (s *spool) fill(r io.Reader, max int64, dir string) (int64, io.Reader, erro
 	return total, f, nil
 }
 
+// reset closes the file (the last reference to it: it was unlinked when made) and empties the
+// buffer. A buffer grown past spoolKeep is dropped rather than kept in the pooled request
+// state: idle connections must not pin up to 2 MiB each (bytes.Buffer doubles past the
+// threshold) after a burst of chunked uploads.
 func (s *spool) reset() {
-	if s.mem.Cap() > 4*chunkedMemLimit {
+	if s.mem.Cap() > spoolKeep {
 		s.mem = bytes.Buffer{}
 	}
 	s.mem.Reset()
