@@ -469,3 +469,81 @@ func statusAndPath(t *testing.T, addr, req string) (int, string) {
 	}
 	return 200, env["PATH_INFO"] + " body=" + env["_body"]
 }
+
+func vmRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// TestSlowlorisCost: 400 clients that send half a request head and stall cost Portico a
+// bounded amount of memory each (a read buffer of max_header_size and a goroutine), and are
+// all cut off once header_read_timeout passes.
+func TestSlowlorisCost(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := fmt.Sprintf(`[[transport]]
+endpoint = { type = "tcp", interface = "127.0.0.1", port = %d }
+options = { header_read_timeout = "3s" }
+
+  [transport.paths."/"]
+  type = "json"
+  value = "ok"
+`, port)
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := start(t, dir)
+	pid := n.cmd.Process.Pid
+	addr := strings.TrimPrefix(n.base, "http://")
+	if status, _ := get(t, n.base+"/"); status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	before := vmRSS(t, pid)
+
+	const clients = 400
+	conns := make([]net.Conn, 0, clients)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range clients {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\nX-Slow: "); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Connections are accepted in order: once a later one is served, every stalled one has
+	// its goroutine and buffer.
+	if status, _ := get(t, n.base+"/"); status != 200 {
+		t.Fatalf("normal client among the stalled ones: status %d", status)
+	}
+	during := vmRSS(t, pid)
+	per := (during - before) / clients
+	t.Logf("RSS %.1f MiB before, %.1f MiB with %d stalled clients: %.1f KiB each",
+		float64(before)/(1<<20), float64(during)/(1<<20), clients, float64(per)/1024)
+	if per > 64<<10 {
+		t.Errorf("a stalled client costs %d KiB, more than 64 KiB", per>>10)
+	}
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if _, err := io.ReadAll(c); err != nil {
+			t.Fatalf("stalled client %d not cut off: %v", i, err)
+		}
+	}
+}
