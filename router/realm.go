@@ -21,7 +21,8 @@ import (
 // testaments; call-timeout timers take it from their own goroutine. Queue pushes happen under
 // realm.mu so that every receiver's messages are queued in the order the realm decided them
 // (SUBSCRIBED before the first EVENT of that subscription). Nothing under realm.mu blocks:
-// pushes never wait, and transports are only touched by a session's own reader and writer.
+// pushes never wait, transports are read and written only by a session's own reader and
+// writer, and closed outside realm.mu.
 
 // realm is one WAMP realm: its roles, sessions, broker and dealer.
 type realm struct {

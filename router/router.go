@@ -2,6 +2,7 @@ package router
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -37,8 +38,11 @@ type PeerInfo struct {
 // ErrClosed is returned by Serve once the router is closed.
 var ErrClosed = errors.New("router: closed")
 
+// maxDynamicRealms bounds the realms created on first HELLO when none are configured.
+const maxDynamicRealms = 256
+
 // errNoSuchRealmConfigured is realm's answer for a realm the configuration does not name.
-var errNoSuchRealmConfigured = errors.New("router: no such realm")
+var errNoSuchRealmConfigured = errors.New("the configuration names no such realm")
 
 // Router routes WAMP messages between the sessions of its realms: broker (pub/sub) and dealer
 // (RPC), with the meta API. One Router serves one router worker of the config.
@@ -87,6 +91,11 @@ func (r *Router) realm(name wamp.URI) (*realm, error) {
 	}
 	if !r.dynamic {
 		return nil, errNoSuchRealmConfigured
+	}
+	if len(r.realms) >= maxDynamicRealms {
+		// Realms keep retained events after their last session leaves, so they are never
+		// dropped; the bound keeps clients from creating them without end.
+		return nil, fmt.Errorf("%d realms were created on HELLO already", maxDynamicRealms)
 	}
 	rl := newRealm(name, map[string]*role{"anonymous": allowAll()}, r.opts.Now)
 	r.realms[name] = rl

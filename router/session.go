@@ -290,7 +290,7 @@ func (s *session) hello(m *wamp.Hello) error {
 	}
 	rl, err := s.r.realm(m.Realm)
 	if err != nil {
-		return s.abort(errNoSuchRealm, "no realm %q on this router", m.Realm)
+		return s.abort(errNoSuchRealm, "no realm %q on this router (%v)", m.Realm, err)
 	}
 	ro := rl.roles["anonymous"]
 	if ro == nil {
