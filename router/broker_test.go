@@ -322,3 +322,22 @@ func TestPublishErrors(t *testing.T) {
 		})
 	})
 }
+
+func TestRealmsAreIsolated(t *testing.T) {
+	r := newTestRouter(t, Options{})
+	a1, a2 := join(t, r, wamp.JSON, "realm.a"), join(t, r, wamp.MsgPack, "realm.a")
+	b1 := join(t, r, wamp.CBOR, "realm.b")
+	a2.subscribe("same.topic", nil)
+	b1.subscribe("same.topic", nil)
+	b1.register("same.proc", nil)
+	a1.publishAck("same.topic", nil, "for a")
+	if ev := expect[*wamp.Event](a2); ev.Arguments[0] != "for a" {
+		t.Fatalf("EVENT %v", ev.Arguments)
+	}
+	b1.quiet()
+	a1.send(&wamp.Call{Request: 9, Options: wamp.Dict{}, Procedure: "same.proc"})
+	a1.expectError(wamp.CALL, errNoSuchProcedure)
+	if n := asInt(t, a1.call("wamp.session.count", nil, nil).Arguments[0]); n != 2 {
+		t.Fatalf("realm.a counts %d sessions, want 2", n)
+	}
+}

@@ -105,7 +105,9 @@ func (r *Router) realm(name wamp.URI) (*realm, error) {
 
 // Serve runs one WAMP session over t: the opening handshake, then messages until the client
 // says GOODBYE, the transport fails or the router closes. It blocks until the session is over
-// and always closes t. The error says why the session ended (nil for a clean GOODBYE).
+// and always closes t. The error says why the session ended: nil for a clean GOODBYE (either
+// side's), ErrClosed when the router was closed before, ErrSlowConsumer when the session was
+// disconnected for not reading, an ABORT's reason, or the transport's read error.
 func (r *Router) Serve(t Transport, info PeerInfo) error {
 	s := newSession(r, t, info)
 	r.mu.Lock()
