@@ -241,99 +241,130 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// TestWAMPBrowser: AutobahnJS's browser bundle, in a page served by Portico's static service,
-// runs in headless Chromium and talks to a Python callee through Portico's router at /ws.
+// proc is a helper process whose stdout lines the test reads as they come.
+type proc struct {
+	cmd   *exec.Cmd
+	lines chan string
+	logs  *syncBuffer
+}
+
+// startProc runs name with args in dir (its stderr kept for failure messages); it is killed,
+// with its process group, when the test ends.
+func startProc(t *testing.T, dir, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(name, args...), lines: make(chan string, 16), logs: &syncBuffer{}}
+	p.cmd.Dir = dir
+	p.cmd.Stderr = p.logs
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		_ = p.cmd.Wait()
+	})
+	return p
+}
+
+// line waits for the next stdout line that satisfies ok.
+func (p *proc) line(t *testing.T, what string, ok func(string) bool) string {
+	t.Helper()
+	timeout := time.After(2 * time.Minute)
+	for {
+		select {
+		case l, open := <-p.lines:
+			if !open {
+				t.Fatalf("%s exited before %s:\n%s", p.cmd.Path, what, tail(p.logs.String()))
+			}
+			if ok(l) {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("no %s from %s within 2 minutes:\n%s", what, p.cmd.Path, tail(p.logs.String()))
+		}
+	}
+}
+
+// jsonLine waits for the next stdout line that is a JSON object with key.
+func (p *proc) jsonLine(t *testing.T, key string) any {
+	t.Helper()
+	var m map[string]any
+	p.line(t, key, func(l string) bool {
+		m = nil
+		return json.Unmarshal([]byte(l), &m) == nil && m[key] != nil
+	})
+	return m[key]
+}
+
+// TestWAMPBrowser: contrib/examples/wamp-browser as shipped (with AutobahnJS's browser bundle
+// put in web/): Portico serves the page with its static service, headless Chromium runs it,
+// and the page calls the example's Python backend and exchanges events with it through the
+// router. The page publishes what it saw; a Python subscriber reports it here.
 func TestWAMPBrowser(t *testing.T) {
 	js := jsDir(t)
 	browser := chromium(t)
-	site := t.TempDir()
-	copyTree(t, "testdata/wamp/browser", site)
+	dir := t.TempDir()
+	copyTree(t, "../contrib/examples/wamp-browser", dir)
+	setPort(t, filepath.Join(dir, ".crossbar", "config.json"), freePort(t))
 	bundle, err := os.ReadFile(filepath.Join(js, "node_modules", "autobahn-browser", "autobahn.min.js"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(site, "autobahn.min.js"), bundle, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "web", "autobahn.min.js"), bundle, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n := wampNode(t, fmt.Sprintf(`{"type": "static", "directory": %q}`, site))
+	n := start(t, dir)
+	if status, body := get(t, n.base+"/ws"); status != 200 || !strings.Contains(body, "wamp.2.json") {
+		t.Fatalf("GET /ws (status page): %d %q", status, body)
+	}
 
-	// The Python callee: ready once registered; prints the page's report when it comes.
-	callee := exec.Command(python, "testdata/wamp/client.py", "callee", wsURL(n), "browser", "cbor")
-	stdin, err := callee.StdinPipe()
+	backend := startProc(t, dir, python, "backend.py", wsURL(n))
+	backend.line(t, "backend ready", func(l string) bool { return l == "backend ready" })
+	abs, err := filepath.Abs("testdata/wamp/client.py")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := callee.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var calleeLog bytes.Buffer
-	callee.Stderr = &calleeLog
-	callee.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := callee.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan map[string]any, 4)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				lines <- m
-			}
-		}
-		close(lines)
-	}()
-	defer func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { _ = callee.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = callee.Process.Kill()
-			<-done
-		}
-	}()
-	next := func(what string) map[string]any {
-		select {
-		case m, ok := <-lines:
-			if !ok {
-				t.Fatalf("python callee exited before %s:\n%s", what, calleeLog.String())
-			}
-			return m
-		case <-time.After(90 * time.Second):
-			t.Fatalf("no %s from the python callee within 90s:\n%s", what, calleeLog.String())
-		}
-		return nil
-	}
-	if m := next("ready"); m["ready"] != true {
-		t.Fatalf("callee said %v", m)
-	}
+	watcher := startProc(t, dir, python, abs, "await", wsURL(n), "realm1", "cbor", "com.example.browser.done")
+	watcher.jsonLine(t, "ready")
 
-	profile := t.TempDir()
-	var browserLog bytes.Buffer
-	cr := exec.Command(browser, "--headless", "--no-sandbox", "--disable-gpu",
+	startProc(t, dir, browser, "--headless", "--no-sandbox", "--disable-gpu",
 		"--disable-background-networking", "--no-first-run", "--disable-component-update",
-		"--disable-sync", "--user-data-dir="+profile, n.base+"/index.html")
-	cr.Stdout, cr.Stderr = &browserLog, &browserLog
-	cr.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cr.Start(); err != nil {
+		"--disable-sync", "--user-data-dir="+t.TempDir(), n.base+"/")
+
+	got := watcher.jsonLine(t, "event")
+	want := map[string]any{"add2": 42.0, "whoami": "python", "echoed": "hello from the browser", "protocol": "wamp.2.json"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("the page saw %v, want %v", got, want)
+	}
+}
+
+// TestWAMPShutdownSaysGoodbye: stopping portico ends live sessions with GOODBYE
+// wamp.close.system_shutdown, which autobahn-python reports as the reason it left.
+func TestWAMPShutdownSaysGoodbye(t *testing.T) {
+	n := wampNode(t, "")
+	abs, err := filepath.Abs("testdata/wamp/client.py")
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		_ = syscall.Kill(-cr.Process.Pid, syscall.SIGKILL)
-		_ = cr.Wait()
-	}()
-
-	report, _ := next("report from the page")["report"].(map[string]any)
-	if report == nil {
-		t.Fatalf("no report; chromium:\n%s", tail(browserLog.String()))
+	s := startProc(t, ".", python, abs, "stay", wsURL(n), "realm1", "msgpack")
+	s.jsonLine(t, "ready")
+	n.stop(t, syscall.SIGTERM)
+	if code := n.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("portico exit code %d", code)
 	}
-	want := map[string]any{"add2": 42.0, "whoami": "python", "echoed": "hello from the browser",
-		"protocol": "wamp.2.json", "browser": "chromium"}
-	if !reflect.DeepEqual(report, want) {
-		t.Fatalf("page reported %v, want %v\nchromium:\n%s", report, want, tail(browserLog.String()))
+	if left := s.jsonLine(t, "left"); left != "wamp.close.system_shutdown" {
+		t.Fatalf("session left with %v", left)
 	}
 }
 

@@ -1,14 +1,14 @@
 """WAMP interop client for Portico's end-to-end tests: autobahn-python (asyncio flavour).
 
-Usage: client.py MODE URL REALM SERIALIZER
+Usage: client.py MODE URL REALM SERIALIZER [TOPIC]
 
 MODE
   interop  run every scenario below with several sessions and print one JSON object of what
            each scenario observed (the Go test asserts on it; this script judges nothing)
   basic    one call and one publish between two sessions (the seed example's check)
-  callee   register com.example.py.add2, com.example.py.whoami and com.example.py.report
-           (which prints {"report": ARG}), subscribe to com.example.py.hello (echoing each
-           event to com.example.py.echoed), print {"ready": true} and serve until stdin closes
+  await    subscribe to TOPIC (the argument after SERIALIZER), print {"ready": true}, then
+           print {"event": FIRST_ARG} for the first event and leave
+  stay     print {"ready": true}, then {"left": REASON} when the router ends the session
 
 Each scenario has its own time bound; a failure is recorded as {"error": "..."} for that
 scenario and the others still run.
@@ -35,13 +35,17 @@ async def connect(url, realm, serializer):
     """Open a session and wait for WELCOME."""
     loop = asyncio.get_running_loop()
     joined = loop.create_future()
+    left = loop.create_future()
 
     class Session(ApplicationSession):
         def onJoin(self, details):
+            self.left = left
             if not joined.done():
                 joined.set_result(self)
 
         def onLeave(self, details):
+            if not left.done():
+                left.set_result(details.reason)
             if not joined.done():
                 joined.set_exception(ConnectionError("left before joining: %s %s" % (details.reason, details.message)))
             self.disconnect()
@@ -287,27 +291,26 @@ async def basic(url, realm, ser):
     return out
 
 
-async def callee(url, realm, ser):
+async def await_event(url, realm, ser, topic):
     a = await connect(url, realm, ser)
-    await a.register(lambda x, y: x + y, "com.example.py.add2")
-    await a.register(lambda: "python", "com.example.py.whoami")
-    await a.subscribe(lambda v: a.publish("com.example.py.echoed", v), "com.example.py.hello")
-
-    def report(r):
-        print(json.dumps({"report": r}, sort_keys=True), flush=True)
-        return True
-    await a.register(report, "com.example.py.report")
+    got, fut, add = await waiter(1)
+    await a.subscribe(lambda v: add(v), topic)
     print(json.dumps({"ready": True}), flush=True)
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.read)
+    v = (await asyncio.wait_for(fut, 120))[0]
     a.leave()
-    return None
+    return {"event": v}
+
+
+async def stay(url, realm, ser):
+    a = await connect(url, realm, ser)
+    print(json.dumps({"ready": True}), flush=True)
+    return {"left": await asyncio.wait_for(a.left, 120)}
 
 
 def main():
     mode, url, realm, ser = sys.argv[1:5]
-    fn = {"interop": interop, "basic": basic, "callee": callee}[mode]
-    out = asyncio.run(asyncio.wait_for(fn(url, realm, ser), 300))
+    fn = {"interop": interop, "basic": basic, "await": await_event, "stay": stay}[mode]
+    out = asyncio.run(asyncio.wait_for(fn(url, realm, ser, *sys.argv[5:]), 300))
     if out is not None:
         print(json.dumps(out, sort_keys=True), flush=True)
 
