@@ -168,6 +168,7 @@ func (s *session) writeLoop() {
 func (s *session) abort(reason wamp.URI, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	s.send(&wamp.Abort{Details: wamp.Dict{"message": msg}, Reason: reason})
+	s.out.close() // ABORT is the last message (events may be on their way until detach)
 	return fmt.Errorf("%w: %s: %s", errSessionAborted, reason, msg)
 }
 
@@ -222,6 +223,7 @@ func (s *session) handle(m wamp.Message) (done bool, err error) {
 	switch m := m.(type) {
 	case *wamp.Goodbye:
 		s.send(&wamp.Goodbye{Details: wamp.Dict{}, Reason: closeGoodbyeAndOut})
+		s.out.close() // the reply is the last message
 		return true, nil
 	case *wamp.Abort:
 		return true, nil
