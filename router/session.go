@@ -56,7 +56,6 @@ type session struct {
 	authmethod   string
 	authprovider string
 	calleeCancel bool // the client announced callee call_canceling
-	joined       time.Time
 
 	// Guarded by realm.mu.
 	subs       map[wamp.ID]*subscription
@@ -200,7 +199,7 @@ func (s *session) readLoop() error {
 			case *wamp.Abort:
 				return nil
 			default:
-				return s.abort(errProtocolViolation, "expected HELLO, got message type %d", m.Type())
+				return s.abort(errProtocolViolation, "expected HELLO, got %v", m.Type())
 			}
 			continue
 		}
@@ -245,13 +244,13 @@ func (s *session) handle(m wamp.Message) (done bool, err error) {
 		s.yield(m)
 	case *wamp.Error:
 		if m.RequestType != wamp.INVOCATION {
-			return true, s.abort(errProtocolViolation, "ERROR for message type %d: a client answers only INVOCATION", m.RequestType)
+			return true, s.abort(errProtocolViolation, "ERROR for %v: a client answers only INVOCATION", m.RequestType)
 		}
 		s.invocationError(m)
 	case *wamp.Hello:
 		return true, s.abort(errProtocolViolation, "HELLO received on an established session")
 	default:
-		return true, s.abort(errProtocolViolation, "message type %d is not sent by a client", m.Type())
+		return true, s.abort(errProtocolViolation, "%v is not sent by a client", m.Type())
 	}
 	return false, nil
 }
@@ -304,7 +303,6 @@ func (s *session) hello(m *wamp.Hello) error {
 	s.regs = make(map[wamp.ID]*registration)
 	s.calls = make(map[wamp.ID]*invocation)
 	s.invs = make(map[wamp.ID]*invocation)
-	s.joined = s.r.opts.Now()
 
 	rl.mu.Lock()
 	for {
