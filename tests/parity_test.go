@@ -40,6 +40,22 @@ func startEnvUWSGI(t *testing.T, dir string) string {
 func startNginx(t *testing.T, dir, sock string) string {
 	t.Helper()
 	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	startNginxConf(t, dir, addr, fmt.Sprintf(`  server {
+    listen %s;
+    location / {
+      include /etc/nginx/uwsgi_params;
+      uwsgi_pass unix:%s;
+    }
+  }
+`, addr, sock))
+	return addr
+}
+
+// startNginxConf runs nginx-light in the foreground with block as the body of its http
+// block, and waits until addr accepts. nginx.conf goes in dir, its prefix for relative paths.
+func startNginxConf(t *testing.T, dir, addr, block string) {
+	t.Helper()
 	conf := fmt.Sprintf(`worker_processes 1;
 daemon off;
 pid %[1]s/nginx.pid;
@@ -48,15 +64,8 @@ events { worker_connections 128; }
 http {
   access_log off;
   client_body_temp_path %[1]s/body;
-  server {
-    listen 127.0.0.1:%[2]d;
-    location / {
-      include /etc/nginx/uwsgi_params;
-      uwsgi_pass unix:%[3]s;
-    }
-  }
-}
-`, dir, port, sock)
+%[2]s}
+`, dir, block)
 	cf := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -69,9 +78,7 @@ http {
 		t.Fatalf("nginx (Debian: nginx-light): %v", err)
 	}
 	t.Cleanup(func() { stopGroup(cmd) })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	waitConn(t, "tcp", addr, logs)
-	return addr
 }
 
 func stopGroup(cmd *exec.Cmd) {
