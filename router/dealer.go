@@ -269,7 +269,7 @@ func (s *session) call(m *wamp.Call) error {
 	}
 	inv := &invocation{id: callee.nextInv, call: m.Request, caller: s, callee: callee, progress: progress}
 	details := emptyDict
-	if reg.match != matchExact || disclose || progress {
+	if reg.match != matchExact || disclose || progress || timeout > 0 {
 		details = make(wamp.Dict, 4)
 		if reg.match != matchExact {
 			details["procedure"] = string(m.Procedure)
@@ -279,6 +279,11 @@ func (s *session) call(m *wamp.Call) error {
 		}
 		if progress {
 			details["receive_progress"] = true
+		}
+		if timeout > 0 {
+			// As Crossbar: the callee learns the caller's timeout and may stop early; the
+			// dealer enforces it anyway.
+			details["timeout"] = timeout
 		}
 	}
 	s.calls[inv.call] = inv

@@ -328,6 +328,9 @@ func TestCallTimeout(t *testing.T) {
 		start := time.Now()
 		caller.send(&wamp.Call{Request: 1, Options: wamp.Dict{"timeout": int64(1500)}, Procedure: "slow.proc"})
 		inv := expect[*wamp.Invocation](callee)
+		if asInt(t, inv.Details["timeout"]) != 1500 {
+			t.Fatalf("INVOCATION details %v, want the timeout", inv.Details)
+		}
 		caller.expectError(wamp.CALL, errCanceled)
 		if waited := time.Since(start); waited != 1500*time.Millisecond {
 			t.Fatalf("the call was canceled after %v (fake clock), want 1.5s", waited)
