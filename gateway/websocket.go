@@ -231,11 +231,16 @@ func (s *wsService) session(c *websocket.Conn, codec wamp.Codec, batched bool, i
 	t := newWSTransport(c, codec, batched, s.opts, s.writeTO)
 	s.ref.add(t)
 	defer s.ref.remove(t)
+	pinging := make(chan struct{})
 	if s.opts.AutoPingInterval > 0 {
-		go t.pingLoop(s.opts.AutoPingInterval)
+		go func() { defer close(pinging); t.pingLoop(s.opts.AutoPingInterval) }()
+	} else {
+		close(pinging)
 	}
 	err := s.serveSession(t, info)
 	_ = t.Close()
+	// fasthttp recycles the connection once this handler returns: nothing may touch it after.
+	<-pinging
 	t.drain()
 	s.log.Debug("wamp session ended", "remote", info.RemoteAddr, "protocol", info.Protocol, "error", err)
 }
