@@ -202,9 +202,13 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 			retryPause(attempt, deadline)
 			continue
 		}
+		var sendFailed error
 		if body != nil && bodyLen > 0 {
 			if err := s.sendBody(conn, body, bodyLen); err != nil {
-				return err.withConn(s, conn, u)
+				if err.client {
+					return err.withConn(s, conn, u)
+				}
+				sendFailed = err.err // the app may have answered already: see below
 			}
 		}
 
@@ -212,11 +216,19 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		err = uwsgiproto.ReadResponseHead(ub.br, s.maxHeadBytes, &ub.head)
 		if err == nil {
 			u.succeeded()
+			if sendFailed != nil {
+				// The app answered without reading the whole body (an upload it refuses)
+				// and uwsgi closed: the answer is passed on, as nginx does.
+				lingerDiscard(ctx, cl > 0)
+			}
 			break
 		}
 		got := ub.src.n
 		ub.Close()
 		u.failed(time.Now())
+		if sendFailed != nil {
+			return &upstreamError{upstream: u.label, op: "send body", err: sendFailed}
+		}
 		uerr := &upstreamError{upstream: u.label, op: "read head", err: err}
 		// nginx's next_upstream rule: another try only when the upstream sent nothing, the
 		// request is idempotent and its body was not consumed. A launched uwsgi that just
