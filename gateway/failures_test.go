@@ -350,3 +350,30 @@ func TestLaunchedWorkerDeaths(t *testing.T) {
 		getOK(t, base+"/")
 	}
 }
+
+// TestEarlyAnswer: an app that answers without reading the request body (refusing an upload)
+// has its answer passed on, as nginx does, although uwsgi closed before taking the body.
+func TestEarlyAnswer(t *testing.T) {
+	sock := startEdgeUWSGI(t)
+	base := startGateway(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
+	for _, size := range []int{100, 64 << 10, 4 << 20} {
+		for _, chunked := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d bytes, chunked %v", size, chunked), func(t *testing.T) {
+				req, _ := http.NewRequest("POST", base+"/refuse", io.LimitReader(zeros{}, int64(size)))
+				req.ContentLength = int64(size)
+				if chunked {
+					req.ContentLength = -1
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 401 || string(b) != "refused" {
+					t.Fatalf("status %d %q, want the app's 401", resp.StatusCode, b)
+				}
+			})
+		}
+	}
+}

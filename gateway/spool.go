@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // spool de-chunks a request body of unknown length so that uwsgi can be given CONTENT_LENGTH:
@@ -78,4 +81,26 @@ func (s *spool) reset() {
 		s.file.Close()
 		s.file = nil
 	}
+}
+
+// lingerTime bounds how long the rest of a request body is read and dropped after the app
+// answered without reading it (nginx lingering_time).
+const lingerTime = 30 * time.Second
+
+// lingerDiscard reads and drops what the client still sends of a streamed body the app did
+// not take, for up to lingerTime, and closes the connection after the response. Closing at
+// once with unread data would make the kernel reset the connection, and the client would
+// likely see the reset instead of the answer (nginx's lingering close, for the same reason).
+func lingerDiscard(ctx *fasthttp.RequestCtx, streamed bool) {
+	ctx.SetConnectionClose()
+	if !streamed {
+		return // a chunked body was read whole into the spool already
+	}
+	r := ctx.RequestBodyStream()
+	c := ctx.Conn()
+	if r == nil || c == nil {
+		return
+	}
+	_ = c.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, r)
 }

@@ -74,6 +74,11 @@ def application(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", "1000000")])
         return gen()
 
+    if path == "/refuse":
+        # Answers without reading the request body, as an app refusing an upload does.
+        start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("Content-Length", "7")])
+        return [b"refused"]
+
     if path == "/segv":
         # A real segmentation fault in the request's thread (a signal sent with os.kill may be
         # handled by another thread after the response is out).
