@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -369,6 +370,7 @@ type wsTransport struct {
 	helloTO time.Duration
 	idleTO  time.Duration // with auto ping: interval + timeout; 0 means no read deadline
 	closeTO time.Duration
+	maxSize int // max_message_size, 0 for none
 
 	readMu  sync.Mutex
 	opened  bool     // the first message arrived
@@ -394,6 +396,7 @@ func newWSTransport(c *websocket.Conn, codec wamp.Codec, batched bool, o config.
 	if t.closeTO <= 0 {
 		t.closeTO = time.Second
 	}
+	t.maxSize = o.MaxMessageSize
 	if o.MaxMessageSize > 0 {
 		// Over the limit the websocket package closes with 1009 (RFC 6455 section 7.4.1).
 		c.SetReadLimit(int64(o.MaxMessageSize))
@@ -439,7 +442,7 @@ func (t *wsTransport) ReadMessage() ([]byte, error) {
 			t.extendRead()
 		}
 		// A fresh slice per message: the router may keep parts of it.
-		_, b, err := t.conn.ReadMessage()
+		b, err := t.readFrame()
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -461,6 +464,25 @@ func (t *wsTransport) ReadMessage() ([]byte, error) {
 			return nil, t.readErr
 		}
 	}
+}
+
+// readFrame reads one WebSocket message. The websocket package's read limit counts bytes on
+// the wire; with permessage-deflate a small frame can inflate to far more, so the inflated
+// size is held to max_message_size here too, with the same 1009 close.
+func (t *wsTransport) readFrame() ([]byte, error) {
+	_, r, err := t.conn.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	if t.maxSize <= 0 {
+		return io.ReadAll(r)
+	}
+	b, err := io.ReadAll(io.LimitReader(r, int64(t.maxSize)+1))
+	if err == nil && len(b) > t.maxSize {
+		_ = t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseMessageTooBig, ""), time.Now().Add(t.closeTO))
+		return nil, websocket.ErrReadLimit
+	}
+	return b, err
 }
 
 // extendRead moves the read deadline to idleTO from now (none without auto ping), unless the

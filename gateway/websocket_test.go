@@ -419,6 +419,23 @@ func TestWebSocketCompression(t *testing.T) {
 	if _, b, err := c.ReadMessage(); err != nil || !bytes.Equal(b, msg) {
 		t.Fatalf("echo through deflate: %v", err)
 	}
+
+	// max_message_size holds for the inflated message, not only for the bytes on the wire.
+	o.MaxMessageSize = 4096
+	c, _, err = d.Dial(echoServer(t, nil, o), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WriteMessage(websocket.TextMessage, msg); err != nil { // ~13 kB, deflates to ~100 bytes
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _, err = c.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
+		t.Fatalf("inflated message over max_message_size: %v, want close 1009", err)
+	}
 }
 
 // TestWebSocketShutdownCutsSessions: closing the router's reference ends the sessions it
