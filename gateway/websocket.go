@@ -208,12 +208,11 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 		return &clientReason{err: errNoSubprotocol, reason: "This server only speaks WebSocket subprotocols " + strings.Join(s.allowed, ", ")}
 	}
 	codec, batched, _ := wamp.LookupSubprotocol(proto)
+	// The subprotocol is named only to a client that offered some: RFC 6455 section 4.2.2
+	// forbids answering one the client did not offer, and a client that offered none speaks
+	// wamp.2.json unnamed (autobahn's WampWebSocketServerProtocol.onConnect).
 	if offered {
-		// With no Sec-WebSocket-Protocol the client gets wamp.2.json without it being named
-		// (autobahn's WampWebSocketServerProtocol.onConnect); RFC 6455 section 4.2.2 forbids
-		// answering a subprotocol the client did not offer.
-		h := &ctx.Response.Header
-		h.Set("Sec-WebSocket-Protocol", proto)
+		ctx.Response.Header.Set("Sec-WebSocket-Protocol", proto)
 	}
 	info := router.PeerInfo{Transport: "websocket", RemoteAddr: ctx.RemoteAddr().String(), Protocol: proto}
 	s.ref.wg.Add(1)
