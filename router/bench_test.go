@@ -237,3 +237,39 @@ func TestPublishAllocs(t *testing.T) {
 		t.Errorf("a publish to 100 subscribers allocates %v times, want at most 3", n)
 	}
 }
+
+func TestCallAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	rl, ss := benchRealm(2, wamp.MsgPack)
+	caller, callee := ss[0], ss[1]
+	for _, s := range ss {
+		s.role = rl.roles["anonymous"]
+		s.regs, s.calls, s.invs = map[wamp.ID]*registration{}, map[wamp.ID]*invocation{}, map[wamp.ID]*invocation{}
+		rl.sessions[s.id] = s
+	}
+	callee.register(&wamp.Register{Request: 1, Options: wamp.Dict{}, Procedure: "com.app.add"})
+	callee.out.items = callee.out.items[:0]
+	call := &wamp.Call{Request: 1, Options: wamp.Dict{}, Procedure: "com.app.add", Arguments: wamp.List{int64(2), int64(3)}}
+	yield := &wamp.Yield{Options: wamp.Dict{}, Arguments: wamp.List{int64(5)}}
+	roundTrip := func() {
+		if err := caller.call(call); err != nil {
+			t.Fatal(err)
+		}
+		yield.Request = callee.nextInv
+		callee.yield(yield)
+		if len(caller.out.items) != 1 || caller.out.items[0].msg.Type() != wamp.RESULT {
+			t.Fatalf("caller queue %v", caller.out.items)
+		}
+		caller.out.items = caller.out.items[:0]
+		callee.out.items = callee.out.items[:0]
+	}
+	roundTrip()
+	n := testing.AllocsPerRun(200, roundTrip)
+	t.Logf("router allocations per call round trip: %v", n)
+	// The call's bookkeeping, the INVOCATION and the RESULT, and the URI check's split.
+	if n > 4 {
+		t.Errorf("a call round trip allocates %v times in the router, want at most 4", n)
+	}
+}
