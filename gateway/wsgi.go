@@ -299,6 +299,10 @@ func (b *upstreamBody) readSmallBody(resp *fasthttp.Response, n int) error {
 // retry then waits for the relaunch.
 const maxAttempts = 5
 
+// relaunchPoll spaces dials to a launched uwsgi that refuses connections while its supervisor
+// has not yet noticed that it died.
+const relaunchPoll = 20 * time.Millisecond
+
 func retryPause(attempt int, deadline time.Time) {
 	d := min(25*time.Millisecond<<attempt, time.Until(deadline))
 	if d > 0 {
@@ -337,17 +341,24 @@ func (s *wsgiService) connect(deadline time.Time) (upstreamConn, *upstream, erro
 			return nil, nil, &upstreamError{upstream: u.label, op: "queue", err: err}
 		}
 		conn, err := u.dial(s.connectTimeout)
-		if err != nil && u.waitReady != nil {
+		for err != nil && u.waitReady != nil {
+			// A launched uwsgi that refuses connections is restarting, or has just died
+			// and its supervisor has not seen it yet (waitReady still returns at once):
+			// wait for it, polling, within the queue timeout.
 			ctx, cancel := context.WithDeadline(context.Background(), deadline)
 			werr := u.waitReady(ctx)
 			cancel()
-			if werr == nil {
-				conn, err = u.dial(s.connectTimeout)
-			} else if errors.Is(werr, context.DeadlineExceeded) {
+			if errors.Is(werr, context.DeadlineExceeded) || (werr == nil && !time.Now().Before(deadline)) {
 				// The launched uwsgi did not come back within queue_timeout: the request
 				// waited its turn in vain, which is a 503, as for a full queue.
 				u.release()
-				return nil, nil, &upstreamError{upstream: u.label, op: "queue", err: fmt.Errorf("%w: %w", errQueueTimeout, werr)}
+				return nil, nil, &upstreamError{upstream: u.label, op: "queue", err: fmt.Errorf("%w (last dial: %v)", errQueueTimeout, err)}
+			}
+			if werr != nil {
+				break // stopped
+			}
+			if conn, err = u.dial(s.connectTimeout); err != nil {
+				time.Sleep(min(relaunchPoll, time.Until(deadline)))
 			}
 		}
 		if err == nil {
