@@ -7,7 +7,7 @@ APT_PKGS := uwsgi-core uwsgi-plugin-python3 python3-flask python3-django python3
             python3-msgpack python3-cbor2 python3-twisted nginx-light wrk chromium
 FUZZTIME ?= 5s
 
-.PHONY: all build deps demo test test-go test-allocs test-js fuzz fuzz-short bench vet clean
+.PHONY: all build deps demo test test-go test-allocs test-js fuzz fuzz-short bench bench-memory vet clean
 
 all: build
 
@@ -44,6 +44,8 @@ test-go: build
 test-allocs:
 	$(GO) test -count=1 -run 'Allocs' ./...
 
+# Every fuzz target in the module (found in the sources), briefly in `make test`, for
+# minutes each in `make fuzz`.
 fuzz-short:
 	contrib/fuzz.sh $(FUZZTIME)
 
@@ -52,6 +54,10 @@ fuzz:
 
 bench: deps build
 	@if [ -x contrib/bench/run ]; then contrib/bench/run; else echo "contrib/bench/run not found"; exit 1; fi
+
+# Peak RSS of portico while it moves 1 GiB down and 512 MiB up (contrib/bench/memory/README.md).
+bench-memory: deps build
+	$(GO) run ./contrib/bench/memory -portico $(BIN)
 
 clean:
 	rm -rf bin
