@@ -75,9 +75,16 @@ func (e *env) start(name string) (*gateway, error) {
 	}
 	logf := filepath.Join(dir, "out.log")
 	var p *proc
-	switch name {
+	kind, extraEnv, _ := strings.Cut(name, "+")
+	switch kind {
 	case "portico":
-		p, err = e.startPortico(dir, logf, port)
+		// "portico+GOMAXPROCS=2" runs a variant with that environment variable, measured in
+		// the same turns as the others (an A/B of a runtime setting).
+		var env []string
+		if extraEnv != "" {
+			env = strings.Split(extraEnv, "+")
+		}
+		p, err = e.startPortico(dir, logf, port, env)
 	case "nginx":
 		p, err = e.startNginx(dir, logf, port)
 	case "uwsgi-http":
@@ -91,7 +98,7 @@ func (e *env) start(name string) (*gateway, error) {
 		p, err = e.ps.start(name, dir, logf, nil, e.python, filepath.Join(e.benchDir, "apps", "twisted_wsgi.py"),
 			strconv.Itoa(port), e.app.dir, e.app.module, e.app.object)
 	default:
-		return nil, fmt.Errorf("unknown gateway %q (portico, nginx, uwsgi-http, twisted)", name)
+		return nil, fmt.Errorf("unknown gateway %q (portico, portico+VAR=value, nginx, uwsgi-http, twisted)", name)
 	}
 	if err != nil {
 		return nil, err
@@ -106,7 +113,7 @@ func (e *env) start(name string) (*gateway, error) {
 	return g, nil
 }
 
-func (e *env) startPortico(dir, logf string, port int) (*proc, error) {
+func (e *env) startPortico(dir, logf string, port int, env []string) (*proc, error) {
 	cfg := fmt.Sprintf(`# Portico in front of an existing uwsgi, as nginx's uwsgi_pass.
 [[transport]]
 endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
@@ -118,7 +125,7 @@ endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	return e.ps.start("portico", dir, logf, pprofEnv(), e.portico, "start", "--cbdir", dir, "--loglevel", "warn")
+	return e.ps.start("portico", dir, logf, append(pprofEnv(), env...), e.portico, "start", "--cbdir", dir, "--loglevel", "warn")
 }
 
 func (e *env) startNginx(dir, logf string, port int) (*proc, error) {
