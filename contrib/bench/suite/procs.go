@@ -195,7 +195,10 @@ func statFields(pid int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := string(b)
+	return parseStat(string(b))
+}
+
+func parseStat(s string) ([]string, error) {
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
 		return nil, errors.New("malformed stat")
@@ -213,6 +216,10 @@ func cpuTicks(pid int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return statTicks(f)
+}
+
+func statTicks(f []string) (int64, error) {
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
@@ -229,9 +236,16 @@ func vmHWM(pid int) int64 {
 	}
 	defer f.Close()
 	b, _ := io.ReadAll(f)
-	for line := range strings.SplitSeq(string(b), "\n") {
+	return parseHWM(string(b))
+}
+
+func parseHWM(status string) int64 {
+	for line := range strings.SplitSeq(status, "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil || kb < 0 {
+				return 0
+			}
 			return kb << 10
 		}
 	}

@@ -52,7 +52,16 @@ func runWrk(ctx context.Context, script, url string, threads, conns int, d time.
 	if err := cmd.Run(); err != nil {
 		return wrkReport{}, fmt.Errorf("wrk: %w: %s%s", err, errb.String(), out.String())
 	}
-	sc := bufio.NewScanner(&out)
+	rep, ok, err := parseWrkReport(out.Bytes())
+	if err != nil || ok {
+		return rep, err
+	}
+	return wrkReport{}, fmt.Errorf("wrk printed no report: %s %s", out.String(), errb.String())
+}
+
+// parseWrkReport finds the line wrkScript prints. ok is false when there is none.
+func parseWrkReport(out []byte) (rep wrkReport, ok bool, err error) {
+	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) != 7 || f[0] != "BENCH" {
@@ -61,14 +70,14 @@ func runWrk(ctx context.Context, script, url string, threads, conns int, d time.
 		var n [6]int64
 		for i := range n {
 			v, err := strconv.ParseInt(f[i+1], 10, 64)
-			if err != nil {
-				return wrkReport{}, fmt.Errorf("wrk: bad report %q", sc.Text())
+			if err != nil || v < 0 {
+				return wrkReport{}, false, fmt.Errorf("wrk: bad report %q", sc.Text())
 			}
 			n[i] = v
 		}
 		return wrkReport{requests: n[0], duration: time.Duration(n[1]) * time.Microsecond,
 			p50: time.Duration(n[2]) * time.Microsecond, p99: time.Duration(n[3]) * time.Microsecond,
-			errors: n[4], non2xx: n[5]}, nil
+			errors: n[4], non2xx: n[5]}, true, nil
 	}
-	return wrkReport{}, fmt.Errorf("wrk printed no report: %s %s", out.String(), errb.String())
+	return wrkReport{}, false, nil
 }
