@@ -17,8 +17,9 @@ type spool struct {
 	file *os.File
 }
 
-// spoolKeep is the largest spool buffer kept for the next chunked request.
-const spoolKeep = 64 << 10
+// spoolKeep is the largest spool buffer kept for the next chunked request: one that held a
+// body up to the memory threshold (it may have doubled once past it).
+const spoolKeep = 2*chunkedMemLimit + bytes.MinRead
 
 // fill reads r to EOF. max > 0 bounds the body (errBodyTooLarge past it). It returns the body
 // length and a reader over the whole body.
@@ -70,8 +71,7 @@ func (s *spool) fill(r io.Reader, max int64, dir string) (int64, io.Reader, erro
 
 // reset closes the file (the last reference to it: it was unlinked when made) and empties the
 // buffer. A buffer grown past spoolKeep is dropped rather than kept in the pooled request
-// state: idle connections must not pin up to 2 MiB each (bytes.Buffer doubles past the
-// threshold) after a burst of chunked uploads.
+// state: idle request states must not pin large buffers after a burst of chunked uploads.
 func (s *spool) reset() {
 	if s.mem.Cap() > spoolKeep {
 		s.mem = bytes.Buffer{}
