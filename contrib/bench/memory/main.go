@@ -44,6 +44,7 @@ func run() error {
 	up := flag.String("up", "512m", "upload size")
 	limitFlag := flag.String("limit", "64m", "peak RSS bound; above it the run fails (0: none)")
 	verbose := flag.Bool("v", false, "show portico's log")
+	par := flag.Int("parallel", 8, "transfers at once in the parallel rows")
 	flag.Parse()
 	downN, err := parseSize(*down)
 	if err != nil {
@@ -78,8 +79,8 @@ func run() error {
 	if err := os.WriteFile(filepath.Join(dir, "memapp.py"), memapp, 0o644); err != nil {
 		return err
 	}
-	// One uwsgi process with two threads: enough for one transfer at a time, and Portico's
-	// own memory is what is measured.
+	// One uwsgi process with 8 threads: enough for the parallel transfers, and the app
+	// allocates next to nothing, so Portico's own memory is what is measured.
 	cfg := fmt.Sprintf(`[router]
 pythonpath = ["."]
 
@@ -91,7 +92,7 @@ endpoint = { type = "tcp", interface = "127.0.0.1", port = %d }
   module = "memapp"
   object = "application"
   processes = 1
-  threads = 2
+  threads = 8
   read_timeout = "120s"
   send_timeout = "120s"
 `, port)
@@ -143,6 +144,13 @@ endpoint = { type = "tcp", interface = "127.0.0.1", port = %d }
 		{fmt.Sprintf("download %s, close-delimited", *down), func() (int64, error) { return download(base, downN, false) }},
 		{fmt.Sprintf("upload %s, Content-Length", *up), func() (int64, error) { return upload(base, upN, true) }},
 		{fmt.Sprintf("upload %s, chunked", *up), func() (int64, error) { return upload(base, upN, false) }},
+		// Several at once: per-transfer buffers add up, the chunked spools' memory parts too.
+		{fmt.Sprintf("%d downloads of %s/%d at once", *par, *down, *par), func() (int64, error) {
+			return parallel(*par, func() (int64, error) { return download(base, downN/int64(*par), false) })
+		}},
+		{fmt.Sprintf("%d chunked uploads of %s/%d", *par, *up, *par), func() (int64, error) {
+			return parallel(*par, func() (int64, error) { return upload(base, upN/int64(*par), false) })
+		}},
 	}
 	for _, tr := range transfers {
 		if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
@@ -223,6 +231,28 @@ func upload(base string, size int64, sized bool) (int64, error) {
 		return 0, fmt.Errorf("status %d, app saw %q, want %q", resp.StatusCode, b, want)
 	}
 	return size, nil
+}
+
+// parallel runs n copies of do at once and returns the bytes moved, or the first error.
+func parallel(n int, do func() (int64, error)) (int64, error) {
+	type res struct {
+		n   int64
+		err error
+	}
+	ch := make(chan res, n)
+	for range n {
+		go func() { m, err := do(); ch <- res{m, err} }()
+	}
+	var total int64
+	var first error
+	for range n {
+		r := <-ch
+		total += r.n
+		if r.err != nil && first == nil {
+			first = r.err
+		}
+	}
+	return total, first
 }
 
 // pattern is an upload body of left bytes made on the fly.
