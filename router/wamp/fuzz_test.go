@@ -30,6 +30,11 @@ func seedDecode(f *testing.F, c Codec) {
 			f.Add(b)
 		}
 	}
+	for _, fr := range wampyFrames {
+		if fr.codec == c {
+			f.Add(mustHex(f, fr.hex))
+		}
+	}
 }
 
 // fuzzDecode: Decode never panics; what it accepts encodes, and the encoding decodes to a

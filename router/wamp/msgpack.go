@@ -126,8 +126,29 @@ func (d mpDecoder) value(depth int) (any, error) {
 			}
 		}
 		return m, nil
+	case c == msgpcode.FixExt1:
+		return nil, d.undefined()
 	}
 	return nil, fmt.Errorf("unsupported type code 0x%02x", c)
+}
+
+// undefined reads JavaScript's undefined as msgpackr (wampy's msgpack serializer) writes it:
+// fixext1 of extension type 0 with a zero data byte, d4 00 00 (msgpackr pack.js: "a number
+// of implementations use fixext1 with type 0, data 0 to denote undefined"; notepack.io does
+// the same). wampy leaves unset options as undefined, e.g. SUBSCRIBE {"match": undefined,
+// "get_retained": undefined}, where its JSON serializer drops the keys. It decodes as nil,
+// as CBOR's undefined (simple value 23) does; the option checks then take a nil known option
+// as absent. Any other extension has no meaning in WAMP and is refused.
+func (d mpDecoder) undefined() error {
+	rest := d.b[len(d.b)-d.r.Len():]
+	if len(rest) < 3 {
+		return errors.New("extension truncated")
+	}
+	if rest[1] != 0 || rest[2] != 0 {
+		return fmt.Errorf("unsupported extension type %d (fixext1, data 0x%02x)", int8(rest[1]), rest[2])
+	}
+	var b [3]byte
+	return d.dec.ReadFull(b[:])
 }
 
 // str reads a str. MessagePack's str holds UTF-8 (spec "MessagePack": "str ... UTF-8

@@ -196,10 +196,10 @@ func errorRequestType(c int64) bool {
 	return false
 }
 
+// passthru tells whether Options/Details announce a passthru payload. A null scheme is none,
+// as checkOptions takes a known key with a null value as absent.
 func passthru(d Dict) bool {
-	_, a := d["ppt_scheme"]
-	_, b := d["enc_algo"]
-	return a || b
+	return d["ppt_scheme"] != nil || d["enc_algo"] != nil
 }
 
 func build(t MessageType, p *parts) Message {
@@ -417,6 +417,19 @@ func checkOptions(m Message) error {
 	for k, v := range d {
 		r, ok := rs[k]
 		if !ok {
+			continue
+		}
+		if v == nil {
+			// A known key with a null value is taken as absent. Every option and detail is
+			// optional and has a meaning when absent (spec "Message Definitions": Options and
+			// Details are dicts of optional keys; "Pattern-based Subscription": no match
+			// means exact), and null names no other value of any of these keys, so nothing
+			// is guessed. wampy sends JavaScript's undefined for options it leaves unset
+			// (SUBSCRIBE {"match": undefined, "get_retained": undefined}): its JSON
+			// serializer drops those keys, msgpackr and cbor-x write undefined, which decodes
+			// as nil. Deleting the key lets the router read the message as the JSON one.
+			// Unknown (custom) keys keep their nulls: their meaning is the application's.
+			delete(d, k)
 			continue
 		}
 		if err := r.check(v); err != nil {
