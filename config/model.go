@@ -228,9 +228,71 @@ type WebSocket struct {
 	// Serializers restricts the offered WAMP serializers ("json", "msgpack", "cbor"); default all.
 	Serializers []string
 	Options     WebSocketOptions
-	// Auth is the transport's authentication config; without it clients join anonymously.
-	Auth  map[string]any
+	// Auth is the path's `auth` (Crossbar "Authentication"): the methods clients may
+	// authenticate with. Nil: clients join anonymously with role "anonymous". When set, a client
+	// joins only by one of its methods; anonymous clients only when Auth.Anonymous is set.
+	Auth  *Auth
 	Debug bool
+}
+
+// Auth is a websocket path's `auth` object: one entry per WAMP authentication method, each
+// with Crossbar's `type: "static"` principal database. A client's HELLO.authmethods are tried
+// in the client's order among the methods configured here.
+type Auth struct {
+	// Anonymous is `anonymous: {type: "static", role: "..."}`: clients that name no
+	// authmethods (or "anonymous") join with a random authid and this role.
+	Anonymous *AnonymousAuth
+	// Ticket is `ticket: {type: "static", principals: {...}}` (WAMP-Ticket): the client sends
+	// its ticket, in clear, in AUTHENTICATE. Use it over TLS only.
+	Ticket *TicketAuth
+	// WAMPCRA is `wampcra: {type: "static", users: {...}}` (WAMP-CRA): the client signs a
+	// challenge with HMAC-SHA256; the secret never crosses the wire.
+	WAMPCRA *WAMPCRAAuth
+}
+
+// AnonymousAuth is the `anonymous` method.
+type AnonymousAuth struct {
+	// Role is the authrole of anonymous clients. Default "anonymous".
+	Role string
+}
+
+// TicketAuth is the `ticket` method's static principals, by authid.
+type TicketAuth struct {
+	Principals map[string]TicketPrincipal
+}
+
+// TicketPrincipal is one `principals` entry.
+type TicketPrincipal struct {
+	// Ticket is the shared secret the client must send. Required.
+	Ticket string
+	// Role is the authrole the client gets. Required.
+	Role string
+	// Realm, when set, is the realm the client joins whatever its HELLO asked (Crossbar's
+	// principal `realm`).
+	Realm string
+}
+
+// WAMPCRAAuth is the `wampcra` method's static users, by authid.
+type WAMPCRAAuth struct {
+	Users map[string]WAMPCRAUser
+}
+
+// WAMPCRAUser is one `users` entry.
+type WAMPCRAUser struct {
+	// Secret is the HMAC-SHA256 key of the signature. Required. With Salt it is, as in
+	// Crossbar, the key the client derives from its password: autobahn's
+	// auth.derive_key(password, salt, iterations, keylen), a base64 string.
+	Secret string
+	// Role is the authrole the client gets. Required.
+	Role string
+	// Realm, when set, is the realm the client joins whatever its HELLO asked.
+	Realm string
+	// Salt, Iterations and KeyLen are sent to the client in the CHALLENGE so that it derives
+	// Secret from its password with PBKDF2-HMAC-SHA256. Iterations defaults to 1000 and KeyLen
+	// to 32 when Salt is set (Crossbar's defaults); without Salt they are not used.
+	Salt       string
+	Iterations int
+	KeyLen     int
 }
 
 // WebSocketOptions are Crossbar's websocket `options`.

@@ -766,11 +766,7 @@ func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
 		x.done()
 	}
 	if av, ap := o.take("auth"); av != nil && av.kind != kNull {
-		if av.kind != kMap {
-			d.add(av.line, ap, "want an object, got %s", av.kind)
-		} else {
-			ws.Auth, _ = av.iface().(map[string]any)
-		}
+		ws.Auth = d.decodeAuth(av, ap)
 	}
 	o.boolean("debug", &ws.Debug)
 	o.unsupported("cookie")

@@ -1,0 +1,171 @@
+package config
+
+// Crossbar's transport `auth` object (Crossbar docs "Authentication", and
+// crossbar/router/auth/*.py for what each key means). Portico serves the `static` principal
+// databases of anonymous, ticket and wampcra; everything else is reported, so that `portico
+// check` fails on a config that would otherwise let clients in with less authentication than
+// it asks for.
+
+// authMethods are the methods Portico serves; unsupportedAuthMethods are Crossbar's others.
+var (
+	authMethods            = []string{"anonymous", "ticket", "wampcra"}
+	unsupportedAuthMethods = []string{"cryptosign", "cryptosign-proxy", "anonymous-proxy", "scram", "tls", "cookie"}
+)
+
+func (d *decoder) decodeAuth(v *value, place string) *Auth {
+	a := &Auth{}
+	o := d.object(v, place)
+	if v.kind == kMap && len(v.keys) == 0 {
+		d.add(v.line, place, "no authentication method: list at least one of anonymous, ticket, wampcra, or remove \"auth\" to admit anonymous clients")
+	}
+	for _, e := range o.v.keys {
+		switch {
+		case contains(authMethods, e.key), contains(unsupportedAuthMethods, e.key):
+		default:
+			o.seen[e.key] = true
+			d.add(e.line, place, "unknown authentication method %q (want anonymous, ticket or wampcra)", e.key)
+		}
+	}
+	for _, m := range unsupportedAuthMethods {
+		if e := o.v.get(m); e != nil {
+			o.seen[m] = true
+			d.add(e.line, childPlace(place, m), "authentication method %q is not supported yet (want anonymous, ticket or wampcra)", m)
+		}
+	}
+	if mv, mp := o.take("anonymous"); mv != nil && mv.kind != kNull {
+		if x := d.authMethod(mv, mp); x != nil {
+			an := &AnonymousAuth{Role: "anonymous"} // Crossbar's default role
+			if r, ok := x.str("role"); ok {
+				an.Role = r
+				if r == "" {
+					rv, rp := x.take("role")
+					d.add(rv.line, rp, "empty role")
+				}
+			}
+			x.done()
+			a.Anonymous = an
+		}
+	}
+	if mv, mp := o.take("ticket"); mv != nil && mv.kind != kNull {
+		if x := d.authMethod(mv, mp); x != nil {
+			t := &TicketAuth{Principals: map[string]TicketPrincipal{}}
+			pv, pp := x.take("principals")
+			if pv == nil || pv.kind == kNull {
+				d.add(x.line(), mp, "missing \"principals\"")
+			} else {
+				po := d.object(pv, pp)
+				for _, e := range po.v.keys {
+					po.seen[e.key] = true
+					ep := childPlace(pp, e.key)
+					if e.val.line == 0 {
+						e.val.line = e.line
+					}
+					u := d.object(e.val, ep)
+					var p TicketPrincipal
+					p.Ticket = d.required(u, ep, "ticket")
+					p.Role = d.required(u, ep, "role")
+					p.Realm = d.authRealm(u)
+					u.done()
+					t.Principals[e.key] = p
+				}
+				po.done()
+			}
+			x.done()
+			a.Ticket = t
+		}
+	}
+	if mv, mp := o.take("wampcra"); mv != nil && mv.kind != kNull {
+		if x := d.authMethod(mv, mp); x != nil {
+			c := &WAMPCRAAuth{Users: map[string]WAMPCRAUser{}}
+			uv, up := x.take("users")
+			if uv == nil || uv.kind == kNull {
+				d.add(x.line(), mp, "missing \"users\"")
+			} else {
+				uo := d.object(uv, up)
+				for _, e := range uo.v.keys {
+					uo.seen[e.key] = true
+					ep := childPlace(up, e.key)
+					if e.val.line == 0 {
+						e.val.line = e.line
+					}
+					u := d.object(e.val, ep)
+					var w WAMPCRAUser
+					w.Secret = d.required(u, ep, "secret")
+					w.Role = d.required(u, ep, "role")
+					w.Realm = d.authRealm(u)
+					w.Salt, _ = u.str("salt")
+					// Bounds: autobahn's pbkdf2 takes any positive count; a client derives
+					// the key on every login, so an absurd count is a mistake, not security.
+					u.integer("iterations", 1, 10_000_000, &w.Iterations)
+					u.integer("keylen", 1, 1024, &w.KeyLen)
+					if w.Salt != "" {
+						if w.Iterations == 0 {
+							w.Iterations = 1000 // Crossbar's default
+						}
+						if w.KeyLen == 0 {
+							w.KeyLen = 32 // Crossbar's default
+						}
+					}
+					u.done()
+					c.Users[e.key] = w
+				}
+				uo.done()
+			}
+			x.done()
+			a.WAMPCRA = c
+		}
+	}
+	o.done()
+	return a
+}
+
+// authMethod checks a method's object and its `type`; nil when it cannot be used.
+func (d *decoder) authMethod(v *value, place string) *obj {
+	x := d.object(v, place)
+	if v.kind != kMap {
+		return nil
+	}
+	t, ok := x.str("type")
+	tv, tp := x.take("type")
+	switch {
+	case !ok && tv == nil:
+		d.add(x.line(), place, "missing \"type\" (Portico serves \"static\")")
+		return nil
+	case !ok:
+		return nil // reported by str
+	case t == "dynamic" || t == "function":
+		// A dynamic authenticator is a WAMP procedure; "function" is a Python callable.
+		d.add(tv.line, tp, "authentication type %q is not supported yet (Portico serves \"static\")", t)
+		return nil
+	case t != "static":
+		d.add(tv.line, tp, "unknown authentication type %q (want \"static\")", t)
+		return nil
+	}
+	return x
+}
+
+// required reads a string key that must be present and not empty.
+func (d *decoder) required(u *obj, place, key string) string {
+	s, ok := u.str(key)
+	if !ok {
+		if !u.has(key) {
+			d.add(u.line(), place, "missing %q", key)
+		}
+		return ""
+	}
+	if s == "" {
+		v, p := u.take(key)
+		d.add(v.line, p, "empty %s", key)
+	}
+	return s
+}
+
+// authRealm reads a principal's optional `realm`.
+func (d *decoder) authRealm(u *obj) string {
+	r, ok := u.str("realm")
+	if ok && !validURI(r, false) {
+		v, p := u.take("realm")
+		d.add(v.line, p, "realm name %q is not a valid WAMP URI (dot-separated components without spaces or '#')", r)
+	}
+	return r
+}
