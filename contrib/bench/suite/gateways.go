@@ -24,9 +24,10 @@ type app struct {
 
 // gateway is one HTTP front under test: started once per app, measured in turns.
 type gateway struct {
-	name string
-	url  string
-	proc *proc
+	name  string
+	url   string
+	proc  *proc
+	pprof string // Portico's PORTICO_PPROF address with -profile, else ""
 }
 
 // env is what the gateways of one app share.
@@ -75,14 +76,19 @@ func (e *env) start(name string) (*gateway, error) {
 	}
 	logf := filepath.Join(dir, "out.log")
 	var p *proc
+	var pprofAddr string
 	kind, extraEnv, _ := strings.Cut(name, "+")
 	switch kind {
 	case "portico":
 		// "portico+GOMAXPROCS=2" runs a variant with that environment variable, measured in
 		// the same turns as the others (an A/B of a runtime setting).
 		var env []string
+		env, pprofAddr, err = profileEnv()
+		if err != nil {
+			return nil, err
+		}
 		if extraEnv != "" {
-			env = strings.Split(extraEnv, "+")
+			env = append(env, strings.Split(extraEnv, "+")...)
 		}
 		p, err = e.startPortico(dir, logf, port, env)
 	case "nginx":
@@ -106,7 +112,7 @@ func (e *env) start(name string) (*gateway, error) {
 	if err := waitDial(e.ctx, p, "tcp", addr, startWithin); err != nil {
 		return nil, err
 	}
-	g := &gateway{name: name, url: "http://" + addr + "/", proc: p}
+	g := &gateway{name: name, url: "http://" + addr + "/", proc: p, pprof: pprofAddr}
 	if err := g.check(e.app.expect); err != nil {
 		return nil, err
 	}
@@ -125,7 +131,7 @@ endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	return e.ps.start("portico", dir, logf, append(pprofEnv(), env...), e.portico, "start", "--cbdir", dir, "--loglevel", "warn")
+	return e.ps.start("portico", dir, logf, env, e.portico, "start", "--cbdir", dir, "--loglevel", "warn")
 }
 
 func (e *env) startNginx(dir, logf string, port int) (*proc, error) {
@@ -181,10 +187,38 @@ func (g *gateway) check(expect string) error {
 	return nil
 }
 
-// pprofEnv passes PORTICO_PPROF through when the suite profiles Portico.
-func pprofEnv() []string {
-	if *flagPprof == "" {
-		return nil
+// profileEnv gives a Portico its own PORTICO_PPROF address when the suite saves profiles
+// (-profile); it returns "" otherwise.
+func profileEnv() (env []string, addr string, err error) {
+	if *flagProfile == "" {
+		return nil, "", nil
 	}
-	return []string{"PORTICO_PPROF=" + *flagPprof}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	addr = "127.0.0.1:" + strconv.Itoa(port)
+	return []string{"PORTICO_PPROF=" + addr}, addr, nil
+}
+
+// saveProfile fetches a runtime profile from a Portico's PORTICO_PPROF listener into path
+// ("profile?seconds=N" for CPU, "allocs" for allocations since start).
+func saveProfile(ctx context.Context, addr, which, path string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/debug/pprof/"+which, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", which, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("profile %s: HTTP %d", which, resp.StatusCode)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", which, err)
+	}
+	return os.WriteFile(path, b, 0o644)
 }

@@ -40,7 +40,7 @@ var (
 	flagFlaskDir = flag.String("flask", "contrib/examples/flask", "the Flask example app's directory")
 	flagWAMP     = flag.Bool("wamp", true, "run the WAMP half")
 	flagWAMPDur  = flag.Duration("wamp-d", 3*time.Second, "duration of one WAMP measurement")
-	flagPprof    = flag.String("pprof", "", "PORTICO_PPROF listen address handed to Portico (profile it while the suite runs)")
+	flagProfile  = flag.String("profile", "", "save Portico's CPU profile of the first round of each app and connection count, and its allocation profile, in this directory (go tool pprof bin/portico FILE); profiling costs that round a little CPU")
 	flagOut      = flag.String("o", "", "also write the Markdown report to this file")
 	flagKeep     = flag.Bool("keep", false, "keep the temporary directory (configs and logs)")
 )
@@ -125,6 +125,11 @@ func run(ctx context.Context) error {
 	portico, err := filepath.Abs(*flagPortico)
 	if err != nil {
 		return err
+	}
+	if *flagProfile != "" {
+		if err := os.MkdirAll(*flagProfile, 0o755); err != nil {
+			return err
+		}
 	}
 	script := filepath.Join(tmp, "report.lua")
 	if err := writeWrkScript(script); err != nil {
@@ -220,7 +225,19 @@ func benchApp(ctx context.Context, ps *procs, tmp, benchDir, portico string, a a
 		}
 		for round := range *flagRounds {
 			for i, g := range started {
+				var prof chan error
+				if round == 0 && g.pprof != "" {
+					prof = make(chan error, 1)
+					path := filepath.Join(*flagProfile, fmt.Sprintf("%s-%d-%s.cpu.pprof", a.name, c, g.name))
+					secs := max(1, int(flagDuration.Seconds())-1)
+					go func() { prof <- saveProfile(ctx, g.pprof, fmt.Sprintf("profile?seconds=%d", secs), path) }()
+				}
 				s, err := measure(ctx, script, g, be, c)
+				if prof != nil {
+					if perr := <-prof; perr != nil {
+						log.Printf("%s: %v", g.name, perr)
+					}
+				}
 				if err != nil {
 					return nil, fmt.Errorf("%s: %w", g.name, err)
 				}
@@ -237,6 +254,14 @@ func benchApp(ctx context.Context, ps *procs, tmp, benchDir, portico string, a a
 			r.series[i].hwm = u.hwm
 		}
 		results = append(results, r)
+	}
+	for _, g := range started {
+		if g.pprof != "" {
+			path := filepath.Join(*flagProfile, fmt.Sprintf("%s-%s.allocs.pprof", a.name, g.name))
+			if err := saveProfile(ctx, g.pprof, "allocs", path); err != nil {
+				log.Printf("%s: %v", g.name, err)
+			}
+		}
 	}
 	return results, nil
 }

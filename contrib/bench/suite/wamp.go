@@ -50,7 +50,7 @@ endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
 		return "", err
 	}
-	p, err := ps.start("portico (wamp)", dir, filepath.Join(dir, "out.log"), pprofEnv(), portico, "start", "--cbdir", dir, "--loglevel", "warn")
+	p, err := ps.start("portico (wamp)", dir, filepath.Join(dir, "out.log"), nil, portico, "start", "--cbdir", dir, "--loglevel", "warn")
 	if err != nil {
 		return "", err
 	}
