@@ -14,8 +14,8 @@ var pprofOnce sync.Once
 
 // startPprof serves Go's runtime profiles (net/http/pprof) on the address in PORTICO_PPROF,
 // e.g. "127.0.0.1:6060", so that the gateway can be profiled under real load
-// (contrib/bench/run -profile DIR). Unset, nothing listens and the request path is untouched. It is
-// a debugging aid: bind it to loopback, it has no authentication.
+// (contrib/bench/run -profile DIR). Unset, nothing listens and the request path is untouched.
+// It is a debugging aid: bind it to loopback, it has no authentication.
 func startPprof(log *slog.Logger) {
 	addr := os.Getenv("PORTICO_PPROF")
 	if addr == "" {
