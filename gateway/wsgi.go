@@ -268,6 +268,7 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		return nil
 	}
 	ub.remaining = ub.head.ContentLength
+	ub.resetEnds = bodyLen > 0
 	ub.client, ub.writeTO = ctx.Conn(), s.writeTO
 	ctx.SetBodyStream(ub, int(ub.head.ContentLength))
 	return nil
@@ -527,6 +528,7 @@ type upstreamBody struct {
 	br        *bufio.Reader
 	head      uwsgiproto.ResponseHead
 	remaining int64 // -1: until the upstream closes
+	resetEnds bool  // the request had a body: see Read
 	closed    bool
 	client    net.Conn      // for the per-write deadline (write_timeout)
 	writeTO   time.Duration //
@@ -581,6 +583,12 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		if err == io.EOF && b.remaining > 0 {
 			err = io.ErrUnexpectedEOF
 		}
+	}
+	if b.remaining < 0 && b.resetEnds && errors.Is(err, syscall.ECONNRESET) {
+		// uwsgi closed without reading all of the request body (the app did not need it),
+		// which the kernel turns into a reset (unix(7), tcp(7)) after the data it sent: for
+		// a body that ends when the upstream closes, this is its end.
+		err = io.EOF
 	}
 	if err != nil && err != io.EOF {
 		// Bytes were already sent: the client connection is cut (fasthttp closes it when the
