@@ -356,24 +356,31 @@ func TestLaunchedWorkerDeaths(t *testing.T) {
 func TestEarlyAnswer(t *testing.T) {
 	sock := startEdgeUWSGI(t)
 	base := startGateway(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
-	for _, size := range []int{100, 64 << 10, 4 << 20} {
-		for _, chunked := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%d bytes, chunked %v", size, chunked), func(t *testing.T) {
-				req, _ := http.NewRequest("POST", base+"/refuse", io.LimitReader(zeros{}, int64(size)))
-				req.ContentLength = int64(size)
-				if chunked {
-					req.ContentLength = -1
-				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 401 || string(b) != "refused" {
-					t.Fatalf("status %d %q, want the app's 401", resp.StatusCode, b)
-				}
-			})
+	for _, path := range []string{"/refuse", "/refuse-stream"} {
+		for _, size := range []int{100, 64 << 10, 4 << 20} {
+			for _, chunked := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s %d bytes, chunked %v", path, size, chunked), func(t *testing.T) {
+					earlyAnswer(t, base+path, size, chunked)
+				})
+			}
 		}
+	}
+}
+
+func earlyAnswer(t *testing.T, url string, size int, chunked bool) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, io.LimitReader(zeros{}, int64(size)))
+	req.ContentLength = int64(size)
+	if chunked {
+		req.ContentLength = -1
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if (resp.StatusCode != 401 && resp.StatusCode != 403) || string(b) != "refused" || err != nil {
+		t.Fatalf("status %d %q, %v: want the app's whole answer", resp.StatusCode, b, err)
 	}
 }

@@ -79,6 +79,14 @@ def application(environ, start_response):
         start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("Content-Length", "7")])
         return [b"refused"]
 
+    if path == "/refuse-stream":
+        # The same, with a body of unknown length: it ends when uwsgi closes the connection.
+        def gen():
+            yield b"refused"
+
+        start_response("403 Forbidden", [("Content-Type", "text/plain")])
+        return gen()
+
     if path == "/segv":
         # A real segmentation fault in the request's thread (a signal sent with os.kill may be
         # handled by another thread after the response is out).
