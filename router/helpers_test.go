@@ -59,9 +59,15 @@ type client struct {
 // connect starts a session over a fresh pipe, without the handshake.
 func connect(t testing.TB, r *Router, c wamp.Codec) *client {
 	t.Helper()
+	return connectInfo(t, r, c, PeerInfo{Transport: "inprocess", Protocol: "wamp.2." + c.Name()})
+}
+
+// connectInfo is connect with the given PeerInfo (a transport's auth config, say).
+func connectInfo(t testing.TB, r *Router, c wamp.Codec, info PeerInfo) *client {
+	t.Helper()
 	srv, end := Pipe(c, 64)
 	cl := &client{t: t, codec: c, end: end, in: make(chan wamp.Message, 1024), served: make(chan error, 1)}
-	go func() { cl.served <- r.Serve(srv, PeerInfo{Transport: "inprocess", Protocol: "wamp.2." + c.Name()}) }()
+	go func() { cl.served <- r.Serve(srv, info) }()
 	go func() {
 		defer close(cl.in)
 		for {

@@ -33,6 +33,9 @@ type PeerInfo struct {
 	RemoteAddr string
 	// Protocol is the negotiated subprotocol ("wamp.2.json", "wamp.2.cbor.batched", ...).
 	Protocol string
+	// Auth is the authentication the transport requires (a websocket path's `auth`). Nil
+	// admits every client anonymously with role "anonymous".
+	Auth *config.Auth
 }
 
 // ErrClosed is returned by Serve once the router is closed.

@@ -55,7 +55,8 @@ type session struct {
 	authrole     string
 	authmethod   string
 	authprovider string
-	calleeCancel bool // the client announced callee call_canceling
+	calleeCancel bool         // the client announced callee call_canceling
+	pending      *pendingAuth // between CHALLENGE and AUTHENTICATE (auth.go)
 
 	// Guarded by realm.mu.
 	subs       map[wamp.ID]*subscription
@@ -192,7 +193,19 @@ func (s *session) readLoop() error {
 		if !established {
 			switch m := m.(type) {
 			case *wamp.Hello:
-				if err := s.hello(m); err != nil {
+				if s.pending != nil {
+					return s.abort(errProtocolViolation, "HELLO received while authenticating")
+				}
+				joined, err := s.hello(m)
+				if err != nil {
+					return err
+				}
+				established = joined
+			case *wamp.Authenticate:
+				if s.pending == nil {
+					return s.abort(errProtocolViolation, "AUTHENTICATE without a CHALLENGE")
+				}
+				if err := s.authenticate(m); err != nil {
 					return err
 				}
 				established = true
@@ -274,42 +287,64 @@ func routerRoles() wamp.Dict {
 	}
 }
 
-// hello handles the opening handshake: the realm, the anonymous role (the transport has no
-// auth), the session ID, then WELCOME and the on_join meta event.
-func (s *session) hello(m *wamp.Hello) error {
+// hello handles the opening HELLO. Without an `auth` config on the transport the client joins
+// anonymously with role "anonymous"; with one, helloAuth authenticates it. joined is false
+// while a CHALLENGE awaits the client's AUTHENTICATE.
+func (s *session) hello(m *wamp.Hello) (joined bool, err error) {
 	if err := checkURI(m.Realm, false, matchExact); err != nil {
-		return s.abort(errProtocolViolation, "invalid realm in HELLO: %v", err)
+		return false, s.abort(errProtocolViolation, "invalid realm in HELLO: %v", err)
 	}
 	roles, ok := m.Details["roles"].(map[string]any)
 	if !ok || len(roles) == 0 {
-		return s.abort(errProtocolViolation, "HELLO announces no roles")
+		return false, s.abort(errProtocolViolation, "HELLO announces no roles")
 	}
 	if callee, ok := roles["callee"].(map[string]any); ok {
 		if f, ok := callee["features"].(map[string]any); ok {
 			s.calleeCancel, _ = f["call_canceling"].(bool)
 		}
 	}
-	rl, err := s.r.realm(m.Realm)
+	if a := s.info.Auth; a != nil {
+		return s.helloAuth(m, a)
+	}
+	return true, s.join(m.Realm, "anonymous", anonymousAuthID(), "anonymous", "static")
+}
+
+// join admits the authenticated session to realm under authrole: the session ID, then
+// WELCOME and the on_join meta event.
+func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovider string) error {
+	rl, err := s.r.realm(realm)
 	if err != nil {
-		return s.abort(errNoSuchRealm, "no realm %q on this router (%v)", m.Realm, err)
+		return s.abort(errNoSuchRealm, "no realm %q on this router (%v)", realm, err)
 	}
-	ro := rl.roles["anonymous"]
-	if ro == nil {
-		return s.abort(errNotAuthorized, "realm %q admits no anonymous clients and this transport has no authentication", m.Realm)
+	ro := rl.roles[authrole]
+	switch {
+	case ro != nil:
+	case s.r.dynamic:
+		// No realms are configured, so none names roles: an authenticated role may do
+		// everything, as the anonymous role of such a realm does. Authentication still
+		// decides who joins.
+		ro = allowAll()
+		ro.name = authrole
+	case s.info.Auth == nil:
+		return s.abort(errNotAuthorized, "realm %q admits no anonymous clients and this transport has no authentication", realm)
+	default:
+		// Crossbar's PendingAuth._assign_principal.
+		return s.abort(errNoSuchRole, "realm %q has no role %q", realm, authrole)
 	}
-	s.role, s.authrole = ro, ro.name
-	s.authid, s.authmethod, s.authprovider = anonymousAuthID(), "anonymous", "static"
+	s.role, s.authrole = ro, authrole
+	s.authid, s.authmethod, s.authprovider = authid, authmethod, authprovider
 	s.subs = make(map[wamp.ID]*subscription)
 	s.regs = make(map[wamp.ID]*registration)
 	s.calls = make(map[wamp.ID]*invocation)
 	s.invs = make(map[wamp.ID]*invocation)
 
 	rl.mu.Lock()
+	// A WAMP-CRA challenge named the session ID already (s.id set); keep it unless taken.
 	for {
-		s.id = globalID()
-		if _, dup := rl.sessions[s.id]; !dup {
+		if _, dup := rl.sessions[s.id]; s.id != 0 && !dup {
 			break
 		}
+		s.id = globalID()
 	}
 	s.realm = rl
 	rl.sessions[s.id] = s
