@@ -257,7 +257,10 @@ func TestRetryRules(t *testing.T) {
 		// lands on it first.
 		return &config.Service{Type: "wsgi", WSGI: &config.WSGI{Upstreams: []string{"unix:" + first, "unix:" + sock}}}
 	}
-	base := startGateway(t, testNode(t, map[string]*config.Service{"silent": pair(silent.Path), "partial": pair(partial.Path)}))
+	nowhere := filepath.Join(t.TempDir(), "nobody.sock")
+	base := startGateway(t, testNode(t, map[string]*config.Service{
+		"silent": pair(silent.Path), "partial": pair(partial.Path), "nowhere": pair(nowhere),
+	}))
 
 	do := func(method, path, body string) int {
 		t.Helper()
@@ -303,6 +306,12 @@ func TestRetryRules(t *testing.T) {
 		got := count("POST", "/silent/", "", 6)
 		if hit := int(silent.Requests() - before); hit == 0 || got[502] != hit {
 			t.Fatalf("statuses %v with %d requests on the silent upstream", got, hit)
+		}
+	})
+	t.Run("any method moves on when the dial fails", func(t *testing.T) {
+		// Nothing reached the upstream, so even a POST with a body is safe to send elsewhere.
+		if got := count("POST", "/nowhere/", "payload", 6); got[200] != 6 {
+			t.Fatalf("statuses %v, want 6 x 200", got)
 		}
 	})
 	t.Run("GET not retried once bytes came back", func(t *testing.T) {
