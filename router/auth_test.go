@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"portico/config"
 	"portico/router/wamp"
@@ -316,4 +317,56 @@ func TestAuthProtocolViolations(t *testing.T) {
 	// realm1 has no anonymous role.
 	plain := hello(t, r, wamp.JSON, nil, "realm1", []any{"ticket"}, "backend1")
 	aborted(t, plain, errNotAuthorized) // realm1 has no anonymous role
+}
+
+// FuzzAuth feeds arbitrary frames to a session on a transport with ticket, wampcra and
+// anonymous auth: whatever arrives (HELLO with odd authmethods or authids, AUTHENTICATE out of
+// turn, garbage), the router must not panic and must end the session when the client goes.
+func FuzzAuth(f *testing.F) {
+	roles := clientRoles()
+	for i, c := range codecs {
+		ci := byte(i)
+		f.Add(fuzzInput(ci, c,
+			&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": roles, "authmethods": []any{"ticket"}, "authid": "backend1"}},
+			&wamp.Authenticate{Signature: "secret!!!", Extra: wamp.Dict{}},
+			&wamp.Call{Request: 1, Options: wamp.Dict{}, Procedure: "wamp.session.count"},
+		))
+		f.Add(fuzzInput(ci, c,
+			&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": roles, "authmethods": []any{"kerberos", "wampcra"}, "authid": "peter"}},
+			&wamp.Authenticate{Signature: "x", Extra: wamp.Dict{}},
+		))
+		f.Add(fuzzInput(ci, c,
+			&wamp.Authenticate{Signature: "x", Extra: wamp.Dict{}},
+			&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": roles, "authmethods": "anonymous"}},
+		))
+		f.Add(fuzzInput(ci, c, &wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": roles, "authmethods": []any{}}}))
+	}
+	auth := testAuth(f)
+	auth.Anonymous = &config.AnonymousAuth{Role: "public"}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, frames := fuzzFrames(data)
+		r := New(Options{Log: quietLog(), Realms: authRealms()})
+		defer r.Close(time.Second)
+		srv, end := Pipe(c, 1024)
+		served := make(chan error, 1)
+		go func() { served <- r.Serve(srv, PeerInfo{Transport: "inprocess", Auth: auth}) }()
+		go func() {
+			for {
+				b, err := end.ReadMessage()
+				if err != nil {
+					return
+				}
+				if _, err := c.Decode(b); err != nil {
+					panic("the router sent an undecodable message: " + err.Error())
+				}
+			}
+		}()
+		for _, fr := range frames {
+			if end.WriteMessage(fr) != nil {
+				break
+			}
+		}
+		_ = end.Close()
+		<-served
+	})
 }
