@@ -207,10 +207,11 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		var sendFailed error
 		if body != nil && bodyLen > 0 {
 			if err := s.sendBody(conn, body, bodyLen); err != nil {
-				if err.client {
+				if err.client || !unconsumed(err.err) {
 					return err.withConn(s, conn, u)
 				}
-				sendFailed = err.err // the app may have answered already: see below
+				// uwsgi closed: the app may have answered without reading it all (below).
+				sendFailed = err.err
 			}
 		}
 
@@ -235,8 +236,11 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		// nginx's next_upstream rule: another try only when the upstream sent nothing, the
 		// request is idempotent and its body was not consumed. A launched uwsgi that just
 		// died resets connections its listening socket still accepted; the retry waits for
-		// the relaunch within the queue timeout.
-		if got > 0 || bodyLen > 0 || !idempotent(h.Method()) || attempt >= maxAttempts || !retryable(err) || time.Now().After(deadline) {
+		// the relaunch within the queue timeout. A plain close, though, means a worker read
+		// the request (an app that raised, a worker that crashed): as nginx, never send it
+		// to the same upstream again, so that the app does not run it twice.
+		if got > 0 || bodyLen > 0 || !idempotent(h.Method()) || attempt >= maxAttempts || !retryable(err) || time.Now().After(deadline) ||
+			(len(s.bal.ups) == 1 && !unconsumed(err)) {
 			return uerr
 		}
 		s.log.Debug("retrying request", "upstream", u.label, "cause", causeOf(err))
@@ -326,6 +330,12 @@ func idempotent(m []byte) bool {
 // a slow app is not retried, as nginx does not by default).
 func retryable(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE)
+}
+
+// unconsumed reports an upstream failure that shows the request was never taken by a worker:
+// a reset (the kernel's answer when a socket closes with unread data) or a broken pipe.
+func unconsumed(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // connect picks an upstream, takes a slot and dials. A failed dial tries the next upstream
