@@ -393,3 +393,21 @@ func earlyAnswer(t *testing.T, url string, size int, chunked bool) {
 		t.Fatalf("status %d %q, %v: want the app's whole answer", resp.StatusCode, b, err)
 	}
 }
+
+// TestAppErrorRunsOnce: an app that raises before answering makes uwsgi close the connection
+// without a byte; the client gets 502 and the app ran once, not once per retry (nginx never
+// sends a request to the same upstream twice).
+func TestAppErrorRunsOnce(t *testing.T) {
+	sock := startEdgeUWSGI(t)
+	base := startGateway(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
+	runs := filepath.Join(t.TempDir(), "runs")
+	resp, err := http.Get(base + "/boom?file=" + runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	b, _ := os.ReadFile(runs)
+	if n := strings.Count(string(b), "run"); resp.StatusCode != 502 || n != 1 {
+		t.Fatalf("status %d, the app ran %d times; want 502 and once", resp.StatusCode, n)
+	}
+}

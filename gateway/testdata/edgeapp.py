@@ -87,6 +87,13 @@ def application(environ, start_response):
         start_response("403 Forbidden", [("Content-Type", "text/plain")])
         return gen()
 
+    if path == "/boom":
+        # Counts its runs in `file`, then fails before start_response: uwsgi logs the
+        # traceback and closes the connection without a response.
+        with open(arg("file"), "a") as f:
+            f.write("run\n")
+        raise RuntimeError("boom")
+
     if path == "/segv":
         # A real segmentation fault in the request's thread (a signal sent with os.kill may be
         # handled by another thread after the response is out).
