@@ -31,6 +31,7 @@ var (
 	errOrigin          = fmt.Errorf("origin not allowed: %w", errForbidden)
 	errBadHandshake    = errors.New("bad WebSocket handshake")
 	errUpgradeRequired = errors.New("WebSocket upgrade required")
+	errWSLimit         = errors.New("max_connections WebSocket connections open on this transport")
 )
 
 // routerCloseBound is how long Shutdown lets the router say GOODBYE to its sessions before the
@@ -47,6 +48,7 @@ type routerRef struct {
 
 	mu    sync.Mutex
 	conns map[*wsTransport]struct{}
+	slots map[string]*atomic.Int64 // live upgraded connections per transport (Place)
 	wg    sync.WaitGroup
 }
 
@@ -123,6 +125,54 @@ func (r *routerRef) remove(t *wsTransport) {
 	r.mu.Unlock()
 }
 
+// slotsOf returns the count of live upgraded connections of transport place. It lives with
+// the router, which a reload keeps, as the sessions do, so that a reload does not forget
+// the connections it counted; all websocket paths of the transport share it.
+func (r *routerRef) slotsOf(place string) *atomic.Int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.slots == nil {
+		r.slots = map[string]*atomic.Int64{}
+	}
+	n := r.slots[place]
+	if n == nil {
+		n = new(atomic.Int64)
+		r.slots[place] = n
+	}
+	return n
+}
+
+// pendingUpgrades holds, for each connection whose upgrade was answered with 101 but not yet
+// hijacked, the function that gives back its slot. fasthttp runs the hijack handler only after
+// it flushed the 101; when that write fails it closes the connection without running it
+// (fasthttp server.go serveConn), and only its ConnState hook, with StateClosed, tells.
+var pendingUpgrades struct {
+	n atomic.Int64 // entries in m: the ConnState hook of every HTTP connection reads only this
+	m sync.Map     // net.Conn -> func()
+}
+
+// upgradeConnState is the transports' fasthttp ConnState hook: a connection closed before
+// its hijack gives back the WebSocket slot and the shutdown wait it was holding.
+func upgradeConnState(c net.Conn, st fasthttp.ConnState) {
+	if st != fasthttp.StateClosed || pendingUpgrades.n.Load() == 0 {
+		return
+	}
+	if release, ok := pendingUpgrades.m.LoadAndDelete(c); ok {
+		pendingUpgrades.n.Add(-1)
+		release.(func())()
+	}
+}
+
+// claimUpgrade takes c out of pendingUpgrades when its hijack handler starts; false when the
+// connection was closed (and its slot released) first.
+func claimUpgrade(c net.Conn) bool {
+	if _, ok := pendingUpgrades.m.LoadAndDelete(c); ok {
+		pendingUpgrades.n.Add(-1)
+		return true
+	}
+	return false
+}
+
 // wsService is Crossbar's `websocket` path service: WAMP over WebSocket (WAMP spec section
 // "WebSocket Transport"), served by the worker's router.
 type wsService struct {
@@ -132,7 +182,11 @@ type wsService struct {
 	opts    config.WebSocketOptions
 	allowed []string // subprotocols this path serves, in Portico's order
 	writeTO time.Duration
-	up      websocket.FastHTTPUpgrader
+	// slots counts the transport's live upgraded connections, maxConns bounds them: fasthttp's
+	// Concurrency (max_connections) stops counting a connection once it is hijacked.
+	slots    *atomic.Int64
+	maxConns int64
+	up       websocket.FastHTTPUpgrader
 	// serveSession runs one session; the router's Serve (tests put an echo here to check the
 	// transport alone).
 	serveSession func(router.Transport, router.PeerInfo) error
@@ -144,7 +198,10 @@ func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRe
 		ws = &config.WebSocket{Serializers: []string{"json", "msgpack", "cbor"}, Options: config.WebSocketOptions{EnableWebStatus: true}}
 	}
 	s := &wsService{where: svc.Place, log: log, ref: ref, opts: ws.Options, writeTO: t.Options.WriteTimeout,
-		serveSession: ref.r.Serve}
+		slots: ref.slotsOf(t.Place), maxConns: int64(t.Options.MaxConnections), serveSession: ref.r.Serve}
+	if s.maxConns <= 0 {
+		s.maxConns = fasthttp.DefaultConcurrency // what max_connections 0 means for HTTP too
+	}
 	for _, p := range wamp.Subprotocols {
 		c, _, ok := wamp.LookupSubprotocol(p)
 		if ok && slices.Contains(ws.Serializers, c.Name()) {
@@ -215,14 +272,31 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 		ctx.Response.Header.Set("Sec-WebSocket-Protocol", proto)
 	}
 	info := router.PeerInfo{Transport: "websocket", RemoteAddr: ctx.RemoteAddr().String(), Protocol: proto}
+	// A slot is taken before the 101 and given back when the session ends, or when the
+	// connection never gets to it (Upgrade refuses, or the 101 cannot be written).
+	if s.slots.Add(1) > s.maxConns {
+		s.slots.Add(-1)
+		return &clientReason{err: errWSLimit, reason: "too many WebSocket connections, try again later"}
+	}
 	s.ref.wg.Add(1)
+	release := func() {
+		s.slots.Add(-1)
+		s.ref.wg.Done()
+	}
+	conn := ctx.Conn()
 	err := s.up.Upgrade(ctx, func(c *websocket.Conn) {
-		defer s.ref.wg.Done()
+		if !claimUpgrade(conn) {
+			return // closed first: upgradeConnState released the slot
+		}
+		defer release()
 		s.session(c, codec, batched, info)
 	})
 	if err != nil {
-		s.ref.wg.Done() // the handler never runs; the error response is written already
+		release() // the handler never runs; the error response is written already
+		return nil
 	}
+	pendingUpgrades.n.Add(1)
+	pendingUpgrades.m.Store(conn, release)
 	return nil
 }
 
