@@ -56,6 +56,7 @@ func (e *upstreamError) Unwrap() error { return e.err }
 //
 //	timeout (dial, send, read)          504
 //	queue timeout / queue full          503
+//	WebSocket over max_connections      503 (upgraded connections fasthttp no longer counts)
 //	vars block over 65535 bytes         431 (the request's headers are what made it large)
 //	body over max_body_size             413
 //	malformed path, CL with TE          400
@@ -82,7 +83,7 @@ func statusOf(err error) int {
 			return fasthttp.StatusRequestTimeout
 		}
 		return fasthttp.StatusBadRequest
-	case errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull):
+	case errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull), errors.Is(err, errWSLimit):
 		return fasthttp.StatusServiceUnavailable
 	case errors.Is(err, errBodyTooLarge):
 		return fasthttp.StatusRequestEntityTooLarge
@@ -128,6 +129,8 @@ func causeOf(err error) string {
 		return "queue timeout"
 	case errors.Is(err, errQueueFull):
 		return "queue full"
+	case errors.Is(err, errWSLimit):
+		return "max_connections"
 	}
 	if statusOf(err) == fasthttp.StatusGatewayTimeout {
 		return "timeout"
