@@ -185,6 +185,8 @@ func newServer(t *config.Transport, h fasthttp.RequestHandler, log *slog.Logger)
 		// cuts long downloads and event streams. write_timeout bounds each write instead
 		// (nginx send_timeout), see writeDeadline.
 		Concurrency: o.MaxConnections,
+		// Gives back the WebSocket slot of a connection closed before its upgrade completed.
+		ConnState: upgradeConnState,
 		// Bodies stream to the upstream; fasthttp pre-reads at most 8 KiB of them.
 		StreamRequestBody:            true,
 		MaxRequestBodySize:           1 << 62,
