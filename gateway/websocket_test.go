@@ -570,3 +570,129 @@ func TestWebSocketReloadAndShutdown(t *testing.T) {
 		t.Fatalf("at shutdown: %q, %v; want GOODBYE wamp.close.system_shutdown", b, err)
 	}
 }
+
+// TestWebSocketMaxConnections: fasthttp stops counting a connection once it is upgraded, so
+// the transport's max_connections bounds upgraded connections itself, across all websocket
+// paths of the transport: over it an upgrade is refused with 503, plain HTTP is still
+// served, and a session that ends gives its slot back to exactly one new client.
+func TestWebSocketMaxConnections(t *testing.T) {
+	node := testNode(t, map[string]*config.Service{"ws": wsPath(nil, wsOptions()), "ws2": wsPath(nil, wsOptions())})
+	node.Workers[0].Transports[0].Options.MaxConnections = 2
+	base := startGateway(t, node)
+	wsBase := "ws" + strings.TrimPrefix(base, "http")
+
+	// open dials path and completes a WAMP session opening, so the connection is a live session.
+	open := func(path string) (*websocket.Conn, *http.Response, error) {
+		c, resp, err := dial(t, wsBase+path, []string{"wamp.2.json"}, nil)
+		if err != nil {
+			return nil, resp, err
+		}
+		if err := c.WriteMessage(websocket.TextMessage, []byte(`[1, "realm1", {"roles": {"caller": {}}}]`)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, msg, err := c.ReadMessage()
+		if err != nil || !bytes.HasPrefix(msg, []byte("[2,")) {
+			t.Fatalf("%s: no WELCOME: %q %v", path, msg, err)
+		}
+		return c, resp, nil
+	}
+	refused := func(path string) {
+		t.Helper()
+		c, resp, err := dial(t, wsBase+path, []string{"wamp.2.json"}, nil)
+		if err == nil {
+			c.Close()
+			t.Fatalf("%s: upgrade accepted over max_connections", path)
+		}
+		if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body(resp), "too many WebSocket connections") {
+			t.Fatalf("%s: want 503, got %v %v", path, resp, err)
+		}
+	}
+
+	first, _, err := open("/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := open("/ws2"); err != nil {
+		t.Fatal(err)
+	}
+	refused("/ws")
+	refused("/ws2") // the bound is the transport's, not the path's
+
+	// HTTP keeps its own count (fasthttp's Concurrency).
+	resp, err := http.Get(base + "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := body(resp); resp.StatusCode != http.StatusOK || !strings.Contains(b, "WAMP") {
+		t.Fatalf("status page: %d %q", resp.StatusCode, b)
+	}
+	resp.Body.Close()
+
+	// The slot of a session that ends comes back (once the router has let go of it).
+	_ = first.WriteMessage(websocket.TextMessage, []byte(`[6, {}, "wamp.close.close_realm"]`))
+	first.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, resp, err := dial(t, wsBase+"/ws", []string{"wamp.2.json"}, nil)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("after a session ended: %v %v", resp, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// That probe's own slot comes back too; then one client gets in and the next is refused.
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		_, resp, err := open("/ws")
+		if err == nil {
+			break
+		}
+		if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("after the probe closed: %v %v", resp, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	refused("/ws")
+}
+
+// TestUpgradeConnState: a connection that fasthttp closes before its hijack (the 101 could not
+// be written) gives back what its upgrade held, once; other state changes and connections
+// leave it alone, and a connection claimed by its hijack handler is no longer pending.
+func TestUpgradeConnState(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	var released atomic.Int32
+	pendingUpgrades.n.Add(1)
+	pendingUpgrades.m.Store(a, func() { released.Add(1) })
+
+	upgradeConnState(b, fasthttp.StateClosed)
+	for _, st := range []fasthttp.ConnState{fasthttp.StateNew, fasthttp.StateActive, fasthttp.StateIdle, fasthttp.StateHijacked} {
+		upgradeConnState(a, st)
+	}
+	if released.Load() != 0 {
+		t.Fatal("released by another connection or state")
+	}
+	upgradeConnState(a, fasthttp.StateClosed)
+	upgradeConnState(a, fasthttp.StateClosed)
+	if released.Load() != 1 {
+		t.Fatalf("released %d times, want 1", released.Load())
+	}
+	if claimUpgrade(a) {
+		t.Fatal("claimed after the close released it")
+	}
+
+	pendingUpgrades.n.Add(1)
+	pendingUpgrades.m.Store(b, func() { released.Add(1) })
+	if !claimUpgrade(b) {
+		t.Fatal("hijack could not claim its connection")
+	}
+	upgradeConnState(b, fasthttp.StateClosed)
+	if released.Load() != 1 || pendingUpgrades.n.Load() != 0 {
+		t.Fatalf("released %d, pending %d after the claim", released.Load(), pendingUpgrades.n.Load())
+	}
+}
