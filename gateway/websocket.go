@@ -182,6 +182,7 @@ type wsService struct {
 	opts    config.WebSocketOptions
 	allowed []string // subprotocols this path serves, in Portico's order
 	writeTO time.Duration
+	auth    *config.Auth // the path's `auth`, checked by the router at HELLO
 	// slots counts the transport's live upgraded connections, maxConns bounds them: fasthttp's
 	// Concurrency (max_connections) stops counting a connection once it is hijacked.
 	slots    *atomic.Int64
@@ -197,7 +198,7 @@ func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRe
 	if ws == nil {
 		ws = &config.WebSocket{Serializers: []string{"json", "msgpack", "cbor"}, Options: config.WebSocketOptions{EnableWebStatus: true}}
 	}
-	s := &wsService{where: svc.Place, log: log, ref: ref, opts: ws.Options, writeTO: t.Options.WriteTimeout,
+	s := &wsService{where: svc.Place, log: log, ref: ref, opts: ws.Options, writeTO: t.Options.WriteTimeout, auth: ws.Auth,
 		slots: ref.slotsOf(t.Place), maxConns: int64(t.Options.MaxConnections), serveSession: ref.r.Serve}
 	if s.maxConns <= 0 {
 		s.maxConns = fasthttp.DefaultConcurrency // what max_connections 0 means for HTTP too
@@ -271,7 +272,7 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	if offered {
 		ctx.Response.Header.Set("Sec-WebSocket-Protocol", proto)
 	}
-	info := router.PeerInfo{Transport: "websocket", RemoteAddr: ctx.RemoteAddr().String(), Protocol: proto}
+	info := router.PeerInfo{Transport: "websocket", RemoteAddr: ctx.RemoteAddr().String(), Protocol: proto, Auth: s.auth}
 	// A slot is taken before the 101 and given back when the session ends, or when the
 	// connection never gets to it (Upgrade refuses, or the 101 cannot be written).
 	if s.slots.Add(1) > s.maxConns {
