@@ -228,6 +228,7 @@ func TestWAMPJavaScriptClients(t *testing.T) {
 				expect(t, res, 5, "add2_called_by_wampy")
 				expect(t, res, 42, "mul_called_by_autobahn")
 				expect(t, res, "hello wampy", "wampy_got")
+				expect(t, res, "com.example.js.pfx.deep", "wampy_prefix_topic")
 				expect(t, res, "hello autobahn", "autobahn_got")
 			})
 		}

@@ -57,6 +57,9 @@ async function main() {
   const fromAutobahn = eventually();
   await ab.subscribe('com.example.js.from_wampy', (args) => fromWampy.resolve(args[0]));
   await wp.subscribe('com.example.js.from_ab', (ev) => fromAutobahn.resolve(ev.argsList[0]));
+  // A prefix subscription: wampy leaves get_retained undefined beside the match it names.
+  const prefixed = eventually();
+  await wp.subscribe('com.example.js.pfx', (ev) => prefixed.resolve(ev.details.topic), { match: 'prefix' });
 
   const out = {};
   out.add2_called_by_wampy = (await wp.call('com.example.js.ab.add2', [2, 3])).argsList[0];
@@ -64,6 +67,8 @@ async function main() {
   await ab.publish('com.example.js.from_ab', ['hello wampy'], {}, { acknowledge: true });
   await wp.publish('com.example.js.from_wampy', ['hello autobahn']);
   out.wampy_got = await fromAutobahn.p;
+  await ab.publish('com.example.js.pfx.deep', [], {}, { acknowledge: true });
+  out.wampy_prefix_topic = await prefixed.p;
   out.autobahn_got = await fromWampy.p;
 
   await wp.disconnect();
