@@ -217,7 +217,7 @@ func TestUpstreamFailures(t *testing.T) {
 	t.Run("reset mid-response", func(t *testing.T) {
 		// The status and part of the body were sent: the client's connection is cut, never
 		// completed with a made-up ending.
-		resp, err := http.Get(base + "/midway/die-mid-response")
+		resp, err := testClient.Get(base + "/midway/die-mid-response")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,7 +268,7 @@ func TestRetryRules(t *testing.T) {
 		if body == "" {
 			req.Body = nil
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -337,7 +337,7 @@ func TestLaunchedWorkerDeaths(t *testing.T) {
 	getOK(t, base+"/")
 	post := func(path string) int {
 		t.Helper()
-		resp, err := http.Post(base+path, "text/plain", strings.NewReader("x"))
+		resp, err := testClient.Post(base+path, "text/plain", strings.NewReader("x"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -383,7 +383,7 @@ func earlyAnswer(t *testing.T, url string, size int, chunked bool) {
 	if chunked {
 		req.ContentLength = -1
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func TestAppErrorRunsOnce(t *testing.T) {
 	sock := startEdgeUWSGI(t)
 	base := startGateway(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
 	runs := filepath.Join(t.TempDir(), "runs")
-	resp, err := http.Get(base + "/boom?file=" + runs)
+	resp, err := testClient.Get(base + "/boom?file=" + runs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package gateway
 import (
 	"encoding/json"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,7 +34,7 @@ func launchedService(t *testing.T) *config.Service {
 
 func getOK(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := testClient.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +84,7 @@ func TestLaunchedUWSGI(t *testing.T) {
 	var failed atomic.Int32
 	for range 4 {
 		wg.Go(func() {
-			resp, err := http.Get(base + "/env")
+			resp, err := testClient.Get(base + "/env")
 			if err != nil || resp.StatusCode != 200 {
 				failed.Add(1)
 			}
@@ -147,7 +146,7 @@ func TestReloadUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				resp, err := http.Get(base + "/sleep?s=0.05")
+				resp, err := testClient.Get(base + "/sleep?s=0.05")
 				if err != nil {
 					failed.Add(1)
 					continue
@@ -218,7 +217,7 @@ func TestCrashUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				resp, err := http.Get(base + "/sleep?s=0.02")
+				resp, err := testClient.Get(base + "/sleep?s=0.02")
 				if err != nil {
 					failed.Add(1)
 					continue
@@ -319,7 +318,7 @@ func TestQueueTimeoutWhileRelaunching(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "uwsgi not seen dead", func() bool { return !processAlive(pid) })
 	start := time.Now()
-	resp, err := http.Get(base + "/env")
+	resp, err := testClient.Get(base + "/env")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +331,7 @@ func TestQueueTimeoutWhileRelaunching(t *testing.T) {
 		t.Fatalf("failed after %v, before queue_timeout (%v): the request did not wait", waited, svc.WSGI.QueueTimeout)
 	}
 	waitFor(t, 30*time.Second, "uwsgi not back", func() bool {
-		resp, err := http.Get(base + "/env")
+		resp, err := testClient.Get(base + "/env")
 		if err != nil {
 			return false
 		}

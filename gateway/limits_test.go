@@ -111,7 +111,7 @@ func TestWriteTimeoutPerWrite(t *testing.T) {
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
 	node.Workers[0].Transports[0].Options.WriteTimeout = 400 * time.Millisecond
 	base := startGateway(t, node)
-	resp, err := http.Get(base + "/stream?n=5&delay=0.25")
+	resp, err := testClient.Get(base + "/stream?n=5&delay=0.25")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestSlowloris(t *testing.T) {
 		}()
 	}
 	// Served while the slow clients hang on.
-	resp, err := http.Get(base + "/env")
+	resp, err := testClient.Get(base + "/env")
 	if err != nil {
 		t.Fatal(err)
 	}

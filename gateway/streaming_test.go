@@ -254,7 +254,7 @@ func TestSSEGaps(t *testing.T) {
 	sock := startEdgeUWSGI(t)
 	base := startGateway(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
 	const n = 6
-	resp, err := http.Get(base + fmt.Sprintf("/sse?n=%d&delay=0.2", n))
+	resp, err := testClient.Get(base + fmt.Sprintf("/sse?n=%d&delay=0.2", n))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,3 +282,7 @@ func TestSSEGaps(t *testing.T) {
 		t.Fatalf("median gap %v between events yielded 200 ms apart: the stream was buffered", med)
 	}
 }
+
+// testClient bounds every request of these tests, so that a hang fails the test that hung
+// with its own message instead of the whole package at its timeout.
+var testClient = &http.Client{Timeout: 60 * time.Second}
