@@ -32,7 +32,7 @@ vet:
 	$(GO) vet ./...
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: deps test-js vet test-go test-allocs fuzz-short
+test: deps test-js vet test-allocs fuzz-short test-go
 
 test-js:
 	@if [ -f tests/js/package-lock.json ]; then cd tests/js && npm ci --no-audit --no-fund; fi
