@@ -27,9 +27,17 @@ import (
 // socket path. It is stopped (SIGINT to its process group) when the test ends.
 func startUWSGI(t *testing.T, extra ...string) string {
 	t.Helper()
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "app.sock")
-	app, err := filepath.Abs("testdata/app.py")
+	sock := filepath.Join(t.TempDir(), "app.sock")
+	runUWSGI(t, sock, "testdata/app.py", extra...)
+	return sock
+}
+
+// runUWSGI runs Debian's uwsgi with the WSGI file app (relative to the package directory) on
+// the unix socket sock and waits until it accepts. It is stopped (SIGINT to its process group)
+// when the test ends.
+func runUWSGI(t *testing.T, sock, app string, extra ...string) {
+	t.Helper()
+	app, err := filepath.Abs(app)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +62,6 @@ func startUWSGI(t *testing.T, extra ...string) string {
 		}
 	})
 	waitDial(t, "unix", sock, func() string { return out.String() })
-	return sock
 }
 
 func waitDial(t *testing.T, network, addr string, logs func() string) {

@@ -8,12 +8,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,31 +29,7 @@ func startEdgeUWSGI(t *testing.T, extra ...string) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "s.sock")
-	app, err := filepath.Abs("testdata/edgeapp.py")
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"--plugin", "python3", "--master", "--processes", "2", "--threads", "4",
-		"--socket", sock, "--wsgi-file", app, "--need-app", "--disable-logging", "--die-on-term"}, extra...)
-	cmd := exec.Command("uwsgi", args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("uwsgi (Debian packages uwsgi-core, uwsgi-plugin-python3): %v", err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
-	waitDial(t, "unix", sock, func() string { return out.String() })
+	runUWSGI(t, sock, "testdata/edgeapp.py", extra...)
 	return sock
 }
 
