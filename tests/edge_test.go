@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -445,19 +444,7 @@ func TestHygieneParityWithNginx(t *testing.T) {
 // statusAndPath sends req and returns the status and, for a 200 from the env app, PATH_INFO.
 func statusAndPath(t *testing.T, addr, req string) (int, string) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("%s: %v", addr, err)
-	}
+	resp := rawResponse(t, addr, req)
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
 		return resp.StatusCode, ""

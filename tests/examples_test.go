@@ -1,9 +1,7 @@
 package tests
 
 import (
-	"bufio"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -313,19 +311,7 @@ func rewrite(t *testing.T, file, old, new string) {
 // rawDo sends one raw request and returns the response with its body read.
 func rawDo(t *testing.T, addr, req string) (*http.Response, string) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("%s: %v", addr, err)
-	}
+	resp := rawResponse(t, addr, req)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {

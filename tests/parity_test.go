@@ -109,22 +109,46 @@ func waitConn(t *testing.T, network, addr string, logs *syncBuffer) {
 	}
 }
 
-// rawEnv sends one raw request and decodes the environ the app answers with.
-func rawEnv(t *testing.T, addr, req string) map[string]string {
+// rawResponse sends one raw request on a new connection and reads the response head. Closing
+// the response body closes the connection.
+func rawResponse(t *testing.T, addr, req string) *http.Response {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
 	if _, err := io.WriteString(c, req); err != nil {
+		c.Close()
 		t.Fatal(err)
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		t.Fatal(err)
+		c.Close()
+		t.Fatalf("%s: %v", addr, err)
 	}
+	resp.Body = connBody{resp.Body, c}
+	return resp
+}
+
+// connBody is a response body that closes its connection with it.
+type connBody struct {
+	io.ReadCloser
+	c net.Conn
+}
+
+func (b connBody) Close() error {
+	err := b.ReadCloser.Close()
+	if cerr := b.c.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// rawEnv sends one raw request and decodes the environ the app answers with.
+func rawEnv(t *testing.T, addr, req string) map[string]string {
+	t.Helper()
+	resp := rawResponse(t, addr, req)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {
