@@ -390,23 +390,7 @@ func directChildren(pid int) []int {
 // status, and PATH_INFO when the request reaches the app: request framing (RFC 9112 section
 // 6.3: smuggling) and path normalisation must not differ.
 func TestHygieneParityWithNginx(t *testing.T) {
-	dir := t.TempDir()
-	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sock := startEnvUWSGI(t, dir)
-	nginx := startNginx(t, dir, sock)
-	node := filepath.Join(dir, "node")
-	if err := os.MkdirAll(node, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf("[[transport]]\nendpoint = { type = \"tcp\", port = %d, interface = \"127.0.0.1\" }\n\n  [transport.paths.\"/\"]\n  type = \"wsgi\"\n  upstream = \"unix:%s\"\n", freePort(t), sock)
-	if err := os.WriteFile(filepath.Join(node, "config.toml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	portico := strings.TrimPrefix(start(t, node, "--cbdir", node).base, "http://")
+	nginx, portico := nginxAndPortico(t, "")
 
 	const h = "Host: example.com\r\n"
 	requests := []struct{ name, req string }{

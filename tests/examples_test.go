@@ -159,13 +159,7 @@ func TestExamplesDjango(t *testing.T) {
 // request, the static alias serves the same bytes with the same max-age, a 2 MiB upload
 // passes and one over client_max_body_size / max_body_size gets 413.
 func TestExamplesNginxMigration(t *testing.T) {
-	dir := t.TempDir()
-	// nginx's workers do not run as root: they must reach the socket and the static files.
-	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := nginxReadableTempDir(t)
 	copyTree(t, filepath.Join(examples, "nginx-migration"), dir)
 
 	// The app's uwsgi, as the README runs it, on a socket in the temp directory.

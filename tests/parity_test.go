@@ -161,31 +161,43 @@ func rawEnv(t *testing.T, addr, req string) map[string]string {
 	return env
 }
 
-// TestNginxParity: with the same uwsgi, the app sees the same environ through Portico as
-// through nginx with Debian's uwsgi_params, for varied requests, except for the documented
-// differences (README, "The environ").
-func TestNginxParity(t *testing.T) {
+// nginxReadableTempDir returns a temp directory that nginx's workers, which do not run as root,
+// can enter: they must reach the sockets and static files put in it.
+func nginxReadableTempDir(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
-	// nginx's workers run as www-data: they must reach the socket.
 	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
 		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	sock := startEnvUWSGI(t, dir)
-	nginx := startNginx(t, dir, sock)
+	return dir
+}
 
+// nginxAndPortico starts the env app's uwsgi, then nginx (with Debian's uwsgi_params) and
+// Portico in front of it, and returns their addresses. Portico's config.toml is head followed by
+// one transport with a wsgi path at "/".
+func nginxAndPortico(t *testing.T, head string) (nginx, portico string) {
+	t.Helper()
+	dir := nginxReadableTempDir(t)
+	sock := startEnvUWSGI(t, dir)
+	nginx = startNginx(t, dir, sock)
 	node := filepath.Join(dir, "node")
 	if err := os.MkdirAll(node, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	cfg := fmt.Sprintf("version = 2\n\n[[transport]]\nendpoint = { type = \"tcp\", port = %d, interface = \"127.0.0.1\" }\n\n  [transport.paths.\"/\"]\n  type = \"wsgi\"\n  upstream = \"unix:%s\"\n", port, sock)
+	cfg := head + fmt.Sprintf("[[transport]]\nendpoint = { type = \"tcp\", port = %d, interface = \"127.0.0.1\" }\n\n  [transport.paths.\"/\"]\n  type = \"wsgi\"\n  upstream = \"unix:%s\"\n", freePort(t), sock)
 	if err := os.WriteFile(filepath.Join(node, "config.toml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n := start(t, node, "--cbdir", node)
-	p := strings.TrimPrefix(n.base, "http://")
+	return nginx, strings.TrimPrefix(start(t, node, "--cbdir", node).base, "http://")
+}
+
+// TestNginxParity: with the same uwsgi, the app sees the same environ through Portico as
+// through nginx with Debian's uwsgi_params, for varied requests, except for the documented
+// differences (README, "The environ").
+func TestNginxParity(t *testing.T) {
+	nginx, p := nginxAndPortico(t, "version = 2\n\n")
 
 	// Keys that differ by design or by nature (ports, document root).
 	differ := map[string]bool{
