@@ -360,31 +360,6 @@ func edgeMaster(t *testing.T, pid, workers int) int {
 	return 0
 }
 
-func directChildren(pid int) []int {
-	ents, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) >= 2 && f[0] != "Z" && f[1] == strconv.Itoa(pid) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // TestHygieneParityWithNginx sends the same raw requests to nginx-light (uwsgi_pass with
 // Debian's uwsgi_params) and to Portico, both in front of the same uwsgi, and compares the
 // status, and PATH_INFO when the request reaches the app: request framing (RFC 9112 section

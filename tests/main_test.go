@@ -209,10 +209,10 @@ func setPort(t *testing.T, file string, port int) {
 	}
 }
 
-// uwsgiPIDs lists the uwsgi processes descended from pid (read from /proc).
-func uwsgiPIDs(pid int) []int {
-	children := map[int][]int{}
-	comm := map[int]string{}
+// procTree reads /proc: the living (not zombie) processes by parent pid, and the command
+// name of each.
+func procTree() (children map[int][]int, comm map[int]string) {
+	children, comm = map[int][]int{}, map[int]string{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
@@ -236,6 +236,18 @@ func uwsgiPIDs(pid int) []int {
 		children[ppid] = append(children[ppid], p)
 		comm[p] = s[open+1 : close]
 	}
+	return children, comm
+}
+
+// directChildren lists the living processes whose parent is pid.
+func directChildren(pid int) []int {
+	children, _ := procTree()
+	return children[pid]
+}
+
+// uwsgiPIDs lists the uwsgi processes descended from pid (read from /proc).
+func uwsgiPIDs(pid int) []int {
+	children, comm := procTree()
 	var out []int
 	var walk func(int)
 	walk = func(p int) {
