@@ -347,26 +347,6 @@ func FuzzAuth(f *testing.F) {
 		c, frames := fuzzFrames(data)
 		r := New(Options{Log: quietLog(), Realms: authRealms()})
 		defer r.Close(time.Second)
-		srv, end := Pipe(c, 1024)
-		served := make(chan error, 1)
-		go func() { served <- r.Serve(srv, PeerInfo{Transport: "inprocess", Auth: auth}) }()
-		go func() {
-			for {
-				b, err := end.ReadMessage()
-				if err != nil {
-					return
-				}
-				if _, err := c.Decode(b); err != nil {
-					panic("the router sent an undecodable message: " + err.Error())
-				}
-			}
-		}()
-		for _, fr := range frames {
-			if end.WriteMessage(fr) != nil {
-				break
-			}
-		}
-		_ = end.Close()
-		<-served
+		serveFrames(r, c, PeerInfo{Transport: "inprocess", Auth: auth}, frames)
 	})
 }

@@ -43,6 +43,33 @@ func fuzzInput(ci byte, c wamp.Codec, msgs ...wamp.Message) []byte {
 	return out
 }
 
+// serveFrames serves one session of r with info over an in-process pipe in codec c, writes
+// frames to it until the router stops reading, and returns when Serve does. What the router
+// sends is drained; a message the client could not decode panics.
+func serveFrames(r *Router, c wamp.Codec, info PeerInfo, frames [][]byte) {
+	srv, end := Pipe(c, 1024)
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(srv, info) }()
+	go func() {
+		for {
+			b, err := end.ReadMessage()
+			if err != nil {
+				return
+			}
+			if _, err := c.Decode(b); err != nil {
+				panic("the router sent an undecodable message: " + err.Error())
+			}
+		}
+	}()
+	for _, fr := range frames {
+		if end.WriteMessage(fr) != nil {
+			break
+		}
+	}
+	_ = end.Close()
+	<-served
+}
+
 // FuzzSession feeds arbitrary frames, decodable or not, to a session whose realm has a callee
 // and a subscriber: whatever arrives, the router must not panic, must answer within its rules
 // and must end the session when the client goes.
@@ -109,27 +136,7 @@ func FuzzSession(f *testing.F) {
 			}
 		}()
 
-		srv, end := Pipe(c, 1024)
-		served := make(chan error, 1)
-		go func() { served <- r.Serve(srv, PeerInfo{Transport: "inprocess"}) }()
-		go func() { // drain what the router sends; fail on what the client could not decode
-			for {
-				b, err := end.ReadMessage()
-				if err != nil {
-					return
-				}
-				if _, err := c.Decode(b); err != nil {
-					panic("the router sent an undecodable message: " + err.Error())
-				}
-			}
-		}()
-		for _, fr := range frames {
-			if end.WriteMessage(fr) != nil {
-				break
-			}
-		}
-		_ = end.Close()
-		<-served
+		serveFrames(r, c, PeerInfo{Transport: "inprocess"}, frames)
 		_ = peer.Close()
 		<-peerDone
 	})
