@@ -67,14 +67,15 @@ endpoint = { type = "tcp", interface = "127.0.0.1", port = %d }
 	}
 }
 
-func vmHWM(t *testing.T, pid int) int64 {
+// procStatusBytes reads a size field (VmHWM, VmRSS, ...) of /proc/pid/status, in bytes.
+func procStatusBytes(t *testing.T, pid int, field string) int64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			if err != nil {
 				t.Fatal(err)
@@ -82,7 +83,7 @@ func vmHWM(t *testing.T, pid int) int64 {
 			return kb << 10
 		}
 	}
-	t.Fatal("no VmHWM")
+	t.Fatal("no " + field)
 	return 0
 }
 
@@ -136,7 +137,7 @@ func TestPeakRSS(t *testing.T) {
 		if err := tr.do(); err != nil {
 			t.Fatalf("%s: %v", tr.name, err)
 		}
-		peak := vmHWM(t, pid)
+		peak := procStatusBytes(t, pid, "VmHWM")
 		t.Logf("%-28s peak RSS %.1f MiB", tr.name, float64(peak)/(1<<20))
 		if peak > limit {
 			t.Errorf("%s: peak RSS %.1f MiB, over 64 MiB", tr.name, float64(peak)/(1<<20))
@@ -416,22 +417,6 @@ func statusAndPath(t *testing.T, addr, req string) (int, string) {
 	return 200, env["PATH_INFO"] + " body=" + env["_body"]
 }
 
-func vmRSS(t *testing.T, pid int) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
-}
-
 // TestSlowlorisCost: 400 clients that send half a request head and stall cost Portico a
 // bounded amount of memory each (a read buffer of max_header_size and a goroutine), and are
 // all cut off once header_read_timeout passes.
@@ -455,7 +440,7 @@ options = { header_read_timeout = "3s" }
 	if status, _ := get(t, n.base+"/"); status != 200 {
 		t.Fatalf("status %d", status)
 	}
-	before := vmRSS(t, pid)
+	before := procStatusBytes(t, pid, "VmRSS")
 
 	const clients = 400
 	conns := make([]net.Conn, 0, clients)
@@ -479,7 +464,7 @@ options = { header_read_timeout = "3s" }
 	if status, _ := get(t, n.base+"/"); status != 200 {
 		t.Fatalf("normal client among the stalled ones: status %d", status)
 	}
-	during := vmRSS(t, pid)
+	during := procStatusBytes(t, pid, "VmRSS")
 	per := (during - before) / clients
 	t.Logf("RSS %.1f MiB before, %.1f MiB with %d stalled clients: %.1f KiB each",
 		float64(before)/(1<<20), float64(during)/(1<<20), clients, float64(per)/1024)
