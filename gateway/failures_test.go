@@ -2,10 +2,8 @@ package gateway
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -45,15 +43,8 @@ func (l *logBuffer) String() string {
 func startGatewayLog(t *testing.T, node *config.Node) (*Gateway, string, *logBuffer) {
 	t.Helper()
 	lb := &logBuffer{t: t}
-	g, err := New(node, slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctxShutdown(t, g) })
-	return g, "http://" + g.Addrs()[0].String(), lb
+	g, base := startGatewayLogTo(t, node, lb)
+	return g, base, lb
 }
 
 // fullBacklog is a TCP listener that never accepts and whose accept queue is full, so a

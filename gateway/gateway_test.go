@@ -142,8 +142,14 @@ func ctxShutdown(t *testing.T, g *Gateway) {
 
 func startGatewayG(t *testing.T, node *config.Node) (*Gateway, string) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	g, err := New(node, log)
+	return startGatewayLogTo(t, node, testWriter{t})
+}
+
+// startGatewayLogTo starts a gateway for node that logs warnings and errors, as text, to w.
+// It is shut down when the test ends.
+func startGatewayLogTo(t *testing.T, node *config.Node, w io.Writer) (*Gateway, string) {
+	t.Helper()
+	g, err := New(node, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatal(err)
 	}
