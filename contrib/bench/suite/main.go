@@ -172,6 +172,9 @@ func run(ctx context.Context) error {
 	}
 	fmt.Print("\n" + out.String())
 	if *flagOut != "" {
+		if err := os.MkdirAll(filepath.Dir(*flagOut), 0o755); err != nil {
+			return err
+		}
 		return os.WriteFile(*flagOut, []byte(out.String()), 0o644)
 	}
 	return nil
