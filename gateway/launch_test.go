@@ -79,7 +79,14 @@ func TestLaunchedUWSGI(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	// Requests made right after the kill wait in the queue for the relaunch.
+	// The supervisor kills the dead master's orphaned workers; a request one of them took
+	// before that is a request in flight at the crash, which may fail. Requests made once they
+	// are gone wait in the queue for the relaunch.
+	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(-pid, 0) == nil; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("workers of the killed uwsgi %d still running", pid)
+		}
+	}
 	var wg sync.WaitGroup
 	var failed atomic.Int32
 	for range 4 {
