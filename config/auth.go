@@ -49,27 +49,13 @@ func (d *decoder) decodeAuth(v *value, place string) *Auth {
 	if mv, mp := o.take("ticket"); mv != nil && mv.kind != kNull {
 		if x := d.authMethod(mv, mp); x != nil {
 			t := &TicketAuth{Principals: map[string]TicketPrincipal{}}
-			pv, pp := x.take("principals")
-			if pv == nil || pv.kind == kNull {
-				d.add(x.line(), mp, "missing \"principals\"")
-			} else {
-				po := d.object(pv, pp)
-				for _, e := range po.v.keys {
-					po.seen[e.key] = true
-					ep := childPlace(pp, e.key)
-					if e.val.line == 0 {
-						e.val.line = e.line
-					}
-					u := d.object(e.val, ep)
-					var p TicketPrincipal
-					p.Ticket = d.required(u, ep, "ticket")
-					p.Role = d.required(u, ep, "role")
-					p.Realm = d.authRealm(u)
-					u.done()
-					t.Principals[e.key] = p
+			d.authEntries(x, mp, "principals", func(name, place string, u *obj) {
+				t.Principals[name] = TicketPrincipal{
+					Ticket: d.required(u, place, "ticket"),
+					Role:   d.required(u, place, "role"),
+					Realm:  d.authRealm(u),
 				}
-				po.done()
-			}
+			})
 			x.done()
 			a.Ticket = t
 		}
@@ -77,46 +63,55 @@ func (d *decoder) decodeAuth(v *value, place string) *Auth {
 	if mv, mp := o.take("wampcra"); mv != nil && mv.kind != kNull {
 		if x := d.authMethod(mv, mp); x != nil {
 			c := &WAMPCRAAuth{Users: map[string]WAMPCRAUser{}}
-			uv, up := x.take("users")
-			if uv == nil || uv.kind == kNull {
-				d.add(x.line(), mp, "missing \"users\"")
-			} else {
-				uo := d.object(uv, up)
-				for _, e := range uo.v.keys {
-					uo.seen[e.key] = true
-					ep := childPlace(up, e.key)
-					if e.val.line == 0 {
-						e.val.line = e.line
+			d.authEntries(x, mp, "users", func(name, place string, u *obj) {
+				var w WAMPCRAUser
+				w.Secret = d.required(u, place, "secret")
+				w.Role = d.required(u, place, "role")
+				w.Realm = d.authRealm(u)
+				w.Salt, _ = u.str("salt")
+				// Bounds: autobahn's pbkdf2 takes any positive count; a client derives
+				// the key on every login, so an absurd count is a mistake, not security.
+				u.integer("iterations", 1, 10_000_000, &w.Iterations)
+				u.integer("keylen", 1, 1024, &w.KeyLen)
+				if w.Salt != "" {
+					if w.Iterations == 0 {
+						w.Iterations = 1000 // Crossbar's default
 					}
-					u := d.object(e.val, ep)
-					var w WAMPCRAUser
-					w.Secret = d.required(u, ep, "secret")
-					w.Role = d.required(u, ep, "role")
-					w.Realm = d.authRealm(u)
-					w.Salt, _ = u.str("salt")
-					// Bounds: autobahn's pbkdf2 takes any positive count; a client derives
-					// the key on every login, so an absurd count is a mistake, not security.
-					u.integer("iterations", 1, 10_000_000, &w.Iterations)
-					u.integer("keylen", 1, 1024, &w.KeyLen)
-					if w.Salt != "" {
-						if w.Iterations == 0 {
-							w.Iterations = 1000 // Crossbar's default
-						}
-						if w.KeyLen == 0 {
-							w.KeyLen = 32 // Crossbar's default
-						}
+					if w.KeyLen == 0 {
+						w.KeyLen = 32 // Crossbar's default
 					}
-					u.done()
-					c.Users[e.key] = w
 				}
-				uo.done()
-			}
+				c.Users[name] = w
+			})
 			x.done()
 			a.WAMPCRA = c
 		}
 	}
 	o.done()
 	return a
+}
+
+// authEntries calls fn for each entry of the object under key in method x (ticket
+// `principals`, wampcra `users`), with the entry's name, key path and object, which it closes
+// afterwards so that unknown keys in it are reported.
+func (d *decoder) authEntries(x *obj, mp, key string, fn func(name, place string, u *obj)) {
+	v, p := x.take(key)
+	if v == nil || v.kind == kNull {
+		d.add(x.line(), mp, "missing %q", key)
+		return
+	}
+	o := d.object(v, p)
+	for _, e := range o.v.keys {
+		o.seen[e.key] = true
+		ep := childPlace(p, e.key)
+		if e.val.line == 0 {
+			e.val.line = e.line
+		}
+		u := d.object(e.val, ep)
+		fn(e.key, ep, u)
+		u.done()
+	}
+	o.done()
 }
 
 // authMethod checks a method's object and its `type`; nil when it cannot be used.
