@@ -1,6 +1,7 @@
 package router
 
 import (
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -293,7 +294,13 @@ func (s *session) call(m *wamp.Call) error {
 	if timeout > 0 {
 		// Spec, "Call Timeouts": the dealer cancels the call when the timeout expires, as a
 		// killnowait cancel would.
-		inv.timer = time.AfterFunc(time.Duration(timeout)*time.Millisecond, func() {
+		// A timeout beyond time.Duration's range (about 292 years) would wrap negative and
+		// fire at once; it is as good as none.
+		d := time.Duration(math.MaxInt64)
+		if timeout <= math.MaxInt64/int64(time.Millisecond) {
+			d = time.Duration(timeout) * time.Millisecond
+		}
+		inv.timer = time.AfterFunc(d, func() {
 			rl.mu.Lock()
 			defer rl.mu.Unlock()
 			if s.calls[inv.call] != inv {

@@ -413,3 +413,24 @@ func TestRegisterCallErrors(t *testing.T) {
 		expect[*wamp.Result](cl)
 	})
 }
+
+// A timeout too large for a time.Duration in nanoseconds must not wrap to a negative duration
+// and cancel the call at once.
+func TestCallTimeoutHuge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newTestRouter(t, Options{})
+		caller, callee := join(t, r, wamp.JSON, "realm1"), join(t, r, wamp.JSON, "realm1")
+		callee.register("slow.proc", nil)
+		for i, timeout := range []any{int64(1) << 62, int64(wamp.MaxID)} {
+			caller.send(&wamp.Call{Request: wamp.ID(i + 1), Options: wamp.Dict{"timeout": timeout}, Procedure: "slow.proc"})
+			inv := expect[*wamp.Invocation](callee)
+			time.Sleep(time.Hour)
+			callee.send(&wamp.Yield{Request: inv.Request, Options: wamp.Dict{}})
+			if res := expect[*wamp.Result](caller); res.Request != wamp.ID(i+1) {
+				t.Fatalf("RESULT for %d, want %d", res.Request, i+1)
+			}
+		}
+		caller.goodbye()
+		callee.goodbye()
+	})
+}
