@@ -240,6 +240,10 @@ func metaAddTestament(rl *realm, caller *session, args wamp.List, kw wamp.Dict) 
 	if !ok || checkURI(wamp.URI(topic), false, matchExact) != nil {
 		return nil, metaErr(errInvalidURI, "expected a topic URI as the first argument")
 	}
+	if restrictedURI(wamp.URI(topic)) {
+		// As a PUBLISH would be: the router alone publishes on "wamp." topics.
+		return nil, metaErr(errInvalidURI, "testament with restricted topic URI %q", topic)
+	}
 	var targs wamp.List
 	if len(args) > 1 && args[1] != nil {
 		if targs, ok = args[1].([]any); !ok {

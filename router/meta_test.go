@@ -269,3 +269,21 @@ func (c *client) subscriptionTopic(ev *wamp.Event) string {
 	d := c.call("wamp.subscription.get", wamp.List{uint64(ev.Subscription)}, nil).Arguments[0].(map[string]any)
 	return d["uri"].(string)
 }
+
+// A testament is a publication by the client, so it may not use the "wamp." topics either:
+// else any client could forge meta events (wamp.session.on_leave ...) that others trust.
+func TestTestamentRestrictedTopic(t *testing.T) {
+	r := newTestRouter(t, Options{})
+	watcher := join(t, r, wamp.JSON, "realm1")
+	watcher.subscribe("wamp.session.on_leave", nil)
+	a := join(t, r, wamp.JSON, "realm1")
+	a.send(&wamp.Call{Request: 1, Options: wamp.Dict{}, Procedure: "wamp.session.add_testament",
+		Arguments: wamp.List{"wamp.session.on_leave", []any{uint64(12345), "forged", "forged"}}})
+	a.expectError(wamp.CALL, errInvalidURI)
+	a.goodbye()
+	ev := expect[*wamp.Event](watcher)
+	if wamp.ID(asInt(t, ev.Arguments[0])) != a.id {
+		t.Fatalf("on_leave %v, want the leaving session's", ev.Arguments)
+	}
+	watcher.quiet()
+}
