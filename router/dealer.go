@@ -287,10 +287,13 @@ func (s *session) call(m *wamp.Call) error {
 			details["timeout"] = timeout
 		}
 	}
+	if err := callee.sendAcross(s, &wamp.Invocation{Request: inv.id, Registration: reg.id, Details: details,
+		Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload}); err != nil {
+		s.sendError(wamp.CALL, m.Request, errInvalidPayload, "the call cannot be passed on to the callee: %v", err)
+		return nil
+	}
 	s.calls[inv.call] = inv
 	callee.invs[inv.id] = inv
-	callee.send(&wamp.Invocation{Request: inv.id, Registration: reg.id, Details: details,
-		Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload})
 	if timeout > 0 {
 		// Spec, "Call Timeouts": the dealer cancels the call when the timeout expires, as a
 		// killnowait cancel would.
@@ -309,6 +312,23 @@ func (s *session) call(m *wamp.Call) error {
 			rl.dealer.abandon(inv, cancelKillNoWait, "call timed out after %d ms", timeout)
 		})
 	}
+	return nil
+}
+
+// sendAcross queues m, whose values from's serializer decoded, for s. Between serializers a
+// value may have no form (JSON has no NaN or infinities), so m is then encoded here, once, and
+// the error returned for the dealer to answer; else the writer would drop m and the call would
+// never end. Between sessions of one serializer the writer encodes it as usual.
+func (s *session) sendAcross(from *session, m wamp.Message) error {
+	if s.codec.Name() == from.codec.Name() {
+		s.send(m)
+		return nil
+	}
+	b, err := s.codec.Encode(nil, m)
+	if err != nil {
+		return err
+	}
+	s.sendBytes(b)
 	return nil
 }
 
@@ -378,14 +398,23 @@ func (s *session) yield(m *wamp.Yield) {
 	}
 	if p, _ := optBool(m.Options, "progress"); p {
 		if inv.progress {
-			inv.caller.send(&wamp.Result{Request: inv.call, Details: wamp.Dict{"progress": true},
-				Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload})
+			if err := inv.caller.sendAcross(s, &wamp.Result{Request: inv.call, Details: wamp.Dict{"progress": true},
+				Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload}); err != nil {
+				// The caller would miss part of the results: end the call.
+				inv.forget()
+				if s.calleeCancel {
+					s.send(&wamp.Interrupt{Request: inv.id, Options: wamp.Dict{"mode": cancelKillNoWait}})
+				}
+				inv.caller.sendError(wamp.CALL, inv.call, errInvalidPayload, "a progressive result cannot be passed on to the caller: %v", err)
+			}
 		}
 		return
 	}
 	inv.forget()
-	inv.caller.send(&wamp.Result{Request: inv.call, Details: emptyDict, Arguments: m.Arguments,
-		ArgumentsKw: m.ArgumentsKw, Payload: m.Payload})
+	if err := inv.caller.sendAcross(s, &wamp.Result{Request: inv.call, Details: emptyDict, Arguments: m.Arguments,
+		ArgumentsKw: m.ArgumentsKw, Payload: m.Payload}); err != nil {
+		inv.caller.sendError(wamp.CALL, inv.call, errInvalidPayload, "the result cannot be passed on to the caller: %v", err)
+	}
 }
 
 func (s *session) invocationError(m *wamp.Error) {
@@ -401,8 +430,10 @@ func (s *session) invocationError(m *wamp.Error) {
 	if details == nil {
 		details = emptyDict
 	}
-	inv.caller.send(&wamp.Error{RequestType: wamp.CALL, Request: inv.call, Details: details,
-		Error: m.Error, Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload})
+	if err := inv.caller.sendAcross(s, &wamp.Error{RequestType: wamp.CALL, Request: inv.call, Details: details,
+		Error: m.Error, Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload}); err != nil {
+		inv.caller.sendError(wamp.CALL, inv.call, errInvalidPayload, "the callee's error cannot be passed on to the caller: %v", err)
+	}
 }
 
 // sessionLeft drops s's registrations and settles its calls: calls s made are interrupted at

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"math"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -433,4 +434,52 @@ func TestCallTimeoutHuge(t *testing.T) {
 		caller.goodbye()
 		callee.goodbye()
 	})
+}
+
+// A value one serializer carries and another cannot express (JSON has no NaN) fails the call
+// with wamp.error.invalid_payload, as Crossbar answers a serialization error, instead of the
+// message being dropped by the writer and the caller waiting for ever.
+func TestCallPayloadAcrossSerializers(t *testing.T) {
+	r := newTestRouter(t, Options{})
+	jsonPeer, mpPeer := join(t, r, wamp.JSON, "realm1"), join(t, r, wamp.MsgPack, "realm1")
+	jsonPeer.register("json.proc", nil)
+	mpPeer.register("mp.proc", nil)
+
+	// The arguments cannot reach the JSON callee.
+	mpPeer.send(&wamp.Call{Request: 1, Options: wamp.Dict{}, Procedure: "json.proc", Arguments: wamp.List{math.NaN()}})
+	mpPeer.expectError(wamp.CALL, errInvalidPayload)
+	jsonPeer.quiet()
+
+	// The result cannot reach the JSON caller.
+	jsonPeer.send(&wamp.Call{Request: 2, Options: wamp.Dict{}, Procedure: "mp.proc"})
+	inv := expect[*wamp.Invocation](mpPeer)
+	mpPeer.send(&wamp.Yield{Request: inv.Request, Options: wamp.Dict{}, Arguments: wamp.List{math.Inf(1)}})
+	if e := jsonPeer.expectError(wamp.CALL, errInvalidPayload); e.Request != 2 {
+		t.Fatalf("ERROR for %d, want 2", e.Request)
+	}
+
+	// Nor the callee's error.
+	jsonPeer.send(&wamp.Call{Request: 3, Options: wamp.Dict{}, Procedure: "mp.proc"})
+	inv = expect[*wamp.Invocation](mpPeer)
+	mpPeer.send(&wamp.Error{RequestType: wamp.INVOCATION, Request: inv.Request, Details: wamp.Dict{},
+		Error: "com.app.error", Arguments: wamp.List{math.NaN()}})
+	if e := jsonPeer.expectError(wamp.CALL, errInvalidPayload); e.Request != 3 {
+		t.Fatalf("ERROR for %d, want 3", e.Request)
+	}
+
+	// Nor a progressive result: the call ends there.
+	jsonPeer.send(&wamp.Call{Request: 4, Options: wamp.Dict{"receive_progress": true}, Procedure: "mp.proc"})
+	inv = expect[*wamp.Invocation](mpPeer)
+	mpPeer.send(&wamp.Yield{Request: inv.Request, Options: wamp.Dict{"progress": true}, Arguments: wamp.List{math.NaN()}})
+	if e := jsonPeer.expectError(wamp.CALL, errInvalidPayload); e.Request != 4 {
+		t.Fatalf("ERROR for %d, want 4", e.Request)
+	}
+	if in := expect[*wamp.Interrupt](mpPeer); in.Request != inv.Request {
+		t.Fatalf("INTERRUPT %+v, want for %d", in, inv.Request)
+	}
+	mpPeer.send(&wamp.Yield{Request: inv.Request, Options: wamp.Dict{}}) // late: dropped
+	jsonPeer.quiet()
+	mpPeer.quiet()
+	jsonPeer.goodbye()
+	mpPeer.goodbye()
 }

@@ -25,6 +25,7 @@ const (
 	errNoSuchSubscription = wamp.URI("wamp.error.no_such_subscription")
 	errNoSuchSession      = wamp.URI("wamp.error.no_such_session")
 	errCanceled           = wamp.URI("wamp.error.canceled")
+	errInvalidPayload     = wamp.URI("wamp.error.invalid_payload")
 	errSystemShutdown     = wamp.URI("wamp.close.system_shutdown")
 	closeGoodbyeAndOut    = wamp.URI("wamp.close.goodbye_and_out")
 	closeKilled           = wamp.URI("wamp.close.killed")
