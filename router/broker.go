@@ -28,9 +28,16 @@ type retainedEvent struct {
 	publication wamp.ID
 	args        wamp.List
 	kwargs      wamp.Dict
-	payload     []byte   // payload passthru mode
-	publisher   *session // nil when not disclosed
+	payload     []byte     // payload passthru mode
+	publisher   *publisher // nil when not disclosed
 	opts        publishOpts
+}
+
+// publisher is a disclosed publisher's identity, copied so that a retained event does not keep
+// the publisher's session, and its connection, alive after it left.
+type publisher struct {
+	id               wamp.ID
+	authid, authrole string
 }
 
 // broker is a realm's pub/sub state, guarded by realm.mu.
@@ -208,8 +215,8 @@ func (rl *realm) publishLocked(pub *session, topic wamp.URI, args wamp.List, kwa
 	clear(b.matched)
 	if o.retain {
 		r := &retainedEvent{publication: pubID, args: args, kwargs: kwargs, payload: payload, opts: *o}
-		if o.disclose {
-			r.publisher = pub
+		if o.disclose && pub != nil {
+			r.publisher = &publisher{id: pub.id, authid: pub.authid, authrole: pub.authrole}
 		}
 		b.retained[topic] = r
 	}
@@ -372,8 +379,8 @@ func (b *broker) sendRetained(s *session, sub *subscription) {
 		if sub.match != matchExact {
 			d["topic"] = string(topic)
 		}
-		if r.publisher != nil {
-			discloseInto(d, "publisher", r.publisher)
+		if p := r.publisher; p != nil {
+			d["publisher"], d["publisher_authid"], d["publisher_authrole"] = uint64(p.id), p.authid, p.authrole
 		}
 		s.send(&wamp.Event{Subscription: sub.id, Publication: r.publication, Details: d,
 			Arguments: r.args, ArgumentsKw: r.kwargs, Payload: r.payload})

@@ -1,7 +1,9 @@
 package router
 
 import (
+	"runtime"
 	"testing"
+	"weak"
 
 	"portico/config"
 	"portico/router/wamp"
@@ -340,4 +342,36 @@ func TestRealmsAreIsolated(t *testing.T) {
 	if n := asInt(t, a1.call("wamp.session.count", nil, nil).Arguments[0]); n != 2 {
 		t.Fatalf("realm.a counts %d sessions, want 2", n)
 	}
+}
+
+// A retained event discloses its publisher after the publisher left, from a copy of its
+// identity: the event must not keep the session (and through it the connection) alive for as
+// long as the topic is retained.
+func TestRetainedEventReleasesPublisher(t *testing.T) {
+	r := newTestRouter(t, Options{})
+	p := join(t, r, wamp.JSON, "realm1")
+	p.publishAck("ret.a", wamp.Dict{"retain": true, "disclose_me": true}, "x")
+	rl, err := r.realm("realm1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl.mu.Lock()
+	gone := weak.Make(rl.sessions[p.id])
+	rl.mu.Unlock()
+	p.goodbye()
+	for i := 0; i < 10 && gone.Value() != nil; i++ {
+		runtime.GC()
+	}
+	if gone.Value() != nil {
+		t.Fatal("the retained event keeps its publisher's session alive")
+	}
+
+	s := join(t, r, wamp.JSON, "realm1")
+	s.subscribe("ret.a", wamp.Dict{"get_retained": true})
+	ev := expect[*wamp.Event](s)
+	if wamp.ID(asInt(t, ev.Details["publisher"])) != p.id || ev.Details["publisher_authid"] != p.authid ||
+		ev.Details["publisher_authrole"] != p.authrole {
+		t.Fatalf("retained event details %v, want the publisher %d %s %s", ev.Details, p.id, p.authid, p.authrole)
+	}
+	s.quiet()
 }
