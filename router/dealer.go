@@ -350,7 +350,8 @@ func (inv *invocation) forget() {
 // call_canceling gets "skip").
 func (d *dealer) abandon(inv *invocation, mode string, format string, args ...any) {
 	inv.forget()
-	if mode != cancelSkip && inv.callee.calleeCancel && !inv.callee.left {
+	// A call canceled with kill (inv.mode) has had its INTERRUPT already.
+	if mode != cancelSkip && inv.mode == "" && inv.callee.calleeCancel && !inv.callee.left {
 		inv.callee.send(&wamp.Interrupt{Request: inv.id, Options: wamp.Dict{"mode": mode}})
 	}
 	if !inv.caller.left {
@@ -441,7 +442,7 @@ func (s *session) invocationError(m *wamp.Error) {
 func (d *dealer) sessionLeft(rl *realm, s *session) {
 	for _, inv := range s.calls {
 		inv.forget()
-		if inv.callee.calleeCancel && inv.callee != s {
+		if inv.callee.calleeCancel && inv.callee != s && inv.mode == "" {
 			inv.callee.send(&wamp.Interrupt{Request: inv.id, Options: wamp.Dict{"mode": cancelKillNoWait}})
 		}
 	}

@@ -483,3 +483,30 @@ func TestCallPayloadAcrossSerializers(t *testing.T) {
 	jsonPeer.goodbye()
 	mpPeer.goodbye()
 }
+
+// A call canceled with kill has had its INTERRUPT: when its timeout expires or its caller
+// leaves before the callee answers, the callee gets no second one.
+func TestKillThenTimeoutOrLeave(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newTestRouter(t, Options{})
+		caller, callee := join(t, r, wamp.JSON, "realm1"), join(t, r, wamp.JSON, "realm1")
+		callee.register("long.proc", nil)
+		for i, leave := range []bool{false, true} {
+			req := wamp.ID(i + 1)
+			caller.send(&wamp.Call{Request: req, Options: wamp.Dict{"timeout": int64(1000)}, Procedure: "long.proc"})
+			inv := expect[*wamp.Invocation](callee)
+			caller.send(&wamp.Cancel{Request: req, Options: wamp.Dict{"mode": "kill"}})
+			if in := expect[*wamp.Interrupt](callee); in.Request != inv.Request || in.Options["mode"] != "kill" {
+				t.Fatalf("INTERRUPT %+v", in)
+			}
+			if leave {
+				caller.goodbye()
+			} else {
+				time.Sleep(2 * time.Second)
+				caller.expectError(wamp.CALL, errCanceled)
+			}
+			callee.quiet()
+		}
+		callee.goodbye()
+	})
+}
