@@ -102,15 +102,24 @@ func outQueueLimit(w *config.Worker) int {
 }
 
 // close ends the router's sessions (GOODBYE), waits up to routerCloseBound, then cuts the
-// connections still open.
+// connections still open. The cut runs at the bound, not after router.Close returns: past
+// its bound the router closes the transports and then waits for its sessions without limit,
+// and a session whose writer is blocked on a client that stopped reading would end only at
+// write_timeout.
 func (r *routerRef) close() {
+	timer := time.AfterFunc(routerCloseBound, r.cutAll)
 	r.r.Close(routerCloseBound)
+	timer.Stop()
+	r.cutAll()
+	r.wg.Wait()
+}
+
+func (r *routerRef) cutAll() {
 	r.mu.Lock()
 	for t := range r.conns {
 		t.cut()
 	}
 	r.mu.Unlock()
-	r.wg.Wait()
 }
 
 func (r *routerRef) add(t *wsTransport) {
@@ -614,6 +623,9 @@ func (t *wsTransport) Close() error {
 			// dropConnection(abort=True) on an auto-ping timeout).
 			t.cut()
 			return
+		}
+		if t.isCut.Load() {
+			return // cut already: a close frame and fresh deadlines would undo it
 		}
 		_ = t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), wd)
 		_ = t.conn.SetReadDeadline(now.Add(t.closeTO))

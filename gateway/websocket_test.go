@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -695,5 +696,62 @@ func TestUpgradeConnState(t *testing.T) {
 	upgradeConnState(b, fasthttp.StateClosed)
 	if released.Load() != 1 || pendingUpgrades.n.Load() != pending {
 		t.Fatalf("released %d, pending %d after the claim", released.Load(), pendingUpgrades.n.Load())
+	}
+}
+
+// TestWebSocketShutdownCutsStalledWriter: a client that stopped reading leaves the session's
+// writer blocked until write_timeout. Shutdown still ends within routerCloseBound plus the
+// close handshake, not after write_timeout: the connections the router has not ended by the
+// bound are cut.
+func TestWebSocketShutdownCutsStalledWriter(t *testing.T) {
+	node := testNode(t, map[string]*config.Service{"ws": wsPath(nil, wsOptions())})
+	node.Workers[0].Transports[0].Options.WriteTimeout = 90 * time.Second
+	g, base := startGatewayG(t, node)
+	url := "ws" + strings.TrimPrefix(base, "http") + "/ws"
+	send := func(c *websocket.Conn, msg string) {
+		t.Helper()
+		if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(c *websocket.Conn, prefix string) {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, b, err := c.ReadMessage()
+		if err != nil || !strings.HasPrefix(string(b), prefix) {
+			t.Fatalf("got %.80q, %v; want %s...", b, err, prefix)
+		}
+	}
+	sub, _, err := dial(t, url, []string{"wamp.2.json"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(sub, `[1,"realm1",{"roles":{"subscriber":{}}}]`)
+	expect(sub, "[2,")
+	send(sub, `[32,1,{},"com.example.flood"]`)
+	expect(sub, "[33,1,")
+	// sub reads nothing from here on.
+
+	pub, _, err := dial(t, url, []string{"wamp.2.json"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(pub, `[1,"realm1",{"roles":{"publisher":{}}}]`)
+	expect(pub, "[2,")
+	// 600 events of 64 KiB (under the queue limit of 1024) are far more than the socket
+	// buffers of both ends hold, so the subscriber's writer blocks.
+	event := `[16,%d,{},"com.example.flood",["` + strings.Repeat("x", 64<<10) + `"]]`
+	for i := range 600 {
+		send(pub, strings.Replace(event, "%d", strconv.Itoa(i+2), 1))
+	}
+	send(pub, `[16,1000,{"acknowledge":true},"com.example.flood",[]]`)
+	expect(pub, "[17,1000,") // the router has taken every event
+
+	done := make(chan struct{})
+	go func() { ctxShutdown(t, g); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(45 * time.Second):
+		t.Fatal("shutdown still waiting after 45 s for a writer blocked on a client that does not read (write_timeout 90 s)")
 	}
 }
