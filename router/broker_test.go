@@ -2,6 +2,7 @@ package router
 
 import (
 	"runtime"
+	"strings"
 	"testing"
 	"weak"
 
@@ -374,4 +375,24 @@ func TestRetainedEventReleasesPublisher(t *testing.T) {
 		t.Fatalf("retained event details %v, want the publisher %d %s %s", ev.Details, p.id, p.authid, p.authrole)
 	}
 	s.quiet()
+}
+
+// A pattern costs a trie node per component, some hundred times its bytes; a bound on the
+// components keeps one SUBSCRIBE or REGISTER from growing the heap by that much more than it
+// carried.
+func TestPatternComponentBound(t *testing.T) {
+	r := newTestRouter(t, Options{})
+	c := join(t, r, wamp.JSON, "realm1")
+	long := wamp.URI(strings.Repeat("a.", maxPatternComponents) + "a") // one too many
+	okURI := wamp.URI(strings.Repeat("a.", maxPatternComponents-1) + "a")
+	for _, match := range []string{matchPrefix, matchWildcard} {
+		c.send(&wamp.Subscribe{Request: 1, Options: wamp.Dict{"match": match}, Topic: long})
+		c.expectError(wamp.SUBSCRIBE, errInvalidURI)
+		c.send(&wamp.Register{Request: 2, Options: wamp.Dict{"match": match}, Procedure: long})
+		c.expectError(wamp.REGISTER, errInvalidURI)
+		c.subscribe(string(okURI), wamp.Dict{"match": match})
+		c.register(string(okURI), wamp.Dict{"match": match})
+	}
+	c.subscribe(string(long), nil) // an exact URI costs no trie nodes
+	c.goodbye()
 }

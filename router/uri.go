@@ -1,6 +1,7 @@
 package router
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 
@@ -15,11 +16,20 @@ const (
 	matchWildcard = "wildcard"
 )
 
+// maxPatternComponents bounds the components of a prefix or wildcard pattern. The spec sets no
+// bound, but the pattern trie costs a node per component, some hundred times the component's
+// bytes, so a single SUBSCRIBE of a long pattern would grow the heap by a hundred times its
+// size (145 MB for a 1 MB "a.a.a...").
+const maxPatternComponents = 100
+
 // checkURI applies the WAMP URI rules (spec, "URIs"; the character rules are wamp.CheckURI's):
 // loose by default, as Crossbar. Exact URIs have no empty component; a prefix pattern may end
 // in an empty component ("com.app." and "" match everything under them); a wildcard pattern
 // may have empty components anywhere.
 func checkURI(u wamp.URI, strict bool, match string) error {
+	if match != matchExact && strings.Count(string(u), ".") >= maxPatternComponents {
+		return fmt.Errorf("a pattern has at most %d components", maxPatternComponents)
+	}
 	switch match {
 	case matchWildcard:
 		return wamp.CheckURI(u, strict, true)
