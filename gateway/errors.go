@@ -63,6 +63,7 @@ func (e *upstreamError) Unwrap() error { return e.err }
 //	WebSocket handshake we cannot serve 400 (no common subprotocol, bad version or key)
 //	plain GET where only WebSocket is   426 (Upgrade: websocket)
 //	client body too slow / broken       408 / 400
+//	request body temporary file failed  500
 //	anything else from an upstream      502 (refused, reset, malformed response)
 func statusOf(err error) int {
 	var ne net.Error
@@ -87,6 +88,8 @@ func statusOf(err error) int {
 		return fasthttp.StatusServiceUnavailable
 	case errors.Is(err, errBodyTooLarge):
 		return fasthttp.StatusRequestEntityTooLarge
+	case errors.Is(err, errSpool):
+		return fasthttp.StatusInternalServerError
 	case errors.Is(err, uwsgiproto.ErrVarsTooLarge):
 		return fasthttp.StatusRequestHeaderFieldsTooLarge
 	case errors.Is(err, errBadPath), errors.Is(err, errFraming),

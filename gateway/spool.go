@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"time"
@@ -16,6 +18,11 @@ type spool struct {
 	mem  bytes.Buffer
 	file *os.File
 }
+
+// errSpool is a failure of the temporary file itself: Portico's own fault, 500 (nginx answers
+// so when it cannot write client_body_temp_path), not the 404 or 403 the file error would map
+// to in statusOf.
+var errSpool = errors.New("request body temporary file")
 
 // spoolKeep is the largest spool buffer kept for the next chunked request: one that held a
 // body up to the memory threshold (it may have doubled once past it).
@@ -44,12 +51,12 @@ func (s *spool) fill(r io.Reader, max int64, dir string) (int64, io.Reader, erro
 	// Past the memory threshold: continue into a file.
 	f, err := os.CreateTemp(dir, "portico-body-*")
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("%w: %v", errSpool, err)
 	}
 	s.file = f
 	_ = os.Remove(f.Name()) // unlinked at once: gone even if Portico dies
 	if _, err := f.Write(s.mem.Bytes()); err != nil {
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("%w: %v", errSpool, err)
 	}
 	rest := r
 	if max > 0 {
@@ -64,7 +71,7 @@ func (s *spool) fill(r io.Reader, max int64, dir string) (int64, io.Reader, erro
 		return 0, nil, errBodyTooLarge
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("%w: %v", errSpool, err)
 	}
 	return total, f, nil
 }

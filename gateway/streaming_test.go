@@ -183,6 +183,27 @@ func TestChunkedSpoolRemoved(t *testing.T) {
 	})
 }
 
+// TestChunkedSpoolFails: when the temporary file for a chunked body cannot be made (here its
+// directory is gone, as when a /tmp cleaner removed it), that is Portico's own failure: 500,
+// logged as a warning, not the 404 or 403 its file error would otherwise map to.
+func TestChunkedSpoolFails(t *testing.T) {
+	up := uwsgitest.Serve(t, func(w io.Writer, _ *uwsgitest.Request) {
+		_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	g, base := startGatewayG(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(up.Path)}))
+	if err := os.RemoveAll(g.runtimeDir); err != nil {
+		t.Fatal(err)
+	}
+	chunk := strings.Repeat("c", chunkedMemLimit)
+	resp := rawRequest(t, base, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"+
+		fmt.Sprintf("%x\r\n%s\r\n", len(chunk), chunk)+"1\r\nc\r\n0\r\n\r\n")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 500 || string(b) != "500 Internal Server Error\n" {
+		t.Fatalf("status %d, body %q; want 500 with the status text only", resp.StatusCode, b)
+	}
+}
+
 // TestSSEEventByEvent: each event of a WSGI generator reaches the client on its own. The app
 // yields the next event only after the client has acknowledged the previous one, so the
 // stream can only complete if nothing between them holds events back.
