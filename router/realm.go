@@ -14,6 +14,7 @@ import (
 //
 //	Router.mu        realms and live sessions; never held while taking another lock
 //	realm.mu         everything of one realm (below)
+//	session.joinMu   WELCOME and the established flag, against Router.Close
 //	outQueue.mu      one session's outbound queue; a leaf, taken under realm.mu
 //
 // No path holds two realms' locks, or two queues' locks, at once. realm.mu guards the broker,

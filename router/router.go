@@ -151,9 +151,13 @@ func (r *Router) Close(wait time.Duration) {
 	}
 	r.mu.Unlock()
 	for _, s := range live {
-		if s.established.Load() {
+		s.joinMu.Lock()
+		established := s.established.Load()
+		if established {
 			s.sendGoodbye(errSystemShutdown, "the router is shutting down")
-		} else {
+		}
+		s.joinMu.Unlock()
+		if !established {
 			s.closeTransport()
 		}
 	}

@@ -72,6 +72,10 @@ type session struct {
 	// from then on only the client's GOODBYE counts (spec, "Session Closing").
 	goodbyeSent atomic.Bool
 	established atomic.Bool // WELCOME queued
+	// joinMu makes queuing WELCOME and setting established one step for Router.Close,
+	// which sends GOODBYE to an established session and closes the others: else a client
+	// could read WELCOME and then find its transport closed without GOODBYE.
+	joinMu sync.Mutex
 
 	out        outQueue
 	graceTimer atomic.Pointer[time.Timer] // set when the queue overflows
@@ -349,6 +353,7 @@ func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovide
 	}
 	s.realm = rl
 	rl.sessions[s.id] = s
+	s.joinMu.Lock()
 	s.send(&wamp.Welcome{Session: s.id, Details: wamp.Dict{
 		"realm":        string(rl.name),
 		"authid":       s.authid,
@@ -358,6 +363,7 @@ func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovide
 		"roles":        routerRoles(),
 	}})
 	s.established.Store(true)
+	s.joinMu.Unlock()
 	rl.metaSessionJoin(s)
 	rl.mu.Unlock()
 	s.log.Debug("router: session joined", "session", s.id, "realm", rl.name, "authid", s.authid, "peer", s.info.RemoteAddr)
