@@ -17,6 +17,22 @@ import (
 type spool struct {
 	mem  bytes.Buffer
 	file *os.File
+	fw   fileWriter
+}
+
+// fileWriter writes to the spool file and keeps its error, so that a failing file (a full
+// disk) is told apart from a failing client body in the copy between them.
+type fileWriter struct {
+	f   *os.File
+	err error
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
 }
 
 // errSpool is a failure of the temporary file itself: Portico's own fault, 500 (nginx answers
@@ -62,7 +78,11 @@ func (s *spool) fill(r io.Reader, max int64, dir string) (int64, io.Reader, erro
 	if max > 0 {
 		rest = io.LimitReader(r, max-n+1)
 	}
-	m, err := io.Copy(f, rest)
+	s.fw = fileWriter{f: f}
+	m, err := io.Copy(&s.fw, rest)
+	if s.fw.err != nil {
+		return 0, nil, fmt.Errorf("%w: %v", errSpool, s.fw.err)
+	}
 	if err != nil {
 		return 0, nil, &clientError{err: err}
 	}
@@ -88,6 +108,7 @@ func (s *spool) reset() {
 		s.file.Close()
 		s.file = nil
 	}
+	s.fw = fileWriter{}
 }
 
 // lingerTime bounds how long the rest of a request body is read and dropped after the app

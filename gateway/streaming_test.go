@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,6 +198,37 @@ func TestChunkedSpoolFails(t *testing.T) {
 	chunk := strings.Repeat("c", chunkedMemLimit)
 	resp := rawRequest(t, base, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"+
 		fmt.Sprintf("%x\r\n%s\r\n", len(chunk), chunk)+"1\r\nc\r\n0\r\n\r\n")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 500 || string(b) != "500 Internal Server Error\n" {
+		t.Fatalf("status %d, body %q; want 500 with the status text only", resp.StatusCode, b)
+	}
+}
+
+// TestChunkedSpoolWriteFails: a temporary file that cannot take the rest of a chunked body
+// (here the file size limit, as a full disk would) is 500, not the 400 of a client whose body
+// broke off. Go ignores SIGXFSZ, so the write past RLIMIT_FSIZE fails with EFBIG.
+func TestChunkedSpoolWriteFails(t *testing.T) {
+	up := uwsgitest.Serve(t, func(w io.Writer, _ *uwsgitest.Request) {
+		_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	_, base := startGatewayG(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(up.Path)}))
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	lim := old
+	lim.Cur = 2 * chunkedMemLimit // the memory part fits, the rest does not
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+		t.Skip("cannot lower RLIMIT_FSIZE:", err)
+	}
+	defer func() { _ = syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old) }()
+	chunk := strings.Repeat("c", chunkedMemLimit)
+	req := "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+	for range 4 {
+		req += fmt.Sprintf("%x\r\n%s\r\n", len(chunk), chunk)
+	}
+	resp := rawRequest(t, base, req+"0\r\n\r\n")
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 500 || string(b) != "500 Internal Server Error\n" {
