@@ -596,9 +596,10 @@ func (t *wsTransport) WriteMessage(b []byte) error {
 	}
 	if t.writeTO > 0 {
 		_ = t.conn.SetWriteDeadline(time.Now().Add(t.writeTO))
-		if t.isCut.Load() {
-			return net.ErrClosed
-		}
+	}
+	// Checked after the deadline is set: a cut that came first must not be undone by it.
+	if t.isCut.Load() {
+		return net.ErrClosed
 	}
 	if err := t.conn.WriteMessage(t.frame, b); err != nil {
 		return fmt.Errorf("websocket write: %w", err)
