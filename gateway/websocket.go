@@ -286,6 +286,8 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	// connection never gets to it (Upgrade refuses, or the 101 cannot be written).
 	if s.slots.Add(1) > s.maxConns {
 		s.slots.Add(-1)
+		// A refused client should not keep an HTTP connection (and its max_connections slot).
+		ctx.SetConnectionClose()
 		return &clientReason{err: errWSLimit, reason: "too many WebSocket connections, try again later"}
 	}
 	s.ref.wg.Add(1)
