@@ -7,7 +7,10 @@ package testkit
 
 import (
 	"fmt"
+	"net"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -90,4 +93,83 @@ func Budget(tb testing.TB, what string, budget int, runs int, f func()) float64 
 		tb.Errorf("%s: %v allocations per call, budget %d", what, n, budget)
 	}
 	return n
+}
+
+// Load runs one request function from several goroutines until Stop, counting what they
+// return: nil is served, an error failed. A test moves on when the load has really done
+// something (Served), not when a guessed time has passed, so a slow machine only makes it
+// slower.
+type Load struct {
+	stop   chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
+	ok     atomic.Int64
+	failed atomic.Int64
+
+	mu    sync.Mutex
+	first error // the first failure, for the report
+}
+
+// StartLoad starts workers goroutines calling request in a loop. Stop ends them; it is also
+// registered as the test's cleanup.
+func StartLoad(tb testing.TB, workers int, request func() error) *Load {
+	l := &Load{stop: make(chan struct{})}
+	for range workers {
+		l.wg.Go(func() {
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				if err := request(); err != nil {
+					l.failed.Add(1)
+					l.mu.Lock()
+					if l.first == nil {
+						l.first = err
+					}
+					l.mu.Unlock()
+				} else {
+					l.ok.Add(1)
+				}
+			}
+		})
+	}
+	tb.Cleanup(l.Stop)
+	return l
+}
+
+// Served waits until n more requests than now have been served.
+func (l *Load) Served(tb testing.TB, n int64, what string) {
+	tb.Helper()
+	target := l.ok.Load() + n
+	WaitFor(tb, 0, what, func() bool { return l.ok.Load() >= target })
+}
+
+// Stop ends the load and waits for the requests in flight.
+func (l *Load) Stop() {
+	l.once.Do(func() { close(l.stop) })
+	l.wg.Wait()
+}
+
+// Counts returns how many requests were served and how many failed, and the first failure.
+func (l *Load) Counts() (ok, failed int64, first error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ok.Load(), l.failed.Load(), l.first
+}
+
+// WaitDial waits until addr accepts a connection; the failure shows logs(), the output of
+// whatever should be listening there.
+func WaitDial(tb testing.TB, network, addr string, logs func() string) {
+	tb.Helper()
+	if err := Poll(0, func() error {
+		c, err := net.Dial(network, addr)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}); err != nil {
+		tb.Fatalf("%s %s not accepting: %v\n%s", network, addr, err, logs())
+	}
 }
