@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"portico/config"
+	"portico/internal/testkit"
 )
 
 // TestMain runs the fixed responder when the test binary is re-executed as a separate upstream
@@ -65,17 +66,8 @@ func fixedUpstreamProcess(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.Dial("unix", sock); err == nil {
-			c.Close()
-			return sock
-		}
-		if time.Now().After(deadline) {
-			tb.Fatal("fixed upstream did not start")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitDial(tb, "unix", sock, func() string { return "the fixed upstream process" })
+	return sock
 }
 
 // TestProxyAllocs is the allocation budget of one proxied request on the gateway's side:
@@ -105,7 +97,7 @@ func TestProxyAllocs(t *testing.T) {
 	ctx.Init(&ctx.Request, remote, nil) // once: it allocates the fake connection
 	one()
 	const budget = 2
-	if n := testing.AllocsPerRun(200, one); n > budget {
+	if n := testkit.Allocs(200, one); n > budget {
 		t.Fatalf("%v allocations per proxied request, budget %d", n, budget)
 	}
 }
@@ -226,7 +218,7 @@ func TestBuildVarsAllocs(t *testing.T) {
 	if _, err := ws.buildVars(&ctx, rq, ps, 0); err != nil {
 		t.Fatal(err)
 	}
-	allocs := testing.AllocsPerRun(200, func() {
+	allocs := testkit.Allocs(200, func() {
 		if _, err := ws.buildVars(&ctx, rq, ps, 0); err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"portico/internal/testkit"
 	"portico/router/wamp"
 )
 
@@ -212,7 +213,7 @@ func TestPublishAllocs(t *testing.T) {
 
 	o := publishOpts{}
 	args := wamp.List{"x"}
-	if n := testing.AllocsPerRun(200, func() {
+	if n := testkit.Allocs(200, func() {
 		rl.publishLocked(nil, "com.app.topic", args, nil, nil, &o)
 	}); n != 0 {
 		t.Errorf("a publish nobody subscribed to allocates %v times, want 0", n)
@@ -231,7 +232,7 @@ func TestPublishAllocs(t *testing.T) {
 	fanout()
 	// One encoding per serializer (the shared bytes) plus the encoder's own work; nothing per
 	// receiver.
-	n := testing.AllocsPerRun(100, fanout)
+	n := testkit.Allocs(100, fanout)
 	t.Logf("publish to 100 subscribers: %v allocations", n)
 	if n > 3 {
 		t.Errorf("a publish to 100 subscribers allocates %v times, want at most 3", n)
@@ -266,7 +267,7 @@ func TestCallAllocs(t *testing.T) {
 		callee.out.items = callee.out.items[:0]
 	}
 	roundTrip()
-	n := testing.AllocsPerRun(200, roundTrip)
+	n := testkit.Allocs(200, roundTrip)
 	t.Logf("router allocations per call round trip: %v", n)
 	// The call's bookkeeping, the INVOCATION and the RESULT, and the URI check's split.
 	if n > 4 {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"portico/internal/testkit"
 )
 
 func TestEncoderPacket(t *testing.T) {
@@ -106,7 +108,7 @@ func TestEncoderZeroAllocs(t *testing.T) {
 		}
 	}
 	run()
-	if n := testing.AllocsPerRun(100, run); n != 0 {
+	if n := testkit.Allocs(100, run); n != 0 {
 		t.Fatalf("Encoder allocates %.1f times per packet once warm, want 0", n)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"portico/internal/testkit"
 )
 
 func parse(t testing.TB, raw string, max int) (*ResponseHead, string, error) {
@@ -152,7 +154,7 @@ func TestReadResponseHeadAllocs(t *testing.T) {
 		}
 	}
 	run()
-	if n := testing.AllocsPerRun(100, run); n != 0 {
+	if n := testkit.Allocs(100, run); n != 0 {
 		t.Fatalf("ReadResponseHead allocates %.1f times per head once warm, want 0", n)
 	}
 }

@@ -2,6 +2,8 @@ package wamp
 
 import (
 	"testing"
+
+	"portico/internal/testkit"
 )
 
 // benchEvent and benchCall are typical hot-path messages: a few positional and keyword
@@ -67,7 +69,7 @@ func TestEncodeEventAllocs(t *testing.T) {
 	}
 	for _, c := range []Codec{JSON, MsgPack, CBOR} {
 		buf := make([]byte, 0, 512)
-		allocs := testing.AllocsPerRun(200, func() {
+		allocs := testkit.Allocs(200, func() {
 			var err error
 			if buf, err = c.Encode(buf[:0], benchEvent); err != nil {
 				t.Fatal(err)
@@ -98,7 +100,7 @@ func TestDecodeAllocs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			allocs := testing.AllocsPerRun(100, func() {
+			allocs := testkit.Allocs(100, func() {
 				if _, err := c.Decode(enc); err != nil {
 					t.Fatal(err)
 				}
