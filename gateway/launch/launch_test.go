@@ -3,6 +3,7 @@ package launch
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"portico/internal/testkit"
 	"portico/uwsgiproto"
 )
 
@@ -188,21 +190,15 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
-		if err := s.WaitReady(ctx); err != nil {
-			t.Fatal(err)
+	testkit.CheckFor(t, 0, func() error {
+		if err := s.WaitReady(t.Context()); err != nil {
+			return err
 		}
-		if pid := s.PID(); pid != 0 && pid != old {
-			break
+		if pid := s.PID(); pid == 0 || pid == old {
+			return fmt.Errorf("no new uwsgi master (pid %d, killed %d)", pid, old)
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("no new uwsgi master")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+		return nil
+	})
 	if code, body := get(t, s.Upstream(), "/"); code != 200 || !strings.HasPrefix(body, "hello") {
 		t.Fatalf("after restart: %d %q", code, body)
 	}
@@ -218,11 +214,12 @@ func TestStopLeavesNoProcess(t *testing.T) {
 	}
 	pgid := s.PID()
 	// READY=1 comes from the master just before it forks the workers.
-	for deadline := time.Now().Add(10 * time.Second); len(groupMembers(pgid)) < 4; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%v in the group, want a master and 3 workers", groupMembers(pgid))
+	testkit.CheckFor(t, 0, func() error {
+		if m := groupMembers(pgid); len(m) < 4 {
+			return fmt.Errorf("%v in the group, want a master and 3 workers", m)
 		}
-	}
+		return nil
+	})
 	t0 := time.Now()
 	if err := s.Stop(10 * time.Second); err != nil {
 		t.Fatal(err)
@@ -239,14 +236,37 @@ func TestStopLeavesNoProcess(t *testing.T) {
 	}
 }
 
+// TestWaitReadyBlocksUntilStarted: WaitReady before Start waits (its context decides how
+// long) and returns as soon as Start has made uwsgi ready.
 func TestWaitReadyBlocksUntilStarted(t *testing.T) {
 	dir := project(t, map[string]string{"myapp.py": flaskApp})
 	s := newSup(t, Spec{Module: "myapp", Object: "app", PythonPath: []string{dir}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if err := s.WaitReady(ctx); err == nil {
-		t.Fatal("ready before Start")
+	if err := s.WaitReady(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitReady before Start = %v, want the context's deadline", err)
 	}
+	waited := make(chan error, 1)
+	go func() { waited <- s.WaitReady(t.Context()) }()
+	select {
+	case err := <-waited:
+		t.Fatalf("WaitReady returned %v before Start", err)
+	default:
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	testkit.CheckFor(t, 0, func() error {
+		select {
+		case err := <-waited:
+			if err != nil {
+				t.Fatalf("WaitReady after Start = %v", err)
+			}
+			return nil
+		default:
+			return fmt.Errorf("WaitReady still waiting after Start returned")
+		}
+	})
 }
 
 func TestMissingBinary(t *testing.T) {
@@ -318,17 +338,12 @@ func groupMembers(pgid int) []int {
 
 func waitGroupEmpty(t *testing.T, pgid int) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for delay := 5 * time.Millisecond; ; delay = min(delay*2, 200*time.Millisecond) {
-		m := groupMembers(pgid)
-		if len(m) == 0 {
-			return
+	testkit.CheckFor(t, 0, func() error {
+		if m := groupMembers(pgid); len(m) != 0 {
+			return fmt.Errorf("processes still in group %d: %v", pgid, m)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processes still in group %d: %v", pgid, m)
-		}
-		time.Sleep(delay)
-	}
+		return nil
+	})
 }
 
 // TestPdeathsig runs a supervisor in a child copy of the test binary, SIGKILLs that child
