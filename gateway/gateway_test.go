@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"portico/config"
+	"portico/internal/testkit"
 )
 
 // startUWSGI runs Debian's uwsgi with testdata/app.py on a unix socket and returns the
@@ -61,23 +62,7 @@ func runUWSGI(t *testing.T, sock, app string, extra ...string) {
 			<-done
 		}
 	})
-	waitDial(t, "unix", sock, func() string { return out.String() })
-}
-
-func waitDial(t *testing.T, network, addr string, logs func() string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial(network, addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s %s not accepting: %v\n%s", network, addr, err, logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitDial(t, "unix", sock, func() string { return out.String() })
 }
 
 // testNode is a node with one web transport on 127.0.0.1:0 and the given paths, with the
@@ -376,7 +361,7 @@ func TestWSGIFailures(t *testing.T) {
 		"slow":   slow,
 		"queued": queued,
 	})
-	base := startGateway(t, node)
+	g, base := startGatewayG(t, node)
 
 	tests := []struct {
 		name, path string
@@ -401,7 +386,7 @@ func TestWSGIFailures(t *testing.T) {
 	t.Run("queue timeout", func(t *testing.T) {
 		done := make(chan int, 1)
 		go func() {
-			resp, err := http.Get(base + "/queued/sleep?s=1")
+			resp, err := http.Get(base + "/queued/sleep?s=3")
 			if err != nil {
 				done <- 0
 				return
@@ -409,7 +394,14 @@ func TestWSGIFailures(t *testing.T) {
 			resp.Body.Close()
 			done <- resp.StatusCode
 		}()
-		time.Sleep(100 * time.Millisecond) // let the first request take the only slot
+		// The second request is sent once the first holds the only slot.
+		svc, _ := g.servers[0].table.Load().root.lookup([]byte("/queued/env"))
+		up := svc.(*wsgiService).bal.ups[0]
+		testkit.WaitFor(t, 0, "the first request holds the upstream's slot", func() bool {
+			up.mu.Lock()
+			defer up.mu.Unlock()
+			return up.active == 1
+		})
 		resp, err := http.Get(base + "/queued/env")
 		if err != nil {
 			t.Fatal(err)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"portico/config"
 	"portico/gateway/launch"
+	"portico/internal/testkit"
 )
 
 func launchedService(t *testing.T) *config.Service {
@@ -26,7 +28,7 @@ func launchedService(t *testing.T) *config.Service {
 	return &config.Service{Type: "wsgi", WSGI: &config.WSGI{
 		Module: "app", Object: "application", PythonPath: []string{td}, Chdir: td,
 		Processes: 2, Threads: 2, MaxConcurrency: 4, UWSGI: "uwsgi",
-		QueueTimeout: 20 * time.Second, ConnectTimeout: 5 * time.Second,
+		QueueTimeout: 60 * time.Second, ConnectTimeout: 5 * time.Second,
 		ReadTimeout: 10 * time.Second, SendTimeout: 10 * time.Second,
 		MaxFails: 1, FailTimeout: 10 * time.Second,
 	}}
@@ -82,11 +84,7 @@ func TestLaunchedUWSGI(t *testing.T) {
 	// The supervisor kills the dead master's orphaned workers; a request one of them took
 	// before that is a request in flight at the crash, which may fail. Requests made once they
 	// are gone wait in the queue for the relaunch.
-	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(-pid, 0) == nil; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("workers of the killed uwsgi %d still running", pid)
-		}
-	}
+	testkit.WaitFor(t, 0, "the killed uwsgi's workers are gone", func() bool { return syscall.Kill(-pid, 0) != nil })
 	var wg sync.WaitGroup
 	var failed atomic.Int32
 	for range 4 {
@@ -105,23 +103,30 @@ func TestLaunchedUWSGI(t *testing.T) {
 		t.Errorf("%d of 4 requests failed across the relaunch", n)
 	}
 	var newPID int
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if newPID = sup[0].PID(); newPID > 0 && newPID != pid && processAlive(newPID) {
-			break
-		}
-	}
-	if newPID == pid || !processAlive(newPID) {
-		t.Fatalf("uwsgi not relaunched: pid %d -> %d", pid, newPID)
-	}
+	testkit.WaitFor(t, 0, "uwsgi relaunched", func() bool {
+		newPID = sup[0].PID()
+		return newPID > 0 && newPID != pid && processAlive(newPID)
+	})
 	getOK(t, base+"/env")
 	ctxShutdown(t, g)
-	deadline := time.Now().Add(15 * time.Second)
-	for processAlive(newPID) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if processAlive(newPID) {
-		t.Fatalf("uwsgi %d survived shutdown", newPID)
-	}
+	testkit.WaitFor(t, 0, "the relaunched uwsgi is gone after shutdown", func() bool { return !processAlive(newPID) })
+}
+
+// startLoad keeps workers clients sending GET url until the load is stopped: 200 is served,
+// anything else failed.
+func startLoad(t *testing.T, workers int, url string) *testkit.Load {
+	return testkit.StartLoad(t, workers, func() error {
+		resp, err := testClient.Get(url)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("GET %s: %d", url, resp.StatusCode)
+		}
+		return nil
+	})
 }
 
 // TestReloadUnderLoad swaps the configuration while requests are running: the changed uwsgi
@@ -142,41 +147,15 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	oldPID := g.launchedSupervisors()[0].PID()
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var ok, failed atomic.Int64
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := testClient.Get(base + "/sleep?s=0.05")
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					ok.Add(1)
-				} else {
-					failed.Add(1)
-				}
-			}
-		})
-	}
-	time.Sleep(500 * time.Millisecond)
+	l := startLoad(t, 4, base+"/sleep?s=0.05")
+	l.Served(t, 8, "requests before the reload")
 	if err := g.Reload(mk(2, 3)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 || ok.Load() == 0 {
-		t.Fatalf("across the reload: %d ok, %d failed", ok.Load(), failed.Load())
+	l.Served(t, 8, "requests after the reload")
+	l.Stop()
+	if ok, failed, first := l.Counts(); failed != 0 {
+		t.Fatalf("across the reload: %d ok, %d failed, the first: %v", ok, failed, first)
 	}
 	if got := strings.TrimSpace(getOK(t, base+"/info")); got != "2" {
 		t.Fatalf("/info after reload = %q", got)
@@ -185,13 +164,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	if len(sups) != 1 || sups[0].PID() == oldPID {
 		t.Fatalf("after reload: %d supervisors, pid %d (old %d)", len(sups), sups[0].PID(), oldPID)
 	}
-	deadline := time.Now().Add(drainBound + 15*time.Second)
-	for processAlive(oldPID) && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if processAlive(oldPID) {
-		t.Fatalf("old uwsgi %d still running after the drain", oldPID)
-	}
+	testkit.WaitFor(t, drainBound+testkit.Patience, "the old uwsgi stops after the drain", func() bool { return !processAlive(oldPID) })
 
 	// A reload that cannot start its uwsgi is refused and the old configuration keeps serving.
 	bad := mk(3, 2)
@@ -213,45 +186,21 @@ func TestCrashUnderLoad(t *testing.T) {
 	pid := g.launchedSupervisors()[0].PID()
 
 	const workers = 4
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var ok, failed atomic.Int64
-	for range workers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := testClient.Get(base + "/sleep?s=0.02")
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					ok.Add(1)
-				} else {
-					failed.Add(1)
-				}
-			}
-		})
-	}
-	time.Sleep(500 * time.Millisecond)
+	l := startLoad(t, workers, base+"/sleep?s=0.02")
+	l.Served(t, 8, "requests before the crash")
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
-	close(stop)
-	wg.Wait()
-	before := ok.Load()
-	if f := failed.Load(); f > workers {
-		t.Fatalf("%d requests failed across the crash (%d ok); at most the %d in flight may", f, before, workers)
+	sup := g.launchedSupervisors()[0]
+	testkit.WaitFor(t, 0, "uwsgi relaunched", func() bool { p := sup.PID(); return p > 0 && p != pid })
+	l.Served(t, 8, "requests after the relaunch")
+	l.Stop()
+	ok, failed, first := l.Counts()
+	if failed > workers {
+		t.Fatalf("%d requests failed across the crash (%d ok); at most the %d in flight may; the first: %v", failed, ok, workers, first)
 	}
 	getOK(t, base+"/env")
-	t.Logf("across the crash: %d ok, %d failed", ok.Load(), failed.Load())
+	t.Logf("across the crash: %d ok, %d failed", ok, failed)
 }
 
 // TestLaunchedEnv: the worker's options.env decides what the launched uwsgi inherits
@@ -312,7 +261,7 @@ func TestQueueTimeoutWhileRelaunching(t *testing.T) {
 	// A long restart delay keeps uwsgi down for longer than the queue timeout. Set before
 	// the supervisor starts (its goroutine reads it), restored after it stopped.
 	old := launch.BackoffMin
-	launch.BackoffMin = 3 * time.Second
+	launch.BackoffMin = 6 * time.Second
 	t.Cleanup(func() { launch.BackoffMin = old })
 	svc := launchedService(t)
 	svc.WSGI.QueueTimeout = 500 * time.Millisecond
@@ -323,7 +272,7 @@ func TestQueueTimeoutWhileRelaunching(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "uwsgi not seen dead", func() bool { return !processAlive(pid) })
+	testkit.WaitFor(t, 0, "uwsgi not seen dead", func() bool { return !processAlive(pid) })
 	start := time.Now()
 	resp, err := testClient.Get(base + "/env")
 	if err != nil {
@@ -337,7 +286,7 @@ func TestQueueTimeoutWhileRelaunching(t *testing.T) {
 	if waited < svc.WSGI.QueueTimeout {
 		t.Fatalf("failed after %v, before queue_timeout (%v): the request did not wait", waited, svc.WSGI.QueueTimeout)
 	}
-	waitFor(t, 30*time.Second, "uwsgi not back", func() bool {
+	testkit.WaitFor(t, 0, "uwsgi not back", func() bool {
 		resp, err := testClient.Get(base + "/env")
 		if err != nil {
 			return false

@@ -65,15 +65,13 @@ func TestClientLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		start := time.Now()
+		// Closed before the default header_read_timeout (60 s) could have done it: the
+		// configured one did.
 		_, _ = io.WriteString(c, "GET /env HTTP/1.1\r\nHost: h\r\n")
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 		_, err = io.ReadAll(c) // the server closes the connection
 		if err != nil {
 			t.Fatalf("connection not closed by the server: %v", err)
-		}
-		if d := time.Since(start); d > 3*time.Second {
-			t.Fatalf("slow head held for %v", d)
 		}
 	})
 
@@ -84,7 +82,7 @@ func TestClientLimits(t *testing.T) {
 		}
 		defer c.Close()
 		_, _ = io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("x", 10))
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
 			t.Fatalf("no answer to a stalled body: %v", err)
@@ -109,9 +107,9 @@ func TestClientLimits(t *testing.T) {
 func TestWriteTimeoutPerWrite(t *testing.T) {
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
-	node.Workers[0].Transports[0].Options.WriteTimeout = 400 * time.Millisecond
+	node.Workers[0].Transports[0].Options.WriteTimeout = time.Second
 	base := startGateway(t, node)
-	resp, err := testClient.Get(base + "/stream?n=5&delay=0.25")
+	resp, err := testClient.Get(base + "/stream?n=5&delay=0.5")
 	if err != nil {
 		t.Fatal(err)
 	}

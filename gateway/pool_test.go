@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"portico/internal/testkit"
 )
 
 func TestUpstreamQueueFIFO(t *testing.T) {
@@ -27,10 +29,7 @@ func TestUpstreamQueueFIFO(t *testing.T) {
 			u.release()
 		}()
 		// Wait until the goroutine is queued so that arrival order is known.
-		deadline := time.Now().Add(5 * time.Second)
-		for u.load() != 2+i && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		testkit.WaitFor(t, 0, "the waiter is queued", func() bool { return u.load() == 2+i })
 	}
 	u.release()
 	wg.Wait()

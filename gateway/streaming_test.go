@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"portico/config"
+	"portico/internal/testkit"
 	"portico/uwsgiproto/uwsgitest"
 )
 
@@ -32,18 +33,6 @@ func startEdgeUWSGI(t *testing.T, extra ...string) string {
 	sock := filepath.Join(dir, "s.sock")
 	runUWSGI(t, sock, "testdata/edgeapp.py", extra...)
 	return sock
-}
-
-// waitFor polls cond every 10 ms until it holds or within passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func dialBase(t *testing.T, base string) net.Conn {
@@ -71,7 +60,7 @@ func TestSizedBodyStreams(t *testing.T) {
 	if _, err := io.WriteString(c, head+chunk); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the app did not see the first part of the body before the rest was sent", func() bool {
+	testkit.WaitFor(t, 0, "the app did not see the first part of the body before the rest was sent", func() bool {
 		b, _ := os.ReadFile(progress)
 		return string(b) == strconv.Itoa(first)
 	})
@@ -135,11 +124,11 @@ func TestChunkedSpoolRemoved(t *testing.T) {
 			}
 		}
 		// The body is past the threshold: it is in a file now.
-		waitFor(t, 20*time.Second, "no spool file for a chunked body past the memory threshold", func() bool { return len(spoolFiles()) > 0 })
+		testkit.WaitFor(t, 0, "no spool file for a chunked body past the memory threshold", func() bool { return len(spoolFiles()) > 0 })
 	}
 	gone := func(outcome string) {
 		t.Helper()
-		waitFor(t, 20*time.Second, "spool file left after "+outcome, func() bool { return len(spoolFiles()) == 0 })
+		testkit.WaitFor(t, 0, "spool file left after "+outcome, func() bool { return len(spoolFiles()) == 0 })
 		ents, _ := filepath.Glob(filepath.Join(g.runtimeDir, "portico-body-*"))
 		if len(ents) > 0 {
 			t.Fatalf("spool files in the directory after %s: %v", outcome, ents)

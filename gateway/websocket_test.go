@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"portico/config"
+	"portico/internal/testkit"
 	"portico/router"
 )
 
@@ -320,15 +322,18 @@ func TestWebSocketMaxMessageSize(t *testing.T) {
 }
 
 // TestWebSocketAutoPing: a client that answers pings stays; one that does not is cut after
-// auto_ping_timeout, without a closing handshake.
+// auto_ping_timeout, without a closing handshake. The answering client gets a timeout it
+// meets however busy the machine; the silent one a short one.
 func TestWebSocketAutoPing(t *testing.T) {
 	o := wsOptions()
 	o.AutoPingInterval = 20 * time.Millisecond
 	o.AutoPingTimeout = 40 * time.Millisecond
 	url := echoServer(t, nil, o)
+	o.AutoPingTimeout = testkit.Patience / 2
+	patient := echoServer(t, nil, o)
 
 	t.Run("answers", func(t *testing.T) {
-		c, _, err := dial(t, url, []string{"wamp.2.json"}, nil)
+		c, _, err := dial(t, patient, []string{"wamp.2.json"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -339,16 +344,16 @@ func TestWebSocketAutoPing(t *testing.T) {
 		})
 		// Keep reading (pings are handled inside reads); after enough pings the session is
 		// still there and echoes.
-		for deadline := time.Now().Add(30 * time.Second); pings.Load() < 10; {
+		for deadline := time.Now().Add(testkit.Patience); pings.Load() < 10; {
 			if err := c.WriteMessage(websocket.TextMessage, []byte("[9]")); err != nil {
 				t.Fatalf("after %d pings: %v", pings.Load(), err)
 			}
-			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_ = c.SetReadDeadline(time.Now().Add(testkit.Patience))
 			if _, _, err := c.ReadMessage(); err != nil {
 				t.Fatalf("after %d pings: %v", pings.Load(), err)
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%d pings in 30s", pings.Load())
+				t.Fatalf("%d pings in %v", pings.Load(), testkit.Patience)
 			}
 		}
 	})
@@ -607,13 +612,13 @@ func TestWebSocketMaxConnections(t *testing.T) {
 		// max_connections also bounds plain HTTP connections (fasthttp's Concurrency), and the
 		// previous refused client's connection may hold that slot for a moment after its 503:
 		// fasthttp's own refusal of the TCP connection is not the one under test, so try again.
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		_ = testkit.Poll(0, func() error {
 			c, resp, err = dial(t, wsBase+path, []string{"wamp.2.json"}, nil)
-			b = body(resp)
-			if err == nil || !strings.Contains(b, "Server.Concurrency") || time.Now().After(deadline) {
-				break
+			if b = body(resp); err != nil && strings.Contains(b, "Server.Concurrency") {
+				return errors.New(b)
 			}
-		}
+			return nil
+		})
 		if err == nil {
 			c.Close()
 			t.Fatalf("%s: upgrade accepted over max_connections", path)
@@ -636,52 +641,44 @@ func TestWebSocketMaxConnections(t *testing.T) {
 	// HTTP keeps its own count (fasthttp's Concurrency), which the refused clients' connections
 	// may still hold for a moment: fasthttp's refusal is retried, as above.
 	once := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	testkit.CheckFor(t, 0, func() error {
 		resp, err := once.Get(base + "/ws")
-		var b string
-		if err == nil {
-			b = body(resp)
-			resp.Body.Close()
-		}
-		if (err != nil || strings.Contains(b, "Server.Concurrency")) && time.Now().Before(deadline) {
-			continue
-		}
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
+		b := body(resp)
+		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || !strings.Contains(b, "WAMP") {
-			t.Fatalf("status page: %d %q", resp.StatusCode, b)
+			return fmt.Errorf("status page: %d %q", resp.StatusCode, b)
 		}
-		break
-	}
+		return nil
+	})
 
 	// The slot of a session that ends comes back (once the router has let go of it).
 	_ = first.WriteMessage(websocket.TextMessage, []byte(`[6, {}, "wamp.close.close_realm"]`))
 	first.Close()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.CheckFor(t, 0, func() error {
 		c, resp, err := dial(t, wsBase+"/ws", []string{"wamp.2.json"}, nil)
 		if err == nil {
 			c.Close()
-			break
+			return nil
 		}
-		if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+		if resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 			t.Fatalf("after a session ended: %v %v", resp, err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("the ended session's slot is not back: %v", err)
+	})
 	// That probe's own slot comes back too; then one client gets in and the next is refused.
-	deadline = time.Now().Add(20 * time.Second)
-	for {
+	testkit.CheckFor(t, 0, func() error {
 		_, resp, err := open("/ws")
 		if err == nil {
-			break
+			return nil
 		}
-		if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+		if resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 			t.Fatalf("after the probe closed: %v %v", resp, err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("the probe's slot is not back: %v", err)
+	})
 	refused("/ws")
 }
 
