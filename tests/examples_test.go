@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"portico/internal/testkit"
 )
 
 // examples is where the nodes users copy live.
@@ -174,7 +176,7 @@ func TestExamplesNginxMigration(t *testing.T) {
 		t.Fatalf("uwsgi (Debian: uwsgi-core, uwsgi-plugin-python3): %v", err)
 	}
 	t.Cleanup(func() { stopGroup(uw) })
-	waitConn(t, "unix", sock, uwLogs)
+	testkit.WaitDial(t, "unix", sock, uwLogs.String)
 
 	// Portico with the example's portico.toml, the upstream moved to that socket and the
 	// listener to a free port on loopback.

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"portico/internal/testkit"
 )
 
 // portico is the binary under test, built once by TestMain.
@@ -272,23 +274,19 @@ func alive(pid int) bool {
 	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
 }
 
-// waitGone waits until none of pids is alive.
+// waitGone waits until none of pids is alive (within 0: testkit.Patience).
 func waitGone(t *testing.T, pids []int, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	testkit.CheckFor(t, within, func() error {
 		var left []int
 		for _, p := range pids {
 			if alive(p) {
 				left = append(left, p)
 			}
 		}
-		if len(left) == 0 {
-			return
+		if len(left) != 0 {
+			return fmt.Errorf("processes still alive: %v", left)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processes still alive after %v: %v", within, left)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"portico/internal/testkit"
 )
 
 // startEnvUWSGI runs real uwsgi with testdata/envapp on a unix socket readable by nginx's
@@ -32,7 +34,7 @@ func startEnvUWSGI(t *testing.T, dir string) string {
 		t.Fatalf("uwsgi (Debian: uwsgi-core, uwsgi-plugin-python3): %v", err)
 	}
 	t.Cleanup(func() { stopGroup(cmd) })
-	waitConn(t, "unix", sock, logs)
+	testkit.WaitDial(t, "unix", sock, logs.String)
 	return sock
 }
 
@@ -78,7 +80,7 @@ http {
 		t.Fatalf("nginx (Debian: nginx-light): %v", err)
 	}
 	t.Cleanup(func() { stopGroup(cmd) })
-	waitConn(t, "tcp", addr, logs)
+	testkit.WaitDial(t, "tcp", addr, logs.String)
 }
 
 func stopGroup(cmd *exec.Cmd) {
@@ -90,22 +92,6 @@ func stopGroup(cmd *exec.Cmd) {
 	case <-time.After(10 * time.Second):
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
-	}
-}
-
-func waitConn(t *testing.T, network, addr string, logs *syncBuffer) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial(network, addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s %s not accepting: %v\n%s", network, addr, err, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -1,16 +1,16 @@
 package tests
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
+
+	"portico/internal/testkit"
 )
 
 // TestReloadUnderLoad: SIGHUP while requests run; every request is counted and none is lost.
@@ -22,35 +22,20 @@ func TestReloadUnderLoad(t *testing.T) {
 	cfgPath := filepath.Join(dir, ".crossbar", "config.json")
 	n := start(t, dir)
 
-	const workers = 4
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var ok, failed atomic.Int64
-	client := &http.Client{Timeout: 20 * time.Second}
-	for range workers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get(n.base + "/")
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == 200 && strings.Contains(string(b), "Hello from Crossbar.io") {
-					ok.Add(1)
-				} else {
-					failed.Add(1)
-				}
-			}
-		})
-	}
-	time.Sleep(2 * time.Second)
+	client := &http.Client{Timeout: testkit.Patience}
+	l := testkit.StartLoad(t, 4, func() error {
+		resp, err := client.Get(n.base + "/")
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "Hello from Crossbar.io") {
+			return fmt.Errorf("GET /: %d %.80q", resp.StatusCode, b)
+		}
+		return nil
+	})
+	l.Served(t, 50, "requests before the reload")
 
 	b, err := os.ReadFile(cfgPath)
 	if err != nil {
@@ -64,17 +49,13 @@ func TestReloadUnderLoad(t *testing.T) {
 	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	var served bool
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if status, body := get(t, n.base+"/info"); status == 200 && strings.Contains(body, "reloaded") {
-			served = true
-			break
+	testkit.CheckFor(t, 0, func() error {
+		if status, body := get(t, n.base+"/info"); status != 200 || !strings.Contains(body, "reloaded") {
+			return fmt.Errorf("the reloaded config is not served: /info %d %q\n%s", status, body, n.logs.String())
 		}
-	}
-	if !served {
-		t.Fatalf("the reloaded config is not served:\n%s", n.logs.String())
-	}
-	time.Sleep(2 * time.Second)
+		return nil
+	})
+	l.Served(t, 50, "requests after the reload")
 
 	// A broken config is refused; the running one keeps serving.
 	if err := os.WriteFile(cfgPath, []byte(strings.Replace(changed, `"type": "wsgi"`, `"type": "wsgj"`, 1)), 0o644); err != nil {
@@ -83,18 +64,18 @@ func TestReloadUnderLoad(t *testing.T) {
 	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second)
-	close(stop)
-	wg.Wait()
+	testkit.WaitFor(t, 0, "the broken config is reported as refused", func() bool {
+		return strings.Contains(n.logs.String(), "reload refused")
+	})
+	l.Served(t, 50, "requests after the refused reload")
+	l.Stop()
 
-	if !strings.Contains(n.logs.String(), "reload refused") {
-		t.Errorf("broken config not reported as refused")
-	}
 	if status, _ := get(t, n.base+"/info"); status != 200 {
 		t.Errorf("after the refused reload /info answers %d", status)
 	}
-	t.Logf("requests across two reloads: %d ok, %d failed", ok.Load(), failed.Load())
-	if failed.Load() != 0 || ok.Load() == 0 {
-		t.Fatalf("%d requests failed across the reloads (%d ok)", failed.Load(), ok.Load())
+	ok, failed, first := l.Counts()
+	t.Logf("requests across two reloads: %d ok, %d failed", ok, failed)
+	if failed != 0 {
+		t.Fatalf("%d requests failed across the reloads (%d ok), the first: %v", failed, ok, first)
 	}
 }

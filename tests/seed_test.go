@@ -8,7 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"portico/internal/testkit"
 )
 
 // seedNode copies contrib/examples/flask (the WSGI Host Service example, verbatim) into a
@@ -45,16 +46,8 @@ func TestLaunchedUWSGISurvivesKill(t *testing.T) {
 	if err := syscall.Kill(master, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitGone(t, before, 20*time.Second)
-	var after []int
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if after = uwsgiPIDs(n.cmd.Process.Pid); len(after) > 0 {
-			break
-		}
-	}
-	if len(after) == 0 {
-		t.Fatalf("uwsgi not relaunched:\n%s", n.logs.String())
-	}
+	waitGone(t, before, 0)
+	testkit.WaitFor(t, 0, "uwsgi relaunched", func() bool { return len(uwsgiPIDs(n.cmd.Process.Pid)) > 0 })
 	status, body := get(t, n.base+"/")
 	if status != 200 || !strings.Contains(body, "Hello from Crossbar.io") {
 		t.Fatalf("after relaunch: %d %q", status, body)
@@ -77,7 +70,7 @@ func TestNoUWSGISurvivesPortico(t *testing.T) {
 					t.Errorf("exit code %d after %v, want 0", code, sig)
 				}
 			}
-			waitGone(t, pids, 20*time.Second)
+			waitGone(t, pids, 0)
 		})
 	}
 }
