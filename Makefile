@@ -7,7 +7,7 @@ APT_PKGS := uwsgi-core uwsgi-plugin-python3 python3-flask python3-django python3
             python3-msgpack python3-cbor2 python3-twisted nginx-light wrk chromium
 FUZZTIME ?= 5s
 
-.PHONY: all build deps demo test test-go test-allocs test-js fuzz fuzz-short bench bench-memory vet clean
+.PHONY: all build deps demo test test-go test-allocs test-js test-stress fuzz fuzz-short bench bench-memory vet clean
 
 all: build
 
@@ -37,8 +37,16 @@ test: deps test-js vet test-allocs fuzz-short test-go
 test-js:
 	@if [ -f tests/js/package-lock.json ]; then cd tests/js && npm ci --no-audit --no-fund; fi
 
+# gotestsum (a tool dependency in go.mod) runs go test and ends with the list of skipped tests
+# and why, so that a reader sees what did not run.
 test-go: build
-	$(GO) test -race -count=1 -timeout 10m ./...
+	$(GO) tool gotestsum --format pkgname --format-hide-empty-pkg -- -race -count=1 -timeout 15m ./...
+
+# The suite STRESS_RUNS times (default 5) while a busy loop runs on every core, as on a busy
+# CI machine; reports every test that failed, by name (contrib/stress.sh).
+STRESS_RUNS ?= 5
+test-stress: deps test-js build
+	contrib/stress.sh $(STRESS_RUNS)
 
 # Allocation budgets are asserted without the race detector (it allocates on its own).
 test-allocs:
