@@ -37,6 +37,7 @@ package launch
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -558,16 +559,35 @@ func childEnv(base []string, notify string, extra []string) []string {
 	return append(env, "NOTIFY_SOCKET="+notify)
 }
 
-// pump logs uWSGI's output line by line and keeps the last lines for error reports.
+// maxLogLine bounds one logged line of uWSGI's output; the rest of a longer line is dropped
+// and counted.
+const maxLogLine = 16 << 10
+
+// pump logs uWSGI's output line by line and keeps the last lines for error reports. It reads
+// until EOF whatever it is sent: a reader that stopped at an over-long line would leave uWSGI
+// writing into a closed pipe (SIGPIPE, then EPIPE on every log write, a worker looping at full
+// CPU). A line longer than maxLogLine is logged cut, with the number of bytes dropped.
 func (s *Supervisor) pump(r io.ReadCloser, p *proc) {
 	defer close(p.outDone)
 	defer r.Close()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
+	br := bufio.NewReaderSize(r, maxLogLine)
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(chunk) == 0 && err != nil {
+			return // EOF, or the pipe's read end failed: nothing more will come
+		}
+		line := strings.TrimRight(string(chunk), "\r\n")
+		dropped := 0
+		for err == bufio.ErrBufferFull { // the line goes on past the buffer: skip the rest
+			chunk, err = br.ReadSlice('\n')
+			dropped += len(bytes.TrimRight(chunk, "\r\n"))
+		}
 		s.out.add(line)
-		s.log.Info(line)
+		if dropped > 0 {
+			s.log.Info(line, "truncated", dropped)
+		} else {
+			s.log.Info(line)
+		}
 	}
 }
 

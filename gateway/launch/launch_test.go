@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -430,6 +431,83 @@ exit 1
 	for _, want := range []string{"workers[0].transports[0].paths.app.uwsgi", "uwsgi-plugin-python3", `unable to load plugin "python3"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}
+
+// lockedBuffer collects a supervisor's log for a test to search while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestLongOutputLine: an app that writes one line far longer than a log line may be (here
+// 300 KiB, without and then with its newline) keeps being served, and what it writes after it
+// is still logged. The line is logged cut, saying how much was dropped: a relay that stopped
+// reading would leave uwsgi writing into a closed pipe (SIGPIPE, then EPIPE on every write).
+func TestLongOutputLine(t *testing.T) {
+	dir := project(t, map[string]string{"myapp.py": `
+import sys
+from flask import Flask
+app = Flask(__name__)
+
+@app.route("/")
+def index():
+    return "hello"
+
+@app.route("/shout")
+def shout():
+    sys.stderr.write("A" * (300 << 10))
+    sys.stderr.flush()
+    sys.stderr.write("B" * (300 << 10) + "\n")
+    sys.stderr.flush()
+    return "shouted"
+
+@app.route("/after")
+def after():
+    print("after the long line", flush=True)
+    return "after"
+`})
+	var logs lockedBuffer
+	s, err := New(Spec{Name: "long", ConfigKey: "long", Module: "myapp", Object: "app", PythonPath: []string{dir},
+		RuntimeDir: filepath.Join(t.TempDir(), "run")}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Stop(5 * time.Second) })
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, s.Upstream(), "/shout"); code != 200 || body != "shouted" {
+		t.Fatalf("/shout: %d %q", code, body)
+	}
+	for range 20 {
+		if code, body := get(t, s.Upstream(), "/after"); code != 200 || body != "after" {
+			t.Fatalf("after the long line: %d %q\n%s", code, body, logs.String())
+		}
+	}
+	testkit.WaitFor(t, 0, "output written after the long line is logged", func() bool {
+		return strings.Contains(logs.String(), "after the long line")
+	})
+	out := logs.String()
+	if !strings.Contains(out, "truncated=") {
+		t.Errorf("the long line is not logged as cut:\n%.2000s", out)
+	}
+	for l := range strings.SplitSeq(out, "\n") {
+		if len(l) > 2*maxLogLine {
+			t.Errorf("a log line of %d bytes", len(l))
 		}
 	}
 }
