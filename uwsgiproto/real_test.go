@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"portico/internal/testkit"
 	"portico/uwsgiproto"
 )
 
@@ -83,20 +85,20 @@ func startRealUWSGI(t *testing.T) string {
 			<-done
 		}
 	})
-	for delay, deadline := 5*time.Millisecond, time.Now().Add(15*time.Second); ; delay = min(delay*2, 200*time.Millisecond) {
-		if c, err := net.Dial("unix", sock); err == nil {
-			c.Close()
-			return sock
-		}
+	testkit.CheckFor(t, 0, func() error {
 		select {
 		case <-done:
 			t.Fatalf("uwsgi exited early:\n%s", out.String())
-		case <-time.After(delay):
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("uwsgi socket %s not ready:\n%s", sock, out.String())
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			return fmt.Errorf("uwsgi socket %s not ready: %v\n%s", sock, err, out.String())
 		}
-	}
+		c.Close()
+		return nil
+	})
+	return sock
 }
 
 type exchange struct {
