@@ -12,8 +12,10 @@ import (
 
 // Lock order (as nats-server's locksordering.txt):
 //
-//	Router.mu        realms and live sessions; never held while taking another lock
 //	realm.mu         everything of one realm (below)
+//	Router.mu        realms and live sessions; never held while taking another lock, and
+//	                 taken under realm.mu only to count the members of a realm created on
+//	                 HELLO (Router.leaveRealm)
 //	session.joinMu   WELCOME and the established flag, against Router.Close
 //	outQueue.mu      one session's outbound queue; a leaf, taken under realm.mu
 //
@@ -30,6 +32,10 @@ type realm struct {
 	name  wamp.URI
 	roles map[string]*role // read-only after creation
 	now   func() time.Time
+	// dynamic: created on a client's HELLO, not configured (read-only). Such a realm does not
+	// give the kill procedures or peers' addresses to clients that did not authenticate.
+	dynamic bool
+	members int // sessions joined or joining, of a dynamic realm; guarded by Router.mu
 
 	mu       sync.Mutex
 	sessions map[wamp.ID]*session
