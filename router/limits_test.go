@@ -315,3 +315,78 @@ func TestSubscriptionFlood(t *testing.T) {
 	}
 	cl.goodbye()
 }
+
+// TestTestamentsDoNotOverflowSubscribers: a session's testaments are published together when
+// it leaves; bounded by max_testaments (below the subscriber's out_queue_limit), they reach a
+// subscriber that is not reading at that moment without disconnecting it.
+func TestTestamentsDoNotOverflowSubscribers(t *testing.T) {
+	r := newTestRouter(t, Options{OutQueueLimit: 150})
+	c := wamp.JSON
+	// The subscriber, over a pipe of depth 1 that nobody reads while the testaments go out:
+	// everything waits in its outbound queue.
+	srv, end := Pipe(c, 1)
+	t.Cleanup(func() { _ = end.Close() })
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(srv, PeerInfo{Transport: "inprocess"}) }()
+	write := func(m wamp.Message) {
+		t.Helper()
+		b, err := c.Encode(nil, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := end.WriteMessage(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() wamp.Message {
+		t.Helper()
+		b, err := end.ReadMessage()
+		if err != nil {
+			t.Fatalf("the subscriber's session ended: %v", err)
+		}
+		m, err := c.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	write(&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": clientRoles()}})
+	if _, ok := read().(*wamp.Welcome); !ok {
+		t.Fatal("no WELCOME")
+	}
+	write(&wamp.Subscribe{Request: 1, Options: wamp.Dict{}, Topic: "com.app.gone"})
+	if _, ok := read().(*wamp.Subscribed); !ok {
+		t.Fatal("no SUBSCRIBED")
+	}
+
+	pub := join(t, r, c, "realm1")
+	accepted := 0
+	for i := 0; i < 200; i++ {
+		pub.send(&wamp.Call{Request: pub.nextReq(), Options: wamp.Dict{}, Procedure: "wamp.session.add_testament",
+			Arguments: wamp.List{"com.app.gone", wamp.List{i}}})
+		if _, ok := pub.recv().(*wamp.Result); ok {
+			accepted++
+		}
+	}
+	if accepted != 100 {
+		t.Fatalf("%d testaments accepted, want max_testaments' default 100", accepted)
+	}
+	pub.goodbye() // Serve returned: the testaments are queued for the subscriber
+
+	for i := 0; i < accepted; i++ {
+		ev, ok := read().(*wamp.Event)
+		if !ok || asInt(t, ev.Arguments[0]) != int64(i) {
+			t.Fatalf("message %d: got %v, want the testament's EVENT", i, ev)
+		}
+	}
+	write(&wamp.Call{Request: 2, Options: wamp.Dict{}, Procedure: "wamp.session.count"})
+	if res, ok := read().(*wamp.Result); !ok || asInt(t, res.Arguments[0]) != 1 {
+		t.Fatalf("got %v, want the subscriber still served", res)
+	}
+	_ = end.Close()
+	select {
+	case <-served:
+	case <-time.After(guard):
+		t.Fatal("Serve did not return")
+	}
+}
