@@ -68,7 +68,7 @@ func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
 	}
 	log := g.log.With("worker", w.Place)
 	if len(w.Realms) == 0 {
-		log.Warn("no realms configured: a realm is created on a client's first HELLO, and its anonymous role may call, register, publish and subscribe anything")
+		log.Warn("no realms configured: a realm is created on a client's first HELLO, and its anonymous role may call, register, publish and subscribe anything (but not kill sessions or read their peers' addresses)")
 	}
 	ref := &routerRef{
 		r:        router.New(router.Options{Realms: w.Realms, OutQueueLimit: limit, Log: log}),

@@ -16,7 +16,8 @@ import (
 //	Router.mu        realms and live sessions; never held while taking another lock, and
 //	                 taken under realm.mu only to count the members of a realm created on
 //	                 HELLO (Router.leaveRealm)
-//	session.joinMu   WELCOME and the established flag, against Router.Close
+//	session.joinMu   WELCOME and the established and expired flags, against Router.Close and
+//	                 auth_timeout; taken under realm.mu when a session joins
 //	outQueue.mu      one session's outbound queue; a leaf, taken under realm.mu
 //
 // No path holds two realms' locks, or two queues' locks, at once. realm.mu guards the broker,
