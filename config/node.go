@@ -798,12 +798,12 @@ func (d *decoder) decodeSessionLimits(x *obj, l *SessionLimits) {
 	}
 	x.integer("max_subscriptions", 1, 1<<30, &l.MaxSubscriptions)
 	x.integer("max_registrations", 1, 1<<30, &l.MaxRegistrations)
-	x.integer("max_testaments", 0, 1<<20, &l.MaxTestaments)
+	x.integer("max_testaments", 1, 1<<20, &l.MaxTestaments)
 	var n int64
 	if x.size("max_testament_bytes", &n) {
-		if n > 1<<30 {
+		if n < 1 || n > 1<<30 {
 			tv, tp := x.take("max_testament_bytes")
-			d.add(tv.line, tp, "%d bytes is too large (at most 1g)", n)
+			d.add(tv.line, tp, "%d bytes is out of range [1, 1g]", n)
 		} else {
 			l.MaxTestamentBytes = int(n)
 		}
