@@ -189,10 +189,24 @@ func TestAuthTimeout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cl := connectInfo(t, r, wamp.JSON, info)
 			if tc.hello {
-				cl.send(&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": clientRoles(), "authmethods": []any{"ticket"}, "authid": "backend1"}})
-				expect[*wamp.Challenge](cl)
+				b, err := wamp.JSON.Encode(nil, &wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": clientRoles(), "authmethods": []any{"ticket"}, "authid": "backend1"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = cl.end.WriteMessage(b) // the bound may have closed the session already
 			}
-			a := expect[*wamp.Abort](cl)
+			m := cl.recv()
+			if _, ok := m.(*wamp.Challenge); ok {
+				m = cl.recv()
+			} else if tc.hello {
+				// The bound struck before the router read HELLO (a loaded machine): the
+				// session must end the same way.
+				t.Logf("no CHALLENGE before the bound: got %s", describe(m))
+			}
+			a, ok := m.(*wamp.Abort)
+			if !ok {
+				t.Fatalf("got %s, want ABORT", describe(m))
+			}
 			if a.Reason != errTimeout {
 				t.Fatalf("ABORT %s %v, want %s", a.Reason, a.Details, errTimeout)
 			}
