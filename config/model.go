@@ -318,6 +318,42 @@ type WebSocketOptions struct {
 	// OutQueueLimit bounds a session's outbound queue (messages); a session over it is
 	// disconnected. Portico's key; default 1024.
 	OutQueueLimit int
+	// SessionLimits bound what one WAMP session of this path may hold (Portico's keys).
+	SessionLimits
+}
+
+// SessionLimits are Portico's bounds on one WAMP session, set in a websocket path's `options`
+// for the sessions it serves. Crossbar has none of them; each default is far above what an
+// application does and far below what exhausts the router's memory. DefaultSessionLimits
+// holds the defaults.
+type SessionLimits struct {
+	// AuthTimeout bounds the time from the WebSocket upgrade to the end of the WAMP opening
+	// handshake: HELLO, any CHALLENGE and AUTHENTICATE, WELCOME. A session that has not joined
+	// by then gets ABORT wamp.error.timeout and its connection is closed (one log line). Key
+	// `auth_timeout` (ms or "10s"); default 10s; it must be positive.
+	AuthTimeout time.Duration
+	// MaxSubscriptions bounds a session's subscriptions. A SUBSCRIBE above it is answered
+	// with ERROR portico.error.limit_exceeded naming the key; the session stays. Key
+	// `max_subscriptions`; default 10000.
+	MaxSubscriptions int
+	// MaxRegistrations bounds a session's registrations, as MaxSubscriptions does its
+	// subscriptions. Key `max_registrations`; default 10000.
+	MaxRegistrations int
+	// MaxTestaments bounds the testaments (wamp.session.add_testament) a session holds, all
+	// scopes together; one more is refused with ERROR portico.error.limit_exceeded. Kept below
+	// out_queue_limit, a session's testaments, published when it leaves, cannot overflow a
+	// subscriber's queue by themselves. Key `max_testaments`; default 100.
+	MaxTestaments int
+	// MaxTestamentBytes bounds the encoded size of a session's testaments, all together
+	// (topic, args and kwargs as the session's serializer encodes them), as MaxTestaments
+	// does their number. Key `max_testament_bytes` (bytes or "64k"); default 64 KiB.
+	MaxTestamentBytes int
+	// MaxURILength bounds every URI a client sends: realm, topic, procedure, pattern. A longer
+	// one is refused as invalid (ERROR wamp.error.invalid_uri; ABORT for HELLO's realm). WAMP
+	// sets no bound; 4096 bytes is forty times the longest URIs of the Crossbar examples and
+	// keeps a subscription or registration from holding megabytes. Key `max_uri_length`;
+	// default 4096.
+	MaxURILength int
 }
 
 // Static serves files from a directory.

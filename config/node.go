@@ -701,6 +701,7 @@ func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
 		OpenHandshakeTimeout:  5 * time.Second, // autobahn WebSocketServerFactory default
 		CloseHandshakeTimeout: time.Second,     // autobahn default
 		OutQueueLimit:         1024,
+		SessionLimits:         DefaultSessionLimits(),
 	}}
 	if ss, ok := o.strList("serializers", false); ok {
 		sv, sp := o.take("serializers")
@@ -757,6 +758,7 @@ func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
 		x.duration("open_handshake_timeout", &wo.OpenHandshakeTimeout)
 		x.duration("close_handshake_timeout", &wo.CloseHandshakeTimeout)
 		x.integer("out_queue_limit", 1, 1<<24, &wo.OutQueueLimit)
+		d.decodeSessionLimits(x, &wo.SessionLimits)
 		// Autobahn protocol knobs that Portico's WebSocket layer fixes to safe values.
 		x.ignore("max_frame_size", "auto_ping_size", "fail_by_drop", "echo_close_codereason",
 			"tcp_nodelay", "utf8validate_incoming", "require_masked_client_frames", "mask_server_frames",
@@ -772,6 +774,41 @@ func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
 	o.unsupported("cookie")
 	o.ignore("url")
 	return ws
+}
+
+// DefaultSessionLimits are the session bounds of a websocket path that sets none, and of the
+// router's sessions served without a configuration (in-process peers).
+func DefaultSessionLimits() SessionLimits {
+	return SessionLimits{
+		AuthTimeout:       10 * time.Second,
+		MaxSubscriptions:  10000,
+		MaxRegistrations:  10000,
+		MaxTestaments:     100,
+		MaxTestamentBytes: 64 << 10,
+		MaxURILength:      4096,
+	}
+}
+
+// decodeSessionLimits reads the session bounds of a websocket path's options.
+func (d *decoder) decodeSessionLimits(x *obj, l *SessionLimits) {
+	if x.duration("auth_timeout", &l.AuthTimeout) && l.AuthTimeout <= 0 {
+		av, ap := x.take("auth_timeout")
+		d.add(av.line, ap, "0 is not allowed: auth_timeout bounds the WAMP opening handshake and must be positive")
+		l.AuthTimeout = DefaultSessionLimits().AuthTimeout
+	}
+	x.integer("max_subscriptions", 1, 1<<30, &l.MaxSubscriptions)
+	x.integer("max_registrations", 1, 1<<30, &l.MaxRegistrations)
+	x.integer("max_testaments", 1, 1<<20, &l.MaxTestaments)
+	var n int64
+	if x.size("max_testament_bytes", &n) {
+		if n < 1 || n > 1<<30 {
+			tv, tp := x.take("max_testament_bytes")
+			d.add(tv.line, tp, "%d bytes is out of range [1, 1g]", n)
+		} else {
+			l.MaxTestamentBytes = int(n)
+		}
+	}
+	x.integer("max_uri_length", 16, 1<<20, &l.MaxURILength)
 }
 
 func (d *decoder) decodeStatic(o *obj, place, dir string) *Static {

@@ -68,7 +68,7 @@ func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
 	}
 	log := g.log.With("worker", w.Place)
 	if len(w.Realms) == 0 {
-		log.Warn("no realms configured: a realm is created on a client's first HELLO, and its anonymous role may call, register, publish and subscribe anything")
+		log.Warn("no realms configured: a realm is created on a client's first HELLO, and its anonymous role may call, register, publish and subscribe anything (but not kill sessions or read their peers' addresses)")
 	}
 	ref := &routerRef{
 		r:        router.New(router.Options{Realms: w.Realms, OutQueueLimit: limit, Log: log}),
@@ -281,7 +281,8 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	if offered {
 		ctx.Response.Header.Set("Sec-WebSocket-Protocol", proto)
 	}
-	info := router.PeerInfo{Transport: "websocket", RemoteAddr: ctx.RemoteAddr().String(), Protocol: proto, Auth: s.auth}
+	info := router.PeerInfo{Transport: "websocket", RemoteAddr: ctx.RemoteAddr().String(), Protocol: proto, Auth: s.auth,
+		Limits: s.opts.SessionLimits}
 	// A slot is taken before the 101 and given back when the session ends, or when the
 	// connection never gets to it (Upgrade refuses, or the 101 cannot be written).
 	if s.slots.Add(1) > s.maxConns {

@@ -26,7 +26,7 @@ import (
 // wsOptions are the websocket options with the defaults config applies.
 func wsOptions() config.WebSocketOptions {
 	return config.WebSocketOptions{EnableWebStatus: true, OpenHandshakeTimeout: 5 * time.Second,
-		CloseHandshakeTimeout: time.Second, OutQueueLimit: 1024}
+		CloseHandshakeTimeout: time.Second, OutQueueLimit: 1024, SessionLimits: config.DefaultSessionLimits()}
 }
 
 func wsPath(serializers []string, o config.WebSocketOptions) *config.Service {

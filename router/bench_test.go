@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"portico/config"
 	"portico/internal/testkit"
 	"portico/router/wamp"
 )
@@ -190,7 +191,7 @@ func benchRealm(subscribers int, c wamp.Codec) (*realm, []*session) {
 	var ss []*session
 	for i := 0; i < subscribers; i++ {
 		s := &session{r: r, codec: c, log: r.log, id: wamp.ID(i + 1), realm: rl, authid: "a", authrole: "anonymous",
-			subs: map[wamp.ID]*subscription{}}
+			subs: map[wamp.ID]*subscription{}, lim: withDefaults(config.SessionLimits{})}
 		s.out.init(1 << 20)
 		ss = append(ss, s)
 	}

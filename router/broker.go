@@ -248,6 +248,12 @@ func (s *session) publish(m *wamp.Publish) {
 		fail(errInvalidArgument, "invalid PUBLISH option %q", bad)
 		return
 	}
+	if s.uriTooLong(m.Topic) {
+		if o.acknowledge {
+			s.sendTooLong(wamp.PUBLISH, m.Request, "topic", m.Topic)
+		}
+		return
+	}
 	if err := checkURI(m.Topic, false, matchExact); err != nil {
 		fail(errInvalidURI, "invalid topic URI %q: %v", m.Topic, err)
 		return
@@ -291,6 +297,10 @@ func (s *session) subscribe(m *wamp.Subscribe) {
 		s.sendError(wamp.SUBSCRIBE, m.Request, errInvalidArgument, "invalid match policy %v", m.Options["match"])
 		return
 	}
+	if s.uriTooLong(m.Topic) {
+		s.sendTooLong(wamp.SUBSCRIBE, m.Request, "topic", m.Topic)
+		return
+	}
 	if err := checkURI(m.Topic, false, match); err != nil {
 		s.sendError(wamp.SUBSCRIBE, m.Request, errInvalidURI, "invalid topic URI %q: %v", m.Topic, err)
 		return
@@ -305,6 +315,11 @@ func (s *session) subscribe(m *wamp.Subscribe) {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	b := &rl.broker
+	if n := s.lim.MaxSubscriptions; len(s.subs) >= n && !b.subscribes(s, m.Topic, match) {
+		s.sendLimitError(wamp.SUBSCRIBE, m.Request, "max_subscriptions", n,
+			"this session has %d subscriptions, the bound of max_subscriptions", n)
+		return
+	}
 	sub, created := b.subscription(m.Topic, match, rl)
 	if s.subs[sub.id] == nil {
 		sub.subscribers = append(sub.subscribers, s)
@@ -320,6 +335,15 @@ func (s *session) subscribe(m *wamp.Subscribe) {
 	if getRetained {
 		b.sendRetained(s, sub)
 	}
+}
+
+// subscribes reports whether s is subscribed to uri with match already.
+func (b *broker) subscribes(s *session, uri wamp.URI, match string) bool {
+	sub := b.exact[uri]
+	if match != matchExact {
+		sub = b.patterns[patternKey{uri, match}]
+	}
+	return sub != nil && s.subs[sub.id] != nil
 }
 
 // subscription returns the subscription for uri and match, creating it.

@@ -119,6 +119,10 @@ func (s *session) register(m *wamp.Register) {
 			return
 		}
 	}
+	if s.uriTooLong(m.Procedure) {
+		s.sendTooLong(wamp.REGISTER, m.Request, "procedure", m.Procedure)
+		return
+	}
 	if err := checkURI(m.Procedure, false, match); err != nil {
 		s.sendError(wamp.REGISTER, m.Request, errInvalidURI, "invalid procedure URI %q: %v", m.Procedure, err)
 		return
@@ -135,6 +139,11 @@ func (s *session) register(m *wamp.Register) {
 	rl := s.realm
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
+	if n := s.lim.MaxRegistrations; len(s.regs) >= n {
+		s.sendLimitError(wamp.REGISTER, m.Request, "max_registrations", n,
+			"this session has %d registrations, the bound of max_registrations", n)
+		return
+	}
 	d := &rl.dealer
 	var reg *registration
 	if match == matchExact {
@@ -225,6 +234,10 @@ func (d *dealer) removeCallee(rl *realm, reg *registration, s *session) {
 }
 
 func (s *session) call(m *wamp.Call) error {
+	if s.uriTooLong(m.Procedure) {
+		s.sendTooLong(wamp.CALL, m.Request, "procedure", m.Procedure)
+		return nil
+	}
 	if err := checkURI(m.Procedure, false, matchExact); err != nil {
 		s.sendError(wamp.CALL, m.Request, errInvalidURI, "invalid procedure URI %q: %v", m.Procedure, err)
 		return nil

@@ -298,3 +298,9 @@ func realmWith(name string, perms ...config.Permission) config.Realm {
 }
 
 var allowEverything = config.Allow{Call: true, Register: true, Publish: true, Subscribe: true}
+
+// everythingRealm is a configured realm whose anonymous role may do everything, the meta API's
+// kill procedures included.
+func everythingRealm(name string) config.Realm {
+	return realmWith(name, config.Permission{URI: "", Match: matchPrefix, Allow: allowEverything})
+}

@@ -16,15 +16,34 @@ import (
 type metaError struct {
 	uri wamp.URI
 	msg string
+	kw  wamp.Dict
 }
 
 func metaErr(uri wamp.URI, format string, args ...any) *metaError {
 	return &metaError{uri: uri, msg: fmt.Sprintf(format, args...)}
 }
 
+// limitErr is a meta procedure's answer over one of the session's bounds, as
+// session.sendLimitError.
+func limitErr(key string, limit int, format string, args ...any) *metaError {
+	return &metaError{uri: errLimitExceeded, msg: fmt.Sprintf(format, args...),
+		kw: wamp.Dict{"limit": key, "value": int64(limit)}}
+}
+
 type metaProcedure func(rl *realm, caller *session, args wamp.List, kw wamp.Dict) (wamp.List, *metaError)
 
 var metaProcedures map[wamp.URI]metaProcedure
+
+// killProcedures are the meta procedures that end other sessions. A realm created on HELLO
+// does not give them to its clients that did not authenticate (session.untrusted): there,
+// anyone who can reach the router is such a client, and one call would end every session.
+// A configured realm leaves them to its roles' permissions, as Crossbar does.
+var killProcedures = map[wamp.URI]bool{
+	"wamp.session.kill":             true,
+	"wamp.session.kill_by_authid":   true,
+	"wamp.session.kill_by_authrole": true,
+	"wamp.session.kill_all":         true,
+}
 
 func init() {
 	metaProcedures = map[wamp.URI]metaProcedure{
@@ -55,10 +74,15 @@ func init() {
 
 // callMeta answers a CALL to a meta procedure.
 func (rl *realm) callMeta(s *session, m *wamp.Call, h metaProcedure) {
+	if s.untrusted && killProcedures[m.Procedure] {
+		s.sendError(wamp.CALL, m.Request, errNotAuthorized,
+			"session is not authorized to call procedure %q: a realm created on HELLO gives it to authenticated clients only (configure the realm and its roles to grant it)", m.Procedure)
+		return
+	}
 	res, err := h(rl, s, m.Arguments, m.ArgumentsKw)
 	if err != nil {
 		s.send(&wamp.Error{RequestType: wamp.CALL, Request: m.Request, Details: wamp.Dict{},
-			Error: err.uri, Arguments: wamp.List{err.msg}})
+			Error: err.uri, Arguments: wamp.List{err.msg}, ArgumentsKw: err.kw})
 		return
 	}
 	s.send(&wamp.Result{Request: m.Request, Details: wamp.Dict{}, Arguments: res})
@@ -73,8 +97,10 @@ func (rl *realm) metaEvent(uri wamp.URI, topic wamp.URI, args wamp.List) {
 	rl.publishLocked(nil, topic, args, nil, nil, &publishOpts{})
 }
 
+// metaSessionJoin publishes on_join. A realm created on HELLO leaves the peer's address out:
+// the event is encoded once for all its subscribers, and they may be anonymous.
 func (rl *realm) metaSessionJoin(s *session) {
-	rl.publishLocked(nil, "wamp.session.on_join", wamp.List{s.sessionDetails()}, nil, nil, &publishOpts{})
+	rl.publishLocked(nil, "wamp.session.on_join", wamp.List{s.sessionDetails(!rl.dynamic)}, nil, nil, &publishOpts{})
 }
 
 func (rl *realm) metaSessionLeave(s *session) {
@@ -148,12 +174,12 @@ func (rl *realm) sessionArg(args wamp.List) (*session, *metaError) {
 	return s, nil
 }
 
-func metaSessionGet(rl *realm, _ *session, args wamp.List, _ wamp.Dict) (wamp.List, *metaError) {
+func metaSessionGet(rl *realm, caller *session, args wamp.List, _ wamp.Dict) (wamp.List, *metaError) {
 	s, err := rl.sessionArg(args)
 	if err != nil {
 		return nil, err
 	}
-	return wamp.List{s.sessionDetails()}, nil
+	return wamp.List{s.sessionDetails(!caller.untrusted)}, nil
 }
 
 // killReason reads the reason and message keyword arguments of the kill procedures.
@@ -220,6 +246,7 @@ type testament struct {
 	args   wamp.List
 	kwargs wamp.Dict
 	opts   publishOpts
+	size   int // encoded, for max_testament_bytes
 }
 
 func testamentScope(kw wamp.Dict) (string, *metaError) {
@@ -237,6 +264,9 @@ func testamentScope(kw wamp.Dict) (string, *metaError) {
 // metaAddTestament: wamp.session.add_testament(topic, args, kwargs, publish_options=, scope=).
 func metaAddTestament(rl *realm, caller *session, args wamp.List, kw wamp.Dict) (wamp.List, *metaError) {
 	topic, ok := argString(args, 0)
+	if ok && caller.uriTooLong(wamp.URI(topic)) {
+		return nil, metaErr(errInvalidURI, "invalid topic URI: %d bytes, longer than max_uri_length (%d)", len(topic), caller.lim.MaxURILength)
+	}
 	if !ok || checkURI(wamp.URI(topic), false, matchExact) != nil {
 		return nil, metaErr(errInvalidURI, "expected a topic URI as the first argument")
 	}
@@ -269,10 +299,24 @@ func metaAddTestament(rl *realm, caller *session, args wamp.List, kw wamp.Dict) 
 	}
 	o.disclose = o.disclose || disclose
 	o.excludeMe = false
+	// The bounds: testaments are published together when the session leaves, so their number
+	// and size are what one departure sends every subscriber at once.
+	if n := caller.lim.MaxTestaments; caller.testamentCount >= n {
+		return nil, limitErr("max_testaments", n, "this session has %d testaments, the bound of max_testaments", n)
+	}
+	enc, encErr := caller.codec.Encode(nil, &wamp.Publish{Request: 1, Options: emptyDict, Topic: wamp.URI(topic), Arguments: targs, ArgumentsKw: tkw})
+	if encErr != nil {
+		return nil, metaErr(errInvalidArgument, "the testament cannot be encoded: %v", encErr)
+	}
+	if n := caller.lim.MaxTestamentBytes; caller.testamentBytes+len(enc) > n {
+		return nil, limitErr("max_testament_bytes", n, "this session's testaments would take %d bytes, over max_testament_bytes (%d)", caller.testamentBytes+len(enc), n)
+	}
 	if caller.testaments == nil {
 		caller.testaments = make(map[string][]testament)
 	}
-	caller.testaments[scope] = append(caller.testaments[scope], testament{topic: wamp.URI(topic), args: targs, kwargs: tkw, opts: o})
+	caller.testaments[scope] = append(caller.testaments[scope], testament{topic: wamp.URI(topic), args: targs, kwargs: tkw, opts: o, size: len(enc)})
+	caller.testamentCount++
+	caller.testamentBytes += len(enc)
 	return wamp.List{}, nil
 }
 
@@ -283,6 +327,10 @@ func metaFlushTestaments(rl *realm, caller *session, _ wamp.List, kw wamp.Dict) 
 		return nil, err
 	}
 	n := len(caller.testaments[scope])
+	for _, t := range caller.testaments[scope] {
+		caller.testamentBytes -= t.size
+	}
+	caller.testamentCount -= n
 	delete(caller.testaments, scope)
 	return wamp.List{int64(n)}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"portico/config"
 	"portico/router/wamp"
 )
 
@@ -49,7 +50,7 @@ func TestSessionMeta(t *testing.T) {
 
 func TestSessionKill(t *testing.T) {
 	forCodecs(t, func(t *testing.T, c wamp.Codec) {
-		r := newTestRouter(t, Options{})
+		r := newTestRouter(t, Options{Realms: []config.Realm{everythingRealm("realm1")}})
 		admin := join(t, r, c, "realm1")
 		a, b, d := join(t, r, c, "realm1"), join(t, r, c, "realm1"), join(t, r, c, "realm1")
 

@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"portico/config"
 	"portico/router/wamp"
 )
 
@@ -87,7 +88,7 @@ func TestMetaArgumentErrors(t *testing.T) {
 		{"wamp.subscription.count_subscribers", wamp.List{int64(5)}, nil, errNoSuchSubscription},
 		{"wamp.subscription.get", nil, nil, errInvalidArgument},
 	}
-	r := newTestRouter(t, Options{})
+	r := newTestRouter(t, Options{Realms: []config.Realm{everythingRealm("realm1")}})
 	cl := join(t, r, wamp.JSON, "realm1")
 	for _, tt := range tests {
 		cl.send(&wamp.Call{Request: cl.nextReq(), Options: wamp.Dict{}, Procedure: wamp.URI(tt.proc), Arguments: tt.args, ArgumentsKw: tt.kw})

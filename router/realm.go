@@ -12,9 +12,12 @@ import (
 
 // Lock order (as nats-server's locksordering.txt):
 //
-//	Router.mu        realms and live sessions; never held while taking another lock
 //	realm.mu         everything of one realm (below)
-//	session.joinMu   WELCOME and the established flag, against Router.Close
+//	Router.mu        realms and live sessions; never held while taking another lock, and
+//	                 taken under realm.mu only to count the members of a realm created on
+//	                 HELLO (Router.leaveRealm)
+//	session.joinMu   WELCOME and the established and expired flags, against Router.Close and
+//	                 auth_timeout; taken under realm.mu when a session joins
 //	outQueue.mu      one session's outbound queue; a leaf, taken under realm.mu
 //
 // No path holds two realms' locks, or two queues' locks, at once. realm.mu guards the broker,
@@ -30,6 +33,10 @@ type realm struct {
 	name  wamp.URI
 	roles map[string]*role // read-only after creation
 	now   func() time.Time
+	// dynamic: created on a client's HELLO, not configured (read-only). Such a realm does not
+	// give the kill procedures or peers' addresses to clients that did not authenticate.
+	dynamic bool
+	members int // sessions joined or joining, of a dynamic realm; guarded by Router.mu
 
 	mu       sync.Mutex
 	sessions map[wamp.ID]*session

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 // Options configure a Router. Zero values mean the documented defaults.
 type Options struct {
 	// Realms are the configured realms with their roles and static permissions. When empty, a
-	// realm is created on a client's first HELLO, and its anonymous role may do everything.
+	// realm is created on a client's first HELLO, and its anonymous role may do everything but
+	// kill sessions and learn their peers' addresses (see realm.go); it is freed when its last
+	// session leaves.
 	Realms []config.Realm
 	// OutQueueLimit bounds each session's outbound queue, in messages. A session whose queue is
 	// full is disconnected (logged), never silently dropped and never waited on. Default 1024.
@@ -36,16 +39,30 @@ type PeerInfo struct {
 	// Auth is the authentication the transport requires (a websocket path's `auth`). Nil
 	// admits every client anonymously with role "anonymous".
 	Auth *config.Auth
+	// Limits bound the session (a websocket path's `options`); a zero field means its
+	// default, config.DefaultSessionLimits.
+	Limits config.SessionLimits
 }
 
 // ErrClosed is returned by Serve once the router is closed.
 var ErrClosed = errors.New("router: closed")
 
-// maxDynamicRealms bounds the realms created on first HELLO when none are configured.
+// maxDynamicRealms bounds the realms created on first HELLO (when none are configured) that
+// have sessions; a HELLO for a new realm above it is refused. Such a realm is freed when its
+// last session leaves, so names that clients make up cannot lock the others out once they are
+// gone.
 const maxDynamicRealms = 256
+
+// maxIdleDynamicRealms bounds the realms created on HELLO that have no session left but keep
+// retained events (spec, "Event Retention") for the next subscriber; above it the one idle the
+// longest is dropped with its events.
+const maxIdleDynamicRealms = 256
 
 // errNoSuchRealmConfigured is realm's answer for a realm the configuration does not name.
 var errNoSuchRealmConfigured = errors.New("the configuration names no such realm")
+
+// errTooManyRealms is realm's answer for a new realm over maxDynamicRealms.
+var errTooManyRealms = fmt.Errorf("%d realms created on HELLO have sessions, the most this router makes without configuration; configure the worker's realms", maxDynamicRealms)
 
 // Router routes WAMP messages between the sessions of its realms: broker (pub/sub) and dealer
 // (RPC), with the meta API. One Router serves one router worker of the config.
@@ -56,9 +73,15 @@ type Router struct {
 	mu      sync.Mutex // see realm.go for the lock order
 	realms  map[wamp.URI]*realm
 	dynamic bool // realms are created on first HELLO
-	live    map[*session]struct{}
-	closed  bool
-	wg      sync.WaitGroup // one per running Serve
+	// Realms created on HELLO: how many have sessions, which have none but keep retained
+	// events (oldest first), and whether the refusal at maxDynamicRealms was logged since the
+	// count last fell below it.
+	liveDynamic int
+	idle        []*realm
+	fullLogged  bool
+	live        map[*session]struct{}
+	closed      bool
+	wg          sync.WaitGroup // one per running Serve
 }
 
 // New returns a router for the given options.
@@ -85,25 +108,77 @@ func New(o Options) *Router {
 }
 
 // realm returns the named realm, creating it (allow-all anonymous role) when no realms are
-// configured.
+// configured. A realm created on HELLO counts the caller as one of its members from here on:
+// the caller joins it or calls leaveRealm.
 func (r *Router) realm(name wamp.URI) (*realm, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rl := r.realms[name]; rl != nil {
+		if rl.dynamic {
+			r.enterLocked(rl)
+		}
 		return rl, nil
 	}
 	if !r.dynamic {
 		return nil, errNoSuchRealmConfigured
 	}
-	if len(r.realms) >= maxDynamicRealms {
-		// Realms keep retained events after their last session leaves, so they are never
-		// dropped; the bound keeps clients from creating them without end.
-		return nil, fmt.Errorf("%d realms were created on HELLO already", maxDynamicRealms)
+	if r.liveDynamic >= maxDynamicRealms {
+		if !r.fullLogged {
+			r.fullLogged = true
+			r.log.Warn("router: refusing to create realms on HELLO: too many have sessions (ABORT wamp.error.no_such_realm until some are left); configure the worker's realms",
+				"realm", name, "realms", r.liveDynamic, "bound", maxDynamicRealms)
+		}
+		return nil, errTooManyRealms
 	}
 	rl := newRealm(name, map[string]*role{"anonymous": allowAll()}, r.opts.Now)
+	rl.dynamic = true
 	r.realms[name] = rl
+	r.enterLocked(rl)
 	r.log.Info("router: realm created on first HELLO", "realm", name)
 	return rl, nil
+}
+
+// enterLocked counts one more member of a realm created on HELLO. Router.mu is held.
+func (r *Router) enterLocked(rl *realm) {
+	if rl.members == 0 {
+		r.liveDynamic++
+		if i := slices.Index(r.idle, rl); i >= 0 {
+			r.idle = slices.Delete(r.idle, i, i+1)
+		}
+	}
+	rl.members++
+}
+
+// leaveRealm counts one member less of a realm created on HELLO: a session that left, or one
+// that got the realm and then did not join. The last member's leaving frees the realm, unless
+// it keeps retained events; then it waits for its next session among the idle ones. realm.mu
+// is held, so that no event is retained meanwhile.
+func (r *Router) leaveRealm(rl *realm) {
+	if !rl.dynamic {
+		return
+	}
+	retains := len(rl.broker.retained) > 0
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rl.members--
+	if rl.members > 0 {
+		return
+	}
+	r.liveDynamic--
+	r.fullLogged = r.fullLogged && r.liveDynamic >= maxDynamicRealms
+	if !retains {
+		delete(r.realms, rl.name)
+		r.log.Debug("router: realm created on HELLO freed: its last session left", "realm", rl.name)
+		return
+	}
+	r.idle = append(r.idle, rl)
+	if len(r.idle) > maxIdleDynamicRealms {
+		old := r.idle[0]
+		r.idle = slices.Delete(r.idle, 0, 1)
+		delete(r.realms, old.name)
+		r.log.Info("router: realm created on HELLO dropped with its retained events: it had no session and the idle ones were too many",
+			"realm", old.name, "bound", maxIdleDynamicRealms)
+	}
 }
 
 // Serve runs one WAMP session over t: the opening handshake, then messages until the client
@@ -125,7 +200,9 @@ func (r *Router) Serve(t Transport, info PeerInfo) error {
 	defer r.wg.Done()
 
 	go s.writeLoop()
+	s.authTimer = time.AfterFunc(s.lim.AuthTimeout, s.authExpired)
 	err := s.readLoop()
+	s.authTimer.Stop()
 	s.detach()
 	s.out.close()
 	<-s.writerDone

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"portico/config"
 	"portico/router/wamp"
 )
 
@@ -30,7 +31,17 @@ const (
 	closeGoodbyeAndOut    = wamp.URI("wamp.close.goodbye_and_out")
 	closeKilled           = wamp.URI("wamp.close.killed")
 	errSlowConsumer       = wamp.URI("portico.error.slow_consumer")
+	// errTimeout ends a session that did not finish its opening handshake in time (the
+	// reason autobahn and other clients know for a peer's timeout; Crossbar has no such bound).
+	errTimeout = wamp.URI("wamp.error.timeout")
+	// errLimitExceeded answers a request over one of the session's bounds (config
+	// SessionLimits); its kwargs name the bound's key and value.
+	errLimitExceeded = wamp.URI("portico.error.limit_exceeded")
 )
+
+// ErrAuthTimeout is returned by Serve when the session had not joined its realm within the
+// transport's auth_timeout.
+var ErrAuthTimeout = errors.New("router: the WAMP opening handshake did not finish within auth_timeout")
 
 // errSessionAborted is returned by Serve when the router aborted the session.
 var errSessionAborted = errors.New("router: session aborted")
@@ -58,6 +69,16 @@ type session struct {
 	authprovider string
 	calleeCancel bool         // the client announced callee call_canceling
 	pending      *pendingAuth // between CHALLENGE and AUTHENTICATE (auth.go)
+	// untrusted: the session joined a realm created on HELLO without authenticating. It may
+	// not call the kill procedures of the meta API, and the meta API does not tell it the
+	// transport peers' addresses: on such a realm, anyone on the internet is anonymous.
+	untrusted bool
+
+	lim       config.SessionLimits // read-only; defaults filled in
+	authTimer *time.Timer          // auth_timeout; stopped when the session joins or ends
+	// expired is set, under joinMu, when auth_timeout struck before WELCOME.
+	expired   atomic.Bool
+	helloSeen atomic.Bool // for authExpired's log line
 
 	// Guarded by realm.mu.
 	subs       map[wamp.ID]*subscription
@@ -66,7 +87,9 @@ type session struct {
 	invs       map[wamp.ID]*invocation // as callee, by INVOCATION request ID
 	nextInv    wamp.ID
 	testaments map[string][]testament // by scope
-	left       bool                   // detached from the realm
+	// testamentCount and testamentBytes total the testaments of every scope (their bounds).
+	testamentCount, testamentBytes int
+	left                           bool // detached from the realm
 
 	// goodbyeSent is set once the router has sent GOODBYE (Router.Close, wamp.session.kill):
 	// from then on only the client's GOODBYE counts (spec, "Session Closing").
@@ -86,7 +109,45 @@ type session struct {
 func newSession(r *Router, t Transport, info PeerInfo) *session {
 	s := &session{r: r, t: t, codec: t.Codec(), info: info, log: r.log, writerDone: make(chan struct{})}
 	s.out.init(r.opts.OutQueueLimit)
+	s.lim = withDefaults(info.Limits)
 	return s
+}
+
+// withDefaults fills the zero fields of l with config.DefaultSessionLimits.
+func withDefaults(l config.SessionLimits) config.SessionLimits {
+	d := config.DefaultSessionLimits()
+	set := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	if l.AuthTimeout <= 0 {
+		l.AuthTimeout = d.AuthTimeout
+	}
+	set(&l.MaxSubscriptions, d.MaxSubscriptions)
+	set(&l.MaxRegistrations, d.MaxRegistrations)
+	set(&l.MaxTestaments, d.MaxTestaments)
+	set(&l.MaxTestamentBytes, d.MaxTestamentBytes)
+	set(&l.MaxURILength, d.MaxURILength)
+	return l
+}
+
+// authExpired ends a session that has not joined within auth_timeout (config SessionLimits):
+// ABORT wamp.error.timeout, then the writer closes the transport. Without the bound, a client
+// that sends HELLO and never AUTHENTICATE, or nothing at all, would hold its connection and
+// session for ever.
+func (s *session) authExpired() {
+	s.joinMu.Lock()
+	defer s.joinMu.Unlock()
+	if s.established.Load() {
+		return
+	}
+	s.expired.Store(true)
+	s.log.Info("router: closing a session that did not join within auth_timeout", "peer", s.info.RemoteAddr,
+		"hello", s.helloSeen.Load(), "auth_timeout", s.lim.AuthTimeout)
+	s.send(&wamp.Abort{Reason: errTimeout, Details: wamp.Dict{
+		"message": fmt.Sprintf("the opening handshake did not finish within %v (auth_timeout)", s.lim.AuthTimeout)}})
+	s.out.close()
 }
 
 func (s *session) closeTransport() {
@@ -186,6 +247,9 @@ func (s *session) readLoop() error {
 			if s.out.overflowed() {
 				return ErrSlowConsumer
 			}
+			if s.expired.Load() {
+				return ErrAuthTimeout
+			}
 			if s.goodbyeSent.Load() {
 				return nil
 			}
@@ -198,6 +262,7 @@ func (s *session) readLoop() error {
 		if !established {
 			switch m := m.(type) {
 			case *wamp.Hello:
+				s.helloSeen.Store(true)
 				if s.pending != nil {
 					return s.abort(errProtocolViolation, "HELLO received while authenticating")
 				}
@@ -296,6 +361,9 @@ func routerRoles() wamp.Dict {
 // anonymously with role "anonymous"; with one, helloAuth authenticates it. joined is false
 // while a CHALLENGE awaits the client's AUTHENTICATE.
 func (s *session) hello(m *wamp.Hello) (joined bool, err error) {
+	if len(m.Realm) > s.lim.MaxURILength {
+		return false, s.abort(errProtocolViolation, "invalid realm in HELLO: %d bytes, longer than max_uri_length (%d)", len(m.Realm), s.lim.MaxURILength)
+	}
 	if err := checkURI(m.Realm, false, matchExact); err != nil {
 		return false, s.abort(errProtocolViolation, "invalid realm in HELLO: %v", err)
 	}
@@ -321,6 +389,12 @@ func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovide
 	if err != nil {
 		return s.abort(errNoSuchRealm, "no realm %q on this router (%v)", realm, err)
 	}
+	refuse := func(reason wamp.URI, format string, args ...any) error {
+		rl.mu.Lock()
+		s.r.leaveRealm(rl)
+		rl.mu.Unlock()
+		return s.abort(reason, format, args...)
+	}
 	ro := rl.roles[authrole]
 	switch {
 	case ro != nil:
@@ -331,11 +405,12 @@ func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovide
 		ro = allowAll()
 		ro.name = authrole
 	case s.info.Auth == nil:
-		return s.abort(errNotAuthorized, "realm %q admits no anonymous clients and this transport has no authentication", realm)
+		return refuse(errNotAuthorized, "realm %q admits no anonymous clients and this transport has no authentication", realm)
 	default:
 		// Crossbar's PendingAuth._assign_principal.
-		return s.abort(errNoSuchRole, "realm %q has no role %q", realm, authrole)
+		return refuse(errNoSuchRole, "realm %q has no role %q", realm, authrole)
 	}
+	s.untrusted = rl.dynamic && authmethod == "anonymous"
 	s.role, s.authrole = ro, authrole
 	s.authid, s.authmethod, s.authprovider = authid, authmethod, authprovider
 	s.subs = make(map[wamp.ID]*subscription)
@@ -344,6 +419,14 @@ func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovide
 	s.invs = make(map[wamp.ID]*invocation)
 
 	rl.mu.Lock()
+	s.joinMu.Lock()
+	if s.expired.Load() {
+		// auth_timeout struck meanwhile: ABORT is sent, the transport is closing.
+		s.joinMu.Unlock()
+		s.r.leaveRealm(rl)
+		rl.mu.Unlock()
+		return ErrAuthTimeout
+	}
 	// A WAMP-CRA challenge named the session ID already (s.id set); keep it unless taken.
 	for {
 		if _, dup := rl.sessions[s.id]; s.id != 0 && !dup {
@@ -353,7 +436,6 @@ func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovide
 	}
 	s.realm = rl
 	rl.sessions[s.id] = s
-	s.joinMu.Lock()
 	s.send(&wamp.Welcome{Session: s.id, Details: wamp.Dict{
 		"realm":        string(rl.name),
 		"authid":       s.authid,
@@ -364,6 +446,9 @@ func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovide
 	}})
 	s.established.Store(true)
 	s.joinMu.Unlock()
+	if s.authTimer != nil {
+		s.authTimer.Stop()
+	}
 	rl.metaSessionJoin(s)
 	rl.mu.Unlock()
 	s.log.Debug("router: session joined", "session", s.id, "realm", rl.name, "authid", s.authid, "peer", s.info.RemoteAddr)
@@ -397,6 +482,7 @@ func (s *session) detach() {
 	s.testaments = nil
 	delete(rl.sessions, s.id)
 	rl.metaSessionLeave(s)
+	s.r.leaveRealm(rl)
 	s.log.Debug("router: session left", "session", s.id, "realm", rl.name)
 }
 
@@ -420,18 +506,35 @@ func (s *session) sendError(typ wamp.MessageType, req wamp.ID, uri wamp.URI, for
 }
 
 // sessionDetails is the session's description in the session meta API (wamp.session.get,
-// on_join), with Crossbar's keys.
-func (s *session) sessionDetails() wamp.Dict {
+// on_join), with Crossbar's keys. The transport's peer address is left out when peer is false.
+func (s *session) sessionDetails(peer bool) wamp.Dict {
+	t := wamp.Dict{"type": s.info.Transport, "protocol": s.info.Protocol}
+	if peer {
+		t["peer"] = s.info.RemoteAddr
+	}
 	return wamp.Dict{
 		"session":      uint64(s.id),
 		"authid":       s.authid,
 		"authrole":     s.authrole,
 		"authmethod":   s.authmethod,
 		"authprovider": s.authprovider,
-		"transport": wamp.Dict{
-			"type":     s.info.Transport,
-			"peer":     s.info.RemoteAddr,
-			"protocol": s.info.Protocol,
-		},
+		"transport":    t,
 	}
+}
+
+// uriTooLong reports a URI longer than the session's max_uri_length.
+func (s *session) uriTooLong(u wamp.URI) bool { return len(u) > s.lim.MaxURILength }
+
+// sendTooLong answers a request whose URI is longer than max_uri_length: the URI is not
+// echoed.
+func (s *session) sendTooLong(typ wamp.MessageType, req wamp.ID, what string, u wamp.URI) {
+	s.sendError(typ, req, errInvalidURI, "invalid %s URI: %d bytes, longer than max_uri_length (%d)", what, len(u), s.lim.MaxURILength)
+}
+
+// sendLimitError answers a request over one of the session's bounds: ERROR
+// portico.error.limit_exceeded, with the bound's key and value in kwargs.
+func (s *session) sendLimitError(typ wamp.MessageType, req wamp.ID, key string, limit int, format string, args ...any) {
+	s.send(&wamp.Error{RequestType: typ, Request: req, Details: wamp.Dict{}, Error: errLimitExceeded,
+		Arguments:   wamp.List{fmt.Sprintf(format, args...)},
+		ArgumentsKw: wamp.Dict{"limit": key, "value": int64(limit)}})
 }

@@ -2,7 +2,6 @@ package router
 
 import (
 	"errors"
-	"fmt"
 	"regexp"
 	"testing"
 
@@ -201,18 +200,5 @@ func TestRouterCloseBoundsTheWait(t *testing.T) {
 	}
 	if err := cl.expectEnd(); err != nil {
 		t.Fatalf("Serve = %v after the router's GOODBYE", err)
-	}
-}
-
-func TestDynamicRealmsAreBounded(t *testing.T) {
-	r := newTestRouter(t, Options{})
-	for i := 0; i < maxDynamicRealms; i++ {
-		join(t, r, wamp.CBOR, fmt.Sprintf("realm%d", i)).goodbye()
-	}
-	join(t, r, wamp.CBOR, "realm0").goodbye() // an existing realm is fine
-	cl := connect(t, r, wamp.CBOR)
-	cl.send(&wamp.Hello{Realm: "one.too.many", Details: wamp.Dict{"roles": clientRoles()}})
-	if a := expect[*wamp.Abort](cl); a.Reason != errNoSuchRealm {
-		t.Fatalf("ABORT %s, want %s", a.Reason, errNoSuchRealm)
 	}
 }
