@@ -132,8 +132,15 @@ func start(t *testing.T, dir string, args ...string) *node {
 		n.base = "http://" + net.JoinHostPort(host, port)
 	case <-n.done:
 		t.Fatalf("portico exited before it was ready:\n%s", n.logs.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("portico not ready after 60s:\n%s", n.logs.String())
+	case <-time.After(2 * testkit.Patience):
+		// SIGQUIT makes the Go runtime print every goroutine's stack: where it waits.
+		state, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-n.done:
+		case <-time.After(10 * time.Second):
+		}
+		t.Fatalf("portico not ready after %v (/proc/pid/stat: %s):\n%s", 2*testkit.Patience, state, n.logs.String())
 	}
 	return n
 }
