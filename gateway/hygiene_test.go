@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -140,6 +141,52 @@ func TestStaticConfinement(t *testing.T) {
 			}
 			if strings.HasPrefix(tt.path, "/strict/") && strings.Contains(string(b), "secret") {
 				t.Fatalf("served a file outside the directory: %q", b)
+			}
+		})
+	}
+}
+
+// TestRequestHead sends request heads that nginx refuses before any location runs (a version
+// other than HTTP/1.x, a header name that is not a token, userinfo in an absolute-form target)
+// and checks the status and that the app never ran: /mark appends a line to a file for every
+// request the app sees.
+func TestRequestHead(t *testing.T) {
+	sock := startUWSGI(t)
+	base := startGateway(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
+	tests := []struct {
+		name, line, headers string
+		status              int
+	}{
+		{"HTTP/1.1", "GET %s HTTP/1.1", "", 200},
+		{"HTTP/1.0", "GET %s HTTP/1.0", "", 200},
+		{"HTTP/1.2 is served as 1.1 (RFC 9110 2.5)", "GET %s HTTP/1.2", "", 200},
+		{"HTTP/2.0", "GET %s HTTP/2.0", "", 505},
+		{"HTTP/9.9", "GET %s HTTP/9.9", "", 505},
+		{"HTTP/0.9", "GET %s HTTP/0.9", "", 505},
+		{"POST HTTP/2.0 with a body", "POST %s HTTP/2.0", "Content-Length: 5\r\n", 505},
+		{"space in a header name", "GET %s HTTP/1.1", "X Y: 1\r\n", 400},
+		{"space before the colon", "GET %s HTTP/1.1", "X-A : 1\r\n", 400},
+		{"absolute form", "GET http://h.example:81%s HTTP/1.1", "", 200},
+		{"absolute form with userinfo", "GET http://user:pw@evil.example:81%s HTTP/1.1", "", 400},
+		{"absolute form with user", "GET https://user@h.example%s HTTP/1.1", "", 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			marks := filepath.Join(t.TempDir(), "marks")
+			target := "/mark?f=" + marks
+			req := fmt.Sprintf(tt.line, target) + "\r\nHost: h\r\n" + tt.headers + "\r\n"
+			if strings.HasPrefix(tt.line, "POST") {
+				req += "hello"
+			}
+			resp := rawRequest(t, base, req)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			b, err := os.ReadFile(marks)
+			ran := err == nil && len(b) > 0
+			if ran != (tt.status == 200) {
+				t.Errorf("app ran: %v (%q), want %v", ran, b, tt.status == 200)
 			}
 		})
 	}

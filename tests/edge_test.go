@@ -364,7 +364,8 @@ func edgeMaster(t *testing.T, pid, workers int) int {
 // TestHygieneParityWithNginx sends the same raw requests to nginx-light (uwsgi_pass with
 // Debian's uwsgi_params) and to Portico, both in front of the same uwsgi, and compares the
 // status, and PATH_INFO when the request reaches the app: request framing (RFC 9112 section
-// 6.3: smuggling) and path normalisation must not differ.
+// 6.3: smuggling), path normalisation, the HTTP version and what makes a request head
+// malformed (header names, userinfo) must not differ.
 func TestHygieneParityWithNginx(t *testing.T) {
 	nginx, portico := nginxAndPortico(t, "")
 
@@ -389,6 +390,13 @@ func TestHygieneParityWithNginx(t *testing.T) {
 		{"encoded NUL", "GET /a%00b HTTP/1.1\r\n" + h + "\r\n"},
 		{"trailing dot-dot", "GET /a/b/.. HTTP/1.1\r\n" + h + "\r\n"},
 		{"backslash", "GET /a\\..\\b HTTP/1.1\r\n" + h + "\r\n"},
+		{"HTTP/2.0 request line", "GET /x HTTP/2.0\r\n" + h + "\r\n"},
+		{"HTTP/9.9 request line", "GET /x HTTP/9.9\r\n" + h + "\r\n"},
+		{"HTTP/1.2 request line", "GET /x HTTP/1.2\r\n" + h + "\r\n"},
+		{"space in a header name", "GET /x HTTP/1.1\r\n" + h + "X Y: 1\r\n\r\n"},
+		{"space before the colon", "GET /x HTTP/1.1\r\n" + h + "X-A : 1\r\n\r\n"},
+		{"absolute form", "GET http://example.com:81/x HTTP/1.1\r\n" + h + "\r\n"},
+		{"absolute form with userinfo", "GET http://user:pw@evil.example:81/x HTTP/1.1\r\n" + h + "\r\n"},
 	}
 	for _, rq := range requests {
 		t.Run(rq.name, func(t *testing.T) {
