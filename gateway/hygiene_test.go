@@ -41,9 +41,10 @@ func TestRequestFraming(t *testing.T) {
 }
 
 // TestForwardedHeaders: X-Forwarded-For/-Proto/-Host sent by a client are replaced by what
-// Portico saw, unless the peer is in trusted_proxies; underscore spellings (which a CGI name
-// would turn into the same HTTP_X_FORWARDED_FOR) and Proxy (httpoxy, CVE-2016-5385) never
-// reach the app.
+// Portico saw, and the other forwarding headers (Forwarded, X-Real-IP, X-Forwarded-Port,
+// -Prefix, ...) dropped, unless the peer is in trusted_proxies; underscore spellings (which a
+// CGI name would turn into the same HTTP_X_FORWARDED_FOR) and Proxy (httpoxy, CVE-2016-5385)
+// never reach the app.
 func TestForwardedHeaders(t *testing.T) {
 	sock := startUWSGI(t)
 	plain := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
@@ -53,7 +54,11 @@ func TestForwardedHeaders(t *testing.T) {
 	elsewhere.Workers[0].Transports[0].Options.TrustedProxies = []string{"10.0.0.0/8", "::1"}
 	const req = "GET /env HTTP/1.1\r\nHost: real.example\r\nX-Forwarded-For: 203.0.113.9\r\n" +
 		"X-Forwarded-Proto: https\r\nX-Forwarded-Host: forged.example\r\nX_Forwarded_For: 6.6.6.6\r\n" +
-		"X-Forwarded_Proto: ftp\r\nProxy: http://evil:3128\r\n\r\n"
+		"X-Forwarded_Proto: ftp\r\nProxy: http://evil:3128\r\nForwarded: for=6.6.6.7;proto=https\r\n" +
+		"X-Real-IP: 6.6.6.8\r\nX-Forwarded-Port: 4443\r\nX-Forwarded-Prefix: /evil\r\n" +
+		"X-Forwarded-Server: evil.example\r\nFront-End-Https: on\r\n\r\n"
+	forwarding := []string{"HTTP_FORWARDED", "HTTP_X_REAL_IP", "HTTP_X_FORWARDED_PORT",
+		"HTTP_X_FORWARDED_PREFIX", "HTTP_X_FORWARDED_SERVER", "HTTP_FRONT_END_HTTPS"}
 	tests := []struct {
 		name          string
 		node          *config.Node
@@ -69,6 +74,11 @@ func TestForwardedHeaders(t *testing.T) {
 			got := [3]string{env["HTTP_X_FORWARDED_FOR"], env["HTTP_X_FORWARDED_PROTO"], env["HTTP_X_FORWARDED_HOST"]}
 			if want := [3]string{tt.xff, tt.xfp, tt.xfh}; got != want {
 				t.Errorf("X-Forwarded-For/-Proto/-Host = %q, want %q", got, want)
+			}
+			for _, k := range forwarding {
+				if _, ok := env[k]; ok != (tt.name == "trusted peer") {
+					t.Errorf("%s passed: %v, want %v (%q)", k, ok, !ok, env[k])
+				}
 			}
 			if v, ok := env["HTTP_PROXY"]; ok {
 				t.Errorf("HTTP_PROXY reached the app: %q", v)
