@@ -1,12 +1,19 @@
 package gateway
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"portico/config"
 )
@@ -200,4 +207,93 @@ func TestRequestHead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStaticFIFO: a FIFO in a static directory is not found, as nginx answers, and a request
+// for it never blocks: open(2) on a FIFO without a writer would hold an OS thread per request.
+func TestStaticFIFO(t *testing.T) {
+	root := t.TempDir()
+	fifo := filepath.Join(root, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(root, "dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(root, "dir", "index.html"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Had a request blocked in open(2), a writer releases its thread.
+		for _, p := range []string{fifo, filepath.Join(root, "dir", "index.html")} {
+			if f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				f.Close()
+			}
+		}
+	})
+	node := testNode(t, map[string]*config.Service{
+		"/":       {Type: "static", Static: &config.Static{Directory: root}},
+		"follows": {Type: "static", Static: &config.Static{Directory: root, FollowSymlinks: true}},
+	})
+	base := startGateway(t, node)
+	before := threads(t)
+
+	const requests = 200
+	paths := []string{"/fifo", "/follows/fifo", "/dir/", "/follows/dir/"}
+	statuses := make(chan string, requests)
+	var wg sync.WaitGroup
+	for i := range requests {
+		wg.Go(func() {
+			p := paths[i%len(paths)]
+			c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+			if err != nil {
+				statuses <- err.Error()
+				return
+			}
+			defer c.Close()
+			// A bound for the test, not an assertion on time: a blocked request never answers.
+			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+				statuses <- err.Error()
+				return
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				statuses <- p + ": " + err.Error()
+				return
+			}
+			resp.Body.Close()
+			statuses <- fmt.Sprintf("%s: %d", p, resp.StatusCode)
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if !strings.HasSuffix(s, ": 404") {
+			t.Errorf("%s, want 404", s)
+		}
+	}
+	if after := threads(t); after > before+20 {
+		t.Errorf("%d OS threads after %d requests for a FIFO, %d before", after, requests, before)
+	}
+}
+
+// threads is this process's OS thread count (/proc/self/status Threads).
+func threads(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no Threads in /proc/self/status")
+	return 0
 }
