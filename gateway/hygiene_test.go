@@ -297,3 +297,44 @@ func threads(t *testing.T) int {
 	t.Fatal("no Threads in /proc/self/status")
 	return 0
 }
+
+// TestJSONCORS: allow_cross_origin answers "*" and never allows credentials, whatever Origin
+// is sent (Crossbar echoes any Origin with credentials, which lets any page read the answer
+// with the visitor's cookies); allowed_origins echoes only a listed Origin, with credentials.
+func TestJSONCORS(t *testing.T) {
+	node := testNode(t, map[string]*config.Service{
+		"/":      {Type: "json", JSON: &config.JSON{Value: "open", AllowCrossOrigin: true}},
+		"listed": {Type: "json", JSON: &config.JSON{Value: "listed", AllowedOrigins: []string{"https://app.example", "https://*.example.org:443"}}},
+		"plain":  {Type: "json", JSON: &config.JSON{Value: "plain"}},
+	})
+	base := startGateway(t, node)
+	tests := []struct {
+		method, path, origin string
+		acao, acac, vary     string
+	}{
+		{"GET", "/", "", "*", "", ""},
+		{"GET", "/", "https://evil.example", "*", "", ""},
+		{"OPTIONS", "/", "https://evil.example", "*", "", ""},
+		{"GET", "/listed", "https://app.example", "https://app.example", "true", "Origin"},
+		{"OPTIONS", "/listed", "https://app.example", "https://app.example", "true", "Origin"},
+		{"GET", "/listed", "https://a.example.org", "https://a.example.org", "true", "Origin"},
+		{"GET", "/listed", "https://evil.example", "", "", "Origin"},
+		{"GET", "/listed", "null", "", "", "Origin"},
+		{"GET", "/listed", "", "", "", "Origin"},
+		{"GET", "/plain", "https://evil.example", "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path+" "+tt.origin, func(t *testing.T) {
+			req := tt.method + " " + tt.path + " HTTP/1.1\r\nHost: h\r\nAccess-Control-Request-Headers: x-a\r\n"
+			if tt.origin != "" {
+				req += "Origin: " + tt.origin + "\r\n"
+			}
+			resp := rawRequest(t, base, req+"\r\n")
+			resp.Body.Close()
+			got := [3]string{resp.Header.Get("Access-Control-Allow-Origin"), resp.Header.Get("Access-Control-Allow-Credentials"), resp.Header.Get("Vary")}
+			if want := [3]string{tt.acao, tt.acac, tt.vary}; got != want {
+				t.Errorf("status %d, Allow-Origin, Allow-Credentials, Vary = %q, want %q", resp.StatusCode, got, want)
+			}
+		})
+	}
+}
