@@ -194,8 +194,13 @@ func newServer(t *config.Transport, h fasthttp.RequestHandler, log *slog.Logger)
 		NoDefaultContentType:         true,
 		CloseOnShutdown:              true,
 		TCPKeepalive:                 true,
-		Logger:                       fasthttpLogger{log},
-		ErrorHandler:                 errorHandler(log),
+		// An idle keep-alive connection gives its write buffer and body buffers back to
+		// their pools between requests (the read buffer stays: fasthttp keeps it while
+		// StreamRequestBody is on). nginx likewise frees a connection's buffers when it goes
+		// idle (ngx_http_set_keepalive).
+		ReduceMemoryUsage: true,
+		Logger:            fasthttpLogger{log},
+		ErrorHandler:      errorHandler(log),
 	}
 }
 
