@@ -72,11 +72,12 @@ func (s *staticService) place() string { return s.where }
 func (s *staticService) close()        { _ = s.root.Close() }
 
 // open opens a regular file or a directory under the root; anything else (a FIFO, a socket,
-// a device) is not found, as nginx answers (ngx_open_cached_file refuses what is not a
-// regular file or directory). The type is checked before opening, and the open itself is
-// non-blocking: open(2) on a FIFO without a writer would otherwise hold an OS thread until
-// one appears, one thread per request, until Go gives up at 10,000 threads. The opened file
-// is checked again, in case the name was replaced between the two.
+// a device) is not found, as nginx answers (ngx_http_static_handler: "is not a regular file",
+// 404). The type is checked before opening, and the open itself is non-blocking, as nginx's
+// (ngx_open_file_wrapper, NGX_FILE_NONBLOCK): open(2) on a FIFO without a writer would
+// otherwise hold an OS thread until one appears, one thread per request, until Go gives up at
+// 10,000 threads. The opened file is checked again, in case the name was replaced between
+// the two.
 func (s *staticService) open(rel string) (*os.File, error) {
 	if rel == "" {
 		rel = "."
