@@ -386,9 +386,15 @@ type Redirect struct {
 type JSON struct {
 	// Value is any JSON value: nil, bool, int64, float64, string, []any, map[string]any.
 	Value any
-	// Prettify indents the answer; AllowCrossOrigin sends Access-Control-Allow-Origin: *;
+	// Prettify indents the answer; AllowCrossOrigin sends Access-Control-Allow-Origin: *
+	// (without credentials; Crossbar reflects any Origin and allows credentials);
 	// DiscourageCaching sends no-cache headers (Crossbar's json service options).
 	Prettify          bool
 	AllowCrossOrigin  bool
 	DiscourageCaching bool
+	// AllowedOrigins (Portico's key) lists the Origins ("*" wildcards, as websocket
+	// allowed_origins) whose cross-origin requests may carry credentials: a listed Origin is
+	// echoed with Access-Control-Allow-Credentials: true, any other gets no CORS headers.
+	// Default none.
+	AllowedOrigins []string
 }

@@ -905,6 +905,9 @@ func (d *decoder) decodeJSON(o *obj, place string) *JSON {
 		x.boolean("prettify", &j.Prettify)
 		x.boolean("allow_cross_origin", &j.AllowCrossOrigin)
 		x.boolean("discourage_caching", &j.DiscourageCaching)
+		if ao, ok := x.strList("allowed_origins", true); ok {
+			j.AllowedOrigins = ao
+		}
 		x.done()
 	}
 	return j

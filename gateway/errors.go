@@ -26,6 +26,9 @@ var (
 	errNotImplemented = errors.New("service not implemented")
 	errMethod         = errors.New("method not allowed")
 	errForbidden      = errors.New("forbidden")
+	errVersion        = errors.New("HTTP version not supported")
+	errHeaderName     = errors.New("header name is not a token")
+	errUserinfo       = errors.New("request target has userinfo")
 )
 
 // clientReason is a refusal whose reason is meant for the client, such as why a WebSocket
@@ -59,7 +62,9 @@ func (e *upstreamError) Unwrap() error { return e.err }
 //	WebSocket over max_connections      503 (upgraded connections fasthttp no longer counts)
 //	vars block over 65535 bytes         431 (the request's headers are what made it large)
 //	body over max_body_size             413
+//	HTTP major version other than 1     505 (before any service runs)
 //	malformed path, CL with TE          400
+//	header name not a token, userinfo   400
 //	WebSocket handshake we cannot serve 400 (no common subprotocol, bad version or key)
 //	plain GET where only WebSocket is   426 (Upgrade: websocket)
 //	client body too slow / broken       408 / 400
@@ -92,7 +97,10 @@ func statusOf(err error) int {
 		return fasthttp.StatusInternalServerError
 	case errors.Is(err, uwsgiproto.ErrVarsTooLarge):
 		return fasthttp.StatusRequestHeaderFieldsTooLarge
+	case errors.Is(err, errVersion):
+		return fasthttp.StatusHTTPVersionNotSupported
 	case errors.Is(err, errBadPath), errors.Is(err, errFraming),
+		errors.Is(err, errHeaderName), errors.Is(err, errUserinfo),
 		errors.Is(err, errNoSubprotocol), errors.Is(err, errBadHandshake):
 		return fasthttp.StatusBadRequest
 	case errors.Is(err, errNotFound), errors.Is(err, os.ErrNotExist):

@@ -194,8 +194,13 @@ func newServer(t *config.Transport, h fasthttp.RequestHandler, log *slog.Logger)
 		NoDefaultContentType:         true,
 		CloseOnShutdown:              true,
 		TCPKeepalive:                 true,
-		Logger:                       fasthttpLogger{log},
-		ErrorHandler:                 errorHandler(log),
+		// An idle keep-alive connection gives its write buffer and body buffers back to
+		// their pools between requests (the read buffer stays: fasthttp keeps it while
+		// StreamRequestBody is on). nginx likewise frees a connection's buffers when it goes
+		// idle (ngx_http_set_keepalive).
+		ReduceMemoryUsage: true,
+		Logger:            fasthttpLogger{log},
+		ErrorHandler:      errorHandler(log),
 	}
 }
 
@@ -220,14 +225,21 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	rq := requestPool.Get().(*request)
 	defer requestPool.Put(rq)
 
+	if err := headError(&ctx.Request.Header); err != nil {
+		ctx.SetConnectionClose()
+		fail(ctx, s.g.log, s.where, err)
+		return
+	}
 	if err := framingError(&ctx.Request.Header); err != nil {
 		ctx.SetConnectionClose()
 		fail(ctx, s.g.log, s.where, err)
 		return
 	}
-	target := ctx.Request.Header.RequestURI()
-	var authority []byte
-	target, authority = splitAbsolute(target)
+	target, authority, err := splitAbsolute(ctx.Request.Header.RequestURI())
+	if err != nil {
+		fail(ctx, s.g.log, s.where, err)
+		return
+	}
 	rq.requestURI = target
 	p := target
 	for i, c := range p {
@@ -236,7 +248,6 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 			break
 		}
 	}
-	var err error
 	rq.path, err = normalizePath(rq.path, p)
 	if err != nil {
 		fail(ctx, s.g.log, s.where, err)
@@ -282,26 +293,36 @@ func writeDeadline(ctx *fasthttp.RequestCtx, d time.Duration) {
 
 // splitAbsolute splits an absolute-form request target ("http://host/p?q", RFC 9112 section
 // 3.2.2) into the origin-form part and the authority. REQUEST_URI is then the origin form, as
-// nginx's $request_uri is.
-func splitAbsolute(t []byte) (origin, authority []byte) {
+// nginx's $request_uri is. An authority with userinfo ("http://user:pw@host/") is an error:
+// RFC 9110 section 4.2.4 forbids sending it and asks recipients to treat it as one, and nginx
+// refuses it with 400; passed on, it would reach the app as HTTP_HOST "user:pw@host".
+func splitAbsolute(t []byte) (origin, authority []byte, err error) {
 	if len(t) == 0 || t[0] == '/' {
-		return t, nil
+		return t, nil, nil
 	}
 	for _, scheme := range [...]string{"http://", "https://"} {
 		if len(t) >= len(scheme) && asciiEqualFold(t[:len(scheme)], scheme) {
 			rest := t[len(scheme):]
+			origin = []byte("/")
+			authority = rest
 			for i, c := range rest {
 				if c == '/' || c == '?' {
+					authority = rest[:i]
 					if c == '?' {
-						return append([]byte("/"), rest[i:]...), rest[:i]
+						origin = append(origin, rest[i:]...)
+					} else {
+						origin = rest[i:]
 					}
-					return rest[i:], rest[:i]
+					break
 				}
 			}
-			return []byte("/"), rest
+			if indexByte(authority, '@') >= 0 {
+				return nil, nil, errUserinfo
+			}
+			return origin, authority, nil
 		}
 	}
-	return t, nil
+	return t, nil, nil
 }
 
 // appendHost appends nginx's $host for authority: lower-case, port and userinfo removed.

@@ -39,6 +39,69 @@ func framingError(h *fasthttp.RequestHeader) error {
 	return nil
 }
 
+// headError checks what nginx checks in a request head before any location runs, and fasthttp
+// lets through:
+//
+//	HTTP major version other than 1 ("HTTP/2.0", "HTTP/9.9")   505
+//	a header name that is not a token ("X Y: 1", "X : 1")      400
+//
+// A version is refused before any upstream is contacted: uWSGI echoes SERVER_PROTOCOL in its
+// status line, so "HTTP/2.0" would run the app and then fail as a malformed response (502).
+// HTTP/1.x with x > 1 is served as HTTP/1.1, as nginx does and RFC 9110 section 2.5 asks.
+// fasthttp's header scanner refuses every non-token byte in a name except the space, which
+// RFC 9112 section 5.1 says a server MUST refuse with 400 (nginx since 1.21.1 does); other
+// bytes are checked too so that the rule does not rest on the scanner's.
+func headError(h *fasthttp.RequestHeader) error {
+	if p := h.Protocol(); len(p) != 8 || string(p[:7]) != "HTTP/1." {
+		return errVersion
+	}
+	raw := h.RawHeaders()
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' || line[0] == '\r' {
+			continue // an obs-fold continuation (fasthttp joins it) or the end of the head
+		}
+		name, _, _ := bytes.Cut(line, []byte(":"))
+		if !isToken(name) {
+			return errHeaderName
+		}
+	}
+	return nil
+}
+
+// isToken reports whether b is an RFC 9110 section 5.6.2 token:
+// 1*( "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA ).
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if tokenByte[c] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenByte = func() (t [256]byte) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = 1
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = 1
+		t[c-'a'+'A'] = 1
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = 1
+	}
+	return t
+}()
+
 // errorHandler answers requests fasthttp could not parse.
 func errorHandler(log *slog.Logger) func(*fasthttp.RequestCtx, error) {
 	return func(ctx *fasthttp.RequestCtx, err error) {
@@ -68,13 +131,18 @@ func errorHandler(log *slog.Logger) func(*fasthttp.RequestCtx, error) {
 // inviting the client to send it.
 func (s *server) expect(ctx *fasthttp.RequestCtx) int {
 	tab := s.table.Load()
-	target, _ := splitAbsolute(ctx.Request.Header.RequestURI())
+	if err := headError(&ctx.Request.Header); err != nil {
+		return statusOf(err)
+	}
+	target, _, err := splitAbsolute(ctx.Request.Header.RequestURI())
+	if err != nil {
+		return statusOf(err)
+	}
 	if i := bytes.IndexAny(target, "?#"); i >= 0 {
 		target = target[:i]
 	}
 	rq := requestPool.Get().(*request)
 	defer requestPool.Put(rq)
-	var err error
 	if rq.path, err = normalizePath(rq.path, target); err != nil {
 		return fasthttp.StatusBadRequest
 	}

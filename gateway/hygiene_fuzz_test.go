@@ -10,10 +10,11 @@ import (
 )
 
 // FuzzRequestHead runs a raw request head through what the gateway does with it before a
-// service sees it: fasthttp's parser, the framing check, the request-target split, path
-// normalisation and the host. Invariants: nothing panics; a head with both Content-Length and
-// Transfer-Encoding is never accepted as chunked; the host is lower-case without a port; the
-// path is absolute.
+// service sees it: fasthttp's parser, the version and header-name check, the framing check,
+// the request-target split, path normalisation and the host. Invariants: nothing panics; an
+// accepted head is HTTP/1.x and every header name in it is a token; a head with both
+// Content-Length and Transfer-Encoding is never accepted as chunked; an accepted authority has
+// no userinfo; the host is lower-case without a port; the path is absolute.
 func FuzzRequestHead(f *testing.F) {
 	for _, s := range []string{
 		"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
@@ -23,6 +24,9 @@ func FuzzRequestHead(f *testing.F) {
 		"POST /x HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
 		"GET /%2e%2e/%00 HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
 		"GET https://user@host?q HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET / HTTP/2.0\r\nHost: h\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: h\r\nX Y: 1\r\nZ : 2\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: h\r\nX-Folded: a\r\n b\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -30,6 +34,16 @@ func FuzzRequestHead(f *testing.F) {
 		var h fasthttp.RequestHeader
 		if err := h.Read(bufio.NewReader(bytes.NewReader(raw))); err != nil {
 			return
+		}
+		if headError(&h) == nil {
+			if p := string(h.Protocol()); !strings.HasPrefix(p, "HTTP/1.") || len(p) != 8 {
+				t.Fatalf("version %q accepted", p)
+			}
+			for k := range h.All() {
+				if bytes.ContainsAny(k, " \t\r\n:") {
+					t.Fatalf("header name %q accepted", k)
+				}
+			}
 		}
 		err := framingError(&h)
 		if err == nil && h.ContentLength() == -1 {
@@ -40,7 +54,13 @@ func FuzzRequestHead(f *testing.F) {
 				}
 			}
 		}
-		target, authority := splitAbsolute(h.RequestURI())
+		target, authority, err := splitAbsolute(h.RequestURI())
+		if err != nil {
+			return
+		}
+		if bytes.IndexByte(authority, '@') >= 0 {
+			t.Fatalf("authority %q with userinfo accepted", authority)
+		}
 		if authority != nil && (len(target) == 0 || target[0] != '/') {
 			t.Fatalf("absolute form %q split into %q + %q", h.RequestURI(), authority, target)
 		}

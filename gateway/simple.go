@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -41,7 +42,8 @@ func (s *redirectService) close()        {}
 type jsonService struct {
 	where   string
 	body    []byte
-	cors    bool
+	cors    bool     // allow_cross_origin or allowed_origins
+	origins []string // allowed_origins: echoed, with credentials
 	noCache bool
 }
 
@@ -57,7 +59,8 @@ func newJSONService(svc *config.Service) (*jsonService, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s.value: %w", svc.Place, err)
 	}
-	return &jsonService{where: svc.Place, body: append(b, '\n'), cors: j.AllowCrossOrigin, noCache: j.DiscourageCaching}, nil
+	return &jsonService{where: svc.Place, body: append(b, '\n'), cors: j.AllowCrossOrigin || len(j.AllowedOrigins) > 0,
+		origins: j.AllowedOrigins, noCache: j.DiscourageCaching}, nil
 }
 
 func (s *jsonService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
@@ -83,18 +86,44 @@ func (s *jsonService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	return nil
 }
 
+// corsHeaders answers CORS (Fetch standard, "CORS protocol"). Crossbar's json service
+// (crossbar/webservice/base.py set_cross_origin_headers) echoes any Origin and adds
+// Access-Control-Allow-Credentials: true, which lets every web page read the answer with the
+// visitor's cookies. Portico answers "*" instead, which browsers never combine with
+// credentials; only an Origin listed in allowed_origins is echoed with credentials (and any
+// other gets no CORS headers, so its page cannot read the answer).
 func (s *jsonService) corsHeaders(ctx *fasthttp.RequestCtx) {
-	origin := ctx.Request.Header.Peek("Origin")
-	if len(origin) == 0 {
-		ctx.Response.Header.Set("Access-Control-Allow-Origin", "*")
+	h := &ctx.Response.Header
+	if len(s.origins) == 0 {
+		h.Set("Access-Control-Allow-Origin", "*")
 	} else {
-		ctx.Response.Header.SetBytesV("Access-Control-Allow-Origin", origin)
-		ctx.Response.Header.Set("Access-Control-Allow-Credentials", "true")
-		ctx.Response.Header.Set("Vary", "Origin")
+		h.Set("Vary", "Origin")
+		origin := ctx.Request.Header.Peek("Origin")
+		if len(origin) == 0 || !corsOriginListed(string(origin), s.origins) {
+			return
+		}
+		h.SetBytesV("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
 	}
-	if h := ctx.Request.Header.Peek("Access-Control-Request-Headers"); len(h) > 0 {
-		ctx.Response.Header.SetBytesV("Access-Control-Allow-Headers", h)
+	if rh := ctx.Request.Header.Peek("Access-Control-Request-Headers"); len(rh) > 0 {
+		h.SetBytesV("Access-Control-Allow-Headers", rh)
 	}
+}
+
+// corsOriginListed matches origin against allowed_origins patterns: as websocket
+// allowed_origins does (scheme://host:port with the default port filled in), or the Origin as
+// sent ("https://app.example.com"). "null" never matches: sandboxed and file: pages all send it.
+func corsOriginListed(origin string, patterns []string) bool {
+	if originAllowed(origin, patterns, false) {
+		return true
+	}
+	lower := strings.ToLower(origin)
+	for _, p := range patterns {
+		if lower != "null" && wildcardMatch(strings.ToLower(p), lower) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *jsonService) place() string { return s.where }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -70,20 +71,59 @@ func newStaticService(svc *config.Service, writeTO time.Duration) (*staticServic
 func (s *staticService) place() string { return s.where }
 func (s *staticService) close()        { _ = s.root.Close() }
 
+// open opens a regular file or a directory under the root; anything else (a FIFO, a socket,
+// a device) is not found, as nginx answers (ngx_http_static_handler: "is not a regular file",
+// 404). The type is checked before opening, and the open itself is non-blocking, as nginx's
+// (ngx_open_file_wrapper, NGX_FILE_NONBLOCK): open(2) on a FIFO without a writer would
+// otherwise hold an OS thread until one appears, one thread per request, until Go gives up at
+// 10,000 threads. The opened file is checked again, in case the name was replaced between
+// the two.
 func (s *staticService) open(rel string) (*os.File, error) {
 	if rel == "" {
 		rel = "."
 	}
+	const flags = os.O_RDONLY | syscall.O_NONBLOCK | syscall.O_NOCTTY
+	var f *os.File
+	var err error
 	if s.symlinks {
-		return os.Open(filepath.Join(s.dir, filepath.FromSlash(rel)))
+		name := filepath.Join(s.dir, filepath.FromSlash(rel))
+		var fi os.FileInfo
+		if fi, err = os.Stat(name); err == nil {
+			if !servable(fi) {
+				return nil, errNotFound
+			}
+			f, err = os.OpenFile(name, flags, 0)
+		}
+	} else {
+		var fi os.FileInfo
+		if fi, err = s.root.Stat(rel); err == nil {
+			if !servable(fi) {
+				return nil, errNotFound
+			}
+			f, err = s.root.OpenFile(rel, flags, 0)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+			// os.Root reports an escaping path or symlink as a plain error: not found for the client.
+			return nil, fmt.Errorf("%w: %v", fs.ErrNotExist, err)
+		}
 	}
-	f, err := s.root.Open(rel)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
-		// os.Root reports an escaping path or symlink as a plain error: not found for the client.
-		return nil, fmt.Errorf("%w: %v", fs.ErrNotExist, err)
+	if err != nil {
+		return nil, err
 	}
-	return f, err
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !servable(fi) {
+		f.Close()
+		return nil, errNotFound
+	}
+	return f, nil
 }
+
+// servable: a static path serves regular files and lists directories, nothing else.
+func servable(fi os.FileInfo) bool { return fi.Mode().IsRegular() || fi.IsDir() }
 
 func (s *staticService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 	if !ctx.IsGet() && !ctx.IsHead() {

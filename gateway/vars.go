@@ -20,7 +20,9 @@ import (
 //   - header names containing "_" are dropped (nginx's underscores_in_headers off does the
 //     same) and Proxy never becomes HTTP_PROXY (httpoxy, CVE-2016-5385);
 //   - X-Forwarded-For/-Proto/-Host from a client that is not a trusted proxy are replaced by
-//     what Portico saw; from a trusted proxy, the peer is appended to X-Forwarded-For;
+//     what Portico saw; from a trusted proxy, the peer is appended to X-Forwarded-For; the
+//     other headers through which a proxy tells the app about the client (forwardingHeader)
+//     are dropped unless the peer is a trusted proxy;
 //   - repeated headers are joined into one variable with ", " ("; " for Cookie), as RFC 3875
 //     section 4.1.18 asks, where nginx sends several variables of the same name;
 //   - SERVER_NAME is the request's host (Portico has no server_name directive), and HTTP_HOST
@@ -88,7 +90,7 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 			asciiEqualFold(k, "Transfer-Encoding") || ((noCL || h.ContentLength() == -1) && asciiEqualFold(k, "Content-Length")) {
 			continue
 		}
-		if !trusted && (asciiEqualFold(k, "X-Forwarded-Proto") || asciiEqualFold(k, "X-Forwarded-Host")) {
+		if !trusted && forwardingHeader(k) {
 			continue
 		}
 		if seenBefore(hs[:i], k) {
@@ -138,6 +140,39 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 	}
 	ps.scratch = sc
 	return e.Packet()
+}
+
+// forwardedHeaders are the request headers through which a reverse proxy tells the app who
+// the client is and how it connected. From a peer that is not in trusted_proxies they are
+// forgeries: an app behind werkzeug's ProxyFix, Django's USE_X_FORWARDED_HOST/_PORT or a
+// framework reading RFC 7239 Forwarded would believe them. X-Forwarded-For, -Proto and -Host
+// are then replaced by what Portico saw (buildVars); the rest are dropped.
+var forwardedHeaders = [...]string{
+	"Forwarded",          // RFC 7239
+	"X-Forwarded-Proto",  // replaced
+	"X-Forwarded-Host",   // replaced
+	"X-Forwarded-Port",   // werkzeug ProxyFix x_port, Django USE_X_FORWARDED_PORT
+	"X-Forwarded-Prefix", // werkzeug ProxyFix x_prefix (becomes SCRIPT_NAME)
+	"X-Forwarded-Server",
+	"X-Forwarded-Scheme", // paste's PrefixMiddleware
+	"X-Forwarded-Ssl",
+	"X-Url-Scheme",
+	"Front-End-Https",
+	"X-Real-IP", // nginx's realip convention
+}
+
+// forwardingHeader reports whether k is one of forwardedHeaders (X-Forwarded-For is handled
+// on its own: from a trusted proxy it is kept and extended).
+func forwardingHeader(k []byte) bool {
+	if len(k) < 9 {
+		return false
+	}
+	for _, name := range forwardedHeaders {
+		if asciiEqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *wsgiService) trustedPeer(a netip.Addr) bool {

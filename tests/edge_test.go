@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -366,7 +367,8 @@ func edgeMaster(t *testing.T, pid, workers int) int {
 // TestHygieneParityWithNginx sends the same raw requests to nginx-light (uwsgi_pass with
 // Debian's uwsgi_params) and to Portico, both in front of the same uwsgi, and compares the
 // status, and PATH_INFO when the request reaches the app: request framing (RFC 9112 section
-// 6.3: smuggling) and path normalisation must not differ.
+// 6.3: smuggling), path normalisation, the HTTP version and what makes a request head
+// malformed (header names, userinfo) must not differ.
 func TestHygieneParityWithNginx(t *testing.T) {
 	nginx, portico := nginxAndPortico(t, "")
 
@@ -391,6 +393,13 @@ func TestHygieneParityWithNginx(t *testing.T) {
 		{"encoded NUL", "GET /a%00b HTTP/1.1\r\n" + h + "\r\n"},
 		{"trailing dot-dot", "GET /a/b/.. HTTP/1.1\r\n" + h + "\r\n"},
 		{"backslash", "GET /a\\..\\b HTTP/1.1\r\n" + h + "\r\n"},
+		{"HTTP/2.0 request line", "GET /x HTTP/2.0\r\n" + h + "\r\n"},
+		{"HTTP/9.9 request line", "GET /x HTTP/9.9\r\n" + h + "\r\n"},
+		{"HTTP/1.2 request line", "GET /x HTTP/1.2\r\n" + h + "\r\n"},
+		{"space in a header name", "GET /x HTTP/1.1\r\n" + h + "X Y: 1\r\n\r\n"},
+		{"space before the colon", "GET /x HTTP/1.1\r\n" + h + "X-A : 1\r\n\r\n"},
+		{"absolute form", "GET http://example.com:81/x HTTP/1.1\r\n" + h + "\r\n"},
+		{"absolute form with userinfo", "GET http://user:pw@evil.example:81/x HTTP/1.1\r\n" + h + "\r\n"},
 	}
 	for _, rq := range requests {
 		t.Run(rq.name, func(t *testing.T) {
@@ -478,5 +487,82 @@ options = { header_read_timeout = "3s" }
 		if _, err := io.ReadAll(c); err != nil {
 			t.Fatalf("stalled client %d not cut off: %v", i, err)
 		}
+	}
+}
+
+// TestIdleKeepAliveCost: 2000 keep-alive connections that each made one request (half to a
+// wsgi path, half to a json path) and then sit idle cost Portico a bounded amount of memory
+// each: the write buffer and the body buffers go back to their pools between requests
+// (fasthttp's ReduceMemoryUsage). What stays is the goroutine's stack (8 KiB), the request
+// context and the read buffer's touched pages (fasthttp keeps the reader while
+// StreamRequestBody is on); without ReduceMemoryUsage an idle connection costs about 19 KiB.
+func TestIdleKeepAliveCost(t *testing.T) {
+	dir, cfg := edgeNode(t, 2)
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, "\n  [transport.paths.ok]\n  type = \"json\"\n  value = \"ok\"\n"...)
+	if err := os.WriteFile(cfg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := start(t, dir)
+	pid := n.cmd.Process.Pid
+	addr := strings.TrimPrefix(n.base, "http://")
+	for _, p := range []string{"/pid", "/ok"} {
+		if status, body := get(t, n.base+p); status != 200 {
+			t.Fatalf("%s: status %d: %s", p, status, body)
+		}
+	}
+	before := procStatusBytes(t, pid, "VmRSS")
+
+	const clients = 2000
+	conns := make([]net.Conn, 0, clients)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range clients {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		p := "/pid"
+		if i%2 == 1 {
+			p = "/ok"
+		}
+		_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+		if _, err := io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Close {
+			t.Fatalf("client %d: status %d, close %v", i, resp.StatusCode, resp.Close)
+		}
+	}
+	during := procStatusBytes(t, pid, "VmRSS")
+	per := (during - before) / clients
+	t.Logf("RSS %.1f MiB before, %.1f MiB with %d idle keep-alive connections: %d bytes each",
+		float64(before)/(1<<20), float64(during)/(1<<20), clients, per)
+	if per > 17<<10 {
+		t.Errorf("an idle keep-alive connection costs %d bytes, more than 17 KiB", per)
+	}
+	// They are still usable.
+	for i, c := range conns[:10] {
+		if _, err := io.WriteString(c, "GET /ok HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("idle client %d: %v %v", i, resp, err)
+		}
+		resp.Body.Close()
 	}
 }

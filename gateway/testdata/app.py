@@ -8,6 +8,12 @@ from urllib.parse import parse_qs
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "")
     qs = parse_qs(environ.get("QUERY_STRING", ""))
+    if path.endswith("/mark"):
+        # Appends a line to the file named by ?f=, so that a test can tell whether the app ran.
+        with open(qs["f"][0], "a") as f:
+            f.write(environ.get("SERVER_PROTOCOL", "") + "\n")
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
     if path.endswith("/env"):
         env = {k: v for k, v in environ.items() if isinstance(v, str)}
         body = json.dumps(env, sort_keys=True).encode()
