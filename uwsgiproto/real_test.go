@@ -85,19 +85,25 @@ func startRealUWSGI(t *testing.T) string {
 			<-done
 		}
 	})
-	testkit.CheckFor(t, 0, func() error {
+	// out is written by cmd's copying goroutine until uwsgi has exited: it is read only then.
+	err = testkit.Poll(0, func() error {
 		select {
 		case <-done:
-			t.Fatalf("uwsgi exited early:\n%s", out.String())
+			return errors.New("uwsgi exited early")
 		default:
 		}
 		c, err := net.Dial("unix", sock)
 		if err != nil {
-			return fmt.Errorf("uwsgi socket %s not ready: %v\n%s", sock, err, out.String())
+			return fmt.Errorf("uwsgi socket %s not ready: %v", sock, err)
 		}
 		c.Close()
 		return nil
 	})
+	if err != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		t.Fatalf("%v\n%s", err, out.String())
+	}
 	return sock
 }
 
