@@ -205,7 +205,8 @@ type wsService struct {
 func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRef, log *slog.Logger) (*wsService, error) {
 	ws := svc.WebSocket
 	if ws == nil {
-		ws = &config.WebSocket{Serializers: []string{"json", "msgpack", "cbor"}, Options: config.WebSocketOptions{EnableWebStatus: true}}
+		ws = &config.WebSocket{Serializers: []string{"json", "msgpack", "cbor"},
+			Options: config.WebSocketOptions{EnableWebStatus: true, MaxMessageSize: config.DefaultMaxMessageSize}}
 	}
 	s := &wsService{where: svc.Place, log: log, ref: ref, opts: ws.Options, writeTO: t.Options.WriteTimeout, auth: ws.Auth,
 		slots: ref.slotsOf(t.Place), maxConns: int64(t.Options.MaxConnections), serveSession: ref.r.Serve}
@@ -315,6 +316,7 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 // session serves one upgraded connection until the router is done with it.
 func (s *wsService) session(c *websocket.Conn, codec wamp.Codec, batched bool, info router.PeerInfo) {
 	t := newWSTransport(c, codec, batched, s.opts, s.writeTO)
+	t.log = s.log.With("path", s.where, "remote", info.RemoteAddr)
 	s.ref.add(t)
 	defer s.ref.remove(t)
 	pinging := make(chan struct{})
@@ -456,6 +458,7 @@ type wsTransport struct {
 	idleTO  time.Duration // with auto ping: interval + timeout; 0 means no read deadline
 	closeTO time.Duration
 	maxSize int // max_message_size, 0 for none
+	log     *slog.Logger
 
 	readMu  sync.Mutex
 	opened  bool     // the first message arrived
@@ -483,7 +486,10 @@ func newWSTransport(c *websocket.Conn, codec wamp.Codec, batched bool, o config.
 	}
 	t.maxSize = o.MaxMessageSize
 	if o.MaxMessageSize > 0 {
-		// Over the limit the websocket package closes with 1009 (RFC 6455 section 7.4.1).
+		// The websocket package sums the payload lengths of a message's frames as their
+		// headers arrive and fails before reading a payload that would pass the limit, with
+		// a 1009 close (RFC 6455 section 7.4.1): a long run of continuation frames is cut at
+		// the limit, not buffered.
 		c.SetReadLimit(int64(o.MaxMessageSize))
 	}
 	if o.AutoPingInterval > 0 {
@@ -533,6 +539,10 @@ func (t *wsTransport) ReadMessage() ([]byte, error) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				t.silent.Store(true)
 			}
+			if errors.Is(err, websocket.ErrReadLimit) && t.log != nil {
+				t.log.Warn("websocket message over max_message_size: connection closed with 1009; raise options.max_message_size of the path to accept it",
+					"max_message_size", t.maxSize)
+			}
 			t.readErr = fmt.Errorf("websocket read: %w", err)
 			return nil, t.readErr
 		}
@@ -552,8 +562,11 @@ func (t *wsTransport) ReadMessage() ([]byte, error) {
 }
 
 // readFrame reads one WebSocket message. The websocket package's read limit counts bytes on
-// the wire; with permessage-deflate a small frame can inflate to far more, so the inflated
-// size is held to max_message_size here too, with the same 1009 close.
+// the wire; with permessage-deflate a small frame can inflate to far more (DEFLATE reaches
+// about 1032:1, so 1 MiB on the wire is 1 GiB inflated), and the package's inflating reader
+// has no bound of its own. So the inflated size is held to max_message_size here, while it
+// is read: at most max_message_size+1 bytes are inflated, then the connection is closed
+// with the same 1009.
 func (t *wsTransport) readFrame() ([]byte, error) {
 	_, r, err := t.conn.NextReader()
 	if err != nil {
