@@ -363,3 +363,46 @@ func TestWebSocketMessageBounds(t *testing.T) {
 		}
 	})
 }
+
+// TestWebSocketIdleSessionMemory is finding F11 for WebSocket: an idle WAMP session (joined,
+// nothing in flight) holds only the buffers it needs. 2000 sessions join a realm; Portico's
+// resident memory grows by at most idleSessionBound per session.
+func TestWebSocketIdleSessionMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 2000 sessions")
+	}
+	const sessions, idleSessionBound = 2000, 28 << 10
+	n := wsOptionsNode(t, `{}`)
+	pid := n.cmd.Process.Pid
+	d := websocket.Dialer{Subprotocols: []string{"wamp.2.json"}, HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize: 256, WriteBufferSize: 256}
+	join := func() {
+		c, _, err := d.Dial(wsURL(n), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := c.WriteMessage(websocket.TextMessage, []byte(`[1, "realm1", {"roles": {"subscriber": {}}}]`)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if _, b, err := c.ReadMessage(); err != nil || !bytes.HasPrefix(b, []byte("[2,")) {
+			t.Fatalf("join: %q %v", b, err)
+		}
+	}
+	// Warm up: the realm, the pools and the runtime's first arenas are not per session.
+	for range 200 {
+		join()
+	}
+	before := procStatusBytes(t, pid, "VmRSS")
+	for range sessions {
+		join()
+	}
+	after := procStatusBytes(t, pid, "VmRSS")
+	per := (after - before) / sessions
+	t.Logf("RSS %.1f MiB -> %.1f MiB: %.1f KiB per idle session", float64(before)/(1<<20), float64(after)/(1<<20), float64(per)/1024)
+	if per > idleSessionBound {
+		t.Errorf("%.1f KiB per idle session, over %d KiB", float64(per)/1024, idleSessionBound>>10)
+	}
+}
