@@ -692,15 +692,67 @@ func (t *wsTransport) readFrame() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.maxSize <= 0 {
-		return io.ReadAll(r)
-	}
-	b, err := io.ReadAll(io.LimitReader(r, int64(t.maxSize)+1))
-	if err == nil && len(b) > t.maxSize {
+	b, err := readMessage(r, t.maxSize)
+	if errors.Is(err, websocket.ErrReadLimit) {
 		_ = t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseMessageTooBig, ""), time.Now().Add(t.closeTO))
-		return nil, websocket.ErrReadLimit
 	}
 	return b, err
+}
+
+// readMessage reads r to its end, never more than limit+1 bytes (limit 0: no limit); more
+// than limit bytes is websocket.ErrReadLimit. Up to 1 MiB the buffer doubles as it fills;
+// past that the message is read in 1 MiB chunks and joined once at the end, so that a large
+// message costs about twice its size at the peak (io.ReadAll grows by a quarter at a time,
+// copying a large message some four times over and leaving the copies to the collector).
+func readMessage(r io.Reader, limit int) ([]byte, error) {
+	const chunk = 1 << 20
+	over := func(n int) bool { return limit > 0 && n > limit }
+	b := make([]byte, 0, 512)
+	var chunks [][]byte // full chunks before b
+	total := 0          // bytes in chunks
+	for {
+		if len(b) == cap(b) {
+			if over(total + len(b)) {
+				return nil, websocket.ErrReadLimit
+			}
+			switch n := 2 * cap(b); {
+			case n <= chunk:
+				if limit > 0 && n > limit+1 {
+					n = limit + 1
+				}
+				nb := make([]byte, len(b), n)
+				copy(nb, b)
+				b = nb
+			default:
+				chunks = append(chunks, b)
+				total += len(b)
+				n = chunk
+				if limit > 0 {
+					n = min(n, limit+1-total) // total <= limit: checked above
+				}
+				b = make([]byte, 0, n)
+			}
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if over(total + len(b)) {
+		return nil, websocket.ErrReadLimit
+	}
+	if chunks == nil {
+		return b, nil
+	}
+	out := make([]byte, 0, total+len(b))
+	for _, c := range chunks {
+		out = append(out, c...)
+	}
+	return append(out, b...), nil
 }
 
 // extendRead moves the read deadline to idleTO from now (none without auto ping), unless the

@@ -327,6 +327,41 @@ func TestWebSocketEarlyFrames(t *testing.T) {
 	}
 }
 
+// unevenReader returns at most n bytes per Read, as a network connection may.
+type unevenReader struct {
+	r io.Reader
+	n int
+}
+
+func (u *unevenReader) Read(p []byte) (int, error) { return u.r.Read(p[:min(len(p), u.n)]) }
+
+// TestReadMessage: a message is read whole up to the limit, and one byte more is the read
+// limit error, around every size where the buffer changes shape (512 bytes, 1 MiB chunks).
+func TestReadMessage(t *testing.T) {
+	for _, size := range []int{0, 1, 511, 512, 513, 1 << 20, 1<<20 + 1, 3<<20 + 5} {
+		msg := make([]byte, size)
+		for i := range msg {
+			msg[i] = byte(i * 7)
+		}
+		for _, limit := range []int{0, size, size + 1, size - 1} {
+			if limit < 0 || (limit == 0 && size == 0) {
+				continue
+			}
+			for _, step := range []int{1 << 30, 7001} {
+				b, err := readMessage(&unevenReader{bytes.NewReader(msg), step}, limit)
+				switch {
+				case limit > 0 && size > limit:
+					if !errors.Is(err, websocket.ErrReadLimit) {
+						t.Errorf("size %d, limit %d, step %d: %v, want the read limit", size, limit, step, err)
+					}
+				case err != nil || !bytes.Equal(b, msg):
+					t.Errorf("size %d, limit %d, step %d: %d bytes, %v", size, limit, step, len(b), err)
+				}
+			}
+		}
+	}
+}
+
 // TestWebSocketMaxMessageSize: a message over max_message_size closes the connection with
 // 1009 (RFC 6455 section 7.4.1); one at the limit passes.
 func TestWebSocketMaxMessageSize(t *testing.T) {
