@@ -3,6 +3,8 @@ package wamp
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"runtime"
 	"strings"
 	"testing"
@@ -133,4 +135,27 @@ func seedClaims(f *testing.F, c Codec) {
 		f.Add([]byte(`[16, 1, {}, "a", [` + strings.Repeat("{},", 100) + `{}]]`))
 		f.Add([]byte(`[16, 1, {"a\"[": "]\\"}, "a"]`))
 	}
+}
+
+// FuzzScan: the scans before decoding refuse only what is over a bound or not well-formed:
+// whatever fxamacker/cbor finds well-formed (with the codec's options) and encoding/json finds
+// valid passes them, unless it nests too deep or holds too many values.
+func FuzzScan(f *testing.F) {
+	seedDecode(f, CBOR)
+	seedClaims(f, CBOR)
+	seedDecode(f, JSON)
+	seedClaims(f, JSON)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		bound := func(err error) bool { return errors.Is(err, errDepth) || errors.Is(err, errTooManyValues) }
+		if cborDec.Wellformed(b) == nil {
+			if err := cborScan(b); err != nil && !bound(err) {
+				t.Errorf("cbor %x is well-formed, the scan says %v", b, err)
+			}
+		}
+		if json.Valid(b) {
+			if err := jsonScan(b); err != nil && !bound(err) {
+				t.Errorf("json %q is valid, the scan says %v", b, err)
+			}
+		}
+	})
 }
