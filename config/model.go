@@ -295,9 +295,22 @@ type WAMPCRAUser struct {
 	KeyLen     int
 }
 
+// DefaultMaxMessageSize is max_message_size when the configuration does not set it.
+const DefaultMaxMessageSize = 1 << 20
+
 // WebSocketOptions are Crossbar's websocket `options`.
 type WebSocketOptions struct {
-	// MaxMessageSize bounds one incoming message, in bytes (Crossbar default 0: unlimited).
+	// MaxMessageSize bounds one incoming message, in bytes: the bytes on the wire summed over
+	// its continuation frames, and with permessage-deflate the inflated size too. It is
+	// enforced while the message is read, so no more than this is ever buffered; a message
+	// over it closes the connection with 1009 (RFC 6455 section 7.4.1, "message too big") and
+	// logs one warning naming this key. Default 1 MiB (DefaultMaxMessageSize). Crossbar's
+	// default, autobahn's maxMessagePayloadSize 0, is unlimited: there one message, or one
+	// deflated message of a few kilobytes, can take all of the router's memory before HELLO.
+	// 1 MiB is the bound the common edges set for one request or message: nginx's
+	// client_max_body_size (1m), Socket.IO's maxHttpBufferSize (1e6); WAMP messages are
+	// calls and events, and larger payloads belong in progressive results or HTTP. 0 is
+	// unlimited, as in Crossbar, and is only for trusted clients.
 	MaxMessageSize int
 	// AutoPingInterval and AutoPingTimeout (Crossbar: milliseconds) drive WebSocket pings.
 	// Default 0: no pings.

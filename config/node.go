@@ -701,6 +701,7 @@ func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
 		OpenHandshakeTimeout:  5 * time.Second, // autobahn WebSocketServerFactory default
 		CloseHandshakeTimeout: time.Second,     // autobahn default
 		OutQueueLimit:         1024,
+		MaxMessageSize:        DefaultMaxMessageSize,
 		SessionLimits:         DefaultSessionLimits(),
 	}}
 	if ss, ok := o.strList("serializers", false); ok {

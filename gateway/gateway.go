@@ -187,6 +187,10 @@ func newServer(t *config.Transport, h fasthttp.RequestHandler, log *slog.Logger)
 		Concurrency: o.MaxConnections,
 		// Gives back the WebSocket slot of a connection closed before its upgrade completed.
 		ConnState: upgradeConnState,
+		// A WebSocket session outlives its hijack handler, so that fasthttp frees the
+		// request context and read buffer it keeps for the handler; the session closes its
+		// connection (wsService.serve).
+		KeepHijackedConns: true,
 		// Bodies stream to the upstream; fasthttp pre-reads at most 8 KiB of them.
 		StreamRequestBody:            true,
 		MaxRequestBodySize:           1 << 62,

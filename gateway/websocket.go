@@ -1,12 +1,16 @@
 package gateway
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"reflect"
 	"slices"
@@ -32,6 +36,13 @@ var (
 	errBadHandshake    = errors.New("bad WebSocket handshake")
 	errUpgradeRequired = errors.New("WebSocket upgrade required")
 	errWSLimit         = errors.New("max_connections WebSocket connections open on this transport")
+)
+
+// Buffer sizes of an upgraded connection, see newWebSocketService.
+const (
+	wsReadBufferSize    = 512
+	wsWriteBufferSize   = 512
+	wsDeflateBufferSize = 4 << 10 // the websocket package's default
 )
 
 // routerCloseBound is how long Shutdown lets the router say GOODBYE to its sessions before the
@@ -196,7 +207,7 @@ type wsService struct {
 	// Concurrency (max_connections) stops counting a connection once it is hijacked.
 	slots    *atomic.Int64
 	maxConns int64
-	up       websocket.FastHTTPUpgrader
+	up       websocket.Upgrader
 	// serveSession runs one session; the router's Serve (tests put an echo here to check the
 	// transport alone).
 	serveSession func(router.Transport, router.PeerInfo) error
@@ -205,7 +216,8 @@ type wsService struct {
 func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRef, log *slog.Logger) (*wsService, error) {
 	ws := svc.WebSocket
 	if ws == nil {
-		ws = &config.WebSocket{Serializers: []string{"json", "msgpack", "cbor"}, Options: config.WebSocketOptions{EnableWebStatus: true}}
+		ws = &config.WebSocket{Serializers: []string{"json", "msgpack", "cbor"},
+			Options: config.WebSocketOptions{EnableWebStatus: true, MaxMessageSize: config.DefaultMaxMessageSize}}
 	}
 	s := &wsService{where: svc.Place, log: log, ref: ref, opts: ws.Options, writeTO: t.Options.WriteTimeout, auth: ws.Auth,
 		slots: ref.slotsOf(t.Place), maxConns: int64(t.Options.MaxConnections), serveSession: ref.r.Serve}
@@ -221,14 +233,26 @@ func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRe
 	if len(s.allowed) == 0 {
 		return nil, fmt.Errorf("%s.serializers: none of %v is available", svc.Place, ws.Serializers)
 	}
-	s.up = websocket.FastHTTPUpgrader{
+	// The upgrade runs on the hijacked network connection itself (see upgrade), with the
+	// websocket package's net/http Upgrader: its checks are all made in serve first, so that
+	// it only writes the 101.
+	s.up = websocket.Upgrader{
 		HandshakeTimeout: ws.Options.OpenHandshakeTimeout,
-		// Origins are checked in serve, so that a refusal flows through statusOf.
-		CheckOrigin:       func(*fasthttp.RequestCtx) bool { return true },
+		// A session is idle most of its life, and what it holds while idle is paid per
+		// connection. The reader needs room for a frame head and a control frame (125
+		// bytes, RFC 6455 section 5.5); bigger payloads are read straight into the message.
+		// An uncompressed message is written as one frame whatever the buffer's size (the
+		// head and first bytes from the buffer, the rest straight from the message, in one
+		// write); a compressed one goes in frames of the buffer's size. A pool of write
+		// buffers (WriteBufferPool) would hold none while idle, but costs an allocation per
+		// message written.
+		ReadBufferSize:    wsReadBufferSize,
+		WriteBufferSize:   wsWriteBufferSize,
+		CheckOrigin:       func(*http.Request) bool { return true },
 		EnableCompression: ws.Options.Compression,
-		Error: func(ctx *fasthttp.RequestCtx, _ int, reason error) {
-			fail(ctx, log, svc.Place, &clientReason{err: errBadHandshake, reason: reason.Error()})
-		},
+	}
+	if ws.Options.Compression {
+		s.up.WriteBufferSize = wsDeflateBufferSize
 	}
 	return s, nil
 }
@@ -259,8 +283,13 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 		// RFC 6455 section 4.4: name the versions this server speaks.
 		return &clientReason{err: errBadHandshake, reason: "unsupported Sec-WebSocket-Version " + strconv.Quote(string(v)) + ", this server speaks 13"}
 	}
-	if len(h.Peek("Sec-WebSocket-Key")) == 0 {
+	key := h.Peek("Sec-WebSocket-Key")
+	if len(key) == 0 {
 		return &clientReason{err: errBadHandshake, reason: "Sec-WebSocket-Key missing"}
+	}
+	if k, err := base64.StdEncoding.DecodeString(string(key)); err != nil || len(k) != 16 {
+		// RFC 6455 section 4.2.1, item 5.
+		return &clientReason{err: errBadHandshake, reason: "Sec-WebSocket-Key is not the base64 of 16 bytes"}
 	}
 	if origins := h.PeekAll("Origin"); len(origins) > 0 {
 		if len(origins) > 1 {
@@ -278,8 +307,15 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	// The subprotocol is named only to a client that offered some: RFC 6455 section 4.2.2
 	// forbids answering one the client did not offer, and a client that offered none speaks
 	// wamp.2.json unnamed (autobahn's WampWebSocketServerProtocol.onConnect).
+	respHeader := http.Header{}
 	if offered {
-		ctx.Response.Header.Set("Sec-WebSocket-Protocol", proto)
+		respHeader.Set("Sec-WebSocket-Protocol", proto)
+	}
+	req := &http.Request{Method: http.MethodGet, Header: http.Header{}}
+	for _, k := range []string{"Connection", "Upgrade", "Sec-WebSocket-Version", "Sec-WebSocket-Key", "Sec-WebSocket-Extensions"} {
+		for _, v := range h.PeekAll(k) {
+			req.Header.Add(k, string(v))
+		}
 	}
 	info := router.PeerInfo{Transport: "websocket", RemoteAddr: ctx.RemoteAddr().String(), Protocol: proto, Auth: s.auth,
 		Limits: s.opts.SessionLimits}
@@ -297,25 +333,107 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 		s.ref.wg.Done()
 	}
 	conn := ctx.Conn()
-	err := s.up.Upgrade(ctx, func(c *websocket.Conn) {
+	ctx.HijackSetNoResponse(true) // the Upgrader writes the 101 on the hijacked connection
+	ctx.Hijack(func(hc net.Conn) {
 		if !claimUpgrade(conn) {
 			return // closed first: upgradeConnState released the slot
 		}
-		defer release()
-		s.session(c, codec, batched, info)
+		c, err := s.upgrade(hc, req, respHeader)
+		if err != nil {
+			release()
+			s.log.Debug("websocket upgrade failed", "remote", info.RemoteAddr, "error", err)
+			return
+		}
+		// The session runs on past this handler: fasthttp then drops what it kept for the
+		// connection (its request context and its read buffer of max_header_size bytes,
+		// which a hijacked connection otherwise holds for its whole life); the server keeps
+		// hijacked connections open (KeepHijackedConns), session closes it.
+		go func() {
+			defer release()
+			s.session(c, codec, batched, info)
+		}()
 	})
-	if err != nil {
-		release() // the handler never runs; the error response is written already
-		return nil
-	}
 	pendingUpgrades.n.Add(1)
 	pendingUpgrades.m.Store(conn, release)
 	return nil
 }
 
+// aLongTimeAgo is a read deadline that makes a read return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// upgrade answers 101 on the hijacked connection hc and returns the WebSocket connection
+// over the network connection under it. fasthttp reads the request through a buffer that
+// may already hold bytes the client sent after its request (RFC 6455 section 4.1 says it
+// must wait for the 101, but a client may not); those are read out of hc first, with a
+// deadline in the past so that only buffered bytes come, and put in front of the connection.
+func (s *wsService) upgrade(hc net.Conn, req *http.Request, respHeader http.Header) (*websocket.Conn, error) {
+	nc := hc
+	if u, ok := hc.(interface{ UnsafeConn() net.Conn }); ok {
+		nc = u.UnsafeConn()
+		if err := nc.SetReadDeadline(aLongTimeAgo); err != nil {
+			_ = nc.Close()
+			return nil, err
+		}
+		var early []byte
+		var buf [512]byte
+		for {
+			n, err := hc.Read(buf[:])
+			early = append(early, buf[:n]...)
+			if err != nil || n == 0 {
+				break
+			}
+		}
+		if err := nc.SetReadDeadline(time.Time{}); err != nil {
+			_ = nc.Close()
+			return nil, err
+		}
+		if len(early) > 0 {
+			nc = &earlyConn{Conn: nc, r: io.MultiReader(bytes.NewReader(early), nc)}
+		}
+	}
+	w := &hijackWriter{conn: nc}
+	c, err := s.up.Upgrade(w, req, respHeader)
+	if err != nil {
+		_ = nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// earlyConn reads bytes the client sent before the 101, then the connection.
+type earlyConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *earlyConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// hijackWriter hands the websocket package's Upgrader a connection that fasthttp already
+// hijacked (http.Hijacker). The Upgrader writes only the 101: every check that would make it
+// answer an error was made by serve.
+type hijackWriter struct {
+	conn net.Conn
+	hdr  http.Header
+}
+
+func (w *hijackWriter) Header() http.Header {
+	if w.hdr == nil {
+		w.hdr = http.Header{}
+	}
+	return w.hdr
+}
+func (w *hijackWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *hijackWriter) WriteHeader(int)             {}
+func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	// Nothing is buffered in these: the Upgrader reads through its own reader
+	// (ReadBufferSize) and writes the 101 from the writer's (small) buffer.
+	return w.conn, bufio.NewReadWriter(bufio.NewReaderSize(w.conn, 16), bufio.NewWriterSize(w.conn, 512)), nil
+}
+
 // session serves one upgraded connection until the router is done with it.
 func (s *wsService) session(c *websocket.Conn, codec wamp.Codec, batched bool, info router.PeerInfo) {
 	t := newWSTransport(c, codec, batched, s.opts, s.writeTO)
+	t.log, t.place, t.remote = s.log, s.where, info.RemoteAddr
 	s.ref.add(t)
 	defer s.ref.remove(t)
 	pinging := make(chan struct{})
@@ -326,9 +444,10 @@ func (s *wsService) session(c *websocket.Conn, codec wamp.Codec, batched bool, i
 	}
 	err := s.serveSession(t, info)
 	_ = t.Close()
-	// fasthttp recycles the connection once this handler returns: nothing may touch it after.
 	<-pinging
 	t.drain()
+	// The server keeps hijacked connections (KeepHijackedConns): closing is the session's.
+	_ = c.Close()
 	s.log.Debug("wamp session ended", "remote", info.RemoteAddr, "protocol", info.Protocol, "error", err)
 }
 
@@ -457,6 +576,10 @@ type wsTransport struct {
 	idleTO  time.Duration // with auto ping: interval + timeout; 0 means no read deadline
 	closeTO time.Duration
 	maxSize int // max_message_size, 0 for none
+	// log, place and remote are for the one warning at max_message_size.
+	log    *slog.Logger
+	place  string
+	remote string
 
 	readMu  sync.Mutex
 	opened  bool     // the first message arrived
@@ -484,7 +607,10 @@ func newWSTransport(c *websocket.Conn, codec wamp.Codec, batched bool, o config.
 	}
 	t.maxSize = o.MaxMessageSize
 	if o.MaxMessageSize > 0 {
-		// Over the limit the websocket package closes with 1009 (RFC 6455 section 7.4.1).
+		// The websocket package sums the payload lengths of a message's frames as their
+		// headers arrive and fails before reading a payload that would pass the limit, with
+		// a 1009 close (RFC 6455 section 7.4.1): a long run of continuation frames is cut at
+		// the limit, not buffered.
 		c.SetReadLimit(int64(o.MaxMessageSize))
 	}
 	if o.AutoPingInterval > 0 {
@@ -534,6 +660,10 @@ func (t *wsTransport) ReadMessage() ([]byte, error) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				t.silent.Store(true)
 			}
+			if errors.Is(err, websocket.ErrReadLimit) && t.log != nil {
+				t.log.Warn("websocket message over max_message_size: connection closed with 1009; raise options.max_message_size of the path to accept it",
+					"path", t.place, "remote", t.remote, "max_message_size", t.maxSize)
+			}
 			t.readErr = fmt.Errorf("websocket read: %w", err)
 			return nil, t.readErr
 		}
@@ -553,22 +683,77 @@ func (t *wsTransport) ReadMessage() ([]byte, error) {
 }
 
 // readFrame reads one WebSocket message. The websocket package's read limit counts bytes on
-// the wire; with permessage-deflate a small frame can inflate to far more, so the inflated
-// size is held to max_message_size here too, with the same 1009 close.
+// the wire; with permessage-deflate a small frame can inflate to far more (DEFLATE reaches
+// about 1032:1, so 1 MiB on the wire is 1 GiB inflated), and the package's inflating reader
+// has no bound of its own. So the inflated size is held to max_message_size here, while it
+// is read: at most max_message_size+1 bytes are inflated, then the connection is closed
+// with the same 1009.
 func (t *wsTransport) readFrame() ([]byte, error) {
 	_, r, err := t.conn.NextReader()
 	if err != nil {
 		return nil, err
 	}
-	if t.maxSize <= 0 {
-		return io.ReadAll(r)
-	}
-	b, err := io.ReadAll(io.LimitReader(r, int64(t.maxSize)+1))
-	if err == nil && len(b) > t.maxSize {
+	b, err := readMessage(r, t.maxSize)
+	if errors.Is(err, websocket.ErrReadLimit) {
 		_ = t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseMessageTooBig, ""), time.Now().Add(t.closeTO))
-		return nil, websocket.ErrReadLimit
 	}
 	return b, err
+}
+
+// readMessage reads r to its end, never more than limit+1 bytes (limit 0: no limit); more
+// than limit bytes is websocket.ErrReadLimit. Up to 1 MiB the buffer doubles as it fills;
+// past that the message is read in 1 MiB chunks and joined once at the end, so that a large
+// message costs about twice its size at the peak (io.ReadAll grows by a quarter at a time,
+// copying a large message some four times over and leaving the copies to the collector).
+func readMessage(r io.Reader, limit int) ([]byte, error) {
+	const chunk = 1 << 20
+	over := func(n int) bool { return limit > 0 && n > limit }
+	b := make([]byte, 0, 512)
+	var chunks [][]byte // full chunks before b
+	total := 0          // bytes in chunks
+	for {
+		if len(b) == cap(b) {
+			if over(total + len(b)) {
+				return nil, websocket.ErrReadLimit
+			}
+			switch n := 2 * cap(b); {
+			case n <= chunk:
+				if limit > 0 && n > limit+1 {
+					n = limit + 1
+				}
+				nb := make([]byte, len(b), n)
+				copy(nb, b)
+				b = nb
+			default:
+				chunks = append(chunks, b)
+				total += len(b)
+				n = chunk
+				if limit > 0 {
+					n = min(n, limit+1-total) // total <= limit: checked above
+				}
+				b = make([]byte, 0, n)
+			}
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if over(total + len(b)) {
+		return nil, websocket.ErrReadLimit
+	}
+	if chunks == nil {
+		return b, nil
+	}
+	out := make([]byte, 0, total+len(b))
+	for _, c := range chunks {
+		out = append(out, c...)
+	}
+	return append(out, b...), nil
 }
 
 // extendRead moves the read deadline to idleTO from now (none without auto ping), unless the
@@ -637,9 +822,9 @@ func (t *wsTransport) Close() error {
 	return nil
 }
 
-// cut ends the connection at once: every read and write fails from now on. The hijacked
-// connection cannot be closed before its handler returns (fasthttp closes it then), so cut
-// puts its deadlines in the past.
+// cut ends the connection at once: every read and write fails from now on. It puts the
+// deadlines in the past rather than closing: the session's reader and writer may still be in
+// the websocket package, and session closes the connection once they are out.
 func (t *wsTransport) cut() {
 	t.isCut.Store(true)
 	t.closeBy.Store(1)

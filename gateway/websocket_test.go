@@ -80,7 +80,7 @@ func sessionServer(t testing.TB, serializers []string, o config.WebSocketOptions
 		t.Fatal(err)
 	}
 	s.serveSession = session
-	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+	srv := &fasthttp.Server{KeepHijackedConns: true, Handler: func(ctx *fasthttp.RequestCtx) {
 		if err := s.serve(ctx, nil); err != nil {
 			fail(ctx, log, s.place(), err)
 		}
@@ -294,6 +294,76 @@ func TestWebSocketFrames(t *testing.T) {
 	}
 }
 
+// TestWebSocketEarlyFrames: a client that sends its first frames in the same packet as its
+// upgrade request, before the 101 (RFC 6455 section 4.1 says it must wait, some do not),
+// still has them read: the upgrade takes them out of fasthttp's request buffer first.
+func TestWebSocketEarlyFrames(t *testing.T) {
+	url := echoServer(t, nil, wsOptions())
+	addr := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/ws")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	frame := func(p string) string { // a masked text frame with a zero key (RFC 6455 section 5.2)
+		return string([]byte{0x81, 0x80 | byte(len(p)), 0, 0, 0, 0}) + p
+	}
+	req := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: wamp.2.json\r\n\r\n"
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, req+frame(`[1,"a",{}]`)+frame(`[1,"b",{}]`)); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	want := "\x81\x0a[1,\"a\",{}]\x81\x0a[1,\"b\",{}]"
+	buf := make([]byte, 1024)
+	for !strings.HasSuffix(got.String(), want) {
+		n, err := c.Read(buf)
+		got.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("read %q: %v", got.String(), err)
+		}
+	}
+	if !strings.HasPrefix(got.String(), "HTTP/1.1 101 ") {
+		t.Fatalf("response %q", got.String())
+	}
+}
+
+// unevenReader returns at most n bytes per Read, as a network connection may.
+type unevenReader struct {
+	r io.Reader
+	n int
+}
+
+func (u *unevenReader) Read(p []byte) (int, error) { return u.r.Read(p[:min(len(p), u.n)]) }
+
+// TestReadMessage: a message is read whole up to the limit, and one byte more is the read
+// limit error, around every size where the buffer changes shape (512 bytes, 1 MiB chunks).
+func TestReadMessage(t *testing.T) {
+	for _, size := range []int{0, 1, 511, 512, 513, 1 << 20, 1<<20 + 1, 3<<20 + 5} {
+		msg := make([]byte, size)
+		for i := range msg {
+			msg[i] = byte(i * 7)
+		}
+		for _, limit := range []int{0, size, size + 1, size - 1} {
+			if limit < 0 || (limit == 0 && size == 0) {
+				continue
+			}
+			for _, step := range []int{1 << 30, 7001} {
+				b, err := readMessage(&unevenReader{bytes.NewReader(msg), step}, limit)
+				switch {
+				case limit > 0 && size > limit:
+					if !errors.Is(err, websocket.ErrReadLimit) {
+						t.Errorf("size %d, limit %d, step %d: %v, want the read limit", size, limit, step, err)
+					}
+				case err != nil || !bytes.Equal(b, msg):
+					t.Errorf("size %d, limit %d, step %d: %d bytes, %v", size, limit, step, len(b), err)
+				}
+			}
+		}
+	}
+}
+
 // TestWebSocketMaxMessageSize: a message over max_message_size closes the connection with
 // 1009 (RFC 6455 section 7.4.1); one at the limit passes.
 func TestWebSocketMaxMessageSize(t *testing.T) {
@@ -455,7 +525,7 @@ func TestWebSocketShutdownCutsSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.serveSession = echoSession
-	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { _ = s.serve(ctx, nil) }}
+	srv := &fasthttp.Server{KeepHijackedConns: true, Handler: func(ctx *fasthttp.RequestCtx) { _ = s.serve(ctx, nil) }}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

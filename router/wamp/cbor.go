@@ -23,10 +23,12 @@ func (c cborCodec) Encode(dst []byte, m Message) ([]byte, error) {
 
 var cborDec = func() cbor.DecMode {
 	dm, err := cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:  maxDepth + 1, // the message list itself is one level
-		MaxArrayElements: math.MaxInt32,
-		MaxMapPairs:      math.MaxInt32,
+		DupMapKey:       cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels: maxDepth + 1, // the message list itself is one level
+		// fxamacker/cbor makes a slice or map as large as its head claims (once the
+		// claimed items are known to be there); cborScan bounds the sum over the message.
+		MaxArrayElements: maxValues,
+		MaxMapPairs:      maxValues / 2,
 		IndefLength:      cbor.IndefLengthAllowed,
 		TagsMd:           cbor.TagsForbidden,
 		IntDec:           cbor.IntDecConvertNone,
@@ -40,6 +42,9 @@ var cborDec = func() cbor.DecMode {
 }()
 
 func (cborCodec) Decode(b []byte) (Message, error) {
+	if err := cborScan(b); err != nil {
+		return nil, &DecodeError{Element: -1, Err: fmt.Errorf("cbor: %w", err)}
+	}
 	var v any
 	if err := cborDec.Unmarshal(b, &v); err != nil {
 		return nil, &DecodeError{Element: -1, Err: fmt.Errorf("cbor: %w", err)}

@@ -63,16 +63,19 @@ func fuzzDecode(t *testing.T, c Codec, b []byte) {
 
 func FuzzDecodeJSON(f *testing.F) {
 	seedDecode(f, JSON)
+	seedClaims(f, JSON)
 	f.Fuzz(func(t *testing.T, b []byte) { fuzzDecode(t, JSON, b) })
 }
 
 func FuzzDecodeMsgPack(f *testing.F) {
 	seedDecode(f, MsgPack)
+	seedClaims(f, MsgPack)
 	f.Fuzz(func(t *testing.T, b []byte) { fuzzDecode(t, MsgPack, b) })
 }
 
 func FuzzDecodeCBOR(f *testing.F) {
 	seedDecode(f, CBOR)
+	seedClaims(f, CBOR)
 	f.Fuzz(func(t *testing.T, b []byte) { fuzzDecode(t, CBOR, b) })
 }
 

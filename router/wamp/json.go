@@ -24,6 +24,11 @@ func (c jsonCodec) Encode(dst []byte, m Message) ([]byte, error) {
 }
 
 func (jsonCodec) Decode(b []byte) (Message, error) {
+	// encoding/json builds a map for every `{}` and boxes every value before anything can
+	// be checked: bound nesting and the count of values first.
+	if err := jsonScan(b); err != nil {
+		return nil, &DecodeError{Element: -1, Err: fmt.Errorf("json: %w", err)}
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any

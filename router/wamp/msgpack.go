@@ -30,7 +30,7 @@ func (msgpackCodec) Decode(b []byte) (Message, error) {
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
 	dec.Reset(r)
-	d := mpDecoder{dec: dec, r: r, b: b}
+	d := &mpDecoder{dec: dec, r: r, b: b, left: maxValues}
 	c, err := dec.PeekCode()
 	if err != nil {
 		return nil, &DecodeError{Element: -1, Err: fmt.Errorf("msgpack: %w", err)}
@@ -49,15 +49,24 @@ func (msgpackCodec) Decode(b []byte) (Message, error) {
 }
 
 type mpDecoder struct {
-	dec *msgpack.Decoder
-	r   *bytes.Reader
-	b   []byte // all of the input; r reads it
+	dec  *msgpack.Decoder
+	r    *bytes.Reader
+	b    []byte // all of the input; r reads it
+	left int    // values still allowed in this message (maxValues)
 }
 
+// presize is the most items a list or dict is made room for from the count in its head.
+// The count is only a claim (a map32 head says 4 billion pairs in 5 bytes); beyond this the
+// container grows as its items are actually read, so memory follows the input.
+const presize = 64
+
 // value reads one value as a codec-neutral Go value.
-func (d mpDecoder) value(depth int) (any, error) {
+func (d *mpDecoder) value(depth int) (any, error) {
 	if depth > maxDepth {
 		return nil, errDepth
+	}
+	if d.left--; d.left < 0 {
+		return nil, errTooManyValues
 	}
 	c, err := d.dec.PeekCode()
 	if err != nil {
@@ -90,11 +99,16 @@ func (d mpDecoder) value(depth int) (any, error) {
 		if n > d.r.Len() { // each item takes at least one byte
 			return nil, fmt.Errorf("list of %d items in %d bytes", n, d.r.Len())
 		}
-		l := make([]any, n)
-		for i := range l {
-			if l[i], err = d.value(depth + 1); err != nil {
+		if n > d.left {
+			return nil, errTooManyValues
+		}
+		l := make([]any, 0, min(n, presize))
+		for range n {
+			v, err := d.value(depth + 1)
+			if err != nil {
 				return nil, err
 			}
+			l = append(l, v)
 		}
 		return l, nil
 	case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
@@ -105,7 +119,10 @@ func (d mpDecoder) value(depth int) (any, error) {
 		if n > d.r.Len()/2 { // each pair takes at least two bytes
 			return nil, fmt.Errorf("dict of %d pairs in %d bytes", n, d.r.Len())
 		}
-		m := make(map[string]any, n)
+		if 2*n > d.left {
+			return nil, errTooManyValues
+		}
+		m := make(map[string]any, min(n, presize))
 		for range n {
 			kc, err := d.dec.PeekCode()
 			if err != nil {
@@ -113,6 +130,9 @@ func (d mpDecoder) value(depth int) (any, error) {
 			}
 			if !msgpcode.IsString(kc) {
 				return nil, fmt.Errorf("dict key: expected string, got code 0x%02x", kc)
+			}
+			if d.left--; d.left < 0 {
+				return nil, errTooManyValues
 			}
 			k, err := d.str(kc)
 			if err != nil {
@@ -139,7 +159,7 @@ func (d mpDecoder) value(depth int) (any, error) {
 // "get_retained": undefined}, where its JSON serializer drops the keys. It decodes as nil,
 // as CBOR's undefined (simple value 23) does; the option checks then take a nil known option
 // as absent. Any other extension has no meaning in WAMP and is refused.
-func (d mpDecoder) undefined() error {
+func (d *mpDecoder) undefined() error {
 	rest := d.b[len(d.b)-d.r.Len():]
 	if len(rest) < 3 {
 		return errors.New("extension truncated")
@@ -153,7 +173,7 @@ func (d mpDecoder) undefined() error {
 
 // str reads a str. MessagePack's str holds UTF-8 (spec "MessagePack": "str ... UTF-8
 // string"); Autobahn's decoder rejects anything else, and so does this one, like the CBOR codec.
-func (d mpDecoder) str(c byte) (string, error) {
+func (d *mpDecoder) str(c byte) (string, error) {
 	if err := d.fits(c); err != nil {
 		return "", err
 	}
@@ -165,7 +185,7 @@ func (d mpDecoder) str(c byte) (string, error) {
 }
 
 // fits checks a str/bin length against what is left, before the decoder allocates for it.
-func (d mpDecoder) fits(c byte) error {
+func (d *mpDecoder) fits(c byte) error {
 	rest := d.b[len(d.b)-d.r.Len():]
 	n, head := 0, 1
 	switch c {
