@@ -31,8 +31,10 @@ type Gateway struct {
 	servers    []*server
 	launched   map[string]*launched // by launch key, see launchKey
 	launchSeq  int
-	retiring   map[*launched]bool    // replaced by a reload, draining
-	routers    map[string]*routerRef // by worker place
+	retiring   map[*launched]bool     // replaced by a reload, draining
+	routers    map[string]*routerRef  // by worker place
+	spools     map[string]*spoolQuota // by transport place, see buffering.go
+	spoolDir   string                 // the default spool directory, made when first needed
 	shutdowned bool
 }
 
@@ -377,6 +379,9 @@ func (g *Gateway) closeAll() {
 		delete(g.retiring, l)
 	}
 	_ = os.RemoveAll(g.runtimeDir)
+	if g.spoolDir != "" {
+		_ = os.RemoveAll(g.spoolDir)
+	}
 }
 
 const stopTimeout = 10 * time.Second
