@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -304,4 +305,38 @@ func TestSpoolDir(t *testing.T) {
 			t.Fatalf("spool_dir not made 0700: %v %v", fi, err)
 		}
 	})
+}
+
+// TestBufferedBodyAllocs: a small request body read whole into the pooled spool before it is
+// sent costs no allocation beyond a bodyless request's (the upstream connection's *os.File).
+func TestBufferedBodyAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	s := benchServer(t, fixedUpstreamProcess(t))
+	s.table.Load().services[0].(*wsgiService).bodyTimeout = 0 // the fake connection has no deadlines
+	var ctx fasthttp.RequestCtx
+	br := bufio.NewReader(nil)
+	head := bytes.NewReader(nil)
+	body := bytes.NewReader(nil)
+	payload := bytes.Repeat([]byte("b"), 2000)
+	req := []byte("POST /upload HTTP/1.1\r\nHost: example.com\r\nContent-Length: 2000\r\n\r\n")
+	one := func() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		head.Reset(req)
+		br.Reset(head)
+		if err := ctx.Request.Header.Read(br); err != nil {
+			t.Fatal(err)
+		}
+		body.Reset(payload)
+		ctx.Request.SetBodyStream(body, len(payload)) // as fasthttp's StreamRequestBody gives it
+		s.handle(&ctx)
+		if ctx.Response.StatusCode() != 200 {
+			t.Fatalf("%d %q", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+	ctx.Init(&ctx.Request, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	one()
+	testkit.Budget(t, "buffered POST", 2, 200, one)
 }
