@@ -31,11 +31,13 @@ type Gateway struct {
 	servers    []*server
 	launched   map[string]*launched // by launch key, see launchKey
 	launchSeq  int
-	retiring   map[*launched]bool     // replaced by a reload, draining
-	routers    map[string]*routerRef  // by worker place
-	spools     map[string]*spoolQuota // by transport place, see buffering.go
-	spoolDir   string                 // the default spool directory, made when first needed
+	retiring   map[*launched]bool    // replaced by a reload, draining
+	routers    map[string]*routerRef // by worker place
 	shutdowned bool
+
+	// Request body spools, see buffering.go.
+	spools   map[string]*spoolQuota // by transport place
+	spoolDir string                 // the default spool directory, made when first needed
 }
 
 // server is one listening web transport.
