@@ -52,12 +52,13 @@ type envConfig struct {
 	tls          bool
 }
 
-// chunkedMemLimit is how much of a chunked request body is held in memory before it goes to a
-// temporary file: uwsgi needs CONTENT_LENGTH up front and cannot take chunked input from a
-// proxy, so such a body must be de-chunked and counted first (nginx does the same with
-// client_body_buffer_size and client_body_temp_path). 64 KiB (nginx: 16 KiB) keeps many
-// concurrent chunked uploads cheap: at 1 MiB, eight of them took Portico from 17 to 36 MiB
-// (contrib/bench/memory), as each buffer grows by doubling past the threshold.
+// chunkedMemLimit is how much of a request body read whole before uwsgi is contacted (every
+// body with request_buffering, and every chunked one: uwsgi needs CONTENT_LENGTH up front and
+// cannot take chunked input from a proxy) is held in memory before it goes to a file in
+// spool_dir (nginx does the same with client_body_buffer_size and client_body_temp_path).
+// 64 KiB (nginx: 16 KiB) keeps many concurrent uploads cheap: at 1 MiB, eight of them took
+// Portico from 17 to 36 MiB (contrib/bench/memory), as each buffer grows by doubling past the
+// threshold.
 const chunkedMemLimit = 64 << 10
 
 // Response head limit from uwsgi: as nginx's uwsgi_buffer_size it bounds the status line and
