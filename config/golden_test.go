@@ -45,6 +45,9 @@ func plain(v reflect.Value) any {
 	case reflect.Struct:
 		m := map[string]any{}
 		for i := 0; i < v.NumField(); i++ {
+			if !v.Type().Field(i).IsExported() {
+				continue // decoding bookkeeping, not configuration
+			}
 			m[v.Type().Field(i).Name] = plain(v.Field(i))
 		}
 		return m

@@ -147,8 +147,30 @@ type WebOptions struct {
 	// (256 Ki).
 	MaxConnections int
 	// MaxBodySize bounds request bodies on every path, in bytes or "10m" (413 above it).
-	// Default 0: unlimited (nginx's client_max_body_size defaults to 1m; set it).
+	// Default 100m (DefaultMaxBodySize); 0 is unlimited, as Crossbar. nginx's
+	// client_max_body_size defaults to 1m.
 	MaxBodySize int64
+	// RequestBuffering reads a request body whole (in memory up to 64 KiB, then in a file in
+	// SpoolDir) before uwsgi is contacted, so that a slow uploader holds only its own
+	// connection, never an upstream slot or a uwsgi worker (nginx uwsgi_request_buffering).
+	// Default true; a wsgi path may set its own. false streams bodies with a Content-Length to
+	// the app as they arrive (chunked bodies are always read whole: uwsgi needs their length).
+	RequestBuffering bool
+	// SpoolDir is where request bodies past 64 KiB are kept while they are read (nginx
+	// client_body_temp_path); the files are unlinked at once. Default "": a private directory
+	// (0700) made under /var/tmp at start and removed at stop; /var/tmp is disk, where /tmp and
+	// /run are often RAM (tmpfs). A given directory is created 0700 when missing. Portico warns
+	// at start when it is on a tmpfs. Relative paths are resolved against the node directory.
+	SpoolDir string
+	// MaxSpoolSize bounds the request bodies the transport holds at once while reading them
+	// (memory and spool files together), in bytes or "2g"; a body that would go past it is
+	// refused with 507 Insufficient Storage. Default 2g (DefaultMaxSpoolSize); 0 is unlimited.
+	MaxSpoolSize int64
+	// MaxSpoolPerClient bounds the same for one client address (an IPv6 client by its /64),
+	// so that one client cannot take the whole spool: 429 past it. Behind trusted_proxies the
+	// client is the X-Forwarded-For address the nearest trusted proxy gave. Default 512m
+	// (DefaultMaxSpoolPerClient); 0 is unlimited.
+	MaxSpoolPerClient int64
 	// TrustedProxies lists peers (IPs or CIDRs) whose X-Forwarded-* headers are believed.
 	// Default none: the TCP peer is the client.
 	TrustedProxies []string
@@ -205,8 +227,13 @@ type WSGI struct {
 	ReadTimeout time.Duration
 	// SendTimeout bounds one write to an upstream (504). Default 60s (nginx uwsgi_send_timeout).
 	SendTimeout time.Duration
-	// MaxBodySize bounds request bodies on this path (413). Default 0: the transport's.
+	// MaxBodySize bounds request bodies on this path (413); 0 is unlimited. Default: the
+	// transport's max_body_size.
 	MaxBodySize int64
+	// RequestBuffering: see WebOptions.RequestBuffering. Default: the transport's
+	// request_buffering. false for a path that takes streaming uploads the app reads as they
+	// arrive (a progress bar, a long upload processed on the fly).
+	RequestBuffering bool
 	// Balance is "round_robin" (default) or "least_conn".
 	Balance string
 	// MaxFails failed attempts within FailTimeout mark an upstream down for FailTimeout
@@ -221,6 +248,9 @@ type WSGI struct {
 	Chdir      string
 	// WorkerEnv is the worker's `options.env` (which variables are inherited).
 	WorkerEnv Env
+
+	// Which keys the path set itself; the others take the transport's value.
+	bodySizeSet, bufferingSet bool
 }
 
 // WebSocket serves the WAMP router of the worker.

@@ -309,17 +309,68 @@ func (d *decoder) decodeTransport(v *value, place, dir string, w *Worker) (Trans
 		d.lines[ep] = ev.line
 	}
 	t.Options = defaultWebOptions()
-	if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
+	ov, op := o.take("options")
+	if ov != nil && ov.kind != kNull {
 		d.decodeWebOptions(ov, op, &t.Options)
+		if t.Options.SpoolDir != "" {
+			t.Options.SpoolDir = abs(dir, t.Options.SpoolDir)
+		}
 	}
 	pv, pp := o.take("paths")
 	if pv == nil || pv.kind == kNull {
 		d.add(o.line(), place, "missing \"paths\"")
 	} else {
 		t.Paths = d.decodePaths(pv, pp, dir, w, true)
+		d.inheritBodyOptions(t.Paths, &t.Options, ov, op)
 	}
 	o.done()
 	return t, true
+}
+
+// inheritBodyOptions gives wsgi paths that did not set them the transport's max_body_size and
+// request_buffering, and checks that one body at a path's bound fits the spool bounds:
+// otherwise a lone upload would be refused by a bound meant for many.
+func (d *decoder) inheritBodyOptions(paths map[string]*Service, wo *WebOptions, ov *value, op string) {
+	optLine := 0
+	if ov != nil {
+		optLine = ov.line
+	}
+	if ov != nil {
+		switch {
+		case wo.MaxSpoolSize > 0 && wo.MaxSpoolPerClient > wo.MaxSpoolSize:
+			d.add(optLine, op+".max_spool_per_client", "%d is above max_spool_size %d: raise max_spool_size", wo.MaxSpoolPerClient, wo.MaxSpoolSize)
+		case wo.MaxSpoolSize > 0 && wo.MaxSpoolPerClient == 0:
+			d.add(optLine, op+".max_spool_per_client", "0 (unlimited) while max_spool_size is %d: one client could take the whole spool; set a bound, or make both 0", wo.MaxSpoolSize)
+		}
+	}
+	d.inheritPaths(paths, wo, optLine, op)
+}
+
+func (d *decoder) inheritPaths(paths map[string]*Service, wo *WebOptions, optLine int, op string) {
+	for _, svc := range paths {
+		if svc == nil {
+			continue
+		}
+		if svc.Paths != nil {
+			d.inheritPaths(svc.Paths, wo, optLine, op)
+		}
+		w := svc.WSGI
+		if w == nil {
+			continue
+		}
+		line := optLine
+		if w.bodySizeSet {
+			line = d.lines[svc.Place]
+		} else {
+			w.MaxBodySize = wo.MaxBodySize
+		}
+		if !w.bufferingSet {
+			w.RequestBuffering = wo.RequestBuffering
+		}
+		if lim := wo.MaxSpoolPerClient; lim > 0 && w.MaxBodySize > lim {
+			d.add(line, svc.Place+".max_body_size", "%d is above the transport's max_spool_per_client %d, so one such body would be refused: raise %s.max_spool_per_client (and max_spool_size), or lower max_body_size", w.MaxBodySize, lim, op)
+		}
+	}
 }
 
 func (d *decoder) decodeEndpoint(v *value, place, dir string) Endpoint {
@@ -421,8 +472,24 @@ func defaultWebOptions() WebOptions {
 		BodyReadTimeout:   60 * time.Second,
 		IdleTimeout:       75 * time.Second,
 		WriteTimeout:      60 * time.Second,
+		MaxBodySize:       DefaultMaxBodySize,
+		RequestBuffering:  true,
+		MaxSpoolSize:      DefaultMaxSpoolSize,
+		MaxSpoolPerClient: DefaultMaxSpoolPerClient,
 	}
 }
+
+// Request body defaults. nginx bounds one body at 1m (client_max_body_size) and nothing else;
+// Crossbar bounds nothing. 100m lets apps take photos, documents and short videos without
+// configuration, while one request cannot fill the disk; it is also the largest upload
+// Cloudflare's free and pro plans pass, a bound many public apps already live with. The spool
+// bounds cap what every body being read takes together: 2g is twenty bodies at the default
+// bound, small beside a disk, and 512m per client lets one address send five at once.
+const (
+	DefaultMaxBodySize       = 100 << 20
+	DefaultMaxSpoolSize      = 2 << 30
+	DefaultMaxSpoolPerClient = 512 << 20
+)
 
 // DefaultMaxHeaderSize is the default bound on a request's header block. nginx's default
 // (client_header_buffer_size 1k, large_client_header_buffers 4 8k) admits 8 KiB per line;
@@ -451,6 +518,12 @@ func (d *decoder) decodeWebOptions(v *value, place string, wo *WebOptions) {
 	o.duration("write_timeout", &wo.WriteTimeout)
 	o.integer("max_connections", 0, 1<<31-1, &wo.MaxConnections)
 	o.size("max_body_size", &wo.MaxBodySize)
+	o.boolean("request_buffering", &wo.RequestBuffering)
+	if sd, ok := o.str("spool_dir"); ok {
+		wo.SpoolDir = sd
+	}
+	o.size("max_spool_size", &wo.MaxSpoolSize)
+	o.size("max_spool_per_client", &wo.MaxSpoolPerClient)
 	if tp, ok := o.strList("trusted_proxies", true); ok {
 		tv, tpp := o.take("trusted_proxies")
 		for i, s := range tp {
@@ -634,7 +707,9 @@ func (d *decoder) decodeWSGI(o *obj, place, dir string, w *Worker) *WSGI {
 	o.duration("connect_timeout", &ws.ConnectTimeout)
 	o.duration("read_timeout", &ws.ReadTimeout)
 	o.duration("send_timeout", &ws.SendTimeout)
-	o.size("max_body_size", &ws.MaxBodySize)
+	ws.bodySizeSet = o.size("max_body_size", &ws.MaxBodySize)
+	ws.bufferingSet = o.has("request_buffering")
+	o.boolean("request_buffering", &ws.RequestBuffering)
 	ws.Balance = "round_robin"
 	if b, ok := o.str("balance"); ok {
 		bv, bp := o.take("balance")
@@ -685,7 +760,7 @@ func normUpstream(dir, u string) (string, error) {
 // another type when a service has no type.
 var serviceKeys = []string{"type", "module", "object", "minthreads", "maxthreads", "upstream",
 	"processes", "threads", "uwsgi", "uwsgi_args", "env", "max_concurrency", "queue_timeout",
-	"connect_timeout", "read_timeout", "send_timeout", "max_body_size", "balance", "max_fails",
+	"connect_timeout", "read_timeout", "send_timeout", "max_body_size", "request_buffering", "balance", "max_fails",
 	"fail_timeout", "serializers", "options", "auth", "debug", "cookie", "url", "directory",
 	"package", "resource", "code", "value", "paths"}
 

@@ -35,6 +35,11 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 			if t.Endpoint.TLS != nil && t.Options.HSTS {
 				tab.hsts = "max-age=" + strconv.Itoa(t.Options.HSTSMaxAge)
 			}
+			if hasWSGI(t.Paths) {
+				if _, err := g.spoolFor(t); err != nil {
+					return nil, err
+				}
+			}
 			if err := g.addPaths(ctx, node, w, t, tab, tab.root, t.Paths); err != nil {
 				for _, svc := range tab.services {
 					svc.close()
@@ -45,6 +50,15 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 		}
 	}
 	return tables, nil
+}
+
+func hasWSGI(paths map[string]*config.Service) bool {
+	for _, svc := range paths {
+		if svc != nil && (svc.Type == "wsgi" || hasWSGI(svc.Paths)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *Gateway) addPaths(ctx context.Context, node *config.Node, w *config.Worker, t *config.Transport, tab *pathTable, at *pathNode, paths map[string]*config.Service) error {
@@ -94,7 +108,8 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		if err != nil {
 			return nil, err
 		}
-		s.spoolDir = g.runtimeDir
+		q := g.spools[t.Place] // made by build, with this configuration's limits
+		s.quota, s.spoolDir = q, q.dir
 		return s, nil
 	case "websocket":
 		ref, err := g.routerFor(w)

@@ -62,6 +62,10 @@ func (e *upstreamError) Unwrap() error { return e.err }
 //	WebSocket over max_connections      503 (upgraded connections fasthttp no longer counts)
 //	vars block over 65535 bytes         431 (the request's headers are what made it large)
 //	body over max_body_size             413
+//	spool full (max_spool_size)         507 (RFC 4918 section 11.5: the server cannot store
+//	                                    what the request needs; not 503, which is the queue)
+//	client's spool full                 429 (max_spool_per_client: this client holds too much
+//	                                    at once; it may retry once its other uploads end)
 //	HTTP major version other than 1     505 (before any service runs)
 //	malformed path, CL with TE          400
 //	header name not a token, userinfo   400
@@ -93,6 +97,10 @@ func statusOf(err error) int {
 		return fasthttp.StatusServiceUnavailable
 	case errors.Is(err, errBodyTooLarge):
 		return fasthttp.StatusRequestEntityTooLarge
+	case errors.Is(err, errSpoolFull):
+		return fasthttp.StatusInsufficientStorage
+	case errors.Is(err, errClientSpoolFull):
+		return fasthttp.StatusTooManyRequests
 	case errors.Is(err, errSpool):
 		return fasthttp.StatusInternalServerError
 	case errors.Is(err, uwsgiproto.ErrVarsTooLarge):
@@ -142,6 +150,12 @@ func causeOf(err error) string {
 		return "queue full"
 	case errors.Is(err, errWSLimit):
 		return "max_connections"
+	case errors.Is(err, errBodyTooLarge):
+		return "max_body_size"
+	case errors.Is(err, errSpoolFull):
+		return "max_spool_size"
+	case errors.Is(err, errClientSpoolFull):
+		return "max_spool_per_client"
 	}
 	if statusOf(err) == fasthttp.StatusGatewayTimeout {
 		return "timeout"

@@ -357,11 +357,15 @@ func TestLaunchedWorkerDeaths(t *testing.T) {
 }
 
 // TestEarlyAnswer: an app that answers without reading the request body (refusing an upload)
-// has its answer passed on, as nginx does, although uwsgi closed before taking the body.
+// has its answer passed on, as nginx does, although uwsgi closed before taking the body: the
+// body buffered whole first, or streaming (request_buffering off, under /stream).
 func TestEarlyAnswer(t *testing.T) {
 	sock := startEdgeUWSGI(t)
-	base := startGateway(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
-	for _, path := range []string{"/refuse", "/refuse-stream"} {
+	streaming := wsgiUpstream(sock)
+	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock), "stream": streaming})
+	streaming.WSGI.RequestBuffering = false
+	base := startGateway(t, node)
+	for _, path := range []string{"/refuse", "/refuse-stream", "/stream/refuse", "/stream/refuse-stream"} {
 		for _, size := range []int{100, 64 << 10, 4 << 20} {
 			for _, chunked := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s %d bytes, chunked %v", path, size, chunked), func(t *testing.T) {

@@ -34,6 +34,10 @@ type Gateway struct {
 	retiring   map[*launched]bool    // replaced by a reload, draining
 	routers    map[string]*routerRef // by worker place
 	shutdowned bool
+
+	// Request body spools, see buffering.go.
+	spools   map[string]*spoolQuota // by transport place
+	spoolDir string                 // the default spool directory, made when first needed
 }
 
 // server is one listening web transport.
@@ -402,6 +406,9 @@ func (g *Gateway) closeAll() {
 		delete(g.retiring, l)
 	}
 	_ = os.RemoveAll(g.runtimeDir)
+	if g.spoolDir != "" {
+		_ = os.RemoveAll(g.spoolDir)
+	}
 }
 
 const stopTimeout = 10 * time.Second

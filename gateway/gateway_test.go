@@ -91,6 +91,8 @@ func testNode(t *testing.T, paths map[string]*config.Service) *config.Node {
 			if w.MaxConcurrency == 0 {
 				w.MaxConcurrency = 16
 			}
+			// As config sets it; a test of streaming uploads sets it false after testNode.
+			w.RequestBuffering = true
 		}
 	}
 	return &config.Node{
@@ -104,6 +106,8 @@ func testNode(t *testing.T, paths map[string]*config.Service) *config.Node {
 				Options: config.WebOptions{
 					MaxHeaderSize: 16 << 10, HeaderReadTimeout: 10 * time.Second,
 					BodyReadTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second,
+					RequestBuffering: true, SpoolDir: filepath.Join(dir, "spool"),
+					MaxSpoolSize: config.DefaultMaxSpoolSize, MaxSpoolPerClient: config.DefaultMaxSpoolPerClient,
 				},
 			}},
 		}},

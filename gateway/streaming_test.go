@@ -46,12 +46,16 @@ func dialBase(t *testing.T, base string) net.Conn {
 	return c
 }
 
-// TestSizedBodyStreams: a body with Content-Length reaches the app while the client is still
-// sending it. The client sends a quarter of the body and waits until the app has read exactly
-// that much; a proxy that collected the body first would never get there.
+// TestSizedBodyStreams: with request_buffering off, a body with Content-Length reaches the app
+// while the client is still sending it. The client sends a quarter of the body and waits until
+// the app has read exactly that much; a proxy that collected the body first would never get
+// there.
 func TestSizedBodyStreams(t *testing.T) {
 	sock := startEdgeUWSGI(t)
-	base := startGateway(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
+	streaming := wsgiUpstream(sock)
+	node := testNode(t, map[string]*config.Service{"/": streaming})
+	streaming.WSGI.RequestBuffering = false
+	base := startGateway(t, node)
 	progress := filepath.Join(t.TempDir(), "progress")
 	const total, first = 4 << 20, 1 << 20
 	c := dialBase(t, base)
@@ -129,7 +133,7 @@ func TestChunkedSpoolRemoved(t *testing.T) {
 	gone := func(outcome string) {
 		t.Helper()
 		testkit.WaitFor(t, 0, "spool file left after "+outcome, func() bool { return len(spoolFiles()) == 0 })
-		ents, _ := filepath.Glob(filepath.Join(g.runtimeDir, "portico-body-*"))
+		ents, _ := filepath.Glob(filepath.Join(g.spools["workers[0].transports[0]"].dir, "*"))
 		if len(ents) > 0 {
 			t.Fatalf("spool files in the directory after %s: %v", outcome, ents)
 		}
@@ -181,7 +185,7 @@ func TestChunkedSpoolFails(t *testing.T) {
 		_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	})
 	g, base := startGatewayG(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(up.Path)}))
-	if err := os.RemoveAll(g.runtimeDir); err != nil {
+	if err := os.RemoveAll(g.spools["workers[0].transports[0]"].dir); err != nil {
 		t.Fatal(err)
 	}
 	chunk := strings.Repeat("c", chunkedMemLimit)

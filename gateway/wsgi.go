@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,10 @@ type wsgiService struct {
 	bal     balancer
 	env     *envConfig
 	maxBody int64 // 0: unlimited
+	// buffering reads bodies whole before uwsgi is contacted (request_buffering, see
+	// buffering.go); quota bounds what the transport holds meanwhile.
+	buffering bool
+	quota     *spoolQuota
 
 	queueTimeout   time.Duration
 	connectTimeout time.Duration
@@ -47,12 +52,13 @@ type envConfig struct {
 	tls          bool
 }
 
-// chunkedMemLimit is how much of a chunked request body is held in memory before it goes to a
-// temporary file: uwsgi needs CONTENT_LENGTH up front and cannot take chunked input from a
-// proxy, so such a body must be de-chunked and counted first (nginx does the same with
-// client_body_buffer_size and client_body_temp_path). 64 KiB (nginx: 16 KiB) keeps many
-// concurrent chunked uploads cheap: at 1 MiB, eight of them took Portico from 17 to 36 MiB
-// (contrib/bench/memory), as each buffer grows by doubling past the threshold.
+// chunkedMemLimit is how much of a request body read whole before uwsgi is contacted (every
+// body with request_buffering, and every chunked one: uwsgi needs CONTENT_LENGTH up front and
+// cannot take chunked input from a proxy) is held in memory before it goes to a file in
+// spool_dir (nginx does the same with client_body_buffer_size and client_body_temp_path).
+// 64 KiB (nginx: 16 KiB) keeps many concurrent uploads cheap: at 1 MiB, eight of them took
+// Portico from 17 to 36 MiB (contrib/bench/memory), as each buffer grows by doubling past the
+// threshold.
 const chunkedMemLimit = 64 << 10
 
 // Response head limit from uwsgi: as nginx's uwsgi_buffer_size it bounds the status line and
@@ -66,6 +72,8 @@ func newWSGIService(svc *config.Service, to *config.Transport, node *config.Node
 		log:            log,
 		env:            &envConfig{documentRoot: node.Dir, tls: to.Endpoint.TLS != nil},
 		maxBody:        w.MaxBodySize,
+		buffering:      w.RequestBuffering,
+		quota:          &spoolQuota{},
 		queueTimeout:   w.QueueTimeout,
 		connectTimeout: w.ConnectTimeout,
 		sendTimeout:    w.SendTimeout,
@@ -74,9 +82,6 @@ func newWSGIService(svc *config.Service, to *config.Transport, node *config.Node
 		writeTO:        to.Options.WriteTimeout,
 		spoolDir:       os.TempDir(),
 		maxHeadBytes:   defaultMaxHeadBytes,
-	}
-	if s.maxBody == 0 {
-		s.maxBody = to.Options.MaxBodySize
 	}
 	trusted, err := parseTrusted(to.Options.TrustedProxies)
 	if err != nil {
@@ -160,23 +165,15 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		return errBodyTooLarge
 	}
 
-	// The request body: sized bodies stream straight through; chunked ones are counted first.
-	var body io.Reader
-	bodyLen := cl
-	switch {
-	case cl > 0:
-		body = s.clientBody(ctx)
-	case cl == -1: // chunked
-		n, r, err := ps.spool.fill(s.clientBody(ctx), s.maxBody, s.spoolDir)
-		defer ps.spool.reset()
-		if err != nil {
-			ctx.SetConnectionClose()
-			return err
-		}
-		body, bodyLen = r, n
-	default:
-		bodyLen = 0
+	// The request body is read whole before an upstream slot is taken (request_buffering),
+	// or streams through as it arrives; a chunked one is read whole either way.
+	bodyLen, body, err := s.readBody(ctx, &ps.spool, cl)
+	defer ps.spool.reset()
+	if err != nil {
+		ctx.SetConnectionClose() // the unread rest of the body cannot be skipped cheaply
+		return err
 	}
+	streamed := cl > 0 && !s.buffering
 
 	packet, err := s.buildVars(ctx, rq, ps, bodyLen)
 	if err != nil {
@@ -192,7 +189,7 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		}
 
 		// Send the vars block and the body. One write for bodyless requests; the body
-		// follows as it arrives from the client, so nothing holds a whole body in memory.
+		// follows from the spool, or as it arrives from the client when it streams.
 		if s.sendTimeout > 0 {
 			_ = conn.SetWriteDeadline(time.Now().Add(s.sendTimeout))
 		}
@@ -222,7 +219,7 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 			if sendFailed != nil {
 				// The app answered without reading the whole body (an upload it refuses)
 				// and uwsgi closed: the answer is passed on, as nginx does.
-				lingerDiscard(ctx, cl > 0)
+				lingerDiscard(ctx, streamed)
 			}
 			break
 		}
@@ -455,6 +452,9 @@ func (s *wsgiService) sendBody(conn upstreamConn, body io.Reader, n int64) *send
 func (s *wsgiService) clientBody(ctx *fasthttp.RequestCtx) io.Reader {
 	r := ctx.RequestBodyStream()
 	if r == nil {
+		if b := ctx.Request.Body(); len(b) > 0 {
+			return bytes.NewReader(b) // a body fasthttp read whole (not the server's way)
+		}
 		return nil
 	}
 	if s.bodyTimeout <= 0 {

@@ -49,6 +49,12 @@ pythonpath = ["."]
 [[transport]]
 endpoint = { type = "tcp", interface = "127.0.0.1", port = %d }
 
+  # TestPeakRSS uploads 512 MiB, past the default max_body_size.
+  [transport.options]
+  max_body_size = "1g"
+  max_spool_per_client = "1g"
+  max_spool_size = "2g"
+
   [transport.paths."/"]
   type = "wsgi"
   module = "edgeapp"

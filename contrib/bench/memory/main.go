@@ -87,6 +87,12 @@ pythonpath = ["."]
 [[transport]]
 endpoint = { type = "tcp", interface = "127.0.0.1", port = %d }
 
+  # Uploads of any -up size: no bound on one body nor on the spool (on disk, in /var/tmp).
+  [transport.options]
+  max_body_size = 0
+  max_spool_size = 0
+  max_spool_per_client = 0
+
   [transport.paths."/"]
   type = "wsgi"
   module = "memapp"
