@@ -5,6 +5,7 @@ package tests
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -57,6 +58,23 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startConfig writes cfg as a node directory's .crossbar/config.json and starts portico there.
+func startConfig(t *testing.T, cfg any) *node {
+	t.Helper()
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, ".crossbar"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".crossbar", "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return start(t, dir)
 }
 
 // node is a running `portico start`.

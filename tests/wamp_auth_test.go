@@ -7,9 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -59,18 +57,7 @@ func authNode(t *testing.T) *node {
 			}},
 		}},
 	}
-	b, err := json.MarshalIndent(cfg, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, ".crossbar"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, ".crossbar", "config.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return start(t, dir)
+	return startConfig(t, cfg)
 }
 
 // authAttempt is one session testdata/wamp/auth_client.py opens.

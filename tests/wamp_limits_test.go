@@ -3,10 +3,7 @@ package tests
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,18 +38,7 @@ func limitsNode(t *testing.T) *node {
 			}},
 		}},
 	}
-	b, err := json.MarshalIndent(cfg, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, ".crossbar"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, ".crossbar", "config.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return start(t, dir)
+	return startConfig(t, cfg)
 }
 
 // TestWAMPLimitsAutobahnPython: on a node without configured realms, an anonymous
