@@ -54,10 +54,10 @@ func claimInputs() []struct {
 	}
 }
 
-// TestDecodeCostFollowsInput: a decoder never allocates from a claimed count before the items
+// TestDecodeAllocsFollowInput: a decoder never allocates from a claimed count before the items
 // are there, nests no deeper than maxDepth and builds at most maxValues values, so refusing
 // any of claimInputs allocates a small part of the input's size.
-func TestDecodeCostFollowsInput(t *testing.T) {
+func TestDecodeAllocsFollowInput(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on its own")
 	}
