@@ -276,6 +276,13 @@ func (d *decoder) decodePermission(v *value, place string) Permission {
 	// `validate` checks payloads against types of the realm's inventory, which Portico
 	// does not have yet.
 	o.unsupported("validate")
+	// Crossbar 0.x wrote the actions beside the URI; Crossbar's checkconfig refuses them now.
+	for _, k := range []string{"call", "register", "publish", "subscribe"} {
+		if e := o.v.get(k); e != nil {
+			o.seen[k] = true
+			d.add(e.line, place, "unknown attribute %q: write the actions as \"allow\": {\"%s\": true, ...} (Crossbar's layout; its checkconfig refuses this one too)", k, k)
+		}
+	}
 	o.done()
 	return p
 }
