@@ -54,7 +54,9 @@ func (d *decoder) decodeNode(root *value, dir string) *Node {
 		// separate controller process, which Portico does not have; `manhole` is an SSH
 		// shell into that Python process and `enable_docker` lets the management API drive
 		// Docker: Portico has neither, so both mean nothing here.
-		c.ignore("options", "extra", "manhole", "enable_docker")
+		// `keyring` holds the node's key for Crossbar's management uplink, which Portico
+		// does not have either.
+		c.ignore("options", "extra", "manhole", "enable_docker", "keyring")
 		c.unsupported("fabric", "fabric-center", "blockchain", "ipfs", "transport", "connections")
 		c.done()
 	}
