@@ -52,10 +52,9 @@ func (d *decoder) decodeNode(root *value, dir string) *Node {
 		}
 		// The controller's own options (title, shutdown triggers, ...) steer Crossbar's
 		// separate controller process, which Portico does not have; `manhole` is an SSH
-		// shell into that Python process and `enable_docker` lets the management API drive
-		// Docker: Portico has neither, so both mean nothing here.
-		// `keyring` holds the node's key for Crossbar's management uplink, which Portico
-		// does not have either.
+		// shell into that Python process, `enable_docker` lets the management API drive
+		// Docker and `keyring` holds the node key of the management uplink. Portico has none
+		// of them, so they mean nothing here.
 		c.ignore("options", "extra", "manhole", "enable_docker", "keyring")
 		c.unsupported("fabric", "fabric-center", "blockchain", "ipfs", "transport", "connections")
 		c.done()
