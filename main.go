@@ -92,6 +92,9 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 				printProblems(stderr, err)
 				return exitCode(1)
 			}
+			for _, w := range node.Warnings {
+				fmt.Fprintln(stderr, "warning: "+w.String())
+			}
 			fmt.Fprintf(stdout, "%s: ok (%s)\n", file, summary(node))
 			return nil
 		},
@@ -201,6 +204,7 @@ func runStart(log *slog.Logger, stderr io.Writer, cbdir, cfgFile string) error {
 		printProblems(stderr, err)
 		return exitCode(1)
 	}
+	logWarnings(log, node)
 	procs := setProcs(node)
 	log.Info("starting", "version", buildVersion(), "config", file, "node", dir, "gomaxprocs", procs)
 
@@ -299,6 +303,7 @@ func reload(log *slog.Logger, stderr io.Writer, g *gateway.Gateway, cbdir, cfgFi
 	if err == nil {
 		var node *config.Node
 		if node, err = config.Load(dir, file); err == nil {
+			logWarnings(log, node)
 			err = g.Reload(node)
 		}
 	}
@@ -307,6 +312,13 @@ func reload(log *slog.Logger, stderr io.Writer, g *gateway.Gateway, cbdir, cfgFi
 		return
 	}
 	log.Info("reloaded", "config", file)
+}
+
+// logWarnings logs what the config asks that Portico serves, but perhaps not as meant.
+func logWarnings(log *slog.Logger, node *config.Node) {
+	for _, w := range node.Warnings {
+		log.Warn("config", "problem", w.String())
+	}
 }
 
 func runInit(stdout io.Writer, dir string, toml, force bool) error {

@@ -1,5 +1,7 @@
 package config
 
+import "strings"
+
 // Crossbar's transport `auth` object (Crossbar docs "Authentication", and
 // crossbar/router/auth/*.py for what each key means). Portico serves the `static` principal
 // databases of anonymous, ticket and wampcra; everything else is reported, so that `portico
@@ -42,6 +44,10 @@ func (d *decoder) decodeAuth(v *value, place string) *Auth {
 					d.add(rv.line, rp, "empty role")
 				}
 			}
+			an.AuthID, _ = x.str("authid")
+			// crossbar/router/auth/anonymous.py joins the static anonymous client to the
+			// realm of its HELLO whatever `realm` says.
+			x.ignore("realm")
 			x.done()
 			a.Anonymous = an
 		}
@@ -49,10 +55,11 @@ func (d *decoder) decodeAuth(v *value, place string) *Auth {
 	if mv, mp := o.take("ticket"); mv != nil && mv.kind != kNull {
 		if x := d.authMethod(mv, mp); x != nil {
 			t := &TicketAuth{Principals: map[string]TicketPrincipal{}}
+			t.DefaultRole = d.defaultRole(x)
 			d.authEntries(x, mp, "principals", func(name, place string, u *obj) {
 				t.Principals[name] = TicketPrincipal{
-					Ticket: d.required(u, place, "ticket"),
-					Role:   d.required(u, place, "role"),
+					Ticket: d.secret(u, place, "ticket"),
+					Role:   d.role(u, place, t.DefaultRole),
 					Realm:  d.authRealm(u),
 				}
 			})
@@ -63,10 +70,11 @@ func (d *decoder) decodeAuth(v *value, place string) *Auth {
 	if mv, mp := o.take("wampcra"); mv != nil && mv.kind != kNull {
 		if x := d.authMethod(mv, mp); x != nil {
 			c := &WAMPCRAAuth{Users: map[string]WAMPCRAUser{}}
+			c.DefaultRole = d.defaultRole(x)
 			d.authEntries(x, mp, "users", func(name, place string, u *obj) {
 				var w WAMPCRAUser
-				w.Secret = d.required(u, place, "secret")
-				w.Role = d.required(u, place, "role")
+				w.Secret = d.secret(u, place, "secret")
+				w.Role = d.role(u, place, c.DefaultRole)
 				w.Realm = d.authRealm(u)
 				w.Salt, _ = u.str("salt")
 				// Bounds: autobahn's pbkdf2 takes any positive count; a client derives
@@ -153,6 +161,51 @@ func (d *decoder) required(u *obj, place, key string) string {
 		d.add(v.line, p, "empty %s", key)
 	}
 	return s
+}
+
+// secret reads a required ticket or secret, which may name an environment variable ("${VAR}",
+// as Crossbar's maybe_from_env, or "$VAR").
+func (d *decoder) secret(u *obj, place, key string) string {
+	s := d.required(u, place, key)
+	if s == "" {
+		return ""
+	}
+	v, p := u.take(key)
+	if env, ok := d.fromEnv(s, v.line, p); ok && env == "" {
+		// An empty ticket would admit whoever sends nothing.
+		d.add(v.line, p, "environment variable %s is empty", strings.Trim(s, "${}"))
+	} else {
+		s = env
+	}
+	return s
+}
+
+// defaultRole reads a method's optional `default-role` (Crossbar's PendingAuth: the role of a
+// principal that names none).
+func (d *decoder) defaultRole(x *obj) string {
+	r, ok := x.str("default-role")
+	if ok && r == "" {
+		v, p := x.take("default-role")
+		d.add(v.line, p, "empty role")
+	}
+	return r
+}
+
+// role reads a principal's optional `role`, else the method's default. Crossbar accepts a
+// principal without either and denies its every login ("no authrole assigned"): so does the
+// router, and Portico warns.
+func (d *decoder) role(u *obj, place, def string) string {
+	r, ok := u.str("role")
+	switch {
+	case ok && r == "":
+		v, p := u.take("role")
+		d.add(v.line, p, "empty role")
+	case ok:
+		return r
+	case !u.has("role") && def == "":
+		d.warn(u.line(), place, "no \"role\" and no \"default-role\" for the method: its logins are denied (wamp.error.no_such_role), as in Crossbar")
+	}
+	return def
 }
 
 // authRealm reads a principal's optional `realm`.

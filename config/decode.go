@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"math"
+	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,11 +16,38 @@ import (
 type decoder struct {
 	file  string
 	probs Problems
+	warns Problems       // what is served, but perhaps not as meant: Node.Warnings
 	lines map[string]int // key path -> line, for checks made after decoding
 }
 
 func (d *decoder) add(line int, place, format string, args ...any) {
 	d.probs = append(d.probs, Problem{File: d.file, Line: line, Path: place, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) warn(line int, place, format string, args ...any) {
+	d.warns = append(d.warns, Problem{File: d.file, Line: line, Path: place, Msg: fmt.Sprintf(format, args...)})
+}
+
+// envRef matches a value that names an environment variable: "$VAR" (Crossbar's _readenv, for
+// a listening port) or "${VAR}" (its maybe_from_env, for tickets and secrets). Portico reads
+// both forms in both places.
+var envRef = regexp.MustCompile(`^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})$`)
+
+// fromEnv resolves a string value that names an environment variable; other values come back
+// as they are. An unset variable is a problem naming it and the key (Crossbar only logs a
+// warning for a secret, and then refuses every login that needs it).
+func (d *decoder) fromEnv(s string, line int, place string) (string, bool) {
+	m := envRef.FindStringSubmatch(s)
+	if m == nil {
+		return s, true
+	}
+	name := m[1] + m[2]
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		d.add(line, place, "environment variable %s is not set (the value %q reads it)", name, s)
+		return "", false
+	}
+	return v, true
 }
 
 // obj walks the keys of one object strictly: every key must be claimed with take (or ignore)

@@ -97,6 +97,7 @@ func testFiles(t *testing.T, dir string) []string {
 // TestGoldenValid loads every node under testdata/valid and compares the model with
 // NAME.EXT.golden.json (go test -run Golden -update rewrites them).
 func TestGoldenValid(t *testing.T) {
+	goldenEnv(t)
 	dir, err := filepath.Abs("testdata/valid")
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +126,17 @@ func TestGoldenValid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// goldenEnv sets the environment variables the golden configs read (env.json), and unsets
+// the one they expect to be missing.
+func goldenEnv(t *testing.T) {
+	t.Setenv("PORTICO_GOLDEN_PORT", "8090")
+	t.Setenv("PORTICO_GOLDEN_TICKET", "ticket-from-env")
+	t.Setenv("PORTICO_GOLDEN_SECRET", "secret-from-env")
+	t.Setenv("PORTICO_GOLDEN_EMPTY", "")
+	t.Setenv("PORTICO_GOLDEN_UNSET", "")
+	os.Unsetenv("PORTICO_GOLDEN_UNSET")
 }
 
 // diffLines shows the first differing lines, enough to see what changed.

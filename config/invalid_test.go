@@ -11,6 +11,7 @@ import (
 // TestGoldenInvalid loads every node under testdata/invalid and compares the problems, one per
 // line, with NAME.EXT.want (go test -run Golden -update rewrites them).
 func TestGoldenInvalid(t *testing.T) {
+	goldenEnv(t)
 	dir, err := filepath.Abs("testdata/invalid")
 	if err != nil {
 		t.Fatal(err)

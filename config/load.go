@@ -148,5 +148,7 @@ func parse(data []byte, format, dir, shown string) (*Node, error) {
 		})
 		return nil, d.probs
 	}
+	sort.SliceStable(d.warns, func(i, j int) bool { return d.warns[i].Line < d.warns[j].Line })
+	node.Warnings = d.warns
 	return node, nil
 }

@@ -19,6 +19,10 @@ type Node struct {
 	Version    int
 	Controller Controller
 	Workers    []Worker
+	// Warnings are what Portico serves differently from what the config seems to ask, without
+	// refusing it (a static directory that does not exist yet, a permission that matches no
+	// URI): `portico check` prints them and `portico start` logs them, each with its place.
+	Warnings Problems
 }
 
 // Controller is Crossbar's `controller` section. Portico has no separate controller process; the
@@ -64,7 +68,10 @@ type Realm struct {
 	Roles []Role
 }
 
-// Role is a WAMP authrole with its static permissions.
+// Role is a WAMP authrole with its static permissions. A role without `permissions` denies
+// everything unless it sets `allow-by-default: true` (Crossbar's RouterRole), which grants every
+// action on every URI: it is read as one permission {uri: "", match: "prefix", allow all}.
+// With `permissions`, Crossbar ignores `allow-by-default`, and so does Portico.
 type Role struct {
 	Place       string
 	Name        string
@@ -75,8 +82,13 @@ type Role struct {
 type Permission struct {
 	Place string
 	URI   string
-	// Match is "exact", "prefix" or "wildcard". Default: "exact", unless the URI ends in "." or
-	// is "" (then "prefix"), as in Crossbar.
+	// Match is "exact", "prefix" or "wildcard". Without `match`, the URI is a starred URI, read
+	// as Crossbar reads it (autobahn's convert_starred_uri): no "*" is exact ("com.example." too,
+	// which therefore matches no valid URI: Portico warns), one "*" at the end is a prefix
+	// without it ("*" is the prefix "", everything; "com.example.*" the prefix "com.example."),
+	// any other "*" makes a wildcard with the stars removed ("com.*.get" is "com..get"). The
+	// empty URI without `match` is the prefix "" (Crossbar's permission trie falls back to it for
+	// every URI). With `match`, URI is taken as written.
 	Match    string
 	Allow    Allow
 	Disclose Disclose
@@ -103,12 +115,19 @@ type Transport struct {
 // Endpoint is where a transport listens.
 type Endpoint struct {
 	Type      string // "tcp" or "unix"
-	Port      int    // tcp; 0 picks a free port (tests)
+	Port      int    // tcp; 0 picks a free port (tests); "$PORT" reads it from the environment
 	Interface string // tcp; "" listens on all interfaces
 	Version   int    // tcp; 4 or 6 (default 6 when Interface is an IPv6 address, else 4)
-	Backlog   int    // tcp; accepted for Crossbar, the kernel default (somaxconn) applies
+	Backlog   int    // tcp and unix; accepted for Crossbar, the kernel default (somaxconn) applies
 	Path      string // unix, absolute after resolution
 	TLS       *TLS
+	// PortRange is Crossbar's `portrange` [first, last] (tcp): without `port`, the transport
+	// listens on the first free port of the range. Zero when not set.
+	PortRange [2]int
+	// Shared is Crossbar's `shared` (tcp): several router workers accept on one port
+	// (SO_REUSEPORT). Portico is one process serving every core, so one transport per port
+	// suffices; two transports on one port are refused, shared or not.
+	Shared bool
 }
 
 // TLS configures HTTPS on a tcp endpoint. Paths are resolved against the node directory.
@@ -284,18 +303,28 @@ type Auth struct {
 type AnonymousAuth struct {
 	// Role is the authrole of anonymous clients. Default "anonymous".
 	Role string
+	// AuthID, when set, is the authid of every anonymous client (Crossbar's `authid`); default
+	// a random one per session. Crossbar also accepts `realm` here and, for a static
+	// anonymous method, ignores it (the client's HELLO realm is joined); so does Portico.
+	AuthID string
 }
 
 // TicketAuth is the `ticket` method's static principals, by authid.
 type TicketAuth struct {
 	Principals map[string]TicketPrincipal
+	// DefaultRole (`default-role`) is the role of principals that name none.
+	DefaultRole string
 }
 
 // TicketPrincipal is one `principals` entry.
 type TicketPrincipal struct {
-	// Ticket is the shared secret the client must send. Required.
+	// Ticket is the shared secret the client must send. Required. "${VAR}" or "$VAR" reads it
+	// from the environment variable VAR when the config is loaded (Crossbar's maybe_from_env);
+	// an unset variable is a config error.
 	Ticket string
-	// Role is the authrole the client gets. Required.
+	// Role is the authrole the client gets; default the method's `default-role`. With neither,
+	// the principal's logins are denied (ABORT wamp.error.no_such_role, as Crossbar's
+	// PendingAuth denies "no authrole assigned") and Portico warns.
 	Role string
 	// Realm, when set, is the realm the client joins whatever its HELLO asked (Crossbar's
 	// principal `realm`).
@@ -305,6 +334,8 @@ type TicketPrincipal struct {
 // WAMPCRAAuth is the `wampcra` method's static users, by authid.
 type WAMPCRAAuth struct {
 	Users map[string]WAMPCRAUser
+	// DefaultRole (`default-role`) is the role of users that name none.
+	DefaultRole string
 }
 
 // WAMPCRAUser is one `users` entry.
@@ -402,7 +433,8 @@ type SessionLimits struct {
 // Static serves files from a directory.
 type Static struct {
 	// Directory is the absolute directory served; `directory` is relative to the node
-	// directory and must exist.
+	// directory. When it does not exist, Portico warns (check and start) and answers 404 at the
+	// path until it appears, as Crossbar does.
 	Directory string
 	// EnableDirectoryListing lists directories without a default file. Default false.
 	EnableDirectoryListing bool

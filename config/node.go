@@ -14,9 +14,14 @@ import (
 // Crossbar types Portico recognises but does not serve yet: naming them gives a better message
 // than "unknown type" to someone bringing a Crossbar node over.
 var (
-	unsupportedWorkers    = []string{"container", "guest", "proxy", "xbrmm", "marketmaker", "hub"}
+	// Worker types of crossbar/personality.py default_native_workers, the edge personality
+	// (hostmonitor, xbrmm) and `guest`.
+	unsupportedWorkers    = []string{"container", "guest", "proxy", "websocket-testee", "hostmonitor", "xbrmm", "marketmaker", "hub"}
 	unsupportedTransports = []string{"websocket", "rawsocket", "universal", "mqtt", "flashpolicy", "stream", "websocket-testee", "stream-testee"}
-	unsupportedServices   = []string{"reverseproxy", "websocket-reverseproxy", "resource", "nodeinfo", "publisher", "caller", "webhook", "longpoll", "upload", "cgi", "fileupload", "schemadoc", "wap", "archive", "mqtt", "rawsocket"}
+	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
+	// personality's pairme), and older names.
+	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "resource", "nodeinfo", "publisher", "caller",
+		"webhook", "longpoll", "upload", "cgi", "fileupload", "schemadoc", "wap", "archive", "catalog", "pairme", "mqtt", "rawsocket"}
 )
 
 func contains(l []string, s string) bool {
@@ -46,9 +51,12 @@ func (d *decoder) decodeNode(root *value, dir string) *Node {
 			n.Controller.ID = id
 		}
 		// The controller's own options (title, shutdown triggers, ...) steer Crossbar's
-		// separate controller process, which Portico does not have.
-		c.ignore("options", "extra")
-		c.unsupported("manhole", "fabric", "transport", "connections")
+		// separate controller process, which Portico does not have; `manhole` is an SSH
+		// shell into that Python process, `enable_docker` lets the management API drive
+		// Docker and `keyring` holds the node key of the management uplink. Portico has none
+		// of them, so they mean nothing here.
+		c.ignore("options", "extra", "manhole", "enable_docker", "keyring")
+		c.unsupported("fabric", "fabric-center", "blockchain", "ipfs", "transport", "connections")
 		c.done()
 	}
 	// `crossbar init` writes "$schema" (the JSON schema URL, for editors) at the top.
@@ -110,6 +118,9 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 		d.add(cs[0].line, cp, "router components are not supported yet (run them as separate WAMP clients)")
 	}
 	o.unsupported("connections")
+	// `manhole` is an SSH shell into Crossbar's Python worker process: nothing to open in
+	// Portico's one Go process, so it is accepted and ignored.
+	o.ignore("manhole")
 	o.done()
 	return w, true
 }
@@ -172,8 +183,13 @@ func (d *decoder) decodeRealm(v *value, place string) Realm {
 	for i, rv := range rs {
 		r.Roles = append(r.Roles, d.decodeRole(rv, elemPlace(rv, rp, i)))
 	}
-	o.unsupported("store")
-	o.ignore("options")
+	// rlinks (router-to-router links), inventory (WAMP API catalogs) and stats (periodic
+	// router statistics events) are Crossbar features Portico does not have yet. `trace`
+	// makes Crossbar log every message of the realm, which Portico's websocket `debug` does
+	// per path: it is ignored. Realm `options` (event_dispatching_chunk_size, uri_check,
+	// enable_meta_api, bridge_meta_api) tune Crossbar's Python router.
+	o.unsupported("store", "rlinks", "inventory", "stats")
+	o.ignore("options", "trace")
 	o.done()
 	return r
 }
@@ -190,6 +206,13 @@ func (d *decoder) decodeRole(v *value, place string) Role {
 	for i, pv := range ps {
 		r.Permissions = append(r.Permissions, d.decodePermission(pv, elemPlace(pv, pp, i)))
 	}
+	var byDefault bool
+	o.boolean("allow-by-default", &byDefault)
+	if byDefault && !o.has("permissions") && !o.has("authorizer") {
+		// Crossbar's RouterRole(allow_by_default=True): every action on every URI.
+		r.Permissions = append(r.Permissions, Permission{Place: childPlace(place, "allow-by-default"), URI: "", Match: "prefix",
+			Allow: Allow{Call: true, Register: true, Publish: true, Subscribe: true}, Cache: true})
+	}
 	o.unsupported("authorizer")
 	o.done()
 	return r
@@ -203,30 +226,36 @@ func (d *decoder) decodePermission(v *value, place string) Permission {
 		d.add(o.line(), place, "missing \"uri\"")
 	}
 	p.URI = uri
+	starred := false
 	if m, ok := o.str("match"); ok {
 		mv, mp := o.take("match")
 		if d.oneOf(mv.line, mp, "match", m, "exact", "prefix", "wildcard") {
 			p.Match = m
 		}
-	} else if uri == "" || strings.HasSuffix(uri, ".") {
-		// Crossbar: a URI that is empty or ends in "." is a prefix pattern.
-		p.Match = "prefix"
-	} else {
-		p.Match = "exact"
+	} else if hasURI {
+		starred = true
+		p.URI, p.Match = convertStarredURI(uri)
 	}
 	if hasURI && p.Match != "" {
 		uv, up := o.take("uri")
 		ok := true
-		switch p.Match {
-		case "exact":
-			ok = validURI(uri, false)
-		case "prefix":
-			ok = uri == "" || validURI(strings.TrimSuffix(uri, "."), false)
-		case "wildcard":
-			ok = validURI(uri, true)
+		switch {
+		case starred && p.Match == "exact" && strings.HasSuffix(uri, "."):
+			// Crossbar reads it as exact too (convert_starred_uri), where it matches nothing.
+			d.warn(uv.line, up, "%q without \"match\" is an exact URI, as in Crossbar, and no valid URI ends in \".\": it grants nothing; write %q, or add \"match\": \"prefix\"", uri, uri+"*")
+		case p.Match == "exact":
+			ok = validURI(p.URI, false)
+		case p.Match == "prefix":
+			ok = p.URI == "" || validURI(strings.TrimSuffix(p.URI, "."), false)
+		case p.Match == "wildcard":
+			ok = validURI(p.URI, true)
 		}
 		if !ok {
-			d.add(uv.line, up, "%q is not a valid WAMP URI for match %q", uri, p.Match)
+			if starred {
+				d.add(uv.line, up, "%q is not a valid WAMP URI pattern (read as %s %q)", uri, p.Match, p.URI)
+			} else {
+				d.add(uv.line, up, "%q is not a valid WAMP URI for match %q", uri, p.Match)
+			}
 		}
 	}
 	if av, ap := o.take("allow"); av != nil && av.kind != kNull {
@@ -245,8 +274,38 @@ func (d *decoder) decodePermission(v *value, place string) Permission {
 	}
 	p.Cache = true // Crossbar's default
 	o.boolean("cache", &p.Cache)
+	// `validate` checks payloads against types of the realm's inventory, which Portico
+	// does not have yet.
+	o.unsupported("validate")
+	// Crossbar 0.x wrote the actions beside the URI; Crossbar's checkconfig refuses them now.
+	for _, k := range []string{"call", "register", "publish", "subscribe"} {
+		if e := o.v.get(k); e != nil {
+			o.seen[k] = true
+			d.add(e.line, place, "unknown attribute %q: write the actions as \"allow\": {\"%s\": true, ...} (Crossbar's layout; its checkconfig refuses this one too)", k, k)
+		}
+	}
 	o.done()
 	return p
+}
+
+// convertStarredURI reads a permission URI written without "match" as autobahn's
+// convert_starred_uri (autobahn/wamp/uri.py), which Crossbar's RouterPermissions.from_dict
+// applies: no "*" is an exact URI, one "*" at the end a prefix (the URI before it), any other
+// "*" a wildcard with the stars removed. The empty URI is the exception: Crossbar keeps it exact,
+// but its permission trie cannot find an empty key by longest prefix, and its fallback
+// (role.py, "workaround because of ... string keys of zero length") then applies the "" entry
+// to every URI no other permission matches: the prefix "" in effect.
+func convertStarredURI(uri string) (string, string) {
+	switch n := strings.Count(uri, "*"); {
+	case uri == "":
+		return "", "prefix"
+	case n == 0:
+		return uri, "exact"
+	case n == 1 && strings.HasSuffix(uri, "*"):
+		return strings.TrimSuffix(uri, "*"), "prefix"
+	default:
+		return strings.ReplaceAll(uri, "*", ""), "wildcard"
+	}
 }
 
 // validURI checks a WAMP URI by the loose rules of the WAMP spec ("URIs", loose pattern
@@ -381,15 +440,49 @@ func (d *decoder) decodeEndpoint(v *value, place, dir string) Endpoint {
 		if !o.has("type") {
 			d.add(o.line(), place, "missing \"type\" (\"tcp\" or \"unix\")")
 		}
-		o.ignore("port", "interface", "backlog", "version", "tls", "path", "shared", "user_timeout")
+		o.ignore("port", "portrange", "interface", "backlog", "version", "tls", "path", "shared", "user_timeout")
 		o.done()
 		return e
 	}
 	e.Type = typ
 	switch typ {
 	case "tcp":
-		if !o.integer("port", 0, 65535, &e.Port) && !o.has("port") {
+		pv, pp := o.take("port")
+		if pv != nil && pv.kind == kString {
+			// Crossbar's _readenv: "$PORT" is the environment variable PORT (Heroku's way).
+			if envRef.MatchString(pv.s) {
+				if s, ok := d.fromEnv(pv.s, pv.line, pp); ok {
+					if n, err := strconv.Atoi(s); err != nil || n < 0 || n > 65535 {
+						d.add(pv.line, pp, "environment variable %s is %q, not a port in [0, 65535]", strings.Trim(pv.s, "${}"), s)
+					} else {
+						e.Port = n
+					}
+				}
+			} else {
+				d.add(pv.line, pp, "want a port number or \"$VARIABLE\", got %q", pv.s)
+			}
+		} else if !o.integer("port", 0, 65535, &e.Port) && !o.has("port") && !o.has("portrange") {
 			d.add(o.line(), place, "missing \"port\"")
+		}
+		if rv, rp := o.take("portrange"); rv != nil && rv.kind != kNull {
+			switch {
+			case o.has("port"):
+				d.add(rv.line, rp, "set \"port\" or \"portrange\", not both")
+			case rv.kind != kList || len(rv.list) != 2:
+				d.add(rv.line, rp, "want [first, last] port numbers")
+			default:
+				for i, x := range rv.list {
+					n, ok := d.intValue(x, indexPlace(rp, i))
+					if ok && (n < 1 || n > 65535) {
+						d.add(rv.line, indexPlace(rp, i), "%d is out of range [1, 65535]", n)
+					} else if ok {
+						e.PortRange[i] = int(n)
+					}
+				}
+				if e.PortRange[1] < e.PortRange[0] {
+					d.add(rv.line, rp, "the range ends (%d) before it starts (%d)", e.PortRange[1], e.PortRange[0])
+				}
+			}
 		}
 		if iface, ok := o.str("interface"); ok {
 			iv, ip := o.take("interface")
@@ -416,17 +509,19 @@ func (d *decoder) decodeEndpoint(v *value, place, dir string) Endpoint {
 		if tv, tp := o.take("tls"); tv != nil && tv.kind != kNull {
 			e.TLS = d.decodeTLS(tv, tp, dir)
 		}
-		o.ignore("shared", "user_timeout")
+		o.boolean("shared", &e.Shared)
+		o.ignore("user_timeout")
 	case "unix":
 		if p, ok := o.str("path"); ok {
 			e.Path = abs(dir, p)
 		} else if !o.has("path") {
 			d.add(o.line(), place, "missing \"path\"")
 		}
+		o.integer("backlog", 1, 65535, &e.Backlog)
 	default:
 		tv, tp := o.take("type")
 		d.add(tv.line, tp, "endpoint type %q is not supported (want \"tcp\" or \"unix\")", typ)
-		o.ignore("port", "interface", "backlog", "version", "tls", "path", "shared", "user_timeout")
+		o.ignore("port", "portrange", "interface", "backlog", "version", "tls", "path", "shared", "user_timeout")
 	}
 	o.done()
 	return e
@@ -560,9 +655,8 @@ func (d *decoder) decodePaths(v *value, place, dir string, w *Worker, top bool) 
 			paths[e.key] = svc
 		}
 	}
-	if top && v.get("/") == nil {
-		d.add(v.line, place, "missing the root service \"/\" (Crossbar requires one)")
-	}
+	// Without "/", Crossbar serves the other paths and answers 404 at the root; so does
+	// Portico.
 	return paths
 }
 
@@ -584,6 +678,8 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		return nil
 	}
 	s.Type = typ
+	// Crossbar's path services may carry an `id` (its management API names them by it).
+	o.ignore("id")
 	switch typ {
 	case "wsgi":
 		s.WSGI = d.decodeWSGI(o, place, dir, w)
@@ -758,7 +854,7 @@ func normUpstream(dir, u string) (string, error) {
 
 // serviceKeys are the keys of every path service type, to tell misspelt keys from keys of
 // another type when a service has no type.
-var serviceKeys = []string{"type", "module", "object", "minthreads", "maxthreads", "upstream",
+var serviceKeys = []string{"type", "id", "module", "object", "minthreads", "maxthreads", "upstream",
 	"processes", "threads", "uwsgi", "uwsgi_args", "env", "max_concurrency", "queue_timeout",
 	"connect_timeout", "read_timeout", "send_timeout", "max_body_size", "request_buffering", "balance", "max_fails",
 	"fail_timeout", "serializers", "options", "auth", "debug", "cookie", "url", "directory",
@@ -840,7 +936,8 @@ func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
 			"tcp_nodelay", "utf8validate_incoming", "require_masked_client_frames", "mask_server_frames",
 			"apply_mask", "auto_fragment_size", "show_server_version", "require_websocket_subprotocol",
 			"enable_flash_policy", "flash_policy", "external_port", "auto_ping_restart_on_any_traffic",
-			"server", "trust_x_forwarded_for", "enable_webstatus_redirect")
+			"server", "trust_x_forwarded_for", "enable_webstatus_redirect",
+			"validate_utf8", "enable_hybi10", "enable_rfc6455")
 		x.done()
 	}
 	if av, ap := o.take("auth"); av != nil && av.kind != kNull {
@@ -894,7 +991,10 @@ func (d *decoder) decodeStatic(o *obj, place, dir string) *Static {
 	if s, ok := o.str("directory"); ok {
 		st.Directory = abs(dir, s)
 		dv, dp := o.take("directory")
-		if fi, err := os.Stat(st.Directory); err != nil {
+		if fi, err := os.Stat(st.Directory); os.IsNotExist(err) {
+			// Crossbar starts and answers 404 there; a build step may create it later.
+			d.warn(dv.line, dp, "%s does not exist: the path answers 404 until it does", st.Directory)
+		} else if err != nil {
 			d.add(dv.line, dp, "%s", statMsg(err, st.Directory))
 		} else if !fi.IsDir() {
 			d.add(dv.line, dp, "%s is not a directory", st.Directory)
@@ -991,7 +1091,10 @@ func (d *decoder) decodeJSON(o *obj, place string) *JSON {
 
 // crossChecks finds problems between keys: two transports on one endpoint.
 func (d *decoder) crossChecks(n *Node) {
-	type listen struct{ host, port, place string }
+	type listen struct {
+		host, port, place string
+		shared            bool
+	}
 	var seen []listen
 	for _, w := range n.Workers {
 		for _, t := range w.Transports {
@@ -1002,9 +1105,9 @@ func (d *decoder) crossChecks(n *Node) {
 				if t.Endpoint.Port == 0 {
 					continue // a free port each time: never a clash
 				}
-				l = listen{t.Endpoint.Interface, strconv.Itoa(t.Endpoint.Port), ep}
+				l = listen{t.Endpoint.Interface, strconv.Itoa(t.Endpoint.Port), ep, t.Endpoint.Shared}
 			case "unix":
-				l = listen{"unix", t.Endpoint.Path, ep}
+				l = listen{"unix", t.Endpoint.Path, ep, false}
 			default:
 				continue
 			}
@@ -1012,6 +1115,10 @@ func (d *decoder) crossChecks(n *Node) {
 				same := p.host == l.host && p.port == l.port
 				// A wildcard interface covers every specific one on the same port.
 				wild := l.host != "unix" && p.host != "unix" && p.port == l.port && (p.host == "" || l.host == "")
+				if (same || wild) && l.shared && p.shared {
+					d.add(d.lines[ep], ep, "listens on %s, as %s already does: \"shared\" endpoints (one port over several router workers) are not supported yet; Portico serves every core from one process, so one worker with this transport does the same", where(l.host, l.port), p.place)
+					break
+				}
 				if same || wild {
 					d.add(d.lines[ep], ep, "listens on %s, as %s already does", where(l.host, l.port), p.place)
 					break

@@ -157,7 +157,19 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 		if host == "" && ep.Version == 6 {
 			host = "::"
 		}
-		ln, err = net.Listen(network, net.JoinHostPort(host, fmt.Sprint(ep.Port)))
+		if ep.PortRange[0] > 0 {
+			// Crossbar's portrange: the first port of the range that is free.
+			for p := ep.PortRange[0]; p <= ep.PortRange[1]; p++ {
+				if ln, err = net.Listen(network, net.JoinHostPort(host, fmt.Sprint(p))); err == nil {
+					break
+				}
+			}
+			if err != nil {
+				err = fmt.Errorf("no free port in portrange [%d, %d]: %w", ep.PortRange[0], ep.PortRange[1], err)
+			}
+		} else {
+			ln, err = net.Listen(network, net.JoinHostPort(host, fmt.Sprint(ep.Port)))
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s.endpoint: %w", t.Place, err)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,7 +31,7 @@ import (
 type staticService struct {
 	where    string
 	dir      string
-	root     *os.Root
+	root     atomic.Pointer[os.Root] // nil while the directory does not exist
 	listing  bool
 	index    string
 	cache    string // Cache-Control value, "" for none
@@ -41,13 +42,14 @@ type staticService struct {
 
 func newStaticService(svc *config.Service, writeTO time.Duration) (*staticService, error) {
 	st := svc.Static
-	root, err := os.OpenRoot(st.Directory)
-	if err != nil {
-		return nil, fmt.Errorf("%s.directory: %w", svc.Place, err)
-	}
 	s := &staticService{
-		where: svc.Place, dir: st.Directory, root: root, listing: st.EnableDirectoryListing,
+		where: svc.Place, dir: st.Directory, listing: st.EnableDirectoryListing,
 		index: st.DefaultFile, mimes: map[string]string{}, symlinks: st.FollowSymlinks, writeTO: writeTO,
+	}
+	// A directory that does not exist yet is served as 404 until it appears, as Crossbar
+	// does (the config warns about it).
+	if _, err := s.openRoot(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s.directory: %w", svc.Place, err)
 	}
 	if s.index == "" {
 		s.index = "index.html"
@@ -69,7 +71,28 @@ func newStaticService(svc *config.Service, writeTO time.Duration) (*staticServic
 }
 
 func (s *staticService) place() string { return s.where }
-func (s *staticService) close()        { _ = s.root.Close() }
+
+func (s *staticService) close() {
+	if r := s.root.Swap(nil); r != nil {
+		_ = r.Close()
+	}
+}
+
+// openRoot returns the served directory, opening it the first time it exists.
+func (s *staticService) openRoot() (*os.Root, error) {
+	if r := s.root.Load(); r != nil {
+		return r, nil
+	}
+	r, err := os.OpenRoot(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	if !s.root.CompareAndSwap(nil, r) {
+		r.Close() // another request opened it first
+		return s.root.Load(), nil
+	}
+	return r, nil
+}
 
 // open opens a regular file or a directory under the root; anything else (a FIFO, a socket,
 // a device) is not found, as nginx answers (ngx_http_static_handler: "is not a regular file",
@@ -96,11 +119,15 @@ func (s *staticService) open(rel string) (*os.File, error) {
 		}
 	} else {
 		var fi os.FileInfo
-		if fi, err = s.root.Stat(rel); err == nil {
+		var root *os.Root
+		if root, err = s.openRoot(); err != nil {
+			return nil, errNotFound
+		}
+		if fi, err = root.Stat(rel); err == nil {
 			if !servable(fi) {
 				return nil, errNotFound
 			}
-			f, err = s.root.OpenFile(rel, flags, 0)
+			f, err = root.OpenFile(rel, flags, 0)
 		}
 		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
 			// os.Root reports an escaping path or symlink as a plain error: not found for the client.
@@ -301,7 +328,11 @@ func (s *staticService) list(ctx *fasthttp.RequestCtx, rel, urlPath string) erro
 	if s.symlinks {
 		entries, err = os.ReadDir(filepath.Join(s.dir, filepath.FromSlash(rel)))
 	} else {
-		entries, err = fs.ReadDir(s.root.FS(), rel)
+		root, rerr := s.openRoot()
+		if rerr != nil {
+			return errNotFound
+		}
+		entries, err = fs.ReadDir(root.FS(), rel)
 	}
 	if err != nil {
 		return err

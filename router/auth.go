@@ -69,8 +69,13 @@ func (s *session) helloAuth(m *wamp.Hello, auth *config.Auth) (joined bool, err 
 		}
 		switch {
 		case method == "anonymous" && auth.Anonymous != nil:
-			// Crossbar ignores an authid the client names and makes one up.
-			return true, s.join(m.Realm, auth.Anonymous.Role, anonymousAuthID(), "anonymous", "static")
+			// Crossbar ignores an authid the client names and makes one up, unless the
+			// method sets `authid`.
+			id := auth.Anonymous.AuthID
+			if id == "" {
+				id = anonymousAuthID()
+			}
+			return true, s.join(m.Realm, auth.Anonymous.Role, id, "anonymous", "static")
 		case method == "ticket" && auth.Ticket != nil:
 			p, known := auth.Ticket.Principals[authid]
 			return false, s.challengeTicket(m.Realm, authid, p, known)
@@ -174,6 +179,11 @@ func (s *session) authenticate(m *wamp.Authenticate) error {
 			what = "signature"
 		}
 		return s.abort(errNotAuthorized, "%s authentication failed: unknown authid or wrong %s", pa.method, what)
+	}
+	if pa.role == "" {
+		// A principal without role, and its method without default-role: Crossbar's
+		// PendingAuth._assign_principal denies it, whatever the realm's roles.
+		return s.abort(errNoSuchRole, "no authrole assigned")
 	}
 	return s.join(pa.realm, pa.role, pa.authid, pa.method, "static")
 }

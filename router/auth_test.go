@@ -350,3 +350,34 @@ func FuzzAuth(f *testing.F) {
 		serveFrames(r, c, PeerInfo{Transport: "inprocess", Auth: auth}, frames)
 	})
 }
+
+// A principal without a role (and a method without default-role) never joins, even on a
+// router whose realms are made on first HELLO, where any role may do everything: Crossbar's
+// PendingAuth._assign_principal denies "no authrole assigned".
+func TestAuthPrincipalWithoutRole(t *testing.T) {
+	auth := &config.Auth{Ticket: &config.TicketAuth{Principals: map[string]config.TicketPrincipal{
+		"joe": {Ticket: "secret"},
+	}}}
+	for name, opts := range map[string]Options{"configured realms": {Realms: authRealms()}, "dynamic realms": {}} {
+		t.Run(name, func(t *testing.T) {
+			r := newTestRouter(t, opts)
+			cl := hello(t, r, wamp.JSON, auth, "realm1", []any{"ticket"}, "joe")
+			expect[*wamp.Challenge](cl)
+			cl.send(&wamp.Authenticate{Signature: "secret", Extra: wamp.Dict{}})
+			if msg := aborted(t, cl, errNoSuchRole); msg != "no authrole assigned" {
+				t.Errorf("ABORT message %q", msg)
+			}
+		})
+	}
+}
+
+// Anonymous `authid` (Crossbar's anonymous.py) names every anonymous session alike.
+func TestAuthAnonymousAuthID(t *testing.T) {
+	r := newTestRouter(t, Options{Realms: authRealms()})
+	auth := &config.Auth{Anonymous: &config.AnonymousAuth{Role: "public", AuthID: "visitor"}}
+	for range 2 {
+		cl := hello(t, r, wamp.JSON, auth, "realm1", nil, "someone-else")
+		welcomed(t, cl, "realm1", "visitor", "public", "anonymous")
+		cl.goodbye()
+	}
+}

@@ -36,8 +36,8 @@ func authNode(t *testing.T) *node {
 			"type": "router",
 			"realms": []any{map[string]any{"name": "realm1", "roles": []any{
 				map[string]any{"name": "backend", "permissions": []any{map[string]any{"uri": "", "match": "prefix", "allow": all}}},
-				map[string]any{"name": "frontend", "permissions": []any{map[string]any{"uri": "com.example.", "allow": map[string]any{"call": true, "subscribe": true}}}},
-				map[string]any{"name": "public", "permissions": []any{map[string]any{"uri": "com.example.", "allow": map[string]any{"subscribe": true}}}},
+				map[string]any{"name": "frontend", "permissions": []any{map[string]any{"uri": "com.example.*", "allow": map[string]any{"call": true, "subscribe": true}}}},
+				map[string]any{"name": "public", "permissions": []any{map[string]any{"uri": "com.example.*", "allow": map[string]any{"subscribe": true}}}},
 			}}},
 			"transports": []any{map[string]any{
 				"type":     "web",
