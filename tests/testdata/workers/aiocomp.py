@@ -1,0 +1,7 @@
+# An asyncio component: registers com.aio.mul2.
+from autobahn.asyncio.wamp import ApplicationSession
+
+
+class Multiplier(ApplicationSession):
+    async def onJoin(self, details):
+        await self.register(lambda a, b: a * b, "com.aio.mul2")

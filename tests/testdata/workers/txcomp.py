@@ -1,0 +1,21 @@
+# A Twisted component: registers com.tx.add2 and says which authrole it joined with.
+from autobahn.twisted.wamp import ApplicationSession
+from twisted.internet.defer import inlineCallbacks
+
+
+class Adder(ApplicationSession):
+    @inlineCallbacks
+    def onJoin(self, details):
+        extra = self.config.extra or {}
+        yield self.register(lambda a, b: a + b + extra.get("bias", 0), extra.get("proc", "com.tx.add2"))
+        yield self.register(lambda: details.authrole, extra.get("proc", "com.tx.add2") + ".role")
+
+
+class BadJoin(ApplicationSession):
+    def onJoin(self, details):
+        raise RuntimeError("no database in onJoin")
+
+
+class BadInit(ApplicationSession):
+    def __init__(self, config=None):
+        raise ValueError("bad extra in constructor")
