@@ -234,3 +234,81 @@ func TestGuestWorker(t *testing.T) {
 		})
 	}
 }
+
+// TestContainerRestart: with restart-on-failed, a component that left with an error reason is
+// started again in the same container process (Crossbar's container.py _component_closed).
+func TestContainerRestart(t *testing.T) {
+	dir, port := workersNode(t, "")
+	addWorker(t, dir, container("txcomp.Flaky", port, `, "restart": "restart-on-failed"`))
+	n := start(t, dir)
+	pids := pythonPIDs(n.cmd.Process.Pid)
+	expect(t, call(t, port, "com.flaky.joins", "[]"), 1, "com.flaky.joins")
+	expect(t, call(t, port, "com.flaky.die", "[]"), "dying", "com.flaky.die")
+	testkit.CheckFor(t, 0, func() error {
+		res := call(t, port, "com.flaky.joins", "[]")
+		if got := res["com.flaky.joins"]; got != float64(2) {
+			return fmt.Errorf("joins = %v, want 2", got)
+		}
+		return nil
+	})
+	if now := pythonPIDs(n.cmd.Process.Pid); len(now) != 1 || len(pids) != 1 || now[0] != pids[0] {
+		t.Fatalf("container process changed: %v -> %v", pids, now)
+	}
+	if !strings.Contains(n.logs.String(), "workers[1].components[0] (txcomp.Flaky) failed (com.example.error.crashed)") {
+		t.Errorf("no log line about the component's end:\n%s", n.logs.String())
+	}
+}
+
+// TestContainerMixedFlavors: Twisted and asyncio sessions cannot share one process (txaio
+// is per process); the error names both components.
+func TestContainerMixedFlavors(t *testing.T) {
+	dir, port := workersNode(t, "")
+	var w map[string]any
+	if err := json.Unmarshal([]byte(container("txcomp.Adder", port, "")), &w); err != nil {
+		t.Fatal(err)
+	}
+	var w2 map[string]any
+	json.Unmarshal([]byte(container("aiocomp.Multiplier", port, "")), &w2)
+	w["components"] = append(w["components"].([]any), w2["components"].([]any)...)
+	b, _ := json.Marshal(w)
+	addWorker(t, dir, string(b))
+	out := runFailing(t, dir)
+	if !strings.Contains(out, "workers[1].components[1] (aiocomp.Multiplier): importing module 'aiocomp' failed: it uses the other of Twisted and asyncio than workers[1].components[0] (txcomp.Adder), and they cannot share one worker process") {
+		t.Errorf("output:\n%s", out)
+	}
+}
+
+// TestReloadKeepsWorkers: a SIGHUP whose configuration changes a guest is refused (the
+// running one stays); one that changes only paths applies and the guest is not restarted.
+func TestReloadKeepsWorkers(t *testing.T) {
+	dir, _ := workersNode(t, "")
+	addWorker(t, dir, fmt.Sprintf(`{"type": "guest", "executable": %q, "arguments": ["guest.py"],
+	  "options": {"stdin": {"type": "json", "value": 1}}}`, python))
+	n := start(t, dir)
+	var pid int
+	testkit.WaitFor(t, 0, "the guest", func() bool {
+		p := pythonPIDs(n.cmd.Process.Pid)
+		if len(p) == 1 {
+			pid = p[0]
+		}
+		return len(p) == 1
+	})
+	cfg := filepath.Join(dir, "config.json")
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, bytes.Replace(b, []byte(`"guest.py"`), []byte(`"guest.py", "x"`), 1), 0o644)
+	n.cmd.Process.Signal(syscall.SIGHUP)
+	testkit.WaitFor(t, 0, "the refusal", func() bool {
+		return strings.Contains(n.logs.String(), "guest or container workers, or router components, changed; restart Portico to apply it")
+	})
+	os.WriteFile(cfg, bytes.Replace(b, []byte(`"value":"ok"`), []byte(`"value":"ok2"`), 1), 0o644)
+	n.cmd.Process.Signal(syscall.SIGHUP)
+	testkit.CheckFor(t, 0, func() error {
+		if _, body := get(t, n.base+"/"); strings.TrimSpace(body) != `"ok2"` {
+			return fmt.Errorf("/ = %s", body)
+		}
+		return nil
+	})
+	if p := pythonPIDs(n.cmd.Process.Pid); len(p) != 1 || p[0] != pid {
+		t.Fatalf("guest pids %v, want %d still", p, pid)
+	}
+}

@@ -44,10 +44,16 @@ def notify_ready():
         s.close()
 
 
-def load(comp):
+def load(comp, first):
     modname, _, clsname = comp["classname"].rpartition(".")
     try:
         mod = importlib.import_module(modname)
+    except RuntimeError as e:
+        if "Explicitly using" in str(e) and first is not None:
+            die(comp, "importing module %r failed: it uses the other of Twisted and asyncio than %s (%s), "
+                "and they cannot share one worker process (txaio picks one framework per process, %s); "
+                "put them in two container workers" % (modname, first["place"], first["classname"], e))
+        die(comp, "importing module %r failed:\n%s" % (modname, traceback.format_exc()))
     except ModuleNotFoundError as e:
         if e.name and (modname == e.name or modname.startswith(e.name + ".")):
             die(comp, "module %r not found (No module named %r); Python path: %s"
@@ -135,8 +141,16 @@ class Runner:
         except BaseException:
             return self.failed(comp, cls, attempt, "the constructor of %s raised:\n%s"
                                % (comp["classname"], traceback.format_exc()))
-        st = {"joined": False, "failed": None, "reason": None}
+        st = {"joined": False, "failed": None, "reason": None, "left_with": None}
         user_join, user_leave, user_disconnect = sess.onJoin, sess.onLeave, sess.onDisconnect
+        session_leave = sess.leave
+
+        def leave(reason=None, message=None):
+            # The router answers GOODBYE with wamp.close.goodbye_and_out whatever the reason
+            # the session gave: that one tells a failure from a normal end.
+            st["left_with"] = reason or "wamp.close.normal"
+            return session_leave(reason, message)
+        sess.leave = leave
 
         def on_join(details):
             d = txaio.as_future(user_join, details)
@@ -235,13 +249,19 @@ class Runner:
         self.running.discard(comp["place"])
         if self.stopping:
             return
-        failed = st["failed"] is not None or (st["reason"] or ("lost",))[0] not in CLEAN_REASONS
+        if st["failed"] is not None:
+            failed = True
+        elif st["left_with"] is not None:
+            failed = st["left_with"] not in CLEAN_REASONS
+        else:
+            failed = (st["reason"] or ("connection lost",))[0] not in CLEAN_REASONS
         if not self.ready:
             die(comp, st["failed"] or "the connection closed before the component joined (%s)" % (st["reason"],))
         if st["failed"]:
             say("%s (%s) failed: %s" % (comp["place"], comp["classname"], st["failed"]))
         else:
-            say("%s (%s) stopped (%s)" % (comp["place"], comp["classname"], st["reason"] or "connection lost"))
+            why = st["left_with"] or (st["reason"] or ("connection lost",))[0]
+            say("%s (%s) %s (%s)" % (comp["place"], comp["classname"], "failed" if failed else "stopped", why))
         if failed and self.shutdown == "shutdown-on-any-component-failed":
             return self.stop_loop(1)
         if self.shutdown == "shutdown-on-any-component-stopped":
@@ -271,7 +291,7 @@ def main():
     comps = []
     flavors = {}
     for comp in cfg["components"]:
-        cls, flavor = load(comp)
+        cls, flavor = load(comp, comps[0][0] if comps else None)
         comps.append((comp, cls))
         flavors.setdefault(flavor, comp)
     if len(flavors) > 1:

@@ -19,3 +19,21 @@ class BadJoin(ApplicationSession):
 class BadInit(ApplicationSession):
     def __init__(self, config=None):
         raise ValueError("bad extra in constructor")
+
+
+JOINS = [0]
+
+
+class Flaky(ApplicationSession):
+    """Counts its joins; com.flaky.die makes it leave as failed (restart-on-failed)."""
+
+    @inlineCallbacks
+    def onJoin(self, details):
+        from twisted.internet import reactor
+        JOINS[0] += 1
+        yield self.register(lambda: JOINS[0], "com.flaky.joins")
+
+        def die():
+            reactor.callLater(0, self.leave, "com.example.error.crashed", "asked to")
+            return "dying"
+        yield self.register(die, "com.flaky.die")
