@@ -112,6 +112,8 @@ class Runner:
             self.pending.add(comp["place"])
         if self.flavor == "twisted":
             from twisted.internet import reactor
+            # Twisted's own SIGTERM handler stops the reactor; what ends then is no failure.
+            reactor.addSystemEventTrigger("before", "shutdown", lambda: setattr(self, "stopping", True))
             for comp, cls in comps:
                 reactor.callWhenRunning(self.start, comp, cls, 0)
             reactor.run()
