@@ -147,6 +147,21 @@ func TestContainerFailures(t *testing.T) {
 			t.Errorf("output:\n%s", out)
 		}
 	})
+	t.Run("router component role", func(t *testing.T) {
+		dir, _ := workersNode(t, `{"type": "class", "classname": "txcomp.Adder", "realm": "realm1", "role": "nosuchrole"}`)
+		out := runFailing(t, dir)
+		if !strings.Contains(out, "workers[0].components[0] (txcomp.Adder): the router refused the join: wamp.error.no_such_role") {
+			t.Errorf("output:\n%s", out)
+		}
+	})
+	t.Run("guest executable", func(t *testing.T) {
+		dir, _ := workersNode(t, "")
+		addWorker(t, dir, `{"type": "guest", "executable": "no-such-program-here"}`)
+		out := runFailing(t, dir)
+		if !strings.Contains(out, `workers[1].executable: no executable \"no-such-program-here\" in `+dir+` nor on PATH`) {
+			t.Errorf("output:\n%s", out)
+		}
+	})
 	t.Run("join refused", func(t *testing.T) {
 		dir, port := workersNode(t, "")
 		c := strings.Replace(container("aiocomp.Multiplier", port, ""), `"realm1"`, `"nosuchrealm"`, 1)
@@ -256,6 +271,12 @@ func TestContainerRestart(t *testing.T) {
 	}
 	if !strings.Contains(n.logs.String(), "workers[1].components[0] (txcomp.Flaky) failed (com.example.error.crashed)") {
 		t.Errorf("no log line about the component's end:\n%s", n.logs.String())
+	}
+	// Stopping the node is no failure: nothing is restarted then.
+	n.stop(t, syscall.SIGTERM)
+	waitGone(t, pids, 0)
+	if c := strings.Count(n.logs.String(), "(txcomp.Flaky) restarting in"); c != 1 {
+		t.Errorf("%d restarts logged, want the one after com.flaky.die:\n%s", c, n.logs.String())
 	}
 }
 
