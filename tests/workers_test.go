@@ -121,6 +121,7 @@ func TestContainerFailures(t *testing.T) {
 		{"txcomp.Nope", `class 'Nope' not found in module 'txcomp'`},
 		{"txcomp.BadInit", `the constructor of txcomp.BadInit raised:`},
 		{"txcomp.BadJoin", `onJoin raised:`},
+		{"aiocomp.BadJoin", `onJoin raised:`},
 	} {
 		t.Run(tc.classname, func(t *testing.T) {
 			dir, port := workersNode(t, "")
@@ -135,6 +136,9 @@ func TestContainerFailures(t *testing.T) {
 				t.Errorf("no exception text:\n%s", out)
 			}
 			if tc.classname == "txcomp.BadJoin" && !strings.Contains(out, "no database in onJoin") {
+				t.Errorf("no exception text:\n%s", out)
+			}
+			if tc.classname == "aiocomp.BadJoin" && !strings.Contains(out, "no queue in onJoin") {
 				t.Errorf("no exception text:\n%s", out)
 			}
 		})
