@@ -171,9 +171,14 @@ func (d *decoder) restartShutdown(o *obj, wo *WorkerOptions) {
 			wo.Shutdown = sh
 		}
 	}
-	if wo.Restart == "restart-always" && wo.Shutdown != "shutdown-manual" {
+	// Crossbar's check_container_options refuses the same pairs.
+	switch {
+	case wo.Restart == "restart-always" && wo.Shutdown != "shutdown-manual":
 		sv, sp := o.take("shutdown")
 		d.add(sv.line, sp, "%q cannot be combined with restart %q (a restarted component never stops for good), as in Crossbar", wo.Shutdown, wo.Restart)
+	case wo.Restart == "restart-on-failed" && wo.Shutdown == "shutdown-on-any-component-failed":
+		sv, sp := o.take("shutdown")
+		d.add(sv.line, sp, "%q cannot be combined with restart %q (a failed component is either restarted or ends the container), as in Crossbar", wo.Shutdown, wo.Restart)
 	}
 }
 

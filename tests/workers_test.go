@@ -337,3 +337,25 @@ func TestReloadKeepsWorkers(t *testing.T) {
 		t.Fatalf("guest pids %v, want %d still", p, pid)
 	}
 }
+
+// TestContainerShutdown: with shutdown-on-last-component-stopped a container whose only
+// component left ends, and stays down; Portico runs on.
+func TestContainerShutdown(t *testing.T) {
+	dir, port := workersNode(t, "")
+	addWorker(t, dir, container("txcomp.Flaky", port, `, "shutdown": "shutdown-on-last-component-stopped"`))
+	n := start(t, dir)
+	pids := pythonPIDs(n.cmd.Process.Pid)
+	if len(pids) != 1 {
+		t.Fatalf("python processes %v, want the container", pids)
+	}
+	expect(t, call(t, port, "com.flaky.die", "[]"), "dying", "com.flaky.die")
+	waitGone(t, pids, 0)
+	testkit.WaitFor(t, 0, "the container's end logged", func() bool {
+		l := n.logs.String()
+		return strings.Contains(l, "no component left: the container ends (shutdown-on-last-component-stopped)") &&
+			strings.Contains(l, "container exited; not restarted")
+	})
+	if _, body := get(t, n.base+"/"); strings.TrimSpace(body) != `"ok"` {
+		t.Fatalf("portico no longer serves: %q", body)
+	}
+}

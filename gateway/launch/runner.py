@@ -264,17 +264,23 @@ class Runner:
         else:
             why = st["left_with"] or (st["reason"] or ("connection lost",))[0]
             say("%s (%s) %s (%s)" % (comp["place"], comp["classname"], "failed" if failed else "stopped", why))
+        # An end the `shutdown` mode asks for exits 0: Portico restarts the runner only when
+        # it crashed (restart-on-failed) or whatever its status (restart-always, which goes
+        # only with shutdown-manual).
         if failed and self.shutdown == "shutdown-on-any-component-failed":
-            return self.stop_loop(1)
+            say("a component failed: the container ends (%s)" % self.shutdown)
+            return self.stop_loop(0)
         if self.shutdown == "shutdown-on-any-component-stopped":
-            return self.stop_loop(1 if failed else 0)
+            say("a component stopped: the container ends (%s)" % self.shutdown)
+            return self.stop_loop(0)
         if self.restart == "restart-always" or (self.restart == "restart-on-failed" and failed):
             delay = min(2 ** min(attempt, 5) * 0.1, 5.0)
             say("%s (%s) restarting in %.1fs" % (comp["place"], comp["classname"], delay))
             self.running.add(comp["place"])
             return self.call_later(delay, lambda: self.start(comp, cls, attempt + 1 if failed else 0))
         if not self.running and self.shutdown == "shutdown-on-last-component-stopped":
-            return self.stop_loop(1 if failed else 0)
+            say("no component left: the container ends (%s)" % self.shutdown)
+            return self.stop_loop(0)
 
 
 def serializer(t, flavor):
