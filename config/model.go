@@ -64,6 +64,20 @@ type Guest struct {
 	// Portico's log), "drop" (/dev/null) or "close" (a pipe without a reader, as Crossbar's
 	// closeStdout: writes fail).
 	Stdout, Stderr string
+	// Watch is `options.watch`: nil watches nothing.
+	Watch *GuestWatch
+}
+
+// GuestWatch is a guest's `options.watch` (Crossbar's directory watcher): a change under one
+// of Directories (recursively: a file or directory created, written, moved or removed) sends
+// the guest SIGTERM; with Action "restart" it is started again Timeout later. Without an
+// action it stays stopped, as in Crossbar.
+type GuestWatch struct {
+	// Directories are resolved against the node directory.
+	Directories []string
+	Action      string
+	// Timeout is `timeout` in seconds; default 1 (Crossbar's).
+	Timeout time.Duration
 }
 
 // GuestStdin is a guest's `options.stdin`.

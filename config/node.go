@@ -276,7 +276,30 @@ func (d *decoder) decodeGuest(o *obj, place, dir string, w *Worker) {
 			w.Options.Restart = r
 		}
 	}
-	x.unsupported("watch")
+	if wv, wp := x.take("watch"); wv != nil && wv.kind != kNull {
+		wo := d.object(wv, wp)
+		gw := &GuestWatch{Timeout: time.Second}
+		if ds, ok := wo.strList("directories", false); ok {
+			for _, dd := range ds {
+				gw.Directories = append(gw.Directories, abs(dir, dd))
+			}
+		}
+		if len(gw.Directories) == 0 {
+			d.add(wo.line(), wp, "no \"directories\" to watch")
+		}
+		if a, ok := wo.str("action"); ok {
+			av, ap := wo.take("action")
+			if d.oneOf(av.line, ap, "action", a, "restart") {
+				gw.Action = a
+			}
+		}
+		var secs int
+		if wo.integer("timeout", 0, 3600, &secs) {
+			gw.Timeout = time.Duration(secs) * time.Second
+		}
+		wo.done()
+		g.Watch = gw
+	}
 	x.done()
 }
 

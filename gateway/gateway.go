@@ -19,7 +19,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"portico/config"
-	"portico/gateway/launch"
 )
 
 // Gateway serves one node configuration.
@@ -34,7 +33,7 @@ type Gateway struct {
 	launchSeq  int
 	retiring   map[*launched]bool    // replaced by a reload, draining
 	routers    map[string]*routerRef // by worker place
-	workers    []*launch.Supervisor  // guest and container workers, router components
+	workers    []*workerProc         // guest and container workers, router components
 	private    []*server             // router components' private listeners
 	shutdowned bool
 

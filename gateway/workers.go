@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"time"
 
 	"portico/config"
 	"portico/gateway/launch"
@@ -43,14 +45,96 @@ func (g *Gateway) startWorkers(ctx context.Context, node *config.Node) error {
 		if err := sup.Start(ctx); err != nil {
 			return err
 		}
-		g.workers = append(g.workers, sup)
+		wp := &workerProc{sup: sup, quit: make(chan struct{})}
+		g.workers = append(g.workers, wp)
+		if w.Guest != nil && w.Guest.Watch != nil {
+			dw, err := newDirWatcher(w.Guest.Watch.Directories)
+			if err != nil {
+				return fmt.Errorf("%s.options.watch: %w", w.Place, err)
+			}
+			wp.watch, wp.done = dw, make(chan struct{})
+			go g.watchGuest(wp, c, *w.Guest.Watch, w.Place)
+		}
 	}
 	return nil
 }
 
+// workerProc is one supervised worker process; a guest with `options.watch` gets a new
+// supervisor on every restart its watcher asks for.
+type workerProc struct {
+	mu      sync.Mutex
+	sup     *launch.Supervisor
+	stopped bool
+	watch   *dirWatcher
+	quit    chan struct{} // closed by stopWorkers
+	done    chan struct{} // closed when watchGuest has returned
+}
+
+// watchGuest stops the guest on a change under its watched directories and, with action
+// "restart", starts it again after the watch timeout (Crossbar's controller.py
+// on_filesystem_change: SIGTERM, then start_worker after `timeout` seconds).
+func (g *Gateway) watchGuest(wp *workerProc, c launch.Command, cfg config.GuestWatch, place string) {
+	defer close(wp.done)
+	log := g.log.With("guest", place)
+	for {
+		what, err := wp.watch.next()
+		if err != nil {
+			return
+		}
+		wp.mu.Lock()
+		old, stopped := wp.sup, wp.stopped
+		wp.mu.Unlock()
+		if stopped {
+			return
+		}
+		if cfg.Action != "restart" {
+			log.Info("watched directory changed: stopping the guest (options.watch has no action \"restart\")", "change", what)
+			_ = old.Stop(stopTimeout)
+			return
+		}
+		log.Info("watched directory changed: restarting the guest", "change", what, "after", cfg.Timeout)
+		if err := old.Stop(stopTimeout); err != nil {
+			log.Warn("stopping the guest", "error", err)
+		}
+		select {
+		case <-time.After(cfg.Timeout):
+		case <-wp.quit:
+			return
+		}
+		wp.watch.drain()
+		sup, err := launch.NewProcess(c, g.log)
+		if err == nil {
+			err = sup.Start(context.Background())
+		}
+		if err != nil {
+			log.Error("restarting the guest after a change failed", "error", err)
+			continue
+		}
+		wp.mu.Lock()
+		if wp.stopped {
+			wp.mu.Unlock()
+			_ = sup.Stop(stopTimeout)
+			return
+		}
+		wp.sup = sup
+		wp.mu.Unlock()
+	}
+}
+
 // stopWorkers stops every worker process (SIGTERM to its group, SIGKILL after stopTimeout).
 func (g *Gateway) stopWorkers() {
-	for _, sup := range g.workers {
+	for _, wp := range g.workers {
+		wp.mu.Lock()
+		wp.stopped = true
+		wp.mu.Unlock()
+		close(wp.quit)
+		if wp.watch != nil {
+			_ = wp.watch.close()
+			<-wp.done
+		}
+		wp.mu.Lock()
+		sup := wp.sup
+		wp.mu.Unlock()
 		if err := sup.Stop(stopTimeout); err != nil {
 			g.log.Warn("stopping worker", "error", err)
 		}

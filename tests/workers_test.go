@@ -359,3 +359,51 @@ func TestContainerShutdown(t *testing.T) {
 		t.Fatalf("portico no longer serves: %q", body)
 	}
 }
+
+// TestGuestWatch: a change under a watched directory restarts the guest (options.watch,
+// action "restart"), also in a directory created after the start.
+func TestGuestWatch(t *testing.T) {
+	dir, _ := workersNode(t, "")
+	src := filepath.Join(dir, "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	addWorker(t, dir, fmt.Sprintf(`{"type": "guest", "executable": %q, "arguments": ["guest.py"],
+	  "options": {"stdin": {"type": "json", "value": 1}, "watch": {"directories": ["src"], "action": "restart", "timeout": 0}}}`, python))
+	n := start(t, dir)
+	runs := func(want int) []int {
+		t.Helper()
+		var pids []int
+		testkit.CheckFor(t, 0, func() error {
+			b, _ := os.ReadFile(filepath.Join(dir, "out.txt"))
+			pids = nil
+			for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				var m map[string]any
+				if json.Unmarshal([]byte(l), &m) == nil {
+					pids = append(pids, int(m["pid"].(float64)))
+				}
+			}
+			if len(pids) != want {
+				return fmt.Errorf("%d runs of the guest, want %d", len(pids), want)
+			}
+			return nil
+		})
+		return pids
+	}
+	first := runs(1)
+	os.WriteFile(filepath.Join(src, "a.py"), []byte("x = 1\n"), 0o644)
+	second := runs(2)
+	waitGone(t, first, 0)
+	if err := os.Mkdir(filepath.Join(src, "pkg"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runs(3) // the new directory is watched from here on
+	os.WriteFile(filepath.Join(src, "pkg", "b.py"), []byte("y = 2\n"), 0o644)
+	last := runs(4)
+	waitGone(t, second[1:], 0)
+	if p := pythonPIDs(n.cmd.Process.Pid); len(p) != 1 || p[0] != last[3] {
+		t.Fatalf("python processes %v, want only the last guest %d", p, last[3])
+	}
+	n.stop(t, syscall.SIGTERM)
+	waitGone(t, last[3:], 0)
+}
