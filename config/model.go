@@ -94,10 +94,15 @@ type GuestStdin struct {
 type Component struct {
 	Place string // e.g. "workers[1].components[0]"
 	ID    string
-	// Type is "class" (Crossbar's "function" components are not supported).
+	// Type is "class" or "function".
 	Type string
-	// Classname is the session class, "package.module.Class". Required.
+	// Classname is the session class, "package.module.Class". Required for "class".
 	Classname string
+	// Callbacks are a "function" component's functions by event ("join", "leave", "connect",
+	// "disconnect"), each "module.function": Crossbar makes a Twisted ApplicationSession and
+	// calls join(session, details), leave(session, details), connect(session, transport) and
+	// disconnect(session, was_clean=...) (crossbar/worker/__init__.py _appsession_loader).
+	Callbacks map[string]string
 	// Realm is the realm the session joins. Required.
 	Realm string
 	// Role is a router component's authrole (default "anonymous", as in Crossbar); container

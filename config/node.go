@@ -318,25 +318,41 @@ func (d *decoder) decodeComponent(v *value, place, dir string, router bool) Comp
 	switch {
 	case !ok:
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (want \"class\")")
+			d.add(o.line(), place, "missing \"type\" (want \"class\" or \"function\")")
 		}
 	case typ == "function":
-		tv, tp := o.take("type")
-		d.add(tv.line, tp, "component type \"function\" is not supported yet (write an ApplicationSession class and use \"class\")")
-		o.ignore("callbacks", "auth")
+		if cb, ok := o.strMap("callbacks"); ok {
+			cv, cp := o.take("callbacks")
+			for _, k := range sortedKeys(cb) {
+				if !contains([]string{"join", "leave", "connect", "disconnect"}, k) {
+					d.add(cv.line, childPlace(cp, k), "unknown callback %q (want join, leave, connect or disconnect)", k)
+				}
+				if i := strings.LastIndexByte(cb[k], '.'); i <= 0 || i == len(cb[k])-1 {
+					d.add(cv.line, childPlace(cp, k), "%q: want \"module.function\"", cb[k])
+				}
+			}
+			c.Callbacks = cb
+		}
+		// A container's function component names its `auth` in Crossbar; the router it
+		// connects to gives it its role, here as there.
+		o.ignore("auth")
 	case typ != "class":
 		tv, tp := o.take("type")
-		d.add(tv.line, tp, "unknown component type %q (want \"class\")", typ)
+		d.add(tv.line, tp, "unknown component type %q (want \"class\" or \"function\")", typ)
 	}
 	c.Type = typ
-	if cn, ok := o.str("classname"); ok {
-		if i := strings.LastIndexByte(cn, '.'); i <= 0 || i == len(cn)-1 {
-			cv, cp := o.take("classname")
-			d.add(cv.line, cp, "classname %q: want \"module.Class\" (the module the class is in, a dot, the class)", cn)
+	// A function component has no classname: done reports one as unknown, as Crossbar's
+	// check_dict_args does.
+	if typ != "function" {
+		if cn, ok := o.str("classname"); ok {
+			if i := strings.LastIndexByte(cn, '.'); i <= 0 || i == len(cn)-1 {
+				cv, cp := o.take("classname")
+				d.add(cv.line, cp, "classname %q: want \"module.Class\" (the module the class is in, a dot, the class)", cn)
+			}
+			c.Classname = cn
+		} else if typ == "class" && !o.has("classname") {
+			d.add(o.line(), place, "missing \"classname\" (\"module.Class\" of an ApplicationSession)")
 		}
-		c.Classname = cn
-	} else if typ == "class" && !o.has("classname") {
-		d.add(o.line(), place, "missing \"classname\" (\"module.Class\" of an ApplicationSession)")
 	}
 	if r, ok := o.str("realm"); ok {
 		rv, rp := o.take("realm")

@@ -216,11 +216,15 @@ func isExecutable(p string) bool {
 
 // runnerComponent is one component as the runner reads it.
 type runnerComponent struct {
-	Place     string         `json:"place"`
-	Classname string         `json:"classname"`
-	Realm     string         `json:"realm"`
-	Extra     any            `json:"extra"`
-	Transport map[string]any `json:"transport"`
+	Place string `json:"place"`
+	Type  string `json:"type"`
+	// Classname names the component in messages; for a function component its join
+	// callback.
+	Classname string            `json:"classname"`
+	Callbacks map[string]string `json:"callbacks,omitempty"`
+	Realm     string            `json:"realm"`
+	Extra     any               `json:"extra"`
+	Transport map[string]any    `json:"transport"`
 }
 
 // runnerCommand runs the components of a container worker, or of a router worker (attached
@@ -239,7 +243,13 @@ func (g *Gateway) runnerCommand(node *config.Node, w *config.Worker, idx int) (l
 		Shutdown   string            `json:"shutdown"`
 	}{PythonPath: w.Options.PythonPath, Restart: w.Options.Restart, Shutdown: w.Options.Shutdown}
 	for j, c := range w.Components {
-		rc := runnerComponent{Place: c.Place, Classname: c.Classname, Realm: c.Realm, Extra: c.Extra}
+		rc := runnerComponent{Place: c.Place, Type: c.Type, Classname: c.Classname, Callbacks: c.Callbacks, Realm: c.Realm, Extra: c.Extra}
+		if c.Type == "function" {
+			rc.Classname = "function"
+			if j, ok := c.Callbacks["join"]; ok {
+				rc.Classname = j
+			}
+		}
 		if w.Type == "router" {
 			sock, err := g.componentSocket(w, c, idx, j)
 			if err != nil {

@@ -91,7 +91,8 @@ func pythonPIDs(pid int) []int {
 func TestContainerComponents(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
-			rc := `{"type": "class", "classname": "txcomp.Adder", "realm": "realm1", "role": "backend", "extra": {"proc": "com.router.add2", "bias": 100}}`
+			rc := `{"type": "class", "classname": "txcomp.Adder", "realm": "realm1", "role": "backend", "extra": {"proc": "com.router.add2", "bias": 100}},
+			       {"type": "function", "realm": "realm1", "role": "backend", "callbacks": {"join": "txcomp.on_join", "leave": "txcomp.on_leave"}}`
 			dir, port := workersNode(t, rc)
 			addWorker(t, dir, container("txcomp.Adder", port, ""))
 			addWorker(t, dir, container("aiocomp.Multiplier", port, ""))
@@ -101,12 +102,13 @@ func TestContainerComponents(t *testing.T) {
 				t.Fatalf("python processes under portico: %v, want 3 (router components and two containers)", pids)
 			}
 			res := call(t, port, "com.tx.add2", "[2, 3]", "com.aio.mul2", "[6, 7]",
-				"com.router.add2", "[1, 2]", "com.router.add2.role", "[]", "com.tx.add2.role", "[]")
+				"com.router.add2", "[1, 2]", "com.router.add2.role", "[]", "com.tx.add2.role", "[]", "com.fn.hello", "[]")
 			expect(t, res, 5, "com.tx.add2")
 			expect(t, res, 42, "com.aio.mul2")
 			expect(t, res, 103, "com.router.add2")
 			expect(t, res, "backend", "com.router.add2.role")
 			expect(t, res, "anonymous", "com.tx.add2.role")
+			expect(t, res, "fn:backend", "com.fn.hello")
 			n.stop(t, sig)
 			waitGone(t, pids, 0)
 		})
@@ -143,6 +145,13 @@ func TestContainerFailures(t *testing.T) {
 			}
 		})
 	}
+	t.Run("function callback", func(t *testing.T) {
+		dir, _ := workersNode(t, `{"type": "function", "realm": "realm1", "callbacks": {"join": "txcomp.no_such_function"}}`)
+		out := runFailing(t, dir)
+		if !strings.Contains(out, "workers[0].components[0] (txcomp.no_such_function): function 'no_such_function' not found in module 'txcomp'") {
+			t.Errorf("output:\n%s", out)
+		}
+	})
 	t.Run("connection refused", func(t *testing.T) {
 		dir, _ := workersNode(t, "")
 		addWorker(t, dir, container("txcomp.Adder", freePort(t), ""))

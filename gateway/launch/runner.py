@@ -44,7 +44,50 @@ def notify_ready():
         s.close()
 
 
+def load_function(comp, first):
+    """A "function" component: Crossbar's _appsession_loader makes a Twisted ApplicationSession
+    and hands it each callback ("module.function") as a listener; join(session, details) runs
+    as its onJoin here, so that a raising join callback is reported like a raising onJoin."""
+    callbacks = {}
+    for event, ref in sorted((comp.get("callbacks") or {}).items()):
+        modname, _, fname = ref.rpartition(".")
+        c = dict(comp, classname=ref)
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as e:
+            if e.name and (modname == e.name or modname.startswith(e.name + ".")):
+                die(c, "module %r not found (No module named %r); Python path: %s"
+                    % (modname, e.name, json.dumps(sys.path)))
+            die(c, "importing module %r failed:\n%s" % (modname, traceback.format_exc()))
+        except BaseException:
+            die(c, "importing module %r failed:\n%s" % (modname, traceback.format_exc()))
+        fn = getattr(mod, fname, None)
+        if not callable(fn):
+            die(c, "function %r not found in module %r (%s)" % (fname, modname, getattr(mod, "__file__", "?")))
+        callbacks[event] = fn
+    if "autobahn.asyncio.wamp" in sys.modules and "autobahn.twisted.wamp" not in sys.modules:
+        from autobahn.asyncio.wamp import ApplicationSession as Base
+        flavor = "asyncio"
+    else:
+        from autobahn.twisted.wamp import ApplicationSession as Base
+        flavor = "twisted"
+    join = callbacks.pop("join", None)
+
+    class FunctionSession(Base):
+        def __init__(self, config=None):
+            Base.__init__(self, config)
+            for event, fn in callbacks.items():
+                self.on(event, fn)
+
+        def onJoin(self, details):
+            if join is not None:
+                return join(self, details)
+    return FunctionSession, flavor
+
+
 def load(comp, first):
+    if comp.get("type") == "function":
+        return load_function(comp, first)
     modname, _, clsname = comp["classname"].rpartition(".")
     try:
         mod = importlib.import_module(modname)

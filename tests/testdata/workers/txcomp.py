@@ -37,3 +37,12 @@ class Flaky(ApplicationSession):
             reactor.callLater(0, self.leave, "com.example.error.crashed", "asked to")
             return "dying"
         yield self.register(die, "com.flaky.die")
+
+
+def on_join(session, details):
+    """A function component's join callback."""
+    return session.register(lambda: "fn:" + details.authrole, "com.fn.hello")
+
+
+def on_leave(session, details):
+    pass
