@@ -1,7 +1,10 @@
-// Package launch starts and supervises one uWSGI instance for one wsgi path that has no
-// `upstream`: a private unix socket, readiness, output into the log, restarts with capped
-// backoff, and a stop that leaves no process behind.
+// Package launch is the one supervisor of every process Portico starts (proc.go): a Command
+// with readiness (at once, or READY=1 over the sd_notify protocol), output into the log,
+// a restart policy with capped backoff, and a stop by process group that leaves no process
+// behind, even when Portico is SIGKILLed. uWSGI (this file), the component runner of
+// container workers and router components (runner.py) and guest workers are such commands.
 //
+// One uWSGI instance serves one wsgi path that has no `upstream`, on a private unix socket.
 // Command line (see Supervisor.Args for the exact list):
 //
 //	uwsgi [--plugin python3] --master --need-app --strict --socket <runtime>/<name>.sock
