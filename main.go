@@ -182,13 +182,25 @@ func summary(n *config.Node) string {
 			paths++
 		}
 	}
+	containers, guests, components := 0, 0, 0
 	for _, w := range n.Workers {
 		for _, t := range w.Transports {
 			transports++
 			count(t.Paths)
 		}
+		switch w.Type {
+		case "container":
+			containers++
+		case "guest":
+			guests++
+		}
+		components += len(w.Components)
 	}
-	return fmt.Sprintf("%d transport(s), %d path service(s)", transports, paths)
+	s := fmt.Sprintf("%d transport(s), %d path service(s)", transports, paths)
+	if containers+guests+components > 0 {
+		s += fmt.Sprintf(", %d container(s), %d guest(s), %d component(s)", containers, guests, components)
+	}
+	return s
 }
 
 // shutdownGrace bounds how long in-flight requests may finish after SIGTERM/SIGINT.

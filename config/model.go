@@ -32,17 +32,118 @@ type Controller struct {
 	ID string
 }
 
-// Worker is one entry of `workers`. Only `type: "router"` workers are served.
+// Worker is one entry of `workers`: a "router" (realms, transports and router components),
+// a "container" (Python components that connect to a router) or a "guest" (any program,
+// supervised).
 type Worker struct {
 	Place      string // key path, e.g. "workers[0]"
-	Type       string // "router"
+	Type       string // "router", "container" or "guest"
 	ID         string
 	Options    WorkerOptions
 	Realms     []Realm
 	Transports []Transport
+	// Components are a container's components, or a router's (Crossbar's router
+	// `components`, run in one Python process attached to the router without credentials).
+	Components []Component
+	// Guest is a guest worker's program; nil for the other types.
+	Guest *Guest
 }
 
-// WorkerOptions is a router worker's `options`.
+// Guest is Crossbar's guest worker: an executable Portico starts, stops with the node and
+// restarts by Options.Restart.
+type Guest struct {
+	// Executable is the program: a path relative to Workdir when such an executable file
+	// exists there, else a name looked up on PATH, as Crossbar does. Required.
+	Executable string
+	// Arguments follow the executable on its command line.
+	Arguments []string
+	// Workdir is the program's working directory, `options.workdir` resolved against the
+	// node directory. Default: the node directory.
+	Workdir string
+	// Stdin is `options.stdin`: nil leaves stdin an open pipe (Crossbar's default); "close"
+	// closes it at once; `{"type": "json", "value": V, "close": true}` writes V as JSON, then
+	// closes it unless `close` is false.
+	Stdin *GuestStdin
+	// Stdout and Stderr are `options.stdout`/`stderr`: "log" (default: each line into
+	// Portico's log), "drop" (/dev/null) or "close" (a pipe without a reader, as Crossbar's
+	// closeStdout: writes fail).
+	Stdout, Stderr string
+	// Watch is `options.watch`: nil watches nothing.
+	Watch *GuestWatch
+}
+
+// GuestWatch is a guest's `options.watch` (Crossbar's directory watcher): a change under one
+// of Directories (recursively: a file or directory created, written, moved or removed) sends
+// the guest SIGTERM; with Action "restart" it is started again Timeout later. Without an
+// action it stays stopped, as in Crossbar.
+type GuestWatch struct {
+	// Directories are resolved against the node directory.
+	Directories []string
+	Action      string
+	// Timeout is `timeout` in seconds; default 1 (Crossbar's).
+	Timeout time.Duration
+}
+
+// GuestStdin is a guest's `options.stdin`.
+type GuestStdin struct {
+	// JSON is written when HasValue (`type: "json"`, `value`).
+	JSON     any
+	HasValue bool
+	// Close closes stdin after JSON is written (or at once without a value).
+	Close bool
+}
+
+// Component is one entry of a container's or a router's `components`: an autobahn-python
+// ApplicationSession class, Twisted or asyncio, run by Portico's component runner.
+type Component struct {
+	Place string // e.g. "workers[1].components[0]"
+	ID    string
+	// Type is "class" or "function".
+	Type string
+	// Classname is the session class, "package.module.Class". Required for "class".
+	Classname string
+	// Callbacks are a "function" component's functions by event ("join", "leave", "connect",
+	// "disconnect"), each "module.function": Crossbar makes a Twisted ApplicationSession and
+	// calls join(session, details), leave(session, details), connect(session, transport) and
+	// disconnect(session, was_clean=...) (crossbar/worker/__init__.py _appsession_loader).
+	Callbacks map[string]string
+	// Realm is the realm the session joins. Required.
+	Realm string
+	// Role is a router component's authrole (default "anonymous", as in Crossbar); container
+	// components get theirs from the router they connect to.
+	Role string
+	// Extra is handed to the session as ComponentConfig.extra.
+	Extra any
+	// Transport is how a container component connects; nil for router components, which
+	// attach over a private socket of the router.
+	Transport *ComponentTransport
+}
+
+// ComponentTransport is a container component's `transport`.
+type ComponentTransport struct {
+	// Type is "websocket" or "rawsocket".
+	Type string
+	// URL is the WebSocket URL ("ws://127.0.0.1:8080/ws"); required for websocket.
+	URL string
+	// Serializers (websocket) or Serializer (rawsocket) pick the WAMP serializers.
+	Serializers []string
+	Serializer  string
+	// Endpoint is where to connect: tcp Host and Port, or a unix Path (absolute after
+	// resolution against the node directory).
+	Endpoint ConnectEndpoint
+}
+
+// ConnectEndpoint is a connecting endpoint.
+type ConnectEndpoint struct {
+	Type    string // "tcp" or "unix"
+	Host    string
+	Port    int
+	Path    string
+	Version int // 4 or 6, accepted for Crossbar
+	Timeout int // seconds; default 10, as Twisted's
+}
+
+// WorkerOptions is a worker's `options`.
 type WorkerOptions struct {
 	// PythonPath lists directories put on the Python path of every WSGI app of the worker,
 	// resolved against the node directory, so `[".."]` beside `.crossbar/` is the project root.
@@ -51,6 +152,18 @@ type WorkerOptions struct {
 	Env Env
 	// Title names the worker in logs.
 	Title string
+	// Python is the interpreter of a container worker, or of a router worker's components
+	// (Crossbar's `options.python`). Default /usr/bin/python3.
+	Python string
+	// Restart is a container's component restart policy (Crossbar's `options.restart`):
+	// "restart-never" (default), "restart-on-failed" (a component that failed after it had
+	// joined is started again) or "restart-always". On a guest worker (Portico's key;
+	// Crossbar never restarts guests) it means the same for the program.
+	Restart string
+	// Shutdown is when a container ends (Crossbar's `options.shutdown`): "shutdown-manual"
+	// (default: it runs on without components), "shutdown-on-last-component-stopped",
+	// "shutdown-on-any-component-failed", "shutdown-on-any-component-stopped".
+	Shutdown string
 }
 
 // Env is Crossbar's worker `options.env`: which variables of Portico's own environment are

@@ -14,9 +14,9 @@ import (
 // Crossbar types Portico recognises but does not serve yet: naming them gives a better message
 // than "unknown type" to someone bringing a Crossbar node over.
 var (
-	// Worker types of crossbar/personality.py default_native_workers, the edge personality
-	// (hostmonitor, xbrmm) and `guest`.
-	unsupportedWorkers    = []string{"container", "guest", "proxy", "websocket-testee", "hostmonitor", "xbrmm", "marketmaker", "hub"}
+	// Worker types of crossbar/personality.py default_native_workers and the edge personality
+	// (hostmonitor, xbrmm) that Portico does not run.
+	unsupportedWorkers    = []string{"proxy", "websocket-testee", "hostmonitor", "xbrmm", "marketmaker", "hub"}
 	unsupportedTransports = []string{"websocket", "rawsocket", "universal", "mqtt", "flashpolicy", "stream", "websocket-testee", "stream-testee"}
 	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
 	// personality's pairme), and older names.
@@ -68,7 +68,7 @@ func (d *decoder) decodeNode(root *value, dir string) *Node {
 		}
 	}
 	if len(n.Workers) == 0 && len(d.probs) == 0 {
-		d.add(root.line, "workers", "no router worker: nothing would be served")
+		d.add(root.line, "workers", "no worker: nothing would be served")
 	}
 	o.done()
 	d.crossChecks(n)
@@ -86,14 +86,14 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	switch {
 	case !ok:
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (Portico serves \"router\" workers)")
+			d.add(o.line(), place, "missing \"type\" (want \"router\", \"container\" or \"guest\")")
 		}
 		return w, false
 	case contains(unsupportedWorkers, typ):
-		d.add(o.line(), place, "worker type %q is not supported yet (Portico serves \"router\" workers)", typ)
+		d.add(o.line(), place, "worker type %q is not supported yet (Portico runs \"router\", \"container\" and \"guest\" workers)", typ)
 		return w, false
-	case typ != "router":
-		d.add(o.line(), place, "unknown worker type %q (want \"router\")", typ)
+	case typ != "router" && typ != "container" && typ != "guest":
+		d.add(o.line(), place, "unknown worker type %q (want \"router\", \"container\" or \"guest\")", typ)
 		return w, false
 	}
 	w.Type = typ
@@ -101,8 +101,27 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 		w.ID = id
 	}
 	w.Options.Env.InheritAll = true // Crossbar's default, also without any options
+	switch typ {
+	case "guest":
+		d.decodeGuest(o, place, dir, &w)
+		o.done()
+		return w, true
+	case "container":
+		w.Options.Restart, w.Options.Shutdown = "restart-never", "shutdown-manual" // Crossbar's
+		if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
+			d.decodeWorkerOptions(ov, op, dir, &w.Options, true)
+		}
+		cs, cp := o.list("components")
+		for i, c := range cs {
+			w.Components = append(w.Components, d.decodeComponent(c, elemPlace(c, cp, i), dir, false))
+		}
+		o.unsupported("connections")
+		o.ignore("manhole") // as on router workers
+		o.done()
+		return w, true
+	}
 	if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
-		d.decodeWorkerOptions(ov, op, dir, &w.Options)
+		d.decodeWorkerOptions(ov, op, dir, &w.Options, false)
 	}
 	rs, rp := o.list("realms")
 	for i, r := range rs {
@@ -114,8 +133,9 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 			w.Transports = append(w.Transports, tr)
 		}
 	}
-	if cs, cp := o.list("components"); len(cs) > 0 {
-		d.add(cs[0].line, cp, "router components are not supported yet (run them as separate WAMP clients)")
+	cs, cp := o.list("components")
+	for i, c := range cs {
+		w.Components = append(w.Components, d.decodeComponent(c, elemPlace(c, cp, i), dir, true))
 	}
 	o.unsupported("connections")
 	// `manhole` is an SSH shell into Crossbar's Python worker process: nothing to open in
@@ -125,44 +145,341 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	return w, true
 }
 
-func (d *decoder) decodeWorkerOptions(v *value, place, dir string, wo *WorkerOptions) {
+func (d *decoder) decodeWorkerOptions(v *value, place, dir string, wo *WorkerOptions, container bool) {
 	o := d.object(v, place)
 	if t, ok := o.str("title"); ok {
 		wo.Title = t
+	}
+	if py, ok := o.str("python"); ok {
+		wo.Python = py
+	}
+	if container {
+		d.restartShutdown(o, wo)
 	}
 	if pp, ok := o.strList("pythonpath", false); ok {
 		for _, p := range pp {
 			wo.PythonPath = append(wo.PythonPath, abs(dir, p))
 		}
 	}
-	wo.Env = Env{InheritAll: true}
+	wo.Env = d.decodeEnv(o)
+	// Twisted and process options of Crossbar's native workers; Portico is one Go process.
+	o.ignore("reactor", "cpu_affinity", "expose_controller", "expose_shared", "disabled", "extra")
+	o.done()
+}
+
+// restartShutdown reads a container's `restart` and `shutdown` (Crossbar's
+// check_container_options).
+func (d *decoder) restartShutdown(o *obj, wo *WorkerOptions) {
+	if r, ok := o.str("restart"); ok {
+		rv, rp := o.take("restart")
+		if d.oneOf(rv.line, rp, "restart", r, "restart-never", "restart-on-failed", "restart-always") {
+			wo.Restart = r
+		}
+	}
+	if sh, ok := o.str("shutdown"); ok {
+		sv, sp := o.take("shutdown")
+		if d.oneOf(sv.line, sp, "shutdown", sh, "shutdown-manual", "shutdown-on-last-component-stopped",
+			"shutdown-on-any-component-failed", "shutdown-on-any-component-stopped") {
+			wo.Shutdown = sh
+		}
+	}
+	// Crossbar's check_container_options refuses the same pairs.
+	switch {
+	case wo.Restart == "restart-always" && wo.Shutdown != "shutdown-manual":
+		sv, sp := o.take("shutdown")
+		d.add(sv.line, sp, "%q cannot be combined with restart %q (a restarted component never stops for good), as in Crossbar", wo.Shutdown, wo.Restart)
+	case wo.Restart == "restart-on-failed" && wo.Shutdown == "shutdown-on-any-component-failed":
+		sv, sp := o.take("shutdown")
+		d.add(sv.line, sp, "%q cannot be combined with restart %q (a failed component is either restarted or ends the container), as in Crossbar", wo.Shutdown, wo.Restart)
+	}
+}
+
+// decodeEnv reads `env` of worker options: Crossbar's check_process_env.
+func (d *decoder) decodeEnv(o *obj) Env {
+	env := Env{InheritAll: true}
 	if ev, ep := o.take("env"); ev != nil && ev.kind != kNull {
 		e := d.object(ev, ep)
 		if iv, ip := e.take("inherit"); iv != nil {
 			switch iv.kind {
 			case kBool:
-				wo.Env.InheritAll = iv.b
+				env.InheritAll = iv.b
 			case kList:
-				wo.Env.InheritAll = false
+				env.InheritAll = false
 				for i, x := range iv.list {
 					if x.kind != kString {
 						d.add(x.line, indexPlace(ip, i), "want a variable name, got %s", x.kind)
 						continue
 					}
-					wo.Env.Inherit = append(wo.Env.Inherit, x.s)
+					env.Inherit = append(env.Inherit, x.s)
 				}
 			default:
 				d.add(iv.line, ip, "want true, false or a list of variable names, got %s", iv.kind)
 			}
 		}
 		if vars, ok := e.strMap("vars"); ok {
-			wo.Env.Vars = vars
+			env.Vars = vars
 		}
 		e.done()
 	}
-	// Twisted and process options of Crossbar's native workers; Portico is one Go process.
-	o.ignore("reactor", "python", "cpu_affinity", "expose_controller", "expose_shared", "disabled", "extra")
+	return env
+}
+
+// decodeGuest reads a guest worker (Crossbar's check_guest).
+func (d *decoder) decodeGuest(o *obj, place, dir string, w *Worker) {
+	g := &Guest{Workdir: dir, Stdout: "log", Stderr: "log"}
+	w.Guest = g
+	if exe, ok := o.str("executable"); ok && exe != "" {
+		g.Executable = exe
+	} else if !o.has("executable") {
+		d.add(o.line(), place, "missing \"executable\" (the program to run)")
+	}
+	if args, ok := o.strList("arguments", false); ok {
+		g.Arguments = args
+	}
+	w.Options.Restart = "restart-never"
+	ov, op := o.take("options")
+	if ov == nil || ov.kind == kNull {
+		return
+	}
+	x := d.object(ov, op)
+	w.Options.Env = d.decodeEnv(x)
+	if wd, ok := x.str("workdir"); ok {
+		g.Workdir = abs(dir, wd)
+	}
+	for _, k := range []struct {
+		key string
+		dst *string
+	}{{"stdout", &g.Stdout}, {"stderr", &g.Stderr}} {
+		if m, ok := x.str(k.key); ok {
+			mv, mp := x.take(k.key)
+			if d.oneOf(mv.line, mp, k.key, m, "log", "drop", "close") {
+				*k.dst = m
+			}
+		}
+	}
+	if sv, sp := x.take("stdin"); sv != nil && sv.kind != kNull {
+		switch sv.kind {
+		case kString:
+			if d.oneOf(sv.line, sp, "stdin", sv.s, "close") {
+				g.Stdin = &GuestStdin{Close: true}
+			}
+		default:
+			so := d.object(sv, sp)
+			in := &GuestStdin{Close: true}
+			if t, ok := so.str("type"); ok {
+				tv, tp := so.take("type")
+				d.oneOf(tv.line, tp, "type", t, "json")
+			} else if !so.has("type") {
+				d.add(so.line(), sp, "missing \"type\" (\"json\")")
+			}
+			if vv, _ := so.take("value"); vv != nil {
+				in.JSON, in.HasValue = vv.iface(), true
+			} else {
+				d.add(so.line(), sp, "missing \"value\" (what to write to the guest's stdin as JSON)")
+			}
+			so.boolean("close", &in.Close)
+			so.done()
+			g.Stdin = in
+		}
+	}
+	if r, ok := x.str("restart"); ok {
+		rv, rp := x.take("restart")
+		if d.oneOf(rv.line, rp, "restart", r, "restart-never", "restart-on-failed", "restart-always") {
+			w.Options.Restart = r
+		}
+	}
+	if wv, wp := x.take("watch"); wv != nil && wv.kind != kNull {
+		wo := d.object(wv, wp)
+		gw := &GuestWatch{Timeout: time.Second}
+		if ds, ok := wo.strList("directories", false); ok {
+			for _, dd := range ds {
+				gw.Directories = append(gw.Directories, abs(dir, dd))
+			}
+		}
+		if len(gw.Directories) == 0 {
+			d.add(wo.line(), wp, "no \"directories\" to watch")
+		}
+		if a, ok := wo.str("action"); ok {
+			av, ap := wo.take("action")
+			if d.oneOf(av.line, ap, "action", a, "restart") {
+				gw.Action = a
+			}
+		}
+		var secs int
+		if wo.integer("timeout", 0, 3600, &secs) {
+			gw.Timeout = time.Duration(secs) * time.Second
+		}
+		wo.done()
+		g.Watch = gw
+	}
+	x.done()
+}
+
+// decodeComponent reads one component of a container (Crossbar's check_container_component)
+// or of a router (check_router_component).
+func (d *decoder) decodeComponent(v *value, place, dir string, router bool) Component {
+	c := Component{Place: place}
+	if v.place != "" {
+		c.Place, place = v.place, v.place
+	}
+	o := d.object(v, place)
+	if id, ok := o.str("id"); ok {
+		c.ID = id
+	}
+	typ, ok := o.str("type")
+	switch {
+	case !ok:
+		if !o.has("type") {
+			d.add(o.line(), place, "missing \"type\" (want \"class\" or \"function\")")
+		}
+	case typ == "function":
+		if cb, ok := o.strMap("callbacks"); ok {
+			cv, cp := o.take("callbacks")
+			for _, k := range sortedKeys(cb) {
+				if !contains([]string{"join", "leave", "connect", "disconnect"}, k) {
+					d.add(cv.line, childPlace(cp, k), "unknown callback %q (want join, leave, connect or disconnect)", k)
+				}
+				if i := strings.LastIndexByte(cb[k], '.'); i <= 0 || i == len(cb[k])-1 {
+					d.add(cv.line, childPlace(cp, k), "%q: want \"module.function\"", cb[k])
+				}
+			}
+			c.Callbacks = cb
+		}
+		// A container's function component names its `auth` in Crossbar; the router it
+		// connects to gives it its role, here as there.
+		o.ignore("auth")
+	case typ == "wamplet":
+		// Crossbar 0.x's packaged components (a setuptools entry point): gone from Crossbar's
+		// own checkconfig since, still found in older nodes.
+		tv, tp := o.take("type")
+		d.add(tv.line, tp, "component type \"wamplet\" is not supported yet (use \"class\" with the package's classname)")
+		o.ignore("package", "entrypoint")
+		return c
+	case typ != "class":
+		tv, tp := o.take("type")
+		d.add(tv.line, tp, "unknown component type %q (want \"class\" or \"function\")", typ)
+	}
+	c.Type = typ
+	// A function component has no classname: done reports one as unknown, as Crossbar's
+	// check_dict_args does.
+	if typ != "function" {
+		if cn, ok := o.str("classname"); ok {
+			if i := strings.LastIndexByte(cn, '.'); i <= 0 || i == len(cn)-1 {
+				cv, cp := o.take("classname")
+				d.add(cv.line, cp, "classname %q: want \"module.Class\" (the module the class is in, a dot, the class)", cn)
+			}
+			c.Classname = cn
+		} else if typ == "class" && !o.has("classname") {
+			d.add(o.line(), place, "missing \"classname\" (\"module.Class\" of an ApplicationSession)")
+		}
+	}
+	if r, ok := o.str("realm"); ok {
+		rv, rp := o.take("realm")
+		if !validURI(r, false) {
+			d.add(rv.line, rp, "realm %q is not a valid WAMP URI", r)
+		}
+		c.Realm = r
+	} else if !o.has("realm") {
+		d.add(o.line(), place, "missing \"realm\" (the realm the component joins)")
+	}
+	if ev, _ := o.take("extra"); ev != nil {
+		c.Extra = ev.iface()
+	}
+	if router {
+		c.Role = "anonymous" // Crossbar's default for router components
+		if r, ok := o.str("role"); ok {
+			c.Role = r
+		}
+		o.unsupported("references")
+		o.done()
+		return c
+	}
+	tv, tp := o.take("transport")
+	if tv == nil || tv.kind == kNull {
+		d.add(o.line(), place, "missing \"transport\" (how the component connects to a router)")
+	} else {
+		c.Transport = d.decodeConnectTransport(tv, tp, dir)
+	}
 	o.done()
+	return c
+}
+
+// decodeConnectTransport reads a component's connecting transport (Crossbar's
+// check_connecting_transport_websocket / _rawsocket).
+func (d *decoder) decodeConnectTransport(v *value, place, dir string) *ComponentTransport {
+	t := &ComponentTransport{}
+	o := d.object(v, place)
+	typ, ok := o.str("type")
+	if !ok && !o.has("type") {
+		d.add(o.line(), place, "missing \"type\" (want \"websocket\" or \"rawsocket\")")
+	}
+	if ok {
+		tv, tp := o.take("type")
+		d.oneOf(tv.line, tp, "type", typ, "websocket", "rawsocket")
+	}
+	t.Type = typ
+	o.ignore("id", "debug", "options")
+	if u, ok := o.str("url"); ok {
+		uv, up := o.take("url")
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "ws" && pu.Scheme != "wss" && pu.Scheme != "rs" && pu.Scheme != "rss") || pu.Host == "" {
+			d.add(uv.line, up, "url %q: want a WebSocket URL such as \"ws://127.0.0.1:8080/ws\"", u)
+		}
+		t.URL = u
+	} else if typ == "websocket" && !o.has("url") {
+		d.add(o.line(), place, "missing \"url\" (the WebSocket URL, e.g. \"ws://127.0.0.1:8080/ws\")")
+	}
+	if ss, ok := o.strList("serializers", false); ok {
+		t.Serializers = ss
+	}
+	if s, ok := o.str("serializer"); ok {
+		sv, sp := o.take("serializer")
+		if d.oneOf(sv.line, sp, "serializer", s, "json", "msgpack", "cbor") {
+			t.Serializer = s
+		}
+	} else if typ == "rawsocket" && !o.has("serializer") {
+		d.add(o.line(), place, "missing \"serializer\" (\"json\", \"msgpack\" or \"cbor\")")
+	}
+	ev, ep := o.take("endpoint")
+	if ev == nil || ev.kind == kNull {
+		d.add(o.line(), place, "missing \"endpoint\" (where to connect)")
+		o.done()
+		return t
+	}
+	e := d.object(ev, ep)
+	t.Endpoint.Timeout = 10
+	et, ok := e.str("type")
+	switch {
+	case !ok:
+		if !e.has("type") {
+			d.add(e.line(), ep, "missing \"type\" (want \"tcp\" or \"unix\")")
+		}
+	case et == "tcp":
+		if h, ok := e.str("host"); ok {
+			t.Endpoint.Host = h
+		} else if !e.has("host") {
+			d.add(e.line(), ep, "missing \"host\"")
+		}
+		if !e.integer("port", 1, 65535, &t.Endpoint.Port) && !e.has("port") {
+			d.add(e.line(), ep, "missing \"port\"")
+		}
+		e.integer("version", 4, 6, &t.Endpoint.Version)
+		e.unsupported("tls")
+	case et == "unix":
+		if p, ok := e.str("path"); ok {
+			t.Endpoint.Path = abs(dir, p)
+		} else if !e.has("path") {
+			d.add(e.line(), ep, "missing \"path\"")
+		}
+	default:
+		tv, tp := e.take("type")
+		d.add(tv.line, tp, "endpoint type %q is not supported (want \"tcp\" or \"unix\")", et)
+	}
+	t.Endpoint.Type = et
+	e.integer("timeout", 0, 600, &t.Endpoint.Timeout)
+	e.done()
+	o.done()
+	return t
 }
 
 func (d *decoder) decodeRealm(v *value, place string) Realm {

@@ -33,6 +33,8 @@ type Gateway struct {
 	launchSeq  int
 	retiring   map[*launched]bool    // replaced by a reload, draining
 	routers    map[string]*routerRef // by worker place
+	workers    []*workerProc         // guest and container workers, router components
+	private    []*server             // router components' private listeners
 	shutdowned bool
 
 	// Request body spools, see buffering.go.
@@ -122,6 +124,10 @@ func (g *Gateway) Start(ctx context.Context) error {
 	}
 	for _, s := range g.servers {
 		go s.serve()
+	}
+	if err := g.startWorkers(ctx, g.node); err != nil {
+		g.closeAll()
+		return err
 	}
 	startPprof(g.log)
 	return nil
@@ -401,6 +407,11 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 
 // closeAll closes listeners, services, routers and launched uwsgi servers.
 func (g *Gateway) closeAll() {
+	g.stopWorkers()
+	for _, s := range g.private {
+		_ = s.ln.Close()
+	}
+	g.private = nil
 	for _, s := range g.servers {
 		_ = s.ln.Close()
 		if tab := s.table.Load(); tab != nil {

@@ -22,6 +22,9 @@ func (g *Gateway) Reload(node *config.Node) error {
 	if g.shutdowned {
 		return fmt.Errorf("shutting down")
 	}
+	if !reflect.DeepEqual(processWorkers(node), processWorkers(g.node)) {
+		return fmt.Errorf("reload: guest or container workers, or router components, changed; restart Portico to apply it")
+	}
 	byPlace := map[string]*config.Transport{}
 	for i := range node.Workers {
 		for j := range node.Workers[i].Transports {
@@ -107,4 +110,19 @@ func (g *Gateway) retire(old []*pathTable, retired []*launched) {
 			g.log.Warn("stopping replaced uwsgi", "uwsgi", l.sup.Upstream(), "error", err)
 		}
 	}
+}
+
+// processWorkers is what of node shapes the worker processes (guests, containers, router
+// components): a reload keeps those processes as they are, so it refuses to change it.
+func processWorkers(node *config.Node) []config.Worker {
+	var out []config.Worker
+	for _, w := range node.Workers {
+		switch {
+		case w.Type == "guest" || w.Type == "container":
+			out = append(out, w)
+		case len(w.Components) > 0:
+			out = append(out, config.Worker{Place: w.Place, Type: w.Type, Options: w.Options, Components: w.Components})
+		}
+	}
+	return out
 }

@@ -203,6 +203,9 @@ type wsService struct {
 	allowed []string // subprotocols this path serves, in Portico's order
 	writeTO time.Duration
 	auth    *config.Auth // the path's `auth`, checked by the router at HELLO
+	// trustedRole, on a router component's private listener, joins every session with this
+	// authrole and no authentication (router.PeerInfo.TrustedRole).
+	trustedRole string
 	// slots counts the transport's live upgraded connections, maxConns bounds them: fasthttp's
 	// Concurrency (max_connections) stops counting a connection once it is hijacked.
 	slots    *atomic.Int64
@@ -318,7 +321,7 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 		}
 	}
 	info := router.PeerInfo{Transport: "websocket", RemoteAddr: ctx.RemoteAddr().String(), Protocol: proto, Auth: s.auth,
-		Limits: s.opts.SessionLimits}
+		Limits: s.opts.SessionLimits, TrustedRole: s.trustedRole}
 	// A slot is taken before the 101 and given back when the session ends, or when the
 	// connection never gets to it (Upgrade refuses, or the 101 cannot be written).
 	if s.slots.Add(1) > s.maxConns {

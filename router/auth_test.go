@@ -381,3 +381,33 @@ func TestAuthAnonymousAuthID(t *testing.T) {
 		cl.goodbye()
 	}
 }
+
+// TestTrustedRole: a transport with PeerInfo.TrustedRole (a router component's private
+// socket) joins with that role and no authentication, whatever auth the realm's other
+// transports require; "trusted" is Crossbar's built-in role; a role the realm lacks is
+// refused.
+func TestTrustedRole(t *testing.T) {
+	forCodecs(t, func(t *testing.T, c wamp.Codec) {
+		r := newTestRouter(t, Options{Realms: authRealms()})
+		trusted := func(role string) *client {
+			cl := connectInfo(t, r, c, PeerInfo{Transport: "websocket", Protocol: "wamp.2." + c.Name(),
+				Auth: testAuth(t), TrustedRole: role})
+			cl.send(&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": clientRoles()}})
+			return cl
+		}
+		cl := trusted("backend")
+		welcomed(t, cl, "realm1", "", "backend", "trusted")
+		req := cl.nextReq()
+		cl.send(&wamp.Register{Request: req, Options: wamp.Dict{}, Procedure: "com.example.add"})
+		expect[*wamp.Registered](cl)
+		cl.goodbye()
+
+		cl = trusted("trusted")
+		welcomed(t, cl, "realm1", "", "trusted", "trusted")
+		cl.goodbye()
+
+		if msg := aborted(t, trusted("nosuchrole"), errNoSuchRole); !strings.Contains(msg, `no role "nosuchrole"`) {
+			t.Errorf("ABORT message %q", msg)
+		}
+	})
+}

@@ -42,6 +42,11 @@ type PeerInfo struct {
 	// Limits bound the session (a websocket path's `options`); a zero field means its
 	// default, config.DefaultSessionLimits.
 	Limits config.SessionLimits
+	// TrustedRole, when set, joins the session with this authrole (authmethod "trusted")
+	// without authentication, whatever Auth says: for connections only Portico can make,
+	// such as a router component's private socket (Crossbar's router components join the
+	// same way, crossbar/worker/router.py).
+	TrustedRole string
 }
 
 // ErrClosed is returned by Serve once the router is closed.

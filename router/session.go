@@ -376,6 +376,9 @@ func (s *session) hello(m *wamp.Hello) (joined bool, err error) {
 			s.calleeCancel, _ = f["call_canceling"].(bool)
 		}
 	}
+	if s.info.TrustedRole != "" {
+		return true, s.join(m.Realm, s.info.TrustedRole, anonymousAuthID(), "trusted", "static")
+	}
 	if a := s.info.Auth; a != nil {
 		return s.helloAuth(m, a)
 	}
@@ -404,7 +407,11 @@ func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovide
 		// decides who joins.
 		ro = allowAll()
 		ro.name = authrole
-	case s.info.Auth == nil:
+	case authmethod == "trusted" && authrole == "trusted":
+		// Crossbar's built-in "trusted" role, which router components may name.
+		ro = allowAll()
+		ro.name = authrole
+	case s.info.Auth == nil && authmethod != "trusted":
 		return refuse(errNotAuthorized, "realm %q admits no anonymous clients and this transport has no authentication", realm)
 	default:
 		// Crossbar's PendingAuth._assign_principal.

@@ -1,0 +1,12 @@
+# An asyncio component: registers com.aio.mul2.
+from autobahn.asyncio.wamp import ApplicationSession
+
+
+class Multiplier(ApplicationSession):
+    async def onJoin(self, details):
+        await self.register(lambda a, b: a * b, "com.aio.mul2")
+
+
+class BadJoin(ApplicationSession):
+    async def onJoin(self, details):
+        raise KeyError("no queue in onJoin")
