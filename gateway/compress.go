@@ -238,7 +238,7 @@ func (z *compression) eligible(ctx *fasthttp.RequestCtx, n int64) bool {
 		return false
 	}
 	for _, cc := range h.PeekAll("Cache-Control") {
-		if bytes.Contains(bytes.ToLower(cc), []byte("no-transform")) {
+		if containsFold(cc, "no-transform") {
 			return false
 		}
 	}
@@ -246,6 +246,16 @@ func (z *compression) eligible(ctx *fasthttp.RequestCtx, n int64) bool {
 		return false
 	}
 	return z.typeListed(h.ContentType())
+}
+
+// containsFold reports whether s occurs in b, ASCII case-insensitively.
+func containsFold(b []byte, s string) bool {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if asciiEqualFold(b[i:i+len(s)], s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (z *compression) typeListed(ct []byte) bool {

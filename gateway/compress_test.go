@@ -16,8 +16,10 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	brotli "github.com/molecule-man/go-brrr"
+	"github.com/valyala/fasthttp"
 
 	"portico/config"
+	"portico/internal/testkit"
 )
 
 func TestAcceptEncoding(t *testing.T) {
@@ -430,4 +432,32 @@ func FuzzAcceptEncoding(f *testing.F) {
 			t.Fatalf("%q: chose %s with %d over a heavier coding (%v)", h, c.token(), q[c], q)
 		}
 	})
+}
+
+// TestCompressBodyAllocs: compressing a page held in memory takes its encoder and buffer from
+// pools and allocates nothing per response, in every coding.
+func TestCompressBodyAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	z := newCompression(&config.Compression{Gzip: true, Brotli: true, Zstd: true, MinLength: 256,
+		Types: config.DefaultCompressTypes, Level: 1})
+	rq := &request{compress: z}
+	page := bytes.Repeat([]byte("<tr><td>cell</td><td>another cell</td></tr>\n"), 500)
+	for _, enc := range []string{"gzip", "br", "zstd"} {
+		var ctx fasthttp.RequestCtx
+		one := func() {
+			ctx.Request.Reset()
+			ctx.Response.Reset()
+			ctx.Request.Header.Set("Accept-Encoding", enc)
+			ctx.Response.Header.SetContentType("text/html; charset=utf-8")
+			ctx.Response.SetBody(page)
+			compressBody(&ctx, rq)
+			if string(ctx.Response.Header.ContentEncoding()) != enc {
+				t.Fatalf("Content-Encoding %q", ctx.Response.Header.ContentEncoding())
+			}
+		}
+		one()
+		testkit.Budget(t, enc+" in memory", 0, 100, one)
+	}
 }
