@@ -345,9 +345,16 @@ func compressBody(ctx *fasthttp.RequestCtx, rq *request) {
 	_ = enc.Close()
 	releaseEncoder(c, rq.compress.level, enc)
 	old := resp.SwapBody(out.Bytes())
+	if cap(old) > maxPooledBody {
+		// A large body's buffer is left to the collector, not kept for every later response.
+		old = nil
+	}
 	*out = *bytes.NewBuffer(old[:0])
 	compressedBufPool.Put(out)
 }
+
+// maxPooledBody bounds the buffers kept in compressedBufPool.
+const maxPooledBody = 1 << 20
 
 var compressedBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
