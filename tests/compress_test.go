@@ -230,3 +230,76 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// TestCompressionStaticNginxParity: a static directory with app.js and app.js.gz, served by
+// nginx (`gzip_static on`) and by Portico (`compression = true`): the same bytes, type, ETag and
+// Last-Modified for each Accept-Encoding, and Vary from both.
+func TestCompressionStaticNginxParity(t *testing.T) {
+	dir := nginxReadableTempDir(t)
+	www := filepath.Join(dir, "www")
+	if err := os.MkdirAll(www, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	js := bytes.Repeat([]byte("function add(a, b) { return a + b; }\n"), 300)
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, 9)
+	_, _ = zw.Write(js)
+	_ = zw.Close()
+	for name, b := range map[string][]byte{"app.js": js, "app.js.gz": gz.Bytes()} {
+		if err := os.WriteFile(filepath.Join(www, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nginx := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startNginxConf(t, dir, nginx, fmt.Sprintf(`  include /etc/nginx/mime.types;
+  gzip_static on;
+  gzip_vary on;
+  server {
+    listen %s;
+    location / { root %s; }
+  }
+`, nginx, www))
+	nodeDir := filepath.Join(dir, "node")
+	if err := os.MkdirAll(nodeDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`[[transport]]
+endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
+options = { compression = true }
+
+  [transport.paths."/"]
+  type = "static"
+  directory = %q
+`, freePort(t), www)
+	if err := os.WriteFile(filepath.Join(nodeDir, "config.toml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	portico := start(t, nodeDir, "--cbdir", nodeDir).base
+	for _, accept := range []string{"gzip", "gzip, deflate, br", "", "identity", "gzip;q=0"} {
+		var got [2]*http.Response
+		var bodies [2][]byte
+		for i, base := range []string{"http://" + nginx, portico} {
+			got[i], bodies[i] = fetchEncoded(t, "GET", base+"/app.js", accept)
+		}
+		want := js
+		if strings.Contains(accept, "gzip") && !strings.Contains(accept, "q=0") {
+			want = gz.Bytes()
+		}
+		for i, who := range []string{"nginx", "Portico"} {
+			if !bytes.Equal(bodies[i], want) {
+				t.Errorf("%s, Accept-Encoding %q: %d bytes, want %d", who, accept, len(bodies[i]), len(want))
+			}
+			if !hasVaryAE(got[i].Header) {
+				t.Errorf("%s, Accept-Encoding %q: Vary %q", who, accept, got[i].Header.Values("Vary"))
+			}
+		}
+		for _, h := range []string{"Content-Encoding", "ETag", "Last-Modified"} {
+			if a, b := got[0].Header.Get(h), got[1].Header.Get(h); a != b {
+				t.Errorf("Accept-Encoding %q: %s %q from nginx, %q from Portico", accept, h, a, b)
+			}
+		}
+		if a, b := got[0].Header.Get("Content-Type"), got[1].Header.Get("Content-Type"); !strings.Contains(a, "javascript") || !strings.Contains(b, "javascript") {
+			t.Errorf("Accept-Encoding %q: Content-Type %q from nginx, %q from Portico", accept, a, b)
+		}
+	}
+}
