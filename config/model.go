@@ -198,8 +198,8 @@ type Compression struct {
 	// compressed.
 	Types []string
 	// Level is the effort, 1 (fastest) to 9 (smallest), on each codec's own scale: gzip's
-	// level, brotli's quality, zstd's level. Key `level`. Default 1 (nginx
-	// `gzip_comp_level` 1).
+	// level, brotli's quality (at most 6: above, an encoder takes 10 to 34 MiB), zstd's level.
+	// Key `level`. Default 1 (nginx `gzip_comp_level` 1).
 	Level int
 }
 

@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -281,19 +282,19 @@ func (z *compression) typeListed(ct []byte) bool {
 	return false
 }
 
-// start decides on a response whose head is complete: it adds Vary when the response is
-// eligible, and when the client accepts an enabled coding, sets the coding's headers and
-// returns it.
-func (z *compression) start(ctx *fasthttp.RequestCtx, n int64) coding {
+// decide is for a response whose head is complete: it adds Vary when the response is
+// eligible, and returns the coding to send (identity when the client accepts none enabled).
+func (z *compression) decide(ctx *fasthttp.RequestCtx, n int64) coding {
 	if !z.eligible(ctx, n) {
 		return codingIdentity
 	}
+	addVary(&ctx.Response.Header)
+	return choose(acceptEncoding(ctx.Request.Header.Peek("Accept-Encoding")), z.enabled)
+}
+
+// apply sets the headers of a response sent in coding c.
+func apply(ctx *fasthttp.RequestCtx, c coding) {
 	h := &ctx.Response.Header
-	addVary(h)
-	c := choose(acceptEncoding(ctx.Request.Header.Peek("Accept-Encoding")), z.enabled)
-	if c == codingIdentity {
-		return c
-	}
 	h.SetContentEncoding(c.token())
 	// The bytes differ from the identity ones, so a strong validator would be false (RFC
 	// 9110 section 8.8.1); nginx makes it weak likewise (ngx_http_weak_etag).
@@ -302,7 +303,6 @@ func (z *compression) start(ctx *fasthttp.RequestCtx, n int64) coding {
 	}
 	// Byte ranges of the compressed stream are not offered (as nginx's gzip filter).
 	h.Del("Accept-Ranges")
-	return c
 }
 
 // addVary adds Accept-Encoding to Vary unless it is listed already (or Vary is "*").
@@ -318,12 +318,31 @@ func addVary(h *fasthttp.ResponseHeader) {
 // setBodyStream is ctx.SetBodyStream for services: it compresses the stream on the way out
 // when the transport's compression applies. n is the body length, -1 when unknown.
 func setBodyStream(ctx *fasthttp.RequestCtx, rq *request, r io.Reader, n int) {
-	c := rq.compress.start(ctx, int64(n))
-	if c == codingIdentity {
+	c := rq.compress.decide(ctx, int64(n))
+	if c == codingIdentity || !acquireStream() {
 		ctx.SetBodyStream(r, n)
 		return
 	}
+	apply(ctx, c)
 	ctx.SetBodyStream(newCompressedBody(r, c, rq.compress.level), -1)
+}
+
+// maxCompressedStreams bounds the compressed streams in flight in the process. A stream holds
+// its encoder until the client has read the whole body, and a slow client takes as long as
+// write_timeout allows per write; at level 1 an encoder holds 0.8 MiB (gzip) to 1.5 MiB (zstd),
+// up to 5.5 MiB at the higher levels, so 128 of them stay within about 200 MiB at level 1.
+// Past the bound a stream is sent uncompressed (still with Vary), which costs bytes, never
+// memory; responses held in memory are compressed at once and are not counted.
+const maxCompressedStreams = 128
+
+var compressedStreams atomic.Int64
+
+func acquireStream() bool {
+	if compressedStreams.Add(1) > maxCompressedStreams {
+		compressedStreams.Add(-1)
+		return false
+	}
+	return true
 }
 
 // compressBody compresses a response body held in memory (json services, small wsgi
@@ -334,10 +353,11 @@ func compressBody(ctx *fasthttp.RequestCtx, rq *request) {
 		return
 	}
 	body := resp.Body()
-	c := rq.compress.start(ctx, int64(len(body)))
+	c := rq.compress.decide(ctx, int64(len(body)))
 	if c == codingIdentity {
 		return
 	}
+	apply(ctx, c)
 	out := compressedBufPool.Get().(*bytes.Buffer)
 	out.Reset()
 	enc := acquireEncoder(c, rq.compress.level, out)
@@ -381,6 +401,10 @@ const (
 	zstdWindowSize = 1 << 20
 )
 
+// maxBrotliQuality caps brotli's quality: from 7 up an encoder takes 10 to 34 MiB, for a few
+// percent; 6 is the nginx brotli module's default (brotli_comp_level) and takes 4 MiB.
+const maxBrotliQuality = 6
+
 func acquireEncoder(c coding, level int, w io.Writer) encoder {
 	if e, ok := encoderPools[c][level].Get().(encoder); ok {
 		e.Reset(w)
@@ -392,7 +416,7 @@ func acquireEncoder(c coding, level int, w io.Writer) encoder {
 		g, _ := gzip.NewWriterLevel(w, level) // level is in 1..9
 		e = g
 	case codingBrotli:
-		b, _ := brotli.NewWriterOptions(w, level, brotli.WriterOptions{LGWin: brotliLGWin})
+		b, _ := brotli.NewWriterOptions(w, min(level, maxBrotliQuality), brotli.WriterOptions{LGWin: brotliLGWin})
 		e = b
 	case codingZstd:
 		z, _ := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
@@ -495,6 +519,7 @@ func (b *compressedBody) Close() error {
 	if b.in != nil {
 		copyBufPool.Put(b.in)
 		b.in = nil
+		compressedStreams.Add(-1)
 	}
 	return err
 }

@@ -461,3 +461,33 @@ func TestCompressBodyAllocs(t *testing.T) {
 		testkit.Budget(t, enc+" in memory", 0, 100, one)
 	}
 }
+
+// TestCompressedStreamBound: past maxCompressedStreams a stream goes uncompressed (with Vary),
+// and every compressed stream gives its place back when it ends.
+func TestCompressedStreamBound(t *testing.T) {
+	sock := startCompressApp(t)
+	base := startGateway(t, compressNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
+	resp, b := getEncoded(t, "GET", base+"/stream?n=100000", "gzip")
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+	}
+	want := decode(t, "gzip", b)
+	testkit.WaitFor(t, 0, "the stream's place given back", func() bool { return compressedStreams.Load() == 0 })
+
+	compressedStreams.Add(maxCompressedStreams)
+	resp, b = getEncoded(t, "GET", base+"/stream?n=100000", "gzip")
+	compressedStreams.Add(-maxCompressedStreams)
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" || !varies(resp) || !bytes.Equal(b, want) {
+		t.Errorf("at the bound: Content-Encoding %q, Vary %q, %d bytes (want %d)", ce, resp.Header.Values("Vary"), len(b), len(want))
+	}
+	// An in-memory body is not counted.
+	compressedStreams.Add(maxCompressedStreams)
+	resp, _ = getEncoded(t, "GET", base+"/page?n=20000", "gzip")
+	compressedStreams.Add(-maxCompressedStreams)
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("in memory at the bound: Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+	}
+	if n := compressedStreams.Load(); n != 0 {
+		t.Errorf("%d streams still counted", n)
+	}
+}
