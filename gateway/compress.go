@@ -289,7 +289,28 @@ func (z *compression) decide(ctx *fasthttp.RequestCtx, n int64) coding {
 		return codingIdentity
 	}
 	addVary(&ctx.Response.Header)
-	return choose(acceptEncoding(ctx.Request.Header.Peek("Accept-Encoding")), z.enabled)
+	return choose(clientAccepts(&ctx.Request.Header), z.enabled)
+}
+
+// clientAccepts weighs the codings of every Accept-Encoding line of the request, taken as one
+// list (RFC 9110 section 5.3).
+func clientAccepts(h *fasthttp.RequestHeader) [numCodings]int {
+	vals := h.PeekAll("Accept-Encoding")
+	switch len(vals) {
+	case 0:
+		return acceptEncoding(nil)
+	case 1:
+		return acceptEncoding(vals[0])
+	}
+	var buf [256]byte
+	joined := buf[:0]
+	for i, v := range vals {
+		if i > 0 {
+			joined = append(joined, ',')
+		}
+		joined = append(joined, v...)
+	}
+	return acceptEncoding(joined)
 }
 
 // apply sets the headers of a response sent in coding c.
@@ -533,7 +554,7 @@ func (s *staticService) precompressed(ctx *fasthttp.RequestCtx, rq *request, rel
 	if z == nil || len(ctx.Request.Header.Peek("Range")) > 0 {
 		return f, fi
 	}
-	q := acceptEncoding(ctx.Request.Header.Peek("Accept-Encoding"))
+	q := clientAccepts(&ctx.Request.Header)
 	best, bestQ, found := codingIdentity, 0, false
 	for _, c := range preference {
 		if z.enabled&(1<<c) == 0 {

@@ -187,6 +187,17 @@ func TestCompressionWSGI(t *testing.T) {
 	}
 }
 
+// TestCompressionAcceptLines: Accept-Encoding sent on two lines is one list.
+func TestCompressionAcceptLines(t *testing.T) {
+	sock := startCompressApp(t)
+	base := startGateway(t, compressNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
+	resp := rawRequest(t, base, "GET /page HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip;q=0.5\r\nAccept-Encoding: br\r\nConnection: close\r\n\r\n")
+	resp.Body.Close()
+	if ce := resp.Header.Get("Content-Encoding"); ce != "br" {
+		t.Errorf("two lines (gzip;q=0.5, then br): Content-Encoding %q, want br", ce)
+	}
+}
+
 // TestCompressionSkips: what must pass as it is, even to a client that accepts every coding.
 func TestCompressionSkips(t *testing.T) {
 	sock := startCompressApp(t)
