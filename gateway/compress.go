@@ -20,8 +20,8 @@ import (
 // Response compression (the transport option `compression`): nginx's gzip filter, plus the
 // brotli and zstd encodings, and nginx's gzip_static for static paths.
 //
-// A response is compressed when all of these hold, as nginx's ngx_http_gzip_filter_module
-// decides: the request is not HEAD and is HTTP/1.1 (nginx gzip_http_version 1.1: an HTTP/1.0
+// A response is compressed when all of these hold, much as nginx's ngx_http_gzip_filter_module
+// decides (README "Compression" lists where it differs): the request is not HEAD and is HTTP/1.1 (nginx gzip_http_version 1.1: an HTTP/1.0
 // client cannot take a chunked stream and its proxies may cache one variant for all); the
 // status is not 1xx, 204, 206 or 304; the response has no Content-Encoding and no
 // Content-Range, no Cache-Control: no-transform (RFC 9110 section 7.7), a Content-Type listed
