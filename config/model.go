@@ -306,6 +306,52 @@ type WebOptions struct {
 	// TrustedProxies lists peers (IPs or CIDRs) whose X-Forwarded-* headers are believed.
 	// Default none: the TCP peer is the client.
 	TrustedProxies []string
+	// Compression compresses responses on the fly (nginx `gzip on`, the brotli and zstd
+	// modules) and serves precompressed files beside static ones (nginx `gzip_static`). Key
+	// `compression`: `true` turns on gzip, brotli and zstd with the defaults below, or an
+	// object with the keys of Compression. Default off, as nginx's `gzip`.
+	Compression Compression
+}
+
+// Compression is the transport option `compression`. The encoding is chosen by the request's
+// Accept-Encoding (RFC 9110 section 12.5.3); when the client weighs several alike, zstd goes
+// before br before gzip.
+type Compression struct {
+	// Gzip, Brotli and Zstd enable each encoding (keys `gzip`, `brotli`, `zstd`). In the
+	// object form each defaults to true; set false the ones not wanted. All false: off.
+	Gzip, Brotli, Zstd bool
+	// MinLength: responses whose Content-Length is below it are sent as they are (nginx
+	// `gzip_min_length`, default 20). Key `min_length`, bytes or "1k". Default 256
+	// (DefaultCompressMinLength). A response without Content-Length (a stream) is compressed.
+	MinLength int64
+	// Types lists the media types compressed (nginx `gzip_types`): exact ("text/html"), a
+	// subtype wildcard ("text/*"), or "*" for every type. Parameters (";charset=utf-8") are
+	// ignored when matching. Default DefaultCompressTypes. text/event-stream is never
+	// compressed.
+	Types []string
+	// Level is the effort, 1 (fastest) to 9 (smallest), on each codec's own scale: gzip's
+	// level, brotli's quality (at most 6: above, an encoder takes 10 to 34 MiB), zstd's level.
+	// Key `level`. Default 1 (nginx `gzip_comp_level` 1).
+	Level int
+}
+
+// Enabled reports whether any encoding is on.
+func (c *Compression) Enabled() bool { return c.Gzip || c.Brotli || c.Zstd }
+
+// DefaultCompressMinLength is Compression.MinLength's default. A body this small fits in one
+// TCP segment with its head either way, and gzip's 18 bytes of framing can make it larger;
+// nginx's 20 bytes is too low to save anything.
+const DefaultCompressMinLength = 256
+
+// DefaultCompressTypes are the media types compressed by default: nginx's `gzip_types`
+// (text/html, always) plus the text-like types web apps send. Images other than SVG, fonts in
+// WOFF2, archives and video are compressed already.
+var DefaultCompressTypes = []string{
+	"text/html", "text/plain", "text/css", "text/javascript", "text/xml", "text/csv",
+	"text/markdown", "application/javascript", "application/x-javascript", "application/json",
+	"application/ld+json", "application/manifest+json", "application/problem+json",
+	"application/xml", "application/rss+xml", "application/atom+xml", "application/xhtml+xml",
+	"application/wasm", "image/svg+xml", "image/x-icon", "font/ttf", "font/otf",
 }
 
 // Service is one entry of a path table.

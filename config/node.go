@@ -948,9 +948,55 @@ func (d *decoder) decodeWebOptions(v *value, place string, wo *WebOptions) {
 			wo.TrustedProxies = append(wo.TrustedProxies, s)
 		}
 	}
+	d.decodeCompression(o, &wo.Compression)
 	// Twisted web options without a Portico meaning.
 	o.ignore("client_timeout", "hixie76_aware")
 	o.done()
+}
+
+// decodeCompression reads the transport option `compression`: true, false, or an object.
+func (d *decoder) decodeCompression(o *obj, c *Compression) {
+	v, p := o.take("compression")
+	if v == nil || v.kind == kNull {
+		return
+	}
+	on := func() {
+		*c = Compression{Gzip: true, Brotli: true, Zstd: true, MinLength: DefaultCompressMinLength,
+			Types: DefaultCompressTypes, Level: 1}
+	}
+	switch v.kind {
+	case kBool:
+		if v.b {
+			on()
+		}
+		return
+	case kMap:
+	default:
+		d.add(v.line, p, "want true, false or an object (gzip, brotli, zstd, min_length, types, level), got %s", v.kind)
+		return
+	}
+	on()
+	x := d.object(v, p)
+	x.boolean("gzip", &c.Gzip)
+	x.boolean("brotli", &c.Brotli)
+	x.boolean("zstd", &c.Zstd)
+	x.size("min_length", &c.MinLength)
+	x.integer("level", 1, 9, &c.Level)
+	if types, ok := x.strList("types", true); ok {
+		tv, tp := x.take("types")
+		c.Types = nil
+		for i, t := range types {
+			t = strings.ToLower(strings.TrimSpace(t))
+			typ, sub, found := strings.Cut(t, "/")
+			if t != "*" && (!found || typ == "" || sub == "" || typ == "*" || strings.ContainsAny(t, "; ") ||
+				(strings.Contains(sub, "*") && sub != "*")) {
+				d.add(tv.line, indexPlace(tp, i), "%q is not a media type (want \"text/html\", \"text/*\" or \"*\")", types[i])
+				continue
+			}
+			c.Types = append(c.Types, t)
+		}
+	}
+	x.done()
 }
 
 func (d *decoder) decodePaths(v *value, place, dir string, w *Worker, top bool) map[string]*Service {

@@ -31,7 +31,8 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 		for j := range w.Transports {
 			t := &w.Transports[j]
 			tab := &pathTable{root: &pathNode{}, accessLog: t.Options.AccessLog,
-				details: t.Options.DisplayTracebacks, writeTO: t.Options.WriteTimeout}
+				details: t.Options.DisplayTracebacks, writeTO: t.Options.WriteTimeout,
+				compress: newCompression(&t.Options.Compression)}
 			if t.Endpoint.TLS != nil && t.Options.HSTS {
 				tab.hsts = "max-age=" + strconv.Itoa(t.Options.HSTSMaxAge)
 			}

@@ -61,6 +61,8 @@ type pathTable struct {
 	hsts      string        // Strict-Transport-Security value on TLS transports, or ""
 	details   bool          // display_tracebacks: error causes in 5xx bodies
 	writeTO   time.Duration // write_timeout, per write to the client
+
+	compress *compression // the `compression` option, nil when off
 }
 
 // request is the gateway's per-request view shared by services.
@@ -70,6 +72,8 @@ type request struct {
 	requestURI []byte // raw path and query as sent (REQUEST_URI)
 	host       []byte // nginx's $host: lower-case, without port (SERVER_NAME)
 	authority  []byte // the request line's authority, else the Host header as sent (HTTP_HOST)
+
+	compress *compression // the transport's compression, nil when off
 }
 
 var requestPool = sync.Pool{New: func() any { return new(request) }}
@@ -291,12 +295,14 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	rq.mount = mount
+	rq.compress = tab.compress
 	if err := svc.serve(ctx, rq); err != nil {
 		fail(ctx, s.g.log, svc.place(), err)
 		if tab.details && ctx.Response.StatusCode() >= 500 {
 			ctx.Response.AppendBodyString(err.Error() + "\n")
 		}
 	}
+	compressBody(ctx, rq)
 	if tab.hsts != "" {
 		ctx.Response.Header.Set("Strict-Transport-Security", tab.hsts)
 	}

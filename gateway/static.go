@@ -182,7 +182,7 @@ func (s *staticService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		}
 		if f, err = s.open(path.Join(rel, s.index)); err == nil {
 			if fi, err = f.Stat(); err == nil && !fi.IsDir() {
-				return s.sendFile(ctx, f, fi)
+				return s.sendFile(ctx, rq, path.Join(rel, s.index), f, fi)
 			}
 			f.Close()
 		}
@@ -195,7 +195,7 @@ func (s *staticService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		f.Close()
 		return errNotFound
 	}
-	return s.sendFile(ctx, f, fi)
+	return s.sendFile(ctx, rq, rel, f, fi)
 }
 
 func (s *staticService) contentType(name string) string {
@@ -209,16 +209,28 @@ func (s *staticService) contentType(name string) string {
 	return "application/octet-stream"
 }
 
-func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, f *os.File, fi os.FileInfo) error {
+func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, rq *request, rel string, f *os.File, fi os.FileInfo) error {
 	h := &ctx.Response.Header
 	h.SetContentType(s.contentType(fi.Name()))
+	f, fi = s.precompressed(ctx, rq, rel, f, fi)
 	mod := fi.ModTime().UTC().Truncate(time.Second)
 	h.Set("Last-Modified", mod.Format(http.TimeFormat))
+	// nginx's ETag (ngx_http_set_etag): mtime and size in hex, of the file sent, so that a
+	// precompressed sibling has its own.
+	etag := fmt.Sprintf("\"%x-%x\"", fi.ModTime().Unix(), fi.Size())
+	h.Set("ETag", etag)
 	h.Set("Accept-Ranges", "bytes")
 	if s.cache != "" {
 		h.Set("Cache-Control", s.cache)
 	}
-	if ims := ctx.Request.Header.Peek("If-Modified-Since"); len(ims) > 0 {
+	// If-None-Match, when sent, decides instead of If-Modified-Since (RFC 9110 section 13.2.2).
+	if inm := ctx.Request.Header.Peek("If-None-Match"); len(inm) > 0 {
+		if etagListed(string(inm), etag) {
+			f.Close()
+			ctx.SetStatusCode(fasthttp.StatusNotModified)
+			return nil
+		}
+	} else if ims := ctx.Request.Header.Peek("If-Modified-Since"); len(ims) > 0 {
 		if t, err := http.ParseTime(string(ims)); err == nil && !mod.After(t) {
 			f.Close()
 			ctx.SetStatusCode(fasthttp.StatusNotModified)
@@ -253,8 +265,20 @@ func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, f *os.File, fi os.Fil
 			return err
 		}
 	}
-	ctx.SetBodyStream(&limitedFile{f: f, n: length, client: ctx.Conn(), writeTO: s.writeTO}, int(length))
+	setBodyStream(ctx, rq, &limitedFile{f: f, n: length, client: ctx.Conn(), writeTO: s.writeTO}, int(length))
 	return nil
+}
+
+// etagListed compares an If-None-Match list with etag weakly (RFC 9110 section 8.8.3.2): a
+// weak W/"x" from a compressed answer matches "x".
+func etagListed(list, etag string) bool {
+	for t := range strings.SplitSeq(list, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
 }
 
 // limitedFile streams n bytes of f and closes f when fasthttp is done with it.

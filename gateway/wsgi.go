@@ -271,7 +271,7 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 	ub.remaining = ub.head.ContentLength
 	ub.resetEnds = bodyLen > 0
 	ub.client, ub.writeTO = ctx.Conn(), s.writeTO
-	ctx.SetBodyStream(ub, int(ub.head.ContentLength))
+	setBodyStream(ctx, rq, ub, int(ub.head.ContentLength))
 	return nil
 }
 
