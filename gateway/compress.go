@@ -594,7 +594,11 @@ func (s *staticService) statRel(rel string) (os.FileInfo, error) {
 	if s.symlinks {
 		return os.Stat(path.Join(s.dir, rel))
 	}
-	return s.root.Stat(rel)
+	root, err := s.openRoot()
+	if err != nil {
+		return nil, err
+	}
+	return root.Stat(rel)
 }
 
 var (
