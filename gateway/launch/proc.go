@@ -118,6 +118,7 @@ type Supervisor struct {
 
 	mu       sync.Mutex
 	cur      *proc         // the running instance, nil between instances
+	starting *proc         // the instance being started, until it is cur
 	readyCh  chan struct{} // closed while ready; replaced by an open one when not
 	started  bool
 	stopping bool
@@ -521,18 +522,27 @@ func (s *Supervisor) spawn() (*proc, error) {
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	p := &proc{done: make(chan struct{}), ready: make(chan struct{}), outDone: make(chan struct{})}
+	// The child may send READY=1 before this goroutine, on a busy machine, gets to publish
+	// it as s.cur (the READY=1 was then lost, and the start timed out): readNotify gives it
+	// to the starting instance.
+	s.mu.Lock()
+	s.starting = p
+	s.mu.Unlock()
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		if err := cmd.Start(); err != nil {
+			s.mu.Lock()
+			s.starting = nil
+			s.mu.Unlock()
 			started <- err
 			return
 		}
 		p.pid = cmd.Process.Pid
 		p.began = time.Now()
 		s.mu.Lock()
-		s.cur = p // before READY=1 can arrive
+		s.cur, s.starting = p, nil
 		s.mu.Unlock()
 		started <- nil
 		p.waitErr = cmd.Wait()
@@ -656,7 +666,10 @@ func (s *Supervisor) readNotify(c *net.UnixConn) {
 		for _, line := range strings.Split(string(buf[:n]), "\n") {
 			if line == "READY=1" {
 				s.mu.Lock()
-				p := s.cur
+				p := s.starting // a READY=1 while one starts is the starting one's
+				if p == nil {
+					p = s.cur
+				}
 				s.mu.Unlock()
 				if p != nil {
 					p.once.Do(func() { close(p.ready) })
