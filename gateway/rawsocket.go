@@ -135,6 +135,7 @@ type rawTransport struct {
 	remote string
 
 	readErr error // the reader's first error
+	broken  bool  // the client broke the framing: nothing more is read from it
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -166,6 +167,7 @@ func (t *rawTransport) ReadMessage() ([]byte, error) {
 		if err != nil {
 			var fe *rawsocket.FrameError
 			if errors.As(err, &fe) {
+				t.broken = true
 				if fe.TooLong {
 					t.warn("rawsocket message over max_message_size: connection closed; raise max_message_size of the transport to accept it",
 						"size", fe.Length, "max_message_size", fe.Max)
@@ -269,8 +271,8 @@ func (t *rawTransport) cut() {
 // drain reads what the client still sends, up to rawCloseBound after Close, so that closing
 // does not reset the connection under the router's last messages.
 func (t *rawTransport) drain() {
-	if t.isCut.Load() {
-		return
+	if t.isCut.Load() || t.broken {
+		return // what follows is not framed: the connection is closed unread (autobahn aborts it)
 	}
 	_, _ = io.Copy(io.Discard, t.conn)
 }
