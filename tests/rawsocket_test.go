@@ -300,7 +300,7 @@ func TestUniversalTransport(t *testing.T) {
 		},
 		map[string]any{
 			"type": "universal", "endpoint": tcpEndpoint(),
-			"web":  map[string]any{"paths": map[string]any{"/": map[string]any{"type": "json", "value": 1}}},
+			"web": map[string]any{"paths": map[string]any{"/": map[string]any{"type": "json", "value": 1}}},
 		},
 	)
 	addr := addrs["workers[0].transports[0]"]
