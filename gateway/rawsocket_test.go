@@ -1,0 +1,136 @@
+package gateway
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"portico/config"
+	"portico/rawsocket"
+)
+
+// rawNode is a node with one rawsocket transport on 127.0.0.1:0.
+func rawNode(t *testing.T, maxSize int, writeTO time.Duration) *config.Node {
+	n := testNode(t, map[string]*config.Service{})
+	tr := &n.Workers[0].Transports[0]
+	tr.Type, tr.Paths = "rawsocket", nil
+	tr.RawSocket = &config.RawSocket{Place: tr.Place, Serializers: []string{"json", "msgpack", "cbor"}, MaxMessageSize: maxSize,
+		Options: config.RawSocketOptions{MaxConnections: 16, WriteTimeout: writeTO, OutQueueLimit: 1024, SessionLimits: config.DefaultSessionLimits()}}
+	return n
+}
+
+type rawClient struct {
+	t *testing.T
+	c net.Conn
+	r rawsocket.Reader
+}
+
+// rawJoin connects to addr with the JSON serializer, checks the announced LENGTH and joins
+// realm1.
+func rawJoin(t *testing.T, addr string, wantExp uint8, roles string) *rawClient {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	rc := &rawClient{t: t, c: c, r: rawsocket.Reader{R: c}}
+	if _, err := c.Write([]byte{0x7F, 0xF1, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	var reply [4]byte
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(c, reply[:]); err != nil {
+		t.Fatal(err)
+	}
+	if want := rawsocket.Reply(wantExp, rawsocket.SerializerJSON); reply != want {
+		t.Fatalf("handshake reply % x, want % x", reply, want)
+	}
+	rc.send(`[1,"realm1",{"roles":{` + roles + `}}]`)
+	rc.expect("[2,")
+	return rc
+}
+
+func (r *rawClient) send(msg string) {
+	r.t.Helper()
+	if _, err := r.c.Write(append(rawsocket.AppendHeader(nil, rawsocket.Message, len(msg)), msg...)); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawClient) expect(prefix string) []byte {
+	r.t.Helper()
+	_ = r.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	typ, b, err := r.r.Next()
+	if err != nil || typ != rawsocket.Message || !bytes.HasPrefix(b, []byte(prefix)) {
+		r.t.Fatalf("got %v %.80q, %v; want %s...", typ, b, err, prefix)
+	}
+	return b
+}
+
+// TestRawSocketReloadAndShutdown: a reload keeps RawSocket sessions and applies a new
+// max_message_size to new connections (the handshake announces it); stopping Portico ends a
+// session with GOODBYE wamp.close.system_shutdown, then closes the connection.
+func TestRawSocketReloadAndShutdown(t *testing.T) {
+	g, _ := startGatewayG(t, rawNode(t, 128<<10, 5*time.Second))
+	addr := g.Addrs()[0].String()
+	a := rawJoin(t, addr, 8, `"subscriber":{}`) // 128 KiB: 2^(9+8)
+	a.send(`[32,1,{},"com.example.topic"]`)
+	a.expect("[33,1,")
+
+	if err := g.Reload(rawNode(t, 1<<20, 5*time.Second)); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	a.send(`[32,2,{},"com.example.other"]`)
+	a.expect("[33,2,")
+	b := rawJoin(t, addr, 11, `"publisher":{}`) // 1 MiB after the reload
+	b.send(`[16,3,{"acknowledge":true},"com.example.topic",["hi"]]`)
+	b.expect("[17,3,")
+	if ev := a.expect("[36,"); !bytes.Contains(ev, []byte(`["hi"]`)) {
+		t.Fatalf("event %s", ev)
+	}
+
+	ctxShutdown(t, g)
+	for _, c := range []*rawClient{a, b} {
+		if gb := c.expect("[6,"); !bytes.Contains(gb, []byte("wamp.close.system_shutdown")) {
+			t.Fatalf("at shutdown: %s, want GOODBYE wamp.close.system_shutdown", gb)
+		}
+		c.send(`[6,{},"wamp.close.goodbye_and_out"]`)
+		if rest, err := io.ReadAll(c.c); err != nil || len(rest) != 0 {
+			t.Fatalf("after GOODBYE: %q, %v; want the connection closed", rest, err)
+		}
+	}
+}
+
+// TestRawSocketShutdownCutsStalledWriter: a subscriber that stops reading while events pile
+// up holds its session's writer in a write (write_timeout 90 s); shutdown cuts it at its bound
+// rather than waiting for the write.
+func TestRawSocketShutdownCutsStalledWriter(t *testing.T) {
+	g, _ := startGatewayG(t, rawNode(t, 1<<20, 90*time.Second))
+	addr := g.Addrs()[0].String()
+	sub := rawJoin(t, addr, 11, `"subscriber":{}`)
+	sub.send(`[32,1,{},"com.example.flood"]`)
+	sub.expect("[33,1,")
+	// sub reads nothing from here on.
+	pub := rawJoin(t, addr, 11, `"publisher":{}`)
+	// 600 events of 64 KiB (under the queue limit of 1024) are far more than the socket
+	// buffers of both ends hold, so the subscriber's writer blocks.
+	event := `[16,%d,{},"com.example.flood",["` + strings.Repeat("x", 64<<10) + `"]]`
+	for i := range 600 {
+		pub.send(strings.Replace(event, "%d", strconv.Itoa(i+2), 1))
+	}
+	pub.send(`[16,1000,{"acknowledge":true},"com.example.flood",[]]`)
+	pub.expect("[17,1000,")
+
+	done := make(chan struct{})
+	go func() { ctxShutdown(t, g); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(45 * time.Second):
+		t.Fatal("shutdown still waiting after 45 s for a writer blocked on a client that does not read (write_timeout 90 s)")
+	}
+}
