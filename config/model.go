@@ -124,9 +124,9 @@ type RawSocket struct {
 	// MaxMessageSize bounds one incoming message, in bytes or "128k". The handshake announces
 	// the largest power of two not above it (at least 512, the least RawSocket can say); a
 	// frame over the bound closes the connection before its payload is read, and logs one
-	// warning naming this key. Default 128 KiB (DefaultRawSocketMaxMessageSize), Crossbar's.
-	// Crossbar's range is 1..64m; RawSocket frames carry at most 16 MiB - 1, so larger values
-	// act as 16 MiB - 1.
+	// warning naming this key. Default 1 MiB (DefaultMaxMessageSize), as a websocket path's;
+	// Crossbar's configured default is 128 kB (crossbar/router/protocol.py). Crossbar's range
+	// is 1..64m; RawSocket frames carry at most 16 MiB - 1, so larger values act as that.
 	MaxMessageSize int
 	// Auth is Crossbar's `auth`, as on a websocket path: nil admits clients anonymously with
 	// role "anonymous".
@@ -135,10 +135,6 @@ type RawSocket struct {
 	// Options are Portico's bounds of the transport (Crossbar's rawsocket has no `options`).
 	Options RawSocketOptions
 }
-
-// DefaultRawSocketMaxMessageSize is a RawSocket transport's max_message_size when the
-// configuration does not set it: Crossbar's (crossbar/router/protocol.py, 128 kB).
-const DefaultRawSocketMaxMessageSize = 128 << 10
 
 // DefaultRawSocketMaxConnections bounds a RawSocket transport's connections by default: the
 // bound fasthttp puts on a web transport's (max_connections 0).

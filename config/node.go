@@ -418,7 +418,7 @@ func (d *decoder) decodeUniversal(o *obj, place, dir string, w *Worker, t *Trans
 // `rawsocket` of a universal one); Crossbar's keys (check_listening_transport_rawsocket)
 // and Portico's `options`.
 func (d *decoder) decodeRawSocket(o *obj, place string) *RawSocket {
-	r := &RawSocket{Place: place, MaxMessageSize: DefaultRawSocketMaxMessageSize, Options: RawSocketOptions{
+	r := &RawSocket{Place: place, MaxMessageSize: DefaultMaxMessageSize, Options: RawSocketOptions{
 		MaxConnections: DefaultRawSocketMaxConnections,
 		WriteTimeout:   60 * time.Second,
 		OutQueueLimit:  1024,

@@ -73,8 +73,9 @@ func (r *rawClient) expect(prefix string) []byte {
 }
 
 // TestRawSocketReloadAndShutdown: a reload keeps RawSocket sessions and applies a new
-// max_message_size to new connections (the handshake announces it); stopping Portico ends a
-// session with GOODBYE wamp.close.system_shutdown, then closes the connection.
+// max_message_size to new connections (the handshake announces it); one that changes the
+// transport's type is refused (a restart applies it); stopping Portico ends a session with
+// GOODBYE wamp.close.system_shutdown, then closes the connection.
 func TestRawSocketReloadAndShutdown(t *testing.T) {
 	g, _ := startGatewayG(t, rawNode(t, 128<<10, 5*time.Second))
 	addr := g.Addrs()[0].String()
@@ -93,6 +94,13 @@ func TestRawSocketReloadAndShutdown(t *testing.T) {
 	if ev := a.expect("[36,"); !bytes.Contains(ev, []byte(`["hi"]`)) {
 		t.Fatalf("event %s", ev)
 	}
+
+	web := testNode(t, map[string]*config.Service{"/": {Type: "json", JSON: &config.JSON{Value: 1}}})
+	if err := g.Reload(web); err == nil || !strings.Contains(err.Error(), "type changed") {
+		t.Fatalf("reload to a web transport on the same endpoint: %v, want a refusal naming the type", err)
+	}
+	a.send(`[32,4,{},"com.example.third"]`)
+	a.expect("[33,4,")
 
 	ctxShutdown(t, g)
 	for _, c := range []*rawClient{a, b} {

@@ -15,7 +15,10 @@ import (
 func (s *server) acceptRaw() error {
 	return s.accept(func(c net.Conn) {
 		tab := s.table.Load()
-		s.g.log.Debug("rawsocket connection", "transport", s.where, "remote", c.RemoteAddr().String())
+		if tab.raw == nil { // a reload keeps the type; this is only defensive
+			_ = c.Close()
+			return
+		}
 		tab.raw.ref.wg.Add(1) // before the listener can close: Shutdown waits for accept to end
 		go tab.raw.serveConn(c)
 	})
