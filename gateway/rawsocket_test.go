@@ -2,8 +2,19 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -140,5 +151,81 @@ func TestRawSocketShutdownCutsStalledWriter(t *testing.T) {
 	case <-done:
 	case <-time.After(45 * time.Second):
 		t.Fatal("shutdown still waiting after 45 s for a writer blocked on a client that does not read (write_timeout 90 s)")
+	}
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key into dir.
+func selfSigned(t *testing.T, dir string) *config.TLS {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := &config.TLS{Certificate: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem")}
+	if err := os.WriteFile(tc.Certificate, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tc.Key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return tc
+}
+
+// TestUniversalTLS: a universal transport on a TLS endpoint tells RawSocket from HTTP by the
+// first octet inside TLS: HTTPS requests and WAMP over RawSocket over TLS on one port.
+func TestUniversalTLS(t *testing.T) {
+	n := rawNode(t, 1<<20, 5*time.Second)
+	tr := &n.Workers[0].Transports[0]
+	tr.Type = "universal"
+	tr.Endpoint.TLS = selfSigned(t, t.TempDir())
+	tr.Paths = map[string]*config.Service{"/": {Place: tr.Place + ".web.paths./", Type: "json", JSON: &config.JSON{Value: "secure"}}}
+	g, _ := startGatewayG(t, n)
+	addr := g.Addrs()[0].String()
+	tlsConf := &tls.Config{InsecureSkipVerify: true} // the certificate made above
+
+	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get("https://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != `"secure"` {
+		t.Fatalf("GET /: %d %q", resp.StatusCode, b)
+	}
+
+	c, err := tls.Dial("tcp", addr, tlsConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc := &rawClient{t: t, c: c, r: rawsocket.Reader{R: c}}
+	if _, err := c.Write([]byte{0x7F, 0xF3, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	var reply [4]byte
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(c, reply[:]); err != nil || reply != rawsocket.Reply(11, rawsocket.SerializerCBOR) {
+		t.Fatalf("handshake reply % x, %v", reply, err)
+	}
+	// HELLO in CBOR: [1, "realm1", {"roles": {"caller": {}}}]
+	hello := []byte{0x83, 0x01, 0x66, 'r', 'e', 'a', 'l', 'm', '1', 0xA1, 0x65, 'r', 'o', 'l', 'e', 's', 0xA1, 0x66, 'c', 'a', 'l', 'l', 'e', 'r', 0xA0}
+	if _, err := c.Write(append(rawsocket.AppendHeader(nil, rawsocket.Message, len(hello)), hello...)); err != nil {
+		t.Fatal(err)
+	}
+	typ, m, err := rc.r.Next()
+	if err != nil || typ != rawsocket.Message || len(m) < 2 || m[0] != 0x83 || m[1] != 0x02 {
+		t.Fatalf("want a CBOR WELCOME, got %v % x, %v", typ, m, err)
 	}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -74,7 +75,11 @@ func (s *server) sortConns(m *muxListener) {
 			_ = c.SetReadDeadline(time.Time{})
 			pc := &prefixConn{Conn: c, first: first[0], pending: true}
 			if first[0] != rawsocket.Magic {
-				if !m.deliver(pc) {
+				var hc net.Conn = pc
+				if tc, ok := c.(*tls.Conn); ok {
+					hc = &tlsPrefixConn{prefixConn: pc, tc: tc}
+				}
+				if !m.deliver(hc) {
 					_ = c.Close()
 				}
 				return
@@ -184,3 +189,13 @@ func (c *prefixConn) CloseWrite() error {
 	}
 	return nil
 }
+
+// tlsPrefixConn is a prefixConn over TLS: fasthttp tells TLS connections by these methods
+// (RequestCtx.IsTLS).
+type tlsPrefixConn struct {
+	*prefixConn
+	tc *tls.Conn
+}
+
+func (c *tlsPrefixConn) Handshake() error                     { return c.tc.Handshake() }
+func (c *tlsPrefixConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
