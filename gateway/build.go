@@ -58,7 +58,7 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 					return nil, err
 				}
 			}
-			tab.sniffTO = t.Options.HeaderReadTimeout
+			tab.sniffTO, tab.maxConns = t.Options.HeaderReadTimeout, t.Options.MaxConnections
 			tables[t.Place] = tab
 		}
 	}

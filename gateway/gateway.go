@@ -62,8 +62,10 @@ type pathTable struct {
 	writeTO   time.Duration // write_timeout, per write to the client
 	// raw serves the transport's RawSocket connections (rawsocket and universal transports).
 	raw *rawService
-	// sniffTO bounds the wait for a universal transport's first octet (header_read_timeout).
-	sniffTO time.Duration
+	// sniffTO bounds the wait for a universal transport's first octet (header_read_timeout),
+	// maxConns the connections waiting for it (max_connections, 0: fasthttp's bound).
+	sniffTO  time.Duration
+	maxConns int
 }
 
 // request is the gateway's per-request view shared by services.

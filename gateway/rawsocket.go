@@ -63,9 +63,18 @@ func (s *rawService) serveConn(c net.Conn) {
 	defer c.Close()
 	remote := c.RemoteAddr().String()
 	lim := s.cfg.Options.SessionLimits
+	// A connection takes its slot from the start, so that connections still in their
+	// handshake count too; one over max_connections has rawCloseBound to send its handshake
+	// and is refused with error 4.
+	over := s.slots.Add(1) > int64(s.cfg.Options.MaxConnections)
+	defer s.slots.Add(-1)
 	// auth_timeout bounds the whole opening: the handshake here, HELLO to WELCOME in the
 	// router (its auth timer starts with the session).
-	_ = c.SetDeadline(time.Now().Add(lim.AuthTimeout))
+	wait := lim.AuthTimeout
+	if over {
+		wait = min(wait, rawCloseBound)
+	}
+	_ = c.SetDeadline(time.Now().Add(wait))
 	var hs [4]byte
 	if _, err := io.ReadFull(c, hs[:]); err != nil {
 		s.log.Debug("rawsocket handshake not received", "transport", s.where, "remote", remote, "error", err)
@@ -87,12 +96,10 @@ func (s *rawService) serveConn(c net.Conn) {
 		s.refuse(c, rawsocket.ErrSerializerUnsupported, remote, fmt.Sprintf("serializer %d is not among %v; add it to serializers", h.Serializer, s.cfg.Serializers))
 		return
 	}
-	if s.slots.Add(1) > int64(s.cfg.Options.MaxConnections) {
-		s.slots.Add(-1)
+	if over {
 		s.refuse(c, rawsocket.ErrMaxConnections, remote, fmt.Sprintf("%d connections open; raise options.max_connections", s.cfg.Options.MaxConnections))
 		return
 	}
-	defer s.slots.Add(-1)
 	reply := rawsocket.Reply(s.lengthExp, h.Serializer)
 	if _, err := c.Write(reply[:]); err != nil {
 		s.log.Debug("rawsocket handshake reply not sent", "transport", s.where, "remote", remote, "error", err)

@@ -6,7 +6,10 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"portico/rawsocket"
 )
@@ -61,20 +64,29 @@ func isTemporary(err error) bool {
 // the `web` paths. The first octet is waited for in the connection's own goroutine, bounded by
 // header_read_timeout, so that a silent client holds up no other.
 func (s *server) sortConns(m *muxListener) {
+	limit := int64(fasthttp.DefaultConcurrency)
+	var sorting atomic.Int64
 	_ = s.accept(func(c net.Conn) {
+		tab := s.table.Load()
+		if tab.maxConns > 0 {
+			limit = int64(tab.maxConns)
+		}
+		// Connections waiting for their first octet are bounded like HTTP connections
+		// (max_connections): past the bound a new one is closed at once.
+		if sorting.Add(1) > limit {
+			sorting.Add(-1)
+			_ = c.Close()
+			return
+		}
 		go func() {
-			tab := s.table.Load()
-			if tab.sniffTO > 0 {
-				_ = c.SetReadDeadline(time.Now().Add(tab.sniffTO))
-			}
-			var first [1]byte
-			if _, err := io.ReadFull(c, first[:]); err != nil {
+			first, err := sniff(c, tab.sniffTO)
+			sorting.Add(-1)
+			if err != nil {
 				_ = c.Close()
 				return
 			}
-			_ = c.SetReadDeadline(time.Time{})
-			pc := &prefixConn{Conn: c, first: first[0], pending: true}
-			if first[0] != rawsocket.Magic {
+			pc := &prefixConn{Conn: c, first: first, pending: true}
+			if first != rawsocket.Magic {
 				var hc net.Conn = pc
 				if tc, ok := c.(*tls.Conn); ok {
 					hc = &tlsPrefixConn{prefixConn: pc, tc: tc}
@@ -100,6 +112,18 @@ func (s *server) sortConns(m *muxListener) {
 		}()
 	})
 	m.closeAccepting()
+}
+
+// sniff reads the first octet of c, waiting up to d (0: no bound).
+func sniff(c net.Conn, d time.Duration) (byte, error) {
+	if d > 0 {
+		_ = c.SetReadDeadline(time.Now().Add(d))
+	}
+	var first [1]byte
+	if _, err := io.ReadFull(c, first[:]); err != nil {
+		return 0, err
+	}
+	return first[0], c.SetReadDeadline(time.Time{})
 }
 
 // muxListener is the HTTP side of a universal transport: it hands the fasthttp server the

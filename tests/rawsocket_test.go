@@ -267,6 +267,25 @@ func TestRawSocketProtocol(t *testing.T) {
 		}
 	})
 
+	t.Run("a silent client holds a slot", func(t *testing.T) {
+		// Connections count from accept, not from the end of their handshake: a client that
+		// has sent nothing yet holds its slot (up to auth_timeout), the next one is refused,
+		// and the first is then served.
+		testkit.CheckFor(t, 0, func() error { // until the slot of the last subtest is back
+			silent := rsDial(t, "tcp", addr)
+			defer silent.c.Close()
+			c := rsDial(t, "tcp", addr)
+			defer c.c.Close()
+			if got := c.handshake([4]byte{0x7F, 0xF1, 0, 0}); got != [4]byte{0x7F, 0x40, 0, 0} {
+				return fmt.Errorf("second client: reply % x, want maximum connection count reached", got)
+			}
+			if got := silent.handshake([4]byte{0x7F, 0xF1, 0, 0}); got != [4]byte{0x7F, 0x11, 0, 0} {
+				return fmt.Errorf("the silent client: reply % x, want it served", got)
+			}
+			return nil
+		})
+	})
+
 	t.Run("reserved frame type", func(t *testing.T) {
 		var c *rsConn
 		testkit.CheckFor(t, 0, func() error { // the slot of the last subtest comes back
