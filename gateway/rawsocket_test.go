@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"portico/config"
+	"portico/internal/testkit"
 	"portico/rawsocket"
 )
 
@@ -228,4 +229,64 @@ func TestUniversalTLS(t *testing.T) {
 	if err != nil || typ != rawsocket.Message || len(m) < 2 || m[0] != 0x83 || m[1] != 0x02 {
 		t.Fatalf("want a CBOR WELCOME, got %v % x, %v", typ, m, err)
 	}
+}
+
+// discardConn is a connection whose writes go nowhere and whose reads come from r.
+type discardConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c discardConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (c discardConn) Read(p []byte) (int, error)       { return c.r.Read(p) }
+func (c discardConn) SetWriteDeadline(time.Time) error { return nil }
+func (c discardConn) SetReadDeadline(time.Time) error  { return nil }
+func (c discardConn) SetDeadline(time.Time) error      { return nil }
+
+// TestRawSocketWriteAllocs: writing a message, small (copied behind its header into the
+// transport's buffer) or large (header and payload written apart), allocates nothing.
+func TestRawSocketWriteAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	tr := &rawTransport{conn: discardConn{}, peerMax: 1 << 24, writeTO: time.Minute}
+	small, large := bytes.Repeat([]byte("s"), 200), bytes.Repeat([]byte("l"), 64<<10)
+	for _, m := range [][]byte{small, large} {
+		testkit.Budget(t, "rawsocket write of "+strconv.Itoa(len(m))+" bytes", 0, 200, func() {
+			if err := tr.WriteMessage(m); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// cycleReader reads b over and over.
+type cycleReader struct {
+	b []byte
+	i int
+}
+
+func (r *cycleReader) Read(p []byte) (int, error) {
+	n := copy(p, r.b[r.i:])
+	r.i = (r.i + n) % len(r.b)
+	return n, nil
+}
+
+// TestRawSocketReadAllocs: reading a message allocates only the message, which the router
+// keeps, and a PING on the way only its payload, which the PONG sends back.
+func TestRawSocketReadAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	msg := []byte(`[16,1,{},"com.example.topic",["hello"]]`)
+	stream := append(rawsocket.AppendHeader(nil, rawsocket.Ping, 4), "ping"...)
+	stream = append(rawsocket.AppendHeader(stream, rawsocket.Message, len(msg)), msg...)
+	c := discardConn{r: &cycleReader{b: stream}}
+	tr := &rawTransport{conn: c, rd: rawsocket.Reader{R: c, Max: 1 << 20}, peerMax: 1 << 24, writeTO: time.Minute}
+	testkit.Budget(t, "rawsocket read after a ping", 2, 200, func() {
+		b, err := tr.ReadMessage()
+		if err != nil || !bytes.Equal(b, msg) {
+			t.Fatalf("%q, %v", b, err)
+		}
+	})
 }
