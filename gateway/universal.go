@@ -64,10 +64,10 @@ func isTemporary(err error) bool {
 // the `web` paths. The first octet is waited for in the connection's own goroutine, bounded by
 // header_read_timeout, so that a silent client holds up no other.
 func (s *server) sortConns(m *muxListener) {
-	limit := int64(fasthttp.DefaultConcurrency)
 	var sorting atomic.Int64
 	_ = s.accept(func(c net.Conn) {
 		tab := s.table.Load()
+		limit := int64(fasthttp.DefaultConcurrency)
 		if tab.maxConns > 0 {
 			limit = int64(tab.maxConns)
 		}
