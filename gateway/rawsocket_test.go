@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -289,4 +291,48 @@ func TestRawSocketReadAllocs(t *testing.T) {
 			t.Fatalf("%q, %v", b, err)
 		}
 	})
+}
+
+// TestRawSocketSlowConsumer: a subscriber that stops reading while its queue
+// (out_queue_limit) overflows is disconnected, though its write is stalled with a long
+// write_timeout; the publisher is served throughout.
+func TestRawSocketSlowConsumer(t *testing.T) {
+	n := rawNode(t, 1<<20, 90*time.Second)
+	n.Workers[0].Transports[0].RawSocket.Options.OutQueueLimit = 16
+	g, _ := startGatewayG(t, n)
+	addr := g.Addrs()[0].String()
+	sub := rawJoin(t, addr, 11, `"subscriber":{}`)
+	sub.send(`[32,1,{},"com.example.flood"]`)
+	sub.expect("[33,1,")
+	// sub reads nothing from here on.
+	pub := rawJoin(t, addr, 11, `"publisher":{}`)
+	event := `[16,%d,{},"com.example.flood",["` + strings.Repeat("x", 64<<10) + `"]]`
+	for i := range 200 {
+		pub.send(strings.Replace(event, "%d", strconv.Itoa(i+2), 1))
+	}
+	pub.send(`[16,1000,{"acknowledge":true},"com.example.flood",[]]`)
+	pub.expect("[17,1000,")
+	// The subscriber gets what was written before the overflow, then the end: after an ABORT
+	// portico.error.slow_consumer when the writer could still write it, else cut within a
+	// frame (the writer was stalled in a write when the transport closed).
+	_ = sub.c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	var last []byte
+	for {
+		_, b, err := sub.r.Next()
+		if err == io.EOF {
+			if !bytes.HasPrefix(last, []byte("[3,")) || !bytes.Contains(last, []byte("slow_consumer")) {
+				t.Fatalf("closed after %.100q, want ABORT portico.error.slow_consumer", last)
+			}
+			break
+		}
+		if err != nil {
+			if err != io.ErrUnexpectedEOF && !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("%v, want the connection closed", err)
+			}
+			break
+		}
+		last = b
+	}
+	pub.send(`[16,1001,{"acknowledge":true},"com.example.flood",[]]`)
+	pub.expect("[17,1001,")
 }
