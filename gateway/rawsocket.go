@@ -34,6 +34,10 @@ type rawService struct {
 	codecs    [16]wamp.Codec // by the handshake's serializer ID
 	lengthExp uint8          // the LENGTH the router announces
 	slots     *atomic.Int64  // the transport's live RawSocket connections
+	// refused counts refused handshakes since the last warning, lastWarn is its time (unix
+	// nanoseconds); see warnRefused.
+	refused  atomic.Int64
+	lastWarn atomic.Int64
 	// serveSession runs one session; the router's Serve.
 	serveSession func(router.Transport, router.PeerInfo) error
 }
@@ -85,7 +89,7 @@ func (s *rawService) serveConn(c net.Conn) {
 	switch {
 	case errors.Is(err, rawsocket.ErrNotRawSocket):
 		// No reply: the peer speaks something else (autobahn aborts likewise).
-		s.log.Warn("not a RawSocket client: connection closed", "transport", s.where, "remote", remote, "first_octets", fmt.Sprintf("%x", hs))
+		s.warnRefused("not a RawSocket client: connection closed", "remote", remote, "first_octets", fmt.Sprintf("%x", hs))
 		return
 	case errors.As(err, &he):
 		s.refuse(c, he.Code, remote, he.Detail)
@@ -120,11 +124,25 @@ func (s *rawService) serveConn(c net.Conn) {
 	s.log.Debug("wamp session ended", "transport", s.where, "remote", remote, "protocol", info.Protocol, "error", err)
 }
 
-// refuse answers a handshake with error code and logs why, once.
+// refuse answers a handshake with error code and logs why.
 func (s *rawService) refuse(c net.Conn, code rawsocket.ErrorCode, remote, detail string) {
 	r := rawsocket.ErrorReply(code)
 	_, _ = c.Write(r[:])
-	s.log.Warn("rawsocket handshake refused: "+code.String(), "transport", s.where, "remote", remote, "code", int(code), "detail", detail)
+	s.warnRefused("rawsocket handshake refused: "+code.String(), "remote", remote, "code", int(code), "detail", detail)
+}
+
+// warnRefused logs a refused connection: at most one line a second for the transport, with
+// the count of refusals the line stands for, so that a flood of bad clients (or of clients
+// over max_connections) cannot flood the log.
+func (s *rawService) warnRefused(msg string, args ...any) {
+	n := s.refused.Add(1)
+	now := time.Now().UnixNano()
+	last := s.lastWarn.Load()
+	if now-last < int64(time.Second) || !s.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	s.refused.Add(-n)
+	s.log.Warn(msg, append([]any{"transport", s.where}, append(args, "refused", n)...)...)
 }
 
 // rawTransport is router.Transport over one RawSocket connection. Reads happen in the

@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -335,4 +336,22 @@ func TestRawSocketSlowConsumer(t *testing.T) {
 	}
 	pub.send(`[16,1001,{"acknowledge":true},"com.example.flood",[]]`)
 	pub.expect("[17,1001,")
+}
+
+// TestRawSocketRefusalLog: a flood of refused handshakes is not a flood of log lines: a line
+// stands for the refusals since the one before (refused=N).
+func TestRawSocketRefusalLog(t *testing.T) {
+	var buf bytes.Buffer
+	s := &rawService{where: "workers[0].transports[0]", log: slog.New(slog.NewTextHandler(&buf, nil))}
+	const n = 1000
+	for range n {
+		s.warnRefused("rawsocket handshake refused: maximum connection count reached", "remote", "127.0.0.1:1")
+	}
+	lines := strings.Count(buf.String(), "\n")
+	if lines < 1 || lines > n/10 {
+		t.Fatalf("%d log lines for %d refusals:\n%s", lines, n, buf.String())
+	}
+	if !strings.Contains(buf.String(), "refused=1 ") && !strings.HasSuffix(strings.TrimSpace(buf.String()), "refused=1") {
+		t.Fatalf("the first line does not count its refusal:\n%s", buf.String())
+	}
 }
