@@ -67,6 +67,11 @@ func (s *rawService) serveConn(c net.Conn) {
 	defer c.Close()
 	remote := c.RemoteAddr().String()
 	lim := s.cfg.Options.SessionLimits
+	// Until its session starts, shutdown ends the connection through this (the router does
+	// not know it yet).
+	opening := openingConn{c}
+	s.ref.add(opening)
+	defer s.ref.remove(opening)
 	// A connection takes its slot from the start, so that connections still in their
 	// handshake count too; one over max_connections has rawCloseBound to send its handshake
 	// and is refused with error 4.
@@ -123,6 +128,11 @@ func (s *rawService) serveConn(c net.Conn) {
 	t.drain()
 	s.log.Debug("wamp session ended", "transport", s.where, "remote", remote, "protocol", info.Protocol, "error", err)
 }
+
+// openingConn is a connection in its RawSocket handshake, as shutdown sees it.
+type openingConn struct{ c net.Conn }
+
+func (o openingConn) cut() { _ = o.c.SetDeadline(time.Unix(0, 1)) }
 
 // refuse answers a handshake with error code and logs why.
 func (s *rawService) refuse(c net.Conn, code rawsocket.ErrorCode, remote, detail string) {

@@ -355,3 +355,26 @@ func TestRawSocketRefusalLog(t *testing.T) {
 		t.Fatalf("the first line does not count its refusal:\n%s", buf.String())
 	}
 }
+
+// TestRawSocketShutdownCutsHandshake: a client that connected and sent no handshake does not
+// hold shutdown for its auth_timeout (here 10 minutes).
+func TestRawSocketShutdownCutsHandshake(t *testing.T) {
+	n := rawNode(t, 1<<20, 5*time.Second)
+	n.Workers[0].Transports[0].RawSocket.Options.AuthTimeout = 10 * time.Minute
+	g, _ := startGatewayG(t, n)
+	c, err := net.Dial("tcp", g.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rawJoin(t, g.Addrs()[0].String(), 11, `"caller":{}`)
+	slots := g.routers["workers[0]"].slotsOf("workers[0].transports[0]")
+	testkit.WaitFor(t, 0, "both connections counted", func() bool { return slots.Load() == 2 })
+	done := make(chan struct{})
+	go func() { ctxShutdown(t, g); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(45 * time.Second):
+		t.Fatal("shutdown still waiting after 45 s for a connection in its handshake (auth_timeout 10 min)")
+	}
+}
