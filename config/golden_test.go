@@ -48,6 +48,9 @@ func plain(v reflect.Value) any {
 			if !v.Type().Field(i).IsExported() {
 				continue // decoding bookkeeping, not configuration
 			}
+			if f := v.Field(i); strings.Contains(v.Type().Field(i).Tag.Get("json"), "omitempty") && f.Kind() == reflect.Pointer && f.IsNil() {
+				continue // a part only some transports have
+			}
 			m[v.Type().Field(i).Name] = plain(v.Field(i))
 		}
 		return m

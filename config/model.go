@@ -214,15 +214,73 @@ type Allow struct{ Call, Register, Publish, Subscribe bool }
 // Disclose says whether callers/publishers are disclosed to callees/subscribers.
 type Disclose struct{ Caller, Publisher bool }
 
-// Transport is one listening transport. Only `type: "web"` is served.
+// Transport is one listening transport of a router worker, Crossbar's four kinds:
+//   - "web": HTTP with a path table (Paths, Options);
+//   - "websocket": WAMP over WebSocket at every path of the endpoint; it is decoded as a web
+//     transport whose root service is a websocket service (Paths["/"]), with the default web
+//     Options;
+//   - "rawsocket": WAMP over RawSocket (RawSocket); no Paths;
+//   - "universal": one endpoint for all three: a connection whose first octet is 0x7F speaks
+//     RawSocket (RawSocket, when its `rawsocket` is set), any other speaks HTTP, served from a
+//     path table made of its `web.paths` and of one websocket service per `websocket` entry.
+//     Options are its `web.options`.
 type Transport struct {
 	Place    string // e.g. "workers[0].transports[0]"
-	Type     string // "web"
+	Type     string // "web", "websocket", "rawsocket" or "universal"
 	ID       string
 	Endpoint Endpoint
 	// Paths is the path table: "/" is the root service, every other key is one path segment.
 	Paths   map[string]*Service
 	Options WebOptions
+	// RawSocket is the RawSocket side of a "rawsocket" or "universal" transport (nil when a
+	// universal transport has none: a RawSocket client is then disconnected).
+	RawSocket *RawSocket `json:",omitempty"`
+}
+
+// RawSocket is a `rawsocket` transport, or the `rawsocket` of a `universal` one: WAMP over
+// the spec's RawSocket framing (4-octet handshake, then length-prefixed messages), served by
+// the worker's router like a websocket path.
+type RawSocket struct {
+	Place string // e.g. "workers[0].transports[1]" or "...transports[2].rawsocket"
+	// Serializers restricts the serializers a client may ask for in the handshake ("json",
+	// "msgpack", "cbor"); default all. Any other is refused with handshake error 1
+	// (serializer unsupported).
+	Serializers []string
+	// MaxMessageSize bounds one incoming message, in bytes or "128k". The handshake announces
+	// the largest power of two not above it (at least 512, the least RawSocket can say); a
+	// frame over the bound closes the connection before its payload is read, and logs one
+	// warning naming this key. Default 1 MiB (DefaultMaxMessageSize), as a websocket path's;
+	// Crossbar's configured default is 128 kB (crossbar/router/protocol.py). Crossbar's range
+	// is 1..64m; RawSocket frames carry at most 16 MiB - 1, so larger values act as that.
+	MaxMessageSize int
+	// Auth is Crossbar's `auth`, as on a websocket path: nil admits clients anonymously with
+	// role "anonymous".
+	Auth  *Auth
+	Debug bool
+	// Options are Portico's bounds of the transport (Crossbar's rawsocket has no `options`).
+	Options RawSocketOptions
+}
+
+// DefaultRawSocketMaxConnections bounds a RawSocket transport's connections by default: the
+// bound fasthttp puts on a web transport's (max_connections 0).
+const DefaultRawSocketMaxConnections = 256 * 1024
+
+// RawSocketOptions are a RawSocket transport's `options`, all Portico's keys.
+type RawSocketOptions struct {
+	// MaxConnections bounds the transport's open RawSocket connections; one more is refused
+	// with handshake error 4 (maximum connection count reached). Key `max_connections`;
+	// default 262144 (DefaultRawSocketMaxConnections).
+	MaxConnections int
+	// WriteTimeout bounds one write to the client; a client that stops reading for longer is
+	// disconnected. Key `write_timeout`; default 60s, as a web transport's.
+	WriteTimeout time.Duration
+	// OutQueueLimit bounds a session's outbound queue (messages), as a websocket path's
+	// out_queue_limit. Default 1024.
+	OutQueueLimit int
+	// SessionLimits are the session bounds of a websocket path's options: auth_timeout
+	// (which here bounds the RawSocket handshake too), max_subscriptions, max_registrations,
+	// max_testaments, max_testament_bytes, max_uri_length; same defaults.
+	SessionLimits
 }
 
 // Endpoint is where a transport listens.

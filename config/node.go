@@ -17,7 +17,7 @@ var (
 	// Worker types of crossbar/personality.py default_native_workers and the edge personality
 	// (hostmonitor, xbrmm) that Portico does not run.
 	unsupportedWorkers    = []string{"proxy", "websocket-testee", "hostmonitor", "xbrmm", "marketmaker", "hub"}
-	unsupportedTransports = []string{"websocket", "rawsocket", "universal", "mqtt", "flashpolicy", "stream", "websocket-testee", "stream-testee"}
+	unsupportedTransports = []string{"mqtt", "flashpolicy", "stream", "websocket-testee", "stream-testee"}
 	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
 	// personality's pairme), and older names.
 	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "resource", "nodeinfo", "publisher", "caller",
@@ -663,14 +663,14 @@ func (d *decoder) decodeTransport(v *value, place, dir string, w *Worker) (Trans
 	switch {
 	case !ok:
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (Portico serves \"web\" transports)")
+			d.add(o.line(), place, "missing \"type\" (web, websocket, rawsocket or universal)")
 		}
 		return t, false
 	case contains(unsupportedTransports, typ):
-		d.add(o.line(), place, "transport type %q is not supported yet (Portico serves \"web\" transports; a websocket service on a web transport path serves WAMP)", typ)
+		d.add(o.line(), place, "transport type %q is not supported yet (Portico serves web, websocket, rawsocket and universal transports)", typ)
 		return t, false
-	case typ != "web":
-		d.add(o.line(), place, "unknown transport type %q (want \"web\")", typ)
+	case !contains(servedTransports, typ):
+		d.add(o.line(), place, "unknown transport type %q (want web, websocket, rawsocket or universal)", typ)
 		return t, false
 	}
 	t.Type = typ
@@ -685,6 +685,29 @@ func (d *decoder) decodeTransport(v *value, place, dir string, w *Worker) (Trans
 		d.lines[ep] = ev.line
 	}
 	t.Options = defaultWebOptions()
+	switch typ {
+	case "web":
+		d.decodeWebTransport(o, place, dir, w, &t)
+	case "websocket":
+		// Crossbar serves a websocket transport at its endpoint whatever the path: the root
+		// service of a path table answers every path.
+		d.lines[place] = o.line()
+		t.Paths = map[string]*Service{"/": {Place: place, Type: "websocket", WebSocket: d.decodeWebSocket(o)}}
+	case "rawsocket":
+		t.RawSocket = d.decodeRawSocket(o, place)
+	case "universal":
+		d.decodeUniversal(o, place, dir, w, &t)
+	}
+	o.done()
+	return t, true
+}
+
+// servedTransports are the transport types Portico serves.
+var servedTransports = []string{"web", "websocket", "rawsocket", "universal"}
+
+// decodeWebTransport reads a web transport's `options` and `paths` (also the `web` of a
+// universal transport, whose paths may add to its websocket entries).
+func (d *decoder) decodeWebTransport(o *obj, place, dir string, w *Worker, t *Transport) {
 	ov, op := o.take("options")
 	if ov != nil && ov.kind != kNull {
 		d.decodeWebOptions(ov, op, &t.Options)
@@ -695,12 +718,147 @@ func (d *decoder) decodeTransport(v *value, place, dir string, w *Worker) (Trans
 	pv, pp := o.take("paths")
 	if pv == nil || pv.kind == kNull {
 		d.add(o.line(), place, "missing \"paths\"")
-	} else {
-		t.Paths = d.decodePaths(pv, pp, dir, w, true)
-		d.inheritBodyOptions(t.Paths, &t.Options, ov, op)
+		return
 	}
-	o.done()
-	return t, true
+	paths := d.decodePaths(pv, pp, dir, w, true)
+	if t.Paths == nil {
+		t.Paths = paths
+	} else {
+		for k, svc := range paths {
+			if ws := t.Paths[k]; ws != nil {
+				d.add(d.lines[svc.Place], svc.Place, "path %q is also a websocket entry of the transport (%s), which would take its requests: remove one of them", k, ws.Place)
+				continue
+			}
+			t.Paths[k] = svc
+		}
+	}
+	d.inheritBodyOptions(t.Paths, &t.Options, ov, op)
+}
+
+// decodeUniversal reads a universal transport: `rawsocket` (one RawSocket configuration),
+// `websocket` (path segment -> websocket configuration, Crossbar's unisocket.py matches the
+// first segment of the request path) and `web` (`paths` and `options` of a web transport).
+func (d *decoder) decodeUniversal(o *obj, place, dir string, w *Worker, t *Transport) {
+	if rv, rp := o.take("rawsocket"); rv != nil && rv.kind != kNull {
+		ro := d.object(rv, rp)
+		ro.ignore("type", "id")
+		if ro.has("endpoint") {
+			ev, epl := ro.take("endpoint")
+			d.add(ev.line, epl, "a universal transport's rawsocket listens on the transport's endpoint: remove this one")
+		}
+		t.RawSocket = d.decodeRawSocket(ro, rp)
+		ro.done()
+	}
+	if wv, wp := o.take("websocket"); wv != nil && wv.kind != kNull {
+		if wv.kind != kMap {
+			d.add(wv.line, wp, "want an object of path -> websocket configuration, got %s", wv.kind)
+		} else {
+			t.Paths = map[string]*Service{}
+			for _, e := range wv.keys {
+				sp := childPlace(wp, e.key)
+				if e.key != "/" && (e.key == "" || strings.Contains(e.key, "/") || e.key == "." || e.key == "..") {
+					d.add(e.line, sp, "path key %q must be one path segment (no \"/\"), or \"/\" for the root", e.key)
+					continue
+				}
+				if e.val.line == 0 {
+					e.val.line = e.line
+				}
+				d.lines[sp] = e.val.line
+				so := d.object(e.val, sp)
+				if typ, ok := so.str("type"); ok && typ != "websocket" {
+					tv, tp := so.take("type")
+					d.add(tv.line, tp, "type %q: the entries of a universal transport's websocket are websocket configurations", typ)
+				}
+				so.ignore("id")
+				if so.has("endpoint") {
+					ev, epl := so.take("endpoint")
+					d.add(ev.line, epl, "a universal transport's websocket listens on the transport's endpoint: remove this one")
+				}
+				t.Paths[e.key] = &Service{Place: sp, Type: "websocket", WebSocket: d.decodeWebSocket(so)}
+				so.done()
+			}
+		}
+	}
+	if wv, wp := o.take("web"); wv != nil && wv.kind != kNull {
+		wo := d.object(wv, wp)
+		d.decodeWebTransport(wo, wp, dir, w, t)
+		wo.done()
+	}
+	o.unsupported("mqtt")
+	if t.RawSocket == nil && len(t.Paths) == 0 && !o.has("mqtt") {
+		d.add(o.line(), place, "a universal transport needs at least one of \"rawsocket\", \"websocket\" and \"web\"")
+	}
+}
+
+// decodeRawSocket reads a RawSocket configuration from o (a rawsocket transport, or the
+// `rawsocket` of a universal one); Crossbar's keys (check_listening_transport_rawsocket)
+// and Portico's `options`.
+func (d *decoder) decodeRawSocket(o *obj, place string) *RawSocket {
+	r := &RawSocket{Place: place, MaxMessageSize: DefaultMaxMessageSize, Options: RawSocketOptions{
+		MaxConnections: DefaultRawSocketMaxConnections,
+		WriteTimeout:   60 * time.Second,
+		OutQueueLimit:  1024,
+		SessionLimits:  DefaultSessionLimits(),
+	}}
+	r.Serializers = d.decodeSerializers(o)
+	// Crossbar reads max_message_size beside the endpoint and, in newer nodes, in options.
+	maxMessageSize := func(o *obj) {
+		var n int64
+		if o.size("max_message_size", &n) {
+			mv, mp := o.take("max_message_size")
+			switch {
+			case n < 1 || n > 64<<20:
+				d.add(mv.line, mp, "%d bytes is out of range [1, 64m] (Crossbar's)", n)
+			case n > rawsocketMaxFrame:
+				r.MaxMessageSize = rawsocketMaxFrame
+			default:
+				r.MaxMessageSize = int(n)
+			}
+		}
+	}
+	maxMessageSize(o)
+	if av, ap := o.take("auth"); av != nil && av.kind != kNull {
+		r.Auth = d.decodeAuth(av, ap)
+	}
+	o.boolean("debug", &r.Debug)
+	if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
+		x := d.object(ov, op)
+		maxMessageSize(x)
+		x.integer("max_connections", 1, 1<<30, &r.Options.MaxConnections)
+		if x.duration("write_timeout", &r.Options.WriteTimeout) && r.Options.WriteTimeout <= 0 {
+			wv, wp := x.take("write_timeout")
+			d.add(wv.line, wp, "0 is not allowed: write_timeout bounds how long a client that stops reading holds its session")
+			r.Options.WriteTimeout = 60 * time.Second
+		}
+		x.integer("out_queue_limit", 1, 1<<24, &r.Options.OutQueueLimit)
+		d.decodeSessionLimits(x, &r.Options.SessionLimits)
+		x.done()
+	}
+	return r
+}
+
+// rawsocketMaxFrame is the largest payload of a RawSocket frame (a 24-bit length).
+const rawsocketMaxFrame = 1<<24 - 1
+
+// decodeSerializers reads `serializers`: default all Portico speaks.
+func (d *decoder) decodeSerializers(o *obj) []string {
+	ss, ok := o.strList("serializers", false)
+	if !ok {
+		return append([]string(nil), knownSerializers...)
+	}
+	sv, sp := o.take("serializers")
+	var out []string
+	for i, s := range ss {
+		switch {
+		case contains(knownSerializers, s):
+			out = append(out, s)
+		case contains(unsupportedSerializers, s):
+			d.add(sv.line, indexPlace(sp, i), "serializer %q is not supported yet (want json, msgpack or cbor)", s)
+		default:
+			d.add(sv.line, indexPlace(sp, i), "unknown serializer %q (want json, msgpack or cbor)", s)
+		}
+	}
+	return out
 }
 
 // inheritBodyOptions gives wsgi paths that did not set them the transport's max_body_size and
@@ -1238,21 +1396,7 @@ func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
 		MaxMessageSize:        DefaultMaxMessageSize,
 		SessionLimits:         DefaultSessionLimits(),
 	}}
-	if ss, ok := o.strList("serializers", false); ok {
-		sv, sp := o.take("serializers")
-		for i, s := range ss {
-			switch {
-			case contains(knownSerializers, s):
-				ws.Serializers = append(ws.Serializers, s)
-			case contains(unsupportedSerializers, s):
-				d.add(sv.line, indexPlace(sp, i), "serializer %q is not supported yet (want json, msgpack or cbor)", s)
-			default:
-				d.add(sv.line, indexPlace(sp, i), "unknown serializer %q (want json, msgpack or cbor)", s)
-			}
-		}
-	} else {
-		ws.Serializers = append([]string(nil), knownSerializers...)
-	}
+	ws.Serializers = d.decodeSerializers(o)
 	if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
 		wo := &ws.Options
 		x := d.object(ov, op)

@@ -47,6 +47,19 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 				}
 				return nil, err
 			}
+			if t.RawSocket != nil {
+				ref, err := g.routerFor(w)
+				if err == nil {
+					tab.raw, err = newRawService(t.RawSocket, ref, g.log.With("service", t.RawSocket.Place))
+				}
+				if err != nil {
+					for _, svc := range tab.services {
+						svc.close()
+					}
+					return nil, err
+				}
+			}
+			tab.sniffTO, tab.maxConns = t.Options.HeaderReadTimeout, t.Options.MaxConnections
 			tables[t.Place] = tab
 		}
 	}

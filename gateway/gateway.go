@@ -42,12 +42,13 @@ type Gateway struct {
 	spoolDir string                 // the default spool directory, made when first needed
 }
 
-// server is one listening web transport.
+// server is one listening transport: HTTP (web, websocket), RawSocket, or both (universal).
 type server struct {
 	g     *Gateway
 	where string
 	ep    config.Endpoint
-	srv   *fasthttp.Server
+	kind  string           // the transport type
+	srv   *fasthttp.Server // nil for a rawsocket transport
 	ln    net.Listener
 	table atomic.Pointer[pathTable]
 	done  chan error
@@ -63,6 +64,12 @@ type pathTable struct {
 	writeTO   time.Duration // write_timeout, per write to the client
 
 	compress *compression // the `compression` option, nil when off
+	// raw serves the transport's RawSocket connections (rawsocket and universal transports).
+	raw *rawService
+	// sniffTO bounds the wait for a universal transport's first octet (header_read_timeout),
+	// maxConns the connections waiting for it (max_connections, 0: fasthttp's bound).
+	sniffTO  time.Duration
+	maxConns int
 }
 
 // request is the gateway's per-request view shared by services.
@@ -192,10 +199,12 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 		}
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
-	s := &server{g: g, where: t.Place, ep: ep, ln: ln, done: make(chan error, 1)}
-	s.srv = newServer(t, s.handle, g.log)
-	s.srv.ExpectHandler = s.expect
-	g.log.Info("listening", "addr", ln.Addr().String(), "transport", t.Place, "tls", ep.TLS != nil)
+	s := &server{g: g, where: t.Place, ep: ep, kind: t.Type, ln: ln, done: make(chan error, 1)}
+	if t.Type != "rawsocket" {
+		s.srv = newServer(t, s.handle, g.log)
+		s.srv.ExpectHandler = s.expect
+	}
+	g.log.Info("listening", "addr", ln.Addr().String(), "transport", t.Place, "type", t.Type, "tls", ep.TLS != nil)
 	return s, nil
 }
 
@@ -241,7 +250,17 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 }
 
 func (s *server) serve() {
-	err := s.srv.Serve(s.ln)
+	var err error
+	switch s.kind {
+	case "rawsocket":
+		err = s.acceptRaw()
+	case "universal":
+		m := newMuxListener(s.ln)
+		go s.sortConns(m)
+		err = s.srv.Serve(m)
+	default:
+		err = s.srv.Serve(s.ln)
+	}
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		s.g.log.Error("transport stopped", "transport", s.where, "error", err)
 	}
@@ -401,6 +420,11 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, s := range g.servers {
 		wg.Go(func() {
+			if s.srv == nil {
+				_ = s.ln.Close()
+				<-s.done // accepts no more: every connection it took is counted in its router
+				return
+			}
 			if err := s.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 				errs[i] = err
 			}

@@ -40,6 +40,9 @@ func (g *Gateway) Reload(node *config.Node) error {
 		if !ok || !reflect.DeepEqual(t.Endpoint, s.ep) {
 			return fmt.Errorf("reload: %s.endpoint changed; restart Portico to apply it", s.where)
 		}
+		if t.Type != s.kind {
+			return fmt.Errorf("reload: %s.type changed from %q to %q; restart Portico to apply it", s.where, s.kind, t.Type)
+		}
 	}
 
 	before := map[string]bool{}

@@ -58,7 +58,7 @@ type routerRef struct {
 	outQueue int
 
 	mu    sync.Mutex
-	conns map[*wsTransport]struct{}
+	conns map[cutter]struct{}
 	slots map[string]*atomic.Int64 // live upgraded connections per transport (Place)
 	wg    sync.WaitGroup
 }
@@ -85,14 +85,15 @@ func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
 		r:        router.New(router.Options{Realms: w.Realms, OutQueueLimit: limit, Log: log}),
 		realms:   w.Realms,
 		outQueue: limit,
-		conns:    map[*wsTransport]struct{}{},
+		conns:    map[cutter]struct{}{},
 	}
 	g.routers[w.Place] = ref
 	return ref, nil
 }
 
-// outQueueLimit is the largest out_queue_limit of the worker's websocket paths: the router,
-// and so its queue bound, is per worker while Crossbar writes the option per path.
+// outQueueLimit is the largest out_queue_limit of the worker's websocket paths and RawSocket
+// transports: the router, and so its queue bound, is per worker while Crossbar writes the
+// option per path.
 func outQueueLimit(w *config.Worker) int {
 	limit := 0
 	var walk func(map[string]*config.Service)
@@ -108,6 +109,9 @@ func outQueueLimit(w *config.Worker) int {
 	}
 	for i := range w.Transports {
 		walk(w.Transports[i].Paths)
+		if rs := w.Transports[i].RawSocket; rs != nil && rs.Options.OutQueueLimit > limit {
+			limit = rs.Options.OutQueueLimit
+		}
 	}
 	return limit
 }
@@ -133,13 +137,17 @@ func (r *routerRef) cutAll() {
 	r.mu.Unlock()
 }
 
-func (r *routerRef) add(t *wsTransport) {
+// cutter is a connection the router serves (WebSocket or RawSocket) that shutdown can end at
+// once.
+type cutter interface{ cut() }
+
+func (r *routerRef) add(t cutter) {
 	r.mu.Lock()
 	r.conns[t] = struct{}{}
 	r.mu.Unlock()
 }
 
-func (r *routerRef) remove(t *wsTransport) {
+func (r *routerRef) remove(t cutter) {
 	r.mu.Lock()
 	delete(r.conns, t)
 	r.mu.Unlock()

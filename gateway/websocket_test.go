@@ -71,7 +71,7 @@ func sessionServer(t testing.TB, serializers []string, o config.WebSocketOptions
 		w = testWriter{tt}
 	}
 	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ref := &routerRef{r: router.New(router.Options{Log: log}), conns: map[*wsTransport]struct{}{}}
+	ref := &routerRef{r: router.New(router.Options{Log: log}), conns: map[cutter]struct{}{}}
 	tr := &config.Transport{Options: config.WebOptions{WriteTimeout: 5 * time.Second}}
 	svc := wsPath(serializers, o)
 	svc.Place = "ws"
@@ -518,7 +518,7 @@ func TestWebSocketCompression(t *testing.T) {
 // serves, also those the router did not end itself.
 func TestWebSocketShutdownCutsSessions(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ref := &routerRef{r: router.New(router.Options{Log: log}), conns: map[*wsTransport]struct{}{}}
+	ref := &routerRef{r: router.New(router.Options{Log: log}), conns: map[cutter]struct{}{}}
 	svc := wsPath(nil, wsOptions())
 	s, err := newWebSocketService(svc, &config.Transport{}, ref, log)
 	if err != nil {
