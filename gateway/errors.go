@@ -190,8 +190,13 @@ func fail(ctx *fasthttp.RequestCtx, log *slog.Logger, place string, err error) {
 	if errors.As(err, &cr) {
 		ctx.Response.AppendBodyString(cr.reason + "\n")
 	}
-	if status == fasthttp.StatusUpgradeRequired {
+	switch status {
+	case fasthttp.StatusUpgradeRequired:
 		ctx.Response.Header.Set("Upgrade", "websocket") // RFC 9110 section 15.5.22
+	case fasthttp.StatusMethodNotAllowed:
+		// RFC 9110 section 15.5.6: a 405 names the methods the resource has. The services
+		// that refuse methods (static, json, nodeinfo) have GET and HEAD.
+		ctx.Response.Header.Set("Allow", "GET, HEAD")
 	}
 }
 

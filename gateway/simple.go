@@ -70,7 +70,6 @@ func (s *jsonService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 			ctx.SetStatusCode(fasthttp.StatusNoContent)
 			return nil
 		}
-		ctx.Response.Header.Set("Allow", "GET, HEAD")
 		return errMethod
 	}
 	ctx.SetContentType("application/json; charset=utf-8")

@@ -154,7 +154,6 @@ func servable(fi os.FileInfo) bool { return fi.Mode().IsRegular() || fi.IsDir() 
 
 func (s *staticService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 	if !ctx.IsGet() && !ctx.IsHead() {
-		ctx.Response.Header.Set("Allow", "GET, HEAD")
 		return errMethod
 	}
 	urlPath := string(rq.path[rq.mount:])
