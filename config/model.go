@@ -415,7 +415,8 @@ var DefaultCompressTypes = []string{
 // Service is one entry of a path table.
 type Service struct {
 	Place string // e.g. "workers[0].transports[0].paths.ws"
-	// Type is one of "wsgi", "websocket", "static", "redirect", "json", "path".
+	// Type is one of "wsgi", "websocket", "static", "redirect", "json", "nodeinfo" (Crossbar's
+	// node information page), "path".
 	Type      string
 	WSGI      *WSGI
 	WebSocket *WebSocket

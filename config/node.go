@@ -20,7 +20,7 @@ var (
 	unsupportedTransports = []string{"mqtt", "flashpolicy", "stream", "websocket-testee", "stream-testee"}
 	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
 	// personality's pairme), and older names.
-	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "resource", "nodeinfo", "publisher", "caller",
+	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "resource", "publisher", "caller",
 		"webhook", "longpoll", "upload", "cgi", "fileupload", "schemadoc", "wap", "archive", "catalog", "pairme", "mqtt", "rawsocket"}
 )
 
@@ -1188,7 +1188,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 	typ, ok := o.str("type")
 	if !ok {
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, static, redirect, json or path)")
+			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, static, redirect, json, nodeinfo or path)")
 			// Name misspelt keys too: "tpye" is likely why the type is missing.
 			for _, e := range o.v.keys {
 				if !contains(serviceKeys, e.key) {
@@ -1212,6 +1212,8 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		s.Redirect = d.decodeRedirect(o, place)
 	case "json":
 		s.JSON = d.decodeJSON(o, place)
+	case "nodeinfo":
+		// Crossbar's node information page (crossbar/webservice/misc.py): no options.
 	case "path":
 		pv, pp := o.take("paths")
 		if pv == nil || pv.kind == kNull {
@@ -1224,7 +1226,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		if contains(unsupportedServices, typ) {
 			d.add(tv.line, tp, "service type %q is not supported yet", typ)
 		} else {
-			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, static, redirect, json or path)", typ)
+			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, static, redirect, json, nodeinfo or path)", typ)
 		}
 		return nil
 	}

@@ -137,6 +137,8 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		return newRedirectService(svc), nil
 	case "json":
 		return newJSONService(svc)
+	case "nodeinfo":
+		return newNodeinfoService(svc, node), nil
 	}
 	return nil, fmt.Errorf("%s: service type %q is not supported", svc.Place, svc.Type)
 }
