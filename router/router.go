@@ -21,8 +21,7 @@ type Options struct {
 	// OutQueueBytes bounds each session's outbound queue, in bytes. Default 4 MiB.
 	OutQueueBytes int
 	// OutQueueTimeout bounds how long a queue over its high-water mark (half of either bound)
-	// may take to drain to its low-water mark (a quarter of both). Default 10s; negative
-	// means no time bound.
+	// may take to drain to its low-water mark (a quarter of both). Default 10s.
 	//
 	// A session over a bound is disconnected (ABORT portico.error.slow_consumer, one log line),
 	// never silently dropped. A session whose message (PUBLISH, CALL, YIELD, ERROR) took
@@ -93,7 +92,7 @@ func New(o Options) *Router {
 	if o.OutQueueBytes <= 0 {
 		o.OutQueueBytes = DefaultOutQueueBytes
 	}
-	if o.OutQueueTimeout == 0 {
+	if o.OutQueueTimeout <= 0 {
 		o.OutQueueTimeout = DefaultOutQueueTimeout
 	}
 	if o.MaxRetainedEvents <= 0 {

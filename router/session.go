@@ -214,10 +214,12 @@ func (s *session) waitDrained(waiter *session) {
 // flowWait runs after each message the reader handled: the reader waits for the queues its
 // message took over their high-water mark, its own included (push-back on publishers and
 // callers: their transport is not read meanwhile, so TCP slows them down), then sends the next
-// part of a get_retained backlog. Waits happen outside every lock, and each is bounded (waitDrained), so
-// a session that publishes to itself, a callee that calls itself, or two sessions sending to
-// each other cannot wait on each other for longer than out_queue_timeout: each queue is
-// drained by its own writer, never by a reader.
+// part of a get_retained backlog. Waits happen outside every lock and each is bounded
+// (waitDrained): a wait for another session by out_queue_timeout, after which that session is
+// disconnected, and a wait for oneself, or for a session that waits too, by cycleWait. So a
+// session that publishes to itself, a callee that calls itself, or two sessions sending to
+// each other never wait on each other for long: each queue is drained by its own writer,
+// never by a reader.
 func (s *session) flowWait() {
 	s.waiting.Store(true)
 	defer s.waiting.Store(false)
