@@ -46,6 +46,10 @@ type outQueue struct {
 	limit    int           // messages
 	maxBytes int           // bytes
 	timeout  time.Duration // to drain from the high-water mark to the low-water mark
+	hwmN     int           // high-water mark: limit/2 messages
+	hwmBytes int           // or maxBytes/2 bytes
+	lwmN     int           // low-water mark: limit/4 messages
+	lwmBytes int           // and maxBytes/4 bytes
 	n        int           // messages queued or being written
 	bytes    int           // their sizes
 	// above is set when the queue passes the high-water mark, at aboveSince, and cleared when
@@ -69,6 +73,7 @@ func (q *outQueue) init(limit, maxBytes int, timeout time.Duration) {
 		maxBytes = DefaultOutQueueBytes
 	}
 	q.limit, q.maxBytes, q.timeout = limit, maxBytes, timeout
+	q.hwmN, q.hwmBytes, q.lwmN, q.lwmBytes = limit/2, maxBytes/2, limit/4, maxBytes/4
 	q.wake = make(chan struct{}, 1)
 }
 
@@ -91,27 +96,30 @@ func (q *outQueue) push(it outItem) (res pushResult, congested bool) {
 		q.mu.Unlock()
 		return pushClosed, false
 	}
-	switch {
-	case q.n >= q.limit:
-		q.overflowLocked(fmt.Sprintf("outbound queue full (%d messages)", q.limit))
-	case q.n > 0 && q.bytes+it.size > q.maxBytes:
-		q.overflowLocked(fmt.Sprintf("outbound queue full (%d bytes)", q.maxBytes))
-	case q.above && q.timeout > 0 && time.Since(q.aboveSince) >= q.timeout:
-		q.overflowLocked(q.stallReason())
-	}
-	if q.overflow {
-		q.mu.Unlock()
-		q.signal()
-		return pushOverflow, false
+	if q.above || q.n >= q.hwmN || q.bytes+it.size > q.hwmBytes {
+		// Over the high-water mark (or about to be): the bounds apply.
+		switch {
+		case q.n >= q.limit:
+			q.overflowLocked(fmt.Sprintf("outbound queue full (%d messages)", q.limit))
+		case q.n > 0 && q.bytes+it.size > q.maxBytes:
+			q.overflowLocked(fmt.Sprintf("outbound queue full (%d bytes)", q.maxBytes))
+		case q.above && q.timeout > 0 && time.Since(q.aboveSince) >= q.timeout:
+			q.overflowLocked(q.stallReason())
+		}
+		if q.overflow {
+			q.mu.Unlock()
+			q.signal()
+			return pushOverflow, false
+		}
+		if !q.above {
+			q.above, q.aboveSince = true, time.Now()
+			q.aboveFlag.Store(true)
+		}
+		congested = true
 	}
 	q.items = append(q.items, it)
 	q.n++
 	q.bytes += it.size
-	if !q.above && (q.n > q.limit/2 || q.bytes > q.maxBytes/2) {
-		q.above, q.aboveSince = true, time.Now()
-		q.aboveFlag.Store(true)
-	}
-	congested = q.above
 	q.mu.Unlock()
 	q.signal()
 	return pushed, congested
@@ -149,7 +157,7 @@ func (q *outQueue) release(size int) bool {
 	}
 	q.n--
 	q.bytes -= size
-	if q.above && q.n <= q.limit/4 && q.bytes <= q.maxBytes/4 {
+	if q.above && q.n <= q.lwmN && q.bytes <= q.lwmBytes {
 		q.wakeSendersLocked()
 	}
 	return true
