@@ -98,7 +98,8 @@ func (b *broker) bound(events, bytes int, log *slog.Logger) {
 const retainedOverhead = 256
 
 // retain keeps r as topic's retained event, replacing the one before, then drops the oldest
-// events while the realm is over a bound (r itself when it alone is over the byte bound).
+// events while the realm is over a bound. An event larger than the byte bound alone is not
+// retained, and the topic keeps none (the one before is out of date); the others stay.
 func (rl *realm) retain(topic wamp.URI, r *retainedEvent) {
 	b := &rl.broker
 	if old := b.retained[topic]; old != nil {
@@ -106,6 +107,11 @@ func (rl *realm) retain(topic wamp.URI, r *retainedEvent) {
 	}
 	r.topic = topic
 	r.size = retainedOverhead + len(topic) + valueSize(r.args) + valueSize(r.kwargs) + len(r.payload)
+	if r.size > b.maxRetainedBytes {
+		b.evicted++
+		rl.logEvictions()
+		return
+	}
 	b.retained[topic] = r
 	b.retainedBytes += r.size
 	r.prev = b.newest
@@ -119,6 +125,13 @@ func (rl *realm) retain(topic wamp.URI, r *retainedEvent) {
 		b.unlinkRetained(b.oldest)
 		b.evicted++
 	}
+	rl.logEvictions()
+}
+
+// logEvictions says, at most once a minute per realm, how many retained events the bounds
+// dropped.
+func (rl *realm) logEvictions() {
+	b := &rl.broker
 	if b.evicted > 0 {
 		if now := rl.now(); now.Sub(b.evictLogged) >= time.Minute {
 			b.log.Warn("router: retained events over the realm's bound, the oldest were dropped",

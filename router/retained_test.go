@@ -88,6 +88,9 @@ func TestRetainedEventsBoundedByBytes(t *testing.T) {
 	if topics := retainedTopics(t, join(t, r, wamp.MsgPack, "realm1"), "huge"); len(topics) != 0 {
 		t.Fatalf("an event over the byte bound was retained: %v", topics)
 	}
+	if again := retainedTopics(t, join(t, r, wamp.MsgPack, "realm1"), "big."); len(again) != len(topics) {
+		t.Fatalf("an event over the byte bound dropped the others: %d retained, were %d", len(again), len(topics))
+	}
 	rl, _ := r.realm("realm1")
 	rl.mu.Lock()
 	n := rl.broker.retainedBytes
