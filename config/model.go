@@ -164,6 +164,12 @@ type WorkerOptions struct {
 	// (default: it runs on without components), "shutdown-on-last-component-stopped",
 	// "shutdown-on-any-component-failed", "shutdown-on-any-component-stopped".
 	Shutdown string
+	// MaxRetainedEvents and MaxRetainedBytes bound the retained events (WAMP "Event
+	// Retention") of each realm of the worker, in number and in an estimate of the memory they
+	// hold. Past either bound the events retained longest ago are dropped (one warning a
+	// minute per realm). Portico's keys; defaults 10000 and 16 MiB (Crossbar has no bound).
+	MaxRetainedEvents int
+	MaxRetainedBytes  int
 }
 
 // Env is Crossbar's worker `options.env`: which variables of Portico's own environment are
@@ -610,6 +616,16 @@ type WebSocketOptions struct {
 	// OutQueueLimit bounds a session's outbound queue (messages); a session over it is
 	// disconnected. Portico's key; default 1024.
 	OutQueueLimit int
+	// OutQueueBytes bounds a session's outbound queue in bytes (messages queued and the one
+	// being written); a session over it is disconnected. A message larger than the bound is
+	// still taken into an empty queue. Portico's key; default 4 MiB.
+	OutQueueBytes int
+	// OutQueueTimeout is how long a session's outbound queue may stay over its high-water mark
+	// (half of out_queue_limit or out_queue_bytes) before it is back at its low-water mark (a
+	// quarter of both); a session that does not drain in time is disconnected. Meanwhile the
+	// sessions whose messages filled the queue are not read (push-back). Portico's key;
+	// default 10s (nats-server's write_deadline).
+	OutQueueTimeout time.Duration
 	// SessionLimits bound what one WAMP session of this path may hold (Portico's keys).
 	SessionLimits
 }

@@ -120,6 +120,8 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 		o.done()
 		return w, true
 	}
+	w.Options.MaxRetainedEvents = 10000
+	w.Options.MaxRetainedBytes = 16 << 20
 	if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
 		d.decodeWorkerOptions(ov, op, dir, &w.Options, false)
 	}
@@ -162,6 +164,17 @@ func (d *decoder) decodeWorkerOptions(v *value, place, dir string, wo *WorkerOpt
 		}
 	}
 	wo.Env = d.decodeEnv(o)
+	if !container {
+		o.integer("max_retained_events", 1, 1<<24, &wo.MaxRetainedEvents)
+		var n int64
+		if o.size("max_retained_bytes", &n) {
+			if v, p := o.take("max_retained_bytes"); n < 1<<10 || n > 1<<40 {
+				d.add(v.line, p, "%d bytes is out of range [1 KiB, 1 TiB]", n)
+			} else {
+				wo.MaxRetainedBytes = int(n)
+			}
+		}
+	}
 	// Twisted and process options of Crossbar's native workers; Portico is one Go process.
 	o.ignore("reactor", "cpu_affinity", "expose_controller", "expose_shared", "disabled", "extra")
 	o.done()
@@ -1397,6 +1410,8 @@ func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
 		OutQueueLimit:         1024,
 		MaxMessageSize:        DefaultMaxMessageSize,
 		SessionLimits:         DefaultSessionLimits(),
+		OutQueueBytes:         4 << 20,
+		OutQueueTimeout:       10 * time.Second, // nats-server's write_deadline
 	}}
 	ws.Serializers = d.decodeSerializers(o)
 	if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
@@ -1440,6 +1455,17 @@ func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
 		x.duration("close_handshake_timeout", &wo.CloseHandshakeTimeout)
 		x.integer("out_queue_limit", 1, 1<<24, &wo.OutQueueLimit)
 		d.decodeSessionLimits(x, &wo.SessionLimits)
+		if x.size("out_queue_bytes", &n) {
+			if v, p := x.take("out_queue_bytes"); n < 1<<10 || n > 1<<31-1 {
+				d.add(v.line, p, "%d bytes is out of range [1 KiB, 2 GiB)", n)
+			} else {
+				wo.OutQueueBytes = int(n)
+			}
+		}
+		if x.duration("out_queue_timeout", &wo.OutQueueTimeout) && wo.OutQueueTimeout < 100*time.Millisecond {
+			v, p := x.take("out_queue_timeout")
+			d.add(v.line, p, "%v is too short: at least 100ms, so that a prompt reader has time to drain its queue", wo.OutQueueTimeout)
+		}
 		// Autobahn protocol knobs that Portico's WebSocket layer fixes to safe values.
 		x.ignore("max_frame_size", "auto_ping_size", "fail_by_drop", "echo_close_codereason",
 			"tcp_nodelay", "utf8validate_incoming", "require_masked_client_frames", "mask_server_frames",

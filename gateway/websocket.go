@@ -53,9 +53,9 @@ const routerCloseBound = 5 * time.Second
 // worker's transports, with the connections it serves (so that a shutdown can cut those the
 // router did not end in time).
 type routerRef struct {
-	r        *router.Router
-	realms   []config.Realm
-	outQueue int
+	r      *router.Router
+	realms []config.Realm
+	flow   routerFlow
 
 	mu    sync.Mutex
 	conns map[cutter]struct{}
@@ -67,13 +67,14 @@ type routerRef struct {
 //
 // Reload keeps the router: sessions survive a SIGHUP that changes HTTP paths. A router's
 // realms, roles and permissions are fixed when it is made (router.New), so a reload that
-// changes them, or the worker's out_queue_limit, is refused like a change of endpoints: live
-// sessions would otherwise keep the permissions of the old configuration. A restart applies it.
+// changes them, or the worker's flow bounds (out_queue_*, max_retained_*), is refused like a
+// change of endpoints: live sessions would otherwise keep the permissions of the old
+// configuration. A restart applies it.
 func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
-	limit := outQueueLimit(w)
+	flow := flowOf(w)
 	if ref := g.routers[w.Place]; ref != nil {
-		if !reflect.DeepEqual(ref.realms, w.Realms) || ref.outQueue != limit {
-			return nil, fmt.Errorf("reload: %s.realms or out_queue_limit changed; restart Portico to apply it", w.Place)
+		if !reflect.DeepEqual(ref.realms, w.Realms) || ref.flow != flow {
+			return nil, fmt.Errorf("reload: %s.realms, out_queue_limit, out_queue_bytes, out_queue_timeout, max_retained_events or max_retained_bytes changed; restart Portico to apply it", w.Place)
 		}
 		return ref, nil
 	}
@@ -82,38 +83,52 @@ func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
 		log.Warn("no realms configured: a realm is created on a client's first HELLO, and its anonymous role may call, register, publish and subscribe anything (but not kill sessions or read their peers' addresses)")
 	}
 	ref := &routerRef{
-		r:        router.New(router.Options{Realms: w.Realms, OutQueueLimit: limit, Log: log}),
-		realms:   w.Realms,
-		outQueue: limit,
-		conns:    map[cutter]struct{}{},
+		r: router.New(router.Options{Realms: w.Realms, Log: log,
+			OutQueueLimit: flow.limit, OutQueueBytes: flow.bytes, OutQueueTimeout: flow.timeout,
+			MaxRetainedEvents: flow.events, MaxRetainedBytes: flow.stored}),
+		realms: w.Realms,
+		flow:   flow,
+		conns:  map[cutter]struct{}{},
 	}
 	g.routers[w.Place] = ref
 	return ref, nil
 }
 
-// outQueueLimit is the largest out_queue_limit of the worker's websocket paths and RawSocket
-// transports: the router, and so its queue bound, is per worker while Crossbar writes the
-// option per path.
-func outQueueLimit(w *config.Worker) int {
-	limit := 0
+// routerFlow are the flow bounds of a worker's router.
+type routerFlow struct {
+	limit, bytes   int
+	timeout        time.Duration
+	events, stored int // max_retained_events, max_retained_bytes
+}
+
+// flowOf takes the largest out_queue_limit, out_queue_bytes and out_queue_timeout of the
+// worker's websocket paths (and out_queue_limit of its RawSocket transports): the router, and
+// so its queue bounds, is per worker while Crossbar writes the options per path. Zero values
+// (no websocket path) mean the router's defaults.
+func flowOf(w *config.Worker) routerFlow {
+	f := routerFlow{events: w.Options.MaxRetainedEvents, stored: w.Options.MaxRetainedBytes}
 	var walk func(map[string]*config.Service)
 	walk = func(paths map[string]*config.Service) {
 		for _, svc := range paths {
 			if svc.Type == "path" {
 				walk(svc.Paths)
 			}
-			if svc.Type == "websocket" && svc.WebSocket != nil && svc.WebSocket.Options.OutQueueLimit > limit {
-				limit = svc.WebSocket.Options.OutQueueLimit
+			if svc.Type != "websocket" || svc.WebSocket == nil {
+				continue
 			}
+			o := &svc.WebSocket.Options
+			f.limit = max(f.limit, o.OutQueueLimit)
+			f.bytes = max(f.bytes, o.OutQueueBytes)
+			f.timeout = max(f.timeout, o.OutQueueTimeout)
 		}
 	}
 	for i := range w.Transports {
 		walk(w.Transports[i].Paths)
-		if rs := w.Transports[i].RawSocket; rs != nil && rs.Options.OutQueueLimit > limit {
-			limit = rs.Options.OutQueueLimit
+		if rs := w.Transports[i].RawSocket; rs != nil {
+			f.limit = max(f.limit, rs.Options.OutQueueLimit)
 		}
 	}
-	return limit
+	return f
 }
 
 // close ends the router's sessions (GOODBYE), waits up to routerCloseBound, then cuts the

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"log/slog"
 	"time"
 
 	"portico/router/wamp"
@@ -31,6 +32,19 @@ type retainedEvent struct {
 	payload     []byte     // payload passthru mode
 	publisher   *publisher // nil when not disclosed
 	opts        publishOpts
+
+	// The realm's retained events in the order they were retained (oldest first), for the
+	// bound; size estimates the memory the event holds.
+	topic      wamp.URI
+	size       int
+	prev, next *retainedEvent
+}
+
+// retainedItem is one retained event still to be sent to a get_retained subscriber.
+type retainedItem struct {
+	topic wamp.URI
+	r     *retainedEvent
+	sub   *subscription
 }
 
 // publisher is a disclosed publisher's identity, copied so that a retained event does not keep
@@ -48,6 +62,19 @@ type broker struct {
 	byID     map[wamp.ID]*subscription
 	retained map[wamp.URI]*retainedEvent
 
+	// Retained events are bounded per realm (MaxRetainedEvents, MaxRetainedBytes): WAMP keeps
+	// them after their publisher left, so without a bound any publisher could fill the
+	// router's memory for good. Past the bound the oldest are dropped, so that a realm flooded
+	// once recovers as its publishers retain again; the flood cannot keep a topic's newest
+	// event from being retained.
+	oldest, newest   *retainedEvent
+	retainedBytes    int
+	maxRetained      int
+	maxRetainedBytes int
+	evicted          int       // since the last log line
+	evictLogged      time.Time // last log line about evictions
+	log              *slog.Logger
+
 	matched []*subscription // scratch for publishLocked
 	ev      wamp.Event      // scratch for publishLocked
 }
@@ -57,6 +84,104 @@ func (b *broker) init() {
 	b.patterns = make(map[patternKey]*subscription)
 	b.byID = make(map[wamp.ID]*subscription)
 	b.retained = make(map[wamp.URI]*retainedEvent)
+	b.bound(DefaultMaxRetainedEvents, DefaultMaxRetainedBytes, slog.Default())
+}
+
+// bound sets the bounds of the realm's retained events and the log that tells when they drop
+// some.
+func (b *broker) bound(events, bytes int, log *slog.Logger) {
+	b.maxRetained, b.maxRetainedBytes, b.log = events, bytes, log
+}
+
+// retainedOverhead estimates what a retained event costs besides its values: the map entry,
+// the event and its options.
+const retainedOverhead = 256
+
+// retain keeps r as topic's retained event, replacing the one before, then drops the oldest
+// events while the realm is over a bound. An event larger than the byte bound alone is not
+// retained, and the topic keeps none (the one before is out of date); the others stay.
+func (rl *realm) retain(topic wamp.URI, r *retainedEvent) {
+	b := &rl.broker
+	if old := b.retained[topic]; old != nil {
+		b.unlinkRetained(old)
+	}
+	r.topic = topic
+	r.size = retainedOverhead + len(topic) + valueSize(r.args) + valueSize(r.kwargs) + len(r.payload)
+	if r.size > b.maxRetainedBytes {
+		b.evicted++
+		rl.logEvictions()
+		return
+	}
+	b.retained[topic] = r
+	b.retainedBytes += r.size
+	r.prev = b.newest
+	if b.newest != nil {
+		b.newest.next = r
+	} else {
+		b.oldest = r
+	}
+	b.newest = r
+	for b.oldest != nil && (len(b.retained) > b.maxRetained || b.retainedBytes > b.maxRetainedBytes) {
+		b.unlinkRetained(b.oldest)
+		b.evicted++
+	}
+	rl.logEvictions()
+}
+
+// logEvictions says, at most once a minute per realm, how many retained events the bounds
+// dropped.
+func (rl *realm) logEvictions() {
+	b := &rl.broker
+	if b.evicted > 0 {
+		if now := rl.now(); now.Sub(b.evictLogged) >= time.Minute {
+			b.log.Warn("router: retained events over the realm's bound, the oldest were dropped",
+				"realm", rl.name, "dropped", b.evicted, "retained", len(b.retained), "bytes", b.retainedBytes,
+				"max_retained_events", b.maxRetained, "max_retained_bytes", b.maxRetainedBytes)
+			b.evicted, b.evictLogged = 0, now
+		}
+	}
+}
+
+func (b *broker) unlinkRetained(r *retainedEvent) {
+	delete(b.retained, r.topic)
+	b.retainedBytes -= r.size
+	if r.prev != nil {
+		r.prev.next = r.next
+	} else {
+		b.oldest = r.next
+	}
+	if r.next != nil {
+		r.next.prev = r.prev
+	} else {
+		b.newest = r.prev
+	}
+	r.prev, r.next = nil, nil
+}
+
+// valueSize estimates the memory a decoded WAMP value holds (Go's string, slice and map
+// headers included).
+func valueSize(v any) int {
+	switch v := v.(type) {
+	case nil:
+		return 0
+	case string:
+		return 16 + len(v)
+	case []byte:
+		return 24 + len(v)
+	case []any:
+		n := 24
+		for _, x := range v {
+			n += 16 + valueSize(x)
+		}
+		return n
+	case map[string]any:
+		n := 48
+		for k, x := range v {
+			n += 16 + len(k) + 16 + valueSize(x)
+		}
+		return n
+	}
+	return 16
 }
 
 // emptyDict is the Details of events that carry none. It is shared and never modified.
@@ -208,7 +333,9 @@ func (rl *realm) publishLocked(pub *session, topic wamp.URI, args wamp.List, kwa
 				rl.logEncodeError(s, topic, err)
 				continue
 			}
-			s.sendBytes(bs)
+			if s.sendBytes(bs) && pub != nil {
+				pub.noteCongested(s)
+			}
 		}
 	}
 	*ev = wamp.Event{}
@@ -218,7 +345,7 @@ func (rl *realm) publishLocked(pub *session, topic wamp.URI, args wamp.List, kwa
 		if o.disclose && pub != nil {
 			r.publisher = &publisher{id: pub.id, authid: pub.authid, authrole: pub.authrole}
 		}
-		b.retained[topic] = r
+		rl.retain(topic, r)
 	}
 	return pubID
 }
@@ -333,7 +460,8 @@ func (s *session) subscribe(m *wamp.Subscribe) {
 		s.send(&wamp.Subscribed{Request: m.Request, Subscription: sub.id})
 	}
 	if getRetained {
-		b.sendRetained(s, sub)
+		b.queueRetained(s, sub)
+		b.sendBacklog(s)
 	}
 }
 
@@ -392,34 +520,60 @@ func (b *broker) deleteSubscription(sub *subscription) {
 	}
 }
 
-// sendRetained sends s the retained events that sub matches (spec, "Event Retention": after
-// SUBSCRIBED, with details.retained = true).
-func (b *broker) sendRetained(s *session, sub *subscription) {
-	send := func(topic wamp.URI, r *retainedEvent) {
-		if !r.opts.receives(nil, s) {
-			return
+// queueRetained adds the retained events that sub matches to s's backlog (spec, "Event
+// Retention": sent after SUBSCRIBED, with details.retained = true).
+func (b *broker) queueRetained(s *session, sub *subscription) {
+	if sub.match == matchExact {
+		if r := b.retained[sub.uri]; r != nil {
+			s.backlog = append(s.backlog, retainedItem{topic: sub.uri, r: r, sub: sub})
+		}
+		return
+	}
+	for r := b.oldest; r != nil; r = r.next {
+		if sub.matches(r.topic) {
+			s.backlog = append(s.backlog, retainedItem{topic: r.topic, r: r, sub: sub})
+		}
+	}
+}
+
+// sendBacklog queues s's backlog of retained events until s's queue passes its high-water
+// mark; the reader sends the rest once the queue drained (session.flowWait), so that many
+// retained events reach a new subscriber at the pace it reads them instead of as one burst
+// that would disconnect it. An event replaced since (the subscriber got the newer one as it
+// was published) or dropped by the bound is skipped, as is a subscription ended meanwhile.
+func (b *broker) sendBacklog(s *session) {
+	for s.backlogNext < len(s.backlog) {
+		it := s.backlog[s.backlogNext]
+		s.backlog[s.backlogNext] = retainedItem{}
+		s.backlogNext++
+		r := it.r
+		if b.retained[it.topic] != r || s.subs[it.sub.id] != it.sub || !r.opts.receives(nil, s) {
+			continue
 		}
 		d := wamp.Dict{"retained": true}
-		if sub.match != matchExact {
-			d["topic"] = string(topic)
+		if it.sub.match != matchExact {
+			d["topic"] = string(it.topic)
 		}
 		if p := r.publisher; p != nil {
 			d["publisher"], d["publisher_authid"], d["publisher_authrole"] = uint64(p.id), p.authid, p.authrole
 		}
-		s.send(&wamp.Event{Subscription: sub.id, Publication: r.publication, Details: d,
-			Arguments: r.args, ArgumentsKw: r.kwargs, Payload: r.payload})
-	}
-	if sub.match == matchExact {
-		if r := b.retained[sub.uri]; r != nil {
-			send(sub.uri, r)
-		}
-		return
-	}
-	for topic, r := range b.retained {
-		if sub.matches(topic) {
-			send(topic, r)
+		if s.push(outItem{msg: &wamp.Event{Subscription: it.sub.id, Publication: r.publication, Details: d,
+			Arguments: r.args, ArgumentsKw: r.kwargs, Payload: r.payload}, size: r.size}) {
+			break
 		}
 	}
+	if s.backlogNext >= len(s.backlog) {
+		s.dropBacklog()
+	}
+}
+
+// dropBacklog forgets the backlog (a large one's memory too).
+func (s *session) dropBacklog() {
+	clear(s.backlog)
+	if cap(s.backlog) > 64 {
+		s.backlog = nil
+	}
+	s.backlog, s.backlogNext = s.backlog[:0], 0
 }
 
 // matches reports whether topic matches the subscription's pattern.

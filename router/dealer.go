@@ -332,16 +332,25 @@ func (s *session) call(m *wamp.Call) error {
 // value may have no form (JSON has no NaN or infinities), so m is then encoded here, once, and
 // the error returned for the dealer to answer; else the writer would drop m and the call would
 // never end. Between sessions of one serializer the writer encodes it as usual.
+//
+// The message counts against s's byte bound as the client message it was made from (from's
+// message being handled), and when it takes s's queue over its high-water mark, from waits
+// for s to drain before its next message is read (push-back on callers, and on callees that
+// answer a slow caller).
 func (s *session) sendAcross(from *session, m wamp.Message) error {
+	var congested bool
 	if s.codec.Name() == from.codec.Name() {
-		s.send(m)
-		return nil
+		congested = s.push(outItem{msg: m, size: from.inLen})
+	} else {
+		b, err := s.codec.Encode(nil, m)
+		if err != nil {
+			return err
+		}
+		congested = s.sendBytes(b)
 	}
-	b, err := s.codec.Encode(nil, m)
-	if err != nil {
-		return err
+	if congested {
+		from.noteCongested(s)
 	}
-	s.sendBytes(b)
 	return nil
 }
 

@@ -19,9 +19,23 @@ type Options struct {
 	// kill sessions and learn their peers' addresses (see realm.go); it is freed when its last
 	// session leaves.
 	Realms []config.Realm
-	// OutQueueLimit bounds each session's outbound queue, in messages. A session whose queue is
-	// full is disconnected (logged), never silently dropped and never waited on. Default 1024.
+	// OutQueueLimit bounds each session's outbound queue, in messages. Default 1024.
 	OutQueueLimit int
+	// OutQueueBytes bounds each session's outbound queue, in bytes. Default 4 MiB.
+	OutQueueBytes int
+	// OutQueueTimeout bounds how long a queue over its high-water mark (half of either bound)
+	// may take to drain to its low-water mark (a quarter of both). Default 10s.
+	//
+	// A session over a bound is disconnected (ABORT portico.error.slow_consumer, one log line),
+	// never silently dropped. A session whose message (PUBLISH, CALL, YIELD, ERROR) took
+	// another's queue over its high-water mark is not read until that queue drains, or is cut:
+	// senders are paced by their receivers, and a prompt reader is never cut by a burst.
+	OutQueueTimeout time.Duration
+	// MaxRetainedEvents and MaxRetainedBytes bound each realm's retained events (count, and an
+	// estimate of their memory). Past either, the events retained longest ago are dropped.
+	// Defaults 10000 and 16 MiB.
+	MaxRetainedEvents int
+	MaxRetainedBytes  int
 	// Log receives the router's structured log lines. Default slog.Default().
 	Log *slog.Logger
 	// Now is the clock (tests). Default time.Now.
@@ -48,6 +62,15 @@ type PeerInfo struct {
 	// same way, crossbar/worker/router.py).
 	TrustedRole string
 }
+
+// The defaults of Options; config sets the same (config.WebSocketOptions, config.WorkerOptions).
+const (
+	DefaultOutQueueLimit     = 1024
+	DefaultOutQueueBytes     = 4 << 20
+	DefaultOutQueueTimeout   = 10 * time.Second // nats-server's write_deadline
+	DefaultMaxRetainedEvents = 10000
+	DefaultMaxRetainedBytes  = 16 << 20
+)
 
 // ErrClosed is returned by Serve once the router is closed.
 var ErrClosed = errors.New("router: closed")
@@ -92,7 +115,19 @@ type Router struct {
 // New returns a router for the given options.
 func New(o Options) *Router {
 	if o.OutQueueLimit <= 0 {
-		o.OutQueueLimit = 1024
+		o.OutQueueLimit = DefaultOutQueueLimit
+	}
+	if o.OutQueueBytes <= 0 {
+		o.OutQueueBytes = DefaultOutQueueBytes
+	}
+	if o.OutQueueTimeout <= 0 {
+		o.OutQueueTimeout = DefaultOutQueueTimeout
+	}
+	if o.MaxRetainedEvents <= 0 {
+		o.MaxRetainedEvents = DefaultMaxRetainedEvents
+	}
+	if o.MaxRetainedBytes <= 0 {
+		o.MaxRetainedBytes = DefaultMaxRetainedBytes
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -107,7 +142,9 @@ func New(o Options) *Router {
 		for _, ro := range c.Roles {
 			roles[ro.Name] = newRole(ro)
 		}
-		r.realms[wamp.URI(c.Name)] = newRealm(wamp.URI(c.Name), roles, o.Now)
+		rl := newRealm(wamp.URI(c.Name), roles, o.Now)
+		rl.broker.bound(o.MaxRetainedEvents, o.MaxRetainedBytes, o.Log)
+		r.realms[wamp.URI(c.Name)] = rl
 	}
 	return r
 }
@@ -137,6 +174,7 @@ func (r *Router) realm(name wamp.URI) (*realm, error) {
 	}
 	rl := newRealm(name, map[string]*role{"anonymous": allowAll()}, r.opts.Now)
 	rl.dynamic = true
+	rl.broker.bound(r.opts.MaxRetainedEvents, r.opts.MaxRetainedBytes, r.log)
 	r.realms[name] = rl
 	r.enterLocked(rl)
 	r.log.Info("router: realm created on first HELLO", "realm", name)

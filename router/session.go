@@ -47,8 +47,8 @@ var ErrAuthTimeout = errors.New("router: the WAMP opening handshake did not fini
 var errSessionAborted = errors.New("router: session aborted")
 
 // ErrSlowConsumer is returned by Serve when the session was disconnected because its outbound
-// queue was full.
-var ErrSlowConsumer = errors.New("router: slow consumer disconnected: outbound queue full")
+// queue hit a bound (outQueue).
+var ErrSlowConsumer = errors.New("router: slow consumer disconnected: outbound queue over its bounds")
 
 // session is one client's WAMP session. Its reader goroutine (the caller of Serve) handles the
 // client's messages one at a time; its writer goroutine drains the outbound queue.
@@ -103,12 +103,24 @@ type session struct {
 	out        outQueue
 	graceTimer atomic.Pointer[time.Timer] // set when the queue overflows
 	closeOnce  sync.Once
+	closing    chan struct{} // closed with the transport
 	writerDone chan struct{}
+
+	// Flow control, owned by the reader goroutine (written under realm.mu by the code that
+	// handles the reader's message). inLen is the size of the message being handled; waitOn
+	// lists the sessions whose queues it took over their high-water mark; backlog holds the
+	// retained events of a get_retained subscription still to be sent (flowWait).
+	inLen       int
+	waiting     atomic.Bool // in flowWait: read by the senders that wait for this session
+	waitOn      []*session
+	backlog     []retainedItem
+	backlogNext int
 }
 
 func newSession(r *Router, t Transport, info PeerInfo) *session {
-	s := &session{r: r, t: t, codec: t.Codec(), info: info, log: r.log, writerDone: make(chan struct{})}
-	s.out.init(r.opts.OutQueueLimit)
+	s := &session{r: r, t: t, codec: t.Codec(), info: info, log: r.log,
+		closing: make(chan struct{}), writerDone: make(chan struct{})}
+	s.out.init(r.opts.OutQueueLimit, r.opts.OutQueueBytes, r.opts.OutQueueTimeout)
 	s.lim = withDefaults(info.Limits)
 	return s
 }
@@ -151,30 +163,148 @@ func (s *session) authExpired() {
 }
 
 func (s *session) closeTransport() {
-	s.closeOnce.Do(func() { _ = s.t.Close() })
+	s.closeOnce.Do(func() {
+		if s.closing != nil {
+			close(s.closing)
+		}
+		_ = s.t.Close()
+	})
 }
 
-// send queues m for the writer. See push for what happens when the queue is full.
-func (s *session) send(m wamp.Message) { s.push(outItem{msg: m}) }
+// send queues m, a message the router makes, for the writer. See push for the bounds.
+func (s *session) send(m wamp.Message) { s.push(outItem{msg: m, size: msgSizeHint}) }
 
-// sendBytes queues an already encoded message.
-func (s *session) sendBytes(b []byte) { s.push(outItem{b: b}) }
+// sendBytes queues an already encoded message. It reports that the queue is over its
+// high-water mark: the sender should wait (noteCongested).
+func (s *session) sendBytes(b []byte) bool { return s.push(outItem{b: b, size: len(b)}) }
+
+// noteCongested records, in the session whose message is being handled, that it took t's
+// queue over the high-water mark: the session waits for t to drain before reading on.
+func (s *session) noteCongested(t *session) {
+	if t != s {
+		s.waitOn = append(s.waitOn, t)
+	}
+}
 
 // slowConsumerGrace bounds how long the writer of a slow consumer may take to finish its write
 // and send ABORT before the transport is closed under it. Transports bound every write with
 // their own deadline; this bound holds for those that do not.
 const slowConsumerGrace = 5 * time.Second
 
-// push queues it. The disconnect policy: a session whose queue is full is disconnected at
-// once (one log line), its queued messages are released, its writer sends ABORT
-// portico.error.slow_consumer and the transport is closed within slowConsumerGrace. The pusher
-// (a publisher, a caller) never waits.
-func (s *session) push(it outItem) {
-	if s.out.push(it) == pushOverflow {
-		s.log.Warn("router: disconnecting slow consumer", "session", s.id, "realm", s.realmName(),
-			"reason", fmt.Sprintf("outbound queue full (%d messages)", s.out.limit),
-			"peer", s.info.RemoteAddr)
-		s.graceTimer.Store(time.AfterFunc(slowConsumerGrace, s.closeTransport))
+// push queues it and reports whether the queue is over its high-water mark. The disconnect
+// policy: a session whose queue hits a bound (outQueue: messages, bytes, or not drained in
+// time) is disconnected at once with one log line, its queued messages are released, its
+// writer sends ABORT portico.error.slow_consumer and the transport is closed within
+// slowConsumerGrace. Push never waits; the sender waits later, outside every lock (flowWait).
+func (s *session) push(it outItem) bool {
+	res, congested := s.out.push(it)
+	if res == pushOverflow {
+		s.slowConsumer()
+	}
+	return congested
+}
+
+// slowConsumer logs the disconnection (once: only the call that overflowed the queue gets
+// here) and bounds the writer's last write.
+func (s *session) slowConsumer() {
+	s.log.Warn("router: disconnecting slow consumer", "session", s.id, "realm", s.realmName(),
+		"reason", s.out.overflowReason(), "peer", s.info.RemoteAddr)
+	s.graceTimer.Store(time.AfterFunc(slowConsumerGrace, s.closeTransport))
+}
+
+// cycleWait bounds a sender's wait for a receiver whose own reader is waiting too. Each
+// queue is drained by its own writer, so the router holds no cycle of waits; but a client
+// that stops reading while one of its writes is held back (a read loop that answers each
+// INVOCATION with a blocking write) closes one through the clients: A waits for B to drain, B
+// for its client to read, B's client for the router to read its write, and B's reader for
+// A's client, likewise stuck. The sender that sees the receiver waiting goes on after
+// cycleWait, reads the next message of its own client, and so unblocks the cycle.
+const cycleWait = 10 * time.Millisecond
+
+// waitDrained blocks the calling reader (of session waiter) until s's queue is back at its
+// low-water mark. The wait is bounded: when s's queue is not back there within
+// out_queue_timeout of passing the high-water mark, s is a slow consumer and is disconnected,
+// and the wait ends; when s's reader is waiting too, the wait ends after cycleWait (above).
+// It ends early when s or the waiter goes away.
+func (s *session) waitDrained(waiter *session) {
+	for {
+		ch, deadline := s.out.congestion()
+		if ch == nil {
+			return
+		}
+		var d time.Duration = -1
+		if !deadline.IsZero() {
+			d = time.Until(deadline)
+		}
+		cycle := s.waiting.Load()
+		if cycle && (d < 0 || d > cycleWait) {
+			d = cycleWait
+		}
+		if d == 0 || d < 0 && !deadline.IsZero() {
+			if s.out.checkStall() {
+				s.slowConsumer()
+			}
+			return
+		}
+		var timer *time.Timer
+		var expired <-chan time.Time
+		if d > 0 {
+			timer = time.NewTimer(d)
+			expired = timer.C
+		}
+		end := false
+		select {
+		case <-ch:
+		case <-expired:
+			if s.out.checkStall() {
+				s.slowConsumer()
+			}
+			end = cycle
+		case <-waiter.closing:
+			end = true
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if end {
+			return
+		}
+	}
+}
+
+// flowWait runs after each message the reader handled: the reader waits for the queues its
+// message took over their high-water mark, its own included (push-back on publishers and
+// callers: their transport is not read meanwhile, so TCP slows them down), then sends the next
+// part of a get_retained backlog. Waits happen outside every lock and each is bounded
+// (waitDrained): a wait for another session by out_queue_timeout, after which that session is
+// disconnected, and a wait for oneself, or for a session that waits too, by cycleWait. So a
+// session that publishes to itself, a callee that calls itself, or two sessions sending to
+// each other never wait on each other for long: each queue is drained by its own writer,
+// never by a reader.
+func (s *session) flowWait() {
+	s.waiting.Store(true)
+	defer s.waiting.Store(false)
+	for i, t := range s.waitOn {
+		t.waitDrained(s)
+		s.waitOn[i] = nil
+	}
+	s.waitOn = s.waitOn[:0]
+	// The session's own replies (PUBLISHED, RESULT, events and INVOCATIONs to itself) pace it
+	// too, for cycleWait at most each time: its reader is waiting, so waitDrained takes the wait
+	// for a possible cycle (a client that reads only between its writes).
+	if s.out.aboveFlag.Load() {
+		s.waitDrained(s)
+	}
+	for s.backlogNext < len(s.backlog) {
+		s.waitDrained(s)
+		if s.out.overflowed() {
+			s.dropBacklog()
+			return
+		}
+		rl := s.realm
+		rl.mu.Lock()
+		rl.broker.sendBacklog(s)
+		rl.mu.Unlock()
 	}
 }
 
@@ -212,6 +342,9 @@ func (s *session) writeLoop() {
 				if err != nil {
 					s.log.Error("router: cannot encode a message", "session", s.id,
 						"type", items[i].msg.Type(), "err", err)
+					if !s.out.release(items[i].size) {
+						break
+					}
 					continue
 				}
 				b = buf
@@ -219,6 +352,9 @@ func (s *session) writeLoop() {
 			if err := s.t.WriteMessage(b); err != nil {
 				s.out.close()
 				return
+			}
+			if !s.out.release(items[i].size) {
+				break // overflowed meanwhile: the next take aborts
 			}
 		}
 		clear(items) // drop references to sent messages
@@ -243,6 +379,7 @@ func (s *session) readLoop() error {
 	established := false
 	for {
 		b, err := s.t.ReadMessage()
+		s.inLen = len(b)
 		if err != nil {
 			if s.out.overflowed() {
 				return ErrSlowConsumer
@@ -289,6 +426,9 @@ func (s *session) readLoop() error {
 		done, err := s.handle(m)
 		if done || err != nil {
 			return err
+		}
+		if len(s.waitOn) > 0 || s.backlogNext < len(s.backlog) || s.out.aboveFlag.Load() {
+			s.flowWait()
 		}
 	}
 }
