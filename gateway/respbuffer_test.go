@@ -1,0 +1,187 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"portico/config"
+	"portico/internal/testkit"
+)
+
+// upstreamAt returns the first upstream of the wsgi service that serves path.
+func upstreamAt(t *testing.T, g *Gateway, path string) *upstream {
+	t.Helper()
+	svc, _ := g.servers[0].table.Load().root.lookup([]byte(path))
+	ws, ok := svc.(*wsgiService)
+	if !ok {
+		t.Fatalf("%s is not a wsgi path", path)
+	}
+	return ws.bal.ups[0]
+}
+
+func (u *upstream) inUse() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.active
+}
+
+// respFiles lists this process's open response spool files (unlinked, so only /proc shows
+// them).
+func respFiles() []string {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	var out []string
+	for _, e := range ents {
+		if l, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.Contains(l, "portico-resp-") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// stalledReader sends a request and reads nothing back (until the test reads). The kernel
+// grows a receive buffer only as its application reads (tcp(7), tcp_moderate_rcvbuf), so it
+// stays at its initial size, and the sender's at most 4 MiB: far from a 16 MiB response.
+func stalledReader(t *testing.T, base, req string) net.Conn {
+	t.Helper()
+	c := dialBase(t, base)
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestSlowReadersDoNotStarveApp: twenty clients ask for 16 MiB each and read nothing, in front
+// of an app with two single-threaded workers. With buffering (the default) every response is
+// read from uwsgi into the spool, the workers and slots are free again, and a plain GET is
+// answered; each stalled client still gets its whole response when it reads. Without it (as
+// before), the first two responses hold both workers while their clients do not read, the
+// others hold every slot, and the GET is refused (503 after queue_timeout).
+func TestSlowReadersDoNotStarveApp(t *testing.T) {
+	for _, buffering := range []bool{true, false} {
+		t.Run(fmt.Sprintf("buffering=%v", buffering), func(t *testing.T) {
+			sock := startEdgeUWSGI(t, "--processes", "2", "--threads", "1")
+			app := wsgiUpstream(sock)
+			node := testNode(t, map[string]*config.Service{"/": app})
+			app.WSGI.Buffering = buffering
+			g, base := startGatewayG(t, node)
+			up := upstreamAt(t, g, "/")
+
+			const readers, size = 20, 16 << 20
+			log := filepath.Join(t.TempDir(), "log")
+			conns := make([]net.Conn, readers)
+			for i := range conns {
+				conns[i] = stalledReader(t, base, fmt.Sprintf("GET /bytes?n=%d&file=%s HTTP/1.1\r\nHost: h\r\n\r\n", size, log))
+			}
+			testkit.WaitFor(t, 0, "every response read from uwsgi (buffering) or every slot held", func() bool {
+				b, _ := os.ReadFile(log)
+				started, done := strings.Count(string(b), "start"), strings.Count(string(b), "done")
+				if buffering {
+					return done == readers && up.inUse() == 0
+				}
+				return started == 2 && up.inUse() == app.WSGI.MaxConcurrency
+			})
+
+			resp, err := testClient.Get(base + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			served := resp.StatusCode == 200 && string(b) == "ok\n"
+			if served != buffering {
+				t.Fatalf("GET while %d clients do not read: status %d %q (buffering %v)", readers, resp.StatusCode, b, buffering)
+			}
+			if !buffering {
+				return
+			}
+			// A stalled client that reads now gets all of its response, from the spool.
+			resp, err = http.ReadResponse(bufio.NewReader(conns[0]), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := io.Copy(yOnly{}, resp.Body)
+			resp.Body.Close()
+			if err != nil || n != size {
+				t.Fatalf("stalled client got %d bytes, %v; want %d bytes of y", n, err, size)
+			}
+			for _, c := range conns {
+				c.Close()
+			}
+			testkit.WaitFor(t, 0, "response spool files closed once their clients left", func() bool {
+				return len(respFiles()) == 0 && g.spools[transport0].bytesHeld() == 0
+			})
+		})
+	}
+}
+
+// yOnly is a writer that fails on anything but the bytes /bytes sends.
+type yOnly struct{}
+
+func (yOnly) Write(p []byte) (int, error) {
+	if len(bytes.Trim(p, "y")) != 0 {
+		return 0, fmt.Errorf("unexpected bytes in the body")
+	}
+	return len(p), nil
+}
+
+// TestEarlyAnswerFreesSlot: an app that refuses a streamed upload (request_buffering off)
+// answers before it read the body, and Portico reads and drops the rest of the body before
+// answering (a lingering close). The upstream slot is released before that drain: on a path
+// with one slot, a client that sent part of a refused upload and stalls does not keep a GET
+// from being served. Once it sends the rest, it gets the app's answer. (With request_buffering
+// on, the body is read before uwsgi is contacted, so no slot is held while it arrives:
+// TestSlowUploadersDoNotStarveApp.)
+func TestEarlyAnswerFreesSlot(t *testing.T) {
+	sock := startEdgeUWSGI(t)
+	app := wsgiUpstream(sock)
+	node := testNode(t, map[string]*config.Service{"/": app})
+	app.WSGI.RequestBuffering = false
+	app.WSGI.MaxConcurrency = 1
+	g, base := startGatewayG(t, node)
+	up := upstreamAt(t, g, "/")
+
+	const total, first = 64 << 20, 8 << 20
+	started := filepath.Join(t.TempDir(), "started")
+	c := dialBase(t, base)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := fmt.Fprintf(c, "POST /refuse?file=%s HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n", started, total)
+		if err == nil {
+			_, err = c.Write(make([]byte, first))
+		}
+		sent <- err
+	}()
+	testkit.WaitFor(t, 0, "the app got the upload's request", func() bool {
+		_, err := os.Stat(started)
+		return err == nil
+	})
+	testkit.WaitFor(t, 0, "the slot released while the refused body is still being drained", func() bool {
+		return up.inUse() == 0
+	})
+	getOK(t, base+"/")
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	// The drain is still going on: had the slot been held through it, the drain would have
+	// ended (lingerTime) before the slot was seen free, and the connection closed with it.
+	if _, err := c.Write(make([]byte, total-first)); err != nil {
+		t.Fatalf("sending the rest of the refused body: %v (the drain had ended before the slot was free)", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 401 || string(b) != "refused" {
+		t.Fatalf("refused upload: status %d %q, want 401 \"refused\"", resp.StatusCode, b)
+	}
+}
