@@ -61,16 +61,41 @@ func stalledReader(t *testing.T, base, req string) net.Conn {
 // TestSlowReadersDoNotStarveApp: twenty clients ask for 16 MiB each and read nothing, in front
 // of an app with two single-threaded workers. With buffering (the default) every response is
 // read from uwsgi into the spool, the workers and slots are free again, and a plain GET is
-// answered; each stalled client still gets its whole response when it reads. Without it (as
-// before), the first two responses hold both workers while their clients do not read, the
-// others hold every slot, and the GET is refused (503 after queue_timeout).
+// answered. Without it (as before), the first two responses hold both workers while their
+// clients do not read, the others hold every slot, and the GET is refused (503 after
+// queue_timeout); so too when the app says X-Accel-Buffering: no, for an event stream, and
+// past max_temp_file_size or the spool bounds. X-Accel-Buffering: yes buffers on a path that
+// does not. Whichever way, a stalled client that reads gets its whole response, without the
+// X-Accel-Buffering header, and no spool file outlives the clients.
 func TestSlowReadersDoNotStarveApp(t *testing.T) {
-	for _, buffering := range []bool{true, false} {
-		t.Run(fmt.Sprintf("buffering=%v", buffering), func(t *testing.T) {
-			sock := startEdgeUWSGI(t, "--processes", "2", "--threads", "1")
+	cases := []struct {
+		name      string
+		buffering bool
+		query     string
+		tune      func(w *config.WSGI, o *config.WebOptions)
+		served    bool
+	}{
+		{name: "buffering", buffering: true, served: true},
+		{name: "buffering=false", buffering: false},
+		{name: "X-Accel-Buffering: no", buffering: true, query: "&accel=no"},
+		{name: "X-Accel-Buffering: yes on buffering=false", buffering: false, query: "&accel=yes", served: true},
+		{name: "text/event-stream", buffering: true, query: "&type=text/event-stream"},
+		{name: "past max_temp_file_size", buffering: true, tune: func(w *config.WSGI, _ *config.WebOptions) { w.MaxTempFileSize = 1 << 20 }},
+		{name: "past max_spool_per_client", buffering: true, tune: func(_ *config.WSGI, o *config.WebOptions) {
+			o.MaxSpoolPerClient, o.MaxSpoolSize = 4<<20, 8<<20
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// uwsgi gives up a write that waits 4 s by default (socket-timeout), cutting the
+			// response: raised, so that a worker blocked by a client stays blocked.
+			sock := startEdgeUWSGI(t, "--processes", "2", "--threads", "1", "--socket-timeout", "120")
 			app := wsgiUpstream(sock)
 			node := testNode(t, map[string]*config.Service{"/": app})
-			app.WSGI.Buffering = buffering
+			app.WSGI.Buffering = tc.buffering
+			if tc.tune != nil {
+				tc.tune(app.WSGI, &node.Workers[0].Transports[0].Options)
+			}
 			g, base := startGatewayG(t, node)
 			up := upstreamAt(t, g, "/")
 
@@ -78,12 +103,12 @@ func TestSlowReadersDoNotStarveApp(t *testing.T) {
 			log := filepath.Join(t.TempDir(), "log")
 			conns := make([]net.Conn, readers)
 			for i := range conns {
-				conns[i] = stalledReader(t, base, fmt.Sprintf("GET /bytes?n=%d&file=%s HTTP/1.1\r\nHost: h\r\n\r\n", size, log))
+				conns[i] = stalledReader(t, base, fmt.Sprintf("GET /bytes?n=%d&file=%s%s HTTP/1.1\r\nHost: h\r\n\r\n", size, log, tc.query))
 			}
-			testkit.WaitFor(t, 0, "every response read from uwsgi (buffering) or every slot held", func() bool {
+			testkit.WaitFor(t, 0, "every response read from uwsgi (buffered) or every slot held", func() bool {
 				b, _ := os.ReadFile(log)
 				started, done := strings.Count(string(b), "start"), strings.Count(string(b), "done")
-				if buffering {
+				if tc.served {
 					return done == readers && up.inUse() == 0
 				}
 				return started == 2 && up.inUse() == app.WSGI.MaxConcurrency
@@ -95,14 +120,11 @@ func TestSlowReadersDoNotStarveApp(t *testing.T) {
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			served := resp.StatusCode == 200 && string(b) == "ok\n"
-			if served != buffering {
-				t.Fatalf("GET while %d clients do not read: status %d %q (buffering %v)", readers, resp.StatusCode, b, buffering)
+			if served := resp.StatusCode == 200 && string(b) == "ok\n"; served != tc.served {
+				t.Fatalf("GET while %d clients do not read: status %d %q; want it served: %v", readers, resp.StatusCode, b, tc.served)
 			}
-			if !buffering {
-				return
-			}
-			// A stalled client that reads now gets all of its response, from the spool.
+
+			// A stalled client that reads now gets all of its response.
 			resp, err = http.ReadResponse(bufio.NewReader(conns[0]), nil)
 			if err != nil {
 				t.Fatal(err)
@@ -111,6 +133,9 @@ func TestSlowReadersDoNotStarveApp(t *testing.T) {
 			resp.Body.Close()
 			if err != nil || n != size {
 				t.Fatalf("stalled client got %d bytes, %v; want %d bytes of y", n, err, size)
+			}
+			if h := resp.Header.Get("X-Accel-Buffering"); h != "" {
+				t.Errorf("X-Accel-Buffering %q reached the client", h)
 			}
 			for _, c := range conns {
 				c.Close()
