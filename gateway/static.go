@@ -184,10 +184,8 @@ func (s *staticService) contentType(name string) string {
 
 func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, f *os.File, fi os.FileInfo) error {
 	h := &ctx.Response.Header
-	h.SetContentType(s.contentType(fi.Name()))
 	mod := fi.ModTime().UTC().Truncate(time.Second)
 	h.Set("Last-Modified", mod.Format(http.TimeFormat))
-	h.Set("Accept-Ranges", "bytes")
 	if s.cache != "" {
 		h.Set("Cache-Control", s.cache)
 	}
@@ -198,9 +196,15 @@ func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, f *os.File, fi os.Fil
 			return nil
 		}
 	}
+	// Content-Type and Accept-Ranges go with a body: a 304 has neither (as from nginx), and a
+	// 206 does not announce ranges again (nginx's range filter drops it).
+	h.SetContentType(s.contentType(fi.Name()))
 	size := fi.Size()
 	start, length := int64(0), size
-	if rg := ctx.Request.Header.Peek("Range"); len(rg) > 0 {
+	rg := ctx.Request.Header.Peek("Range")
+	if len(rg) == 0 {
+		h.Set("Accept-Ranges", "bytes")
+	} else {
 		a, n, ok := parseRange(string(rg), size)
 		switch {
 		case ok:
@@ -212,6 +216,8 @@ func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, f *os.File, fi os.Fil
 			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
 			ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
 			return nil
+		default:
+			h.Set("Accept-Ranges", "bytes") // several ranges: the whole file
 		}
 	}
 	if ctx.IsHead() {
