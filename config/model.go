@@ -191,6 +191,11 @@ type Service struct {
 	JSON      *JSON
 	// Paths is the nested path table of a `path` service ("/" is its own root).
 	Paths map[string]*Service
+	// Internal makes the service reachable only through an app's X-Accel-Redirect (nginx's
+	// `internal` location): clients that ask for it get 404. Typical use: a static directory
+	// of protected files that a wsgi app hands out after its own checks. Key `internal`, on
+	// any service but `path`. Default false.
+	Internal bool
 }
 
 // WSGI serves a Python WSGI application over the uwsgi protocol, either from running uwsgi
@@ -253,6 +258,13 @@ type WSGI struct {
 	// read from uwsgi only as the client takes it, as nginx does. 0 keeps only the 64 KiB in
 	// memory. Default 1g (DefaultMaxTempFileSize).
 	MaxTempFileSize int64
+	// SendfileRoots are the directories under which an app's `X-Sendfile: /abs/path` response
+	// header (Flask's USE_X_SENDFILE, django-sendfile2's simple/xsendfile backends, Apache
+	// mod_xsendfile) is served: the file replaces the response body, with Range and
+	// If-Modified-Since handled. A path outside them, or reaching outside through a symlink, is
+	// answered 500 and logged. Relative entries are resolved against the node directory.
+	// Default none: X-Sendfile is refused (500) and never reaches the client.
+	SendfileRoots []string
 	// Balance is "round_robin" (default) or "least_conn".
 	Balance string
 	// MaxFails failed attempts within FailTimeout mark an upstream down for FailTimeout

@@ -588,6 +588,10 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		return nil
 	}
 	s.Type = typ
+	o.boolean("internal", &s.Internal)
+	if typ == "path" && s.Internal {
+		d.add(o.line(), place+".internal", "a path table cannot be internal: set internal on its services")
+	}
 	switch typ {
 	case "wsgi":
 		s.WSGI = d.decodeWSGI(o, place, dir, w)
@@ -717,6 +721,11 @@ func (d *decoder) decodeWSGI(o *obj, place, dir string, w *Worker) *WSGI {
 	ws.Buffering, ws.MaxTempFileSize = true, DefaultMaxTempFileSize
 	o.boolean("buffering", &ws.Buffering)
 	o.size("max_temp_file_size", &ws.MaxTempFileSize)
+	if roots, ok := o.strList("sendfile_roots", false); ok {
+		for _, r := range roots {
+			ws.SendfileRoots = append(ws.SendfileRoots, abs(dir, r))
+		}
+	}
 	ws.Balance = "round_robin"
 	if b, ok := o.str("balance"); ok {
 		bv, bp := o.take("balance")
@@ -767,7 +776,7 @@ func normUpstream(dir, u string) (string, error) {
 // another type when a service has no type.
 var serviceKeys = []string{"type", "module", "object", "minthreads", "maxthreads", "upstream",
 	"processes", "threads", "uwsgi", "uwsgi_args", "env", "max_concurrency", "queue_timeout",
-	"connect_timeout", "read_timeout", "send_timeout", "max_body_size", "request_buffering", "buffering", "max_temp_file_size", "balance", "max_fails",
+	"connect_timeout", "read_timeout", "send_timeout", "max_body_size", "request_buffering", "buffering", "max_temp_file_size", "sendfile_roots", "internal", "balance", "max_fails",
 	"fail_timeout", "serializers", "options", "auth", "debug", "cookie", "url", "directory",
 	"package", "resource", "code", "value", "paths"}
 

@@ -68,6 +68,7 @@ type request struct {
 	requestURI []byte // raw path and query as sent (REQUEST_URI)
 	host       []byte // nginx's $host: lower-case, without port (SERVER_NAME)
 	authority  []byte // the request line's authority, else the Host header as sent (HTTP_HOST)
+	redirects  int    // internal redirects so far (X-Accel-Redirect)
 }
 
 var requestPool = sync.Pool{New: func() any { return new(request) }}
@@ -249,6 +250,7 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	rq.requestURI = target
+	rq.redirects = 0
 	p := target
 	for i, c := range p {
 		if c == '?' || c == '#' {

@@ -36,6 +36,10 @@ type wsgiService struct {
 	// respbuffer.go), keeping up to maxTempFile bytes of each in a spool file.
 	respBuffering bool
 	maxTempFile   int64
+	// table is the path table this service is part of, where X-Accel-Redirect targets are
+	// looked up; sendfileRoots serve X-Sendfile (see xaccel.go).
+	table         *pathNode
+	sendfileRoots []*staticService
 
 	queueTimeout   time.Duration
 	connectTimeout time.Duration
@@ -94,6 +98,16 @@ func newWSGIService(svc *config.Service, to *config.Transport, node *config.Node
 		return nil, fmt.Errorf("%s.options.trusted_proxies: %w", to.Place, err)
 	}
 	s.env.trusted = trusted
+	for _, dir := range w.SendfileRoots {
+		root, err := os.OpenRoot(dir)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("%s.sendfile_roots: %w", svc.Place, err)
+		}
+		s.sendfileRoots = append(s.sendfileRoots, &staticService{
+			where: svc.Place, dir: dir, root: root, mimes: map[string]string{}, writeTO: to.Options.WriteTimeout,
+		})
+	}
 	s.bal.leastConn = w.Balance == "least_conn"
 	limit := w.MaxConcurrency
 	if limit <= 0 {
@@ -143,6 +157,9 @@ func (s *wsgiService) place() string { return s.where }
 func (s *wsgiService) close() {
 	if s.stop != nil {
 		s.stop()
+	}
+	for _, st := range s.sendfileRoots {
+		st.close()
 	}
 }
 
@@ -246,8 +263,6 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		s.log.Debug("retrying request", "upstream", u.label, "cause", causeOf(err))
 		retryPause(attempt, deadline)
 	}
-	s.writeHead(ctx, &ub.head)
-	u := ub.u
 	if early {
 		// The app answered without reading the whole body (an upload it refuses) and uwsgi
 		// closed: the answer is passed on, as nginx does, once the rest of the body is read
@@ -256,6 +271,14 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		// held while the client sends what nobody reads.
 		defer lingerDiscard(ctx, streamed)
 	}
+	if a := findAccel(&ub.head); a != nil {
+		// The app handed the answer over to the proxy (X-Accel-Redirect, X-Sendfile): the
+		// upstream is released before the file is sent, and the app's body is dropped.
+		ub.Close()
+		return s.serveAccel(ctx, rq, a)
+	}
+	s.writeHead(ctx, &ub.head)
+	u := ub.u
 
 	status := ub.head.StatusCode
 	if h.IsHead() || status == 204 || status == 304 || (status >= 100 && status < 200) {

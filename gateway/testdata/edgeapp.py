@@ -99,6 +99,19 @@ def application(environ, start_response):
         start_response("200 OK", headers)
         return gen()
 
+    if path == "/accel":
+        # Hands the answer over to the proxy: X-Accel-Redirect to `to`, or X-Sendfile of
+        # `sendfile`, with the app's own headers and a body nobody should see.
+        headers = [("Content-Type", arg("ct", "application/x-app")),
+                   ("Content-Disposition", 'attachment; filename="x.bin"'),
+                   ("X-Accel-Limit-Rate", "1024")]
+        if arg("to"):
+            headers.append(("X-Accel-Redirect", arg("to")))
+        if arg("sendfile"):
+            headers.append(("X-Sendfile", arg("sendfile")))
+        start_response(arg("status", "200 OK"), headers)
+        return [b"the app's own body"]
+
     if path == "/refuse":
         # Answers without reading the request body, as an app refusing an upload does.
         if arg("file"):
