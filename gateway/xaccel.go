@@ -130,13 +130,9 @@ func (s *wsgiService) internalRedirect(ctx *fasthttp.RequestCtx, rq *request, ta
 	if rq.redirects++; rq.redirects > maxInternalRedirects {
 		return fmt.Errorf("%w: more than %d internal redirects (to %q)", errAccelRedirect, maxInternalRedirects, target)
 	}
-	if !strings.HasPrefix(target, "/") {
-		return fmt.Errorf("%w: %q is not a path (named locations are nginx's own)", errAccelRedirect, target)
-	}
-	uri, args, _ := strings.Cut(target, "?")
-	path, err := normalizePath(nil, []byte(uri))
+	path, args, err := accelTarget(target)
 	if err != nil {
-		return errNotFound // nginx: ngx_http_parse_unsafe_uri fails, 404
+		return err
 	}
 	svc, mount := s.table.lookup(path)
 	if in, ok := svc.(internalService); ok {
@@ -155,6 +151,21 @@ func (s *wsgiService) internalRedirect(ctx *fasthttp.RequestCtx, rq *request, ta
 	req.URI().SetQueryString(args)
 	rq.path, rq.mount = path, mount
 	return svc.serve(ctx, rq)
+}
+
+// accelTarget splits an X-Accel-Redirect value into the normalised, percent-decoded path and
+// the query. A value that is not a path is errAccelRedirect (nginx's named locations, "@name",
+// have no Portico meaning); an unsafe one is errNotFound (nginx: ngx_http_parse_unsafe_uri
+// fails, 404).
+func accelTarget(target string) (path []byte, args string, err error) {
+	if !strings.HasPrefix(target, "/") {
+		return nil, "", fmt.Errorf("%w: %q is not a path (named locations are nginx's own)", errAccelRedirect, target)
+	}
+	uri, args, _ := strings.Cut(target, "?")
+	if path, err = normalizePath(nil, []byte(uri)); err != nil {
+		return nil, "", errNotFound
+	}
+	return path, args, nil
 }
 
 // sendfile serves the file named by X-Sendfile if it lies under one of sendfile_roots.
