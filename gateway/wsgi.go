@@ -305,8 +305,10 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 	ub.remaining = ub.head.ContentLength
 	ub.resetEnds = bodyLen > 0
 	if early || shouldBuffer(s.respBuffering, &ub.head) {
-		rb := s.bufferResponse(ub, s.clientKey(ctx), ctx.Conn(), ub.head.ContentLength)
-		ctx.SetBodyStream(rb, int(ub.head.ContentLength))
+		// ub belongs to fill from here on: it may be done, and ub reused, before this returns.
+		length := ub.head.ContentLength
+		rb := s.bufferResponse(ub, s.clientKey(ctx), ctx.Conn(), length)
+		ctx.SetBodyStream(rb, int(length))
 		return nil
 	}
 	ub.client, ub.writeTO = ctx.Conn(), s.writeTO
