@@ -47,7 +47,7 @@ def application(environ, start_response):
                         return
                     time.sleep(0.01)
 
-        start_response("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
+        start_response("200 OK", [("Content-Type", arg("type", "text/event-stream")), ("Cache-Control", "no-cache")])
         return events()
 
     if path == "/sse":
