@@ -97,7 +97,7 @@ func TestXSendfile(t *testing.T) {
 // TestXAccelRedirect: an internal path answers clients 404 and serves the app's
 // X-Accel-Redirect; the uwsgi slot is released before the file is sent: on a path with one
 // slot, a client that does not read a 16 MiB file handed over by the app leaves the slot free
-// for the next request. A redirect to a named location is 500.
+// for the next request. A redirect to a named location is 500, and so is a cycle.
 func TestXAccelRedirect(t *testing.T) {
 	sock := startEdgeUWSGI(t)
 	files := t.TempDir()
@@ -140,5 +140,15 @@ func TestXAccelRedirect(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 500 {
 		t.Errorf("X-Accel-Redirect to a named location: %d, want 500", resp.StatusCode)
+	}
+	// An app that redirects to itself: ten internal redirects, then 500, as nginx's
+	// "rewrite or internal redirection cycle".
+	resp, err = testClient.Get(base + "/accel?loop=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 500 {
+		t.Errorf("X-Accel-Redirect cycle: %d, want 500", resp.StatusCode)
 	}
 }

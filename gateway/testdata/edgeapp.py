@@ -107,6 +107,8 @@ def application(environ, start_response):
                    ("X-Accel-Limit-Rate", "1024")]
         if arg("to"):
             headers.append(("X-Accel-Redirect", arg("to")))
+        if arg("loop"):
+            headers.append(("X-Accel-Redirect", "/accel?loop=1"))
         if arg("sendfile"):
             headers.append(("X-Sendfile", arg("sendfile")))
         start_response(arg("status", "200 OK"), headers)
