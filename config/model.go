@@ -353,14 +353,17 @@ type WebOptions struct {
 	// the app as they arrive (chunked bodies are always read whole: uwsgi needs their length).
 	RequestBuffering bool
 	// SpoolDir is where request bodies past 64 KiB are kept while they are read (nginx
-	// client_body_temp_path); the files are unlinked at once. Default "": a private directory
+	// client_body_temp_path), and buffered responses past 64 KiB while the client takes them
+	// (nginx uwsgi_temp_path); the files are unlinked at once. Default "": a private directory
 	// (0700) made under /var/tmp at start and removed at stop; /var/tmp is disk, where /tmp and
 	// /run are often RAM (tmpfs). A given directory is created 0700 when missing. Portico warns
 	// at start when it is on a tmpfs. Relative paths are resolved against the node directory.
 	SpoolDir string
 	// MaxSpoolSize bounds the request bodies the transport holds at once while reading them
 	// (memory and spool files together), in bytes or "2g"; a body that would go past it is
-	// refused with 507 Insufficient Storage. Default 2g (DefaultMaxSpoolSize); 0 is unlimited.
+	// refused with 507 Insufficient Storage. The spool files of buffered responses count too
+	// (see WSGI.Buffering): past the bound a response goes on at the client's pace. Default 2g
+	// (DefaultMaxSpoolSize); 0 is unlimited.
 	MaxSpoolSize int64
 	// MaxSpoolPerClient bounds the same for one client address (an IPv6 client by its /64),
 	// so that one client cannot take the whole spool: 429 past it. Behind trusted_proxies the
@@ -431,6 +434,11 @@ type Service struct {
 	JSON      *JSON
 	// Paths is the nested path table of a `path` service ("/" is its own root).
 	Paths map[string]*Service
+	// Internal makes the service reachable only through an app's X-Accel-Redirect (nginx's
+	// `internal` location): clients that ask for it get 404. Typical use: a static directory
+	// of protected files that a wsgi app hands out after its own checks. Key `internal`, on
+	// any service but `path`. Default false.
+	Internal bool
 }
 
 // WSGI serves a Python WSGI application over the uwsgi protocol, either from running uwsgi
@@ -477,6 +485,29 @@ type WSGI struct {
 	// request_buffering. false for a path that takes streaming uploads the app reads as they
 	// arrive (a progress bar, a long upload processed on the fly).
 	RequestBuffering bool
+	// Buffering reads a response from uwsgi as fast as the app writes it, in memory up to 64 KiB,
+	// then in an unlinked file in the transport's spool_dir, and sends it to the client at the
+	// client's pace: the uwsgi worker and the upstream slot are free as soon as the app is done,
+	// so that clients that read slowly (or stop reading) cannot hold every worker (nginx
+	// uwsgi_buffering, on there too). Default true. A response streams unbuffered anyway when
+	// the app sends `X-Accel-Buffering: no` (as with nginx; `yes` buffers on a path that set
+	// buffering false), and when it is `text/event-stream`: server-sent events are passed on
+	// one by one, without the header nginx needs for them. false streams every response at
+	// the client's pace, holding the worker until the client has it all.
+	Buffering bool
+	// MaxTempFileSize bounds the file part of one buffered response, in bytes or "1g" (nginx
+	// uwsgi_max_temp_file_size, 1024m there too); the files count against the transport's
+	// max_spool_size and max_spool_per_client as well. Past either, the rest of the response is
+	// read from uwsgi only as the client takes it, as nginx does. 0 keeps only the 64 KiB in
+	// memory. Default 1g (DefaultMaxTempFileSize).
+	MaxTempFileSize int64
+	// SendfileRoots are the directories under which an app's `X-Sendfile: /abs/path` response
+	// header (Flask's USE_X_SENDFILE, django-sendfile2's simple/xsendfile backends, Apache
+	// mod_xsendfile) is served: the file replaces the response body, with Range and
+	// If-Modified-Since handled. A path outside them, or reaching outside through a symlink, is
+	// answered 500 and logged. Relative entries are resolved against the node directory.
+	// Default none: X-Sendfile is refused (500) and never reaches the client.
+	SendfileRoots []string
 	// Balance is "round_robin" (default) or "least_conn".
 	Balance string
 	// MaxFails failed attempts within FailTimeout mark an upstream down for FailTimeout

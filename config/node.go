@@ -1074,6 +1074,10 @@ const (
 	DefaultMaxSpoolPerClient = 512 << 20
 )
 
+// DefaultMaxTempFileSize bounds the spool file of one buffered response, as nginx's
+// uwsgi_max_temp_file_size default.
+const DefaultMaxTempFileSize = 1 << 30
+
 // DefaultMaxHeaderSize is the default bound on a request's header block. nginx's default
 // (client_header_buffer_size 1k, large_client_header_buffers 4 8k) admits 8 KiB per line;
 // Portico bounds the whole block with one buffer, which fasthttp allocates per connection, so
@@ -1214,6 +1218,10 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 	s.Type = typ
 	// Crossbar's path services may carry an `id` (its management API names them by it).
 	o.ignore("id")
+	o.boolean("internal", &s.Internal)
+	if typ == "path" && s.Internal {
+		d.add(o.line(), place+".internal", "a path table cannot be internal: set internal on its services")
+	}
 	switch typ {
 	case "wsgi":
 		s.WSGI = d.decodeWSGI(o, place, dir, w)
@@ -1342,6 +1350,14 @@ func (d *decoder) decodeWSGI(o *obj, place, dir string, w *Worker) *WSGI {
 	ws.bodySizeSet = o.size("max_body_size", &ws.MaxBodySize)
 	ws.bufferingSet = o.has("request_buffering")
 	o.boolean("request_buffering", &ws.RequestBuffering)
+	ws.Buffering, ws.MaxTempFileSize = true, DefaultMaxTempFileSize
+	o.boolean("buffering", &ws.Buffering)
+	o.size("max_temp_file_size", &ws.MaxTempFileSize)
+	if roots, ok := o.strList("sendfile_roots", false); ok {
+		for _, r := range roots {
+			ws.SendfileRoots = append(ws.SendfileRoots, abs(dir, r))
+		}
+	}
 	ws.Balance = "round_robin"
 	if b, ok := o.str("balance"); ok {
 		bv, bp := o.take("balance")
@@ -1392,7 +1408,7 @@ func normUpstream(dir, u string) (string, error) {
 // another type when a service has no type.
 var serviceKeys = []string{"type", "id", "module", "object", "minthreads", "maxthreads", "upstream",
 	"processes", "threads", "uwsgi", "uwsgi_args", "env", "max_concurrency", "queue_timeout",
-	"connect_timeout", "read_timeout", "send_timeout", "max_body_size", "request_buffering", "balance", "max_fails",
+	"connect_timeout", "read_timeout", "send_timeout", "max_body_size", "request_buffering", "buffering", "max_temp_file_size", "sendfile_roots", "internal", "balance", "max_fails",
 	"fail_timeout", "serializers", "options", "auth", "debug", "cookie", "url", "directory",
 	"package", "resource", "code", "value", "paths"}
 

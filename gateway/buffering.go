@@ -169,7 +169,7 @@ func (g *Gateway) spoolFor(t *config.Transport) (*spoolQuota, error) {
 		return nil, fmt.Errorf("%s.options.spool_dir: %w", t.Place, err)
 	}
 	if onTmpfs(dir) {
-		g.log.Warn("request bodies are spooled to a tmpfs, which is RAM: set spool_dir to a directory on disk",
+		g.log.Warn("request and response bodies are spooled to a tmpfs, which is RAM: set spool_dir to a directory on disk",
 			"transport", t.Place, "spool_dir", dir, "max_spool_size", o.MaxSpoolSize)
 	}
 	if g.spools == nil {

@@ -98,6 +98,12 @@ func (g *Gateway) addPaths(ctx context.Context, node *config.Node, w *config.Wor
 		if err != nil {
 			return err
 		}
+		if ws, ok := s.(*wsgiService); ok {
+			ws.table = tab.root
+		}
+		if svc.Internal {
+			s = internalService{s}
+		}
 		tab.services = append(tab.services, s)
 		n.svc = s
 	}

@@ -73,6 +73,8 @@ func (e *upstreamError) Unwrap() error { return e.err }
 //	plain GET where only WebSocket is   426 (Upgrade: websocket)
 //	client body too slow / broken       408 / 400
 //	request body temporary file failed  500
+//	X-Sendfile outside sendfile_roots,  500 (the app asked for what the proxy must not or
+//	X-Accel-Redirect unservable         cannot serve: a fault of the app or the config)
 //	anything else from an upstream      502 (refused, reset, malformed response)
 func statusOf(err error) int {
 	var ne net.Error
@@ -101,7 +103,7 @@ func statusOf(err error) int {
 		return fasthttp.StatusInsufficientStorage
 	case errors.Is(err, errClientSpoolFull):
 		return fasthttp.StatusTooManyRequests
-	case errors.Is(err, errSpool):
+	case errors.Is(err, errSpool), errors.Is(err, errAccelRedirect), errors.Is(err, errSendfile):
 		return fasthttp.StatusInternalServerError
 	case errors.Is(err, uwsgiproto.ErrVarsTooLarge):
 		return fasthttp.StatusRequestHeaderFieldsTooLarge
@@ -156,6 +158,10 @@ func causeOf(err error) string {
 		return "max_spool_size"
 	case errors.Is(err, errClientSpoolFull):
 		return "max_spool_per_client"
+	case errors.Is(err, errSendfile):
+		return "sendfile_roots"
+	case errors.Is(err, errAccelRedirect):
+		return "x-accel-redirect"
 	}
 	if statusOf(err) == fasthttp.StatusGatewayTimeout {
 		return "timeout"

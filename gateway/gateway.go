@@ -80,7 +80,8 @@ type request struct {
 	host       []byte // nginx's $host: lower-case, without port (SERVER_NAME)
 	authority  []byte // the request line's authority, else the Host header as sent (HTTP_HOST)
 
-	compress *compression // the transport's compression, nil when off
+	compress  *compression // the transport's compression, nil when off
+	redirects int          // internal redirects so far (X-Accel-Redirect)
 }
 
 var requestPool = sync.Pool{New: func() any { return new(request) }}
@@ -290,6 +291,7 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	rq.requestURI = target
+	rq.redirects = 0
 	p := target
 	for i, c := range p {
 		if c == '?' || c == '#' {

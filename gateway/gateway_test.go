@@ -93,6 +93,7 @@ func testNode(t *testing.T, paths map[string]*config.Service) *config.Node {
 			}
 			// As config sets it; a test of streaming uploads sets it false after testNode.
 			w.RequestBuffering = true
+			w.Buffering, w.MaxTempFileSize = true, config.DefaultMaxTempFileSize
 		}
 	}
 	return &config.Node{

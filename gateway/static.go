@@ -210,7 +210,8 @@ func (s *staticService) contentType(name string) string {
 
 func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, rq *request, rel string, f *os.File, fi os.FileInfo) error {
 	h := &ctx.Response.Header
-	h.SetContentType(s.contentType(fi.Name()))
+	// The type is the requested file's, also when a precompressed sibling is sent.
+	ctype := s.contentType(fi.Name())
 	f, fi = s.precompressed(ctx, rq, rel, f, fi)
 	mod := fi.ModTime().UTC().Truncate(time.Second)
 	h.Set("Last-Modified", mod.Format(http.TimeFormat))
@@ -218,7 +219,6 @@ func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, rq *request, rel stri
 	// precompressed sibling has its own.
 	etag := fmt.Sprintf("\"%x-%x\"", fi.ModTime().Unix(), fi.Size())
 	h.Set("ETag", etag)
-	h.Set("Accept-Ranges", "bytes")
 	if s.cache != "" {
 		h.Set("Cache-Control", s.cache)
 	}
@@ -236,9 +236,15 @@ func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, rq *request, rel stri
 			return nil
 		}
 	}
+	// Content-Type and Accept-Ranges go with a body: a 304 has neither (as from nginx), and a
+	// 206 does not announce ranges again (nginx's range filter drops it).
+	h.SetContentType(ctype)
 	size := fi.Size()
 	start, length := int64(0), size
-	if rg := ctx.Request.Header.Peek("Range"); len(rg) > 0 {
+	rg := ctx.Request.Header.Peek("Range")
+	if len(rg) == 0 {
+		h.Set("Accept-Ranges", "bytes")
+	} else {
 		a, n, ok := parseRange(string(rg), size)
 		switch {
 		case ok:
@@ -250,6 +256,8 @@ func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, rq *request, rel stri
 			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
 			ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
 			return nil
+		default:
+			h.Set("Accept-Ranges", "bytes") // several ranges: the whole file
 		}
 	}
 	if ctx.IsHead() {

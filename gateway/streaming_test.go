@@ -231,39 +231,45 @@ func TestChunkedSpoolWriteFails(t *testing.T) {
 
 // TestSSEEventByEvent: each event of a WSGI generator reaches the client on its own. The app
 // yields the next event only after the client has acknowledged the previous one, so the
-// stream can only complete if nothing between them holds events back.
+// stream can only complete if nothing between them holds events back: not for an event
+// stream, which is never buffered, nor for another type of stream, which response buffering
+// reads into its buffer and passes on as soon as it arrives.
 func TestSSEEventByEvent(t *testing.T) {
 	sock := startEdgeUWSGI(t)
 	base := startGateway(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
-	dir := t.TempDir()
-	const n = 5
-	c := dialBase(t, base)
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprintf(c, "GET /lockstep?dir=%s&n=%d HTTP/1.1\r\nHost: h\r\n\r\n", dir, n)
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Fatalf("Content-Type %q", ct)
-	}
-	br := bufio.NewReader(resp.Body)
-	for i := range n {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("event %d did not arrive on its own: %v", i, err)
-		}
-		if want := fmt.Sprintf("data: event %d\n", i); line != want {
-			t.Fatalf("got %q, want %q", line, want)
-		}
-		_, _ = br.ReadString('\n') // the blank line ending the event
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("ack-%d", i)), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
-		t.Fatalf("after the last event: %q, %v", rest, err)
+	for _, ct := range []string{"text/event-stream", "application/x-ndjson"} {
+		t.Run(ct, func(t *testing.T) {
+			dir := t.TempDir()
+			const n = 5
+			c := dialBase(t, base)
+			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+			fmt.Fprintf(c, "GET /lockstep?dir=%s&n=%d&type=%s HTTP/1.1\r\nHost: h\r\n\r\n", dir, n, ct)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if got := resp.Header.Get("Content-Type"); got != ct {
+				t.Fatalf("Content-Type %q", got)
+			}
+			br := bufio.NewReader(resp.Body)
+			for i := range n {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("event %d did not arrive on its own: %v", i, err)
+				}
+				if want := fmt.Sprintf("data: event %d\n", i); line != want {
+					t.Fatalf("got %q, want %q", line, want)
+				}
+				_, _ = br.ReadString('\n') // the blank line ending the event
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("ack-%d", i)), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+				t.Fatalf("after the last event: %q, %v", rest, err)
+			}
+		})
 	}
 }
 

@@ -32,6 +32,14 @@ type wsgiService struct {
 	// buffering.go); quota bounds what the transport holds meanwhile.
 	buffering bool
 	quota     *spoolQuota
+	// respBuffering reads responses from uwsgi as fast as it writes them (buffering, see
+	// respbuffer.go), keeping up to maxTempFile bytes of each in a spool file.
+	respBuffering bool
+	maxTempFile   int64
+	// table is the path table this service is part of, where X-Accel-Redirect targets are
+	// looked up; sendfileRoots serve X-Sendfile (see xaccel.go).
+	table         *pathNode
+	sendfileRoots []*staticService
 
 	queueTimeout   time.Duration
 	connectTimeout time.Duration
@@ -73,6 +81,8 @@ func newWSGIService(svc *config.Service, to *config.Transport, node *config.Node
 		env:            &envConfig{documentRoot: node.Dir, tls: to.Endpoint.TLS != nil},
 		maxBody:        w.MaxBodySize,
 		buffering:      w.RequestBuffering,
+		respBuffering:  w.Buffering,
+		maxTempFile:    w.MaxTempFileSize,
 		quota:          &spoolQuota{},
 		queueTimeout:   w.QueueTimeout,
 		connectTimeout: w.ConnectTimeout,
@@ -88,6 +98,16 @@ func newWSGIService(svc *config.Service, to *config.Transport, node *config.Node
 		return nil, fmt.Errorf("%s.options.trusted_proxies: %w", to.Place, err)
 	}
 	s.env.trusted = trusted
+	for _, dir := range w.SendfileRoots {
+		root, err := os.OpenRoot(dir)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("%s.sendfile_roots: %w", svc.Place, err)
+		}
+		st := &staticService{where: svc.Place, dir: dir, mimes: map[string]string{}, writeTO: to.Options.WriteTimeout}
+		st.root.Store(root)
+		s.sendfileRoots = append(s.sendfileRoots, st)
+	}
 	s.bal.leastConn = w.Balance == "least_conn"
 	limit := w.MaxConcurrency
 	if limit <= 0 {
@@ -138,6 +158,9 @@ func (s *wsgiService) close() {
 	if s.stop != nil {
 		s.stop()
 	}
+	for _, st := range s.sendfileRoots {
+		st.close()
+	}
 }
 
 // proxyState is the per-request scratch of the wsgi path, pooled so that the hot path does
@@ -182,6 +205,7 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 
 	deadline := time.Now().Add(s.queueTimeout)
 	var ub *upstreamBody
+	early := false // the app answered before it took the whole body
 	for attempt := 0; ; attempt++ {
 		conn, u, err := s.connect(deadline)
 		if err != nil {
@@ -216,11 +240,7 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		err = uwsgiproto.ReadResponseHead(ub.br, s.maxHeadBytes, &ub.head)
 		if err == nil {
 			u.succeeded()
-			if sendFailed != nil {
-				// The app answered without reading the whole body (an upload it refuses)
-				// and uwsgi closed: the answer is passed on, as nginx does.
-				lingerDiscard(ctx, streamed)
-			}
+			early = sendFailed != nil
 			break
 		}
 		got := ub.src.n
@@ -242,6 +262,20 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		}
 		s.log.Debug("retrying request", "upstream", u.label, "cause", causeOf(err))
 		retryPause(attempt, deadline)
+	}
+	if early {
+		// The app answered without reading the whole body (an upload it refuses) and uwsgi
+		// closed: the answer is passed on, as nginx does, once the rest of the body is read
+		// and dropped (lingerDiscard, when serve returns). The answer is read from uwsgi
+		// meanwhile (buffered below whatever the path's buffering), so that the slot is not
+		// held while the client sends what nobody reads.
+		defer lingerDiscard(ctx, streamed)
+	}
+	if a := findAccel(&ub.head); a != nil {
+		// The app handed the answer over to the proxy (X-Accel-Redirect, X-Sendfile): the
+		// upstream is released before the file is sent, and the app's body is dropped.
+		ub.Close()
+		return s.serveAccel(ctx, rq, a)
 	}
 	s.writeHead(ctx, &ub.head)
 	u := ub.u
@@ -270,6 +304,13 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 	}
 	ub.remaining = ub.head.ContentLength
 	ub.resetEnds = bodyLen > 0
+	if early || shouldBuffer(s.respBuffering, &ub.head) {
+		// ub belongs to fill from here on: it may be done, and ub reused, before this returns.
+		length := ub.head.ContentLength
+		rb := s.bufferResponse(ub, s.clientKey(ctx), ctx.Conn(), length)
+		setBodyStream(ctx, rq, rb, int(length))
+		return nil
+	}
 	ub.client, ub.writeTO = ctx.Conn(), s.writeTO
 	setBodyStream(ctx, rq, ub, int(ub.head.ContentLength))
 	return nil
@@ -494,7 +535,7 @@ func (s *wsgiService) writeHead(ctx *fasthttp.RequestCtx, head *uwsgiproto.Respo
 		}
 	}
 	for _, hv := range head.Headers {
-		if isHopByHop(hv.Name) || (connList != nil && tokenListed(connList, hv.Name)) {
+		if isHopByHop(hv.Name) || appToProxy(hv.Name) || (connList != nil && tokenListed(connList, hv.Name)) {
 			continue
 		}
 		rh.AddBytesKV(hv.Name, hv.Value)
@@ -577,6 +618,23 @@ func (s *wsgiService) acquireBody(conn upstreamConn, u *upstream) *upstreamBody 
 }
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
+	n, err := b.read(p)
+	if n > 0 && b.writeTO > 0 && b.client != nil {
+		// fasthttp writes what was read next: bound that write.
+		_ = b.client.SetWriteDeadline(time.Now().Add(b.writeTO))
+	}
+	if err != nil && err != io.EOF {
+		// Bytes were already sent: the client connection is cut (fasthttp closes it when the
+		// body stream fails), and the log says why.
+		b.u.failed(time.Now())
+		b.log.LogAttrs(context.Background(), slog.LevelWarn, "upstream failed mid-response",
+			slog.String("upstream", b.u.label), slog.String("cause", causeOf(err)), slog.String("error", err.Error()))
+	}
+	return n, err
+}
+
+// read reads the body from uwsgi: up to its length, or to the upstream's close.
+func (b *upstreamBody) read(p []byte) (int, error) {
 	if b.remaining == 0 {
 		return 0, io.EOF
 	}
@@ -584,10 +642,6 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		p = p[:b.remaining]
 	}
 	n, err := b.br.Read(p)
-	if n > 0 && b.writeTO > 0 && b.client != nil {
-		// fasthttp writes what was read next: bound that write.
-		_ = b.client.SetWriteDeadline(time.Now().Add(b.writeTO))
-	}
 	if b.remaining > 0 {
 		b.remaining -= int64(n)
 		if err == io.EOF && b.remaining > 0 {
@@ -599,13 +653,6 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		// which the kernel turns into a reset (unix(7), tcp(7)) after the data it sent: for
 		// a body that ends when the upstream closes, this is its end.
 		err = io.EOF
-	}
-	if err != nil && err != io.EOF {
-		// Bytes were already sent: the client connection is cut (fasthttp closes it when the
-		// body stream fails), and the log says why.
-		b.u.failed(time.Now())
-		b.log.LogAttrs(context.Background(), slog.LevelWarn, "upstream failed mid-response",
-			slog.String("upstream", b.u.label), slog.String("cause", causeOf(err)), slog.String("error", err.Error()))
 	}
 	return n, err
 }

@@ -47,7 +47,7 @@ def application(environ, start_response):
                         return
                     time.sleep(0.01)
 
-        start_response("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
+        start_response("200 OK", [("Content-Type", arg("type", "text/event-stream")), ("Cache-Control", "no-cache")])
         return events()
 
     if path == "/sse":
@@ -74,8 +74,50 @@ def application(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", "1000000")])
         return gen()
 
+    if path == "/bytes":
+        # `n` bytes in 64 KiB chunks, with a Content-Length unless sized=0; appends a line to
+        # `file` (if given) when it starts and another when it has written them all.
+        n, f = int(arg("n", "0")), arg("file")
+        if f:
+            with open(f, "a") as fh:
+                fh.write("start\n")
+        headers = [("Content-Type", arg("type", "application/octet-stream"))]
+        if arg("sized", "1") == "1":
+            headers.append(("Content-Length", str(n)))
+        if arg("accel"):
+            headers.append(("X-Accel-Buffering", arg("accel")))
+
+        def gen():
+            left, block = n, b"y" * 65536
+            while left > 0:
+                yield block[: min(left, 65536)]
+                left -= 65536
+            if f:
+                with open(f, "a") as fh:
+                    fh.write("done\n")
+
+        start_response("200 OK", headers)
+        return gen()
+
+    if path == "/accel":
+        # Hands the answer over to the proxy: X-Accel-Redirect to `to`, or X-Sendfile of
+        # `sendfile`, with the app's own headers and a body nobody should see.
+        headers = [("Content-Type", arg("ct", "application/x-app")),
+                   ("Content-Disposition", 'attachment; filename="x.bin"'),
+                   ("X-Accel-Limit-Rate", "1024")]
+        if arg("to"):
+            headers.append(("X-Accel-Redirect", arg("to")))
+        if arg("loop"):
+            headers.append(("X-Accel-Redirect", "/accel?loop=1"))
+        if arg("sendfile"):
+            headers.append(("X-Sendfile", arg("sendfile")))
+        start_response(arg("status", "200 OK"), headers)
+        return [b"the app's own body"]
+
     if path == "/refuse":
         # Answers without reading the request body, as an app refusing an upload does.
+        if arg("file"):
+            _write_atomic(arg("file"), "started")
         start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("Content-Length", "7")])
         return [b"refused"]
 

@@ -1,8 +1,12 @@
-# Answers with its WSGI environ (string values only) as JSON, for the nginx parity test.
+# Answers with its WSGI environ (string values only) as JSON, for the nginx parity test; /_accel
+# hands a file over to the proxy instead (the X-Accel parity test).
 import json
+from urllib.parse import parse_qs
 
 
 def application(environ, start_response):
+    if environ.get("PATH_INFO") == "/_accel":
+        return accel(environ, start_response)
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body_in = environ["wsgi.input"].read(length) if length else b""
     env = {k: v for k, v in environ.items() if isinstance(v, str)}
@@ -10,3 +14,23 @@ def application(environ, start_response):
     body = json.dumps(env, sort_keys=True).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+def accel(environ, start_response):
+    """X-Accel-Redirect to `to` (or X-Sendfile of `sendfile`), with the headers a download view
+    sends, some nginx keeps over the redirect and some it drops, and a body nobody should see."""
+    qs = parse_qs(environ.get("QUERY_STRING", ""))
+    arg = lambda k, d="": qs.get(k, [d])[0]
+    headers = [("Content-Disposition", 'attachment; filename="report.pdf"'),
+               ("Set-Cookie", "downloaded=1; Path=/"),
+               ("X-App", "dropped over the redirect"),
+               ("X-Accel-Limit-Rate", "1048576"), ("X-Accel-Expires", "60"),
+               ("X-Accel-Charset", "utf-8"), ("X-Accel-Buffering", "no")]
+    if arg("ct"):
+        headers.append(("Content-Type", arg("ct")))
+    if arg("to"):
+        headers.append(("X-Accel-Redirect", arg("to")))
+    if arg("sendfile"):
+        headers.append(("X-Sendfile", arg("sendfile")))
+    start_response(arg("status", "200 OK"), headers)
+    return [b"the app's own body"]
