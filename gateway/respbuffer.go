@@ -317,23 +317,7 @@ func (b *respBuffer) take(p []byte) (int, error) {
 func (b *respBuffer) WriteTo(w io.Writer) (int64, error) {
 	bp := respCopyBufPool.Get().(*[]byte)
 	defer respCopyBufPool.Put(bp)
-	var total int64
-	for {
-		n, err := b.Read(*bp)
-		if n > 0 {
-			m, werr := w.Write((*bp)[:n])
-			total += int64(m)
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
+	return copyReads(w, b, *bp)
 }
 
 // SupportsBodyWriteTo tells fasthttp that WriteTo yields exactly what Read would.

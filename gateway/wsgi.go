@@ -664,11 +664,17 @@ func (b *upstreamBody) read(p []byte) (int, error) {
 func (b *upstreamBody) WriteTo(w io.Writer) (int64, error) {
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
+	return copyReads(w, b, *bp)
+}
+
+// copyReads writes what each Read of r returns, as it returns it, until EOF: unlike io.Copy
+// it never prefers r's own WriteTo (which would call back into the caller).
+func copyReads(w io.Writer, r io.Reader, buf []byte) (int64, error) {
 	var total int64
 	for {
-		n, err := b.Read(*bp)
+		n, err := r.Read(buf)
 		if n > 0 {
-			m, werr := w.Write((*bp)[:n])
+			m, werr := w.Write(buf[:n])
 			total += int64(m)
 			if werr != nil {
 				return total, werr
