@@ -6,38 +6,15 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	brotli "github.com/molecule-man/go-brrr"
-
-	"portico/internal/testkit"
 )
-
-// startCompressUWSGI runs real uwsgi with testdata/compressapp on a unix socket nginx's workers
-// can reach, and returns the socket path.
-func startCompressUWSGI(t *testing.T, dir string) string {
-	t.Helper()
-	sock := filepath.Join(dir, "compress.sock")
-	app, _ := filepath.Abs("testdata/compressapp/compressapp.py")
-	cmd := exec.Command("uwsgi", "--plugin", "python3", "--master", "--processes", "2",
-		"--socket", sock, "--chmod-socket=666", "--wsgi-file", app, "--need-app", "--disable-logging")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("uwsgi (Debian: uwsgi-core, uwsgi-plugin-python3): %v", err)
-	}
-	t.Cleanup(func() { stopGroup(cmd) })
-	testkit.WaitDial(t, "unix", sock, logs.String)
-	return sock
-}
 
 // compressTypes is nginx's gzip_types for the parity test: Portico's default list.
 const compressTypes = "text/plain text/css text/javascript text/xml application/javascript application/json application/xml image/svg+xml"
@@ -47,7 +24,7 @@ const compressTypes = "text/plain text/css text/javascript text/xml application/
 func nginxAndPorticoCompressing(t *testing.T) (portico *node, nginxAddr string) {
 	t.Helper()
 	dir := nginxReadableTempDir(t)
-	sock := startCompressUWSGI(t, dir)
+	sock := startAppUWSGI(t, dir, "testdata/compressapp/compressapp.py")
 	nginxAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	startNginxConf(t, dir, nginxAddr, fmt.Sprintf(`  gzip on;
   gzip_vary on;

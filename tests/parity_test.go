@@ -22,9 +22,15 @@ import (
 // startEnvUWSGI runs real uwsgi with testdata/envapp on a unix socket readable by nginx's
 // workers, and returns the socket path.
 func startEnvUWSGI(t *testing.T, dir string) string {
+	return startAppUWSGI(t, dir, "testdata/envapp/envapp.py")
+}
+
+// startAppUWSGI runs real uwsgi (2 processes) with the WSGI file app on a unix socket in dir
+// that nginx's workers can reach, and returns the socket path.
+func startAppUWSGI(t *testing.T, dir, app string) string {
 	t.Helper()
-	sock := filepath.Join(dir, "env.sock")
-	app, _ := filepath.Abs("testdata/envapp/envapp.py")
+	sock := filepath.Join(dir, strings.TrimSuffix(filepath.Base(app), ".py")+".sock")
+	app, _ = filepath.Abs(app)
 	cmd := exec.Command("uwsgi", "--plugin", "python3", "--master", "--processes", "2",
 		"--socket", sock, "--chmod-socket=666", "--wsgi-file", app, "--need-app", "--disable-logging")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
