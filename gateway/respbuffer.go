@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"portico/uwsgiproto"
@@ -25,9 +26,13 @@ import (
 //
 // The file is bounded per response by max_temp_file_size (nginx uwsgi_max_temp_file_size,
 // 1024m) and, with the request bodies being read, by the transport's max_spool_size and
-// max_spool_per_client. Past any of them the rest of the response is read from uwsgi only as
-// the client takes it (nginx does the same past uwsgi_max_temp_file_size): the worker is held
-// again, but neither the disk nor the memory grows.
+// max_spool_per_client. The bounds count the bytes the client has not taken yet: what it has
+// read is punched out of the file (fallocate PUNCH_HOLE) and given back to the spool bounds at
+// once. Past any of them the rest of the response is read from uwsgi as the client takes it
+// (nginx does the same past uwsgi_max_temp_file_size): the worker is held again, but neither
+// the disk nor the memory grows. Waiting instead until the client had drained the whole file
+// stopped reading uwsgi for that long, and uwsgi ends a write blocked for its socket-timeout
+// (4 s): a response without a Content-Length then looked complete, cut short.
 //
 // A response streams as before, without a buffer, when the path sets buffering false, when the
 // app sends X-Accel-Buffering: no (nginx honours it too), or when it is text/event-stream:
@@ -60,6 +65,8 @@ type respBuffer struct {
 	fr, fw    int64
 	fileBusy  bool  // fill writes to the file at fw, outside the lock
 	fileMax   int64 // max_temp_file_size (or where the file failed)
+	punched   int64 // the file is a hole up to here (what the client took, in whole blocks)
+	noPunch   bool  // the file system cannot punch holes: bytes taken stay until it drains
 	dir       string
 	quota     *spoolQuota
 	client    netip.Addr
@@ -117,7 +124,7 @@ func isEventStream(ct []byte) bool {
 func (s *wsgiService) bufferResponse(ub *upstreamBody, client netip.Addr, clientConn net.Conn, length int64) *respBuffer {
 	b := respBufferPool.Get().(*respBuffer)
 	b.ub, b.conn, b.log = ub, ub.conn, s.log
-	b.r, b.w, b.fr, b.fw = 0, 0, 0, 0
+	b.r, b.w, b.fr, b.fw, b.punched, b.noPunch = 0, 0, 0, 0, 0, false
 	b.fileMax, b.dir = s.maxTempFile, s.spoolDir
 	b.quota, b.client, b.held = s.quota, client, 0
 	b.upDone, b.upErr, b.closed = false, nil, false
@@ -198,7 +205,7 @@ func (b *respBuffer) put(p []byte) bool {
 				// A full disk: the rest streams at the client's pace, as past the bound.
 				b.quota.release(b.client, k)
 				b.held -= k
-				b.fileMax = b.fw
+				b.fileMax = b.fileHeld()
 				b.log.Warn("response temporary file failed: the rest of the response is sent at the client's pace",
 					"spool_dir", b.dir, "error", err.Error())
 				continue
@@ -214,9 +221,9 @@ func (b *respBuffer) put(p []byte) bool {
 }
 
 // fileRoom charges and returns how many of n bytes the file may take now: up to
-// max_temp_file_size and what the spool bounds leave.
+// max_temp_file_size and what the spool bounds leave, both counting what the file holds.
 func (b *respBuffer) fileRoom(n int64) int64 {
-	k := min(n, b.fileMax-b.fw)
+	k := min(n, b.fileMax-b.fileHeld())
 	for k > 0 {
 		if b.quota.charge(b.client, k) == nil {
 			b.held += k
@@ -228,6 +235,37 @@ func (b *respBuffer) fileRoom(n int64) int64 {
 		k /= 2
 	}
 	return 0
+}
+
+// fileHeld is what the file holds on disk: the bytes the client has not taken, and, where
+// holes cannot be punched, those it took too.
+func (b *respBuffer) fileHeld() int64 {
+	if b.noPunch {
+		return b.fw
+	}
+	return b.fw - b.punched
+}
+
+// FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE (linux/falloc.h): free the blocks of a range,
+// leaving the file's size and the other offsets as they are.
+const fallocPunchHole = 0x01 | 0x02
+
+// punchTaken frees the whole blocks of the file that the client has taken and gives them back
+// to the spool bounds. b.mu is held; fill writes only past fw, never below fr.
+func (b *respBuffer) punchTaken() {
+	const block = 64 << 10
+	to := b.fr &^ (block - 1)
+	if b.noPunch || to <= b.punched {
+		return
+	}
+	if err := syscall.Fallocate(int(b.file.Fd()), fallocPunchHole, b.punched, to-b.punched); err != nil {
+		b.noPunch = true // the whole file is given back when it drains
+		return
+	}
+	b.quota.release(b.client, to-b.punched)
+	b.held -= to - b.punched
+	b.punched = to
+	b.cond.Broadcast() // fill may be waiting for room
 }
 
 func (b *respBuffer) writeFile(p []byte, off int64) error {
@@ -291,8 +329,10 @@ func (b *respBuffer) take(p []byte) (int, error) {
 				// Drained: the file's blocks are given back, and memory is used again.
 				if f.Truncate(0) == nil {
 					b.quota.release(b.client, b.held)
-					b.held, b.fr, b.fw = 0, 0, 0
+					b.held, b.fr, b.fw, b.punched = 0, 0, 0, 0
 				}
+			} else {
+				b.punchTaken()
 			}
 			b.cond.Broadcast()
 			if m < int(k) {

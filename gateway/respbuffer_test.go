@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -226,5 +227,56 @@ func TestEarlyAnswerFreesSlot(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 401 || string(b) != "refused" {
 		t.Fatalf("refused upload: status %d %q, want 401 \"refused\"", resp.StatusCode, b)
+	}
+}
+
+// TestBufferedPastSpoolBound: past max_spool_per_client a buffered response is read from uwsgi
+// as the client takes it. What the client has read is freed from the temporary file and from
+// the bound at once, so uwsgi never waits for the client to drain the whole file first (uwsgi
+// cuts a write blocked for its socket-timeout, 4 s, and a response without a Content-Length
+// then looked complete, cut short). Once the response has filled a 16 MiB bound (and the
+// socket buffers to the client, a few MiB), the client reads 12 MiB and stops: uwsgi must
+// have handed over about 12 MiB more; then the client reads the rest and gets every byte.
+func TestBufferedPastSpoolBound(t *testing.T) {
+	sock := startEdgeUWSGI(t, "--processes", "1", "--threads", "1", "--socket-timeout", "120")
+	app := wsgiUpstream(sock)
+	app.WSGI.Buffering = true
+	node := testNode(t, map[string]*config.Service{"/": app})
+	o := &node.Workers[0].Transports[0].Options
+	o.MaxSpoolPerClient, o.MaxSpoolSize = 16<<20, 16<<20
+	base := startGateway(t, node)
+	progress := filepath.Join(t.TempDir(), "progress")
+	const size, first = 64 << 20, 12 << 20
+	c := dialBase(t, base)
+	// A small receive window keeps what the kernel holds for the client to the sender's buffer.
+	if err := c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Fprintf(c, "GET /bytes?n=%d&sized=0&progress=%s HTTP/1.1\r\nHost: h\r\n\r\n", size, progress); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	handed := func() int64 {
+		b, _ := os.ReadFile(progress)
+		n, _ := strconv.ParseInt(string(b), 10, 64)
+		return n
+	}
+	// The response fills the bound while the client reads nothing; then it reads 12 MiB.
+	testkit.WaitFor(t, 0, "uwsgi handing over the bound's worth", func() bool { return handed() >= 16<<20 })
+	if _, err := io.CopyN(io.Discard, resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	// The bound plus the socket buffers and memory is under 21 MiB; the 12 MiB the client took
+	// make room for as much again.
+	testkit.WaitFor(t, 0, "uwsgi handing over as much again as the client took past the bound", func() bool {
+		return handed() >= 27<<20
+	})
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || first+n != size {
+		t.Fatalf("the client got %d of %d bytes: %v", first+n, size, err)
 	}
 }

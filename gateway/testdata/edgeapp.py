@@ -76,8 +76,9 @@ def application(environ, start_response):
 
     if path == "/bytes":
         # `n` bytes in 64 KiB chunks, with a Content-Length unless sized=0; appends a line to
-        # `file` (if given) when it starts and another when it has written them all.
-        n, f = int(arg("n", "0")), arg("file")
+        # `file` (if given) when it starts and another when it has written them all; writes
+        # the bytes handed to uwsgi so far to `progress` (if given) after each chunk.
+        n, f, progress = int(arg("n", "0")), arg("file"), arg("progress")
         if f:
             with open(f, "a") as fh:
                 fh.write("start\n")
@@ -92,6 +93,8 @@ def application(environ, start_response):
             while left > 0:
                 yield block[: min(left, 65536)]
                 left -= 65536
+                if progress:
+                    _write_atomic(progress, str(n - max(left, 0)))
             if f:
                 with open(f, "a") as fh:
                     fh.write("done\n")
