@@ -16,8 +16,9 @@ import (
 type decoder struct {
 	file  string
 	probs Problems
-	warns Problems       // what is served, but perhaps not as meant: Node.Warnings
-	lines map[string]int // key path -> line, for checks made after decoding
+	warns Problems          // what is served, but perhaps not as meant: Node.Warnings
+	lines map[string]int    // key path -> line, for checks made after decoding
+	raws  map[string]*value // key path -> source of a worker's part, see mergeShared
 }
 
 func (d *decoder) add(line int, place, format string, args ...any) {

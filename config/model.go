@@ -235,6 +235,15 @@ type Transport struct {
 	// RawSocket is the RawSocket side of a "rawsocket" or "universal" transport (nil when a
 	// universal transport has none: a RawSocket client is then disconnected).
 	RawSocket *RawSocket `json:",omitempty"`
+	// Origin says which other transports of the config this one serves too (nil for most).
+	Origin *Origin `json:",omitempty"`
+}
+
+// Origin records how a transport came to serve what the config wrote elsewhere, for the log.
+type Origin struct {
+	// SharedWith are the transports of other router workers that repeat this one on its
+	// "shared" port; Portico serves the port once (see Endpoint.Shared).
+	SharedWith []string
 }
 
 // RawSocket is a `rawsocket` transport, or the `rawsocket` of a `universal` one: WAMP over
@@ -295,9 +304,15 @@ type Endpoint struct {
 	// PortRange is Crossbar's `portrange` [first, last] (tcp): without `port`, the transport
 	// listens on the first free port of the range. Zero when not set.
 	PortRange [2]int
-	// Shared is Crossbar's `shared` (tcp): several router workers accept on one port
-	// (SO_REUSEPORT). Portico is one process serving every core, so one transport per port
-	// suffices; two transports on one port are refused, shared or not.
+	// Shared is Crossbar's `shared` (tcp): several router workers, each a process with its
+	// own router, accept on one port (SO_REUSEPORT), so that a Crossbar node uses more than one
+	// core. Portico is one process that uses every core, so it serves the port once, with the
+	// first of those workers' router, and logs so. The workers sharing the port must be copies:
+	// the same transport (endpoint, paths, options), the same realms and the same router
+	// components; otherwise the config is refused with the key where they differ (Crossbar
+	// would serve a client with one worker's realms or the other's, by chance). A copied
+	// worker's other transports are served by that router too. Two transports on one port
+	// are refused otherwise, shared or not.
 	Shared bool
 }
 

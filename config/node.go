@@ -71,6 +71,7 @@ func (d *decoder) decodeNode(root *value, dir string) *Node {
 		d.add(root.line, "workers", "no worker: nothing would be served")
 	}
 	o.done()
+	d.mergeShared(n)
 	d.crossChecks(n)
 	return n
 }
@@ -123,6 +124,9 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
 		d.decodeWorkerOptions(ov, op, dir, &w.Options, false)
 	}
+	d.remember(place, v)
+	d.rememberKey(o, place, "realms")
+	d.rememberKey(o, place, "components")
 	rs, rp := o.list("realms")
 	for i, r := range rs {
 		w.Realms = append(w.Realms, d.decodeRealm(r, elemPlace(r, rp, i)))
@@ -130,6 +134,7 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	ts, tp := o.list("transports")
 	for i, t := range ts {
 		if tr, ok := d.decodeTransport(t, elemPlace(t, tp, i), dir, &w); ok {
+			d.remember(tr.Place, t)
 			w.Transports = append(w.Transports, tr)
 		}
 	}
@@ -1603,6 +1608,7 @@ func (d *decoder) crossChecks(n *Node) {
 	type listen struct {
 		host, port, place string
 		shared            bool
+		worker            string
 	}
 	var seen []listen
 	for _, w := range n.Workers {
@@ -1614,9 +1620,9 @@ func (d *decoder) crossChecks(n *Node) {
 				if t.Endpoint.Port == 0 {
 					continue // a free port each time: never a clash
 				}
-				l = listen{t.Endpoint.Interface, strconv.Itoa(t.Endpoint.Port), ep, t.Endpoint.Shared}
+				l = listen{t.Endpoint.Interface, strconv.Itoa(t.Endpoint.Port), ep, t.Endpoint.Shared, w.Place}
 			case "unix":
-				l = listen{"unix", t.Endpoint.Path, ep, false}
+				l = listen{"unix", t.Endpoint.Path, ep, false, w.Place}
 			default:
 				continue
 			}
@@ -1624,8 +1630,11 @@ func (d *decoder) crossChecks(n *Node) {
 				same := p.host == l.host && p.port == l.port
 				// A wildcard interface covers every specific one on the same port.
 				wild := l.host != "unix" && p.host != "unix" && p.port == l.port && (p.host == "" || l.host == "")
+				if (same || wild) && l.shared && p.shared && l.worker != p.worker {
+					break // mergeShared folded the copies, or said what differs
+				}
 				if (same || wild) && l.shared && p.shared {
-					d.add(d.lines[ep], ep, "listens on %s, as %s already does: \"shared\" endpoints (one port over several router workers) are not supported yet; Portico serves every core from one process, so one worker with this transport does the same", where(l.host, l.port), p.place)
+					d.add(d.lines[ep], ep, "listens on %s, as %s of the same worker already does: \"shared\" lets several workers accept on one port, not one worker twice", where(l.host, l.port), p.place)
 					break
 				}
 				if same || wild {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -205,6 +206,11 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 		s.srv.ExpectHandler = s.expect
 	}
 	g.log.Info("listening", "addr", ln.Addr().String(), "transport", t.Place, "type", t.Type, "tls", ep.TLS != nil)
+	if t.Origin != nil && len(t.Origin.SharedWith) > 0 {
+		// Crossbar runs one process per router worker on a "shared" port; this one process
+		// already uses every core, so the copies are served here (config.Endpoint.Shared).
+		g.log.Info("shared port served once: this one process uses every core", "transport", t.Place, "copies", t.Origin.SharedWith, "cores", runtime.GOMAXPROCS(0))
+	}
 	return s, nil
 }
 

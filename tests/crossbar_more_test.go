@@ -1,0 +1,67 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"portico/internal/testkit"
+)
+
+// TestCrossbarSharedPort: two router workers that repeat one web transport on one port with
+// "shared": true (Crossbar's way to use two cores) and the same realms start; the port answers
+// HTTP and WAMP with the realms of the workers, the second worker's own transport on another
+// port is served by the same router, and the log says the port is served once.
+func TestCrossbarSharedPort(t *testing.T) {
+	port, other := freePort(t), freePort(t)
+	worker := func(cpu int, extra string) string {
+		return fmt.Sprintf(`{
+      "type": "router",
+      "options": {"cpu_affinity": [%d]},
+      "realms": [{"name": "shared.realm", "roles": [{"name": "anonymous", "allow-by-default": true}]}],
+      "transports": [{
+        "type": "web",
+        "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": %d, "shared": true, "backlog": 1024},
+        "paths": {"/": {"type": "json", "value": {"hello": "shared"}}, "ws": {"type": "websocket"}}
+      }%s]
+    }`, cpu, port, extra)
+	}
+	cfg := fmt.Sprintf(`{"version": 2, "workers": [%s, %s]}`, worker(0, ""), worker(1, fmt.Sprintf(`, {
+        "type": "websocket",
+        "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": %d}
+      }`, other)))
+	n := startJSON(t, cfg)
+	code, body := get(t, n.base+"/")
+	if code != 200 || !strings.Contains(body, `"hello":"shared"`) {
+		t.Fatalf("GET / = %d %q", code, body)
+	}
+	res := pyClient(t, "basic", wsURL(n), "shared.realm", "json")
+	expect(t, res, 42, "call")
+	expect(t, res, "hi json", "event")
+	res = pyClient(t, "basic", fmt.Sprintf("ws://127.0.0.1:%d/", other), "shared.realm", "cbor")
+	expect(t, res, 42, "call")
+	testkit.WaitFor(t, 0, "the log line about the shared port", func() bool {
+		return strings.Contains(n.logs.String(), "shared port served once") && strings.Contains(n.logs.String(), "copies=[workers[1].transports[0]]")
+	})
+}
+
+// startJSON writes cfg as the node's .crossbar/config.json in a temporary node directory and
+// starts portico there.
+func startJSON(t *testing.T, cfg string) *node {
+	t.Helper()
+	return start(t, writeJSONNode(t, cfg))
+}
+
+func writeJSONNode(t *testing.T, cfg string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, ".crossbar"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".crossbar", "config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
