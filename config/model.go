@@ -316,13 +316,31 @@ type Endpoint struct {
 	Shared bool
 }
 
-// TLS configures HTTPS on a tcp endpoint. Paths are resolved against the node directory.
+// TLS configures HTTPS on a tcp endpoint (Crossbar's listening endpoint `tls`). Paths are
+// resolved against the node directory and must exist. TLS 1.2 is the least version served
+// (Crossbar's is 1.1).
 type TLS struct {
+	// Key and Certificate are PEM files: the private key and the server certificate (`key`,
+	// `certificate`, required). Certificate may hold the intermediates after the server's.
 	Key         string
 	Certificate string
-	// CAFile is reserved: `ca_certificates` (client certificates) is not supported yet; put the
-	// chain in Certificate.
-	CAFile string
+	// ChainCertificates are PEM files of intermediate certificates sent after the server
+	// certificate, in order (`chain_certificates`), as Crossbar's extraCertChain.
+	ChainCertificates []string
+	// CACertificates are PEM files of the CAs that sign client certificates
+	// (`ca_certificates`): when set, a client must present a certificate that one of them
+	// verifies, or the handshake fails, as in Crossbar (Twisted's CertificateOptions with
+	// verify and caCerts).
+	CACertificates []string
+	// CipherSuites are the crypto/tls names of the TLS 1.2 suites served, from Crossbar's
+	// `ciphers` (an OpenSSL cipher string, evaluated over the suites Go implements; the parts
+	// that select only what Go lacks, such as DHE, are named in a warning). Empty: Go's
+	// defaults. Go ignores their order, and TLS 1.3's suites are not configurable.
+	CipherSuites []string
+	// DHParam is Crossbar's `dhparam`, the finite-field Diffie-Hellman parameters of its DHE
+	// suites. Go's crypto/tls does not implement DHE, so the file is not read (a warning says
+	// so); clients use ECDHE or TLS 1.3 key exchange instead.
+	DHParam string
 }
 
 // WebOptions are a web transport's `options`: Crossbar's, plus Portico's edge limits. Zero

@@ -1027,9 +1027,59 @@ func (d *decoder) decodeTLS(v *value, place, dir string) *TLS {
 			d.add(kv.line, kp, "%s", statMsg(err, *k.dst))
 		}
 	}
-	o.unsupported("ca_certificates", "chain_certificates", "dhparam", "ciphers", "curve")
+	for _, k := range []struct {
+		key string
+		dst *[]string
+	}{{"chain_certificates", &t.ChainCertificates}, {"ca_certificates", &t.CACertificates}} {
+		l, ok := o.strList(k.key, false)
+		if !ok {
+			continue
+		}
+		lv, lp := o.take(k.key)
+		for i, f := range l {
+			f = abs(dir, f)
+			if _, err := os.Stat(f); err != nil {
+				d.add(lv.line, indexPlace(lp, i), "%s", statMsg(err, f))
+			}
+			*k.dst = append(*k.dst, f)
+		}
+	}
+	if p, ok := o.str("dhparam"); ok {
+		dv, dp := o.take("dhparam")
+		t.DHParam = abs(dir, p)
+		d.warn(dv.line, dp, "not read: it holds the parameters of finite-field Diffie-Hellman (DHE) suites, which Go's crypto/tls does not implement; clients use ECDHE or TLS 1.3 key exchange instead")
+	}
+	if spec, ok := o.str("ciphers"); ok {
+		cv, cp := o.take("ciphers")
+		names, empty, unknown := openSSLCiphers(spec)
+		var why []string
+		if len(empty) > 0 {
+			why = append(why, fmt.Sprintf("%s select only suites Go's crypto/tls does not implement (DHE, DSS, PSK, CAMELLIA, 3DES, RC4, ...)", strings.Join(empty, ", ")))
+		}
+		if len(unknown) > 0 {
+			why = append(why, fmt.Sprintf("%s are not OpenSSL cipher names or aliases that Portico knows", strings.Join(unknown, ", ")))
+		}
+		switch {
+		case len(names) == 0:
+			d.add(cv.line, cp, "%q selects no TLS 1.2 cipher suite that Go implements%s: name some ECDHE or RSA suites with AES-GCM, AES or CHACHA20 (e.g. \"ECDHE-RSA-AES128-GCM-SHA256\"), or remove ciphers for Go's defaults", spec, prefixed(": ", strings.Join(why, "; ")))
+		case len(why) > 0:
+			d.warn(cv.line, cp, "%s; the %d TLS 1.2 suites it selects that Go implements are served (TLS 1.3 suites are not configurable)", strings.Join(why, "; "), len(names))
+		}
+		t.CipherSuites = names
+	}
+	// `curve` is not a key of Crossbar's listening endpoint tls (checkconfig refuses it);
+	// older examples carry it.
+	o.unsupported("curve")
 	o.done()
 	return t
+}
+
+// prefixed returns p+s, or "" when s is empty.
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
 }
 
 func statMsg(err error, path string) string {
