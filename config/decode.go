@@ -19,6 +19,8 @@ type decoder struct {
 	warns Problems          // what is served, but perhaps not as meant: Node.Warnings
 	lines map[string]int    // key path -> line, for checks made after decoding
 	raws  map[string]*value // key path -> source of a worker's part, see mergeShared
+	// proxies are the proxy workers by place, for resolveProxies.
+	proxies map[string]*proxyWorker
 }
 
 func (d *decoder) add(line int, place, format string, args ...any) {

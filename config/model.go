@@ -244,6 +244,9 @@ type Origin struct {
 	// SharedWith are the transports of other router workers that repeat this one on its
 	// "shared" port; Portico serves the port once (see Endpoint.Shared).
 	SharedWith []string
+	// Proxy is the Crossbar proxy worker whose transport this is, and Router the router worker
+	// whose router serves it (the one its connections lead to); "" for others.
+	Proxy, Router string `json:",omitempty"`
 }
 
 // RawSocket is a `rawsocket` transport, or the `rawsocket` of a `universal` one: WAMP over

@@ -16,7 +16,7 @@ import (
 var (
 	// Worker types of crossbar/personality.py default_native_workers and the edge personality
 	// (hostmonitor, xbrmm) that Portico does not run.
-	unsupportedWorkers    = []string{"proxy", "websocket-testee", "hostmonitor", "xbrmm", "marketmaker", "hub"}
+	unsupportedWorkers    = []string{"websocket-testee", "hostmonitor", "xbrmm", "marketmaker", "hub"}
 	unsupportedTransports = []string{"mqtt", "flashpolicy", "stream", "websocket-testee", "stream-testee"}
 	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
 	// personality's pairme), and older names.
@@ -72,6 +72,7 @@ func (d *decoder) decodeNode(root *value, dir string) *Node {
 	}
 	o.done()
 	d.mergeShared(n)
+	d.resolveProxies(n)
 	d.crossChecks(n)
 	return n
 }
@@ -91,9 +92,9 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 		}
 		return w, false
 	case contains(unsupportedWorkers, typ):
-		d.add(o.line(), place, "worker type %q is not supported yet (Portico runs \"router\", \"container\" and \"guest\" workers)", typ)
+		d.add(o.line(), place, "worker type %q is not supported yet (Portico runs \"router\", \"container\", \"guest\" and \"proxy\" workers)", typ)
 		return w, false
-	case typ != "router" && typ != "container" && typ != "guest":
+	case typ != "router" && typ != "container" && typ != "guest" && typ != "proxy":
 		d.add(o.line(), place, "unknown worker type %q (want \"router\", \"container\" or \"guest\")", typ)
 		return w, false
 	}
@@ -125,11 +126,17 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 		d.decodeWorkerOptions(ov, op, dir, &w.Options, false)
 	}
 	d.remember(place, v)
-	d.rememberKey(o, place, "realms")
-	d.rememberKey(o, place, "components")
-	rs, rp := o.list("realms")
-	for i, r := range rs {
-		w.Realms = append(w.Realms, d.decodeRealm(r, elemPlace(r, rp, i)))
+	for _, k := range []string{"realms", "components", "routes", "connections"} {
+		d.rememberKey(o, place, k)
+	}
+	if typ == "proxy" {
+		d.decodeProxy(o, place, dir)
+	}
+	if typ == "router" {
+		rs, rp := o.list("realms")
+		for i, r := range rs {
+			w.Realms = append(w.Realms, d.decodeRealm(r, elemPlace(r, rp, i)))
+		}
 	}
 	ts, tp := o.list("transports")
 	for i, t := range ts {
@@ -138,11 +145,13 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 			w.Transports = append(w.Transports, tr)
 		}
 	}
-	cs, cp := o.list("components")
-	for i, c := range cs {
-		w.Components = append(w.Components, d.decodeComponent(c, elemPlace(c, cp, i), dir, true))
+	if typ == "router" {
+		cs, cp := o.list("components")
+		for i, c := range cs {
+			w.Components = append(w.Components, d.decodeComponent(c, elemPlace(c, cp, i), dir, true))
+		}
+		o.unsupported("connections")
 	}
-	o.unsupported("connections")
 	// `manhole` is an SSH shell into Crossbar's Python worker process: nothing to open in
 	// Portico's one Go process, so it is accepted and ignored.
 	o.ignore("manhole")

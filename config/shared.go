@@ -51,7 +51,7 @@ func (d *decoder) mergeShared(n *Node) {
 	bad := map[int]bool{}
 	for wi := range n.Workers {
 		w := &n.Workers[wi]
-		if w.Type != "router" {
+		if w.Type != "router" && w.Type != "proxy" {
 			continue
 		}
 		for ti := range w.Transports {
@@ -78,6 +78,10 @@ func (d *decoder) mergeShared(n *Node) {
 			}
 			r := root(f.w)
 			switch {
+			case n.Workers[r].Type != w.Type:
+				d.add(line, t.Place, "shares %s with %s, a %s worker's, while this is a %s worker's: Portico serves a shared port once, by one worker", where(ep.Interface, strconv.Itoa(ep.Port)), ft.Place, n.Workers[r].Type, w.Type)
+				bad[wi] = true
+				continue
 			case r == wi:
 				continue // a worker repeating itself through another worker: nothing to fold
 			case target[wi] >= 0 && root(target[wi]) != r:
@@ -92,10 +96,17 @@ func (d *decoder) mergeShared(n *Node) {
 			continue
 		}
 		r := &n.Workers[root(wi)]
-		for _, part := range []struct{ key, what, why string }{
+		parts := []struct{ key, what, why string }{
 			{"realms", "realms", "Crossbar gives each worker sharing a port its own router, so a client on the port meets one set of realms or the other by chance; Portico serves the port with one router, which has one set"},
 			{"components", "router components", "Portico runs the components of the one router that serves the port once"},
-		} {
+		}
+		if w.Type == "proxy" {
+			parts = []struct{ key, what, why string }{
+				{"routes", "routes", "Crossbar forwards a client on the port by one worker's routes or the other's, by chance; Portico serves the port once"},
+				{"connections", "connections", "Portico serves the port once, by the router the connections lead to"},
+			}
+		}
+		for _, part := range parts {
 			if diff := rawDiff(d.raws[childPlace(r.Place, part.key)], d.raws[childPlace(w.Place, part.key)], part.key); diff != "" {
 				line := d.lineOf(childPlace(w.Place, part.key))
 				if line == 0 {

@@ -213,6 +213,11 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 		// already uses every core, so the copies are served here (config.Endpoint.Shared).
 		g.log.Info("shared port served once: this one process uses every core", "transport", t.Place, "copies", t.Origin.SharedWith, "cores", runtime.GOMAXPROCS(0))
 	}
+	if t.Origin != nil && t.Origin.Proxy != "" {
+		// Crossbar's proxy worker forwards its sessions to a router worker over a backend
+		// connection; here both are this one process, so the router serves them directly.
+		g.log.Info("proxy worker's transport served by this process's router: Portico is one process, no backend connection", "transport", t.Place, "proxy", t.Origin.Proxy, "router", t.Origin.Router)
+	}
 	return s, nil
 }
 

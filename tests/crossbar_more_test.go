@@ -65,3 +65,45 @@ func writeJSONNode(t *testing.T, cfg string) string {
 	}
 	return dir
 }
+
+// TestCrossbarProxyWorker: a Crossbar proxy worker whose connection leads to the router
+// worker's unix socket, routing realm proxied.realm: its web transport's websocket path serves
+// an autobahn-python client with the router worker's realm (the proxy worker has none), the
+// log says the router of this process serves it, and the warning names the realm no route
+// names.
+func TestCrossbarProxyWorker(t *testing.T) {
+	port := freePort(t)
+	n := startJSON(t, fmt.Sprintf(`{"version": 2, "workers": [
+  {
+    "type": "router",
+    "realms": [
+      {"name": "proxied.realm", "roles": [{"name": "anonymous", "allow-by-default": true}]},
+      {"name": "unrouted.realm", "roles": [{"name": "anonymous", "allow-by-default": true}]}
+    ],
+    "transports": [{"type": "rawsocket", "endpoint": {"type": "unix", "path": "router.sock"}}]
+  },
+  {
+    "type": "proxy",
+    "connections": {"conn1": {"transport": {"type": "rawsocket", "endpoint": {"type": "unix", "path": "router.sock"}, "url": "ws://localhost", "serializer": "cbor"}, "auth": {"anonymous-proxy": {"type": "static"}}}},
+    "routes": {"proxied.realm": {"anonymous": "conn1"}},
+    "transports": [{
+      "type": "web",
+      "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": %d},
+      "paths": {"/": {"type": "json", "value": {"proxy": true}}, "ws": {"type": "websocket"}}
+    }]
+  }
+]}`, port))
+	res := pyClient(t, "basic", fmt.Sprintf("ws://127.0.0.1:%d/ws", port), "proxied.realm", "msgpack")
+	expect(t, res, 42, "call")
+	expect(t, res, "hi msgpack", "event")
+	logs := n.logs.String()
+	for _, want := range []string{
+		"proxy worker's transport served by this process's router",
+		"proxy=workers[1] router=workers[0]",
+		"no route for realm unrouted.realm",
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("no %q in the log", want)
+		}
+	}
+}
