@@ -21,6 +21,8 @@ type decoder struct {
 	raws  map[string]*value // key path -> source of a worker's part, see mergeShared
 	// proxies are the proxy workers by place, for resolveProxies.
 	proxies map[string]*proxyWorker
+	// fabricUplink is set when the controller names a management uplink (decodeFabric).
+	fabricUplink bool
 }
 
 func (d *decoder) add(line int, place, format string, args ...any) {

@@ -37,7 +37,7 @@ type Controller struct {
 // supervised).
 type Worker struct {
 	Place      string // key path, e.g. "workers[0]"
-	Type       string // "router", "container" or "guest"
+	Type       string // "router", "container" or "guest" (proxy workers become transports of a router worker)
 	ID         string
 	Options    WorkerOptions
 	Realms     []Realm

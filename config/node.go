@@ -56,7 +56,10 @@ func (d *decoder) decodeNode(root *value, dir string) *Node {
 		// Docker and `keyring` holds the node key of the management uplink. Portico has none
 		// of them, so they mean nothing here.
 		c.ignore("options", "extra", "manhole", "enable_docker", "keyring")
-		c.unsupported("fabric", "fabric-center", "blockchain", "ipfs", "transport", "connections")
+		if fv, fp := c.take("fabric"); fv != nil && fv.kind != kNull {
+			d.decodeFabric(fv, fp)
+		}
+		c.unsupported("fabric-center", "blockchain", "ipfs", "transport", "connections")
 		c.done()
 	}
 	// `crossbar init` writes "$schema" (the JSON schema URL, for editors) at the top.
@@ -68,13 +71,58 @@ func (d *decoder) decodeNode(root *value, dir string) *Node {
 		}
 	}
 	if len(n.Workers) == 0 && len(d.probs) == 0 {
-		d.add(root.line, "workers", "no worker: nothing would be served")
+		if d.fabricUplink {
+			d.add(root.line, "workers", "no worker: a node managed by its CrossbarFX master gets its workers from the master over the management uplink, which Portico does not make; nothing would be served")
+		} else {
+			d.add(root.line, "workers", "no worker: nothing would be served")
+		}
 	}
 	o.done()
 	d.mergeShared(n)
 	d.resolveProxies(n)
 	d.crossChecks(n)
 	return n
+}
+
+// decodeFabric reads the controller's `fabric`: the management uplink of a CrossbarFX edge node
+// to its master (crossbar/edge/personality.py check_controller_fabric: `transport`, a
+// connecting transport or null, and `heartbeat`). Portico has no management API, so the
+// uplink is not made. Crossbar's FabricNode.boot (crossbar/edge/node/node.py) runs the node
+// unmanaged, from its local config, when `fabric` is empty or its transport is null: the same
+// as Portico, so nothing is said. With a transport, Crossbar connects to the master and
+// applies the local config only once the master answers (and allows it, on_start_apply_config,
+// the default); while the master is unreachable it keeps retrying and starts no worker.
+// Portico starts the local config at once and warns that the uplink is ignored: refusing would
+// keep the node from ever running, and an unmanaged node is what Crossbar runs once the master
+// lets it.
+func (d *decoder) decodeFabric(v *value, place string) {
+	f := d.object(v, place)
+	if tv, tp := f.take("transport"); tv != nil && tv.kind != kNull {
+		t := d.object(tv, tp)
+		url, _ := t.str("url")
+		if !t.has("url") {
+			d.add(t.line(), tp, "missing \"url\" (the master's WebSocket URL)")
+		}
+		// The rest (type, endpoint, serializers, options) says how to reach the master.
+		t.ignore("type", "id", "endpoint", "serializers", "serializer", "options", "debug")
+		t.done()
+		d.fabricUplink = true
+		d.warn(tv.line, tp, "the management uplink to the CrossbarFX master at %s is not supported, ignored: the node runs its local configuration without it (Crossbar would wait for the master before starting the workers)", url)
+	}
+	if hv, hp := f.take("heartbeat"); hv != nil && hv.kind != kNull {
+		h := d.object(hv, hp)
+		for _, k := range []string{"startup_delay", "heartbeat_period"} {
+			if x, xp := h.take(k); x != nil && x.kind != kInt && x.kind != kFloat {
+				d.add(x.line, xp, "want a number, got %s", x.kind)
+			}
+		}
+		var b bool
+		for _, k := range []string{"include_system_stats", "send_workers_heartbeats", "aggregate_workers_heartbeats"} {
+			h.boolean(k, &b)
+		}
+		h.done() // heartbeats to the master: none is sent without the uplink
+	}
+	f.done()
 }
 
 func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
@@ -88,14 +136,14 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	switch {
 	case !ok:
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (want \"router\", \"container\" or \"guest\")")
+			d.add(o.line(), place, "missing \"type\" (want \"router\", \"container\", \"guest\" or \"proxy\")")
 		}
 		return w, false
 	case contains(unsupportedWorkers, typ):
 		d.add(o.line(), place, "worker type %q is not supported yet (Portico runs \"router\", \"container\", \"guest\" and \"proxy\" workers)", typ)
 		return w, false
 	case typ != "router" && typ != "container" && typ != "guest" && typ != "proxy":
-		d.add(o.line(), place, "unknown worker type %q (want \"router\", \"container\" or \"guest\")", typ)
+		d.add(o.line(), place, "unknown worker type %q (want \"router\", \"container\", \"guest\" or \"proxy\")", typ)
 		return w, false
 	}
 	w.Type = typ
