@@ -21,6 +21,9 @@ type decoder struct {
 	raws  map[string]*value // key path -> source of a worker's part, see mergeShared
 	// proxies are the proxy workers by place, for resolveProxies.
 	proxies map[string]*proxyWorker
+	// proxyAuths are the anonymous-proxy and cryptosign-proxy methods of transports, for
+	// resolveProxies.
+	proxyAuths []proxyAuth
 	// fabricUplink is set when the controller names a management uplink (decodeFabric).
 	fabricUplink bool
 }

@@ -185,9 +185,45 @@ func (d *decoder) decodeProxyConn(v *value, place, dir string) *proxyConn {
 	return c
 }
 
+// proxyAuth is an anonymous-proxy or cryptosign-proxy method of a transport's `auth`: how
+// Crossbar's router lets its proxy workers' backend connections vouch for the client behind
+// them (crossbar/router/auth/pending.py, proxy.py make_backend_connection).
+type proxyAuth struct {
+	method, place string
+	line          int
+}
+
 // resolveProxies gives each proxy worker's transports to the router worker its connections
-// lead to, and removes the proxy worker from the node.
+// lead to, and removes the proxy worker from the node. A transport that proxy workers of this
+// node connect to may carry the *-proxy authentication methods: nobody uses them here (the
+// proxies' sessions join the router in-process), so they are accepted and offered to no client;
+// on any other transport they are not supported yet.
 func (d *decoder) resolveProxies(n *Node) {
+	targeted := map[string]bool{} // places of the router transports proxy connections lead to
+	defer func() {
+		for _, pa := range d.proxyAuths {
+			at := ""
+			for tp := range targeted {
+				if strings.HasPrefix(pa.place, tp+".") {
+					at = tp
+				}
+			}
+			if at == "" {
+				d.add(pa.line, pa.place, "authentication method %q is not supported yet (want anonymous, ticket or wampcra); it is accepted on a transport that a proxy worker of this node connects to", pa.method)
+				continue
+			}
+			d.warn(pa.line, pa.place, "offered to no client: it lets Crossbar's proxy workers vouch for their clients over a backend connection, and the proxy workers of this node are served by this router in-process, without one")
+		}
+	}()
+	for _, w := range n.Workers {
+		if pw := d.proxies[w.Place]; w.Type == "proxy" && pw != nil {
+			for _, c := range pw.conns {
+				if wi, ti := routerAt(n, c); wi >= 0 {
+					targeted[n.Workers[wi].Transports[ti].Place] = true
+				}
+			}
+		}
+	}
 	for wi := range n.Workers {
 		w := &n.Workers[wi]
 		if w.Type != "proxy" {
@@ -200,7 +236,7 @@ func (d *decoder) resolveProxies(n *Node) {
 		target := map[string]int{} // connection id -> router worker index
 		for _, id := range sortedKeys(pw.conns) {
 			c := pw.conns[id]
-			ti := routerAt(n, c)
+			ti, _ := routerAt(n, c)
 			if ti < 0 {
 				d.add(c.line, c.place, "connects to %s, which no router worker of this node listens on: a proxy worker in front of another node's router is not supported yet (Portico serves a proxy worker's transports with a router of its own process)", c.where())
 				continue
@@ -276,23 +312,23 @@ func (d *decoder) checkRoutes(pw *proxyWorker, place string, rw *Worker) {
 	}
 }
 
-// routerAt is the index of the router worker with a transport where c connects, or -1.
-func routerAt(n *Node, c *proxyConn) int {
+// routerAt is the index of the router worker and of its transport where c connects, or -1.
+func routerAt(n *Node, c *proxyConn) (int, int) {
 	for wi, w := range n.Workers {
 		if w.Type != "router" {
 			continue
 		}
-		for _, t := range w.Transports {
+		for ti, t := range w.Transports {
 			ep := t.Endpoint
 			switch {
 			case c.unix != "" && ep.Type == "unix" && ep.Path == c.unix:
-				return wi
+				return wi, ti
 			case c.unix == "" && ep.Type == "tcp" && ep.Port == c.port && ep.Port != 0 && loopback(c.host) && (ep.Interface == "" || loopback(ep.Interface)):
-				return wi
+				return wi, ti
 			}
 		}
 	}
-	return -1
+	return -1, -1
 }
 
 // loopback reports whether host names this machine's loopback interface.

@@ -69,8 +69,8 @@ func writeJSONNode(t *testing.T, cfg string) string {
 // TestCrossbarProxyWorker: a Crossbar proxy worker whose connection leads to the router
 // worker's unix socket, routing realm proxied.realm: its web transport's websocket path serves
 // an autobahn-python client with the router worker's realm (the proxy worker has none), the
-// log says the router of this process serves it, and the warning names the realm no route
-// names.
+// log says the router of this process serves it, and the warnings name the realm no route
+// names and the router transport's anonymous-proxy method, which no client is offered.
 func TestCrossbarProxyWorker(t *testing.T) {
 	port := freePort(t)
 	n := startJSON(t, fmt.Sprintf(`{"version": 2, "workers": [
@@ -80,7 +80,7 @@ func TestCrossbarProxyWorker(t *testing.T) {
       {"name": "proxied.realm", "roles": [{"name": "anonymous", "allow-by-default": true}]},
       {"name": "unrouted.realm", "roles": [{"name": "anonymous", "allow-by-default": true}]}
     ],
-    "transports": [{"type": "rawsocket", "endpoint": {"type": "unix", "path": "router.sock"}}]
+    "transports": [{"type": "rawsocket", "endpoint": {"type": "unix", "path": "router.sock"}, "auth": {"anonymous-proxy": {"type": "static"}}}]
   },
   {
     "type": "proxy",
@@ -101,6 +101,7 @@ func TestCrossbarProxyWorker(t *testing.T) {
 		"proxy worker's transport served by this process's router",
 		"proxy=workers[1] router=workers[0]",
 		"no route for realm unrouted.realm",
+		"auth.anonymous-proxy: offered to no client",
 	} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("no %q in the log", want)
