@@ -31,6 +31,11 @@ func (d *decoder) decodeAuth(v *value, place string) *Auth {
 	for _, m := range unsupportedAuthMethods {
 		if e := o.v.get(m); e != nil {
 			o.seen[m] = true
+			if m == "anonymous-proxy" || m == "cryptosign-proxy" {
+				// Decided once the proxy workers are known (resolveProxies).
+				d.proxyAuths = append(d.proxyAuths, proxyAuth{method: m, place: childPlace(place, m), line: e.line})
+				continue
+			}
 			d.add(e.line, childPlace(place, m), "authentication method %q is not supported yet (want anonymous, ticket or wampcra)", m)
 		}
 	}

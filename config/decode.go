@@ -16,8 +16,16 @@ import (
 type decoder struct {
 	file  string
 	probs Problems
-	warns Problems       // what is served, but perhaps not as meant: Node.Warnings
-	lines map[string]int // key path -> line, for checks made after decoding
+	warns Problems          // what is served, but perhaps not as meant: Node.Warnings
+	lines map[string]int    // key path -> line, for checks made after decoding
+	raws  map[string]*value // key path -> source of a worker's part, see mergeShared
+	// proxies are the proxy workers by place, for resolveProxies.
+	proxies map[string]*proxyWorker
+	// proxyAuths are the anonymous-proxy and cryptosign-proxy methods of transports, for
+	// resolveProxies.
+	proxyAuths []proxyAuth
+	// fabricUplink is set when the controller names a management uplink (decodeFabric).
+	fabricUplink bool
 }
 
 func (d *decoder) add(line int, place, format string, args ...any) {

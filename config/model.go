@@ -37,7 +37,7 @@ type Controller struct {
 // supervised).
 type Worker struct {
 	Place      string // key path, e.g. "workers[0]"
-	Type       string // "router", "container" or "guest"
+	Type       string // "router", "container" or "guest" (proxy workers become transports of a router worker)
 	ID         string
 	Options    WorkerOptions
 	Realms     []Realm
@@ -241,6 +241,18 @@ type Transport struct {
 	// RawSocket is the RawSocket side of a "rawsocket" or "universal" transport (nil when a
 	// universal transport has none: a RawSocket client is then disconnected).
 	RawSocket *RawSocket `json:",omitempty"`
+	// Origin says which other transports of the config this one serves too (nil for most).
+	Origin *Origin `json:",omitempty"`
+}
+
+// Origin records how a transport came to serve what the config wrote elsewhere, for the log.
+type Origin struct {
+	// SharedWith are the transports of other router workers that repeat this one on its
+	// "shared" port; Portico serves the port once (see Endpoint.Shared).
+	SharedWith []string
+	// Proxy is the Crossbar proxy worker whose transport this is, and Router the router worker
+	// whose router serves it (the one its connections lead to); "" for others.
+	Proxy, Router string `json:",omitempty"`
 }
 
 // RawSocket is a `rawsocket` transport, or the `rawsocket` of a `universal` one: WAMP over
@@ -301,19 +313,43 @@ type Endpoint struct {
 	// PortRange is Crossbar's `portrange` [first, last] (tcp): without `port`, the transport
 	// listens on the first free port of the range. Zero when not set.
 	PortRange [2]int
-	// Shared is Crossbar's `shared` (tcp): several router workers accept on one port
-	// (SO_REUSEPORT). Portico is one process serving every core, so one transport per port
-	// suffices; two transports on one port are refused, shared or not.
+	// Shared is Crossbar's `shared` (tcp): several router workers, each a process with its
+	// own router, accept on one port (SO_REUSEPORT), so that a Crossbar node uses more than one
+	// core. Portico is one process that uses every core, so it serves the port once, with the
+	// first of those workers' router, and logs so. The workers sharing the port must be copies:
+	// the same transport (endpoint, paths, options), the same realms and the same router
+	// components; otherwise the config is refused with the key where they differ (Crossbar
+	// would serve a client with one worker's realms or the other's, by chance). A copied
+	// worker's other transports are served by that router too. Two transports on one port
+	// are refused otherwise, shared or not.
 	Shared bool
 }
 
-// TLS configures HTTPS on a tcp endpoint. Paths are resolved against the node directory.
+// TLS configures HTTPS on a tcp endpoint (Crossbar's listening endpoint `tls`). Paths are
+// resolved against the node directory and must exist. TLS 1.2 is the least version served
+// (Crossbar's is 1.1).
 type TLS struct {
+	// Key and Certificate are PEM files: the private key and the server certificate (`key`,
+	// `certificate`, required). Certificate may hold the intermediates after the server's.
 	Key         string
 	Certificate string
-	// CAFile is reserved: `ca_certificates` (client certificates) is not supported yet; put the
-	// chain in Certificate.
-	CAFile string
+	// ChainCertificates are PEM files of intermediate certificates sent after the server
+	// certificate, in order (`chain_certificates`), as Crossbar's extraCertChain.
+	ChainCertificates []string
+	// CACertificates are PEM files of the CAs that sign client certificates
+	// (`ca_certificates`): when set, a client must present a certificate that one of them
+	// verifies, or the handshake fails, as in Crossbar (Twisted's CertificateOptions with
+	// verify and caCerts).
+	CACertificates []string
+	// CipherSuites are the crypto/tls names of the TLS 1.2 suites served, from Crossbar's
+	// `ciphers` (an OpenSSL cipher string, evaluated over the suites Go implements; the parts
+	// that select only what Go lacks, such as DHE, are named in a warning). Empty: Go's
+	// defaults. Go ignores their order, and TLS 1.3's suites are not configurable.
+	CipherSuites []string
+	// DHParam is Crossbar's `dhparam`, the finite-field Diffie-Hellman parameters of its DHE
+	// suites. Go's crypto/tls does not implement DHE, so the file is not read (a warning says
+	// so); clients use ECDHE or TLS 1.3 key exchange instead.
+	DHParam string
 }
 
 // WebOptions are a web transport's `options`: Crossbar's, plus Portico's edge limits. Zero

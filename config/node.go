@@ -16,7 +16,7 @@ import (
 var (
 	// Worker types of crossbar/personality.py default_native_workers and the edge personality
 	// (hostmonitor, xbrmm) that Portico does not run.
-	unsupportedWorkers    = []string{"proxy", "websocket-testee", "hostmonitor", "xbrmm", "marketmaker", "hub"}
+	unsupportedWorkers    = []string{"websocket-testee", "hostmonitor", "xbrmm", "marketmaker", "hub"}
 	unsupportedTransports = []string{"mqtt", "flashpolicy", "stream", "websocket-testee", "stream-testee"}
 	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
 	// personality's pairme), and older names.
@@ -56,7 +56,10 @@ func (d *decoder) decodeNode(root *value, dir string) *Node {
 		// Docker and `keyring` holds the node key of the management uplink. Portico has none
 		// of them, so they mean nothing here.
 		c.ignore("options", "extra", "manhole", "enable_docker", "keyring")
-		c.unsupported("fabric", "fabric-center", "blockchain", "ipfs", "transport", "connections")
+		if fv, fp := c.take("fabric"); fv != nil && fv.kind != kNull {
+			d.decodeFabric(fv, fp)
+		}
+		c.unsupported("fabric-center", "blockchain", "ipfs", "transport", "connections")
 		c.done()
 	}
 	// `crossbar init` writes "$schema" (the JSON schema URL, for editors) at the top.
@@ -68,11 +71,58 @@ func (d *decoder) decodeNode(root *value, dir string) *Node {
 		}
 	}
 	if len(n.Workers) == 0 && len(d.probs) == 0 {
-		d.add(root.line, "workers", "no worker: nothing would be served")
+		if d.fabricUplink {
+			d.add(root.line, "workers", "no worker: a node managed by its CrossbarFX master gets its workers from the master over the management uplink, which Portico does not make; nothing would be served")
+		} else {
+			d.add(root.line, "workers", "no worker: nothing would be served")
+		}
 	}
 	o.done()
+	d.mergeShared(n)
+	d.resolveProxies(n)
 	d.crossChecks(n)
 	return n
+}
+
+// decodeFabric reads the controller's `fabric`: the management uplink of a CrossbarFX edge node
+// to its master (crossbar/edge/personality.py check_controller_fabric: `transport`, a
+// connecting transport or null, and `heartbeat`). Portico has no management API, so the
+// uplink is not made. Crossbar's FabricNode.boot (crossbar/edge/node/node.py) runs the node
+// unmanaged, from its local config, when `fabric` is empty or its transport is null: the same
+// as Portico, so nothing is said. With a transport, Crossbar connects to the master and
+// applies the local config only once the master answers (and allows it, on_start_apply_config,
+// the default); while the master is unreachable it keeps retrying and starts no worker.
+// Portico starts the local config at once and warns that the uplink is ignored: refusing would
+// keep the node from ever running, and an unmanaged node is what Crossbar runs once the master
+// lets it.
+func (d *decoder) decodeFabric(v *value, place string) {
+	f := d.object(v, place)
+	if tv, tp := f.take("transport"); tv != nil && tv.kind != kNull {
+		t := d.object(tv, tp)
+		url, _ := t.str("url")
+		if !t.has("url") {
+			d.add(t.line(), tp, "missing \"url\" (the master's WebSocket URL)")
+		}
+		// The rest (type, endpoint, serializers, options) says how to reach the master.
+		t.ignore("type", "id", "endpoint", "serializers", "serializer", "options", "debug")
+		t.done()
+		d.fabricUplink = true
+		d.warn(tv.line, tp, "the management uplink to the CrossbarFX master at %s is not supported, ignored: the node runs its local configuration without it (Crossbar would wait for the master before starting the workers)", url)
+	}
+	if hv, hp := f.take("heartbeat"); hv != nil && hv.kind != kNull {
+		h := d.object(hv, hp)
+		for _, k := range []string{"startup_delay", "heartbeat_period"} {
+			if x, xp := h.take(k); x != nil && x.kind != kInt && x.kind != kFloat {
+				d.add(x.line, xp, "want a number, got %s", x.kind)
+			}
+		}
+		var b bool
+		for _, k := range []string{"include_system_stats", "send_workers_heartbeats", "aggregate_workers_heartbeats"} {
+			h.boolean(k, &b)
+		}
+		h.done() // heartbeats to the master: none is sent without the uplink
+	}
+	f.done()
 }
 
 func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
@@ -86,14 +136,14 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	switch {
 	case !ok:
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (want \"router\", \"container\" or \"guest\")")
+			d.add(o.line(), place, "missing \"type\" (want \"router\", \"container\", \"guest\" or \"proxy\")")
 		}
 		return w, false
 	case contains(unsupportedWorkers, typ):
-		d.add(o.line(), place, "worker type %q is not supported yet (Portico runs \"router\", \"container\" and \"guest\" workers)", typ)
+		d.add(o.line(), place, "worker type %q is not supported yet (Portico runs \"router\", \"container\", \"guest\" and \"proxy\" workers)", typ)
 		return w, false
-	case typ != "router" && typ != "container" && typ != "guest":
-		d.add(o.line(), place, "unknown worker type %q (want \"router\", \"container\" or \"guest\")", typ)
+	case typ != "router" && typ != "container" && typ != "guest" && typ != "proxy":
+		d.add(o.line(), place, "unknown worker type %q (want \"router\", \"container\", \"guest\" or \"proxy\")", typ)
 		return w, false
 	}
 	w.Type = typ
@@ -125,21 +175,33 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
 		d.decodeWorkerOptions(ov, op, dir, &w.Options, false)
 	}
-	rs, rp := o.list("realms")
-	for i, r := range rs {
-		w.Realms = append(w.Realms, d.decodeRealm(r, elemPlace(r, rp, i)))
+	d.remember(place, v)
+	for _, k := range []string{"realms", "components", "routes", "connections"} {
+		d.rememberKey(o, place, k)
+	}
+	if typ == "proxy" {
+		d.decodeProxy(o, place, dir)
+	}
+	if typ == "router" {
+		rs, rp := o.list("realms")
+		for i, r := range rs {
+			w.Realms = append(w.Realms, d.decodeRealm(r, elemPlace(r, rp, i)))
+		}
 	}
 	ts, tp := o.list("transports")
 	for i, t := range ts {
 		if tr, ok := d.decodeTransport(t, elemPlace(t, tp, i), dir, &w); ok {
+			d.remember(tr.Place, t)
 			w.Transports = append(w.Transports, tr)
 		}
 	}
-	cs, cp := o.list("components")
-	for i, c := range cs {
-		w.Components = append(w.Components, d.decodeComponent(c, elemPlace(c, cp, i), dir, true))
+	if typ == "router" {
+		cs, cp := o.list("components")
+		for i, c := range cs {
+			w.Components = append(w.Components, d.decodeComponent(c, elemPlace(c, cp, i), dir, true))
+		}
+		o.unsupported("connections")
 	}
-	o.unsupported("connections")
 	// `manhole` is an SSH shell into Crossbar's Python worker process: nothing to open in
 	// Portico's one Go process, so it is accepted and ignored.
 	o.ignore("manhole")
@@ -1035,9 +1097,59 @@ func (d *decoder) decodeTLS(v *value, place, dir string) *TLS {
 			d.add(kv.line, kp, "%s", statMsg(err, *k.dst))
 		}
 	}
-	o.unsupported("ca_certificates", "chain_certificates", "dhparam", "ciphers", "curve")
+	for _, k := range []struct {
+		key string
+		dst *[]string
+	}{{"chain_certificates", &t.ChainCertificates}, {"ca_certificates", &t.CACertificates}} {
+		l, ok := o.strList(k.key, false)
+		if !ok {
+			continue
+		}
+		lv, lp := o.take(k.key)
+		for i, f := range l {
+			f = abs(dir, f)
+			if _, err := os.Stat(f); err != nil {
+				d.add(lv.line, indexPlace(lp, i), "%s", statMsg(err, f))
+			}
+			*k.dst = append(*k.dst, f)
+		}
+	}
+	if p, ok := o.str("dhparam"); ok {
+		dv, dp := o.take("dhparam")
+		t.DHParam = abs(dir, p)
+		d.warn(dv.line, dp, "not read: it holds the parameters of finite-field Diffie-Hellman (DHE) suites, which Go's crypto/tls does not implement; clients use ECDHE or TLS 1.3 key exchange instead")
+	}
+	if spec, ok := o.str("ciphers"); ok {
+		cv, cp := o.take("ciphers")
+		names, empty, unknown := openSSLCiphers(spec)
+		var why []string
+		if len(empty) > 0 {
+			why = append(why, fmt.Sprintf("%s select only suites Go's crypto/tls does not implement (DHE, DSS, PSK, CAMELLIA, 3DES, RC4, ...)", strings.Join(empty, ", ")))
+		}
+		if len(unknown) > 0 {
+			why = append(why, fmt.Sprintf("%s are not OpenSSL cipher names or aliases that Portico knows", strings.Join(unknown, ", ")))
+		}
+		switch {
+		case len(names) == 0:
+			d.add(cv.line, cp, "%q selects no TLS 1.2 cipher suite that Go implements%s: name some ECDHE or RSA suites with AES-GCM, AES or CHACHA20 (e.g. \"ECDHE-RSA-AES128-GCM-SHA256\"), or remove ciphers for Go's defaults", spec, prefixed(": ", strings.Join(why, "; ")))
+		case len(why) > 0:
+			d.warn(cv.line, cp, "%s; the %d TLS 1.2 suites it selects that Go implements are served (TLS 1.3 suites are not configurable)", strings.Join(why, "; "), len(names))
+		}
+		t.CipherSuites = names
+	}
+	// `curve` is not a key of Crossbar's listening endpoint tls (checkconfig refuses it);
+	// older examples carry it.
+	o.unsupported("curve")
 	o.done()
 	return t
+}
+
+// prefixed returns p+s, or "" when s is empty.
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
 }
 
 func statMsg(err error, path string) string {
@@ -1645,6 +1757,7 @@ func (d *decoder) crossChecks(n *Node) {
 	type listen struct {
 		host, port, place string
 		shared            bool
+		worker            string
 	}
 	var seen []listen
 	for _, w := range n.Workers {
@@ -1656,9 +1769,9 @@ func (d *decoder) crossChecks(n *Node) {
 				if t.Endpoint.Port == 0 {
 					continue // a free port each time: never a clash
 				}
-				l = listen{t.Endpoint.Interface, strconv.Itoa(t.Endpoint.Port), ep, t.Endpoint.Shared}
+				l = listen{t.Endpoint.Interface, strconv.Itoa(t.Endpoint.Port), ep, t.Endpoint.Shared, w.Place}
 			case "unix":
-				l = listen{"unix", t.Endpoint.Path, ep, false}
+				l = listen{"unix", t.Endpoint.Path, ep, false, w.Place}
 			default:
 				continue
 			}
@@ -1666,8 +1779,11 @@ func (d *decoder) crossChecks(n *Node) {
 				same := p.host == l.host && p.port == l.port
 				// A wildcard interface covers every specific one on the same port.
 				wild := l.host != "unix" && p.host != "unix" && p.port == l.port && (p.host == "" || l.host == "")
+				if (same || wild) && l.shared && p.shared && l.worker != p.worker {
+					break // mergeShared folded the copies, or said what differs
+				}
 				if (same || wild) && l.shared && p.shared {
-					d.add(d.lines[ep], ep, "listens on %s, as %s already does: \"shared\" endpoints (one port over several router workers) are not supported yet; Portico serves every core from one process, so one worker with this transport does the same", where(l.host, l.port), p.place)
+					d.add(d.lines[ep], ep, "listens on %s, as %s of the same worker already does: \"shared\" lets several workers accept on one port, not one worker twice", where(l.host, l.port), p.place)
 					break
 				}
 				if same || wild {

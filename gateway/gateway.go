@@ -7,11 +7,14 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -193,12 +196,12 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 		return nil, fmt.Errorf("%s.endpoint: %w", t.Place, err)
 	}
 	if ep.TLS != nil {
-		cert, err := tls.LoadX509KeyPair(ep.TLS.Certificate, ep.TLS.Key)
+		cfg, err := tlsConfig(ep.TLS)
 		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("%s.endpoint.tls: %w", t.Place, err)
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		ln = tls.NewListener(ln, cfg)
 	}
 	s := &server{g: g, where: t.Place, ep: ep, kind: t.Type, ln: ln, done: make(chan error, 1)}
 	if t.Type != "rawsocket" {
@@ -206,7 +209,83 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 		s.srv.ExpectHandler = s.expect
 	}
 	g.log.Info("listening", "addr", ln.Addr().String(), "transport", t.Place, "type", t.Type, "tls", ep.TLS != nil)
+	if t.Origin != nil && len(t.Origin.SharedWith) > 0 {
+		// Crossbar runs one process per router worker on a "shared" port; this one process
+		// already uses every core, so the copies are served here (config.Endpoint.Shared).
+		g.log.Info("shared port served once: this one process uses every core", "transport", t.Place, "copies", t.Origin.SharedWith, "cores", runtime.GOMAXPROCS(0))
+	}
+	if t.Origin != nil && t.Origin.Proxy != "" {
+		// Crossbar's proxy worker forwards its sessions to a router worker over a backend
+		// connection; here both are this one process, so the router serves them directly.
+		g.log.Info("proxy worker's transport served by this process's router: Portico is one process, no backend connection", "transport", t.Place, "proxy", t.Origin.Proxy, "router", t.Origin.Router)
+	}
 	return s, nil
+}
+
+// tlsConfig is the server side of a tcp endpoint's tls (config.TLS): the key pair with the
+// chain certificates after it, client certificates required and verified when CAs are given,
+// the TLS 1.2 suites of `ciphers`.
+func tlsConfig(c *config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.Certificate, c.Key)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range c.ChainCertificates {
+		ders, err := pemCertificates(f)
+		if err != nil {
+			return nil, fmt.Errorf("chain_certificates: %w", err)
+		}
+		cert.Certificate = append(cert.Certificate, ders...)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if len(c.CACertificates) > 0 {
+		pool := x509.NewCertPool()
+		for _, f := range c.CACertificates {
+			ders, err := pemCertificates(f)
+			if err != nil {
+				return nil, fmt.Errorf("ca_certificates: %w", err)
+			}
+			for _, der := range ders {
+				ca, err := x509.ParseCertificate(der)
+				if err != nil {
+					return nil, fmt.Errorf("ca_certificates: %s: %w", f, err)
+				}
+				pool.AddCert(ca)
+			}
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	for _, name := range c.CipherSuites {
+		for _, s := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+			if s.Name == name {
+				cfg.CipherSuites = append(cfg.CipherSuites, s.ID)
+			}
+		}
+	}
+	return cfg, nil
+}
+
+// pemCertificates reads the DER of every CERTIFICATE block of a PEM file.
+func pemCertificates(file string) ([][]byte, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var ders [][]byte
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type == "CERTIFICATE" {
+			ders = append(ders, blk.Bytes)
+		}
+	}
+	if len(ders) == 0 {
+		return nil, fmt.Errorf("%s: no PEM certificate", file)
+	}
+	return ders, nil
 }
 
 func newServer(t *config.Transport, h fasthttp.RequestHandler, log *slog.Logger) *fasthttp.Server {
