@@ -361,9 +361,15 @@ type WebOptions struct {
 	// client is the X-Forwarded-For address the nearest trusted proxy gave. Default 512m
 	// (DefaultMaxSpoolPerClient); 0 is unlimited.
 	MaxSpoolPerClient int64
-	// TrustedProxies lists peers (IPs or CIDRs) whose X-Forwarded-* headers are believed.
-	// Default none: the TCP peer is the client.
+	// TrustedProxies lists peers (IPs or CIDRs) whose X-Forwarded-* headers are believed
+	// (nginx set_real_ip_from). From such a peer, REMOTE_ADDR is the first address of
+	// RealIPHeader, walked from the right, that is not itself trusted (nginx real_ip_recursive
+	// on), and X-Forwarded-Proto: https sets HTTPS=on and REQUEST_SCHEME=https. Default none: the TCP peer is the client.
 	TrustedProxies []string
+	// RealIPHeader is the header the client address is read from behind trusted_proxies (nginx
+	// real_ip_header): "X-Forwarded-For" or "X-Real-IP". Key `real_ip_header`. Default
+	// "X-Forwarded-For".
+	RealIPHeader string
 	// Compression compresses responses on the fly (nginx `gzip on`, the brotli and zstd
 	// modules) and serves precompressed files beside static ones (nginx `gzip_static`). Key
 	// `compression`: `true` turns on gzip, brotli and zstd with the defaults below, or an

@@ -1046,6 +1046,7 @@ func defaultWebOptions() WebOptions {
 		RequestBuffering:  true,
 		MaxSpoolSize:      DefaultMaxSpoolSize,
 		MaxSpoolPerClient: DefaultMaxSpoolPerClient,
+		RealIPHeader:      "X-Forwarded-For",
 	}
 }
 
@@ -1104,6 +1105,17 @@ func (d *decoder) decodeWebOptions(v *value, place string, wo *WebOptions) {
 				}
 			}
 			wo.TrustedProxies = append(wo.TrustedProxies, s)
+		}
+	}
+	if h, ok := o.str("real_ip_header"); ok {
+		hv, hp := o.take("real_ip_header")
+		switch {
+		case strings.EqualFold(h, "X-Forwarded-For"):
+			wo.RealIPHeader = "X-Forwarded-For"
+		case strings.EqualFold(h, "X-Real-IP"):
+			wo.RealIPHeader = "X-Real-IP"
+		default:
+			d.add(hv.line, hp, "%q: want \"X-Forwarded-For\" or \"X-Real-IP\"", h)
 		}
 	}
 	d.decodeCompression(o, &wo.Compression)

@@ -48,7 +48,7 @@ type wsgiService struct {
 // envConfig holds what the CGI vars need beyond the request itself.
 type envConfig struct {
 	documentRoot string
-	trusted      []netip.Prefix
+	ip           realIP
 	tls          bool
 }
 
@@ -87,7 +87,7 @@ func newWSGIService(svc *config.Service, to *config.Transport, node *config.Node
 	if err != nil {
 		return nil, fmt.Errorf("%s.options.trusted_proxies: %w", to.Place, err)
 	}
-	s.env.trusted = trusted
+	s.env.ip = realIP{trusted: trusted, header: to.Options.RealIPHeader}
 	s.bal.leastConn = w.Balance == "least_conn"
 	limit := w.MaxConcurrency
 	if limit <= 0 {

@@ -1,0 +1,117 @@
+package gateway
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TestRealIPClient: the client address behind trusted proxies follows nginx's realip module
+// with real_ip_recursive on (tests/parity_test.go compares with nginx itself).
+func TestRealIPClient(t *testing.T) {
+	trusted, err := parseTrusted([]string{"10.0.0.0/8", "2001:db8:ffff::/48"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &realIP{trusted: trusted}
+	for _, tt := range []struct {
+		peer  string
+		xff   []string
+		want  string
+		port  uint16
+		fwded bool
+	}{
+		{"192.0.2.1:5000", nil, "192.0.2.1", 5000, false},
+		{"192.0.2.1:5000", []string{"203.0.113.9"}, "192.0.2.1", 5000, false}, // untrusted peer
+		{"10.0.0.1:5000", nil, "10.0.0.1", 5000, false},
+		{"10.0.0.1:5000", []string{"203.0.113.9"}, "203.0.113.9", 0, true},
+		{"10.0.0.1:5000", []string{"6.6.6.6, 203.0.113.9"}, "203.0.113.9", 0, true},           // spoofed left part
+		{"10.0.0.1:5000", []string{"6.6.6.6, 203.0.113.9, 10.1.1.1"}, "203.0.113.9", 0, true}, // trusted hop skipped
+		{"10.0.0.1:5000", []string{"10.2.2.2, 10.1.1.1"}, "10.2.2.2", 0, true},                // all trusted: leftmost
+		{"10.0.0.1:5000", []string{"junk"}, "10.0.0.1", 5000, false},
+		{"10.0.0.1:5000", []string{"203.0.113.9, junk, 10.1.1.1"}, "10.1.1.1", 0, true}, // garbage ends the walk
+		{"10.0.0.1:5000", []string{"203.0.113.9:4711"}, "203.0.113.9", 4711, true},
+		{"10.0.0.1:5000", []string{"[2001:db8::1]:4711"}, "2001:db8::1", 4711, true},
+		{"10.0.0.1:5000", []string{"2001:db8::1"}, "2001:db8::1", 0, true},
+		{"10.0.0.1:5000", []string{"203.0.113.9 ,,  10.1.1.1 ,"}, "203.0.113.9", 0, true},
+		{"10.0.0.1:5000", []string{"6.6.6.6", "203.0.113.9"}, "203.0.113.9", 0, true}, // lines joined
+		{"10.0.0.1:5000", []string{"203.0.113.9", "10.1.1.1"}, "203.0.113.9", 0, true},
+		{"[::ffff:10.0.0.1]:5000", []string{"203.0.113.9"}, "203.0.113.9", 0, true},      // mapped peer
+		{"10.0.0.1:5000", []string{"::ffff:203.0.113.9"}, "::ffff:203.0.113.9", 0, true}, // as written, as nginx
+		{"10.0.0.1:5000", []string{"fe80::1%eth0"}, "10.0.0.1", 5000, false},
+		{"10.0.0.1:5000", []string{"203.0.113.9:0"}, "10.0.0.1", 5000, false},
+	} {
+		var h fasthttp.RequestHeader
+		for _, v := range tt.xff {
+			h.Add("X-Forwarded-For", v)
+		}
+		a, p, f := r.client(netip.MustParseAddrPort(tt.peer), &h)
+		if a.String() != tt.want || p != tt.port || f != tt.fwded {
+			t.Errorf("peer %s, X-Forwarded-For %q: %s port %d forwarded %v, want %s port %d forwarded %v",
+				tt.peer, tt.xff, a, p, f, tt.want, tt.port, tt.fwded)
+		}
+	}
+
+	// real_ip_header X-Real-IP: its first line only.
+	r.header = "X-Real-IP"
+	var h fasthttp.RequestHeader
+	h.Add("X-Forwarded-For", "198.51.100.7")
+	h.Add("X-Real-IP", "203.0.113.9")
+	h.Add("X-Real-IP", "198.51.100.8")
+	if a, _, _ := r.client(netip.MustParseAddrPort("10.0.0.1:1"), &h); a.String() != "203.0.113.9" {
+		t.Errorf("X-Real-IP: %s, want 203.0.113.9", a)
+	}
+}
+
+func TestForwardedHTTPS(t *testing.T) {
+	for _, tt := range []struct {
+		lines []string
+		want  bool
+	}{
+		{nil, false}, {[]string{"https"}, true}, {[]string{"HTTPS"}, true}, {[]string{"http"}, false},
+		{[]string{"http, https"}, true}, {[]string{"https, http"}, false}, {[]string{"https", "http"}, false},
+		{[]string{"https "}, true}, {[]string{"httpsx"}, false},
+	} {
+		var h fasthttp.RequestHeader
+		for _, v := range tt.lines {
+			h.Add("X-Forwarded-Proto", v)
+		}
+		if got := forwardedHTTPS(&h); got != tt.want {
+			t.Errorf("X-Forwarded-Proto %q: %v, want %v", tt.lines, got, tt.want)
+		}
+	}
+}
+
+// FuzzRealIPClient: any header gives the peer or an address that was in it, never panics,
+// and parseHop agrees with netip on what it accepts.
+func FuzzRealIPClient(f *testing.F) {
+	for _, s := range []string{"203.0.113.9", "a, b", "[::1]:80", "1.2.3.4:65536", "10.1.1.1, 10.2.2.2", " , ,", "[", "[::1", "[::1]x", "1.2.3.4:"} {
+		f.Add(s)
+	}
+	trusted, _ := parseTrusted([]string{"10.0.0.0/8"})
+	r := &realIP{trusted: trusted}
+	peer := netip.MustParseAddrPort("10.0.0.1:5000")
+	f.Fuzz(func(t *testing.T, v string) {
+		var h fasthttp.RequestHeader
+		h.Set("X-Forwarded-For", v)
+		got := h.Peek("X-Forwarded-For")
+		a, p, fwd := r.client(peer, &h)
+		if !fwd {
+			if a != peer.Addr() || p != peer.Port() {
+				t.Fatalf("%q: not forwarded but %s:%d", v, a, p)
+			}
+			return
+		}
+		if !a.IsValid() || a.Zone() != "" {
+			t.Fatalf("%q: bad address %v", v, a)
+		}
+		if p != 0 && !strings.Contains(string(got), ":") {
+			t.Fatalf("%q: port %d from a header without one", v, p)
+		}
+		if a, _, ok := parseHop([]byte(v)); ok && strings.ContainsAny(v, ", ") {
+			t.Fatalf("%q: parseHop took separators into %s", v, a)
+		}
+	})
+}
