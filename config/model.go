@@ -299,6 +299,17 @@ type Endpoint struct {
 	// (SO_REUSEPORT). Portico is one process serving every core, so one transport per port
 	// suffices; two transports on one port are refused, shared or not.
 	Shared bool
+	// ProxyProtocol takes the PROXY protocol (HAProxy's, v1 text or v2 binary) on this tcp
+	// endpoint (nginx `listen ... proxy_protocol` with `real_ip_header proxy_protocol`): a
+	// peer in the transport's trusted_proxies (or ProxyProtocolFrom) may open its connection
+	// with a PROXY header, whose source address then is the client's for everything (REMOTE_ADDR,
+	// logs, per-client bounds, the WAMP session's peer). A header from another peer, or a
+	// malformed one, closes the connection. Key `proxy_protocol`. Default false.
+	ProxyProtocol bool
+	// ProxyProtocolFrom lists the peers (IPs or CIDRs) that may send a PROXY header; key
+	// `proxy_protocol_from`. Default: the transport's trusted_proxies. Needed on websocket
+	// and rawsocket transports, which have no trusted_proxies.
+	ProxyProtocolFrom []string
 }
 
 // TLS configures HTTPS on a tcp endpoint. Paths are resolved against the node directory.
@@ -364,7 +375,9 @@ type WebOptions struct {
 	// TrustedProxies lists peers (IPs or CIDRs) whose X-Forwarded-* headers are believed
 	// (nginx set_real_ip_from). From such a peer, REMOTE_ADDR is the first address of
 	// RealIPHeader, walked from the right, that is not itself trusted (nginx real_ip_recursive
-	// on), and X-Forwarded-Proto: https sets HTTPS=on and REQUEST_SCHEME=https. Default none: the TCP peer is the client.
+	// on), and X-Forwarded-Proto: https sets HTTPS=on and REQUEST_SCHEME=https. With the
+	// endpoint's proxy_protocol, they are also the peers whose PROXY protocol header is
+	// believed. Default none: the TCP peer is the client.
 	TrustedProxies []string
 	// RealIPHeader is the header the client address is read from behind trusted_proxies (nginx
 	// real_ip_header): "X-Forwarded-For" or "X-Real-IP". Key `real_ip_header`. Default

@@ -191,6 +191,19 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s.endpoint: %w", t.Place, err)
 	}
+	if ep.ProxyProtocol {
+		// The PROXY header comes before the TLS handshake.
+		from := ep.ProxyProtocolFrom
+		if len(from) == 0 {
+			from = t.Options.TrustedProxies
+		}
+		pl, err := newProxyListener(ln, from, t.Options.HeaderReadTimeout, g.log, t.Place)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("%s.endpoint.proxy_protocol_from: %w", t.Place, err)
+		}
+		ln = pl
+	}
 	if ep.TLS != nil {
 		cert, err := tls.LoadX509KeyPair(ep.TLS.Certificate, ep.TLS.Key)
 		if err != nil {
@@ -204,7 +217,7 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 		s.srv = newServer(t, s.handle, g.log)
 		s.srv.ExpectHandler = s.expect
 	}
-	g.log.Info("listening", "addr", ln.Addr().String(), "transport", t.Place, "type", t.Type, "tls", ep.TLS != nil)
+	g.log.Info("listening", "addr", ln.Addr().String(), "transport", t.Place, "type", t.Type, "tls", ep.TLS != nil, "proxy_protocol", ep.ProxyProtocol)
 	return s, nil
 }
 

@@ -2,9 +2,16 @@ package gateway
 
 import (
 	"bytes"
+	"errors"
+	"log/slog"
+	"net"
 	"net/netip"
 	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
 
+	"github.com/pires/go-proxyproto"
 	"github.com/valyala/fasthttp"
 )
 
@@ -26,7 +33,8 @@ func (r *realIP) trustedPeer(a netip.Addr) bool {
 }
 
 // client is the request's client address, the one REMOTE_ADDR, REMOTE_PORT and the
-// per-client spool bound use: the peer, or, when the peer is in trusted_proxies, the address nginx's realip module gives
+// per-client spool bound use: the peer (the PROXY protocol source when the listener takes
+// one), or, when the peer is in trusted_proxies, the address nginx's realip module gives
 // with real_ip_recursive on (ngx_http_get_forwarded_addr_internal): walk the real_ip_header
 // from the right, skipping trusted addresses, and take the first untrusted one, or the
 // leftmost when every one is trusted. A hop that is not an address ends the walk: the last
@@ -129,4 +137,82 @@ func forwardedHTTPS(h *fasthttp.RequestHeader) bool {
 		last = last[i+1:]
 	}
 	return asciiEqualFold(trimOWS(last), "https")
+}
+
+// proxyListener takes the PROXY protocol (HAProxy's proxy-protocol.txt, v1 and v2) on a tcp
+// endpoint with proxy_protocol: a peer in proxy_protocol_from (default trusted_proxies) may
+// open with a PROXY header, whose source address then is the connection's RemoteAddr, so
+// that REMOTE_ADDR, logs, per-client bounds and the WAMP session's peer all see the client
+// (nginx `listen ... proxy_protocol` with `set_real_ip_from` and `real_ip_header
+// proxy_protocol`). Such a peer may also connect without one (a health check); a LOCAL
+// command keeps the peer's address. Any other peer is refused a header, and a malformed
+// header closes the connection, with a log line either way. The header is read by the
+// connection's first read, in its own goroutine, bounded by header_read_timeout.
+// github.com/pires/go-proxyproto does the parsing.
+type proxyListener struct {
+	net.Listener
+	log   *slog.Logger
+	where string
+}
+
+func newProxyListener(ln net.Listener, from []string, timeout time.Duration, log *slog.Logger, where string) (net.Listener, error) {
+	trusted, err := parseTrusted(from)
+	if err != nil {
+		return nil, err
+	}
+	r := &realIP{trusted: trusted}
+	pl := &proxyproto.Listener{
+		Listener:          ln,
+		ReadHeaderTimeout: timeout,
+		ConnPolicy: func(o proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
+			if r.trustedPeer(addrPort(o.Upstream).Addr()) {
+				return proxyproto.USE, nil
+			}
+			return proxyproto.REJECT, nil
+		},
+	}
+	if timeout <= 0 {
+		pl.ReadHeaderTimeout = -1 // no bound, as header_read_timeout 0
+	}
+	return &proxyListener{Listener: pl, log: log, where: where}, nil
+}
+
+func (l *proxyListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	pc, ok := c.(*proxyproto.Conn)
+	if !ok {
+		return c, nil
+	}
+	return &proxyConn{Conn: pc, l: l}, nil
+}
+
+// proxyConn logs why a connection's PROXY header was refused, once.
+type proxyConn struct {
+	*proxyproto.Conn
+	l      *proxyListener
+	logged atomic.Bool
+}
+
+func (c *proxyConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && strings.HasPrefix(err.Error(), "proxyproto:") && c.logged.CompareAndSwap(false, true) {
+		msg := "malformed PROXY protocol header: connection closed"
+		if errors.Is(err, proxyproto.ErrSuperfluousProxyHeader) {
+			msg = "PROXY protocol header from a peer not allowed to send one: connection closed; list the load balancers in the endpoint's proxy_protocol_from or the transport's trusted_proxies"
+		}
+		c.l.log.Warn(msg, "transport", c.l.where, "peer", c.Conn.Raw().RemoteAddr().String(), "error", err.Error())
+		_ = c.Conn.Close()
+	}
+	return n, err
+}
+
+// CloseWrite half-closes the connection under it (RawSocket and WebSocket closes use it).
+func (c *proxyConn) CloseWrite() error {
+	if cw, ok := c.Conn.Raw().(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
