@@ -6,10 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/pires/go-proxyproto"
 	"github.com/valyala/fasthttp"
@@ -110,14 +110,26 @@ func parseHop(b []byte) (netip.Addr, uint16, bool) {
 			return netip.Addr{}, 0, false
 		}
 	}
-	a, err := netip.ParseAddr(string(host))
+	// The header bytes are read in place: the Addr keeps no reference to its input (a zone
+	// would be interned, and is refused anyway) and errors are dropped at once, so that the
+	// walk allocates nothing.
+	a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(host), len(host)))
 	if err != nil || a.Zone() != "" {
 		return netip.Addr{}, 0, false
 	}
 	var port uint16
 	if portB != nil {
-		n, err := strconv.ParseUint(string(portB), 10, 16)
-		if err != nil || n == 0 {
+		if len(portB) > 5 {
+			return netip.Addr{}, 0, false
+		}
+		n := 0
+		for _, c := range portB {
+			if c < '0' || c > '9' {
+				return netip.Addr{}, 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		if n == 0 || n > 65535 {
 			return netip.Addr{}, 0, false
 		}
 		port = uint16(n)

@@ -1,11 +1,16 @@
 package gateway
 
 import (
+	"bytes"
+	"net"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"portico/internal/testkit"
 )
 
 // TestRealIPClient: the client address behind trusted proxies follows nginx's realip module
@@ -114,4 +119,50 @@ func FuzzRealIPClient(f *testing.F) {
 			t.Fatalf("%q: parseHop took separators into %s", v, a)
 		}
 	})
+}
+
+// TestBuildVarsTrustedAllocs: the client address walk behind trusted proxies (X-Forwarded-For
+// with IPv4, IPv6 and port hops, X-Forwarded-Proto) adds no allocation to the vars encode path.
+func TestBuildVarsTrustedAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	s := benchServer(t, filepath.Join(t.TempDir(), "unused.sock"))
+	svc, _ := s.table.Load().root.lookup([]byte("/"))
+	ws := svc.(*wsgiService)
+	trusted, err := parseTrusted([]string{"127.0.0.0/8", "10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.env.ip = realIP{trusted: trusted}
+	// (ctx.Init copies the request: reading it into ctx.Request first would lose it.)
+	var ctx fasthttp.RequestCtx
+	var r fasthttp.Request
+	req := "GET /hello/world HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 6.6.6.6, [2001:db8::1]:4711, 10.1.1.1\r\nX-Forwarded-For: 10.2.2.2\r\nX-Forwarded-Proto: https\r\n\r\n"
+	if err := r.ReadLimitBody(bufioReader([]byte(req)), 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx.Init(&r, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1).To4(), Port: 40000}, nil)
+	rq := &request{}
+	rq.path, _ = normalizePath(nil, []byte("/hello/world"))
+	rq.requestURI = ctx.Request.Header.RequestURI()
+	rq.host = []byte("example.com")
+	ps := &proxyState{}
+	pkt, err := ws.buildVars(&ctx, rq, ps, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"REMOTE_ADDR\x0b\x002001:db8::1", "REMOTE_PORT\x04\x004711", "HTTPS\x02\x00on"} {
+		if !bytes.Contains(pkt, []byte(want)) {
+			t.Errorf("vars lack %q: %q", want, pkt)
+		}
+	}
+	allocs := testkit.Allocs(200, func() {
+		if _, err := ws.buildVars(&ctx, rq, ps, 0); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("buildVars behind trusted proxies: %v allocations per request, want 0", allocs)
+	}
 }

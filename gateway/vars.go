@@ -91,7 +91,7 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 		hs = append(hs, hdr{k, v})
 	}
 	ps.hdrs = hs
-	var xff []byte
+	xff := ps.xff[:0]
 	for i, hv := range hs {
 		k := hv.k
 		if bytes.IndexByte(k, '_') >= 0 || asciiEqualFold(k, "Host") || asciiEqualFold(k, "Proxy") ||
@@ -136,6 +136,7 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 	}
 	sc = remote.Addr().AppendTo(sc)
 	addB(e, "HTTP_X_FORWARDED_FOR", sc)
+	ps.xff = xff
 	if !trusted {
 		if s.env.tls {
 			e.Add("HTTP_X_FORWARDED_PROTO", "https")

@@ -146,6 +146,7 @@ type proxyState struct {
 	enc     uwsgiproto.Encoder
 	scratch []byte
 	nameBuf []byte
+	xff     []byte // a trusted proxy's X-Forwarded-For, extended in buildVars
 	hdrs    []hdr
 	spool   spool
 }
