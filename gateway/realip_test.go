@@ -2,14 +2,18 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/tls"
+	"io"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"portico/config"
 	"portico/internal/testkit"
 )
 
@@ -164,5 +168,45 @@ func TestBuildVarsTrustedAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("buildVars behind trusted proxies: %v allocations per request, want 0", allocs)
+	}
+}
+
+// TestProxyProtocolTLS: on a TLS endpoint the PROXY header comes before the handshake, and
+// its source is the client's address for the request (the nodeinfo page shows it).
+func TestProxyProtocolTLS(t *testing.T) {
+	node := testNode(t, map[string]*config.Service{"info": {Type: "nodeinfo"}})
+	tr := &node.Workers[0].Transports[0]
+	tr.Endpoint.TLS = selfSigned(t, t.TempDir())
+	tr.Endpoint.ProxyProtocol = true
+	tr.Options.TrustedProxies = []string{"127.0.0.1"}
+	g, _ := startGatewayG(t, node)
+	addr := g.Addrs()[0].String()
+	for _, tc := range []struct{ name, header, want string }{
+		{"v1", "PROXY TCP4 203.0.113.9 127.0.0.1 4711 443\r\n", "203.0.113.9:4711"},
+		{"v2", "\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\xcb\x00\x71\x0a\x7f\x00\x00\x01\x12\x68\x01\xbb", "203.0.113.10:4712"},
+		{"none", "", "127.0.0.1:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			_ = raw.SetDeadline(time.Now().Add(testkit.Patience))
+			if _, err := io.WriteString(raw, tc.header); err != nil {
+				t.Fatal(err)
+			}
+			c := tls.Client(raw, &tls.Config{InsecureSkipVerify: true}) // the certificate made above
+			if _, err := io.WriteString(c, "GET /info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.HasPrefix(b, []byte("HTTP/1.1 200")) || !bytes.Contains(b, []byte(tc.want)) {
+				t.Fatalf("want 200 naming %s, got %q", tc.want, b)
+			}
+		})
 	}
 }
