@@ -59,6 +59,7 @@ type pathTable struct {
 	root      *pathNode
 	services  []service
 	accessLog bool
+	ip        realIP        // the access log's client address (trusted_proxies, real_ip_header)
 	hsts      string        // Strict-Transport-Security value on TLS transports, or ""
 	details   bool          // display_tracebacks: error causes in 5xx bodies
 	writeTO   time.Duration // write_timeout, per write to the client
@@ -340,8 +341,14 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	writeDeadline(ctx, tab.writeTO)
 	if tab.accessLog {
-		s.g.log.Info("access", "method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
-			"status", ctx.Response.StatusCode(), "remote", ctx.RemoteAddr().String(), "service", svc.place())
+		attrs := []any{"method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
+			"status", ctx.Response.StatusCode(), "remote", ctx.RemoteAddr().String(), "service", svc.place()}
+		// Behind trusted_proxies, the client the app saw as REMOTE_ADDR (nginx logs it as
+		// $remote_addr, the proxy as $realip_remote_addr).
+		if a, _, fwd := tab.ip.client(addrPort(ctx.RemoteAddr()), &ctx.Request.Header); fwd {
+			attrs = append(attrs, "client", a.String())
+		}
+		s.g.log.Info("access", attrs...)
 	}
 }
 

@@ -210,3 +210,39 @@ func TestProxyProtocolTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestAccessLogClient: behind trusted_proxies the access log names the forwarded client
+// beside the peer, as nginx logs $remote_addr after realip.
+func TestAccessLogClient(t *testing.T) {
+	node := testNode(t, map[string]*config.Service{"/": {Type: "json", JSON: &config.JSON{Value: 1}}})
+	tr := &node.Workers[0].Transports[0]
+	tr.Options.AccessLog = true
+	tr.Options.TrustedProxies = []string{"127.0.0.1"}
+	_, base, logs := startGatewayInfo(t, node)
+	for _, xff := range []string{"6.6.6.6, 203.0.113.9", ""} {
+		c := dialFrom(t, base, "127.0.0.1")
+		req := "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n"
+		if xff != "" {
+			req += "X-Forwarded-For: " + xff + "\r\n"
+		}
+		if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadAll(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.WaitFor(t, 0, "two access lines", func() bool {
+		return strings.Count(logs.String(), "msg=access") == 2
+	})
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	var access []string
+	for _, l := range lines {
+		if strings.Contains(l, "msg=access") {
+			access = append(access, l)
+		}
+	}
+	if !strings.Contains(access[0], "client=203.0.113.9") || strings.Contains(access[1], "client=") {
+		t.Errorf("access lines:\n%s", strings.Join(access, "\n"))
+	}
+}
