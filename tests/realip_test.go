@@ -89,7 +89,15 @@ func TestRealIPNginxParity(t *testing.T) {
 	dir := nginxReadableTempDir(t)
 	sock := startEnvUWSGI(t, dir)
 	nxXFF, nxPP := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	nxXRI := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	startNginxConf(t, dir, nxPP, fmt.Sprintf(`  server {
+    listen %s;
+    set_real_ip_from 127.0.0.0/8;
+    real_ip_header X-Real-IP;
+    real_ip_recursive on;
+    location / { include /etc/nginx/uwsgi_params; uwsgi_pass unix:%s; }
+  }
+  server {
     listen %s;
     set_real_ip_from 127.0.0.0/8;
     real_ip_header X-Forwarded-For;
@@ -102,8 +110,8 @@ func TestRealIPNginxParity(t *testing.T) {
     real_ip_header proxy_protocol;
     location / { include /etc/nginx/uwsgi_params; uwsgi_pass unix:%s; }
   }
-`, nxXFF, sock, nxPP, sock))
-	pXFF, pPP := freePort(t), freePort(t)
+`, nxXRI, sock, nxXFF, sock, nxPP, sock))
+	pXFF, pPP, pXRI := freePort(t), freePort(t), freePort(t)
 	node := filepath.Join(dir, "node")
 	if err := os.MkdirAll(node, 0o755); err != nil {
 		t.Fatal(err)
@@ -125,12 +133,22 @@ endpoint = { type = "tcp", port = %[2]d, interface = "127.0.0.1", proxy_protocol
   [transport.paths."/"]
   type = "wsgi"
   upstream = "unix:%[3]s"
-`, pXFF, pPP, sock)
+
+[[transport]]
+endpoint = { type = "tcp", port = %[4]d, interface = "127.0.0.1" }
+  [transport.options]
+  trusted_proxies = ["127.0.0.0/8"]
+  real_ip_header = "X-Real-IP"
+  [transport.paths."/"]
+  type = "wsgi"
+  upstream = "unix:%[3]s"
+`, pXFF, pPP, sock, pXRI)
 	if err := os.WriteFile(filepath.Join(node, "config.toml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	n := start(t, node, "--cbdir", node)
 	portXFF, portPP := fmt.Sprintf("127.0.0.1:%d", pXFF), fmt.Sprintf("127.0.0.1:%d", pPP)
+	portXRI := fmt.Sprintf("127.0.0.1:%d", pXRI)
 
 	// compare checks REMOTE_ADDR, and REMOTE_PORT where it does not come from each server's
 	// own connection.
@@ -173,6 +191,22 @@ endpoint = { type = "tcp", port = %[2]d, interface = "127.0.0.1", proxy_protocol
 				}
 				req += "\r\n"
 				compare(t, envVia(t, nil, nxXFF, nil, req), envVia(t, nil, portXFF, nil, req), tc.fixedPort)
+			})
+		}
+	})
+
+	t.Run("X-Real-IP", func(t *testing.T) {
+		for _, xri := range [][]string{
+			{"203.0.113.9"}, {"203.0.113.9, 127.0.0.2"}, {"6.6.6.6 203.0.113.9"}, {"junk"},
+			{"203.0.113.9", "198.51.100.1"}, {"[2001:db8::1]:4711"},
+		} {
+			t.Run(strings.Join(xri, "|"), func(t *testing.T) {
+				req := "GET /r HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\nX-Forwarded-For: 198.51.100.99\r\n"
+				for _, v := range xri {
+					req += "X-Real-IP: " + v + "\r\n"
+				}
+				req += "\r\n"
+				compare(t, envVia(t, nil, nxXRI, nil, req), envVia(t, nil, portXRI, nil, req), xri[0] != "junk")
 			})
 		}
 	})
