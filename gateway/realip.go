@@ -84,6 +84,15 @@ func (r *realIP) client(peer netip.AddrPort, h *fasthttp.RequestHeader) (addr ne
 	return addr, port, forwarded
 }
 
+// hostPort writes a client address for logs and the WAMP session's peer: "a:port", or the
+// address alone when a forwarded hop carried no port.
+func hostPort(a netip.Addr, port uint16) string {
+	if port == 0 {
+		return a.String()
+	}
+	return netip.AddrPortFrom(a, port).String()
+}
+
 // parseHop parses one forwarded address as nginx's ngx_parse_addr_port does: an IPv4 or IPv6
 // address, "a.b.c.d:port" or "[v6]:port", a port in 1..65535. Zones are refused.
 func parseHop(b []byte) (netip.Addr, uint16, bool) {

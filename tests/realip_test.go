@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -329,6 +330,9 @@ func TestProxyProtocolWAMPPeer(t *testing.T) {
 				map[string]any{"type": "universal", "endpoint": ep(),
 					"rawsocket": map[string]any{"serializers": []string{"json"}},
 					"websocket": map[string]any{"ws": map[string]any{"type": "websocket"}}},
+				map[string]any{"type": "web", "endpoint": tcpEndpoint(),
+					"options": map[string]any{"trusted_proxies": []string{"127.0.0.1"}},
+					"paths":   map[string]any{"ws": map[string]any{"type": "websocket"}}},
 			},
 		}},
 	}
@@ -350,6 +354,7 @@ func TestProxyProtocolWAMPPeer(t *testing.T) {
 		addrs[m[2]] = m[1]
 	}
 	ws, raw, uni := addrs["workers[0].transports[0]"], addrs["workers[0].transports[1]"], addrs["workers[0].transports[2]"]
+	web := addrs["workers[0].transports[3]"]
 
 	// peerOf joins realm1 over c, asks the router for its own session and returns its peer.
 	sessionGet := func(id any) string {
@@ -365,7 +370,7 @@ func TestProxyProtocolWAMPPeer(t *testing.T) {
 		p, _ := tr["peer"].(string)
 		return p
 	}
-	overWS := func(t *testing.T, addr, path string, pre []byte) string {
+	overWS := func(t *testing.T, addr, path string, pre []byte, hdr ...string) string {
 		t.Helper()
 		d := websocket.Dialer{Subprotocols: []string{"wamp.2.json"}, HandshakeTimeout: testkit.Patience,
 			NetDial: func(network, a string) (net.Conn, error) {
@@ -375,7 +380,11 @@ func TestProxyProtocolWAMPPeer(t *testing.T) {
 				}
 				return c, err
 			}}
-		c, _, err := d.Dial("ws://"+addr+path, nil)
+		rh := http.Header{}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			rh.Add(hdr[i], hdr[i+1])
+		}
+		c, _, err := d.Dial("ws://"+addr+path, rh)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -450,6 +459,18 @@ func TestProxyProtocolWAMPPeer(t *testing.T) {
 			}
 		})
 	}
+	// Behind trusted_proxies, the session's peer is the forwarded client, as REMOTE_ADDR.
+	t.Run("X-Forwarded-For", func(t *testing.T) {
+		if got := overWS(t, web, "/ws", nil, "X-Forwarded-For", "6.6.6.6, 203.0.113.9"); got != "203.0.113.9" {
+			t.Errorf("peer %q, want 203.0.113.9", got)
+		}
+		if got := overWS(t, web, "/ws", nil, "X-Forwarded-For", "[2001:db8::1]:4711"); got != "[2001:db8::1]:4711" {
+			t.Errorf("peer %q, want [2001:db8::1]:4711", got)
+		}
+		if got := overWS(t, web, "/ws", nil); !strings.HasPrefix(got, "127.0.0.1:") {
+			t.Errorf("peer %q, want 127.0.0.1:port", got)
+		}
+	})
 	t.Run("untrusted", func(t *testing.T) {
 		for _, addr := range []string{raw, uni} {
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
