@@ -323,6 +323,17 @@ type Endpoint struct {
 	// worker's other transports are served by that router too. Two transports on one port
 	// are refused otherwise, shared or not.
 	Shared bool
+	// ProxyProtocol takes the PROXY protocol (HAProxy's, v1 text or v2 binary) on this tcp
+	// endpoint (nginx `listen ... proxy_protocol` with `real_ip_header proxy_protocol`): a
+	// peer in the transport's trusted_proxies (or ProxyProtocolFrom) may open its connection
+	// with a PROXY header, whose source address then is the client's for everything (REMOTE_ADDR,
+	// logs, per-client bounds, the WAMP session's peer). A header from another peer, or a
+	// malformed one, closes the connection. Key `proxy_protocol`. Default false.
+	ProxyProtocol bool
+	// ProxyProtocolFrom lists the peers (IPs or CIDRs) that may send a PROXY header; key
+	// `proxy_protocol_from`. Default: the transport's trusted_proxies. Needed on websocket
+	// and rawsocket transports, which have no trusted_proxies.
+	ProxyProtocolFrom []string
 }
 
 // TLS configures HTTPS on a tcp endpoint (Crossbar's listening endpoint `tls`). Paths are
@@ -406,9 +417,17 @@ type WebOptions struct {
 	// client is the X-Forwarded-For address the nearest trusted proxy gave. Default 512m
 	// (DefaultMaxSpoolPerClient); 0 is unlimited.
 	MaxSpoolPerClient int64
-	// TrustedProxies lists peers (IPs or CIDRs) whose X-Forwarded-* headers are believed.
-	// Default none: the TCP peer is the client.
+	// TrustedProxies lists peers (IPs or CIDRs) whose X-Forwarded-* headers are believed
+	// (nginx set_real_ip_from). From such a peer, REMOTE_ADDR is the first address of
+	// RealIPHeader, walked from the right, that is not itself trusted (nginx real_ip_recursive
+	// on), and X-Forwarded-Proto: https sets HTTPS=on and REQUEST_SCHEME=https. With the
+	// endpoint's proxy_protocol, they are also the peers whose PROXY protocol header is
+	// believed. Default none: the TCP peer is the client.
 	TrustedProxies []string
+	// RealIPHeader is the header the client address is read from behind trusted_proxies (nginx
+	// real_ip_header): "X-Forwarded-For" or "X-Real-IP". Key `real_ip_header`. Default
+	// "X-Forwarded-For".
+	RealIPHeader string
 	// Compression compresses responses on the fly (nginx `gzip on`, the brotli and zstd
 	// modules) and serves precompressed files beside static ones (nginx `gzip_static`). Key
 	// `compression`: `true` turns on gzip, brotli and zstd with the defaults below, or an

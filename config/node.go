@@ -773,6 +773,9 @@ func (d *decoder) decodeTransport(v *value, place, dir string, w *Worker) (Trans
 	case "universal":
 		d.decodeUniversal(o, place, dir, w, &t)
 	}
+	if ev != nil && t.Endpoint.ProxyProtocol && len(t.Endpoint.ProxyProtocolFrom) == 0 && len(t.Options.TrustedProxies) == 0 {
+		d.add(ev.line, ep+".proxy_protocol", "no peer may send a PROXY header: list the load balancers in %s.proxy_protocol_from, or in the transport's options.trusted_proxies", ep)
+	}
 	o.done()
 	return t, true
 }
@@ -990,7 +993,7 @@ func (d *decoder) decodeEndpoint(v *value, place, dir string) Endpoint {
 		if !o.has("type") {
 			d.add(o.line(), place, "missing \"type\" (\"tcp\" or \"unix\")")
 		}
-		o.ignore("port", "portrange", "interface", "backlog", "version", "tls", "path", "shared", "user_timeout")
+		o.ignore("port", "portrange", "interface", "backlog", "version", "tls", "path", "shared", "user_timeout", "proxy_protocol", "proxy_protocol_from")
 		o.done()
 		return e
 	}
@@ -1061,6 +1064,19 @@ func (d *decoder) decodeEndpoint(v *value, place, dir string) Endpoint {
 		}
 		o.boolean("shared", &e.Shared)
 		o.ignore("user_timeout")
+		o.boolean("proxy_protocol", &e.ProxyProtocol)
+		if pf, ok := o.strList("proxy_protocol_from", true); ok {
+			pv, pp := o.take("proxy_protocol_from")
+			for i, s := range pf {
+				if net.ParseIP(s) == nil {
+					if _, _, err := net.ParseCIDR(s); err != nil {
+						d.add(pv.line, indexPlace(pp, i), "%q is not an IP address or CIDR", s)
+						continue
+					}
+				}
+				e.ProxyProtocolFrom = append(e.ProxyProtocolFrom, s)
+			}
+		}
 	case "unix":
 		if p, ok := o.str("path"); ok {
 			e.Path = abs(dir, p)
@@ -1068,10 +1084,15 @@ func (d *decoder) decodeEndpoint(v *value, place, dir string) Endpoint {
 			d.add(o.line(), place, "missing \"path\"")
 		}
 		o.integer("backlog", 1, 65535, &e.Backlog)
+		for _, k := range []string{"proxy_protocol", "proxy_protocol_from"} {
+			if kv, kp := o.take(k); kv != nil {
+				d.add(kv.line, kp, "the PROXY protocol is taken on tcp endpoints only")
+			}
+		}
 	default:
 		tv, tp := o.take("type")
 		d.add(tv.line, tp, "endpoint type %q is not supported (want \"tcp\" or \"unix\")", typ)
-		o.ignore("port", "portrange", "interface", "backlog", "version", "tls", "path", "shared", "user_timeout")
+		o.ignore("port", "portrange", "interface", "backlog", "version", "tls", "path", "shared", "user_timeout", "proxy_protocol", "proxy_protocol_from")
 	}
 	o.done()
 	return e
@@ -1171,6 +1192,7 @@ func defaultWebOptions() WebOptions {
 		RequestBuffering:  true,
 		MaxSpoolSize:      DefaultMaxSpoolSize,
 		MaxSpoolPerClient: DefaultMaxSpoolPerClient,
+		RealIPHeader:      "X-Forwarded-For",
 	}
 }
 
@@ -1233,6 +1255,17 @@ func (d *decoder) decodeWebOptions(v *value, place string, wo *WebOptions) {
 				}
 			}
 			wo.TrustedProxies = append(wo.TrustedProxies, s)
+		}
+	}
+	if h, ok := o.str("real_ip_header"); ok {
+		hv, hp := o.take("real_ip_header")
+		switch {
+		case strings.EqualFold(h, "X-Forwarded-For"):
+			wo.RealIPHeader = "X-Forwarded-For"
+		case strings.EqualFold(h, "X-Real-IP"):
+			wo.RealIPHeader = "X-Real-IP"
+		default:
+			d.add(hv.line, hp, "%q: want \"X-Forwarded-For\" or \"X-Real-IP\" (a PROXY protocol address is taken with the endpoint's proxy_protocol)", h)
 		}
 	}
 	d.decodeCompression(o, &wo.Compression)

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -125,28 +124,13 @@ func (s *wsgiService) readBody(ctx *fasthttp.RequestCtx, sp *spool, cl int64) (i
 	return sp.fill(s.clientBody(ctx), cl, s.maxBody, s.spoolDir)
 }
 
-// clientKey is the address the per-client bound counts by: the TCP peer, or behind
-// trusted_proxies the nearest X-Forwarded-For address that is not one of them (nginx's
-// real_ip_recursive). An IPv6 client counts by its /64, the smallest block one subscriber
-// usually gets, so that it cannot take a fresh share with each of its addresses.
+// clientKey is the address the per-client bound counts by: the request's client address
+// (realIP.client: the peer, or behind trusted_proxies the forwarded address, as REMOTE_ADDR).
+// An IPv6 client counts by its /64, the smallest block one subscriber usually gets, so that
+// it cannot take a fresh share with each of its addresses.
 func (s *wsgiService) clientKey(ctx *fasthttp.RequestCtx) netip.Addr {
-	a := addrPort(ctx.RemoteAddr()).Addr().Unmap()
-	if s.trustedPeer(a) {
-		xff := ctx.Request.Header.Peek("X-Forwarded-For")
-		for len(xff) > 0 {
-			i := bytes.LastIndexByte(xff, ',')
-			hop := xff[i+1:]
-			xff = xff[:max(i, 0)]
-			h, err := netip.ParseAddr(string(trimOWS(hop)))
-			if err != nil {
-				break
-			}
-			a = h.Unmap()
-			if !s.trustedPeer(a) {
-				break
-			}
-		}
-	}
+	a, _, _ := s.env.ip.client(addrPort(ctx.RemoteAddr()), &ctx.Request.Header)
+	a = a.Unmap()
 	if a.Is6() {
 		a = netip.PrefixFrom(a, 64).Masked().Addr()
 	}

@@ -238,7 +238,7 @@ func TestSpoolClientKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &wsgiService{env: &envConfig{trusted: trusted}}
+	s := &wsgiService{env: &envConfig{ip: realIP{trusted: trusted}}}
 	for _, tt := range []struct{ peer, xff, want string }{
 		{"192.0.2.1:5000", "", "192.0.2.1"},
 		{"192.0.2.1:5000", "203.0.113.9", "192.0.2.1"}, // not a trusted peer: XFF ignored

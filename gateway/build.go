@@ -33,6 +33,13 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 			tab := &pathTable{root: &pathNode{}, accessLog: t.Options.AccessLog,
 				details: t.Options.DisplayTracebacks, writeTO: t.Options.WriteTimeout,
 				compress: newCompression(&t.Options.Compression)}
+			if t.Options.AccessLog {
+				trusted, err := parseTrusted(t.Options.TrustedProxies)
+				if err != nil {
+					return nil, fmt.Errorf("%s.options.trusted_proxies: %w", t.Place, err)
+				}
+				tab.ip = realIP{trusted: trusted, header: t.Options.RealIPHeader}
+			}
 			if t.Endpoint.TLS != nil && t.Options.HSTS {
 				tab.hsts = "max-age=" + strconv.Itoa(t.Options.HSTSMaxAge)
 			}

@@ -62,6 +62,7 @@ type pathTable struct {
 	root      *pathNode
 	services  []service
 	accessLog bool
+	ip        realIP        // the access log's client address (trusted_proxies, real_ip_header)
 	hsts      string        // Strict-Transport-Security value on TLS transports, or ""
 	details   bool          // display_tracebacks: error causes in 5xx bodies
 	writeTO   time.Duration // write_timeout, per write to the client
@@ -195,6 +196,19 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s.endpoint: %w", t.Place, err)
 	}
+	if ep.ProxyProtocol {
+		// The PROXY header comes before the TLS handshake.
+		from := ep.ProxyProtocolFrom
+		if len(from) == 0 {
+			from = t.Options.TrustedProxies
+		}
+		pl, err := newProxyListener(ln, from, t.Options.HeaderReadTimeout, g.log, t.Place)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("%s.endpoint.proxy_protocol_from: %w", t.Place, err)
+		}
+		ln = pl
+	}
 	if ep.TLS != nil {
 		cfg, err := tlsConfig(ep.TLS)
 		if err != nil {
@@ -208,7 +222,7 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 		s.srv = newServer(t, s.handle, g.log)
 		s.srv.ExpectHandler = s.expect
 	}
-	g.log.Info("listening", "addr", ln.Addr().String(), "transport", t.Place, "type", t.Type, "tls", ep.TLS != nil)
+	g.log.Info("listening", "addr", ln.Addr().String(), "transport", t.Place, "type", t.Type, "tls", ep.TLS != nil, "proxy_protocol", ep.ProxyProtocol)
 	if t.Origin != nil && len(t.Origin.SharedWith) > 0 {
 		// Crossbar runs one process per router worker on a "shared" port; this one process
 		// already uses every core, so the copies are served here (config.Endpoint.Shared).
@@ -408,8 +422,14 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	writeDeadline(ctx, tab.writeTO)
 	if tab.accessLog {
-		s.g.log.Info("access", "method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
-			"status", ctx.Response.StatusCode(), "remote", ctx.RemoteAddr().String(), "service", svc.place())
+		attrs := []any{"method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
+			"status", ctx.Response.StatusCode(), "remote", ctx.RemoteAddr().String(), "service", svc.place()}
+		// Behind trusted_proxies, the client the app saw as REMOTE_ADDR (nginx logs it as
+		// $remote_addr, the proxy as $realip_remote_addr).
+		if a, _, fwd := tab.ip.client(addrPort(ctx.RemoteAddr()), &ctx.Request.Header); fwd {
+			attrs = append(attrs, "client", a.String())
+		}
+		s.g.log.Info("access", attrs...)
 	}
 }
 

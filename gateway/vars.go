@@ -54,17 +54,27 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 	addB(e, "SCRIPT_NAME", rq.path[:rq.mount])
 	e.Add("DOCUMENT_ROOT", s.env.documentRoot)
 	addB(e, "SERVER_PROTOCOL", h.Protocol())
-	if s.env.tls {
+	// The client: the peer, or behind trusted_proxies the forwarded address (realIP.client).
+	// From a trusted peer, X-Forwarded-Proto: https makes the request an HTTPS one for the
+	// app, as nginx's uwsgi_params say for a TLS listener (HTTPS on, REQUEST_SCHEME https;
+	// uwsgi derives wsgi.url_scheme from HTTPS).
+	remote := addrPort(ctx.RemoteAddr())
+	trusted := s.env.ip.trustedPeer(remote.Addr())
+	if s.env.tls || trusted && forwardedHTTPS(h) {
 		e.Add("REQUEST_SCHEME", "https")
 		e.Add("HTTPS", "on")
 	} else {
 		e.Add("REQUEST_SCHEME", "http")
 	}
-
-	remote := addrPort(ctx.RemoteAddr())
-	sc = remote.Addr().AppendTo(sc[:0])
+	client, cport, _ := s.env.ip.client(remote, h)
+	sc = client.AppendTo(sc[:0])
 	addB(e, "REMOTE_ADDR", sc)
-	sc = strconv.AppendUint(sc[:0], uint64(remote.Port()), 10)
+	sc = sc[:0]
+	if cport != 0 {
+		// A forwarded address without a port leaves REMOTE_PORT empty, as nginx's
+		// $remote_port is after realip.
+		sc = strconv.AppendUint(sc, uint64(cport), 10)
+	}
 	addB(e, "REMOTE_PORT", sc)
 	sc = strconv.AppendUint(sc[:0], uint64(addrPort(ctx.LocalAddr()).Port()), 10)
 	addB(e, "SERVER_PORT", sc)
@@ -75,15 +85,13 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 	// disagrees with it (the concern behind Debian's HTTP_HOST $host in uwsgi_params).
 	addB(e, "HTTP_HOST", rq.authority)
 
-	trusted := s.trustedPeer(remote.Addr())
-
 	// Collect headers once so that repeated names can be joined.
 	hs := ps.hdrs[:0]
 	for k, v := range h.All() {
 		hs = append(hs, hdr{k, v})
 	}
 	ps.hdrs = hs
-	var xff []byte
+	xff := ps.xff[:0]
 	for i, hv := range hs {
 		k := hv.k
 		if bytes.IndexByte(k, '_') >= 0 || asciiEqualFold(k, "Host") || asciiEqualFold(k, "Proxy") ||
@@ -128,6 +136,7 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 	}
 	sc = remote.Addr().AppendTo(sc)
 	addB(e, "HTTP_X_FORWARDED_FOR", sc)
+	ps.xff = xff
 	if !trusted {
 		if s.env.tls {
 			e.Add("HTTP_X_FORWARDED_PROTO", "https")
@@ -169,15 +178,6 @@ func forwardingHeader(k []byte) bool {
 	}
 	for _, name := range forwardedHeaders {
 		if asciiEqualFold(k, name) {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *wsgiService) trustedPeer(a netip.Addr) bool {
-	for _, p := range s.env.trusted {
-		if p.Contains(a.Unmap()) {
 			return true
 		}
 	}

@@ -229,6 +229,8 @@ type wsService struct {
 	// trustedRole, on a router component's private listener, joins every session with this
 	// authrole and no authentication (router.PeerInfo.TrustedRole).
 	trustedRole string
+	// ip finds the client behind the transport's trusted_proxies (the session's peer).
+	ip realIP
 	// slots counts the transport's live upgraded connections, maxConns bounds them: fasthttp's
 	// Concurrency (max_connections) stops counting a connection once it is hijacked.
 	slots    *atomic.Int64
@@ -250,6 +252,11 @@ func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRe
 	if s.maxConns <= 0 {
 		s.maxConns = fasthttp.DefaultConcurrency // what max_connections 0 means for HTTP too
 	}
+	trusted, err := parseTrusted(t.Options.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("%s.options.trusted_proxies: %w", t.Place, err)
+	}
+	s.ip = realIP{trusted: trusted, header: t.Options.RealIPHeader}
 	for _, p := range wamp.Subprotocols {
 		c, _, ok := wamp.LookupSubprotocol(p)
 		if ok && slices.Contains(ws.Serializers, c.Name()) {
@@ -343,7 +350,13 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 			req.Header.Add(k, string(v))
 		}
 	}
-	info := router.PeerInfo{Transport: "websocket", RemoteAddr: ctx.RemoteAddr().String(), Protocol: proto, Auth: s.auth,
+	// The session's peer is the client: behind trusted_proxies the forwarded address, as for
+	// a wsgi path's REMOTE_ADDR (Crossbar's trust_x_forwarded_for does the same for autobahn).
+	remote := ctx.RemoteAddr().String()
+	if a, p, fwd := s.ip.client(addrPort(ctx.RemoteAddr()), h); fwd {
+		remote = hostPort(a, p)
+	}
+	info := router.PeerInfo{Transport: "websocket", RemoteAddr: remote, Protocol: proto, Auth: s.auth,
 		Limits: s.opts.SessionLimits, TrustedRole: s.trustedRole}
 	// A slot is taken before the 101 and given back when the session ends, or when the
 	// connection never gets to it (Upgrade refuses, or the 101 cannot be written).

@@ -56,7 +56,7 @@ type wsgiService struct {
 // envConfig holds what the CGI vars need beyond the request itself.
 type envConfig struct {
 	documentRoot string
-	trusted      []netip.Prefix
+	ip           realIP
 	tls          bool
 }
 
@@ -97,7 +97,7 @@ func newWSGIService(svc *config.Service, to *config.Transport, node *config.Node
 	if err != nil {
 		return nil, fmt.Errorf("%s.options.trusted_proxies: %w", to.Place, err)
 	}
-	s.env.trusted = trusted
+	s.env.ip = realIP{trusted: trusted, header: to.Options.RealIPHeader}
 	for _, dir := range w.SendfileRoots {
 		root, err := os.OpenRoot(dir)
 		if err != nil {
@@ -169,6 +169,7 @@ type proxyState struct {
 	enc     uwsgiproto.Encoder
 	scratch []byte
 	nameBuf []byte
+	xff     []byte // a trusted proxy's X-Forwarded-For, extended in buildVars
 	hdrs    []hdr
 	spool   spool
 }
