@@ -55,6 +55,15 @@ func (e *upstreamError) Error() string {
 
 func (e *upstreamError) Unwrap() error { return e.err }
 
+// interceptedError is an upstream response of an error status that a wsgi path with
+// intercept_errors answers with the transport's error page instead (nginx
+// uwsgi_intercept_errors).
+type interceptedError struct{ status int }
+
+func (e *interceptedError) Error() string {
+	return fmt.Sprintf("upstream answered %d, intercepted", e.status)
+}
+
 // statusOf maps an error from any service to the status the client sees.
 //
 //	timeout (dial, send, read)          504
@@ -73,12 +82,16 @@ func (e *upstreamError) Unwrap() error { return e.err }
 //	plain GET where only WebSocket is   426 (Upgrade: websocket)
 //	client body too slow / broken       408 / 400
 //	request body temporary file failed  500
+//	upstream status intercepted         that status (intercept_errors, error_pages)
 //	anything else from an upstream      502 (refused, reset, malformed response)
 func statusOf(err error) int {
 	var ne net.Error
 	var ce *clientError
 	var ue *upstreamError
+	var ie *interceptedError
 	switch {
+	case errors.As(err, &ie):
+		return ie.status
 	case errors.As(err, &ue):
 		switch {
 		case errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull):
@@ -156,6 +169,8 @@ func causeOf(err error) string {
 		return "max_spool_size"
 	case errors.Is(err, errClientSpoolFull):
 		return "max_spool_per_client"
+	case errors.As(err, new(*interceptedError)):
+		return "intercepted"
 	}
 	if statusOf(err) == fasthttp.StatusGatewayTimeout {
 		return "timeout"
@@ -202,6 +217,7 @@ func fail(ctx *fasthttp.RequestCtx, log *slog.Logger, place string, err error) {
 
 func writeStatus(ctx *fasthttp.RequestCtx, status int) {
 	ctx.Response.Reset()
+	ctx.Response.Header.SetServer(serverName) // also for fasthttp's parse errors (errorHandler)
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString(fmt.Sprintf("%d %s\n", status, fasthttp.StatusMessage(status)))

@@ -64,6 +64,14 @@ type pathTable struct {
 	writeTO   time.Duration // write_timeout, per write to the client
 
 	compress *compression // the `compression` option, nil when off
+	// headers are the transport's `headers`; pathHeaders those of each service with its own
+	// (merged with the transport's), see headers.go.
+	headers     *headerRules
+	pathHeaders map[service]*headerRules
+	// pages are the transport's `error_pages`, by status (errorpages.go).
+	pages map[int]*errorPage
+	// redirectHTTPS is `redirect_https`: the HTTPS port every request is sent to, 0 off.
+	redirectHTTPS int
 	// raw serves the transport's RawSocket connections (rawsocket and universal transports).
 	raw *rawService
 	// sniffTO bounds the wait for a universal transport's first octet (header_read_timeout),
@@ -211,11 +219,12 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 func newServer(t *config.Transport, h fasthttp.RequestHandler, log *slog.Logger) *fasthttp.Server {
 	o := t.Options
 	return &fasthttp.Server{
-		Handler:        h,
-		Name:           "Portico",
-		ReadBufferSize: o.MaxHeaderSize, // bounds the request head: larger is 431
-		ReadTimeout:    o.HeaderReadTimeout,
-		IdleTimeout:    o.IdleTimeout,
+		Handler: h,
+		// Server is set in applyHeaders, so that `headers.remove` can take it out.
+		NoDefaultServerHeader: true,
+		ReadBufferSize:        o.MaxHeaderSize, // bounds the request head: larger is 431
+		ReadTimeout:           o.HeaderReadTimeout,
+		IdleTimeout:           o.IdleTimeout,
 		// No WriteTimeout here: fasthttp would set one deadline for the whole response, which
 		// cuts long downloads and event streams. write_timeout bounds each write instead
 		// (nginx send_timeout), see writeDeadline.
@@ -277,16 +286,19 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	if err := headError(&ctx.Request.Header); err != nil {
 		ctx.SetConnectionClose()
 		fail(ctx, s.g.log, s.where, err)
+		tab.finish(ctx, nil, true)
 		return
 	}
 	if err := framingError(&ctx.Request.Header); err != nil {
 		ctx.SetConnectionClose()
 		fail(ctx, s.g.log, s.where, err)
+		tab.finish(ctx, nil, true)
 		return
 	}
 	target, authority, err := splitAbsolute(ctx.Request.Header.RequestURI())
 	if err != nil {
 		fail(ctx, s.g.log, s.where, err)
+		tab.finish(ctx, nil, true)
 		return
 	}
 	rq.requestURI = target
@@ -300,6 +312,7 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	rq.path, err = normalizePath(rq.path, p)
 	if err != nil {
 		fail(ctx, s.g.log, s.where, err)
+		tab.finish(ctx, nil, true)
 		return
 	}
 	if authority == nil {
@@ -308,23 +321,37 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	rq.authority = authority
 	rq.host = appendHost(rq.host[:0], authority)
 
+	if tab.redirectHTTPS != 0 {
+		redirectHTTPS(ctx, rq, tab.redirectHTTPS)
+		tab.finish(ctx, nil, false)
+		if tab.accessLog {
+			s.g.log.Info("access", "method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
+				"status", ctx.Response.StatusCode(), "remote", ctx.RemoteAddr().String(), "service", s.where+".options.redirect_https")
+		}
+		return
+	}
+
 	svc, mount := tab.root.lookup(rq.path)
 	if svc == nil {
 		fail(ctx, s.g.log, s.where, errNotFound)
+		tab.finish(ctx, nil, true)
 		return
 	}
 	rq.mount = mount
 	rq.compress = tab.compress
-	if err := svc.serve(ctx, rq); err != nil {
+	err = svc.serve(ctx, rq)
+	if err != nil {
 		fail(ctx, s.g.log, svc.place(), err)
-		if tab.details && ctx.Response.StatusCode() >= 500 {
+		if tab.details && ctx.Response.StatusCode() >= 500 && tab.pages[ctx.Response.StatusCode()] == nil {
 			ctx.Response.AppendBodyString(err.Error() + "\n")
 		}
+		tab.errorPage(ctx)
 	}
 	compressBody(ctx, rq)
 	if tab.hsts != "" {
 		ctx.Response.Header.Set("Strict-Transport-Security", tab.hsts)
 	}
+	tab.finish(ctx, svc, false)
 	writeDeadline(ctx, tab.writeTO)
 	if tab.accessLog {
 		s.g.log.Info("access", "method", string(ctx.Method()), "uri", string(ctx.RequestURI()),

@@ -42,6 +42,14 @@ type wsgiService struct {
 	spoolDir       string
 	maxHeadBytes   int
 
+	// vars are the path's `vars` (uwsgi_param), varsHTTP their HTTP_* names, which replace
+	// the request headers of those names (uwsgivars.go).
+	vars     []config.Var
+	varsHTTP []string
+	// intercept is the transport's error pages when the path has intercept_errors: an
+	// upstream status with a page is answered with the page (errorpages.go).
+	intercept map[int]*errorPage
+
 	stop func() // stops a launched uwsgi; nil for external upstreams
 }
 
@@ -88,6 +96,7 @@ func newWSGIService(svc *config.Service, to *config.Transport, node *config.Node
 		return nil, fmt.Errorf("%s.options.trusted_proxies: %w", to.Place, err)
 	}
 	s.env.trusted = trusted
+	s.vars, s.varsHTTP = w.Vars, httpVarNames(w.Vars)
 	s.bal.leastConn = w.Balance == "least_conn"
 	limit := w.MaxConcurrency
 	if limit <= 0 {
@@ -243,10 +252,15 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		s.log.Debug("retrying request", "upstream", u.label, "cause", causeOf(err))
 		retryPause(attempt, deadline)
 	}
+	status := ub.head.StatusCode
+	if status >= 400 && s.intercept[status] != nil {
+		// uwsgi_intercept_errors: the page replaces what the app sent, with its status.
+		ub.Close()
+		return &interceptedError{status: status}
+	}
 	s.writeHead(ctx, &ub.head)
 	u := ub.u
 
-	status := ub.head.StatusCode
 	if h.IsHead() || status == 204 || status == 304 || (status >= 100 && status < 200) {
 		if ub.head.ContentLength >= 0 {
 			// Keep the upstream's Content-Length for HEAD, as nginx does.
