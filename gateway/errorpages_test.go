@@ -61,3 +61,55 @@ func TestErrorPages(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorPagesReload: error pages are read when the configuration is (re)loaded, not per
+// request: a changed file is served after a reload, and a file that grew past the bound fails
+// the reload, leaving the running pages in place.
+func TestErrorPagesReload(t *testing.T) {
+	node := testNode(t, map[string]*config.Service{"x": {Type: "json", JSON: &config.JSON{Value: 1}}})
+	page := filepath.Join(node.Dir, "404.html")
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(page, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var base string
+	get := func() string {
+		t.Helper()
+		resp, err := http.Get(base + "/nowhere")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 404 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		return string(b)
+	}
+	write("first")
+	node.Workers[0].Transports[0].Options.ErrorPages = map[int]string{404: page}
+	g, b := startGatewayG(t, node)
+	base = b
+	if got := get(); got != "first" {
+		t.Fatalf("page %q, want first", got)
+	}
+	write("second")
+	if got := get(); got != "first" {
+		t.Fatalf("page %q before the reload, want the one read at start", got)
+	}
+	if err := g.Reload(node); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(); got != "second" {
+		t.Fatalf("page %q after the reload, want second", got)
+	}
+	write(strings.Repeat("x", config.MaxErrorPage+1))
+	if err := g.Reload(node); err == nil || !strings.Contains(err.Error(), "error_pages.404") {
+		t.Fatalf("reload with an oversized page: %v, want an error naming error_pages.404", err)
+	}
+	if got := get(); got != "second" {
+		t.Fatalf("page %q after the failed reload, want second", got)
+	}
+}
