@@ -1,12 +1,18 @@
 package gateway
 
 import (
+	"bufio"
+	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"testing"
 
+	"github.com/valyala/fasthttp"
+
 	"portico/config"
+	"portico/internal/testkit"
 )
 
 // TestResponseHeaders: the transport's and a path's `headers` act on the app's responses
@@ -93,4 +99,38 @@ func TestServerHeaderDefault(t *testing.T) {
 			t.Errorf("%s: Server %q, want %q", path, got, want)
 		}
 	}
+}
+
+// TestProxyAllocsWithHeaders: `headers` on a proxied path cost no allocation: the budget of a
+// proxied request stays TestProxyAllocs's.
+func TestProxyAllocsWithHeaders(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	s := benchServer(t, fixedUpstreamProcess(t))
+	s.table.Load().headers = newHeaderRules(&config.Headers{
+		Remove: []string{"Server", "X-Powered-By"},
+		Set:    []config.Header{{Name: "X-Frame-Options", Value: "DENY"}, {Name: "Content-Security-Policy", Value: "default-src 'self'"}},
+		Add:    []config.Header{{Name: "X-Edge", Value: "1"}},
+	})
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+	var ctx fasthttp.RequestCtx
+	br := bufio.NewReader(nil)
+	rd := bytes.NewReader(nil)
+	one := func() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		rd.Reset(benchRequest)
+		br.Reset(rd)
+		if err := ctx.Request.ReadLimitBody(br, 0); err != nil {
+			t.Fatal(err)
+		}
+		s.handle(&ctx)
+		if ctx.Response.StatusCode() != 200 || string(ctx.Response.Header.Peek("X-Frame-Options")) != "DENY" || len(ctx.Response.Header.Peek("Server")) != 0 {
+			t.Fatalf("%d %s", ctx.Response.StatusCode(), ctx.Response.Header.String())
+		}
+	}
+	ctx.Init(&ctx.Request, remote, nil)
+	one()
+	testkit.Budget(t, "proxied request with headers", 2, 200, one)
 }
