@@ -22,8 +22,8 @@ func TestErrorPages(t *testing.T) {
 	dead := wsgiUpstream(filepath.Join(t.TempDir(), "nobody.sock"))
 	node := testNode(t, map[string]*config.Service{"app": wsgiUpstream(sock), "icpt": intercepting, "dead": dead})
 	pages := map[int]string{}
-	for status, body := range map[int]string{404: "<h1>not here</h1>", 502: "<h1>down</h1>", 500: "{\"error\": 500}"} {
-		name := filepath.Join(node.Dir, map[int]string{404: "404.html", 502: "502.html", 500: "500.json"}[status])
+	for status, body := range map[int]string{404: "<h1>not here</h1>", 502: "<h1>down</h1>", 500: "{\"error\": 500}", 431: "too big"} {
+		name := filepath.Join(node.Dir, map[int]string{404: "404.html", 502: "502.html", 500: "500.json", 431: "431.txt"}[status])
 		if err := os.WriteFile(name, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -59,6 +59,15 @@ func TestErrorPages(t *testing.T) {
 		if tt.status == 500 && strings.HasPrefix(tt.path, "/icpt") && resp.Header.Get("X-Multi") != "" {
 			t.Errorf("%s: the app's headers came with the intercepted page", tt.path)
 		}
+	}
+
+	// A head over max_header_size is refused by the HTTP parser, before any path: the page and
+	// the headers still apply.
+	resp := rawRequest(t, base, "GET /app/env HTTP/1.1\r\nHost: a\r\nX-Big: "+strings.Repeat("b", 20<<10)+"\r\n\r\n")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 431 || string(b) != "too big" || resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+		t.Errorf("oversized head: %d %q %q, want 431 with the page and the headers", resp.StatusCode, b, resp.Header)
 	}
 }
 

@@ -211,6 +211,13 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 	if t.Type != "rawsocket" {
 		s.srv = newServer(t, s.handle, g.log)
 		s.srv.ExpectHandler = s.expect
+		// Requests fasthttp cannot parse (431 for a head over max_header_size, 400, 413) get
+		// the transport's error pages and headers too.
+		plain := s.srv.ErrorHandler
+		s.srv.ErrorHandler = func(ctx *fasthttp.RequestCtx, err error) {
+			plain(ctx, err)
+			s.table.Load().finish(ctx, nil, true)
+		}
 	}
 	g.log.Info("listening", "addr", ln.Addr().String(), "transport", t.Place, "type", t.Type, "tls", ep.TLS != nil)
 	return s, nil
