@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -37,9 +38,10 @@ func (s *wsgiService) varOverrides(name []byte) bool {
 	return false
 }
 
-// addConfiguredVars appends the path's vars, placeholders expanded, to e. sc is scratch; the
-// grown scratch is returned. Nothing is allocated once sc has grown to the longest value.
-func (s *wsgiService) addConfiguredVars(e *uwsgiproto.Encoder, ctx *fasthttp.RequestCtx, rq *request, sc []byte) []byte {
+// addConfiguredVars appends the path's vars, placeholders expanded, to e. remote is the
+// client's address as REMOTE_ADDR has it ($remote_addr). sc is scratch; the grown scratch is
+// returned. Nothing is allocated once sc has grown to the longest value.
+func (s *wsgiService) addConfiguredVars(e *uwsgiproto.Encoder, ctx *fasthttp.RequestCtx, rq *request, remote netip.Addr, sc []byte) []byte {
 	for i := range s.vars {
 		v := &s.vars[i]
 		sc = sc[:0]
@@ -50,7 +52,7 @@ func (s *wsgiService) addConfiguredVars(e *uwsgiproto.Encoder, ctx *fasthttp.Req
 			case "host", "server_name":
 				sc = append(sc, rq.host...)
 			case "remote_addr":
-				sc = addrPort(ctx.RemoteAddr()).Addr().AppendTo(sc)
+				sc = remote.AppendTo(sc)
 			case "scheme":
 				if s.env.tls {
 					sc = append(sc, "https"...)

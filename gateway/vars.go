@@ -149,7 +149,7 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 		}
 	}
 	if len(s.vars) > 0 {
-		sc = s.addConfiguredVars(e, ctx, rq, sc)
+		sc = s.addConfiguredVars(e, ctx, rq, remote.Addr(), sc)
 	}
 	ps.scratch = sc
 	return e.Packet()
