@@ -29,6 +29,7 @@ var (
 	errVersion        = errors.New("HTTP version not supported")
 	errHeaderName     = errors.New("header name is not a token")
 	errUserinfo       = errors.New("request target has userinfo")
+	errBadHost        = errors.New("host is not an RFC 3986 host")
 )
 
 // clientReason is a refusal whose reason is meant for the client, such as why a WebSocket
@@ -78,6 +79,7 @@ func (e *interceptedError) Error() string {
 //	HTTP major version other than 1     505 (before any service runs)
 //	malformed path, CL with TE          400
 //	header name not a token, userinfo   400
+//	Host not a host (redirect_https)    400
 //	WebSocket handshake we cannot serve 400 (no common subprotocol, bad version or key)
 //	plain GET where only WebSocket is   426 (Upgrade: websocket)
 //	client body too slow / broken       408 / 400
@@ -121,7 +123,7 @@ func statusOf(err error) int {
 	case errors.Is(err, errVersion):
 		return fasthttp.StatusHTTPVersionNotSupported
 	case errors.Is(err, errBadPath), errors.Is(err, errFraming),
-		errors.Is(err, errHeaderName), errors.Is(err, errUserinfo),
+		errors.Is(err, errHeaderName), errors.Is(err, errUserinfo), errors.Is(err, errBadHost),
 		errors.Is(err, errNoSubprotocol), errors.Is(err, errBadHandshake):
 		return fasthttp.StatusBadRequest
 	case errors.Is(err, errNotFound), errors.Is(err, os.ErrNotExist):

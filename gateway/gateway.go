@@ -329,7 +329,11 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	rq.host = appendHost(rq.host[:0], authority)
 
 	if tab.redirectHTTPS != 0 {
-		redirectHTTPS(ctx, rq, tab.redirectHTTPS)
+		if err := redirectHTTPS(ctx, rq, tab.redirectHTTPS); err != nil {
+			fail(ctx, s.g.log, s.where, err)
+			tab.finish(ctx, nil, true)
+			return
+		}
 		tab.finish(ctx, nil, false)
 		if tab.accessLog {
 			s.g.log.Info("access", "method", string(ctx.Method()), "uri", string(ctx.RequestURI()),

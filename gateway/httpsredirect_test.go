@@ -29,6 +29,8 @@ func TestRedirectHTTPS(t *testing.T) {
 			{"GET http://other.example/p?q HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n", "https://other.example" + suffix + "/p?q", 301},
 			{"GET /x HTTP/1.1\r\nHost: [::1]:80\r\nConnection: close\r\n\r\n", "https://[::1]" + suffix + "/x", 301},
 			{"GET /old HTTP/1.0\r\n\r\n", "https://127.0.0.1" + suffix + "/old", 301},
+			{"GET /x HTTP/1.1\r\nHost: evil.example/phish\r\nConnection: close\r\n\r\n", "", 400},
+			{"GET /x HTTP/1.1\r\nHost: a\"b\r\nConnection: close\r\n\r\n", "", 400},
 		} {
 			resp := rawRequest(t, base, tt.req)
 			resp.Body.Close()
