@@ -336,7 +336,8 @@ type WebOptions struct {
 	// RedirectHTTPS is `redirect_https`: true answers every request of the transport with a
 	// redirect to https://host/path?query (nginx `return 301 https://$host$request_uri`); a
 	// port number (8443) puts that port in the URL. GET and HEAD get 301; other methods get
-	// 308 (RFC 9110 section 15.4.9), so that a POST is not turned into a GET. 0: off (default).
+	// 308 (RFC 9110 section 15.4.9), so that a POST is not turned into a GET. A Host that is not
+	// an RFC 3986 host gets 400. Refused on a TLS endpoint. 0: off (default).
 	RedirectHTTPS int
 	// MaxHeaderSize bounds a request's header block in bytes (431 above it). Key
 	// `max_header_size`, bytes or "16k". Default 16 KiB (DefaultMaxHeaderSize); range 1 KiB..1 MiB.
