@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -60,7 +61,7 @@ func plain(v reflect.Value) any {
 		}
 		m := map[string]any{}
 		for _, k := range v.MapKeys() {
-			m[k.String()] = plain(v.MapIndex(k))
+			m[fmt.Sprint(k.Interface())] = plain(v.MapIndex(k)) // error_pages has int keys
 		}
 		return m
 	case reflect.Slice:

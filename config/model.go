@@ -375,6 +375,23 @@ type WebOptions struct {
 	HSTS bool
 	// HSTSMaxAge is its max-age in seconds (Crossbar `hsts_max_age`). Default 31536000 (1 year).
 	HSTSMaxAge int
+	// Headers is `headers` (see Headers): applied to every response of the transport, Portico's
+	// own error pages and redirects included (nginx `add_header ... always`). A path's own
+	// `headers` come on top of these. Default none.
+	Headers *Headers
+	// ErrorPages is `error_pages`: status -> file (relative to the node directory) served as the
+	// body, with the same status, of the errors Portico answers itself (404 without a service,
+	// 413, 502, 503, 504 ...), and of a wsgi path's upstream errors with `intercept_errors`
+	// (nginx `error_page 502 /502.html`). Each file is read at start and on reload, held in
+	// memory (at most 256 KiB each), its Content-Type from its extension. A missing file is a
+	// config error. Default none: a one-line text/plain body.
+	ErrorPages map[int]string
+	// RedirectHTTPS is `redirect_https`: true answers every request of the transport with a
+	// redirect to https://host/path?query (nginx `return 301 https://$host$request_uri`); a
+	// port number (8443) puts that port in the URL. GET and HEAD get 301; other methods get
+	// 308 (RFC 9110 section 15.4.9), so that a POST is not turned into a GET. A Host that is not
+	// an RFC 3986 host gets 400. Refused on a TLS endpoint. 0: off (default).
+	RedirectHTTPS int
 	// MaxHeaderSize bounds a request's header block in bytes (431 above it). Key
 	// `max_header_size`, bytes or "16k". Default 16 KiB (DefaultMaxHeaderSize); range 1 KiB..1 MiB.
 	MaxHeaderSize int
@@ -487,6 +504,8 @@ type Service struct {
 	Static    *Static
 	Redirect  *Redirect
 	JSON      *JSON
+	// Headers is the path's `headers` (see Headers), on top of the transport's `headers`.
+	Headers *Headers
 	// Paths is the nested path table of a `path` service ("/" is its own root).
 	Paths map[string]*Service
 	// Internal makes the service reachable only through an app's X-Accel-Redirect (nginx's
@@ -569,6 +588,17 @@ type WSGI struct {
 	// (nginx semantics). Defaults 1 and 10s.
 	MaxFails    int
 	FailTimeout time.Duration
+	// Vars is `vars`: uwsgi variables added to the vars block (nginx `uwsgi_param NAME VALUE`),
+	// e.g. {"UWSGI_SCHEME": "https", "APP_HOST": "$host"}. Values may use $host, $remote_addr,
+	// $scheme, $request_uri, $server_name and $server_port (or ${name}), expanded per request.
+	// They come after the variables Portico sends; uwsgi keeps the last of a repeated name,
+	// so a var named like one of them (SERVER_NAME) overrides it, as a later uwsgi_param does.
+	// An HTTP_* var replaces the request header of that name, as in nginx. Default none.
+	Vars []Var
+	// InterceptErrors is `intercept_errors` (nginx `uwsgi_intercept_errors`): an upstream
+	// response with status 400 or above for which the transport has an `error_pages` entry is
+	// replaced by that page, with the same status. Default false.
+	InterceptErrors bool
 
 	// Resolved from the worker: the absolute python path, and the directory uwsgi runs in (the
 	// first pythonpath entry, else the node directory's parent when it is named .crossbar,

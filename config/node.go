@@ -788,7 +788,10 @@ var servedTransports = []string{"web", "websocket", "rawsocket", "universal"}
 func (d *decoder) decodeWebTransport(o *obj, place, dir string, w *Worker, t *Transport) {
 	ov, op := o.take("options")
 	if ov != nil && ov.kind != kNull {
-		d.decodeWebOptions(ov, op, &t.Options)
+		d.decodeWebOptions(ov, op, dir, &t.Options)
+		if t.Options.RedirectHTTPS != 0 && t.Endpoint.TLS != nil {
+			d.add(ov.line, op+".redirect_https", "the transport is HTTPS already (endpoint.tls): it would redirect to itself; set redirect_https on the plain HTTP transport")
+		}
 		if t.Options.SpoolDir != "" {
 			t.Options.SpoolDir = abs(dir, t.Options.SpoolDir)
 		}
@@ -1218,8 +1221,23 @@ const DefaultMaxTempFileSize = 1 << 30
 // 16 KiB leaves room for large cookies without the cost of fasthttp's 64 KiB ceiling.
 const DefaultMaxHeaderSize = 16 << 10
 
-func (d *decoder) decodeWebOptions(v *value, place string, wo *WebOptions) {
+func (d *decoder) decodeWebOptions(v *value, place, dir string, wo *WebOptions) {
 	o := d.object(v, place)
+	wo.Headers = d.decodeHeaders(o)
+	wo.ErrorPages = d.decodeErrorPages(o, dir)
+	if rv, rp := o.take("redirect_https"); rv != nil {
+		switch {
+		case rv.kind == kNull:
+		case rv.kind == kBool:
+			if rv.b {
+				wo.RedirectHTTPS = 443
+			}
+		case rv.kind == kInt && rv.i >= 1 && rv.i <= 65535:
+			wo.RedirectHTTPS = int(rv.i)
+		default:
+			d.add(rv.line, rp, "want true, false or the HTTPS port (1 to 65535)")
+		}
+	}
 	o.boolean("access_log", &wo.AccessLog)
 	o.boolean("display_tracebacks", &wo.DisplayTracebacks)
 	o.boolean("hsts", &wo.HSTS)
@@ -1366,6 +1384,9 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 	o.boolean("internal", &s.Internal)
 	if typ == "path" && s.Internal {
 		d.add(o.line(), place+".internal", "a path table cannot be internal: set internal on its services")
+	}
+	if typ != "path" {
+		s.Headers = d.decodeHeaders(o)
 	}
 	switch typ {
 	case "wsgi":
@@ -1514,6 +1535,8 @@ func (d *decoder) decodeWSGI(o *obj, place, dir string, w *Worker) *WSGI {
 	o.integer("max_fails", 0, 1<<20, &ws.MaxFails)
 	ws.FailTimeout = 10 * time.Second
 	o.duration("fail_timeout", &ws.FailTimeout)
+	ws.Vars = d.decodeVars(o)
+	o.boolean("intercept_errors", &ws.InterceptErrors)
 
 	ws.PythonPath = w.Options.PythonPath
 	switch {
@@ -1555,7 +1578,7 @@ var serviceKeys = []string{"type", "id", "module", "object", "minthreads", "maxt
 	"processes", "threads", "uwsgi", "uwsgi_args", "env", "max_concurrency", "queue_timeout",
 	"connect_timeout", "read_timeout", "send_timeout", "max_body_size", "request_buffering", "buffering", "max_temp_file_size", "sendfile_roots", "internal", "balance", "max_fails",
 	"fail_timeout", "serializers", "options", "auth", "debug", "cookie", "url", "directory",
-	"package", "resource", "code", "value", "paths"}
+	"package", "resource", "code", "value", "paths", "headers", "vars", "intercept_errors"}
 
 // serializers Portico speaks; Crossbar also knows these others.
 var (

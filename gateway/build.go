@@ -40,6 +40,13 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 				}
 				tab.ip = realIP{trusted: trusted, header: t.Options.RealIPHeader}
 			}
+			tab.headers = newHeaderRules(t.Options.Headers)
+			tab.redirectHTTPS = t.Options.RedirectHTTPS
+			pages, err := loadErrorPages(t)
+			if err != nil {
+				return nil, err
+			}
+			tab.pages = pages
 			if t.Endpoint.TLS != nil && t.Options.HSTS {
 				tab.hsts = "max-age=" + strconv.Itoa(t.Options.HSTSMaxAge)
 			}
@@ -113,6 +120,15 @@ func (g *Gateway) addPaths(ctx context.Context, node *config.Node, w *config.Wor
 		}
 		tab.services = append(tab.services, s)
 		n.svc = s
+		if !svc.Headers.Empty() {
+			if tab.pathHeaders == nil {
+				tab.pathHeaders = map[service]*headerRules{}
+			}
+			tab.pathHeaders[s] = newHeaderRules(config.MergeHeaders(t.Options.Headers, svc.Headers))
+		}
+		if ws, ok := s.(*wsgiService); ok && svc.WSGI.InterceptErrors {
+			ws.intercept = tab.pages
+		}
 	}
 	return nil
 }

@@ -29,6 +29,7 @@ var (
 	errVersion        = errors.New("HTTP version not supported")
 	errHeaderName     = errors.New("header name is not a token")
 	errUserinfo       = errors.New("request target has userinfo")
+	errBadHost        = errors.New("host is not an RFC 3986 host")
 )
 
 // clientReason is a refusal whose reason is meant for the client, such as why a WebSocket
@@ -55,6 +56,15 @@ func (e *upstreamError) Error() string {
 
 func (e *upstreamError) Unwrap() error { return e.err }
 
+// interceptedError is an upstream response of an error status that a wsgi path with
+// intercept_errors answers with the transport's error page instead (nginx
+// uwsgi_intercept_errors).
+type interceptedError struct{ status int }
+
+func (e *interceptedError) Error() string {
+	return fmt.Sprintf("upstream answered %d, intercepted", e.status)
+}
+
 // statusOf maps an error from any service to the status the client sees.
 //
 //	timeout (dial, send, read)          504
@@ -69,18 +79,23 @@ func (e *upstreamError) Unwrap() error { return e.err }
 //	HTTP major version other than 1     505 (before any service runs)
 //	malformed path, CL with TE          400
 //	header name not a token, userinfo   400
+//	Host not a host (redirect_https)    400
 //	WebSocket handshake we cannot serve 400 (no common subprotocol, bad version or key)
 //	plain GET where only WebSocket is   426 (Upgrade: websocket)
 //	client body too slow / broken       408 / 400
 //	request body temporary file failed  500
 //	X-Sendfile outside sendfile_roots,  500 (the app asked for what the proxy must not or
 //	X-Accel-Redirect unservable         cannot serve: a fault of the app or the config)
+//	upstream status intercepted         that status (intercept_errors, error_pages)
 //	anything else from an upstream      502 (refused, reset, malformed response)
 func statusOf(err error) int {
 	var ne net.Error
 	var ce *clientError
 	var ue *upstreamError
+	var ie *interceptedError
 	switch {
+	case errors.As(err, &ie):
+		return ie.status
 	case errors.As(err, &ue):
 		switch {
 		case errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull):
@@ -110,7 +125,7 @@ func statusOf(err error) int {
 	case errors.Is(err, errVersion):
 		return fasthttp.StatusHTTPVersionNotSupported
 	case errors.Is(err, errBadPath), errors.Is(err, errFraming),
-		errors.Is(err, errHeaderName), errors.Is(err, errUserinfo),
+		errors.Is(err, errHeaderName), errors.Is(err, errUserinfo), errors.Is(err, errBadHost),
 		errors.Is(err, errNoSubprotocol), errors.Is(err, errBadHandshake):
 		return fasthttp.StatusBadRequest
 	case errors.Is(err, errNotFound), errors.Is(err, os.ErrNotExist):
@@ -162,6 +177,8 @@ func causeOf(err error) string {
 		return "sendfile_roots"
 	case errors.Is(err, errAccelRedirect):
 		return "x-accel-redirect"
+	case errors.As(err, new(*interceptedError)):
+		return "intercepted"
 	}
 	if statusOf(err) == fasthttp.StatusGatewayTimeout {
 		return "timeout"
@@ -208,6 +225,7 @@ func fail(ctx *fasthttp.RequestCtx, log *slog.Logger, place string, err error) {
 
 func writeStatus(ctx *fasthttp.RequestCtx, status int) {
 	ctx.Response.Reset()
+	ctx.Response.Header.SetServer(serverName) // also for fasthttp's parse errors (errorHandler)
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString(fmt.Sprintf("%d %s\n", status, fasthttp.StatusMessage(status)))

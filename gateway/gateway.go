@@ -68,6 +68,14 @@ type pathTable struct {
 	writeTO   time.Duration // write_timeout, per write to the client
 
 	compress *compression // the `compression` option, nil when off
+	// headers are the transport's `headers`; pathHeaders those of each service with its own
+	// (merged with the transport's), see headers.go.
+	headers     *headerRules
+	pathHeaders map[service]*headerRules
+	// pages are the transport's `error_pages`, by status (errorpages.go).
+	pages map[int]*errorPage
+	// redirectHTTPS is `redirect_https`: the HTTPS port every request is sent to, 0 off.
+	redirectHTTPS int
 	// raw serves the transport's RawSocket connections (rawsocket and universal transports).
 	raw *rawService
 	// sniffTO bounds the wait for a universal transport's first octet (header_read_timeout),
@@ -221,6 +229,13 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 	if t.Type != "rawsocket" {
 		s.srv = newServer(t, s.handle, g.log)
 		s.srv.ExpectHandler = s.expect
+		// Requests fasthttp cannot parse (431 for a head over max_header_size, 400, 413) get
+		// the transport's error pages and headers too.
+		plain := s.srv.ErrorHandler
+		s.srv.ErrorHandler = func(ctx *fasthttp.RequestCtx, err error) {
+			plain(ctx, err)
+			s.table.Load().finish(ctx, nil, true)
+		}
 	}
 	g.log.Info("listening", "addr", ln.Addr().String(), "transport", t.Place, "type", t.Type, "tls", ep.TLS != nil, "proxy_protocol", ep.ProxyProtocol)
 	if t.Origin != nil && len(t.Origin.SharedWith) > 0 {
@@ -305,11 +320,12 @@ func pemCertificates(file string) ([][]byte, error) {
 func newServer(t *config.Transport, h fasthttp.RequestHandler, log *slog.Logger) *fasthttp.Server {
 	o := t.Options
 	return &fasthttp.Server{
-		Handler:        h,
-		Name:           "Portico",
-		ReadBufferSize: o.MaxHeaderSize, // bounds the request head: larger is 431
-		ReadTimeout:    o.HeaderReadTimeout,
-		IdleTimeout:    o.IdleTimeout,
+		Handler: h,
+		// Server is set in applyHeaders, so that `headers.remove` can take it out.
+		NoDefaultServerHeader: true,
+		ReadBufferSize:        o.MaxHeaderSize, // bounds the request head: larger is 431
+		ReadTimeout:           o.HeaderReadTimeout,
+		IdleTimeout:           o.IdleTimeout,
 		// No WriteTimeout here: fasthttp would set one deadline for the whole response, which
 		// cuts long downloads and event streams. write_timeout bounds each write instead
 		// (nginx send_timeout), see writeDeadline.
@@ -371,16 +387,19 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	if err := headError(&ctx.Request.Header); err != nil {
 		ctx.SetConnectionClose()
 		fail(ctx, s.g.log, s.where, err)
+		tab.finish(ctx, nil, true)
 		return
 	}
 	if err := framingError(&ctx.Request.Header); err != nil {
 		ctx.SetConnectionClose()
 		fail(ctx, s.g.log, s.where, err)
+		tab.finish(ctx, nil, true)
 		return
 	}
 	target, authority, err := splitAbsolute(ctx.Request.Header.RequestURI())
 	if err != nil {
 		fail(ctx, s.g.log, s.where, err)
+		tab.finish(ctx, nil, true)
 		return
 	}
 	rq.requestURI = target
@@ -395,6 +414,7 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	rq.path, err = normalizePath(rq.path, p)
 	if err != nil {
 		fail(ctx, s.g.log, s.where, err)
+		tab.finish(ctx, nil, true)
 		return
 	}
 	if authority == nil {
@@ -403,23 +423,41 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	rq.authority = authority
 	rq.host = appendHost(rq.host[:0], authority)
 
+	if tab.redirectHTTPS != 0 {
+		if err := redirectHTTPS(ctx, rq, tab.redirectHTTPS); err != nil {
+			fail(ctx, s.g.log, s.where, err)
+			tab.finish(ctx, nil, true)
+			return
+		}
+		tab.finish(ctx, nil, false)
+		if tab.accessLog {
+			s.g.log.Info("access", "method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
+				"status", ctx.Response.StatusCode(), "remote", ctx.RemoteAddr().String(), "service", s.where+".options.redirect_https")
+		}
+		return
+	}
+
 	svc, mount := tab.root.lookup(rq.path)
 	if svc == nil {
 		fail(ctx, s.g.log, s.where, errNotFound)
+		tab.finish(ctx, nil, true)
 		return
 	}
 	rq.mount = mount
 	rq.compress = tab.compress
-	if err := svc.serve(ctx, rq); err != nil {
+	err = svc.serve(ctx, rq)
+	if err != nil {
 		fail(ctx, s.g.log, svc.place(), err)
-		if tab.details && ctx.Response.StatusCode() >= 500 {
+		if tab.details && ctx.Response.StatusCode() >= 500 && tab.pages[ctx.Response.StatusCode()] == nil {
 			ctx.Response.AppendBodyString(err.Error() + "\n")
 		}
+		tab.errorPage(ctx)
 	}
 	compressBody(ctx, rq)
 	if tab.hsts != "" {
 		ctx.Response.Header.Set("Strict-Transport-Security", tab.hsts)
 	}
+	tab.finish(ctx, svc, false)
 	writeDeadline(ctx, tab.writeTO)
 	if tab.accessLog {
 		attrs := []any{"method", string(ctx.Method()), "uri", string(ctx.RequestURI()),

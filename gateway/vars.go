@@ -83,7 +83,10 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 	// build_absolute_uri, Flask's url_for(_external=True)) and as Crossbar passes it. For an
 	// absolute-form request line it is that line's authority, not a Host header that
 	// disagrees with it (the concern behind Debian's HTTP_HOST $host in uwsgi_params).
-	addB(e, "HTTP_HOST", rq.authority)
+	overrides := len(s.varsHTTP) > 0
+	if !overrides || !s.varOverrides([]byte("HTTP_HOST")) {
+		addB(e, "HTTP_HOST", rq.authority)
+	}
 
 	// Collect headers once so that repeated names can be joined.
 	hs := ps.hdrs[:0]
@@ -127,6 +130,9 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 		}
 		name := appendCGIName(ps.nameBuf[:0], k)
 		ps.nameBuf = name
+		if overrides && s.varOverrides(name) {
+			continue // a configured var of this name replaces the header (uwsgi_param HTTP_*)
+		}
 		e.AddBytes(name, sc)
 	}
 	// X-Forwarded-*: what the client sent is trusted only from a configured proxy.
@@ -135,17 +141,24 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 		sc = append(append(sc, xff...), ", "...)
 	}
 	sc = remote.Addr().AppendTo(sc)
-	addB(e, "HTTP_X_FORWARDED_FOR", sc)
+	if !overrides || !s.varOverrides([]byte("HTTP_X_FORWARDED_FOR")) {
+		addB(e, "HTTP_X_FORWARDED_FOR", sc)
+	}
 	ps.xff = xff
 	if !trusted {
-		if s.env.tls {
-			e.Add("HTTP_X_FORWARDED_PROTO", "https")
-		} else {
-			e.Add("HTTP_X_FORWARDED_PROTO", "http")
+		if !overrides || !s.varOverrides([]byte("HTTP_X_FORWARDED_PROTO")) {
+			if s.env.tls {
+				e.Add("HTTP_X_FORWARDED_PROTO", "https")
+			} else {
+				e.Add("HTTP_X_FORWARDED_PROTO", "http")
+			}
 		}
-		if len(rq.host) > 0 {
+		if len(rq.host) > 0 && (!overrides || !s.varOverrides([]byte("HTTP_X_FORWARDED_HOST"))) {
 			addB(e, "HTTP_X_FORWARDED_HOST", rq.host)
 		}
+	}
+	if len(s.vars) > 0 {
+		sc = s.addConfiguredVars(e, ctx, rq, remote.Addr(), sc)
 	}
 	ps.scratch = sc
 	return e.Packet()

@@ -50,6 +50,14 @@ type wsgiService struct {
 	spoolDir       string
 	maxHeadBytes   int
 
+	// vars are the path's `vars` (uwsgi_param), varsHTTP their HTTP_* names, which replace
+	// the request headers of those names (uwsgivars.go).
+	vars     []config.Var
+	varsHTTP []string
+	// intercept is the transport's error pages when the path has intercept_errors: an
+	// upstream status with a page is answered with the page (errorpages.go).
+	intercept map[int]*errorPage
+
 	stop func() // stops a launched uwsgi; nil for external upstreams
 }
 
@@ -108,6 +116,7 @@ func newWSGIService(svc *config.Service, to *config.Transport, node *config.Node
 		st.root.Store(root)
 		s.sendfileRoots = append(s.sendfileRoots, st)
 	}
+	s.vars, s.varsHTTP = w.Vars, httpVarNames(w.Vars)
 	s.bal.leastConn = w.Balance == "least_conn"
 	limit := w.MaxConcurrency
 	if limit <= 0 {
@@ -278,10 +287,15 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		ub.Close()
 		return s.serveAccel(ctx, rq, a)
 	}
+	status := ub.head.StatusCode
+	if status >= 400 && s.intercept[status] != nil {
+		// uwsgi_intercept_errors: the page replaces what the app sent, with its status.
+		ub.Close()
+		return &interceptedError{status: status}
+	}
 	s.writeHead(ctx, &ub.head)
 	u := ub.u
 
-	status := ub.head.StatusCode
 	if h.IsHead() || status == 204 || status == 304 || (status >= 100 && status < 200) {
 		if ub.head.ContentLength >= 0 {
 			// Keep the upstream's Content-Length for HEAD, as nginx does.

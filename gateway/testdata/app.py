@@ -66,6 +66,11 @@ def application(environ, start_response):
         time.sleep(float(qs.get("s", ["1"])[0]))
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"slept\n"]
+    if path.endswith("/hdrs"):
+        # Headers an app or its server commonly sends, for the `headers` tests.
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5"), ("Server", "gunicorn"),
+                                  ("X-Powered-By", "Flask"), ("X-Frame-Options", "SAMEORIGIN"), ("X-App", "1")])
+        return [b"hdrs\n"]
     if path.endswith("/status"):
         code = qs.get("code", ["418"])[0]
         start_response(code + " Custom Reason", [("Content-Type", "text/plain"), ("X-Multi", "a"), ("X-Multi", "b")])
