@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -403,32 +402,11 @@ var aLongTimeAgo = time.Unix(1, 0)
 // upgrade answers 101 on the hijacked connection hc and returns the WebSocket connection
 // over the network connection under it. fasthttp reads the request through a buffer that
 // may already hold bytes the client sent after its request (RFC 6455 section 4.1 says it
-// must wait for the 101, but a client may not); those are read out of hc first, with a
-// deadline in the past so that only buffered bytes come, and put in front of the connection.
+// must wait for the 101, but a client may not); detachHijacked puts them in front of it.
 func (s *wsService) upgrade(hc net.Conn, req *http.Request, respHeader http.Header) (*websocket.Conn, error) {
-	nc := hc
-	if u, ok := hc.(interface{ UnsafeConn() net.Conn }); ok {
-		nc = u.UnsafeConn()
-		if err := nc.SetReadDeadline(aLongTimeAgo); err != nil {
-			_ = nc.Close()
-			return nil, err
-		}
-		var early []byte
-		var buf [512]byte
-		for {
-			n, err := hc.Read(buf[:])
-			early = append(early, buf[:n]...)
-			if err != nil || n == 0 {
-				break
-			}
-		}
-		if err := nc.SetReadDeadline(time.Time{}); err != nil {
-			_ = nc.Close()
-			return nil, err
-		}
-		if len(early) > 0 {
-			nc = &earlyConn{Conn: nc, r: io.MultiReader(bytes.NewReader(early), nc)}
-		}
+	nc, err := detachHijacked(hc)
+	if err != nil {
+		return nil, err
 	}
 	w := &hijackWriter{conn: nc}
 	c, err := s.up.Upgrade(w, req, respHeader)

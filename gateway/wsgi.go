@@ -281,6 +281,10 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		// held while the client sends what nobody reads.
 		defer lingerDiscard(ctx, streamed)
 	}
+	if ub.head.StatusCode == fasthttp.StatusSwitchingProtocols && upgradeRequested(ctx) {
+		// The app accepted a WebSocket upgrade (uwsgi.websocket_handshake): see wsproxy.go.
+		return s.relayUpgrade(ctx, ub)
+	}
 	if a := findAccel(&ub.head); a != nil {
 		// The app handed the answer over to the proxy (X-Accel-Redirect, X-Sendfile): the
 		// upstream is released before the file is sent, and the app's body is dropped.
