@@ -237,13 +237,20 @@ func TestWebSocketStoppedReaderIsCut(t *testing.T) {
 	if lines != 1 || !strings.Contains(logs.String(), "not drained for 1s") {
 		t.Fatalf("%d slow consumer log lines, want 1 (not drained):\n%s", lines, logs.String())
 	}
-	// The stopped reader finds, after what was in flight, the end of its session.
+	// The stopped reader finds, after what was in flight, the end of its session: the ABORT
+	// when it found room in the socket before the transport was closed (5 s after the cut),
+	// else the close alone, right after the last event that was in flight (on a busy machine
+	// the prompt subscriber may take longer than that to get its 30000 events).
 	var last []any
 	for m := stopped.read(); m != nil; m = stopped.read() {
 		last = m
 	}
-	if last == nil || last[0] != float64(3) || last[2] != "portico.error.slow_consumer" {
-		t.Fatalf("the stopped reader's last message %v, want ABORT portico.error.slow_consumer", last)
+	switch {
+	case last == nil:
+	case last[0] == float64(3) && last[2] == "portico.error.slow_consumer":
+	case last[0] == float64(36):
+	default:
+		t.Fatalf("the stopped reader's last message %v, want ABORT portico.error.slow_consumer or an event, then the close", last)
 	}
 }
 
