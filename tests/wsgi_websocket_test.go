@@ -19,7 +19,7 @@ import (
 // same 101 head, the same echoes, and the connection ends when the app returns.
 func TestWSGIWebSocketNginxParity(t *testing.T) {
 	dir := nginxReadableTempDir(t)
-	sock := startAppUWSGI(t, dir, "testdata/wsapp/wsapp.py")
+	sock := startAppUWSGI(t, dir, "../gateway/testdata/wsapp.py")
 	nginx := startNginx(t, dir, sock)
 	node := filepath.Join(dir, "node")
 	if err := os.MkdirAll(node, 0o755); err != nil {
