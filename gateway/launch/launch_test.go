@@ -226,9 +226,7 @@ func TestStopLeavesNoProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("Stop of master + 3 workers took %v", time.Since(t0).Round(time.Millisecond))
-	if m := groupMembers(pgid); len(m) != 0 {
-		t.Fatalf("processes left in group %d after Stop: %v", pgid, m)
-	}
+	waitGroupEmpty(t, pgid) // what the group kill reached ends on the kernel's schedule
 	if _, err := os.Stat(strings.TrimPrefix(s.Upstream(), "unix:")); !os.IsNotExist(err) {
 		t.Fatalf("socket left behind: %v", err)
 	}
