@@ -1,10 +1,7 @@
 package gateway
 
 import (
-	"bufio"
-	"bytes"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -113,24 +110,10 @@ func TestProxyAllocsWithHeaders(t *testing.T) {
 		Set:    []config.Header{{Name: "X-Frame-Options", Value: "DENY"}, {Name: "Content-Security-Policy", Value: "default-src 'self'"}},
 		Add:    []config.Header{{Name: "X-Edge", Value: "1"}},
 	})
-	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
-	var ctx fasthttp.RequestCtx
-	br := bufio.NewReader(nil)
-	rd := bytes.NewReader(nil)
-	one := func() {
-		ctx.Request.Reset()
-		ctx.Response.Reset()
-		rd.Reset(benchRequest)
-		br.Reset(rd)
-		if err := ctx.Request.ReadLimitBody(br, 0); err != nil {
-			t.Fatal(err)
-		}
-		s.handle(&ctx)
+	one := proxyOnce(t, s, func(ctx *fasthttp.RequestCtx) {
 		if ctx.Response.StatusCode() != 200 || string(ctx.Response.Header.Peek("X-Frame-Options")) != "DENY" || len(ctx.Response.Header.Peek("Server")) != 0 {
 			t.Fatalf("%d %s", ctx.Response.StatusCode(), ctx.Response.Header.String())
 		}
-	}
-	ctx.Init(&ctx.Request, remote, nil)
-	one()
+	})
 	testkit.Budget(t, "proxied request with headers", 2, 200, one)
 }
