@@ -496,12 +496,13 @@ var DefaultCompressTypes = []string{
 // Service is one entry of a path table.
 type Service struct {
 	Place string // e.g. "workers[0].transports[0].paths.ws"
-	// Type is one of "wsgi", "websocket", "static", "redirect", "json", "nodeinfo" (Crossbar's
-	// node information page), "path".
+	// Type is one of "wsgi", "websocket", "static", "archive", "redirect", "json", "nodeinfo"
+	// (Crossbar's node information page), "path".
 	Type      string
 	WSGI      *WSGI
 	WebSocket *WebSocket
 	Static    *Static
+	Archive   *Archive `json:",omitempty"`
 	Redirect  *Redirect
 	JSON      *JSON
 	// Headers is the path's `headers` (see Headers), on top of the transport's `headers`.
@@ -797,6 +798,40 @@ type Static struct {
 	MimeTypes map[string]string
 	// FollowSymlinks serves symlinks pointing outside the directory. Default false.
 	FollowSymlinks bool
+}
+
+// Archive serves the files of a ZIP archive (Crossbar's `archive` service,
+// crossbar/webservice/archive.py): the request path below the mount, with ObjectPrefix before
+// it, names a member of the archive.
+type Archive struct {
+	// File is the absolute path of the archive; `archive` is relative to the node directory.
+	// When it does not exist and Download is false, Portico warns (check and start) and the
+	// path answers 404, as Crossbar does.
+	File string
+	// Origin is the http or https URL the archive is downloaded from when File does not exist
+	// and Download is true. Key `origin`.
+	Origin string
+	// Download fetches Origin into File at start when File does not exist. Key `download`,
+	// default false.
+	Download bool
+	// Cache keeps the members served in memory, uncompressed, after their first request. Key
+	// `cache`, default false (each request reads the member from the archive).
+	Cache bool
+	// DefaultObject is appended to a request path that is empty or ends in "/" (Crossbar's
+	// `default_object`, e.g. "index.html"). Default none.
+	DefaultObject string
+	// ObjectPrefix is put before the request path to name the member ("dist" serves
+	// dist/app.js at app.js). Key `object_prefix`. Default none.
+	ObjectPrefix string
+	// MimeTypes maps the last extension of a member's name (".woff2") to its content type, over
+	// the built-in table. Key `mime_types`.
+	MimeTypes map[string]string
+	// Hashes are SHA-256 fingerprints (lower-case hex) of which the archive must match one; a
+	// mismatch refuses the archive. Key `hashes`. Default none: any archive is served.
+	Hashes []string
+	// DefaultFile is served, when set, for a request that names no member (a single-page
+	// app's index.html). Key `options.default_file`. Default none: 404.
+	DefaultFile string
 }
 
 // Redirect answers every request with a redirect.

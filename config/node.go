@@ -21,7 +21,7 @@ var (
 	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
 	// personality's pairme), and older names.
 	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "resource", "publisher", "caller",
-		"webhook", "longpoll", "upload", "cgi", "fileupload", "schemadoc", "wap", "archive", "catalog", "pairme", "mqtt", "rawsocket"}
+		"webhook", "longpoll", "upload", "cgi", "fileupload", "schemadoc", "wap", "catalog", "pairme", "mqtt", "rawsocket"}
 )
 
 func contains(l []string, s string) bool {
@@ -1368,7 +1368,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 	typ, ok := o.str("type")
 	if !ok {
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, static, redirect, json, nodeinfo or path)")
+			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, static, archive, redirect, json, nodeinfo or path)")
 			// Name misspelt keys too: "tpye" is likely why the type is missing.
 			for _, e := range o.v.keys {
 				if !contains(serviceKeys, e.key) {
@@ -1395,6 +1395,8 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		s.WebSocket = d.decodeWebSocket(o)
 	case "static":
 		s.Static = d.decodeStatic(o, place, dir)
+	case "archive":
+		s.Archive = d.decodeArchive(o, place, dir)
 	case "redirect":
 		s.Redirect = d.decodeRedirect(o, place)
 	case "json":
@@ -1413,7 +1415,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		if contains(unsupportedServices, typ) {
 			d.add(tv.line, tp, "service type %q is not supported yet", typ)
 		} else {
-			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, static, redirect, json, nodeinfo or path)", typ)
+			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, static, archive, redirect, json, nodeinfo or path)", typ)
 		}
 		return nil
 	}
@@ -1578,7 +1580,8 @@ var serviceKeys = []string{"type", "id", "module", "object", "minthreads", "maxt
 	"processes", "threads", "uwsgi", "uwsgi_args", "env", "max_concurrency", "queue_timeout",
 	"connect_timeout", "read_timeout", "send_timeout", "max_body_size", "request_buffering", "buffering", "max_temp_file_size", "sendfile_roots", "internal", "balance", "max_fails",
 	"fail_timeout", "serializers", "options", "auth", "debug", "cookie", "url", "directory",
-	"package", "resource", "code", "value", "paths", "headers", "vars", "intercept_errors"}
+	"package", "resource", "code", "value", "paths", "headers", "vars", "intercept_errors",
+	"archive", "origin", "download", "cache", "default_object", "object_prefix", "mime_types", "hashes"}
 
 // serializers Portico speaks; Crossbar also knows these others.
 var (

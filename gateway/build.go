@@ -162,6 +162,8 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		return newWebSocketService(svc, t, ref, log)
 	case "static":
 		return newStaticService(svc, t.Options.WriteTimeout)
+	case "archive":
+		return newArchiveService(svc, t.Options.WriteTimeout, log)
 	case "redirect":
 		return newRedirectService(svc), nil
 	case "json":
