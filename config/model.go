@@ -37,7 +37,7 @@ type Controller struct {
 // supervised).
 type Worker struct {
 	Place      string // key path, e.g. "workers[0]"
-	Type       string // "router", "container" or "guest" (proxy workers become transports of a router worker)
+	Type       string // "router", "container", "guest" or "websocket-testee" (proxy workers become transports of a router worker)
 	ID         string
 	Options    WorkerOptions
 	Realms     []Realm
@@ -497,7 +497,9 @@ var DefaultCompressTypes = []string{
 type Service struct {
 	Place string // e.g. "workers[0].transports[0].paths.ws"
 	// Type is one of "wsgi", "websocket", "static", "archive", "redirect", "json", "nodeinfo"
-	// (Crossbar's node information page), "path".
+	// (Crossbar's node information page), "path"; and "websocket-testee", the root of a
+	// websocket-testee worker's transport, which echoes every WebSocket message (its
+	// options are in WebSocket).
 	Type      string
 	WSGI      *WSGI
 	WebSocket *WebSocket

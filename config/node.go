@@ -16,7 +16,7 @@ import (
 var (
 	// Worker types of crossbar/personality.py default_native_workers and the edge personality
 	// (hostmonitor, xbrmm) that Portico does not run.
-	unsupportedWorkers    = []string{"websocket-testee", "hostmonitor", "xbrmm", "marketmaker", "hub"}
+	unsupportedWorkers    = []string{"hostmonitor", "xbrmm", "marketmaker", "hub"}
 	unsupportedTransports = []string{"mqtt", "flashpolicy", "stream", "websocket-testee", "stream-testee"}
 	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
 	// personality's pairme), and older names.
@@ -136,14 +136,14 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	switch {
 	case !ok:
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (want \"router\", \"container\", \"guest\" or \"proxy\")")
+			d.add(o.line(), place, "missing \"type\" (want \"router\", \"container\", \"guest\", \"proxy\" or \"websocket-testee\")")
 		}
 		return w, false
 	case contains(unsupportedWorkers, typ):
-		d.add(o.line(), place, "worker type %q is not supported yet (Portico runs \"router\", \"container\", \"guest\" and \"proxy\" workers)", typ)
+		d.add(o.line(), place, "worker type %q is not supported yet (Portico runs \"router\", \"container\", \"guest\", \"proxy\" and \"websocket-testee\" workers)", typ)
 		return w, false
-	case typ != "router" && typ != "container" && typ != "guest" && typ != "proxy":
-		d.add(o.line(), place, "unknown worker type %q (want \"router\", \"container\", \"guest\" or \"proxy\")", typ)
+	case typ != "router" && typ != "container" && typ != "guest" && typ != "proxy" && typ != "websocket-testee":
+		d.add(o.line(), place, "unknown worker type %q (want \"router\", \"container\", \"guest\", \"proxy\" or \"websocket-testee\")", typ)
 		return w, false
 	}
 	w.Type = typ
@@ -154,6 +154,10 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	switch typ {
 	case "guest":
 		d.decodeGuest(o, place, dir, &w)
+		o.done()
+		return w, true
+	case "websocket-testee":
+		d.decodeTestee(o, place, dir, &w)
 		o.done()
 		return w, true
 	case "container":

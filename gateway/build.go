@@ -160,6 +160,8 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 			return nil, err
 		}
 		return newWebSocketService(svc, t, ref, log)
+	case "websocket-testee":
+		return newEchoService(svc, t, g.echoFor(w), log), nil
 	case "static":
 		return newStaticService(svc, t.Options.WriteTimeout)
 	case "archive":

@@ -36,6 +36,7 @@ type Gateway struct {
 	launchSeq  int
 	retiring   map[*launched]bool    // replaced by a reload, draining
 	routers    map[string]*routerRef // by worker place
+	echoes     map[string]*echoGroup // websocket-testee workers' connections, by worker place
 	workers    []*workerProc         // guest and container workers, router components
 	private    []*server             // router components' private listeners
 	shutdowned bool
@@ -591,6 +592,9 @@ func (g *Gateway) closeAll() {
 	}
 	for _, r := range g.routers {
 		r.close()
+	}
+	for _, e := range g.echoes {
+		e.close()
 	}
 	g.stopUnused(nil)
 	for l := range g.retiring {

@@ -311,25 +311,8 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	if !ctx.IsGet() {
 		return errMethod
 	}
-	if v := h.Peek("Sec-WebSocket-Version"); string(v) != "13" {
-		// RFC 6455 section 4.4: name the versions this server speaks.
-		return &clientReason{err: errBadHandshake, reason: "unsupported Sec-WebSocket-Version " + strconv.Quote(string(v)) + ", this server speaks 13"}
-	}
-	key := h.Peek("Sec-WebSocket-Key")
-	if len(key) == 0 {
-		return &clientReason{err: errBadHandshake, reason: "Sec-WebSocket-Key missing"}
-	}
-	if k, err := base64.StdEncoding.DecodeString(string(key)); err != nil || len(k) != 16 {
-		// RFC 6455 section 4.2.1, item 5.
-		return &clientReason{err: errBadHandshake, reason: "Sec-WebSocket-Key is not the base64 of 16 bytes"}
-	}
-	if origins := h.PeekAll("Origin"); len(origins) > 0 {
-		if len(origins) > 1 {
-			return &clientReason{err: errBadHandshake, reason: "Origin header appears more than once"}
-		}
-		if !originAllowed(string(origins[0]), s.opts.AllowedOrigins, s.opts.AllowNullOrigin) {
-			return &clientReason{err: errOrigin, reason: "WebSocket connection denied: origin " + strconv.Quote(string(origins[0])) + " not allowed"}
-		}
+	if err := checkUpgrade(h, &s.opts); err != nil {
+		return err
 	}
 	proto, offered := negotiate(h.PeekAll("Sec-WebSocket-Protocol"), s.allowed)
 	if proto == "" {
@@ -343,12 +326,7 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	if offered {
 		respHeader.Set("Sec-WebSocket-Protocol", proto)
 	}
-	req := &http.Request{Method: http.MethodGet, Header: http.Header{}}
-	for _, k := range []string{"Connection", "Upgrade", "Sec-WebSocket-Version", "Sec-WebSocket-Key", "Sec-WebSocket-Extensions"} {
-		for _, v := range h.PeekAll(k) {
-			req.Header.Add(k, string(v))
-		}
-	}
+	req := upgradeRequest(h)
 	// The session's peer is the client: behind trusted_proxies the forwarded address, as for
 	// a wsgi path's REMOTE_ADDR (Crossbar's trust_x_forwarded_for does the same for autobahn).
 	remote := ctx.RemoteAddr().String()
@@ -404,17 +382,60 @@ var aLongTimeAgo = time.Unix(1, 0)
 // may already hold bytes the client sent after its request (RFC 6455 section 4.1 says it
 // must wait for the 101, but a client may not); detachHijacked puts them in front of it.
 func (s *wsService) upgrade(hc net.Conn, req *http.Request, respHeader http.Header) (*websocket.Conn, error) {
+	return upgradeHijacked(&s.up, hc, req, respHeader)
+}
+
+func upgradeHijacked(up *websocket.Upgrader, hc net.Conn, req *http.Request, respHeader http.Header) (*websocket.Conn, error) {
 	nc, err := detachHijacked(hc)
 	if err != nil {
 		return nil, err
 	}
 	w := &hijackWriter{conn: nc}
-	c, err := s.up.Upgrade(w, req, respHeader)
+	c, err := up.Upgrade(w, req, respHeader)
 	if err != nil {
 		_ = nc.Close()
 		return nil, err
 	}
 	return c, nil
+}
+
+// checkUpgrade makes the checks of an opening handshake that do not depend on what is spoken
+// over the connection (RFC 6455 section 4.2.1): version 13, a key of 16 bytes, at most one
+// Origin, and that one allowed by the options (autobahn's allowed_origins).
+func checkUpgrade(h *fasthttp.RequestHeader, o *config.WebSocketOptions) error {
+	if v := h.Peek("Sec-WebSocket-Version"); string(v) != "13" {
+		// RFC 6455 section 4.4: name the versions this server speaks.
+		return &clientReason{err: errBadHandshake, reason: "unsupported Sec-WebSocket-Version " + strconv.Quote(string(v)) + ", this server speaks 13"}
+	}
+	key := h.Peek("Sec-WebSocket-Key")
+	if len(key) == 0 {
+		return &clientReason{err: errBadHandshake, reason: "Sec-WebSocket-Key missing"}
+	}
+	if k, err := base64.StdEncoding.DecodeString(string(key)); err != nil || len(k) != 16 {
+		// RFC 6455 section 4.2.1, item 5.
+		return &clientReason{err: errBadHandshake, reason: "Sec-WebSocket-Key is not the base64 of 16 bytes"}
+	}
+	if origins := h.PeekAll("Origin"); len(origins) > 0 {
+		if len(origins) > 1 {
+			return &clientReason{err: errBadHandshake, reason: "Origin header appears more than once"}
+		}
+		if !originAllowed(string(origins[0]), o.AllowedOrigins, o.AllowNullOrigin) {
+			return &clientReason{err: errOrigin, reason: "WebSocket connection denied: origin " + strconv.Quote(string(origins[0])) + " not allowed"}
+		}
+	}
+	return nil
+}
+
+// upgradeRequest is the request the websocket package's Upgrader checks and answers: the
+// headers of the handshake, from the fasthttp request.
+func upgradeRequest(h *fasthttp.RequestHeader) *http.Request {
+	req := &http.Request{Method: http.MethodGet, Header: http.Header{}}
+	for _, k := range []string{"Connection", "Upgrade", "Sec-WebSocket-Version", "Sec-WebSocket-Key", "Sec-WebSocket-Extensions"} {
+		for _, v := range h.PeekAll(k) {
+			req.Header.Add(k, string(v))
+		}
+	}
+	return req
 }
 
 // earlyConn reads bytes the client sent before the 101, then the connection.
