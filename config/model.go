@@ -141,6 +141,24 @@ type ConnectEndpoint struct {
 	Path    string
 	Version int // 4 or 6, accepted for Crossbar
 	Timeout int // seconds; default 10, as Twisted's
+	// TLS is a tcp endpoint's `tls`: the component speaks TLS to the router.
+	TLS *ConnectTLS `json:",omitempty"`
+}
+
+// ConnectTLS is a connecting endpoint's `tls` (Crossbar's check_connecting_endpoint_tls and
+// _create_tls_client_context): the component checks the router's certificate against
+// CACertificates for Hostname, and shows its own Certificate when it has a Key.
+type ConnectTLS struct {
+	// Hostname is the name the router's certificate must carry (`hostname`). Required.
+	Hostname string
+	// CACertificates are the PEM files of the certificates trusted to sign the router's
+	// (`ca_certificates`, absolute after resolution against the node directory). None: the
+	// system's trusted roots.
+	CACertificates []string
+	// Certificate and Key are the PEM files of the component's client certificate and its
+	// key (`certificate`, `key`, absolute). A certificate without a key is not shown, as in
+	// Crossbar.
+	Certificate, Key string
 }
 
 // WorkerOptions is a worker's `options`.

@@ -500,8 +500,11 @@ func (d *decoder) decodeConnectTransport(v *value, place, dir string) *Component
 	o.ignore("id", "debug", "options")
 	if u, ok := o.str("url"); ok {
 		uv, up := o.take("url")
-		pu, err := url.Parse(u)
-		if err != nil || (pu.Scheme != "ws" && pu.Scheme != "wss" && pu.Scheme != "rs" && pu.Scheme != "rss") || pu.Host == "" {
+		if typ == "rawsocket" {
+			if err := checkRawSocketURL(u); err != nil {
+				d.add(uv.line, up, "url %q: %v", u, err)
+			}
+		} else if pu, err := url.Parse(u); err != nil || (pu.Scheme != "ws" && pu.Scheme != "wss") || pu.Host == "" {
 			d.add(uv.line, up, "url %q: want a WebSocket URL such as \"ws://127.0.0.1:8080/ws\"", u)
 		}
 		t.URL = u
@@ -543,7 +546,9 @@ func (d *decoder) decodeConnectTransport(v *value, place, dir string) *Component
 			d.add(e.line(), ep, "missing \"port\"")
 		}
 		e.integer("version", 4, 6, &t.Endpoint.Version)
-		e.unsupported("tls")
+		if tv, tp := e.take("tls"); tv != nil && tv.kind != kNull {
+			t.Endpoint.TLS = d.decodeConnectTLS(tv, tp, dir)
+		}
 	case et == "unix":
 		if p, ok := e.str("path"); ok {
 			t.Endpoint.Path = abs(dir, p)
