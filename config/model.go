@@ -297,7 +297,7 @@ type RawSocketOptions struct {
 	OutQueueLimit int
 	// SessionLimits are the session bounds of a websocket path's options: auth_timeout
 	// (which here bounds the RawSocket handshake too), max_subscriptions, max_registrations,
-	// max_testaments, max_testament_bytes, max_uri_length; same defaults.
+	// max_testaments, max_testament_bytes, max_uri_length, max_calls_in_flight; same defaults.
 	SessionLimits
 }
 
@@ -768,6 +768,11 @@ type SessionLimits struct {
 	// out_queue_limit, a session's testaments, published when it leaves, cannot overflow a
 	// subscriber's queue by themselves. Key `max_testaments`; default 100.
 	MaxTestaments int
+	// MaxCallsInFlight bounds the calls a session has made and not yet had answered. A CALL
+	// above it is answered with ERROR portico.error.limit_exceeded naming the key; the
+	// session stays. Without it, a caller of a callee that never answers holds router memory
+	// without end. Key `max_calls_in_flight`; default 10000.
+	MaxCallsInFlight int
 	// MaxTestamentBytes bounds the encoded size of a session's testaments, all together
 	// (topic, args and kwargs as the session's serializer encodes them), as MaxTestaments
 	// does their number. Key `max_testament_bytes` (bytes or "64k"); default 64 KiB.

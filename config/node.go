@@ -1676,6 +1676,7 @@ func DefaultSessionLimits() SessionLimits {
 		MaxSubscriptions:  10000,
 		MaxRegistrations:  10000,
 		MaxTestaments:     100,
+		MaxCallsInFlight:  10000,
 		MaxTestamentBytes: 64 << 10,
 		MaxURILength:      4096,
 	}
@@ -1691,6 +1692,7 @@ func (d *decoder) decodeSessionLimits(x *obj, l *SessionLimits) {
 	x.integer("max_subscriptions", 1, 1<<30, &l.MaxSubscriptions)
 	x.integer("max_registrations", 1, 1<<30, &l.MaxRegistrations)
 	x.integer("max_testaments", 1, 1<<20, &l.MaxTestaments)
+	x.integer("max_calls_in_flight", 1, 1<<30, &l.MaxCallsInFlight)
 	var n int64
 	if x.size("max_testament_bytes", &n) {
 		if n < 1 || n > 1<<30 {
