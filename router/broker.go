@@ -199,6 +199,10 @@ type publishOpts struct {
 	excludeAuthID, eligibleAuthID                   []string
 	excludeAuthRole, eligibleAuthRole               []string
 	hasEligible, hasEligibleAuthID, hasEligibleRole bool
+
+	// ppt holds the payload passthru keys (pptOptions), forwarded in every EVENT's Details;
+	// nil without a passthru payload.
+	ppt wamp.Dict
 }
 
 // parsePublishOpts reads PUBLISH.Options; the error names the bad option.
@@ -243,6 +247,7 @@ func parsePublishOpts(d wamp.Dict) (o publishOpts, bad string) {
 	if o.eligibleAuthRole, o.hasEligibleRole, ok = optStrings(d, "eligible_authrole"); !ok {
 		return o, "eligible_authrole"
 	}
+	o.ppt = pptOptions(d)
 	return o, ""
 }
 
@@ -313,14 +318,18 @@ func (rl *realm) publishLocked(pub *session, topic wamp.URI, args wamp.List, kwa
 	ev := &b.ev
 	for _, sub := range subs {
 		details := emptyDict
+		if o.ppt != nil {
+			details = o.ppt // shared by the events of this publication, never modified
+		}
 		if sub.match != matchExact || o.disclose && pub != nil {
-			details = make(wamp.Dict, 4)
+			details = make(wamp.Dict, 4+len(o.ppt))
 			if sub.match != matchExact {
 				details["topic"] = string(topic)
 			}
 			if o.disclose && pub != nil {
 				discloseInto(details, "publisher", pub)
 			}
+			addPPT(details, o.ppt)
 		}
 		*ev = wamp.Event{Subscription: sub.id, Publication: pubID, Details: details, Arguments: args, ArgumentsKw: kwargs, Payload: payload}
 		var enc eventEncoding
@@ -557,6 +566,7 @@ func (b *broker) sendBacklog(s *session) {
 		if p := r.publisher; p != nil {
 			d["publisher"], d["publisher_authid"], d["publisher_authrole"] = uint64(p.id), p.authid, p.authrole
 		}
+		addPPT(d, r.opts.ppt)
 		if s.push(outItem{msg: &wamp.Event{Subscription: it.sub.id, Publication: r.publication, Details: d,
 			Arguments: r.args, ArgumentsKw: r.kwargs, Payload: r.payload}, size: r.size}) {
 			break

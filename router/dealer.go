@@ -33,7 +33,17 @@ type registration struct {
 	created time.Time
 	callees []*session // in registration order
 	next    int        // roundrobin position
+	// limits holds the concurrency of the callees that registered with one; nil while none
+	// did, so that a call to an unbounded registration costs nothing more.
+	limits map[*session]*calleeLimit
 }
+
+// calleeLimit is the REGISTER option `concurrency` of one callee (Crossbar's
+// RegistrationCalleeExtra): at most max invocations of it in flight at once.
+type calleeLimit struct{ max, inflight int }
+
+// free reports whether the callee with limit l (nil: none) may take one more invocation.
+func (l *calleeLimit) free() bool { return l == nil || l.inflight < l.max }
 
 // invocation is one call in flight: the caller's CALL and the callee's INVOCATION.
 type invocation struct {
@@ -44,6 +54,7 @@ type invocation struct {
 	progress bool   // the caller asked for progressive results
 	mode     string // the cancel mode once the caller canceled with kill
 	timer    *time.Timer
+	limit    *calleeLimit // the callee's concurrency slot this call holds, if it set one
 }
 
 // dealer is a realm's RPC state, guarded by realm.mu.
@@ -83,7 +94,42 @@ func (d *dealer) lookup(uri wamp.URI) *registration {
 	return best
 }
 
-func (reg *registration) pick() *session {
+// pick chooses the callee of the next call by the invocation policy, skipping callees at
+// their concurrency as Crossbar does for roundrobin (and here for random too: Crossbar leaves
+// random unbounded); single, first and last have one candidate. It returns nil when no
+// candidate has a free slot.
+func (reg *registration) pick() (*session, *calleeLimit) {
+	if reg.limits == nil {
+		return reg.pickAny(), nil
+	}
+	n := len(reg.callees)
+	switch reg.invoke {
+	case invokeRoundRobin, invokeRandom:
+		start := reg.next % n
+		if reg.invoke == invokeRandom {
+			start = rand.IntN(n)
+		}
+		for i := range n {
+			j := (start + i) % n
+			c := reg.callees[j]
+			if l := reg.limits[c]; l.free() {
+				if reg.invoke == invokeRoundRobin {
+					reg.next = (j + 1) % n
+				}
+				return c, l
+			}
+		}
+		return nil, nil
+	}
+	c := reg.pickAny()
+	if l := reg.limits[c]; l.free() {
+		return c, l
+	}
+	return nil, nil
+}
+
+// pickAny chooses by the invocation policy alone.
+func (reg *registration) pickAny() *session {
 	n := len(reg.callees)
 	switch reg.invoke {
 	case invokeRoundRobin:
@@ -109,6 +155,13 @@ func (s *session) register(m *wamp.Register) {
 		s.sendError(wamp.REGISTER, m.Request, errInvalidArgument, "invalid match policy %v", m.Options["match"])
 		return
 	}
+	var concurrency int64
+	if x, present := m.Options["concurrency"]; present && x != nil {
+		if n, ok := toInt(x); ok && n > 0 {
+			concurrency = n
+		}
+	}
+	force, _ := optBool(m.Options, "force_reregister")
 	invoke := invokeSingle
 	if x, present := m.Options["invoke"]; present {
 		invoke, _ = x.(string)
@@ -151,6 +204,20 @@ func (s *session) register(m *wamp.Register) {
 	} else {
 		reg = d.patterns[patternKey{m.Procedure, match}]
 	}
+	if reg != nil && force {
+		// Crossbar's force_reregister: the callees of the existing registration lose it
+		// (UNREGISTERED with the reason, for those that announced registration_revocation)
+		// and this session registers afresh. Calls in flight to them stay theirs to answer.
+		for len(reg.callees) > 0 {
+			c := reg.callees[len(reg.callees)-1]
+			d.removeCallee(rl, reg, c)
+			if c.calleeRevoke && c != s {
+				c.send(&wamp.Unregistered{Request: 0, Details: wamp.Dict{
+					"registration": uint64(reg.id), "reason": "wamp.error.unregistered"}})
+			}
+		}
+		reg = nil
+	}
 	if reg != nil {
 		// Spec, "Shared Registration": every callee must ask for the same policy, and "single"
 		// admits one callee. Crossbar also refuses a second registration by the same session.
@@ -160,12 +227,14 @@ func (s *session) register(m *wamp.Register) {
 			return
 		}
 		reg.callees = append(reg.callees, s)
+		reg.setLimit(s, concurrency)
 		s.regs[reg.id] = reg
 		s.send(&wamp.Registered{Request: m.Request, Registration: reg.id})
 		rl.metaEvent(reg.uri, "wamp.registration.on_register", wamp.List{uint64(s.id), uint64(reg.id)})
 		return
 	}
 	reg = &registration{uri: m.Procedure, match: match, invoke: invoke, created: rl.now(), callees: []*session{s}}
+	reg.setLimit(s, concurrency)
 	for {
 		reg.id = globalID()
 		if d.byID[reg.id] == nil {
@@ -189,6 +258,17 @@ func (s *session) register(m *wamp.Register) {
 	rl.metaEvent(reg.uri, "wamp.registration.on_register", wamp.List{uint64(s.id), uint64(reg.id)})
 }
 
+// setLimit records callee s's concurrency (0: none).
+func (reg *registration) setLimit(s *session, concurrency int64) {
+	if concurrency <= 0 {
+		return
+	}
+	if reg.limits == nil {
+		reg.limits = make(map[*session]*calleeLimit)
+	}
+	reg.limits[s] = &calleeLimit{max: int(min(concurrency, math.MaxInt32))}
+}
+
 func (s *session) unregister(m *wamp.Unregister) {
 	rl := s.realm
 	rl.mu.Lock()
@@ -206,6 +286,7 @@ func (s *session) unregister(m *wamp.Unregister) {
 // in flight to s stay: s may still answer them.
 func (d *dealer) removeCallee(rl *realm, reg *registration, s *session) {
 	delete(s.regs, reg.id)
+	delete(reg.limits, s)
 	for i, x := range reg.callees {
 		if x == s {
 			reg.callees = append(reg.callees[:i], reg.callees[i+1:]...)
@@ -271,20 +352,35 @@ func (s *session) call(m *wamp.Call) error {
 		rl.callMeta(s, m, h)
 		return nil
 	}
+	if n := s.lim.MaxCallsInFlight; len(s.calls) >= n {
+		s.sendLimitError(wamp.CALL, m.Request, "max_calls_in_flight", n,
+			"this session has %d calls in flight, the bound of max_calls_in_flight", n)
+		return nil
+	}
 	reg := rl.dealer.lookup(m.Procedure)
 	if reg == nil {
 		s.sendError(wamp.CALL, m.Request, errNoSuchProcedure, "no callee registered for procedure %q", m.Procedure)
 		return nil
 	}
-	callee := reg.pick()
+	callee, limit := reg.pick()
+	if callee == nil {
+		s.sendError(wamp.CALL, m.Request, errMaxConcurrency,
+			"maximum concurrency of every callee of procedure %q reached", m.Procedure)
+		return nil
+	}
 	callee.nextInv++
 	if callee.nextInv > maxID {
 		callee.nextInv = 1
 	}
 	inv := &invocation{id: callee.nextInv, call: m.Request, caller: s, callee: callee, progress: progress}
 	details := emptyDict
+	ppt := pptOptions(m.Options)
+	if ppt != nil {
+		details = ppt
+	}
 	if reg.match != matchExact || disclose || progress || timeout > 0 {
-		details = make(wamp.Dict, 4)
+		details = make(wamp.Dict, 4+len(ppt))
+		addPPT(details, ppt)
 		if reg.match != matchExact {
 			details["procedure"] = string(m.Procedure)
 		}
@@ -307,6 +403,10 @@ func (s *session) call(m *wamp.Call) error {
 	}
 	s.calls[inv.call] = inv
 	callee.invs[inv.id] = inv
+	if limit != nil {
+		limit.inflight++
+		inv.limit = limit
+	}
 	if timeout > 0 {
 		// Spec, "Call Timeouts": the dealer cancels the call when the timeout expires, as a
 		// killnowait cancel would.
@@ -365,6 +465,10 @@ func (inv *invocation) forget() {
 	if inv.timer != nil {
 		inv.timer.Stop()
 	}
+	if inv.limit != nil {
+		inv.limit.inflight--
+		inv.limit = nil
+	}
 }
 
 // abandon answers the caller with wamp.error.canceled now and interrupts the callee when mode
@@ -419,9 +523,12 @@ func (s *session) yield(m *wamp.Yield) {
 	if inv == nil {
 		return // canceled or timed out meanwhile: spec says ignore
 	}
+	ppt := pptOptions(m.Options)
 	if p, _ := optBool(m.Options, "progress"); p {
 		if inv.progress {
-			if err := inv.caller.sendAcross(s, &wamp.Result{Request: inv.call, Details: wamp.Dict{"progress": true},
+			d := wamp.Dict{"progress": true}
+			addPPT(d, ppt)
+			if err := inv.caller.sendAcross(s, &wamp.Result{Request: inv.call, Details: d,
 				Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload}); err != nil {
 				// The caller would miss part of the results: end the call.
 				inv.forget()
@@ -434,7 +541,11 @@ func (s *session) yield(m *wamp.Yield) {
 		return
 	}
 	inv.forget()
-	if err := inv.caller.sendAcross(s, &wamp.Result{Request: inv.call, Details: emptyDict, Arguments: m.Arguments,
+	details := emptyDict
+	if ppt != nil {
+		details = ppt
+	}
+	if err := inv.caller.sendAcross(s, &wamp.Result{Request: inv.call, Details: details, Arguments: m.Arguments,
 		ArgumentsKw: m.ArgumentsKw, Payload: m.Payload}); err != nil {
 		inv.caller.sendError(wamp.CALL, inv.call, errInvalidPayload, "the result cannot be passed on to the caller: %v", err)
 	}

@@ -37,6 +37,9 @@ const (
 	// errLimitExceeded answers a request over one of the session's bounds (config
 	// SessionLimits); its kwargs name the bound's key and value.
 	errLimitExceeded = wamp.URI("portico.error.limit_exceeded")
+	// errMaxConcurrency answers a call when every callee it could go to is at the
+	// `concurrency` it registered with (Crossbar's URI).
+	errMaxConcurrency = wamp.URI("crossbar.error.max_concurrency_reached")
 )
 
 // ErrAuthTimeout is returned by Serve when the session had not joined its realm within the
@@ -67,8 +70,12 @@ type session struct {
 	authrole     string
 	authmethod   string
 	authprovider string
-	calleeCancel bool         // the client announced callee call_canceling
-	pending      *pendingAuth // between CHALLENGE and AUTHENTICATE (auth.go)
+	calleeCancel bool // the client announced callee call_canceling
+	// calleeRevoke and subscriberRevoke: the client announced registration_revocation
+	// (callee) and subscription_revocation (subscriber), so the router may tell it that it
+	// lost a registration or subscription (UNREGISTERED/UNSUBSCRIBED with request 0).
+	calleeRevoke, subscriberRevoke bool
+	pending                        *pendingAuth // between CHALLENGE and AUTHENTICATE (auth.go)
 	// untrusted: the session joined a realm created on HELLO without authenticating. It may
 	// not call the kill procedures of the meta API, and the meta API does not tell it the
 	// transport peers' addresses: on such a realm, anyone on the internet is anonymous.
@@ -139,6 +146,7 @@ func withDefaults(l config.SessionLimits) config.SessionLimits {
 	set(&l.MaxSubscriptions, d.MaxSubscriptions)
 	set(&l.MaxRegistrations, d.MaxRegistrations)
 	set(&l.MaxTestaments, d.MaxTestaments)
+	set(&l.MaxCallsInFlight, d.MaxCallsInFlight)
 	set(&l.MaxTestamentBytes, d.MaxTestamentBytes)
 	set(&l.MaxURILength, d.MaxURILength)
 	return l
@@ -490,10 +498,10 @@ func routerRoles() wamp.Dict {
 	return wamp.Dict{
 		"broker": features("publisher_identification", "pattern_based_subscription",
 			"subscriber_blackwhite_listing", "publisher_exclusion", "event_retention",
-			"session_meta_api", "subscription_meta_api"),
+			"session_meta_api", "subscription_meta_api", "payload_passthru_mode"),
 		"dealer": features("caller_identification", "pattern_based_registration",
 			"shared_registration", "progressive_call_results", "call_canceling", "call_timeout",
-			"session_meta_api", "registration_meta_api", "testament_meta_api"),
+			"session_meta_api", "registration_meta_api", "testament_meta_api", "payload_passthru_mode"),
 	}
 }
 
@@ -514,6 +522,12 @@ func (s *session) hello(m *wamp.Hello) (joined bool, err error) {
 	if callee, ok := roles["callee"].(map[string]any); ok {
 		if f, ok := callee["features"].(map[string]any); ok {
 			s.calleeCancel, _ = f["call_canceling"].(bool)
+			s.calleeRevoke, _ = f["registration_revocation"].(bool)
+		}
+	}
+	if sub, ok := roles["subscriber"].(map[string]any); ok {
+		if f, ok := sub["features"].(map[string]any); ok {
+			s.subscriberRevoke, _ = f["subscription_revocation"].(bool)
 		}
 	}
 	if s.info.TrustedRole != "" {
