@@ -16,6 +16,10 @@ type subscription struct {
 	match       string
 	created     time.Time
 	subscribers []*session // in subscription order
+	// history is the event history the realm's store keeps for this subscription (store.go),
+	// nil for most. Such a subscription lives as long as the realm, with or without
+	// subscribers, as Crossbar's store is one of its observers.
+	history *historyLog
 }
 
 type patternKey struct {
@@ -316,7 +320,15 @@ func (rl *realm) publishLocked(pub *session, topic wamp.URI, args wamp.List, kwa
 	pubID := globalID()
 	subs := b.match(topic)
 	ev := &b.ev
+	var stored wamp.Dict // the publication as event histories keep it, built once
+	var storedSize int
 	for _, sub := range subs {
+		if sub.history != nil && o.kept(pub, payload) {
+			if stored == nil {
+				stored, storedSize = rl.historyEvent(pub, pubID, topic, args, kwargs, o)
+			}
+			rl.storeEvent(sub, stored, storedSize)
+		}
 		details := emptyDict
 		if o.ppt != nil {
 			details = o.ppt // shared by the events of this publication, never modified
@@ -628,7 +640,7 @@ func (b *broker) removeSubscriber(rl *realm, sub *subscription, s *session) {
 		}
 	}
 	rl.metaEvent(sub.uri, "wamp.subscription.on_unsubscribe", wamp.List{uint64(s.id), uint64(sub.id)})
-	if len(sub.subscribers) == 0 {
+	if len(sub.subscribers) == 0 && sub.history == nil {
 		b.deleteSubscription(sub)
 		rl.metaEvent(sub.uri, "wamp.subscription.on_delete", wamp.List{uint64(s.id), uint64(sub.id)})
 	}

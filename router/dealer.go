@@ -3,8 +3,10 @@ package router
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 
+	"portico/config"
 	"portico/router/wamp"
 )
 
@@ -36,6 +38,8 @@ type registration struct {
 	// limits holds the concurrency of the callees that registered with one; nil while none
 	// did, so that a call to an unbounded registration costs nothing more.
 	limits map[*session]*calleeLimit
+	// queue holds the calls waiting for a callee slot (realm store call-queue), oldest first.
+	queue []*invocation
 }
 
 // calleeLimit is the REGISTER option `concurrency` of one callee (Crossbar's
@@ -55,6 +59,10 @@ type invocation struct {
 	mode     string // the cancel mode once the caller canceled with kill
 	timer    *time.Timer
 	limit    *calleeLimit // the callee's concurrency slot this call holds, if it set one
+	reg      *registration
+	// queued holds the call while it waits in its registration's call queue (callee, id
+	// and limit unset until it is sent); nil once sent.
+	queued *queuedCall
 }
 
 // dealer is a realm's RPC state, guarded by realm.mu.
@@ -112,7 +120,7 @@ func (reg *registration) pick() (*session, *calleeLimit) {
 		for i := range n {
 			j := (start + i) % n
 			c := reg.callees[j]
-			if l := reg.limits[c]; l.free() {
+			if l := reg.limits[c]; l.free() && !c.left {
 				if reg.invoke == invokeRoundRobin {
 					reg.next = (j + 1) % n
 				}
@@ -122,7 +130,7 @@ func (reg *registration) pick() (*session, *calleeLimit) {
 		return nil, nil
 	}
 	c := reg.pickAny()
-	if l := reg.limits[c]; l.free() {
+	if l := reg.limits[c]; l.free() && !c.left {
 		return c, l
 	}
 	return nil, nil
@@ -231,6 +239,7 @@ func (s *session) register(m *wamp.Register) {
 		s.regs[reg.id] = reg
 		s.send(&wamp.Registered{Request: m.Request, Registration: reg.id})
 		rl.metaEvent(reg.uri, "wamp.registration.on_register", wamp.List{uint64(s.id), uint64(reg.id)})
+		reg.drainQueue()
 		return
 	}
 	reg = &registration{uri: m.Procedure, match: match, invoke: invoke, created: rl.now(), callees: []*session{s}}
@@ -300,6 +309,13 @@ func (d *dealer) removeCallee(rl *realm, reg *registration, s *session) {
 	if len(reg.callees) > 0 {
 		return
 	}
+	for len(reg.queue) > 0 {
+		inv := reg.queue[0]
+		inv.forget()
+		if !inv.caller.left {
+			inv.caller.sendError(wamp.CALL, inv.call, errCanceled, "the procedure's last callee went away while the call was queued")
+		}
+	}
 	delete(d.byID, reg.id)
 	switch reg.match {
 	case matchExact:
@@ -363,53 +379,30 @@ func (s *session) call(m *wamp.Call) error {
 		return nil
 	}
 	callee, limit := reg.pick()
+	inv := &invocation{call: m.Request, caller: s, progress: progress, reg: reg}
 	if callee == nil {
-		s.sendError(wamp.CALL, m.Request, errMaxConcurrency,
-			"maximum concurrency of every callee of procedure %q reached", m.Procedure)
-		return nil
-	}
-	callee.nextInv++
-	if callee.nextInv > maxID {
-		callee.nextInv = 1
-	}
-	inv := &invocation{id: callee.nextInv, call: m.Request, caller: s, callee: callee, progress: progress}
-	details := emptyDict
-	ppt := pptOptions(m.Options)
-	if ppt != nil {
-		details = ppt
-	}
-	if reg.match != matchExact || disclose || progress || timeout > 0 {
-		details = make(wamp.Dict, 4+len(ppt))
-		addPPT(details, ppt)
-		if reg.match != matchExact {
-			details["procedure"] = string(m.Procedure)
+		q := rl.callQueue(m.Procedure)
+		if q == nil {
+			s.sendError(wamp.CALL, m.Request, errMaxConcurrency,
+				"maximum concurrency of every callee of procedure %q reached", m.Procedure)
+			return nil
 		}
-		if disclose {
-			discloseInto(details, "caller", s)
+		if len(reg.queue) >= q.Limit {
+			s.sendError(wamp.CALL, m.Request, errMaxConcurrency,
+				"maximum concurrency of every callee of procedure %q reached and its call queue is full (limit %d)", m.Procedure, q.Limit)
+			return nil
 		}
-		if progress {
-			details["receive_progress"] = true
-		}
-		if timeout > 0 {
-			// As Crossbar: the callee learns the caller's timeout and may stop early; the
-			// dealer enforces it anyway.
-			details["timeout"] = timeout
-		}
-	}
-	if err := callee.sendAcross(s, &wamp.Invocation{Request: inv.id, Registration: reg.id, Details: details,
-		Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload}); err != nil {
+		// The realm store's call-queue (as Crossbar's): the call waits for a free slot.
+		inv.queued = &queuedCall{m: m, disclose: disclose, timeout: timeout}
+		reg.queue = append(reg.queue, inv)
+	} else if err := inv.invoke(callee, limit, m, disclose, timeout, s); err != nil {
 		s.sendError(wamp.CALL, m.Request, errInvalidPayload, "the call cannot be passed on to the callee: %v", err)
 		return nil
 	}
 	s.calls[inv.call] = inv
-	callee.invs[inv.id] = inv
-	if limit != nil {
-		limit.inflight++
-		inv.limit = limit
-	}
 	if timeout > 0 {
 		// Spec, "Call Timeouts": the dealer cancels the call when the timeout expires, as a
-		// killnowait cancel would.
+		// killnowait cancel would. A queued call's time runs from its CALL.
 		// A timeout beyond time.Duration's range (about 292 years) would wrap negative and
 		// fire at once; it is as good as none.
 		d := time.Duration(math.MaxInt64)
@@ -426,6 +419,131 @@ func (s *session) call(m *wamp.Call) error {
 		})
 	}
 	return nil
+}
+
+// queuedCall is what a call waiting in a call queue needs to be sent later.
+type queuedCall struct {
+	m        *wamp.Call
+	disclose bool
+	timeout  int64
+}
+
+// invoke sends the INVOCATION of m to callee and records inv as in flight there. from is the
+// caller whose CALL is being handled (flow control, sendAcross), or nil when a queued call is
+// sent after a callee freed a slot: the message is then encoded here and queued as the
+// router's own.
+func (inv *invocation) invoke(callee *session, limit *calleeLimit, m *wamp.Call, disclose bool, timeout int64, from *session) error {
+	reg := inv.reg
+	id := callee.nextInv + 1
+	if id > maxID {
+		id = 1
+	}
+	details := emptyDict
+	ppt := pptOptions(m.Options)
+	if ppt != nil {
+		details = ppt
+	}
+	if reg.match != matchExact || disclose || inv.progress || timeout > 0 {
+		details = make(wamp.Dict, 4+len(ppt))
+		addPPT(details, ppt)
+		if reg.match != matchExact {
+			details["procedure"] = string(m.Procedure)
+		}
+		if disclose {
+			discloseInto(details, "caller", inv.caller)
+		}
+		if inv.progress {
+			details["receive_progress"] = true
+		}
+		if timeout > 0 {
+			// As Crossbar: the callee learns the caller's timeout and may stop early; the
+			// dealer enforces it anyway.
+			details["timeout"] = timeout
+		}
+	}
+	msg := &wamp.Invocation{Request: id, Registration: reg.id, Details: details,
+		Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload}
+	if from != nil {
+		if err := callee.sendAcross(from, msg); err != nil {
+			return err
+		}
+	} else {
+		b, err := callee.codec.Encode(nil, msg)
+		if err != nil {
+			return err
+		}
+		callee.sendBytes(b)
+	}
+	callee.nextInv = id
+	inv.id, inv.callee = id, callee
+	callee.invs[id] = inv
+	if limit != nil {
+		limit.inflight++
+		inv.limit = limit
+	}
+	return nil
+}
+
+// callQueue returns the realm store's call-queue entry for procedure u (the first that
+// matches), nil when calls to u are not queued.
+func (rl *realm) callQueue(u wamp.URI) *config.StoreEntry {
+	for i := range rl.callQueues {
+		q := &rl.callQueues[i]
+		switch q.Match {
+		case matchPrefix:
+			if strings.HasPrefix(string(u), q.URI) {
+				return q
+			}
+		case matchWildcard:
+			if wildcardMatch(q.URI, string(u)) {
+				return q
+			}
+		default:
+			if string(u) == q.URI {
+				return q
+			}
+		}
+	}
+	return nil
+}
+
+// drainQueue sends the queued calls of reg, oldest first, while a callee has a free slot.
+// Calls of a caller that is leaving are dropped.
+func (reg *registration) drainQueue() {
+	for len(reg.queue) > 0 && len(reg.callees) > 0 {
+		inv := reg.queue[0]
+		if inv.caller.left {
+			inv.forget()
+			continue
+		}
+		callee, limit := reg.pick()
+		if callee == nil {
+			return
+		}
+		reg.queue[0] = nil
+		reg.queue = reg.queue[1:]
+		q := inv.queued
+		inv.queued = nil
+		if err := inv.invoke(callee, limit, q.m, q.disclose, q.timeout, nil); err != nil {
+			inv.forget()
+			inv.caller.sendError(wamp.CALL, inv.call, errInvalidPayload, "the call cannot be passed on to the callee: %v", err)
+		}
+	}
+	if len(reg.queue) == 0 {
+		reg.queue = nil
+	}
+}
+
+// unqueue takes a queued call off its registration's queue (canceled, timed out, or its
+// caller left).
+func (reg *registration) unqueue(inv *invocation) {
+	for i, x := range reg.queue {
+		if x == inv {
+			reg.queue = append(reg.queue[:i], reg.queue[i+1:]...)
+			reg.queue[len(reg.queue):cap(reg.queue)][0] = nil
+			return
+		}
+	}
 }
 
 // sendAcross queues m, whose values from's serializer decoded, for s. Between serializers a
@@ -455,12 +573,18 @@ func (s *session) sendAcross(from *session, m wamp.Message) error {
 }
 
 // forget takes inv off both sessions' tables and stops its timer.
+// A call that frees a callee's concurrency slot lets the oldest queued call of the
+// registration go.
 func (inv *invocation) forget() {
 	if inv.caller.calls[inv.call] == inv {
 		delete(inv.caller.calls, inv.call)
 	}
-	if inv.callee.invs[inv.id] == inv {
+	if inv.callee != nil && inv.callee.invs[inv.id] == inv {
 		delete(inv.callee.invs, inv.id)
+	}
+	if inv.queued != nil {
+		inv.reg.unqueue(inv)
+		inv.queued = nil
 	}
 	if inv.timer != nil {
 		inv.timer.Stop()
@@ -468,6 +592,9 @@ func (inv *invocation) forget() {
 	if inv.limit != nil {
 		inv.limit.inflight--
 		inv.limit = nil
+		if len(inv.reg.queue) > 0 {
+			inv.reg.drainQueue()
+		}
 	}
 }
 
@@ -477,7 +604,7 @@ func (inv *invocation) forget() {
 func (d *dealer) abandon(inv *invocation, mode string, format string, args ...any) {
 	inv.forget()
 	// A call canceled with kill (inv.mode) has had its INTERRUPT already.
-	if mode != cancelSkip && inv.mode == "" && inv.callee.calleeCancel && !inv.callee.left {
+	if mode != cancelSkip && inv.mode == "" && inv.callee != nil && inv.callee.calleeCancel && !inv.callee.left {
 		inv.callee.send(&wamp.Interrupt{Request: inv.id, Options: wamp.Dict{"mode": mode}})
 	}
 	if !inv.caller.left {
@@ -502,7 +629,7 @@ func (s *session) cancel(m *wamp.Cancel) error {
 	if inv == nil || inv.mode != "" {
 		return nil // answered already (spec: the dealer ignores the CANCEL), or canceled with kill
 	}
-	if mode == cancelKill && inv.callee.calleeCancel {
+	if mode == cancelKill && inv.callee != nil && inv.callee.calleeCancel {
 		// The caller gets whatever the callee answers to INTERRUPT.
 		inv.mode = mode
 		inv.callee.send(&wamp.Interrupt{Request: inv.id, Options: wamp.Dict{"mode": mode}})
@@ -575,7 +702,7 @@ func (s *session) invocationError(m *wamp.Error) {
 func (d *dealer) sessionLeft(rl *realm, s *session) {
 	for _, inv := range s.calls {
 		inv.forget()
-		if inv.callee.calleeCancel && inv.callee != s && inv.mode == "" {
+		if inv.callee != nil && inv.callee.calleeCancel && inv.callee != s && inv.mode == "" {
 			inv.callee.send(&wamp.Interrupt{Request: inv.id, Options: wamp.Dict{"mode": cancelKillNoWait}})
 		}
 	}

@@ -74,6 +74,7 @@ func init() {
 		"wamp.subscription.list_subscribers":  metaSubscriptionSubscribers(false),
 		"wamp.subscription.count_subscribers": metaSubscriptionSubscribers(true),
 		"wamp.subscription.remove_subscriber": metaRemoveSubscriber,
+		"wamp.subscription.get_events":        metaGetEvents,
 	}
 }
 

@@ -37,6 +37,9 @@ const (
 	// errLimitExceeded answers a request over one of the session's bounds (config
 	// SessionLimits); its kwargs name the bound's key and value.
 	errLimitExceeded = wamp.URI("portico.error.limit_exceeded")
+	// errHistoryUnavailable answers wamp.subscription.get_events where no event history is
+	// kept (Crossbar's URI).
+	errHistoryUnavailable = wamp.URI("wamp.error.history_unavailable")
 	// errMaxConcurrency answers a call when every callee it could go to is at the
 	// `concurrency` it registered with (Crossbar's URI).
 	errMaxConcurrency = wamp.URI("crossbar.error.max_concurrency_reached")
