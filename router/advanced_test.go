@@ -206,3 +206,93 @@ func TestMaxCallsInFlight(t *testing.T) {
 		expect[*wamp.Invocation](callee)
 	})
 }
+
+// progressiveRoles are clientRoles with callee progressive_call_invocations.
+func progressiveRoles() wamp.Dict {
+	r := clientRoles()
+	r["callee"] = wamp.Dict{"features": wamp.Dict{"call_canceling": true, "progressive_call_invocations": true}}
+	r["caller"] = wamp.Dict{"features": wamp.Dict{"progressive_call_invocations": true, "call_canceling": true}}
+	return r
+}
+
+// TestProgressiveCallInvocations (spec, "Progressive Call Invocations"): CALLs with
+// progress: true and one request ID reach the same callee as INVOCATIONs with one request ID,
+// details.progress on all but the final; the callee's answer ends the call; CALLs that arrive
+// after the call ended are discarded; a callee that did not announce the feature is refused
+// with wamp.error.feature_not_supported.
+func TestProgressiveCallInvocations(t *testing.T) {
+	forCodecs(t, func(t *testing.T, c wamp.Codec) {
+		r := newTestRouter(t, Options{})
+		a := joinRoles(t, r, c, "realm1", progressiveRoles())
+		b := joinRoles(t, r, c, "realm1", progressiveRoles())
+		caller := joinRoles(t, r, wamp.JSON, "realm1", progressiveRoles())
+		a.register("com.pci.sum", wamp.Dict{"invoke": "roundrobin"})
+		b.register("com.pci.sum", wamp.Dict{"invoke": "roundrobin"})
+
+		chunk := func(req wamp.ID, more bool, n int64) {
+			o := wamp.Dict{}
+			if more {
+				o["progress"] = true
+			}
+			caller.send(&wamp.Call{Request: req, Options: o, Procedure: "com.pci.sum", Arguments: wamp.List{n}})
+		}
+		chunk(100, true, 1)
+		first := expect[*wamp.Invocation](a)
+		if first.Details["progress"] != true {
+			t.Fatalf("first INVOCATION details %v", first.Details)
+		}
+		chunk(101, false, 50) // another call in between goes round robin to b
+		if inv := expect[*wamp.Invocation](b); asInt(t, inv.Arguments[0]) != 50 {
+			t.Fatalf("plain call %+v", inv)
+		} else {
+			b.send(&wamp.Yield{Request: inv.Request, Options: wamp.Dict{}})
+		}
+		expect[*wamp.Result](caller)
+		chunk(100, true, 2)
+		chunk(100, false, 3)
+		sum := asInt(t, first.Arguments[0])
+		for _, more := range []bool{true, false} {
+			inv := expect[*wamp.Invocation](a) // the same callee, whatever the policy
+			if inv.Request != first.Request || (inv.Details["progress"] == true) != more {
+				t.Fatalf("INVOCATION %+v (more %v), want request %d", inv, more, first.Request)
+			}
+			sum += asInt(t, inv.Arguments[0])
+		}
+		a.send(&wamp.Yield{Request: first.Request, Options: wamp.Dict{}, Arguments: wamp.List{sum}})
+		if res := expect[*wamp.Result](caller); res.Request != 100 || asInt(t, res.Arguments[0]) != 6 {
+			t.Fatalf("RESULT %+v", res)
+		}
+		b.quiet()
+
+		// The callee answers before the caller is done: later CALLs of that ID are discarded,
+		// the final one too, after which the ID is free for a new call.
+		chunk(102, true, 1)
+		inv := expect[*wamp.Invocation](a)
+		a.send(&wamp.Error{RequestType: wamp.INVOCATION, Request: inv.Request, Details: wamp.Dict{}, Error: "com.pci.enough"})
+		caller.expectError(wamp.CALL, "com.pci.enough")
+		chunk(102, true, 2)
+		chunk(102, false, 3)
+		a.quiet()
+		b.quiet()
+		caller.quiet()
+		chunk(102, false, 4)
+		if inv := expect[*wamp.Invocation](b); asInt(t, inv.Arguments[0]) != 4 || inv.Details["progress"] != nil {
+			t.Fatalf("new call with a reused ID: %+v", inv)
+		}
+
+		// A callee without the feature.
+		plain := join(t, r, c, "realm1")
+		plain.register("com.pci.plain", nil)
+		caller.send(&wamp.Call{Request: 110, Options: wamp.Dict{"progress": true}, Procedure: "com.pci.plain"})
+		caller.expectError(wamp.CALL, errFeatureNotSupported)
+		plain.quiet()
+
+		// The caller leaves mid-stream: the callee gets INTERRUPT.
+		chunk(120, true, 1)
+		inv = expect[*wamp.Invocation](a)
+		caller.goodbye()
+		if in := expect[*wamp.Interrupt](a); in.Request != inv.Request {
+			t.Fatalf("INTERRUPT %+v", in)
+		}
+	})
+}

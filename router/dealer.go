@@ -55,11 +55,15 @@ type invocation struct {
 	call     wamp.ID // CALL.Request, in the caller's scope
 	caller   *session
 	callee   *session
-	progress bool   // the caller asked for progressive results
-	mode     string // the cancel mode once the caller canceled with kill
-	timer    *time.Timer
-	limit    *calleeLimit // the callee's concurrency slot this call holds, if it set one
-	reg      *registration
+	progress bool // the caller asked for progressive results
+	// streaming: a progressive call invocation whose caller has not sent its final CALL yet
+	// (spec, "Progressive Call Invocations"); its further CALLs go to the same callee under
+	// the same INVOCATION request ID.
+	streaming bool
+	mode      string // the cancel mode once the caller canceled with kill
+	timer     *time.Timer
+	limit     *calleeLimit // the callee's concurrency slot this call holds, if it set one
+	reg       *registration
 	// queued holds the call while it waits in its registration's call queue (callee, id
 	// and limit unset until it is sent); nil once sent.
 	queued *queuedCall
@@ -345,6 +349,7 @@ func (s *session) call(m *wamp.Call) error {
 		return nil
 	}
 	progress, _ := optBool(m.Options, "receive_progress")
+	streaming, _ := optBool(m.Options, "progress")
 	if dm, _ := optBool(m.Options, "disclose_me"); dm {
 		disclose = true
 	}
@@ -361,10 +366,21 @@ func (s *session) call(m *wamp.Call) error {
 	rl := s.realm
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
-	if s.calls[m.Request] != nil {
+	if inv := s.calls[m.Request]; inv != nil {
+		if inv.streaming {
+			s.continueCall(inv, m, streaming)
+			return nil
+		}
 		return s.abort(errProtocolViolation, "CALL with request ID %d, which is still in flight", m.Request)
 	}
+	if len(s.closedStreams) > 0 && s.closedStream(m.Request, streaming) {
+		return nil
+	}
 	if h := metaProcedures[m.Procedure]; h != nil {
+		if streaming {
+			s.sendError(wamp.CALL, m.Request, errFeatureNotSupported, "the meta procedure %q takes no progressive call invocations", m.Procedure)
+			return nil
+		}
 		rl.callMeta(s, m, h)
 		return nil
 	}
@@ -379,9 +395,18 @@ func (s *session) call(m *wamp.Call) error {
 		return nil
 	}
 	callee, limit := reg.pick()
-	inv := &invocation{call: m.Request, caller: s, progress: progress, reg: reg}
+	inv := &invocation{call: m.Request, caller: s, progress: progress, reg: reg, streaming: streaming}
+	if streaming && callee != nil && !callee.calleeProgressive {
+		s.sendError(wamp.CALL, m.Request, errFeatureNotSupported,
+			"the callee of procedure %q does not support progressive call invocations", m.Procedure)
+		return nil
+	}
 	if callee == nil {
+		// A progressive call invocation is never queued: its later CALLs need the callee now.
 		q := rl.callQueue(m.Procedure)
+		if streaming {
+			q = nil
+		}
 		if q == nil {
 			s.sendError(wamp.CALL, m.Request, errMaxConcurrency,
 				"maximum concurrency of every callee of procedure %q reached", m.Procedure)
@@ -421,6 +446,49 @@ func (s *session) call(m *wamp.Call) error {
 	return nil
 }
 
+// continueCall passes one more CALL of a progressive call invocation to its callee: same
+// callee, same INVOCATION request ID, details.progress while more are to come (spec,
+// "Progressive Call Invocations"). The final one (progress false or absent) ends the stream;
+// the call goes on until the callee answers.
+func (s *session) continueCall(inv *invocation, m *wamp.Call, more bool) {
+	details := emptyDict
+	ppt := pptOptions(m.Options)
+	if more || ppt != nil {
+		details = make(wamp.Dict, 1+len(ppt))
+		addPPT(details, ppt)
+		if more {
+			details["progress"] = true
+		}
+	}
+	inv.streaming = more
+	if err := inv.callee.sendAcross(s, &wamp.Invocation{Request: inv.id, Registration: inv.reg.id, Details: details,
+		Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload}); err != nil {
+		// The callee would miss part of the call: end it.
+		inv.forget()
+		if inv.callee.calleeCancel {
+			inv.callee.send(&wamp.Interrupt{Request: inv.id, Options: wamp.Dict{"mode": cancelKillNoWait}})
+		}
+		s.sendError(wamp.CALL, inv.call, errInvalidPayload, "a progressive call invocation cannot be passed on to the callee: %v", err)
+	}
+}
+
+// maxClosedStreams bounds session.closedStreams.
+const maxClosedStreams = 64
+
+// closedStream reports whether id names a progressive call invocation that ended before its
+// caller's final CALL, whose later CALLs are discarded; the final one (more false) ends that.
+func (s *session) closedStream(id wamp.ID, more bool) bool {
+	for i, x := range s.closedStreams {
+		if x == id {
+			if !more {
+				s.closedStreams = append(s.closedStreams[:i], s.closedStreams[i+1:]...)
+			}
+			return true
+		}
+	}
+	return false
+}
+
 // queuedCall is what a call waiting in a call queue needs to be sent later.
 type queuedCall struct {
 	m        *wamp.Call
@@ -443,8 +511,11 @@ func (inv *invocation) invoke(callee *session, limit *calleeLimit, m *wamp.Call,
 	if ppt != nil {
 		details = ppt
 	}
-	if reg.match != matchExact || disclose || inv.progress || timeout > 0 {
+	if reg.match != matchExact || disclose || inv.progress || timeout > 0 || inv.streaming {
 		details = make(wamp.Dict, 4+len(ppt))
+		if inv.streaming {
+			details["progress"] = true
+		}
 		addPPT(details, ppt)
 		if reg.match != matchExact {
 			details["procedure"] = string(m.Procedure)
@@ -585,6 +656,14 @@ func (inv *invocation) forget() {
 	if inv.queued != nil {
 		inv.reg.unqueue(inv)
 		inv.queued = nil
+	}
+	if inv.streaming {
+		inv.streaming = false
+		c := inv.caller
+		if len(c.closedStreams) == maxClosedStreams {
+			c.closedStreams = append(c.closedStreams[:0], c.closedStreams[1:]...)
+		}
+		c.closedStreams = append(c.closedStreams, inv.call)
 	}
 	if inv.timer != nil {
 		inv.timer.Stop()
