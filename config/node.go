@@ -1501,9 +1501,14 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		}
 	default:
 		tv, tp := o.take("type")
-		if contains(unsupportedServices, typ) {
+		switch {
+		case typ == "resource":
+			// crossbar/webservice/base.py RouterWebServiceTwistedWeb: the class is imported
+			// and rendered inside the router worker's Twisted process.
+			d.add(tv.line, tp, "service type \"resource\" is not supported yet: Crossbar renders the Twisted Web resource class named by \"classname\" inside its router process, and Portico's router (Go) does not host one; make the resource a WSGI app and serve it as a \"wsgi\" path")
+		case contains(unsupportedServices, typ):
 			d.add(tv.line, tp, "service type %q is not supported yet", typ)
-		} else {
+		default:
 			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, static, archive, redirect, json, nodeinfo or path)", typ)
 		}
 		return nil
