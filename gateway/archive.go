@@ -10,11 +10,9 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -248,12 +246,7 @@ func (s *archiveService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 	urlPath := rq.path[rq.mount:]
 	if len(urlPath) == 0 {
 		// The mount itself: relative links in its members need the trailing slash.
-		loc := string(rq.path) + "/"
-		if q := ctx.URI().QueryString(); len(q) > 0 {
-			loc += "?" + string(q)
-		}
-		ctx.Response.Header.Set("Location", loc)
-		ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
+		redirectSlash(ctx, rq)
 		return nil
 	}
 	st := s.state.Load()
@@ -275,7 +268,7 @@ func (s *archiveService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return nil
 	}
-	h.SetContentType(s.contentType(m.zf.Name))
+	h.SetContentType(contentType(m.zf.Name, s.mimes))
 	size := int(m.zf.UncompressedSize64)
 	if ctx.IsHead() {
 		h.SetContentLength(size)
@@ -335,17 +328,6 @@ func (s *archiveService) prefixed(name string) string {
 		p += "/"
 	}
 	return p + name
-}
-
-func (s *archiveService) contentType(name string) string {
-	ext := strings.ToLower(path.Ext(name))
-	if t, ok := s.mimes[ext]; ok {
-		return t
-	}
-	if t := mime.TypeByExtension(ext); t != "" {
-		return t
-	}
-	return "application/octet-stream"
 }
 
 // readMember inflates a whole member, checked against its CRC-32 by archive/zip.

@@ -124,38 +124,11 @@ func (s *echoService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	if err := checkUpgrade(h, &s.opts); err != nil {
 		return err
 	}
-	if s.slots.Add(1) > s.maxConns {
-		s.slots.Add(-1)
-		ctx.SetConnectionClose()
-		return &clientReason{err: errWSLimit, reason: "too many WebSocket connections, try again later"}
-	}
-	s.grp.wg.Add(1)
-	release := func() {
-		s.slots.Add(-1)
-		s.grp.wg.Done()
-	}
 	req := upgradeRequest(h)
 	remote := ctx.RemoteAddr().String()
-	conn := ctx.Conn()
-	ctx.HijackSetNoResponse(true)
-	ctx.Hijack(func(hc net.Conn) {
-		if !claimUpgrade(conn) {
-			return // closed first: upgradeConnState released the slot
-		}
-		c, err := upgradeHijacked(&s.up, hc, req, nil)
-		if err != nil {
-			release()
-			s.log.Debug("websocket upgrade failed", "remote", remote, "error", err)
-			return
-		}
-		go func() {
-			defer release()
-			s.run(c, remote)
-		}()
-	})
-	pendingUpgrades.n.Add(1)
-	pendingUpgrades.m.Store(conn, release)
-	return nil
+	return hijackUpgrade(ctx, upgradeSlots{s.slots, s.maxConns, &s.grp.wg}, s.log, remote,
+		func(hc net.Conn) (*websocket.Conn, error) { return upgradeHijacked(&s.up, hc, req, nil) },
+		func(c *websocket.Conn) { s.run(c, remote) })
 }
 
 // run echoes the messages of one connection until it closes.

@@ -335,18 +335,35 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	}
 	info := router.PeerInfo{Transport: "websocket", RemoteAddr: remote, Protocol: proto, Auth: s.auth,
 		Limits: s.opts.SessionLimits, TrustedRole: s.trustedRole}
-	// A slot is taken before the 101 and given back when the session ends, or when the
-	// connection never gets to it (Upgrade refuses, or the 101 cannot be written).
-	if s.slots.Add(1) > s.maxConns {
-		s.slots.Add(-1)
+	return hijackUpgrade(ctx, upgradeSlots{s.slots, s.maxConns, &s.ref.wg}, s.log, info.RemoteAddr,
+		func(hc net.Conn) (*websocket.Conn, error) { return s.upgrade(hc, req, respHeader) },
+		func(c *websocket.Conn) { s.session(c, codec, batched, info) })
+}
+
+// upgradeSlots bound the live upgraded connections of a transport (slots, max_connections)
+// and count them for a shutdown's wait (wg).
+type upgradeSlots struct {
+	n   *atomic.Int64
+	max int64
+	wg  *sync.WaitGroup
+}
+
+// hijackUpgrade takes a slot, has fasthttp hand over the connection after this handler,
+// upgrades it there and runs run on it in a goroutine of its own. The slot is given back when
+// run returns, or when the connection never gets to it (the upgrade refuses, or the 101
+// cannot be written).
+func hijackUpgrade(ctx *fasthttp.RequestCtx, slots upgradeSlots, log *slog.Logger, remote string,
+	upgrade func(net.Conn) (*websocket.Conn, error), run func(*websocket.Conn)) error {
+	if slots.n.Add(1) > slots.max {
+		slots.n.Add(-1)
 		// A refused client should not keep an HTTP connection (and its max_connections slot).
 		ctx.SetConnectionClose()
 		return &clientReason{err: errWSLimit, reason: "too many WebSocket connections, try again later"}
 	}
-	s.ref.wg.Add(1)
+	slots.wg.Add(1)
 	release := func() {
-		s.slots.Add(-1)
-		s.ref.wg.Done()
+		slots.n.Add(-1)
+		slots.wg.Done()
 	}
 	conn := ctx.Conn()
 	ctx.HijackSetNoResponse(true) // the Upgrader writes the 101 on the hijacked connection
@@ -354,19 +371,19 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 		if !claimUpgrade(conn) {
 			return // closed first: upgradeConnState released the slot
 		}
-		c, err := s.upgrade(hc, req, respHeader)
+		c, err := upgrade(hc)
 		if err != nil {
 			release()
-			s.log.Debug("websocket upgrade failed", "remote", info.RemoteAddr, "error", err)
+			log.Debug("websocket upgrade failed", "remote", remote, "error", err)
 			return
 		}
 		// The session runs on past this handler: fasthttp then drops what it kept for the
 		// connection (its request context and its read buffer of max_header_size bytes,
 		// which a hijacked connection otherwise holds for its whole life); the server keeps
-		// hijacked connections open (KeepHijackedConns), session closes it.
+		// hijacked connections open (KeepHijackedConns), run closes it.
 		go func() {
 			defer release()
-			s.session(c, codec, batched, info)
+			run(c)
 		}()
 	})
 	pendingUpgrades.n.Add(1)
