@@ -75,3 +75,22 @@ func (d *decoder) decodeConnectTLS(v *value, place, dir string) *ConnectTLS {
 	o.done()
 	return t
 }
+
+// decodeResource reads a `resource` path service: `classname` and `extra` (Crossbar's
+// check_web_path_service_resource).
+func (d *decoder) decodeResource(o *obj, place string) *Resource {
+	r := &Resource{Extra: map[string]any{}}
+	if c, ok := o.str("classname"); ok {
+		cv, cp := o.take("classname")
+		if i := strings.LastIndexByte(c, '.'); i <= 0 || i == len(c)-1 {
+			d.add(cv.line, cp, "%q: want \"module.Class\"", c)
+		}
+		r.Classname = c
+	} else if !o.has("classname") {
+		d.add(o.line(), place, "missing \"classname\" (the Twisted Web resource class, \"module.Class\")")
+	}
+	if ev, _ := o.take("extra"); ev != nil && ev.kind != kNull {
+		r.Extra = ev.iface()
+	}
+	return r
+}

@@ -558,6 +558,7 @@ type Service struct {
 	WebSocket *WebSocket
 	Static    *Static
 	Archive   *Archive `json:",omitempty"`
+	Resource  *Resource `json:",omitempty"`
 	Redirect  *Redirect
 	JSON      *JSON
 	// Headers is the path's `headers` (see Headers), on top of the transport's `headers`.
@@ -892,6 +893,19 @@ type Archive struct {
 	// DefaultFile is served, when set, for a request that names no member (a single-page
 	// app's index.html). Key `options.default_file`. Default none: 404.
 	DefaultFile string
+}
+
+// Resource is Crossbar's `resource` path service (crossbar/webservice/base.py
+// RouterWebServiceTwistedWeb): a Twisted Web resource class, made with `extra` and rendered
+// at the path. Portico runs it in a Python process of its own (the worker's options.python,
+// options.pythonpath and options.env), supervised as a container is, and passes it the
+// path's requests over a private unix socket.
+type Resource struct {
+	// Classname is "module.Class", imported with the worker's options.pythonpath first on
+	// the Python path, then the node directory. Required.
+	Classname string
+	// Extra is handed to the class's constructor (Crossbar's `extra`, default {}).
+	Extra any
 }
 
 // Redirect answers every request with a redirect.

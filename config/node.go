@@ -20,7 +20,7 @@ var (
 	unsupportedTransports = []string{"mqtt", "flashpolicy", "stream", "websocket-testee", "stream-testee"}
 	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
 	// personality's pairme), and older names.
-	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "resource", "publisher", "caller",
+	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "publisher", "caller",
 		"webhook", "longpoll", "upload", "cgi", "fileupload", "schemadoc", "wap", "catalog", "pairme", "mqtt", "rawsocket"}
 )
 
@@ -1457,7 +1457,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 	typ, ok := o.str("type")
 	if !ok {
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, static, archive, redirect, json, nodeinfo or path)")
+			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, static, archive, resource, redirect, json, nodeinfo or path)")
 			// Name misspelt keys too: "tpye" is likely why the type is missing.
 			for _, e := range o.v.keys {
 				if !contains(serviceKeys, e.key) {
@@ -1486,6 +1486,8 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		s.Static = d.decodeStatic(o, place, dir)
 	case "archive":
 		s.Archive = d.decodeArchive(o, place, dir)
+	case "resource":
+		s.Resource = d.decodeResource(o, place)
 	case "redirect":
 		s.Redirect = d.decodeRedirect(o, place)
 	case "json":
@@ -1502,14 +1504,10 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 	default:
 		tv, tp := o.take("type")
 		switch {
-		case typ == "resource":
-			// crossbar/webservice/base.py RouterWebServiceTwistedWeb: the class is imported
-			// and rendered inside the router worker's Twisted process.
-			d.add(tv.line, tp, "service type \"resource\" is not supported yet: Crossbar renders the Twisted Web resource class named by \"classname\" inside its router process, and Portico's router (Go) does not host one; make the resource a WSGI app and serve it as a \"wsgi\" path")
 		case contains(unsupportedServices, typ):
 			d.add(tv.line, tp, "service type %q is not supported yet", typ)
 		default:
-			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, static, archive, redirect, json, nodeinfo or path)", typ)
+			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, static, archive, resource, redirect, json, nodeinfo or path)", typ)
 		}
 		return nil
 	}
@@ -1675,7 +1673,8 @@ var serviceKeys = []string{"type", "id", "module", "object", "minthreads", "maxt
 	"connect_timeout", "read_timeout", "send_timeout", "max_body_size", "request_buffering", "buffering", "max_temp_file_size", "sendfile_roots", "internal", "balance", "max_fails",
 	"fail_timeout", "serializers", "options", "auth", "debug", "cookie", "url", "directory",
 	"package", "resource", "code", "value", "paths", "headers", "vars", "intercept_errors",
-	"archive", "origin", "download", "cache", "default_object", "object_prefix", "mime_types", "hashes"}
+	"archive", "origin", "download", "cache", "default_object", "object_prefix", "mime_types", "hashes",
+	"classname", "extra"}
 
 // serializers Portico speaks; Crossbar also knows these others.
 var (
