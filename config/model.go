@@ -557,7 +557,7 @@ type Service struct {
 	WSGI      *WSGI
 	WebSocket *WebSocket
 	Static    *Static
-	Archive   *Archive `json:",omitempty"`
+	Archive   *Archive  `json:",omitempty"`
 	Resource  *Resource `json:",omitempty"`
 	Redirect  *Redirect
 	JSON      *JSON
