@@ -261,7 +261,7 @@ type Origin struct {
 type RawSocket struct {
 	Place string // e.g. "workers[0].transports[1]" or "...transports[2].rawsocket"
 	// Serializers restricts the serializers a client may ask for in the handshake ("json",
-	// "msgpack", "cbor"); default all. Any other is refused with handshake error 1
+	// "msgpack", "cbor", "ubjson"); default all. Any other is refused with handshake error 1
 	// (serializer unsupported).
 	Serializers []string
 	// MaxMessageSize bounds one incoming message, in bytes or "128k". The handshake announces
@@ -614,7 +614,8 @@ type WSGI struct {
 
 // WebSocket serves the WAMP router of the worker.
 type WebSocket struct {
-	// Serializers restricts the offered WAMP serializers ("json", "msgpack", "cbor"); default all.
+	// Serializers restricts the offered WAMP serializers ("json", "msgpack", "cbor", "ubjson");
+	// default all.
 	Serializers []string
 	Options     WebSocketOptions
 	// Auth is the path's `auth` (Crossbar "Authentication"): the methods clients may

@@ -934,9 +934,9 @@ func (d *decoder) decodeSerializers(o *obj) []string {
 		case contains(knownSerializers, s):
 			out = append(out, s)
 		case contains(unsupportedSerializers, s):
-			d.add(sv.line, indexPlace(sp, i), "serializer %q is not supported yet (want json, msgpack or cbor)", s)
+			d.add(sv.line, indexPlace(sp, i), "serializer %q is not supported yet (want json, msgpack, cbor or ubjson)", s)
 		default:
-			d.add(sv.line, indexPlace(sp, i), "unknown serializer %q (want json, msgpack or cbor)", s)
+			d.add(sv.line, indexPlace(sp, i), "unknown serializer %q (want json, msgpack, cbor or ubjson)", s)
 		}
 	}
 	return out
@@ -1582,8 +1582,8 @@ var serviceKeys = []string{"type", "id", "module", "object", "minthreads", "maxt
 
 // serializers Portico speaks; Crossbar also knows these others.
 var (
-	knownSerializers       = []string{"json", "msgpack", "cbor"}
-	unsupportedSerializers = []string{"ubjson", "flatbuffers"}
+	knownSerializers       = []string{"json", "msgpack", "cbor", "ubjson"}
+	unsupportedSerializers = []string{"flatbuffers"}
 )
 
 func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
