@@ -170,6 +170,11 @@ type WorkerOptions struct {
 	// minute per realm). Portico's keys; defaults 10000 and 16 MiB (Crossbar has no bound).
 	MaxRetainedEvents int
 	MaxRetainedBytes  int
+	// AuthorizerTimeout bounds one call to a role's dynamic authorizer, including the wait
+	// for the procedure to be registered (components start together); past it the action is
+	// denied with wamp.error.authorization_failed. Portico's key; default 10s (Crossbar
+	// waits for ever).
+	AuthorizerTimeout time.Duration
 }
 
 // Env is Crossbar's worker `options.env`: which variables of Portico's own environment are
@@ -191,10 +196,16 @@ type Realm struct {
 // everything unless it sets `allow-by-default: true` (Crossbar's RouterRole), which grants every
 // action on every URI: it is read as one permission {uri: "", match: "prefix", allow all}.
 // With `permissions`, Crossbar ignores `allow-by-default`, and so does Portico.
+//
+// A role with `authorizer` has no static permissions: each action of its sessions is decided
+// by calling that WAMP procedure (Crossbar's RouterRoleDynamicAuth; router/authorizer.go).
 type Role struct {
 	Place       string
 	Name        string
 	Permissions []Permission
+	// Authorizer is the URI of the role's dynamic authorizer procedure, "" for static
+	// permissions.
+	Authorizer string
 }
 
 // Permission grants actions on a URI pattern.

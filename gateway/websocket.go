@@ -84,7 +84,7 @@ func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
 	ref := &routerRef{
 		r: router.New(router.Options{Realms: w.Realms, Log: log,
 			OutQueueLimit: flow.limit, OutQueueBytes: flow.bytes, OutQueueTimeout: flow.timeout,
-			MaxRetainedEvents: flow.events, MaxRetainedBytes: flow.stored}),
+			MaxRetainedEvents: flow.events, MaxRetainedBytes: flow.stored, AuthorizerTimeout: flow.authz}),
 		realms: w.Realms,
 		flow:   flow,
 		conns:  map[cutter]struct{}{},
@@ -97,7 +97,8 @@ func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
 type routerFlow struct {
 	limit, bytes   int
 	timeout        time.Duration
-	events, stored int // max_retained_events, max_retained_bytes
+	events, stored int           // max_retained_events, max_retained_bytes
+	authz          time.Duration // authorizer_timeout
 }
 
 // flowOf takes the largest out_queue_limit, out_queue_bytes and out_queue_timeout of the
@@ -105,7 +106,7 @@ type routerFlow struct {
 // so its queue bounds, is per worker while Crossbar writes the options per path. Zero values
 // (no websocket path) mean the router's defaults.
 func flowOf(w *config.Worker) routerFlow {
-	f := routerFlow{events: w.Options.MaxRetainedEvents, stored: w.Options.MaxRetainedBytes}
+	f := routerFlow{events: w.Options.MaxRetainedEvents, stored: w.Options.MaxRetainedBytes, authz: w.Options.AuthorizerTimeout}
 	var walk func(map[string]*config.Service)
 	walk = func(paths map[string]*config.Service) {
 		for _, svc := range paths {

@@ -74,6 +74,10 @@ type session struct {
 	// transport peers' addresses: on such a realm, anyone on the internet is anonymous.
 	untrusted bool
 
+	// authzCache holds the dynamic authorizer's cached decisions (authorizer.go); owned by
+	// the reader.
+	authzCache map[authzKey]authzEntry
+
 	lim       config.SessionLimits // read-only; defaults filled in
 	authTimer *time.Timer          // auth_timeout; stopped when the session joins or ends
 	// expired is set, under joinMu, when auth_timeout struck before WELCOME.
