@@ -633,6 +633,8 @@ type WebSocket struct {
 	// joins only by one of its methods; anonymous clients only when Auth.Anonymous is set.
 	Auth  *Auth
 	Debug bool
+	// Cookie is the path's cookie tracking (`cookie`, config/cookie.go); nil when off.
+	Cookie *Cookie
 }
 
 // Auth is a websocket path's `auth` object: one entry per WAMP authentication method, each
@@ -648,6 +650,10 @@ type Auth struct {
 	// WAMPCRA is `wampcra: {type: "static", users: {...}}` (WAMP-CRA): the client signs a
 	// challenge with HMAC-SHA256; the secret never crosses the wire.
 	WAMPCRA *WAMPCRAAuth
+	// Cookie is `cookie: {}`: a client whose tracking cookie (the path's WebSocket.Cookie)
+	// was authenticated earlier by another method joins again as that authid and authrole
+	// (config/cookie.go).
+	Cookie bool
 }
 
 // AnonymousAuth is the `anonymous` method.

@@ -1682,7 +1682,13 @@ func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
 		ws.Auth = d.decodeAuth(av, ap)
 	}
 	o.boolean("debug", &ws.Debug)
-	o.unsupported("cookie")
+	if cv, cp := o.take("cookie"); cv != nil && cv.kind != kNull {
+		ws.Cookie = d.decodeCookie(cv, cp)
+	}
+	if ws.Auth != nil && ws.Auth.Cookie && ws.Cookie == nil {
+		av, ap := o.take("auth")
+		d.add(av.line, childPlace(ap, "cookie"), "the cookie method needs the path's cookie tracking: add \"cookie\": {\"store\": {\"type\": \"memory\"}}")
+	}
 	o.ignore("url")
 	return ws
 }

@@ -229,6 +229,8 @@ type wsService struct {
 	// trustedRole, on a router component's private listener, joins every session with this
 	// authrole and no authentication (router.PeerInfo.TrustedRole).
 	trustedRole string
+	// cookies is the path's cookie store (`cookie`, gateway/cookie.go); nil without one.
+	cookies *router.CookieStore
 	// ip finds the client behind the transport's trusted_proxies (the session's peer).
 	ip realIP
 	// slots counts the transport's live upgraded connections, maxConns bounds them: fasthttp's
@@ -251,6 +253,9 @@ func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRe
 		slots: ref.slotsOf(t.Place), maxConns: int64(t.Options.MaxConnections), serveSession: ref.r.Serve}
 	if s.maxConns <= 0 {
 		s.maxConns = fasthttp.DefaultConcurrency // what max_connections 0 means for HTTP too
+	}
+	if ws.Cookie != nil {
+		s.cookies = router.NewCookieStore(*ws.Cookie, nil)
 	}
 	trusted, err := parseTrusted(t.Options.TrustedProxies)
 	if err != nil {
@@ -358,6 +363,9 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	}
 	info := router.PeerInfo{Transport: "websocket", RemoteAddr: remote, Protocol: proto, Auth: s.auth,
 		Limits: s.opts.SessionLimits, TrustedRole: s.trustedRole}
+	if s.cookies != nil {
+		info.Cookie = s.trackCookie(ctx, respHeader)
+	}
 	// A slot is taken before the 101 and given back when the session ends, or when the
 	// connection never gets to it (Upgrade refuses, or the 101 cannot be written).
 	if s.slots.Add(1) > s.maxConns {

@@ -65,6 +65,10 @@ type PeerInfo struct {
 	// such as a router component's private socket (Crossbar's router components join the
 	// same way, crossbar/worker/router.py).
 	TrustedRole string
+	// Cookie is the connection's tracking cookie (a websocket path's `cookie`), nil when
+	// the path has none: sessions that authenticate are remembered on it, and the `cookie`
+	// authmethod joins by it (cookie.go).
+	Cookie *CookieTrack
 }
 
 // The defaults of Options; config sets the same (config.WebSocketOptions, config.WorkerOptions).

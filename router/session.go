@@ -448,6 +448,7 @@ func (s *session) handle(m wamp.Message) (done bool, err error) {
 	}
 	switch m := m.(type) {
 	case *wamp.Goodbye:
+		s.cookieLogout(m.Reason)
 		s.send(&wamp.Goodbye{Details: wamp.Dict{}, Reason: closeGoodbyeAndOut})
 		s.out.close() // the reply is the last message
 		return true, nil
@@ -602,6 +603,7 @@ func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovide
 	}
 	rl.metaSessionJoin(s)
 	rl.mu.Unlock()
+	s.cookieJoined()
 	s.log.Debug("router: session joined", "session", s.id, "realm", rl.name, "authid", s.authid, "peer", s.info.RemoteAddr)
 	return nil
 }
