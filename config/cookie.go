@@ -24,9 +24,15 @@ type Cookie struct {
 	// MaxAge is the cookie's lifetime (`max_age`, seconds; default 7 days, at most 10 years):
 	// the browser's Max-Age, and how long the store keeps it.
 	MaxAge time.Duration
-	// Store is the store type; "memory" (the default) keeps the cookies in the process, lost
-	// when Portico restarts or reloads the path.
+	// Store is the store type: "memory" (the default) keeps the cookies in the process, lost
+	// when Portico restarts or reloads the path; "file" (Crossbar's CookieStoreFileBacked)
+	// also appends each cookie's authentication to File, one JSON record a line, and reads
+	// it back at start.
 	Store string
+	// File is the file store's `filename`, resolved against the node directory.
+	File string
+	// PurgeOnStartup empties the file at start (`purge_on_startup`).
+	PurgeOnStartup bool
 	// Secure, HTTPStrict and SameSite add the Secure, HttpOnly and SameSite attributes to the
 	// Set-Cookie header (Crossbar's `secure`, `http_strict`, `same_site`).
 	Secure, HTTPStrict bool
@@ -65,16 +71,21 @@ func (d *decoder) decodeCookie(v *value, place string) *Cookie {
 		tv, tp := s.take("type")
 		switch {
 		case !ok && tv == nil:
-			d.add(s.line(), sp, "missing \"type\" (want \"memory\")")
+			d.add(s.line(), sp, "missing \"type\" (want \"memory\" or \"file\")")
 		case !ok:
 		case t == "memory":
-		case t == "file" || t == "database":
-			// A file store keeps the cookies across restarts (Crossbar's
-			// CookieStoreFileBacked); a database store is Crossbar's LMDB.
-			s.ignore("filename", "purge_on_startup", "path", "maxsize", "readonly", "sync")
-			d.add(tv.line, tp, "cookie store type %q is not supported yet (want \"memory\")", t)
+		case t == "file":
+			c.Store = t
+			if f := d.required(s, sp, "filename"); f != "" {
+				c.File = abs(d.cbdir, f)
+			}
+			s.boolean("purge_on_startup", &c.PurgeOnStartup)
+		case t == "database":
+			// Crossbar's LMDB-backed store.
+			s.ignore("path", "maxsize", "readonly", "sync", "purge_on_startup")
+			d.add(tv.line, tp, "cookie store type %q is not supported yet (want \"memory\" or \"file\")", t)
 		default:
-			d.add(tv.line, tp, "unknown cookie store type %q (want \"memory\")", t)
+			d.add(tv.line, tp, "unknown cookie store type %q (want \"memory\" or \"file\")", t)
 		}
 		s.done()
 	}

@@ -37,6 +37,7 @@ func contains(l []string, s string) bool {
 // relative paths are resolved against.
 func (d *decoder) decodeNode(root *value, dir string) *Node {
 	n := &Node{Dir: dir, Version: 2}
+	d.cbdir = dir
 	o := d.object(root, "")
 	if v, p := o.take("version"); v != nil && v.kind != kNull {
 		if ver, ok := d.intValue(v, p); ok {

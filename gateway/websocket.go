@@ -254,9 +254,6 @@ func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRe
 	if s.maxConns <= 0 {
 		s.maxConns = fasthttp.DefaultConcurrency // what max_connections 0 means for HTTP too
 	}
-	if ws.Cookie != nil {
-		s.cookies = router.NewCookieStore(*ws.Cookie, nil)
-	}
 	trusted, err := parseTrusted(t.Options.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("%s.options.trusted_proxies: %w", t.Place, err)
@@ -292,6 +289,11 @@ func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRe
 	if ws.Options.Compression {
 		s.up.WriteBufferSize = wsDeflateBufferSize
 	}
+	if ws.Cookie != nil { // last: the store holds a file the service's close releases
+		if s.cookies, err = router.NewCookieStore(*ws.Cookie, nil, log); err != nil {
+			return nil, fmt.Errorf("%s.cookie: %w", svc.Place, err)
+		}
+	}
 	return s, nil
 }
 
@@ -299,7 +301,11 @@ func (s *wsService) place() string { return s.where }
 
 // close leaves live sessions alone: they belong to the router, which a reload keeps and
 // Shutdown closes (routerRef.close).
-func (s *wsService) close() {}
+func (s *wsService) close() {
+	if s.cookies != nil {
+		_ = s.cookies.Close()
+	}
+}
 
 func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	h := &ctx.Request.Header

@@ -2,6 +2,8 @@ package router
 
 import (
 	"crypto/rand"
+	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -22,14 +24,16 @@ import (
 // maxCookies bounds a store: past it, expired cookies are dropped, then the oldest one.
 const maxCookies = 100_000
 
-// CookieStore is the memory-backed cookie store of one websocket path. Safe for concurrent
-// use.
+// CookieStore is the cookie store of one websocket path: in memory, and with a file store
+// (cookiefile.go) its authenticated cookies also in a file. Safe for concurrent use.
 type CookieStore struct {
 	cfg config.Cookie
 	now func() time.Time
 
 	mu      sync.Mutex
 	cookies map[string]*cookieEntry
+	file    *os.File // the file store's file, appended to under mu; nil in memory
+	log     *slog.Logger
 }
 
 // cookieEntry is one cookie: when it was made and, once a session authenticated on it, as
@@ -40,13 +44,22 @@ type cookieEntry struct {
 	authenticated                       bool
 }
 
-// NewCookieStore returns an empty store for the path's cookie config. now is the clock (nil:
-// time.Now).
-func NewCookieStore(c config.Cookie, now func() time.Time) *CookieStore {
+// NewCookieStore returns the store for the path's cookie config: empty, or with a file store
+// the cookies of its file. now is the clock (nil: time.Now). Close it when the path goes.
+func NewCookieStore(c config.Cookie, now func() time.Time, log *slog.Logger) (*CookieStore, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &CookieStore{cfg: c, now: now, cookies: make(map[string]*cookieEntry)}
+	if log == nil {
+		log = slog.Default()
+	}
+	cs := &CookieStore{cfg: c, now: now, cookies: make(map[string]*cookieEntry), log: log}
+	if c.Store == "file" {
+		if err := cs.openFile(); err != nil {
+			return nil, err
+		}
+	}
+	return cs, nil
 }
 
 // Name is the cookie's name.
@@ -137,15 +150,20 @@ func (cs *CookieStore) setAuth(id string, authid, authrole, authmethod, realm st
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if e, ok := cs.cookies[id]; ok {
+		if e.authenticated && e.authid == authid && e.authrole == authrole && e.authmethod == authmethod && e.realm == realm {
+			return
+		}
 		e.authid, e.authrole, e.authmethod, e.realm, e.authenticated = authid, authrole, authmethod, realm, true
+		cs.persistLocked(id, e)
 	}
 }
 
 func (cs *CookieStore) delAuth(id string) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	if e, ok := cs.cookies[id]; ok {
+	if e, ok := cs.cookies[id]; ok && e.authenticated {
 		*e = cookieEntry{created: e.created}
+		cs.persistLocked(id, e)
 	}
 }
 

@@ -16,12 +16,12 @@ import (
 )
 
 // TestCookieAuthCrossbarExample: crossbar-examples authentication/cookie (testdata/cookie:
-// its config and backend component, unchanged) with two edits Portico needs: its "shared"
-// path (an archive service, not supported yet) is dropped, and its cookie store is
-// "memory" instead of "file". An autobahn-python client after the example's own, sending back
-// the cookie the router set as a browser does: WAMP-CRA first, then the cookie alone (same
-// authid and role, authprovider "cookie", no CHALLENGE), then wamp.close.logout makes the
-// next connection with the same cookie authenticate again.
+// its config and backend component, unchanged, its file cookie store included) with one edit
+// Portico needs: its "shared" path (an archive service, not supported yet) is dropped. An
+// autobahn-python client after the example's own, sending back the cookie the router set as
+// a browser does: WAMP-CRA first, then the cookie alone (same authid and role, authprovider
+// "cookie", no CHALLENGE), then wamp.close.logout makes the next connection with the same
+// cookie authenticate again. The file store holds the cookie's records.
 func TestCookieAuthCrossbarExample(t *testing.T) {
 	t.Setenv("MYSECRET", "secret123")
 	dir := t.TempDir()
@@ -40,7 +40,6 @@ func TestCookieAuthCrossbarExample(t *testing.T) {
 	tr["endpoint"].(map[string]any)["port"] = port
 	paths := tr["paths"].(map[string]any)
 	delete(paths, "shared")
-	paths["ws"].(map[string]any)["cookie"] = map[string]any{"store": map[string]any{"type": "memory"}}
 	if b, err = json.Marshal(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -88,4 +87,9 @@ func TestCookieAuthCrossbarExample(t *testing.T) {
 	}
 	expect(t, r, "wampcra", "4", "challenge")
 	expect(t, r, byCRA, "4", "joined")
+	id := strings.TrimPrefix(strings.Split(setCookie, ";")[0], "cbtid=")
+	testkit.WaitFor(t, 0, "the cookie's records in cookies.dat", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, ".crossbar", "cookies.dat"))
+		return strings.Count(string(b), `"cbtid":"`+id+`"`) == 3 // authenticated, logged out, authenticated
+	})
 }
