@@ -248,7 +248,9 @@ func (rl *realm) callInternal(from *session, u wamp.URI, args wamp.List, d time.
 				return nil, errors.New("the session closed")
 			}
 		}
-		callee := reg.pick()
+		// The router's own call: it takes no concurrency slot of the callee, and is never
+		// queued (the requesting session's reader waits for it, bounded).
+		callee := reg.pickAny()
 		if callee == from {
 			rl.mu.Unlock()
 			return nil, fmt.Errorf("the session that registered %q cannot be authorized by it (it would wait for itself)", u)

@@ -48,6 +48,10 @@ type realm struct {
 	// regWake is closed when a registration gains a callee: requests waiting for their
 	// authorizer to register look again (authorizer.go). Nil when none waits.
 	regWake chan struct{}
+	// store is the realm's event history (store.go); nil without a configured store.
+	// callQueues are the store's call-queue entries (dealer.go). Both set at creation.
+	store      *eventStore
+	callQueues []config.StoreEntry
 }
 
 func newRealm(name wamp.URI, roles map[string]*role, now func() time.Time) *realm {
