@@ -10,8 +10,8 @@ import "strings"
 
 // authMethods are the methods Portico serves; unsupportedAuthMethods are Crossbar's others.
 var (
-	authMethods            = []string{"anonymous", "ticket", "wampcra"}
-	unsupportedAuthMethods = []string{"cryptosign", "cryptosign-proxy", "anonymous-proxy", "scram", "tls", "cookie"}
+	authMethods            = []string{"anonymous", "ticket", "wampcra", "cookie"}
+	unsupportedAuthMethods = []string{"cryptosign", "cryptosign-proxy", "anonymous-proxy", "scram", "tls"}
 )
 
 func (d *decoder) decodeAuth(v *value, place string) *Auth {
@@ -99,6 +99,9 @@ func (d *decoder) decodeAuth(v *value, place string) *Auth {
 			x.done()
 			a.WAMPCRA = c
 		}
+	}
+	if mv, mp := o.take("cookie"); mv != nil {
+		a.Cookie = d.decodeCookieAuth(mv, mp) // config/cookie.go
 	}
 	o.done()
 	return a

@@ -170,6 +170,11 @@ type WorkerOptions struct {
 	// minute per realm). Portico's keys; defaults 10000 and 16 MiB (Crossbar has no bound).
 	MaxRetainedEvents int
 	MaxRetainedBytes  int
+	// AuthorizerTimeout bounds one call to a role's dynamic authorizer, including the wait
+	// for the procedure to be registered (components start together); past it the action is
+	// denied with wamp.error.authorization_failed. Portico's key; default 10s (Crossbar
+	// waits for ever).
+	AuthorizerTimeout time.Duration
 }
 
 // Env is Crossbar's worker `options.env`: which variables of Portico's own environment are
@@ -226,10 +231,16 @@ type StoreEntry struct {
 // everything unless it sets `allow-by-default: true` (Crossbar's RouterRole), which grants every
 // action on every URI: it is read as one permission {uri: "", match: "prefix", allow all}.
 // With `permissions`, Crossbar ignores `allow-by-default`, and so does Portico.
+//
+// A role with `authorizer` has no static permissions: each action of its sessions is decided
+// by calling that WAMP procedure (Crossbar's RouterRoleDynamicAuth; router/authorizer.go).
 type Role struct {
 	Place       string
 	Name        string
 	Permissions []Permission
+	// Authorizer is the URI of the role's dynamic authorizer procedure, "" for static
+	// permissions.
+	Authorizer string
 }
 
 // Permission grants actions on a URI pattern.
@@ -659,6 +670,8 @@ type WebSocket struct {
 	// joins only by one of its methods; anonymous clients only when Auth.Anonymous is set.
 	Auth  *Auth
 	Debug bool
+	// Cookie is the path's cookie tracking (`cookie`, config/cookie.go); nil when off.
+	Cookie *Cookie
 }
 
 // Auth is a websocket path's `auth` object: one entry per WAMP authentication method, each
@@ -674,6 +687,10 @@ type Auth struct {
 	// WAMPCRA is `wampcra: {type: "static", users: {...}}` (WAMP-CRA): the client signs a
 	// challenge with HMAC-SHA256; the secret never crosses the wire.
 	WAMPCRA *WAMPCRAAuth
+	// Cookie is `cookie: {}`: a client whose tracking cookie (the path's WebSocket.Cookie)
+	// was authenticated earlier by another method joins again as that authid and authrole
+	// (config/cookie.go).
+	Cookie bool
 }
 
 // AnonymousAuth is the `anonymous` method.

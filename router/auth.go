@@ -82,6 +82,10 @@ func (s *session) helloAuth(m *wamp.Hello, auth *config.Auth) (joined bool, err 
 		case method == "wampcra" && auth.WAMPCRA != nil:
 			u, known := auth.WAMPCRA.Users[authid]
 			return false, s.challengeCRA(m.Realm, authid, u, known)
+		case method == "cookie" && auth.Cookie:
+			if joined, err := s.cookieAuth(); joined || err != nil { // cookie.go
+				return joined, err
+			}
 		}
 	}
 	return false, s.abort(errNoAuthMethod, "cannot authenticate using any of the offered authmethods %v", methods)

@@ -88,6 +88,10 @@ type session struct {
 	// transport peers' addresses: on such a realm, anyone on the internet is anonymous.
 	untrusted bool
 
+	// authzCache holds the dynamic authorizer's cached decisions (authorizer.go); owned by
+	// the reader.
+	authzCache map[authzKey]authzEntry
+
 	lim       config.SessionLimits // read-only; defaults filled in
 	authTimer *time.Timer          // auth_timeout; stopped when the session joins or ends
 	// expired is set, under joinMu, when auth_timeout struck before WELCOME.
@@ -464,6 +468,7 @@ func (s *session) handle(m wamp.Message) (done bool, err error) {
 	}
 	switch m := m.(type) {
 	case *wamp.Goodbye:
+		s.cookieLogout(m.Reason)
 		s.send(&wamp.Goodbye{Details: wamp.Dict{}, Reason: closeGoodbyeAndOut})
 		s.out.close() // the reply is the last message
 		return true, nil
@@ -627,6 +632,7 @@ func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovide
 	}
 	rl.metaSessionJoin(s)
 	rl.mu.Unlock()
+	s.cookieJoined()
 	s.log.Debug("router: session joined", "session", s.id, "realm", rl.name, "authid", s.authid, "peer", s.info.RemoteAddr)
 	return nil
 }
