@@ -1,0 +1,26 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+)
+
+// channelBinding says whether a connection is TLS and gives its tls-unique channel ID as
+// autobahn computes it for WAMP-Cryptosign channel binding (autobahn/twisted/util.py
+// transport_channel_id): SHA-256 of the first Finished message of the handshake (RFC 5929
+// tls-unique; crypto/tls's ConnectionState.TLSUnique). TLS 1.3 defines no tls-unique
+// (RFC 8446 section C.5), and Go gives none: the ID is then nil and the router refuses a
+// client that asks for the binding.
+func channelBinding(cs *tls.ConnectionState) (secure bool, id []byte) {
+	if cs == nil {
+		return false, nil
+	}
+	if len(cs.TLSUnique) == 0 {
+		return true, nil
+	}
+	sum := sha256.Sum256(cs.TLSUnique)
+	return true, sum[:]
+}
+
+// connState is the TLS state of a connection that has one (*tls.Conn).
+type connState interface{ ConnectionState() tls.ConnectionState }
