@@ -22,12 +22,16 @@ import (
 // The answer is a role (a string) or an object with `role`, `realm`, `authid`, `extra` and
 // the method's keys (parsePrincipal). An ERROR from the authenticator is the client's ABORT,
 // reason and message, as in Crossbar (so wamp.error.no_such_procedure while the authenticator
-// is not registered yet). An authenticator that does not answer within the transport's
-// auth_timeout ends the login with wamp.error.authentication_failed.
+// is not registered yet, and the URI of an ApplicationError the authenticator raises), but
+// for wamp.error.runtime_error (the authenticator crashed), which is
+// wamp.error.authentication_failed without the exception's text. An authenticator that does
+// not answer within the transport's auth_timeout ends the login with
+// wamp.error.authentication_failed. Each failure is one log line.
 
 const (
 	errAuthenticationFailed = wamp.URI("wamp.error.authentication_failed")
 	errNoSuchPrincipal      = wamp.URI("wamp.error.no_such_principal")
+	errRuntimeError         = wamp.URI("wamp.error.runtime_error")
 )
 
 // principal is a dynamic authenticator's answer (pending.py _assign_principal).
@@ -267,6 +271,15 @@ func (s *session) callAuthenticator(pa *pendingAuth, a *config.Authenticator, re
 			if m.Error == errCanceled {
 				ae = &authError{errAuthenticationFailed, fmt.Sprintf("dynamic authenticator %q did not answer within auth_timeout (%v)", a.Procedure, s.lim.AuthTimeout)}
 				break
+			}
+			if m.Error == errRuntimeError {
+				// The authenticator crashed (autobahn sends any exception that is not an
+				// ApplicationError so): its text is for the log, not for the client.
+				ae = &authError{errAuthenticationFailed, fmt.Sprintf("dynamic authenticator %q failed", a.Procedure)}
+				s.log.Info("router: dynamic authenticator failed", "authmethod", pa.method,
+					"authenticator", a.Procedure, "realm", realm, "authid", authid, "error", m.Error,
+					"args", m.Arguments, "peer", s.info.RemoteAddr)
+				return principal{}, ae
 			}
 			// pending.py _marshal_dynamic_authenticator_error: the callee's error URI and
 			// first argument.
