@@ -53,6 +53,7 @@ type pendingAuth struct {
 	// Cryptosign: the client's key and the 32 bytes it must sign.
 	pubkey  ed25519.PublicKey
 	message [32]byte
+	bound   bool // channel binding tls-unique: message is the challenge XOR the channel ID
 }
 
 // helloAuth picks the authentication method for a HELLO on a transport with an `auth`

@@ -113,6 +113,7 @@ func (s *session) sendCryptosignChallenge(pa *pendingAuth, key ed25519.PublicKey
 	_, _ = rand.Read(challenge[:]) // crypto/rand.Read never fails (Go 1.24+)
 	pa.method, pa.pubkey, pa.message = "cryptosign", key, challenge
 	if binding == "tls-unique" {
+		pa.bound = true
 		for i := range pa.message {
 			pa.message[i] ^= s.info.ChannelID[i]
 		}
@@ -143,6 +144,9 @@ func (s *session) authenticateCryptosign(pa *pendingAuth, m *wamp.Authenticate) 
 		why = "signed message has invalid length"
 	case !ed25519.Verify(pa.pubkey, signed[ed25519.SignatureSize:], signed[:ed25519.SignatureSize]):
 		why = "signed message has invalid signature"
+	case subtle.ConstantTimeCompare(signed[ed25519.SignatureSize:], pa.message[:]) != 1 && pa.bound:
+		// The signature is good, over the challenge XOR some other channel ID (or none).
+		why = "message signed is not the challenge XOR this connection's tls-unique channel ID (SHA-256 of the first TLS Finished message, RFC 5929)"
 	case subtle.ConstantTimeCompare(signed[ed25519.SignatureSize:], pa.message[:]) != 1:
 		why = "message signed is not the challenge"
 	}

@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -265,4 +267,59 @@ func TestWAMPAuthDynamic(t *testing.T) {
 			expect(t, res, 1, "anon", "joined", "authextra", "seen", "authextra_x")
 		})
 	}
+}
+
+// TestWAMPAuthCryptosignTLS: cryptosign over a TLS endpoint with autobahn-python clients on
+// Python's ssl. Channel binding: over TLS 1.2, a client that signs the challenge XOR
+// SHA-256(tls-unique) (RFC 5929, from Python's ssl) joins; one that asks for the binding but
+// signs the bare challenge (a signature relayed from another connection would look so) is
+// refused. TLS 1.3 has no tls-unique: a client that asks for the binding there is refused,
+// one that does not joins.
+func TestWAMPAuthCryptosignTLS(t *testing.T) {
+	root := issue(t, "root", nil, true, nil, 0)
+	server := issue(t, "127.0.0.1", root, false, nil, x509.ExtKeyUsageServerAuth)
+	port := freePort(t)
+	dir := writeJSONNode(t, fmt.Sprintf(`{"version": 2, "workers": [{"type": "router",
+  "realms": [{"name": "devices", "roles": [{"name": "device", "permissions": [{"uri": "", "match": "prefix", "allow": {"call": true, "register": true, "publish": true, "subscribe": true}}]}]}],
+  "transports": [{"type": "websocket",
+    "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": %d, "tls": {"key": "server.key", "certificate": "server.crt"}},
+    "auth": {"cryptosign": {"type": "static", "principals": {"client01@example.com": {"realm": "devices", "role": "device",
+      "authorized_keys": ["545efb0a2192db8d43f118e9bf9aee081466e1ef36c708b96ee6f62dddad9122"]}}}}}]}]}`, port))
+	cb := filepath.Join(dir, ".crossbar")
+	keyDER, err := x509.MarshalPKCS8PrivateKey(server.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, filepath.Join(cb, "server.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	writePEM(t, filepath.Join(cb, "server.crt"), server.pem)
+	ca := filepath.Join(dir, "root.crt")
+	writePEM(t, ca, root.pem)
+	start(t, dir)
+
+	key, err := filepath.Abs("testdata/crossbar-auth/cryptosign-static/.keys/client01.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bind := map[string]any{"channel_binding": "tls-unique"}
+	attempt := func(name string, tls12 bool, authextra map[string]any, sign bool) map[string]any {
+		return map[string]any{"name": name, "realm": "devices", "method": "cryptosign", "key": key,
+			"cafile": ca, "tls12": tls12, "authextra": authextra, "bind": sign}
+	}
+	res := runAuthAttempts(t, fmt.Sprintf("wss://127.0.0.1:%d/", port), "json", []map[string]any{
+		attempt("bound12", true, bind, true),
+		attempt("unbound_signature12", true, bind, false),
+		attempt("bound13", false, bind, false),
+		attempt("plain13", false, nil, false),
+	})
+	expect(t, res, "client01@example.com", "bound12", "joined", "authid")
+	expect(t, res, "tls-unique", "bound12", "challenge", "channel_binding")
+	expect(t, res, "wamp.error.not_authorized", "unbound_signature12", "aborted", "reason")
+	if m, _ := at(res, "unbound_signature12", "aborted", "message").(string); !strings.Contains(m, "tls-unique") {
+		t.Errorf("message %q does not name the channel binding", m)
+	}
+	expect(t, res, "wamp.error.not_authorized", "bound13", "aborted", "reason")
+	if m, _ := at(res, "bound13", "aborted", "message").(string); !strings.Contains(m, "TLS 1.3") {
+		t.Errorf("message %q does not say why", m)
+	}
+	expect(t, res, "client01@example.com", "plain13", "joined", "authid")
 }

@@ -9,7 +9,10 @@ itself, or for wampcra the signature auth.compute_wcs(key, challenge), where key
 when the CHALLENGE carries a salt, auth.derive_key(secret, salt, iterations, keylen). For
 cryptosign, "key" names the private key file (raw 32 bytes, or OpenSSH), whose public key goes
 in HELLO authextra.pubkey, and the CHALLENGE is signed with autobahn's CryptosignKey.
-Optional keys: "authextra" (more HELLO authextra), "rawsocket": "host:port" (a RawSocket
+Optional keys: "authextra" (more HELLO authextra), "cafile" (TLS: BASE_URL is wss:// and the
+server's certificate is checked against this CA), "tls12" (TLS 1.2 at most), "bind" (sign
+the cryptosign challenge XOR SHA-256 of the connection's tls-unique, RFC 5929, as Python's
+ssl module gives it), "rawsocket": "host:port" (a RawSocket
 transport instead of BASE_URL + path), "wait": true (while the ABORT is
 wamp.error.no_such_procedure, the authenticator is not registered yet: try again, for up to
 a minute; "retries" counts how often).
@@ -20,7 +23,9 @@ Go test judges; this script does not.
 """
 
 import asyncio
+import hashlib
 import json
+import ssl
 import sys
 from urllib.parse import urlparse
 
@@ -46,6 +51,7 @@ async def attempt(base, ser, a):
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     seen = {}
+    conn = {}
 
     cskey = None
     if a.get("key"):
@@ -78,6 +84,10 @@ async def attempt(base, ser, a):
                 return auth.compute_wcs(key, challenge.extra["challenge"]).decode("ascii")
             if challenge.method == "cryptosign":
                 seen["channel_binding"] = challenge.extra.get("channel_binding")
+                if a.get("bind"):
+                    tls_unique = conn["transport"].get_extra_info("ssl_object").get_channel_binding("tls-unique")
+                    return cskey.sign_challenge(challenge, channel_id=hashlib.sha256(tls_unique).digest(),
+                                                channel_id_type="tls-unique")
                 return cskey.sign_challenge(challenge)
             raise Exception("unexpected challenge %s" % challenge.method)
 
@@ -117,7 +127,13 @@ async def attempt(base, ser, a):
         factory = WampWebSocketClientFactory(make, url=url, serializers=[SERIALIZERS[ser]()])
         u = urlparse(url)
         host, port = u.hostname, u.port
-    transport, _ = await loop.create_connection(factory, host, int(port))
+    ctx = None
+    if a.get("cafile"):
+        ctx = ssl.create_default_context(cafile=a["cafile"])
+        if a.get("tls12"):
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    transport, _ = await loop.create_connection(factory, host, int(port), ssl=ctx)
+    conn["transport"] = transport
     try:
         return await asyncio.wait_for(done, STEP)
     finally:
