@@ -10,17 +10,17 @@ import "strings"
 
 // authMethods are the methods Portico serves; unsupportedAuthMethods are Crossbar's others.
 var (
-	authMethods            = []string{"anonymous", "ticket", "wampcra", "cryptosign"}
-	unsupportedAuthMethods = []string{"cryptosign-proxy", "anonymous-proxy", "scram", "tls", "cookie"}
+	authMethods            = []string{"anonymous", "ticket", "wampcra", "cryptosign", "tls"}
+	unsupportedAuthMethods = []string{"cryptosign-proxy", "anonymous-proxy", "scram", "cookie"}
 )
 
-const wantMethods = "want anonymous, ticket, wampcra or cryptosign"
+const wantMethods = "want anonymous, ticket, wampcra, cryptosign or tls"
 
 func (d *decoder) decodeAuth(v *value, place string) *Auth {
 	a := &Auth{}
 	o := d.object(v, place)
 	if v.kind == kMap && len(v.keys) == 0 {
-		d.add(v.line, place, "no authentication method: list at least one of anonymous, ticket, wampcra, cryptosign, or remove \"auth\" to admit anonymous clients")
+		d.add(v.line, place, "no authentication method: list at least one of anonymous, ticket, wampcra, cryptosign, tls, or remove \"auth\" to admit anonymous clients")
 	}
 	for _, e := range o.v.keys {
 		switch {
@@ -129,8 +129,46 @@ func (d *decoder) decodeAuth(v *value, place string) *Auth {
 			a.Cryptosign = c
 		}
 	}
+	if mv, mp := o.take("tls"); mv != nil && mv.kind != kNull {
+		if x, dyn := d.authMethod(mv, mp); x != nil {
+			c := &TLSAuth{Principals: map[string]TLSPrincipal{}, Dynamic: dyn}
+			c.DefaultRole = d.defaultRole(x)
+			d.authEntries(x, mp, "principals", dyn != nil, func(name, place string, u *obj) {
+				c.Principals[name] = TLSPrincipal{
+					CertificateSHA1: d.fingerprint(u, place),
+					Role:            d.role(u, place, c.DefaultRole),
+					Realm:           d.authRealm(u),
+				}
+			})
+			x.done()
+			a.TLS = c
+		}
+	}
 	o.done()
 	return a
+}
+
+// fingerprint reads a tls principal's `certificate-sha1`: 20 bytes in hex, with or without
+// colons, as "AA:BB:..." (OpenSSL's and Crossbar's spelling).
+func (d *decoder) fingerprint(u *obj, place string) string {
+	s := d.required(u, place, "certificate-sha1")
+	if s == "" {
+		return ""
+	}
+	h := strings.ToUpper(strings.ReplaceAll(s, ":", ""))
+	if len(h) != 40 || strings.Trim(h, "0123456789ABCDEF") != "" {
+		v, p := u.take("certificate-sha1")
+		d.add(v.line, p, "%q is not a SHA-1 fingerprint (40 hex digits, colons allowed)", s)
+		return ""
+	}
+	var b strings.Builder
+	for i := 0; i < len(h); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(h[i : i+2])
+	}
+	return b.String()
 }
 
 // authorizedKeys reads a cryptosign principal's `authorized_keys`: Ed25519 public keys, 32

@@ -640,6 +640,33 @@ type Auth struct {
 	// Cryptosign is `cryptosign: {type: "static", principals: {...}}` (WAMP-Cryptosign): the
 	// client signs a random challenge with its Ed25519 key.
 	Cryptosign *CryptosignAuth
+	// TLS is `tls: {type: "static", principals: {...}}` (WAMP-TLS): the client is known by
+	// the certificate it presented in the TLS handshake, which the endpoint's
+	// `ca_certificates` verified.
+	TLS *TLSAuth
+}
+
+// TLSAuth is the `tls` method (client certificate authentication).
+type TLSAuth struct {
+	// Principals are the static principals by authid.
+	Principals map[string]TLSPrincipal
+	// DefaultRole (`default-role`) is the role of principals that name none.
+	DefaultRole string
+	// Dynamic, when set (`type: "dynamic"`), replaces Principals: the authenticator gets the
+	// certificate in details.transport.peer_cert (and client_cert) and answers the role.
+	Dynamic *Authenticator
+}
+
+// TLSPrincipal is one `principals` entry.
+type TLSPrincipal struct {
+	// CertificateSHA1 is the client certificate's SHA-1 fingerprint
+	// (`certificate-sha1`), in hex with or without colons; kept as
+	// "AA:BB:...", upper case, as OpenSSL and Crossbar write it.
+	CertificateSHA1 string
+	// Role is the authrole the client gets; default the method's `default-role`.
+	Role string
+	// Realm, when set, is the realm the client joins whatever its HELLO asked.
+	Realm string
 }
 
 // Authenticator is a method's `type: "dynamic"` form: the router calls the WAMP procedure

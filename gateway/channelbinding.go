@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 )
 
 // channelBinding says whether a connection is TLS and gives its tls-unique channel ID as
@@ -20,6 +21,14 @@ func channelBinding(cs *tls.ConnectionState) (secure bool, id []byte) {
 	}
 	sum := sha256.Sum256(cs.TLSUnique)
 	return true, sum[:]
+}
+
+// peerCert is the client's certificate of a TLS connection, nil when it presented none.
+func peerCert(cs *tls.ConnectionState) *x509.Certificate {
+	if cs == nil || len(cs.PeerCertificates) == 0 {
+		return nil
+	}
+	return cs.PeerCertificates[0]
 }
 
 // connState is the TLS state of a connection that has one (*tls.Conn).

@@ -126,6 +126,7 @@ func (s *rawService) serveConn(c net.Conn) {
 	if tc, ok := c.(connState); ok {
 		cs := tc.ConnectionState()
 		info.Secure, info.ChannelID = channelBinding(&cs)
+		info.PeerCert = peerCert(&cs)
 	}
 	err = s.serveSession(t, info)
 	_ = t.Close()

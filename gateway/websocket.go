@@ -358,6 +358,7 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	info := router.PeerInfo{Transport: "websocket", RemoteAddr: remote, Protocol: proto, Auth: s.auth,
 		Limits: s.opts.SessionLimits, TrustedRole: s.trustedRole}
 	info.Secure, info.ChannelID = channelBinding(ctx.TLSConnectionState())
+	info.PeerCert = peerCert(ctx.TLSConnectionState())
 	// A slot is taken before the 101 and given back when the session ends, or when the
 	// connection never gets to it (Upgrade refuses, or the 101 cannot be written).
 	if s.slots.Add(1) > s.maxConns {

@@ -94,6 +94,8 @@ func (s *session) helloAuth(m *wamp.Hello, auth *config.Auth) (joined bool, err 
 			return s.helloDynamic(m, method, auth.Cryptosign.Dynamic, auth.Cryptosign.DefaultRole)
 		case method == "cryptosign" && auth.Cryptosign != nil:
 			return false, s.helloCryptosign(m, auth.Cryptosign)
+		case method == "tls" && auth.TLS != nil:
+			return s.helloTLS(m, auth.TLS)
 		case method == "anonymous" && auth.Anonymous != nil:
 			// Crossbar ignores an authid the client names and makes one up, unless the
 			// method sets `authid`.

@@ -212,6 +212,10 @@ func (s *session) transportDetails() wamp.Dict {
 	if s.info.Transport == "websocket" {
 		d["websocket_protocol"] = s.info.Protocol
 	}
+	if c := s.info.PeerCert; c != nil {
+		pc := peerCertDetails(c)
+		d["peer_cert"], d["client_cert"] = pc, pc // client_cert: older Crossbar's name
+	}
 	return d
 }
 

@@ -3,8 +3,12 @@ package router
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha1"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
+	"math/big"
 	"strings"
 	"sync"
 	"testing"
@@ -438,4 +442,56 @@ func FuzzPrincipal(f *testing.F) {
 		}
 		_, _ = parsePubkey(p.pubkey)
 	})
+}
+
+func testCert(t *testing.T, cn string) *x509.Certificate {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: cn, Organization: []string{"Example"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// WAMP-TLS: a static principal by certificate fingerprint, a dynamic authenticator that sees
+// the certificate in details.transport.peer_cert, and a client without a certificate.
+func TestAuthTLS(t *testing.T) {
+	r := newTestRouter(t, Options{Realms: authRealms()})
+	cert, other := testCert(t, "client_0"), testCert(t, "stranger")
+	fp := fingerprint(sha1.Sum(cert.Raw))
+	static := &config.Auth{TLS: &config.TLSAuth{Principals: map[string]config.TLSPrincipal{
+		"client_0": {CertificateSHA1: fp, Role: "backend"}}}}
+	startAuthenticator(t, r, "realm1", "com.example.authenticate", func(args wamp.List) any {
+		tr, _ := args[2].(map[string]any)["transport"].(map[string]any)
+		pc, _ := tr["peer_cert"].(map[string]any)
+		subject, _ := pc["subject"].(map[string]any)
+		if pc["sha1"] == fp && subject["cn"] == "client_0" && subject["o"] == "Example" {
+			return map[string]any{"role": "frontend", "authid": subject["cn"]}
+		}
+		return &authError{"com.example.invalid_cert", "certificate denied"}
+	})
+	dynamic := &config.Auth{TLS: &config.TLSAuth{Dynamic: &config.Authenticator{Procedure: "com.example.authenticate"}}}
+	start := func(auth *config.Auth, c *x509.Certificate) *client {
+		cl := connectInfo(t, r, wamp.JSON, PeerInfo{Transport: "websocket", Auth: auth, Secure: true, PeerCert: c})
+		cl.send(&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": clientRoles(), "authmethods": []any{"tls"}}})
+		return cl
+	}
+	cl := start(static, cert)
+	welcomed(t, cl, "realm1", "client_0", "backend", "tls")
+	cl.goodbye()
+	cl = start(dynamic, cert)
+	dynamicWelcome(t, cl, "realm1", "client_0", "frontend", "tls")
+	cl.goodbye()
+	aborted(t, start(static, other), errNotAuthorized)
+	aborted(t, start(dynamic, other), "com.example.invalid_cert")
+	if msg := aborted(t, start(static, nil), errNotAuthorized); !strings.Contains(msg, "certificate") {
+		t.Errorf("ABORT message %q", msg)
+	}
 }

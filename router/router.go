@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,9 @@ type PeerInfo struct {
 	// Finished message (RFC 5929), nil under TLS 1.3, which has no tls-unique.
 	Secure    bool
 	ChannelID []byte
+	// PeerCert is the certificate the client presented in the TLS handshake (verified by the
+	// endpoint's ca_certificates), for the `tls` authentication method; nil without one.
+	PeerCert *x509.Certificate
 	// TrustedRole, when set, joins the session with this authrole (authmethod "trusted")
 	// without authentication, whatever Auth says: for connections only Portico can make,
 	// such as a router component's private socket (Crossbar's router components join the
