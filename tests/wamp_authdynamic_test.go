@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"crypto/sha1"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -322,4 +323,82 @@ func TestWAMPAuthCryptosignTLS(t *testing.T) {
 		t.Errorf("message %q does not say why", m)
 	}
 	expect(t, res, "client01@example.com", "plain13", "joined", "authid")
+}
+
+// TestWAMPAuthTLSClientCert: WAMP-TLS with autobahn-python clients presenting certificates
+// that the endpoint's ca_certificates verify: a static principal by its certificate-sha1
+// (another certificate of the same CA is refused), and a dynamic authenticator (a router
+// component) that names the client by its certificate's subject CN.
+func TestWAMPAuthTLSClientCert(t *testing.T) {
+	root := issue(t, "root", nil, true, nil, 0)
+	server := issue(t, "127.0.0.1", root, false, nil, x509.ExtKeyUsageServerAuth)
+	clientCA := issue(t, "client ca", nil, true, nil, 0)
+	client0 := issue(t, "client_0", clientCA, false, nil, x509.ExtKeyUsageClientAuth)
+	client1 := issue(t, "client_1", clientCA, false, nil, x509.ExtKeyUsageClientAuth)
+	sum := sha1.Sum(client0.cert.Raw)
+	var fp []string
+	for _, b := range sum {
+		fp = append(fp, fmt.Sprintf("%02X", b))
+	}
+	port := freePort(t)
+	dir := writeJSONNode(t, fmt.Sprintf(`{"version": 2, "workers": [{"type": "router",
+  "options": {"pythonpath": [".."]},
+  "realms": [{"name": "realm1", "roles": [
+    {"name": "anonymous", "permissions": [{"uri": "com.example.authenticate", "allow": {"register": true}}]},
+    {"name": "backend", "permissions": [{"uri": "", "match": "prefix", "allow": {"call": true, "register": true, "publish": true, "subscribe": true}}]},
+    {"name": "frontend", "permissions": [{"uri": "com.example.", "match": "prefix", "allow": {"call": true}}]}]}],
+  "transports": [{"type": "web",
+    "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": %d,
+      "tls": {"key": "server.key", "certificate": "server.crt", "ca_certificates": ["client-ca.crt"]}},
+    "paths": {"/": {"type": "json", "value": "ok"},
+      "ws": {"type": "websocket", "auth": {"tls": {"type": "static", "principals": {"client_0": {"certificate-sha1": %q, "role": "backend"}}}}},
+      "wsdyn": {"type": "websocket", "auth": {"tls": {"type": "dynamic", "authenticator": "com.example.authenticate"}}}}}],
+  "components": [{"type": "class", "classname": "authenticator.Authenticator", "realm": "realm1", "role": "anonymous"}]}]}`,
+		port, strings.Join(fp, ":")))
+	b, err := os.ReadFile(filepath.Join("testdata", "authdynamic", "authenticator.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, filepath.Join(dir, "authenticator.py"), b)
+	cb := filepath.Join(dir, ".crossbar")
+	writeKey := func(file string, p *pki) {
+		der, err := x509.MarshalPKCS8PrivateKey(p.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writePEM(t, file, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	}
+	writeKey(filepath.Join(cb, "server.key"), server)
+	writePEM(t, filepath.Join(cb, "server.crt"), server.pem)
+	writePEM(t, filepath.Join(cb, "client-ca.crt"), clientCA.pem)
+	ca := filepath.Join(dir, "root.crt")
+	writePEM(t, ca, root.pem)
+	files := map[string]string{}
+	for name, p := range map[string]*pki{"client_0": client0, "client_1": client1} {
+		files[name+".crt"], files[name+".key"] = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+		writePEM(t, files[name+".crt"], p.pem)
+		writeKey(files[name+".key"], p)
+	}
+	start(t, dir)
+
+	attempt := func(name, path, cert string) map[string]any {
+		return map[string]any{"name": name, "path": path, "realm": "realm1", "method": "tls", "cafile": ca,
+			"certfile": files[cert+".crt"], "keyfile": files[cert+".key"], "wait": path == "wsdyn"}
+	}
+	res := runAuthAttempts(t, fmt.Sprintf("wss://127.0.0.1:%d/", port), "json", []map[string]any{
+		attempt("static", "ws", "client_0"),
+		attempt("static_other", "ws", "client_1"),
+		attempt("dynamic", "wsdyn", "client_1"),
+	})
+	expect(t, res, map[string]any{"realm": "realm1", "authid": "client_0", "authrole": "backend",
+		"authmethod": "tls", "authprovider": "static"}, "static", "joined")
+	expect(t, res, "ok", "static", "register")
+	expect(t, res, "wamp.error.not_authorized", "static_other", "aborted", "reason")
+	expect(t, res, "client_1", "dynamic", "joined", "authid")
+	expect(t, res, "frontend", "dynamic", "joined", "authrole")
+	expect(t, res, "dynamic", "dynamic", "joined", "authprovider")
+	sum1 := sha1.Sum(client1.cert.Raw)
+	if got, _ := at(res, "dynamic", "joined", "authextra", "sha1").(string); strings.ReplaceAll(got, ":", "") != fmt.Sprintf("%X", sum1[:]) {
+		t.Errorf("the authenticator saw sha1 %q", got)
+	}
 }

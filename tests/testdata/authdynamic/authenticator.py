@@ -42,6 +42,11 @@ class Authenticator(ApplicationSession):
                 return {"secret": "secret2", "role": "frontend", "extra": {"seen": seen}}
             if method == "cryptosign" and extra.get("pubkey") == CLIENT01:
                 return {"pubkey": CLIENT01, "authid": "device1", "role": "frontend", "extra": {"seen": seen}, "cache": True}
+            if method == "tls":
+                cert = (details.get("transport") or {}).get("peer_cert") or {}
+                if not cert.get("sha1"):
+                    raise ApplicationError("com.example.no_cert", "no client certificate presented")
+                return {"role": "frontend", "authid": cert["subject"]["cn"], "extra": {"seen": seen, "sha1": cert["sha1"]}}
             if method == "anonymous":
                 return {"role": "frontend", "extra": {"seen": seen}}
             raise ApplicationError("com.example.no_such_user", "no such principal {}".format(authid))

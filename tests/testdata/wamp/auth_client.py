@@ -12,7 +12,8 @@ in HELLO authextra.pubkey, and the CHALLENGE is signed with autobahn's Cryptosig
 Optional keys: "authextra" (more HELLO authextra), "cafile" (TLS: BASE_URL is wss:// and the
 server's certificate is checked against this CA), "tls12" (TLS 1.2 at most), "bind" (sign
 the cryptosign challenge XOR SHA-256 of the connection's tls-unique, RFC 5929, as Python's
-ssl module gives it), "rawsocket": "host:port" (a RawSocket
+ssl module gives it), "certfile" and "keyfile" (a TLS client certificate),
+"rawsocket": "host:port" (a RawSocket
 transport instead of BASE_URL + path), "wait": true (while the ABORT is
 wamp.error.no_such_procedure, the authenticator is not registered yet: try again, for up to
 a minute; "retries" counts how often).
@@ -132,6 +133,8 @@ async def attempt(base, ser, a):
         ctx = ssl.create_default_context(cafile=a["cafile"])
         if a.get("tls12"):
             ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        if a.get("certfile"):
+            ctx.load_cert_chain(a["certfile"], a["keyfile"])
     transport, _ = await loop.create_connection(factory, host, int(port), ssl=ctx)
     conn["transport"] = transport
     try:
