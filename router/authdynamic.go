@@ -252,6 +252,15 @@ func (s *session) callAuthenticator(pa *pendingAuth, a *config.Authenticator, re
 	if role == "" {
 		role = "trusted"
 	}
+	if !s.r.realmExists(arealm) && s.r.dynamic {
+		// Realms are made on HELLO here: nobody can have registered the authenticator on one
+		// that does not exist, and a service session would make (and keep) a realm for every
+		// name a client sends.
+		ae := &authError{errNoSuchProcedure, fmt.Sprintf("no callee registered for procedure %q", a.Procedure)}
+		s.log.Info("router: dynamic authenticator denied or failed", "authmethod", pa.method,
+			"authenticator", a.Procedure, "realm", realm, "reason", ae.reason, "message", ae.msg, "peer", s.info.RemoteAddr)
+		return principal{}, ae
+	}
 	svc := s.r.authService(arealm, role)
 	s.authWait.Store(&a.Procedure)
 	defer s.authWait.Store(nil)
@@ -308,6 +317,14 @@ func (s *session) callAuthenticator(pa *pendingAuth, a *config.Authenticator, re
 		"authenticator", a.Procedure, "realm", realm, "authid", authid, "reason", ae.reason,
 		"message", ae.msg, "peer", s.info.RemoteAddr)
 	return principal{}, ae
+}
+
+// realmExists reports whether the router has realm now (configured, or made on HELLO and
+// still alive).
+func (r *Router) realmExists(name wamp.URI) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.realms[name] != nil
 }
 
 // deny ends the login with the authenticator's verdict.

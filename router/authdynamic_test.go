@@ -495,3 +495,24 @@ func TestAuthTLS(t *testing.T) {
 		t.Errorf("ABORT message %q", msg)
 	}
 }
+
+// On a router whose realms are made on HELLO, a client that names a realm nobody is on gets
+// no_such_procedure, and no realm is made for its name; an authenticator on a live realm
+// is found.
+func TestAuthDynamicRealmsOnHello(t *testing.T) {
+	r := newTestRouter(t, Options{})
+	auth := &config.Auth{Ticket: &config.TicketAuth{Dynamic: &config.Authenticator{Procedure: "com.example.authenticate"}}}
+	cl := helloExtra(t, r, auth, "made.up", []any{"ticket"}, "joe", nil)
+	expect[*wamp.Challenge](cl)
+	cl.send(&wamp.Authenticate{Signature: "secret!!!", Extra: wamp.Dict{}})
+	aborted(t, cl, errNoSuchProcedure)
+	if r.realmExists("made.up") {
+		t.Error("a realm was made for the client's name")
+	}
+	startAuthenticator(t, r, "realm1", "com.example.authenticate", ticketDB)
+	cl = helloExtra(t, r, auth, "realm1", []any{"ticket"}, "joe", nil)
+	expect[*wamp.Challenge](cl)
+	cl.send(&wamp.Authenticate{Signature: "secret!!!", Extra: wamp.Dict{}})
+	dynamicWelcome(t, cl, "realm1", "joe", "frontend", "ticket")
+	cl.goodbye()
+}
