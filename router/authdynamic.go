@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"time"
 
 	"portico/config"
 	"portico/router/wamp"
@@ -232,12 +231,6 @@ func peerString(addr string) string {
 	return "tcp4:" + host + ":" + port
 }
 
-// authWaitTimeout is how long the authenticator may take: the rest of auth_timeout, which
-// the CALL carries as its timeout so that the dealer ends it at the callee too.
-func (s *session) authWaitTimeout() time.Duration {
-	return s.lim.AuthTimeout
-}
-
 // callAuthenticator asks a's procedure about the login in pa and returns its parsed answer.
 // The session's reader waits meanwhile: a client sends nothing between HELLO and CHALLENGE
 // or WELCOME, and between AUTHENTICATE and WELCOME. If auth_timeout strikes first,
@@ -264,8 +257,10 @@ func (s *session) callAuthenticator(pa *pendingAuth, a *config.Authenticator, re
 	svc := s.r.authService(arealm, role)
 	s.authWait.Store(&a.Procedure)
 	defer s.authWait.Store(nil)
+	// The CALL carries auth_timeout as its timeout, so that the dealer also ends the
+	// invocation at the callee (INTERRUPT) when the authenticator does not answer.
 	m, err := svc.call(wamp.URI(a.Procedure), wamp.List{string(realm), authid, details},
-		s.authWaitTimeout().Milliseconds(), s.closing)
+		s.lim.AuthTimeout.Milliseconds(), s.closing)
 	var ae *authError
 	switch {
 	case errors.As(err, &ae):
