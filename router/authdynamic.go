@@ -257,10 +257,11 @@ func (s *session) callAuthenticator(pa *pendingAuth, a *config.Authenticator, re
 	svc := s.r.authService(arealm, role)
 	s.authWait.Store(&a.Procedure)
 	defer s.authWait.Store(nil)
-	// The CALL carries auth_timeout as its timeout, so that the dealer also ends the
-	// invocation at the callee (INTERRUPT) when the authenticator does not answer.
+	// The CALL's timeout, nine tenths of auth_timeout, makes the dealer end the invocation
+	// at the callee (INTERRUPT) and answer before auth_timeout strikes; if auth_timeout comes
+	// first all the same, authExpired has sent the ABORT and the wait ends with the session.
 	m, err := svc.call(wamp.URI(a.Procedure), wamp.List{string(realm), authid, details},
-		s.lim.AuthTimeout.Milliseconds(), s.closing)
+		max(s.lim.AuthTimeout.Milliseconds()*9/10, 1), s.closing)
 	var ae *authError
 	switch {
 	case errors.As(err, &ae):
@@ -269,6 +270,11 @@ func (s *session) callAuthenticator(pa *pendingAuth, a *config.Authenticator, re
 			ae = &authError{errNoSuchRealm, fmt.Sprintf("realm <%s> configured for dynamic authenticator does not exist", arealm)}
 		}
 	case errors.Is(err, errCanceledWait):
+		if s.expired.Load() {
+			s.log.Info("router: dynamic authenticator did not answer within auth_timeout", "authmethod", pa.method,
+				"authenticator", a.Procedure, "realm", realm, "authid", authid, "auth_timeout", s.lim.AuthTimeout,
+				"peer", s.info.RemoteAddr)
+		}
 		return principal{}, &authError{errTimeout, "the session ended while its authenticator was asked"}
 	case err != nil:
 		ae = &authError{errAuthenticationFailed, fmt.Sprintf("dynamic authenticator failed: %v", err)}

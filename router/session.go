@@ -180,9 +180,8 @@ func (s *session) authExpired() {
 	}
 	s.expired.Store(true)
 	if p := s.authWait.Load(); p != nil {
-		// The client waits for its authenticator, not the other way round.
-		s.log.Info("router: dynamic authenticator did not answer within auth_timeout", "authenticator", *p,
-			"peer", s.info.RemoteAddr, "auth_timeout", s.lim.AuthTimeout)
+		// The client waits for its authenticator, not the other way round. The reader, whose
+		// wait ends with the session, writes the log line.
 		s.send(&wamp.Abort{Reason: errAuthenticationFailed, Details: wamp.Dict{
 			"message": fmt.Sprintf("dynamic authenticator %q did not answer within auth_timeout (%v)", *p, s.lim.AuthTimeout)}})
 		s.out.close()
