@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"math/big"
 	"strings"
 	"sync"
@@ -203,7 +204,8 @@ func TestAuthDynamicNotRegistered(t *testing.T) {
 // An authenticator that never answers ends the login at auth_timeout with
 // authentication_failed, and the call is ended at the callee too.
 func TestAuthDynamicTimeout(t *testing.T) {
-	r := newTestRouter(t, Options{Realms: authRealms()})
+	var logs lockedBuffer
+	r := newTestRouter(t, Options{Realms: authRealms(), Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	startAuthenticator(t, r, "realm1", "com.example.authenticate", func(wamp.List) any { return nil })
 	auth := &config.Auth{WAMPCRA: &config.WAMPCRAAuth{Dynamic: &config.Authenticator{Procedure: "com.example.authenticate"}}}
 	cl := connectInfo(t, r, wamp.JSON, PeerInfo{Transport: "inprocess", Auth: auth,
@@ -217,6 +219,27 @@ func TestAuthDynamicTimeout(t *testing.T) {
 	if err := cl.expectEnd(); !errors.Is(err, ErrAuthTimeout) && !errors.Is(err, errSessionAborted) {
 		t.Fatalf("Serve = %v", err)
 	}
+	if n := strings.Count(logs.String(), "did not answer"); n != 1 {
+		t.Errorf("%d log lines say the authenticator did not answer, want 1:\n%s", n, logs.String())
+	}
+}
+
+// lockedBuffer is a log sink for several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestAuthDynamicWAMPCRA(t *testing.T) {
