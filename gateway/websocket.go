@@ -373,6 +373,8 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	if s.cookies != nil {
 		info.Cookie = s.trackCookie(ctx, respHeader)
 	}
+	info.Secure, info.ChannelID = channelBinding(ctx.TLSConnectionState())
+	info.PeerCert = peerCert(ctx.TLSConnectionState())
 	// A slot is taken before the 101 and given back when the session ends, or when the
 	// connection never gets to it (Upgrade refuses, or the 101 cannot be written).
 	if s.slots.Add(1) > s.maxConns {
