@@ -165,6 +165,12 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		return newWebSocketService(svc, t, ref, log)
 	case "websocket-testee":
 		return newEchoService(svc, t, g.echoFor(w), log), nil
+	case "longpoll":
+		ref, err := g.routerFor(w)
+		if err != nil {
+			return nil, err
+		}
+		return newLongPollService(svc, t, ref, log)
 	case "static":
 		return newStaticService(svc, t.Options.WriteTimeout)
 	case "archive":

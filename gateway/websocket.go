@@ -59,6 +59,7 @@ type routerRef struct {
 	mu    sync.Mutex
 	conns map[cutter]struct{}
 	slots map[string]*atomic.Int64 // live upgraded connections per transport (Place)
+	lp    map[string]*lpTable      // open long-poll transports per longpoll path (Place)
 	wg    sync.WaitGroup
 }
 
@@ -84,7 +85,7 @@ func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
 	ref := &routerRef{
 		r: router.New(router.Options{Realms: w.Realms, Log: log,
 			OutQueueLimit: flow.limit, OutQueueBytes: flow.bytes, OutQueueTimeout: flow.timeout,
-			MaxRetainedEvents: flow.events, MaxRetainedBytes: flow.stored}),
+			MaxRetainedEvents: flow.events, MaxRetainedBytes: flow.stored, AuthorizerTimeout: flow.authz}),
 		realms: w.Realms,
 		flow:   flow,
 		conns:  map[cutter]struct{}{},
@@ -97,7 +98,8 @@ func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
 type routerFlow struct {
 	limit, bytes   int
 	timeout        time.Duration
-	events, stored int // max_retained_events, max_retained_bytes
+	events, stored int           // max_retained_events, max_retained_bytes
+	authz          time.Duration // authorizer_timeout
 }
 
 // flowOf takes the largest out_queue_limit, out_queue_bytes and out_queue_timeout of the
@@ -105,7 +107,7 @@ type routerFlow struct {
 // so its queue bounds, is per worker while Crossbar writes the options per path. Zero values
 // (no websocket path) mean the router's defaults.
 func flowOf(w *config.Worker) routerFlow {
-	f := routerFlow{events: w.Options.MaxRetainedEvents, stored: w.Options.MaxRetainedBytes}
+	f := routerFlow{events: w.Options.MaxRetainedEvents, stored: w.Options.MaxRetainedBytes, authz: w.Options.AuthorizerTimeout}
 	var walk func(map[string]*config.Service)
 	walk = func(paths map[string]*config.Service) {
 		for _, svc := range paths {
@@ -228,6 +230,8 @@ type wsService struct {
 	// trustedRole, on a router component's private listener, joins every session with this
 	// authrole and no authentication (router.PeerInfo.TrustedRole).
 	trustedRole string
+	// cookies is the path's cookie store (`cookie`, gateway/cookie.go); nil without one.
+	cookies *router.CookieStore
 	// ip finds the client behind the transport's trusted_proxies (the session's peer).
 	ip realIP
 	// slots counts the transport's live upgraded connections, maxConns bounds them: fasthttp's
@@ -286,6 +290,11 @@ func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRe
 	if ws.Options.Compression {
 		s.up.WriteBufferSize = wsDeflateBufferSize
 	}
+	if ws.Cookie != nil { // last: the store holds a file the service's close releases
+		if s.cookies, err = router.NewCookieStore(*ws.Cookie, nil, log); err != nil {
+			return nil, fmt.Errorf("%s.cookie: %w", svc.Place, err)
+		}
+	}
 	return s, nil
 }
 
@@ -293,7 +302,11 @@ func (s *wsService) place() string { return s.where }
 
 // close leaves live sessions alone: they belong to the router, which a reload keeps and
 // Shutdown closes (routerRef.close).
-func (s *wsService) close() {}
+func (s *wsService) close() {
+	if s.cookies != nil {
+		_ = s.cookies.Close()
+	}
+}
 
 func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	h := &ctx.Request.Header
@@ -335,60 +348,14 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	}
 	info := router.PeerInfo{Transport: "websocket", RemoteAddr: remote, Protocol: proto, Auth: s.auth,
 		Limits: s.opts.SessionLimits, TrustedRole: s.trustedRole}
+	if s.cookies != nil {
+		info.Cookie = s.trackCookie(ctx, respHeader)
+	}
+	info.Secure, info.ChannelID = channelBinding(ctx.TLSConnectionState())
+	info.PeerCert = peerCert(ctx.TLSConnectionState())
 	return hijackUpgrade(ctx, upgradeSlots{s.slots, s.maxConns, &s.ref.wg}, s.log, info.RemoteAddr,
 		func(hc net.Conn) (*websocket.Conn, error) { return s.upgrade(hc, req, respHeader) },
 		func(c *websocket.Conn) { s.session(c, codec, batched, info) })
-}
-
-// upgradeSlots bound the live upgraded connections of a transport (slots, max_connections)
-// and count them for a shutdown's wait (wg).
-type upgradeSlots struct {
-	n   *atomic.Int64
-	max int64
-	wg  *sync.WaitGroup
-}
-
-// hijackUpgrade takes a slot, has fasthttp hand over the connection after this handler,
-// upgrades it there and runs run on it in a goroutine of its own. The slot is given back when
-// run returns, or when the connection never gets to it (the upgrade refuses, or the 101
-// cannot be written).
-func hijackUpgrade(ctx *fasthttp.RequestCtx, slots upgradeSlots, log *slog.Logger, remote string,
-	upgrade func(net.Conn) (*websocket.Conn, error), run func(*websocket.Conn)) error {
-	if slots.n.Add(1) > slots.max {
-		slots.n.Add(-1)
-		// A refused client should not keep an HTTP connection (and its max_connections slot).
-		ctx.SetConnectionClose()
-		return &clientReason{err: errWSLimit, reason: "too many WebSocket connections, try again later"}
-	}
-	slots.wg.Add(1)
-	release := func() {
-		slots.n.Add(-1)
-		slots.wg.Done()
-	}
-	conn := ctx.Conn()
-	ctx.HijackSetNoResponse(true) // the Upgrader writes the 101 on the hijacked connection
-	ctx.Hijack(func(hc net.Conn) {
-		if !claimUpgrade(conn) {
-			return // closed first: upgradeConnState released the slot
-		}
-		c, err := upgrade(hc)
-		if err != nil {
-			release()
-			log.Debug("websocket upgrade failed", "remote", remote, "error", err)
-			return
-		}
-		// The session runs on past this handler: fasthttp then drops what it kept for the
-		// connection (its request context and its read buffer of max_header_size bytes,
-		// which a hijacked connection otherwise holds for its whole life); the server keeps
-		// hijacked connections open (KeepHijackedConns), run closes it.
-		go func() {
-			defer release()
-			run(c)
-		}()
-	})
-	pendingUpgrades.n.Add(1)
-	pendingUpgrades.m.Store(conn, release)
-	return nil
 }
 
 // aLongTimeAgo is a read deadline that makes a read return at once.
@@ -453,6 +420,57 @@ func upgradeRequest(h *fasthttp.RequestHeader) *http.Request {
 		}
 	}
 	return req
+}
+
+// upgradeSlots bound the live upgraded connections of a transport (slots, max_connections)
+// and count them for a shutdown's wait (wg).
+type upgradeSlots struct {
+	n   *atomic.Int64
+	max int64
+	wg  *sync.WaitGroup
+}
+
+// hijackUpgrade takes a slot, has fasthttp hand over the connection after this handler,
+// upgrades it there and runs run on it in a goroutine of its own. The slot is given back when
+// run returns, or when the connection never gets to it (the upgrade refuses, or the 101
+// cannot be written).
+func hijackUpgrade(ctx *fasthttp.RequestCtx, slots upgradeSlots, log *slog.Logger, remote string,
+	upgrade func(net.Conn) (*websocket.Conn, error), run func(*websocket.Conn)) error {
+	if slots.n.Add(1) > slots.max {
+		slots.n.Add(-1)
+		// A refused client should not keep an HTTP connection (and its max_connections slot).
+		ctx.SetConnectionClose()
+		return &clientReason{err: errWSLimit, reason: "too many WebSocket connections, try again later"}
+	}
+	slots.wg.Add(1)
+	release := func() {
+		slots.n.Add(-1)
+		slots.wg.Done()
+	}
+	conn := ctx.Conn()
+	ctx.HijackSetNoResponse(true) // the Upgrader writes the 101 on the hijacked connection
+	ctx.Hijack(func(hc net.Conn) {
+		if !claimUpgrade(conn) {
+			return // closed first: upgradeConnState released the slot
+		}
+		c, err := upgrade(hc)
+		if err != nil {
+			release()
+			log.Debug("websocket upgrade failed", "remote", remote, "error", err)
+			return
+		}
+		// The session runs on past this handler: fasthttp then drops what it kept for the
+		// connection (its request context and its read buffer of max_header_size bytes,
+		// which a hijacked connection otherwise holds for its whole life); the server keeps
+		// hijacked connections open (KeepHijackedConns), run closes it.
+		go func() {
+			defer release()
+			run(c)
+		}()
+	})
+	pendingUpgrades.n.Add(1)
+	pendingUpgrades.m.Store(conn, release)
+	return nil
 }
 
 // earlyConn reads bytes the client sent before the 101, then the connection.
