@@ -1,13 +1,20 @@
 package gateway
 
 import (
+	"bytes"
+	"crypto/rand"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"portico/config"
 )
 
 func TestParseRanges(t *testing.T) {
@@ -119,4 +126,109 @@ func FuzzParseRanges(f *testing.F) {
 			t.Fatalf("%q, size %d: %d bytes of ranges", h, size, total)
 		}
 	})
+}
+
+// recordingReaderFrom records what a ReaderFrom is handed, as the connection under fasthttp's
+// bufio.Writer is: net.TCPConn sends an *io.LimitedReader of an *os.File with sendfile.
+type recordingReaderFrom struct {
+	bytes.Buffer
+	handed []string
+}
+
+func (r *recordingReaderFrom) ReadFrom(src io.Reader) (int64, error) {
+	if lr, ok := src.(*io.LimitedReader); ok {
+		if _, ok := lr.R.(*os.File); ok {
+			r.handed = append(r.handed, fmt.Sprintf("file %d", lr.N))
+		}
+	}
+	return r.Buffer.ReadFrom(src)
+}
+
+// TestSendFileToHandsOverFile: a file body reaches a ReaderFrom as the shape sendfile takes,
+// in chunks of sendfileChunk, from the file's offset; the bytes are the file's.
+func TestSendFileToHandsOverFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	content := make([]byte, 2*sendfileChunk+1000)
+	_, _ = rand.Read(content)
+	if err := os.WriteFile(p, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(500, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	l := &limitedFile{f: f, n: int64(len(content)) - 600}
+	var w recordingReaderFrom
+	n, err := l.WriteTo(&w)
+	if err != nil || n != int64(len(content))-600 || !bytes.Equal(w.Bytes(), content[500:len(content)-100]) {
+		t.Fatalf("WriteTo: %d, %v; bytes equal: %v", n, err, bytes.Equal(w.Bytes(), content[500:len(content)-100]))
+	}
+	want := fmt.Sprint([]string{fmt.Sprintf("file %d", sendfileChunk), fmt.Sprintf("file %d", sendfileChunk), "file 400"})
+	if got := fmt.Sprint(w.handed); got != want {
+		t.Errorf("handed over %s, want %s", got, want)
+	}
+	// A file shorter than promised cuts the body.
+	if _, err := f.Seek(int64(len(content))-10, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	l = &limitedFile{f: f, n: 20}
+	if _, err := l.WriteTo(&recordingReaderFrom{}); err != io.ErrUnexpectedEOF {
+		t.Errorf("short file: %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
+// TestStaticLargeFileBytes: files larger than a sendfile chunk arrive whole and in order
+// through the gateway, the whole file, one range from an offset and several ranges.
+func TestStaticLargeFileBytes(t *testing.T) {
+	root := t.TempDir()
+	content := make([]byte, 3*sendfileChunk+12345)
+	_, _ = rand.Read(content)
+	if err := os.WriteFile(filepath.Join(root, "big.bin"), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := startGateway(t, testNode(t, map[string]*config.Service{
+		"/": {Type: "static", Static: &config.Static{Directory: root}},
+	}))
+	get := func(rng string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+"/big.bin", nil)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		resp, err := testClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	if resp, b := get(""); resp.StatusCode != 200 || !bytes.Equal(b, content) {
+		t.Errorf("whole file: %d, %d bytes, equal %v", resp.StatusCode, len(b), bytes.Equal(b, content))
+	}
+	if resp, b := get("bytes=1000-700999"); resp.StatusCode != 206 || !bytes.Equal(b, content[1000:701000]) {
+		t.Errorf("range: %d, %d bytes", resp.StatusCode, len(b))
+	}
+	resp, b := get("bytes=700000-,0-9")
+	_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	mr := multipart.NewReader(bytes.NewReader(b), params["boundary"])
+	var parts [][]byte
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		d, _ := io.ReadAll(p)
+		parts = append(parts, d)
+	}
+	if resp.StatusCode != 206 || len(parts) != 2 || !bytes.Equal(parts[0], content[700000:]) || !bytes.Equal(parts[1], content[:10]) {
+		t.Errorf("ranges: %d, %d parts, Content-Length %s of %d bytes", resp.StatusCode, len(parts), resp.Header.Get("Content-Length"), len(b))
+	}
 }
