@@ -41,8 +41,10 @@ type Gateway struct {
 	shutdowned bool
 
 	// Request body spools, see buffering.go.
-	spools   map[string]*spoolQuota // by transport place
-	spoolDir string                 // the default spool directory, made when first needed
+	spools map[string]*spoolQuota // by transport place
+	// upgraded counts each transport's live upgraded connections (websocket.go connSlots).
+	upgraded connSlots
+	spoolDir string // the default spool directory, made when first needed
 }
 
 // server is one listening transport: HTTP (web, websocket), RawSocket, or both (universal).
