@@ -185,6 +185,41 @@ type Realm struct {
 	Place string
 	Name  string
 	Roles []Role
+	// Store is the realm's event store (Crossbar's realm `store`); nil without one.
+	Store *RealmStore
+}
+
+// RealmStore is a realm's `store` as in Crossbar (crossbar/router/realmstore.py). Only type
+// "memory" is built; Crossbar's "cfxdb" (an LMDB database on disk) is not supported yet.
+// Everything is kept in memory and lost on restart, and every list is bounded.
+type RealmStore struct {
+	Place string
+	Type  string // "memory"
+	// Limit is the default Limit of the EventHistory and CallQueue entries that set none. Key
+	// `limit`; default 100 (Crossbar's); at most 100000.
+	Limit int
+	// EventHistory lists the topics whose events the realm keeps (`event-history`), for
+	// wamp.subscription.get_events. Each entry is a subscription the store holds from start,
+	// whatever clients subscribe.
+	EventHistory []StoreEntry
+	// CallQueue lists the procedures whose calls wait in a queue (`call-queue`) when every
+	// callee is at the `concurrency` it registered with, instead of failing with
+	// crossbar.error.max_concurrency_reached; Limit bounds each queue (a call over it fails
+	// so). The first entry that matches the procedure of the registration applies.
+	CallQueue []StoreEntry
+	// MaxBytes bounds the memory (an estimate) the event history of the realm holds, all
+	// entries together: past it the oldest events are dropped. Portico's key `max_bytes`
+	// (bytes or "16m"); default 16 MiB. Crossbar's memory store has no such bound.
+	MaxBytes int
+}
+
+// StoreEntry is one `event-history` or `call-queue` entry of a realm store: a URI pattern and
+// its limit (events kept, or calls queued).
+type StoreEntry struct {
+	Place string
+	URI   string
+	Match string // "exact" (default), "prefix" or "wildcard"
+	Limit int
 }
 
 // Role is a WAMP authrole with its static permissions. A role without `permissions` denies
@@ -297,7 +332,7 @@ type RawSocketOptions struct {
 	OutQueueLimit int
 	// SessionLimits are the session bounds of a websocket path's options: auth_timeout
 	// (which here bounds the RawSocket handshake too), max_subscriptions, max_registrations,
-	// max_testaments, max_testament_bytes, max_uri_length; same defaults.
+	// max_testaments, max_testament_bytes, max_uri_length, max_calls_in_flight; same defaults.
 	SessionLimits
 }
 
@@ -768,6 +803,11 @@ type SessionLimits struct {
 	// out_queue_limit, a session's testaments, published when it leaves, cannot overflow a
 	// subscriber's queue by themselves. Key `max_testaments`; default 100.
 	MaxTestaments int
+	// MaxCallsInFlight bounds the calls a session has made and not yet had answered. A CALL
+	// above it is answered with ERROR portico.error.limit_exceeded naming the key; the
+	// session stays. Without it, a caller of a callee that never answers holds router memory
+	// without end. Key `max_calls_in_flight`; default 10000.
+	MaxCallsInFlight int
 	// MaxTestamentBytes bounds the encoded size of a session's testaments, all together
 	// (topic, args and kwargs as the session's serializer encodes them), as MaxTestaments
 	// does their number. Key `max_testament_bytes` (bytes or "64k"); default 64 KiB.

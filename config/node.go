@@ -580,10 +580,90 @@ func (d *decoder) decodeRealm(v *value, place string) Realm {
 	// makes Crossbar log every message of the realm, which Portico's websocket `debug` does
 	// per path: it is ignored. Realm `options` (event_dispatching_chunk_size, uri_check,
 	// enable_meta_api, bridge_meta_api) tune Crossbar's Python router.
-	o.unsupported("store", "rlinks", "inventory", "stats")
+	if sv, sp := o.take("store"); sv != nil && sv.kind != kNull {
+		r.Store = d.decodeRealmStore(sv, sp)
+	}
+	o.unsupported("rlinks", "inventory", "stats")
 	o.ignore("options", "trace")
 	o.done()
 	return r
+}
+
+// Bounds and default of a realm store (RealmStore).
+const (
+	defaultStoreLimit    = 100 // Crossbar's RealmStoreMemory.GLOBAL_HISTORY_LIMIT
+	maxStoreLimit        = 100000
+	defaultStoreMaxBytes = 16 << 20
+)
+
+func (d *decoder) decodeRealmStore(v *value, place string) *RealmStore {
+	s := &RealmStore{Place: place, Limit: defaultStoreLimit, MaxBytes: defaultStoreMaxBytes}
+	o := d.object(v, place)
+	t, ok := o.str("type")
+	switch {
+	case !ok && !o.has("type"):
+		d.add(o.line(), place, "missing \"type\"")
+	case t == "memory":
+		s.Type = t
+	case t == "cfxdb":
+		tv, tp := o.take("type")
+		d.add(tv.line, tp, "store type %q is not supported yet (want \"memory\")", t)
+		o.ignore("path", "maxsize", "buffer-flush")
+	case ok:
+		tv, tp := o.take("type")
+		d.add(tv.line, tp, "store type %q is not supported (want \"memory\")", t)
+	}
+	o.integer("limit", 1, maxStoreLimit, &s.Limit)
+	var n int64
+	if o.size("max_bytes", &n) {
+		if n < 1<<10 || n > 1<<40 {
+			bv, bp := o.take("max_bytes")
+			d.add(bv.line, bp, "%d bytes is out of range [1 KiB, 1 TiB]", n)
+		} else {
+			s.MaxBytes = int(n)
+		}
+	}
+	entries := func(key string) []StoreEntry {
+		var out []StoreEntry
+		es, ep := o.list(key)
+		for i, ev := range es {
+			out = append(out, d.decodeStoreEntry(ev, elemPlace(ev, ep, i), s.Limit))
+		}
+		return out
+	}
+	s.EventHistory = entries("event-history")
+	s.CallQueue = entries("call-queue")
+	o.done()
+	return s
+}
+
+func (d *decoder) decodeStoreEntry(v *value, place string, limit int) StoreEntry {
+	e := StoreEntry{Place: place, Match: "exact", Limit: limit}
+	o := d.object(v, place)
+	if m, ok := o.str("match"); ok {
+		mv, mp := o.take("match")
+		if d.oneOf(mv.line, mp, "match", m, "exact", "prefix", "wildcard") {
+			e.Match = m
+		}
+	}
+	uri, ok := o.str("uri")
+	if !ok && !o.has("uri") {
+		d.add(o.line(), place, "missing \"uri\"")
+	}
+	if ok {
+		valid := validURI(uri, e.Match == "wildcard")
+		if e.Match == "prefix" {
+			valid = uri == "" || validURI(strings.TrimSuffix(uri, "."), false)
+		}
+		if !valid {
+			uv, up := o.take("uri")
+			d.add(uv.line, up, "%q is not a valid WAMP URI for match %q", uri, e.Match)
+		}
+		e.URI = uri
+	}
+	o.integer("limit", 1, maxStoreLimit, &e.Limit)
+	o.done()
+	return e
 }
 
 func (d *decoder) decodeRole(v *value, place string) Role {
@@ -1676,6 +1756,7 @@ func DefaultSessionLimits() SessionLimits {
 		MaxSubscriptions:  10000,
 		MaxRegistrations:  10000,
 		MaxTestaments:     100,
+		MaxCallsInFlight:  10000,
 		MaxTestamentBytes: 64 << 10,
 		MaxURILength:      4096,
 	}
@@ -1691,6 +1772,7 @@ func (d *decoder) decodeSessionLimits(x *obj, l *SessionLimits) {
 	x.integer("max_subscriptions", 1, 1<<30, &l.MaxSubscriptions)
 	x.integer("max_registrations", 1, 1<<30, &l.MaxRegistrations)
 	x.integer("max_testaments", 1, 1<<20, &l.MaxTestaments)
+	x.integer("max_calls_in_flight", 1, 1<<30, &l.MaxCallsInFlight)
 	var n int64
 	if x.size("max_testament_bytes", &n) {
 		if n < 1 || n > 1<<30 {
