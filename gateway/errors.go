@@ -30,6 +30,7 @@ var (
 	errHeaderName     = errors.New("header name is not a token")
 	errUserinfo       = errors.New("request target has userinfo")
 	errBadHost        = errors.New("host is not an RFC 3986 host")
+	errPrecondition   = errors.New("If-Match or If-Unmodified-Since does not hold")
 )
 
 // clientReason is a refusal whose reason is meant for the client, such as why a WebSocket
@@ -82,6 +83,7 @@ func (e *interceptedError) Error() string {
 //	Host not a host (redirect_https)    400
 //	WebSocket handshake we cannot serve 400 (no common subprotocol, bad version or key)
 //	plain GET where only WebSocket is   426 (Upgrade: websocket)
+//	If-Match, If-Unmodified-Since fail  412 (static files)
 //	client body too slow / broken       408 / 400
 //	request body temporary file failed  500
 //	X-Sendfile outside sendfile_roots,  500 (the app asked for what the proxy must not or
@@ -134,6 +136,8 @@ func statusOf(err error) int {
 		return fasthttp.StatusForbidden
 	case errors.Is(err, errMethod):
 		return fasthttp.StatusMethodNotAllowed
+	case errors.Is(err, errPrecondition):
+		return fasthttp.StatusPreconditionFailed
 	case errors.Is(err, errUpgradeRequired):
 		return fasthttp.StatusUpgradeRequired
 	case errors.Is(err, errNotImplemented):

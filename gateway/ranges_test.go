@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"portico/config"
 )
 
@@ -230,5 +232,30 @@ func TestStaticLargeFileBytes(t *testing.T) {
 	}
 	if resp.StatusCode != 206 || len(parts) != 2 || !bytes.Equal(parts[0], content[700000:]) || !bytes.Equal(parts[1], content[:10]) {
 		t.Errorf("ranges: %d, %d parts, Content-Length %s of %d bytes", resp.StatusCode, len(parts), resp.Header.Get("Content-Length"), len(b))
+	}
+}
+
+func TestPreconditions(t *testing.T) {
+	mod := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	etag := `"66322ec0-3e8"`
+	for _, c := range []struct {
+		name, value string
+		holds       bool
+	}{
+		{"If-Match", etag, true},
+		{"If-Match", `"a",` + etag, true},
+		{"If-Match", "*", true},
+		{"If-Match", "W/" + etag, false},
+		{"If-Match", `"a"`, false},
+		{"If-Unmodified-Since", "Wed, 01 May 2024 12:00:00 GMT", true},
+		{"If-Unmodified-Since", "Wed, 01 May 2024 13:00:00 GMT", true},
+		{"If-Unmodified-Since", "Wed, 01 May 2024 11:59:59 GMT", false},
+		{"If-Unmodified-Since", "never", false},
+	} {
+		var h fasthttp.RequestHeader
+		h.Set(c.name, c.value)
+		if err := preconditions(&h, etag, mod); (err == nil) != c.holds {
+			t.Errorf("%s: %s: %v, want holding %v", c.name, c.value, err, c.holds)
+		}
 	}
 }

@@ -221,6 +221,13 @@ func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, rq *request, rel stri
 	if s.cache != "" {
 		h.Set("Cache-Control", s.cache)
 	}
+	// If-Unmodified-Since and If-Match (RFC 9110 sections 13.1.4 and 13.1.1) are checked
+	// first, and both when both are sent, as nginx's not-modified filter checks them: a
+	// client that would overwrite or resume from another version of the file gets 412.
+	if err := preconditions(&ctx.Request.Header, etag, mod); err != nil {
+		f.Close()
+		return err
+	}
 	// If-None-Match, when sent, decides instead of If-Modified-Since (RFC 9110 section 13.2.2).
 	if inm := ctx.Request.Header.Peek("If-None-Match"); len(inm) > 0 {
 		if etagListed(string(inm), etag) {
@@ -282,6 +289,27 @@ func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, rq *request, rel stri
 		return nil
 	}
 	setBodyStream(ctx, rq, body, int(length))
+	return nil
+}
+
+// preconditions is errPrecondition when If-Unmodified-Since names a time before the file's
+// Last-Modified (or is not a date), or If-Match lists neither "*" nor the file's ETag, compared
+// strongly (a W/ tag never matches), as nginx's ngx_http_test_if_unmodified and
+// ngx_http_test_if_match decide.
+func preconditions(h *fasthttp.RequestHeader, etag string, mod time.Time) error {
+	if ius := h.Peek("If-Unmodified-Since"); len(ius) > 0 {
+		if t, err := http.ParseTime(string(ius)); err != nil || t.Unix() < mod.Unix() {
+			return errPrecondition
+		}
+	}
+	if im := h.Peek("If-Match"); len(im) > 0 && string(im) != "*" {
+		for t := range strings.SplitSeq(string(im), ",") {
+			if strings.Trim(t, " \t") == etag {
+				return nil
+			}
+		}
+		return errPrecondition
+	}
 	return nil
 }
 

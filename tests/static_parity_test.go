@@ -121,9 +121,10 @@ func fetchStatic(t *testing.T, addr, method, path string, hdr ...string) staticA
 	return a
 }
 
-// TestStaticRangesNginxParity: Range and If-Range requests on the same directory, answered by
-// nginx and Portico alike: status, Content-Range, Content-Length, Accept-Ranges and body; a
-// multipart/byteranges answer has the same parts (type, range, bytes) in the same order.
+// TestStaticRangesNginxParity: Range, If-Range and conditional requests (If-Match,
+// If-Unmodified-Since, If-None-Match, If-Modified-Since) on the same directory, answered by
+// nginx and Portico alike: status, validators, Content-Range, Content-Length, Accept-Ranges and
+// body; a multipart/byteranges answer has the same parts (type, range, bytes) in the same order.
 func TestStaticRangesNginxParity(t *testing.T) {
 	dir := nginxReadableTempDir(t)
 	www := filepath.Join(dir, "www")
@@ -186,6 +187,22 @@ func TestStaticRangesNginxParity(t *testing.T) {
 		{"If-Range date newer", "GET", "/f.pdf", []string{"Range", "bytes=0-1", "If-Range", mtime.Add(time.Hour).Format(http.TimeFormat)}},
 		{"If-Range garbage", "GET", "/f.pdf", []string{"Range", "bytes=0-1", "If-Range", "yesterday"}},
 		{"If-Range without Range", "GET", "/f.pdf", []string{"If-Range", etag}},
+		{"If-Match", "GET", "/f.pdf", []string{"If-Match", etag}},
+		{"If-Match in a list", "GET", "/f.pdf", []string{"If-Match", `"a", ` + etag + ` , "b"`}},
+		{"If-Match star", "GET", "/f.pdf", []string{"If-Match", "*"}},
+		{"If-Match differs", "GET", "/f.pdf", []string{"If-Match", `"other"`}},
+		{"If-Match weak", "GET", "/f.pdf", []string{"If-Match", "W/" + etag}},
+		{"If-Match differs, HEAD", "HEAD", "/f.pdf", []string{"If-Match", `"other"`}},
+		{"If-Match with Range", "GET", "/f.pdf", []string{"If-Match", etag, "Range", "bytes=0-1"}},
+		{"If-Unmodified-Since same", "GET", "/f.pdf", []string{"If-Unmodified-Since", lm}},
+		{"If-Unmodified-Since newer", "GET", "/f.pdf", []string{"If-Unmodified-Since", mtime.Add(time.Hour).Format(http.TimeFormat)}},
+		{"If-Unmodified-Since older", "GET", "/f.pdf", []string{"If-Unmodified-Since", mtime.Add(-time.Hour).Format(http.TimeFormat)}},
+		{"If-Unmodified-Since garbage", "GET", "/f.pdf", []string{"If-Unmodified-Since", "yesterday"}},
+		{"If-None-Match", "GET", "/f.pdf", []string{"If-None-Match", etag}},
+		{"If-None-Match weak", "GET", "/f.pdf", []string{"If-None-Match", "W/" + etag}},
+		{"If-None-Match differs", "GET", "/f.pdf", []string{"If-None-Match", `"other"`}},
+		{"If-Modified-Since same", "GET", "/f.pdf", []string{"If-Modified-Since", lm}},
+		{"If-Modified-Since older", "GET", "/f.pdf", []string{"If-Modified-Since", mtime.Add(-time.Hour).Format(http.TimeFormat)}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
