@@ -296,7 +296,7 @@ type Origin struct {
 type RawSocket struct {
 	Place string // e.g. "workers[0].transports[1]" or "...transports[2].rawsocket"
 	// Serializers restricts the serializers a client may ask for in the handshake ("json",
-	// "msgpack", "cbor"); default all. Any other is refused with handshake error 1
+	// "msgpack", "cbor", "ubjson"); default all. Any other is refused with handshake error 1
 	// (serializer unsupported).
 	Serializers []string
 	// MaxMessageSize bounds one incoming message, in bytes or "128k". The handshake announces
@@ -531,11 +531,12 @@ var DefaultCompressTypes = []string{
 // Service is one entry of a path table.
 type Service struct {
 	Place string // e.g. "workers[0].transports[0].paths.ws"
-	// Type is one of "wsgi", "websocket", "static", "redirect", "json", "nodeinfo" (Crossbar's
+	// Type is one of "wsgi", "websocket", "longpoll", "static", "redirect", "json", "nodeinfo" (Crossbar's
 	// node information page), "path".
 	Type      string
 	WSGI      *WSGI
 	WebSocket *WebSocket
+	LongPoll  *LongPoll
 	Static    *Static
 	Redirect  *Redirect
 	JSON      *JSON
@@ -649,7 +650,8 @@ type WSGI struct {
 
 // WebSocket serves the WAMP router of the worker.
 type WebSocket struct {
-	// Serializers restricts the offered WAMP serializers ("json", "msgpack", "cbor"); default all.
+	// Serializers restricts the offered WAMP serializers ("json", "msgpack", "cbor", "ubjson");
+	// default all.
 	Serializers []string
 	Options     WebSocketOptions
 	// Auth is the path's `auth` (Crossbar "Authentication"): the methods clients may
@@ -845,6 +847,31 @@ type Redirect struct {
 	URL string
 	// Code is 301, 302, 303, 307 or 308. Default 302, as Crossbar's (twisted.web.util.Redirect).
 	Code int
+}
+
+// LongPoll is Crossbar's `longpoll` path service: the WAMP long-poll transport (WAMP spec,
+// advanced profile, "Long-Poll Transport"; crossbar/router/longpoll.py), served by the
+// worker's router, for clients that cannot use WebSocket. Its `options`:
+type LongPoll struct {
+	// RequestTimeout: a receive request with nothing to deliver is answered 204 (empty) after
+	// this, and the client polls again. Key request_timeout, whole seconds, default 10; 0
+	// waits until a message comes.
+	RequestTimeout time.Duration
+	// SessionTimeout: a transport that saw no request for this long is closed and its session
+	// ends (checked every session_timeout, so it goes between one and two of them after the
+	// last request). A receive request waiting counts as a request. Key session_timeout,
+	// whole seconds, default 30; 0 never.
+	SessionTimeout time.Duration
+	// QueueLimitBytes and QueueLimitMessages bound what waits for the client's next receive:
+	// a transport whose queue would pass either is closed (its session ends, as a WebSocket
+	// consumer that stopped reading). Keys queue_limit_bytes (default 131072) and
+	// queue_limit_messages (default 100).
+	QueueLimitBytes    int
+	QueueLimitMessages int
+	// DebugTransportID, when set, is the transport ID of every transport opened (Crossbar's
+	// debug_transport_id): one open at a time; a new open closes the one before. Debug
+	// (key debug) is accepted and ignored: Portico's log level is its own.
+	DebugTransportID string
 }
 
 // JSON answers with a fixed JSON value.

@@ -21,7 +21,7 @@ var (
 	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
 	// personality's pairme), and older names.
 	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "resource", "publisher", "caller",
-		"webhook", "longpoll", "upload", "cgi", "fileupload", "schemadoc", "wap", "archive", "catalog", "pairme", "mqtt", "rawsocket"}
+		"webhook", "upload", "cgi", "fileupload", "schemadoc", "wap", "archive", "catalog", "pairme", "mqtt", "rawsocket"}
 )
 
 func contains(l []string, s string) bool {
@@ -1014,9 +1014,9 @@ func (d *decoder) decodeSerializers(o *obj) []string {
 		case contains(knownSerializers, s):
 			out = append(out, s)
 		case contains(unsupportedSerializers, s):
-			d.add(sv.line, indexPlace(sp, i), "serializer %q is not supported yet (want json, msgpack or cbor)", s)
+			d.add(sv.line, indexPlace(sp, i), "serializer %q is not supported yet (want json, msgpack, cbor or ubjson)", s)
 		default:
-			d.add(sv.line, indexPlace(sp, i), "unknown serializer %q (want json, msgpack or cbor)", s)
+			d.add(sv.line, indexPlace(sp, i), "unknown serializer %q (want json, msgpack, cbor or ubjson)", s)
 		}
 	}
 	return out
@@ -1448,7 +1448,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 	typ, ok := o.str("type")
 	if !ok {
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, static, redirect, json, nodeinfo or path)")
+			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, longpoll, static, redirect, json, nodeinfo or path)")
 			// Name misspelt keys too: "tpye" is likely why the type is missing.
 			for _, e := range o.v.keys {
 				if !contains(serviceKeys, e.key) {
@@ -1473,6 +1473,8 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		s.WSGI = d.decodeWSGI(o, place, dir, w)
 	case "websocket":
 		s.WebSocket = d.decodeWebSocket(o)
+	case "longpoll":
+		s.LongPoll = d.decodeLongPoll(o)
 	case "static":
 		s.Static = d.decodeStatic(o, place, dir)
 	case "redirect":
@@ -1493,7 +1495,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		if contains(unsupportedServices, typ) {
 			d.add(tv.line, tp, "service type %q is not supported yet", typ)
 		} else {
-			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, static, redirect, json, nodeinfo or path)", typ)
+			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, longpoll, static, redirect, json, nodeinfo or path)", typ)
 		}
 		return nil
 	}
@@ -1662,8 +1664,8 @@ var serviceKeys = []string{"type", "id", "module", "object", "minthreads", "maxt
 
 // serializers Portico speaks; Crossbar also knows these others.
 var (
-	knownSerializers       = []string{"json", "msgpack", "cbor"}
-	unsupportedSerializers = []string{"ubjson", "flatbuffers"}
+	knownSerializers       = []string{"json", "msgpack", "cbor", "ubjson"}
+	unsupportedSerializers = []string{"flatbuffers"}
 )
 
 func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
@@ -1867,6 +1869,40 @@ func (d *decoder) decodeRedirect(o *obj, place string) *Redirect {
 		}
 	}
 	return r
+}
+
+// decodeLongPoll reads a longpoll service's `options` (crossbar/common/checkconfig.py
+// check_web_path_service_longpoll; defaults from crossbar/webservice/wap.py's
+// RouterWebServiceLongPoll).
+func (d *decoder) decodeLongPoll(o *obj) *LongPoll {
+	lp := &LongPoll{RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
+		QueueLimitBytes: 128 << 10, QueueLimitMessages: 100}
+	ov, op := o.take("options")
+	if ov == nil || ov.kind == kNull {
+		return lp
+	}
+	x := d.object(ov, op)
+	var debug bool
+	x.boolean("debug", &debug)
+	if id, ok := x.str("debug_transport_id"); ok {
+		iv, ip := x.take("debug_transport_id")
+		if id == "" || strings.ContainsAny(id, "/?#% ") {
+			d.add(iv.line, ip, "transport ID %q must be non-empty, without '/', '?', '#', '%%' or spaces", id)
+		}
+		lp.DebugTransportID = id
+	}
+	secs := func(key string, hi int64, dst *time.Duration) {
+		n := int(*dst / time.Second)
+		if x.integer(key, 0, hi, &n) {
+			*dst = time.Duration(n) * time.Second
+		}
+	}
+	secs("request_timeout", 3600, &lp.RequestTimeout)
+	secs("session_timeout", 86400, &lp.SessionTimeout)
+	x.integer("queue_limit_bytes", 1, 1<<30, &lp.QueueLimitBytes)
+	x.integer("queue_limit_messages", 1, 1<<20, &lp.QueueLimitMessages)
+	x.done()
+	return lp
 }
 
 func (d *decoder) decodeJSON(o *obj, place string) *JSON {

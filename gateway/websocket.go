@@ -58,7 +58,8 @@ type routerRef struct {
 
 	mu    sync.Mutex
 	conns map[cutter]struct{}
-	slots *connSlots // the gateway's; a router made alone (tests) makes its own
+	slots *connSlots          // the gateway's; a router made alone (tests) makes its own
+	lp    map[string]*lpTable // open long-poll transports per longpoll path (Place)
 	wg    sync.WaitGroup
 }
 
