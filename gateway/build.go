@@ -170,7 +170,7 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		}
 		return newWebSocketService(svc, t, ref, log)
 	case "websocket-testee":
-		return newEchoService(svc, t, g.echoFor(w), log), nil
+		return newEchoService(svc, t, g.echoFor(w), g.upgraded.of(t.Place), log), nil
 	case "longpoll":
 		ref, err := g.routerFor(w)
 		if err != nil {

@@ -45,7 +45,6 @@ type echoService struct {
 type echoGroup struct {
 	mu    sync.Mutex
 	conns map[*websocket.Conn]struct{}
-	slots map[string]*atomic.Int64 // live connections per transport (Place), see slotsOf
 	wg    sync.WaitGroup
 }
 
@@ -56,21 +55,10 @@ func (g *Gateway) echoFor(w *config.Worker) *echoGroup {
 	}
 	e := g.echoes[w.Place]
 	if e == nil {
-		e = &echoGroup{conns: map[*websocket.Conn]struct{}{}, slots: map[string]*atomic.Int64{}}
+		e = &echoGroup{conns: map[*websocket.Conn]struct{}{}}
 		g.echoes[w.Place] = e
 	}
 	return e
-}
-
-func (e *echoGroup) slotsOf(place string) *atomic.Int64 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	n := e.slots[place]
-	if n == nil {
-		n = new(atomic.Int64)
-		e.slots[place] = n
-	}
-	return n
 }
 
 // close says goodbye (1001) to every connection, closes them and waits for their loops.
@@ -84,10 +72,12 @@ func (e *echoGroup) close() {
 	e.wg.Wait()
 }
 
-func newEchoService(svc *config.Service, t *config.Transport, grp *echoGroup, log *slog.Logger) *echoService {
+// newEchoService serves a testee's transport; slots counts the transport's live upgraded
+// connections (the gateway's connSlots).
+func newEchoService(svc *config.Service, t *config.Transport, grp *echoGroup, slots *atomic.Int64, log *slog.Logger) *echoService {
 	o := svc.WebSocket.Options
 	s := &echoService{where: svc.Place, log: log, opts: o, writeTO: t.Options.WriteTimeout, grp: grp,
-		slots: grp.slotsOf(t.Place), maxConns: int64(t.Options.MaxConnections)}
+		slots: slots, maxConns: int64(t.Options.MaxConnections)}
 	if s.maxConns <= 0 {
 		s.maxConns = fasthttp.DefaultConcurrency
 	}
