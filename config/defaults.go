@@ -72,6 +72,9 @@ func defaultWorker(w *Worker, dir string) {
 		setInt(&o.MaxRetainedEvents, 10000)
 		setInt(&o.MaxRetainedBytes, 16<<20)
 	}
+	for i := range w.Realms {
+		defaultRealm(&w.Realms[i])
+	}
 	if g := w.Guest; g != nil {
 		setStr(&g.Workdir, dir)
 		setStr(&g.Stdout, "log")
@@ -98,6 +101,22 @@ func defaultWorker(w *Worker, dir string) {
 func defaultEnv(e *Env) {
 	if !e.inheritSet && !e.InheritAll && e.Inherit == nil {
 		e.InheritAll = true
+	}
+}
+
+// defaultRealm: a realm store's entries keep the store's limit unless they set their own.
+func defaultRealm(r *Realm) {
+	s := r.Store
+	if s == nil {
+		return
+	}
+	setInt(&s.Limit, defaultStoreLimit)
+	setInt(&s.MaxBytes, defaultStoreMaxBytes)
+	for _, es := range [][]StoreEntry{s.EventHistory, s.CallQueue} {
+		for i := range es {
+			setStr(&es[i].Match, "exact")
+			setInt(&es[i].Limit, s.Limit)
+		}
 	}
 }
 
@@ -208,6 +227,16 @@ func defaultPaths(paths map[string]*Service, wo *WebOptions) {
 				st.CacheTimeout = &cache
 			}
 		}
+		if lp := svc.LongPoll; lp != nil { // crossbar/webservice/wap.py RouterWebServiceLongPoll
+			if !lp.set.has("request_timeout") {
+				setDur(&lp.RequestTimeout, 10*time.Second)
+			}
+			if !lp.set.has("session_timeout") {
+				setDur(&lp.SessionTimeout, 30*time.Second)
+			}
+			setInt(&lp.QueueLimitBytes, 128<<10)
+			setInt(&lp.QueueLimitMessages, 100)
+		}
 		if r := svc.Redirect; r != nil {
 			setInt(&r.Code, 302) // twisted.web.util.Redirect, which Crossbar uses, answers 302
 		}
@@ -306,6 +335,7 @@ func defaultSessionLimits(l *SessionLimits) {
 	setInt(&l.MaxSubscriptions, 10000)
 	setInt(&l.MaxRegistrations, 10000)
 	setInt(&l.MaxTestaments, 100)
+	setInt(&l.MaxCallsInFlight, 10000)
 	setInt(&l.MaxTestamentBytes, 64<<10)
 	setInt(&l.MaxURILength, 4096)
 }

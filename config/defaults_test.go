@@ -123,8 +123,8 @@ func defaultsScenario() *Node {
 	return n
 }
 
-// fill allocates the nil struct pointers and empty maps of struct values under v, one level
-// per type, so that every part applyDefaults visits is there; Component.Transport and
+// fill allocates the nil struct pointers and gives empty lists of structs one element, under
+// v, one level per type, so that every part applyDefaults visits is there; Component.Transport and
 // Static.CacheTimeout are left as the scenario has them.
 func fill(v reflect.Value, onPath map[reflect.Type]bool) {
 	if onPath[v.Type()] {
@@ -149,6 +149,9 @@ func fill(v reflect.Value, onPath map[reflect.Type]bool) {
 			}
 			fill(f.Elem(), onPath)
 		case reflect.Slice:
+			if f.Len() == 0 && f.Type().Elem().Kind() == reflect.Struct && !onPath[f.Type().Elem()] {
+				f.Set(reflect.Append(f, reflect.New(f.Type().Elem()).Elem()))
+			}
 			for j := 0; j < f.Len(); j++ {
 				if f.Index(j).Kind() == reflect.Struct {
 					fill(f.Index(j), onPath)
@@ -236,6 +239,13 @@ func TestDefaultsLiveInApplyDefaults(t *testing.T) {
 			t.Errorf("%s: its doc comment gives a default (%q) that applyDefaults (config/defaults.go) does not set", key, strings.TrimSpace(doc))
 		}
 	}
+	for _, typ := range structTypes(reflect.TypeOf(Node{}), map[reflect.Type]bool{}) {
+		for i := 0; i < typ.NumField(); i++ {
+			if key := typ.Name() + "." + typ.Field(i).Name; typ.Field(i).IsExported() && !seen[key] && typ.Field(i).Type.Kind() != reflect.Struct {
+				t.Errorf("%s is not in defaultsScenario: give it the part it belongs to, so that its defaults are checked", key)
+			}
+		}
+	}
 	for key := range notByApplyDefaults {
 		if !seen[key] {
 			t.Errorf("notByApplyDefaults names %s, which the model does not have", key)
@@ -253,4 +263,22 @@ func TestDefaultsIdempotent(t *testing.T) {
 	if !reflect.DeepEqual(once, twice) {
 		t.Fatal("a second applyDefaults changed the model")
 	}
+}
+
+// structTypes lists the struct types of the package reachable from t.
+func structTypes(t reflect.Type, done map[reflect.Type]bool) []reflect.Type {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || done[t] || t.PkgPath() != reflect.TypeOf(Node{}).PkgPath() {
+		return nil
+	}
+	done[t] = true
+	out := []reflect.Type{t}
+	for i := 0; i < t.NumField(); i++ {
+		if t.Field(i).IsExported() {
+			out = append(out, structTypes(t.Field(i).Type, done)...)
+		}
+	}
+	return out
 }
