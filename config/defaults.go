@@ -71,6 +71,7 @@ func defaultWorker(w *Worker, dir string) {
 	case "router", "proxy":
 		setInt(&o.MaxRetainedEvents, 10000)
 		setInt(&o.MaxRetainedBytes, 16<<20)
+		setDur(&o.AuthorizerTimeout, 10*time.Second)
 	}
 	for i := range w.Realms {
 		defaultRealm(&w.Realms[i])
@@ -314,6 +315,12 @@ func defaultWebSocket(ws *WebSocket) {
 	setDur(&o.OutQueueTimeout, 10*time.Second) // nats-server's write_deadline
 	defaultSessionLimits(&o.SessionLimits)
 	defaultAuth(ws.Auth)
+	if c := ws.Cookie; c != nil { // Crossbar's cookie tracking
+		setStr(&c.Name, "cbtid")
+		setInt(&c.Length, 24)
+		setDur(&c.MaxAge, 7*24*time.Hour)
+		setStr(&c.Store, "memory")
+	}
 }
 
 // DefaultSessionLimits are the session bounds of a websocket path that sets none, and of the
@@ -351,6 +358,18 @@ func defaultAuth(a *Auth) {
 		for k, p := range t.Principals {
 			setStr(&p.Role, t.DefaultRole)
 			t.Principals[k] = p
+		}
+	}
+	if c := a.Cryptosign; c != nil {
+		for k, p := range c.Principals {
+			setStr(&p.Role, c.DefaultRole)
+			c.Principals[k] = p
+		}
+	}
+	if c := a.TLS; c != nil {
+		for k, p := range c.Principals {
+			setStr(&p.Role, c.DefaultRole)
+			c.Principals[k] = p
 		}
 	}
 	if c := a.WAMPCRA; c != nil {

@@ -101,6 +101,8 @@ var notByApplyDefaults = map[string]string{
 	"WebSocketOptions.AllowedOrigins": "nil allows every origin",
 	"Endpoint.ProxyProtocolFrom":      "nil: the transport's trusted_proxies are asked at each connection",
 	"WAMPCRAUser.Salt":                "the defaults its doc names are Iterations' and KeyLen's",
+	"Authenticator.Realm":             "empty: the realm of the client's HELLO, known at each login",
+	"Authenticator.Role":              "empty: the router calls as \"trusted\" (router/authdynamic.go)",
 }
 
 // defaultsScenario is a node with every part that has defaults, in the state a decoder leaves
@@ -116,8 +118,10 @@ func defaultsScenario() *Node {
 		{Type: "guest", Guest: &Guest{Watch: &GuestWatch{}}},
 	}}
 	n.Workers[0].Transports[0].RawSocket = &RawSocket{Auth: &Auth{
-		Ticket:  &TicketAuth{DefaultRole: "r", Principals: map[string]TicketPrincipal{"p": {}}},
-		WAMPCRA: &WAMPCRAAuth{DefaultRole: "r", Users: map[string]WAMPCRAUser{"u": {Salt: "s"}}},
+		Ticket:     &TicketAuth{DefaultRole: "r", Principals: map[string]TicketPrincipal{"p": {}}},
+		Cryptosign: &CryptosignAuth{DefaultRole: "r", Principals: map[string]CryptosignPrincipal{"p": {}}},
+		TLS:        &TLSAuth{DefaultRole: "r", Principals: map[string]TLSPrincipal{"p": {}}},
+		WAMPCRA:    &WAMPCRAAuth{DefaultRole: "r", Users: map[string]WAMPCRAUser{"u": {Salt: "s"}}},
 	}}
 	fill(reflect.ValueOf(n).Elem(), map[reflect.Type]bool{})
 	return n
