@@ -232,6 +232,21 @@ func runStart(log *slog.Logger, stderr io.Writer, cbdir, cfgFile string) error {
 	}
 	startErr := make(chan error, 1)
 	go func() { startErr <- g.Start(ctx) }()
+	// Reloads run beside the signal loop, one at a time: a uwsgi they launch may take up to a
+	// minute to answer, and SIGTERM must not wait for it (Shutdown abandons the reload). A
+	// SIGHUP during a reload asks for one more after it, which reads the config again.
+	hups := make(chan struct{}, 1)
+	reloading := make(chan struct{})
+	go func() {
+		defer close(reloading)
+		for range hups {
+			reload(log, stderr, g, cbdir, cfgFile)
+		}
+	}()
+	defer func() {
+		close(hups)
+		<-reloading
+	}()
 	for {
 		select {
 		case err := <-startErr:
@@ -246,7 +261,10 @@ func runStart(log *slog.Logger, stderr io.Writer, cbdir, cfgFile string) error {
 			startErr = nil
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				reload(log, stderr, g, cbdir, cfgFile)
+				select {
+				case hups <- struct{}{}:
+				default: // one is already asked for
+				}
 				continue
 			}
 			log.Info("stopping", "signal", sig.String())
