@@ -655,7 +655,10 @@ type WebSocket struct {
 	// Auth is the path's `auth` (Crossbar "Authentication"): the methods clients may
 	// authenticate with. Nil: clients join anonymously with role "anonymous". When set, a client
 	// joins only by one of its methods; anonymous clients only when Auth.Anonymous is set.
-	Auth  *Auth
+	Auth *Auth
+	// Debug is Crossbar's `debug`: the path logs each of its connections, at info level (so
+	// without --loglevel debug): the upgrade, every WAMP message in and out (direction, type,
+	// size; never the content, which may carry tickets and application data) and the end.
 	Debug bool
 }
 

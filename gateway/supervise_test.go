@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -9,8 +10,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/fasthttp/websocket"
 
 	"portico/config"
 	"portico/gateway/launch"
@@ -269,4 +273,97 @@ func wsgiLoad(tab *pathTable) int {
 func retireRunning() bool {
 	buf := make([]byte, 1<<20)
 	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "gateway.(*Gateway).retire")
+}
+
+// syncLog is a log destination tests read while the gateway writes.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestWebSocketDebug: a websocket path with Crossbar's `debug` logs, at info level, its
+// connection, each WAMP message in and out by type and size, and the end; the ticket a
+// client authenticates with is not in the log. A path without it logs none of that.
+func TestWebSocketDebug(t *testing.T) {
+	noisy := wsPath([]string{"json"}, wsOptions())
+	noisy.WebSocket.Debug = true
+	noisy.WebSocket.Auth = &config.Auth{Ticket: &config.TicketAuth{Principals: map[string]config.TicketPrincipal{
+		"joe": {Ticket: "secret-ticket-123", Role: "user"}}}}
+	quiet := wsPath([]string{"json"}, wsOptions())
+	node := testNode(t, map[string]*config.Service{"noisy": noisy, "quiet": quiet})
+	node.Workers[0].Realms = []config.Realm{{Name: "realm1", Roles: []config.Role{
+		{Name: "user", Permissions: []config.Permission{{URI: "", Match: "prefix", Allow: config.Allow{Call: true, Register: true, Publish: true, Subscribe: true}}}},
+		{Name: "anonymous", Permissions: []config.Permission{{URI: "", Match: "prefix", Allow: config.Allow{Call: true, Register: true, Publish: true, Subscribe: true}}}},
+	}}}
+	var logs syncLog
+	g, err := New(node, slog.New(slog.NewTextHandler(&logs, nil))) // info: what `portico start` logs
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctxShutdown(t, g) })
+	ws := "ws://" + g.Addrs()[0].String()
+
+	session := func(path string, hello, auth string) {
+		c, _, err := dial(t, ws+path, []string{"wamp.2.json"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roundTrip := func(send, want string) {
+			t.Helper()
+			if err := c.WriteMessage(websocket.TextMessage, []byte(send)); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(testkit.Patience))
+			_, b, err := c.ReadMessage()
+			if err != nil || !strings.HasPrefix(string(b), want) {
+				t.Fatalf("%s: sent %s, got %s (%v), want %s...", path, send, b, err, want)
+			}
+		}
+		if auth != "" {
+			roundTrip(hello, "[4,") // CHALLENGE
+			roundTrip(auth, "[2,")  // WELCOME
+		} else {
+			roundTrip(hello, "[2,")
+		}
+		roundTrip(`[6,{},"wamp.close.normal"]`, "[6,")
+		c.Close()
+	}
+	session("/noisy", `[1,"realm1",{"authmethods":["ticket"],"authid":"joe","roles":{"subscriber":{}}}]`, `[5,"secret-ticket-123",{}]`)
+	testkit.WaitFor(t, 0, "the debug path logs the connection's end", func() bool {
+		return strings.Contains(logs.String(), "websocket debug: connection closed")
+	})
+	out := logs.String()
+	for _, want := range []string{
+		`msg="websocket debug: connection open"`,
+		`msg="websocket debug: message in" service=workers[0].transports[0].paths.noisy remote=127.0.0.1:`,
+		"type=HELLO", "type=CHALLENGE", "type=AUTHENTICATE", "type=WELCOME", "type=GOODBYE",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the debug log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "secret-ticket-123") {
+		t.Errorf("the ticket is logged:\n%s", out)
+	}
+	before := strings.Count(out, "websocket debug:")
+	session("/quiet", `[1,"realm1",{"roles":{"subscriber":{}}}]`, "")
+	getOK(t, "http://"+g.Addrs()[0].String()+"/quiet") // the status page: served after the session ended
+	if n := strings.Count(logs.String(), "websocket debug:"); n != before {
+		t.Errorf("a path without debug logged %d debug lines:\n%s", n-before, logs.String())
+	}
 }

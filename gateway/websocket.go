@@ -238,6 +238,7 @@ type wsService struct {
 	// serveSession runs one session; the router's Serve (tests put an echo here to check the
 	// transport alone).
 	serveSession func(router.Transport, router.PeerInfo) error
+	debug        bool // Crossbar's `debug`: log each connection and its messages (debugTransport)
 }
 
 func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRef, log *slog.Logger) (*wsService, error) {
@@ -247,7 +248,8 @@ func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRe
 			Options: config.WebSocketOptions{EnableWebStatus: true, MaxMessageSize: config.DefaultMaxMessageSize}}
 	}
 	s := &wsService{where: svc.Place, log: log, ref: ref, opts: ws.Options, writeTO: t.Options.WriteTimeout, auth: ws.Auth,
-		slots: ref.slotsOf(t.Place), maxConns: int64(t.Options.MaxConnections), serveSession: ref.r.Serve}
+		slots: ref.slotsOf(t.Place), maxConns: int64(t.Options.MaxConnections), serveSession: ref.r.Serve,
+		debug: ws.Debug}
 	if s.maxConns <= 0 {
 		s.maxConns = fasthttp.DefaultConcurrency // what max_connections 0 means for HTTP too
 	}
@@ -459,7 +461,15 @@ func (s *wsService) session(c *websocket.Conn, codec wamp.Codec, batched bool, i
 	} else {
 		close(pinging)
 	}
-	err := s.serveSession(t, info)
+	var tr router.Transport = t
+	if s.debug {
+		tr = &debugTransport{wsTransport: t, log: s.log.With("remote", info.RemoteAddr, "protocol", info.Protocol)}
+		tr.(*debugTransport).log.Info("websocket debug: connection open")
+	}
+	err := s.serveSession(tr, info)
+	if s.debug {
+		tr.(*debugTransport).log.Info("websocket debug: connection closed", "error", err)
+	}
 	_ = t.Close()
 	<-pinging
 	t.drain()
@@ -892,3 +902,35 @@ var (
 	_ service          = (*wsService)(nil)
 	_ router.Transport = (*wsTransport)(nil)
 )
+
+// debugTransport logs every message of one connection of a path with Crossbar's `debug`: the
+// direction, the WAMP message type and the size. The content is not logged: AUTHENTICATE
+// carries tickets in clear, and events and calls carry the application's data.
+type debugTransport struct {
+	*wsTransport
+	log *slog.Logger
+}
+
+func (t *debugTransport) ReadMessage() ([]byte, error) {
+	b, err := t.wsTransport.ReadMessage()
+	if err == nil {
+		t.log.Info("websocket debug: message in", "type", t.messageType(b), "bytes", len(b))
+	}
+	return b, err
+}
+
+func (t *debugTransport) WriteMessage(b []byte) error {
+	t.log.Info("websocket debug: message out", "type", t.messageType(b), "bytes", len(b))
+	return t.wsTransport.WriteMessage(b)
+}
+
+// messageType names the WAMP message in b, decoding it again (debug only).
+func (t *debugTransport) messageType(b []byte) string {
+	m, err := t.codec.Decode(b)
+	if err != nil {
+		return "undecodable"
+	}
+	return m.Type().String()
+}
+
+var _ router.Transport = (*debugTransport)(nil)
