@@ -376,12 +376,19 @@ type Endpoint struct {
 // (Crossbar's is 1.1).
 type TLS struct {
 	// Key and Certificate are PEM files: the private key and the server certificate (`key`,
-	// `certificate`, required). Certificate may hold the intermediates after the server's.
+	// `certificate`, required unless `certificates` is given). Certificate may hold the
+	// intermediates after the server's. They are read at start and again on every reload
+	// (SIGHUP), so a renewed certificate is served without a restart.
 	Key         string
 	Certificate string
 	// ChainCertificates are PEM files of intermediate certificates sent after the server
 	// certificate, in order (`chain_certificates`), as Crossbar's extraCertChain.
 	ChainCertificates []string
+	// Certificates are more key pairs (Portico's `certificates`: a list of objects with `key`,
+	// `certificate` and optional `chain_certificates`), chosen per connection by the name the
+	// client asks for (SNI) among each certificate's names. The pair of `key`/`certificate`,
+	// else the first of the list, is served to clients that name none or an unknown one.
+	Certificates []TLSCertificate
 	// CACertificates are PEM files of the CAs that sign client certificates
 	// (`ca_certificates`): when set, a client must present a certificate that one of them
 	// verifies, or the handshake fails, as in Crossbar (Twisted's CertificateOptions with
@@ -396,6 +403,12 @@ type TLS struct {
 	// suites. Go's crypto/tls does not implement DHE, so the file is not read (a warning says
 	// so); clients use ECDHE or TLS 1.3 key exchange instead.
 	DHParam string
+}
+
+// TLSCertificate is one entry of `tls.certificates`.
+type TLSCertificate struct {
+	Key, Certificate  string
+	ChainCertificates []string
 }
 
 // WebOptions are a web transport's `options`: Crossbar's, plus Portico's edge limits. Zero

@@ -68,6 +68,9 @@ type server struct {
 	ln    net.Listener
 	table atomic.Pointer[pathTable]
 	done  chan error
+	// tls is what a TLS transport serves to the next handshake: certificates and client
+	// CAs read from their files at start and again by every reload.
+	tls atomic.Pointer[tls.Config]
 }
 
 // pathTable is what a transport serves; a reload builds a new one and swaps it in.
@@ -244,15 +247,22 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 		}
 		ln = pl
 	}
+	s := &server{g: g, where: t.Place, ep: ep, kind: t.Type, done: make(chan error, 1)}
 	if ep.TLS != nil {
 		cfg, err := tlsConfig(ep.TLS)
 		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("%s.endpoint.tls: %w", t.Place, err)
 		}
-		ln = tls.NewListener(ln, cfg)
+		s.tls.Store(cfg)
+		logCertificates(g.log, t.Place, cfg)
+		// Every handshake takes the configuration of the moment, so that a reload changes
+		// the certificates of new connections and leaves open ones as they are.
+		ln = tls.NewListener(ln, &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return s.tls.Load(), nil
+		}})
 	}
-	s := &server{g: g, where: t.Place, ep: ep, kind: t.Type, ln: ln, done: make(chan error, 1)}
+	s.ln = ln
 	if t.Type != "rawsocket" {
 		s.srv = newServer(t, s.handle, g.log)
 		s.srv.ExpectHandler = s.expect
@@ -278,22 +288,31 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 	return s, nil
 }
 
-// tlsConfig is the server side of a tcp endpoint's tls (config.TLS): the key pair with the
-// chain certificates after it, client certificates required and verified when CAs are given,
-// the TLS 1.2 suites of `ciphers`.
+// tlsConfig is the server side of a tcp endpoint's tls (config.TLS): the key pairs with their
+// chain certificates after them (the first served when the client's SNI names none of the
+// others; crypto/tls picks among them by SNI, see tls.Config.Certificates), client
+// certificates required and verified when CAs are given, the TLS 1.2 suites of `ciphers`.
+// Errors name the file at fault.
 func tlsConfig(c *config.TLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(c.Certificate, c.Key)
-	if err != nil {
-		return nil, err
+	pairs := c.Certificates
+	if c.Key != "" {
+		pairs = append([]config.TLSCertificate{{Key: c.Key, Certificate: c.Certificate, ChainCertificates: c.ChainCertificates}}, pairs...)
 	}
-	for _, f := range c.ChainCertificates {
-		ders, err := pemCertificates(f)
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	for _, p := range pairs {
+		cert, err := tls.LoadX509KeyPair(p.Certificate, p.Key)
 		if err != nil {
-			return nil, fmt.Errorf("chain_certificates: %w", err)
+			return nil, fmt.Errorf("certificate %s with key %s: %w", p.Certificate, p.Key, err)
 		}
-		cert.Certificate = append(cert.Certificate, ders...)
+		for _, f := range p.ChainCertificates {
+			ders, err := pemCertificates(f)
+			if err != nil {
+				return nil, fmt.Errorf("chain_certificates: %w", err)
+			}
+			cert.Certificate = append(cert.Certificate, ders...)
+		}
+		cfg.Certificates = append(cfg.Certificates, cert)
 	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if len(c.CACertificates) > 0 {
 		pool := x509.NewCertPool()
 		for _, f := range c.CACertificates {
@@ -319,6 +338,24 @@ func tlsConfig(c *config.TLS) (*tls.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// logCertificates logs the names and expiry of each certificate a TLS transport serves, so
+// that the log shows which certificate a start or reload put in place.
+func logCertificates(log *slog.Logger, place string, cfg *tls.Config) {
+	for _, c := range cfg.Certificates {
+		if c.Leaf == nil {
+			continue
+		}
+		names := c.Leaf.DNSNames
+		for _, ip := range c.Leaf.IPAddresses {
+			names = append(names, ip.String())
+		}
+		if len(names) == 0 {
+			names = []string{c.Leaf.Subject.CommonName}
+		}
+		log.Info("tls certificate", "transport", place, "names", names, "not_after", c.Leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
 }
 
 // pemCertificates reads the DER of every CERTIFICATE block of a PEM file.

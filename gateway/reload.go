@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"reflect"
 	"time"
@@ -41,13 +42,23 @@ func (g *Gateway) Reload(node *config.Node) error {
 	if len(byPlace) != len(g.servers) {
 		return fmt.Errorf("reload: the set of transports changed; restart Portico to apply it")
 	}
+	// TLS files are read again: a renewed certificate is served from now on; one that
+	// does not load refuses the reload and the running one keeps serving.
+	tlsNew := map[*server]*tls.Config{}
 	for _, s := range g.servers {
 		t, ok := byPlace[s.where]
-		if !ok || !reflect.DeepEqual(t.Endpoint, s.ep) {
+		if !ok || !sameListener(t.Endpoint, s.ep) {
 			return fmt.Errorf("reload: %s.endpoint changed; restart Portico to apply it", s.where)
 		}
 		if t.Type != s.kind {
 			return fmt.Errorf("reload: %s.type changed from %q to %q; restart Portico to apply it", s.where, s.kind, t.Type)
+		}
+		if t.Endpoint.TLS != nil {
+			cfg, err := tlsConfig(t.Endpoint.TLS)
+			if err != nil {
+				return fmt.Errorf("reload: %s.endpoint.tls: %w", s.where, err)
+			}
+			tlsNew[s] = cfg
 		}
 	}
 
@@ -91,6 +102,11 @@ func (g *Gateway) Reload(node *config.Node) error {
 	var old []*pathTable
 	for _, s := range g.servers {
 		old = append(old, s.table.Swap(tables[s.where]))
+		if cfg := tlsNew[s]; cfg != nil {
+			s.tls.Store(cfg)
+			s.ep = byPlace[s.where].Endpoint
+			logCertificates(g.log, s.where, cfg)
+		}
 	}
 	g.node = node
 
@@ -148,6 +164,16 @@ func (g *Gateway) retire(old []*pathTable, retired []*launched) {
 			g.log.Warn("stopping replaced uwsgi", "uwsgi", l.sup.Upstream(), "error", err)
 		}
 	}
+}
+
+// sameListener reports whether endpoints a and b open the same listener: everything but the
+// TLS files and settings, which a reload applies, is the same, and both or neither use TLS.
+func sameListener(a, b config.Endpoint) bool {
+	if (a.TLS == nil) != (b.TLS == nil) {
+		return false
+	}
+	a.TLS, b.TLS = nil, nil
+	return reflect.DeepEqual(a, b)
 }
 
 // processWorkers is what of node shapes the worker processes (guests, containers, router
