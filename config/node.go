@@ -21,7 +21,7 @@ var (
 	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
 	// personality's pairme), and older names.
 	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "resource", "publisher", "caller",
-		"webhook", "longpoll", "upload", "cgi", "fileupload", "schemadoc", "wap", "archive", "catalog", "pairme", "mqtt", "rawsocket"}
+		"webhook", "upload", "cgi", "fileupload", "schemadoc", "wap", "archive", "catalog", "pairme", "mqtt", "rawsocket"}
 )
 
 func contains(l []string, s string) bool {
@@ -37,6 +37,7 @@ func contains(l []string, s string) bool {
 // relative paths are resolved against.
 func (d *decoder) decodeNode(root *value, dir string) *Node {
 	n := &Node{Dir: dir, Version: 2}
+	d.cbdir = dir
 	o := d.object(root, "")
 	if v, p := o.take("version"); v != nil && v.kind != kNull {
 		if ver, ok := d.intValue(v, p); ok {
@@ -172,6 +173,7 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	}
 	w.Options.MaxRetainedEvents = 10000
 	w.Options.MaxRetainedBytes = 16 << 20
+	w.Options.AuthorizerTimeout = 10 * time.Second
 	if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
 		d.decodeWorkerOptions(ov, op, dir, &w.Options, false)
 	}
@@ -228,6 +230,10 @@ func (d *decoder) decodeWorkerOptions(v *value, place, dir string, wo *WorkerOpt
 	wo.Env = d.decodeEnv(o)
 	if !container {
 		o.integer("max_retained_events", 1, 1<<24, &wo.MaxRetainedEvents)
+		if o.duration("authorizer_timeout", &wo.AuthorizerTimeout) && wo.AuthorizerTimeout <= 0 {
+			v, p := o.take("authorizer_timeout")
+			d.add(v.line, p, "authorizer_timeout must be positive")
+		}
 		var n int64
 		if o.size("max_retained_bytes", &n) {
 			if v, p := o.take("max_retained_bytes"); n < 1<<10 || n > 1<<40 {
@@ -685,7 +691,21 @@ func (d *decoder) decodeRole(v *value, place string) Role {
 		r.Permissions = append(r.Permissions, Permission{Place: childPlace(place, "allow-by-default"), URI: "", Match: "prefix",
 			Allow: Allow{Call: true, Register: true, Publish: true, Subscribe: true}, Cache: true})
 	}
-	o.unsupported("authorizer")
+	if av, ap := o.take("authorizer"); av != nil && av.kind != kNull {
+		a, _ := o.str("authorizer")
+		switch {
+		case av.kind != kString:
+			// reported by str
+		case !validURI(a, false):
+			d.add(av.line, ap, "authorizer %q is not a valid WAMP procedure URI", a)
+		case len(r.Permissions) > 0:
+			// Crossbar's RouterRoleDynamicAuth ignores the permissions beside it: say so
+			// rather than let a reader believe they apply.
+			d.add(av.line, ap, "a role has either \"permissions\" or an \"authorizer\", not both")
+		default:
+			r.Authorizer = a
+		}
+	}
 	o.done()
 	return r
 }
@@ -1014,9 +1034,9 @@ func (d *decoder) decodeSerializers(o *obj) []string {
 		case contains(knownSerializers, s):
 			out = append(out, s)
 		case contains(unsupportedSerializers, s):
-			d.add(sv.line, indexPlace(sp, i), "serializer %q is not supported yet (want json, msgpack or cbor)", s)
+			d.add(sv.line, indexPlace(sp, i), "serializer %q is not supported yet (want json, msgpack, cbor or ubjson)", s)
 		default:
-			d.add(sv.line, indexPlace(sp, i), "unknown serializer %q (want json, msgpack or cbor)", s)
+			d.add(sv.line, indexPlace(sp, i), "unknown serializer %q (want json, msgpack, cbor or ubjson)", s)
 		}
 	}
 	return out
@@ -1478,7 +1498,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 	typ, ok := o.str("type")
 	if !ok {
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, static, redirect, json, nodeinfo or path)")
+			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, longpoll, static, redirect, json, nodeinfo or path)")
 			// Name misspelt keys too: "tpye" is likely why the type is missing.
 			for _, e := range o.v.keys {
 				if !contains(serviceKeys, e.key) {
@@ -1503,6 +1523,8 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		s.WSGI = d.decodeWSGI(o, place, dir, w)
 	case "websocket":
 		s.WebSocket = d.decodeWebSocket(o)
+	case "longpoll":
+		s.LongPoll = d.decodeLongPoll(o)
 	case "static":
 		s.Static = d.decodeStatic(o, place, dir)
 	case "redirect":
@@ -1523,7 +1545,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		if contains(unsupportedServices, typ) {
 			d.add(tv.line, tp, "service type %q is not supported yet", typ)
 		} else {
-			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, static, redirect, json, nodeinfo or path)", typ)
+			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, longpoll, static, redirect, json, nodeinfo or path)", typ)
 		}
 		return nil
 	}
@@ -1692,8 +1714,8 @@ var serviceKeys = []string{"type", "id", "module", "object", "minthreads", "maxt
 
 // serializers Portico speaks; Crossbar also knows these others.
 var (
-	knownSerializers       = []string{"json", "msgpack", "cbor"}
-	unsupportedSerializers = []string{"ubjson", "flatbuffers"}
+	knownSerializers       = []string{"json", "msgpack", "cbor", "ubjson"}
+	unsupportedSerializers = []string{"flatbuffers"}
 )
 
 func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
@@ -1773,7 +1795,13 @@ func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
 		ws.Auth = d.decodeAuth(av, ap)
 	}
 	o.boolean("debug", &ws.Debug)
-	o.unsupported("cookie")
+	if cv, cp := o.take("cookie"); cv != nil && cv.kind != kNull {
+		ws.Cookie = d.decodeCookie(cv, cp)
+	}
+	if ws.Auth != nil && ws.Auth.Cookie && ws.Cookie == nil {
+		av, ap := o.take("auth")
+		d.add(av.line, childPlace(ap, "cookie"), "the cookie method needs the path's cookie tracking: add \"cookie\": {\"store\": {\"type\": \"memory\"}}")
+	}
 	o.ignore("url")
 	return ws
 }
@@ -1897,6 +1925,40 @@ func (d *decoder) decodeRedirect(o *obj, place string) *Redirect {
 		}
 	}
 	return r
+}
+
+// decodeLongPoll reads a longpoll service's `options` (crossbar/common/checkconfig.py
+// check_web_path_service_longpoll; defaults from crossbar/webservice/wap.py's
+// RouterWebServiceLongPoll).
+func (d *decoder) decodeLongPoll(o *obj) *LongPoll {
+	lp := &LongPoll{RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
+		QueueLimitBytes: 128 << 10, QueueLimitMessages: 100}
+	ov, op := o.take("options")
+	if ov == nil || ov.kind == kNull {
+		return lp
+	}
+	x := d.object(ov, op)
+	var debug bool
+	x.boolean("debug", &debug)
+	if id, ok := x.str("debug_transport_id"); ok {
+		iv, ip := x.take("debug_transport_id")
+		if id == "" || strings.ContainsAny(id, "/?#% ") {
+			d.add(iv.line, ip, "transport ID %q must be non-empty, without '/', '?', '#', '%%' or spaces", id)
+		}
+		lp.DebugTransportID = id
+	}
+	secs := func(key string, hi int64, dst *time.Duration) {
+		n := int(*dst / time.Second)
+		if x.integer(key, 0, hi, &n) {
+			*dst = time.Duration(n) * time.Second
+		}
+	}
+	secs("request_timeout", 3600, &lp.RequestTimeout)
+	secs("session_timeout", 86400, &lp.SessionTimeout)
+	x.integer("queue_limit_bytes", 1, 1<<30, &lp.QueueLimitBytes)
+	x.integer("queue_limit_messages", 1, 1<<20, &lp.QueueLimitMessages)
+	x.done()
+	return lp
 }
 
 func (d *decoder) decodeJSON(o *obj, place string) *JSON {
