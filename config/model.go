@@ -319,7 +319,9 @@ type RawSocket struct {
 	MaxMessageSize int
 	// Auth is Crossbar's `auth`, as on a websocket path: nil admits clients anonymously with
 	// role "anonymous".
-	Auth  *Auth
+	Auth *Auth
+	// Debug is Crossbar's `debug`: as a websocket path's, each connection and its WAMP
+	// messages (type and size) are logged at info level.
 	Debug bool
 	// Options are Portico's bounds of the transport (Crossbar's rawsocket has no `options`).
 	Options RawSocketOptions

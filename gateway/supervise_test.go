@@ -367,3 +367,33 @@ func TestWebSocketDebug(t *testing.T) {
 		t.Errorf("a path without debug logged %d debug lines:\n%s", n-before, logs.String())
 	}
 }
+
+// TestRawSocketDebug: a rawsocket transport with `debug` logs its connections and their
+// messages at info level, as a websocket path does.
+func TestRawSocketDebug(t *testing.T) {
+	node := rawNode(t, 1<<20, 5*time.Second)
+	node.Workers[0].Transports[0].RawSocket.Debug = true
+	var logs syncLog
+	g, err := New(node, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctxShutdown(t, g) })
+	rc := rawJoin(t, g.Addrs()[0].String(), 11, `"subscriber":{}`)
+	rc.send(`[32,1,{},"com.example.topic"]`)
+	rc.expect("[33,1,")
+	rc.c.Close()
+	testkit.WaitFor(t, 0, "the connection's end is logged", func() bool {
+		return strings.Contains(logs.String(), "rawsocket debug: connection closed")
+	})
+	out := logs.String()
+	for _, want := range []string{`msg="rawsocket debug: connection open"`, `msg="rawsocket debug: message in"`,
+		"type=HELLO", "type=WELCOME", "type=SUBSCRIBE", "type=SUBSCRIBED"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the debug log lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -479,15 +479,7 @@ func (s *wsService) session(c *websocket.Conn, codec wamp.Codec, batched bool, i
 	} else {
 		close(pinging)
 	}
-	var tr router.Transport = t
-	if s.debug {
-		tr = &debugTransport{wsTransport: t, log: s.log.With("remote", info.RemoteAddr, "protocol", info.Protocol)}
-		tr.(*debugTransport).log.Info("websocket debug: connection open")
-	}
-	err := s.serveSession(tr, info)
-	if s.debug {
-		tr.(*debugTransport).log.Info("websocket debug: connection closed", "error", err)
-	}
+	err := serveDebug(s.serveSession, t, info, s.debug, s.log, "websocket")
 	_ = t.Close()
 	<-pinging
 	t.drain()
@@ -921,30 +913,45 @@ var (
 	_ router.Transport = (*wsTransport)(nil)
 )
 
-// debugTransport logs every message of one connection of a path with Crossbar's `debug`: the
+// serveDebug runs serve over t; with debug (Crossbar's `debug` on a websocket path or a
+// rawsocket transport) the connection's opening, messages and end are logged at info level
+// as kind+" debug: ...".
+func serveDebug(serve func(router.Transport, router.PeerInfo) error, t router.Transport, info router.PeerInfo, debug bool, log *slog.Logger, kind string) error {
+	if !debug {
+		return serve(t, info)
+	}
+	d := &debugTransport{Transport: t, log: log.With("remote", info.RemoteAddr, "protocol", info.Protocol), kind: kind}
+	d.log.Info(kind + " debug: connection open")
+	err := serve(d, info)
+	d.log.Info(kind+" debug: connection closed", "error", err)
+	return err
+}
+
+// debugTransport logs every message of one connection with Crossbar's `debug`: the
 // direction, the WAMP message type and the size. The content is not logged: AUTHENTICATE
 // carries tickets in clear, and events and calls carry the application's data.
 type debugTransport struct {
-	*wsTransport
-	log *slog.Logger
+	router.Transport
+	log  *slog.Logger
+	kind string
 }
 
 func (t *debugTransport) ReadMessage() ([]byte, error) {
-	b, err := t.wsTransport.ReadMessage()
+	b, err := t.Transport.ReadMessage()
 	if err == nil {
-		t.log.Info("websocket debug: message in", "type", t.messageType(b), "bytes", len(b))
+		t.log.Info(t.kind+" debug: message in", "type", t.messageType(b), "bytes", len(b))
 	}
 	return b, err
 }
 
 func (t *debugTransport) WriteMessage(b []byte) error {
-	t.log.Info("websocket debug: message out", "type", t.messageType(b), "bytes", len(b))
-	return t.wsTransport.WriteMessage(b)
+	t.log.Info(t.kind+" debug: message out", "type", t.messageType(b), "bytes", len(b))
+	return t.Transport.WriteMessage(b)
 }
 
 // messageType names the WAMP message in b, decoding it again (debug only).
 func (t *debugTransport) messageType(b []byte) string {
-	m, err := t.codec.Decode(b)
+	m, err := t.Codec().Decode(b)
 	if err != nil {
 		return "undecodable"
 	}
