@@ -329,7 +329,9 @@ type RawSocket struct {
 	MaxMessageSize int
 	// Auth is Crossbar's `auth`, as on a websocket path: nil admits clients anonymously with
 	// role "anonymous".
-	Auth  *Auth
+	Auth *Auth
+	// Debug is Crossbar's `debug`: as a websocket path's, each connection and its WAMP
+	// messages (type and size) are logged at info level.
 	Debug bool
 	// Options are Portico's bounds of the transport (Crossbar's rawsocket has no `options`).
 	Options RawSocketOptions
@@ -399,12 +401,19 @@ type Endpoint struct {
 // (Crossbar's is 1.1).
 type TLS struct {
 	// Key and Certificate are PEM files: the private key and the server certificate (`key`,
-	// `certificate`, required). Certificate may hold the intermediates after the server's.
+	// `certificate`, required unless `certificates` is given). Certificate may hold the
+	// intermediates after the server's. They are read at start and again on every reload
+	// (SIGHUP), so a renewed certificate is served without a restart.
 	Key         string
 	Certificate string
 	// ChainCertificates are PEM files of intermediate certificates sent after the server
 	// certificate, in order (`chain_certificates`), as Crossbar's extraCertChain.
 	ChainCertificates []string
+	// Certificates are more key pairs (Portico's `certificates`: a list of objects with `key`,
+	// `certificate` and optional `chain_certificates`), chosen per connection by the name the
+	// client asks for (SNI) among each certificate's names. The pair of `key`/`certificate`,
+	// else the first of the list, is served to clients that name none or an unknown one.
+	Certificates []TLSCertificate
 	// CACertificates are PEM files of the CAs that sign client certificates
 	// (`ca_certificates`): when set, a client must present a certificate that one of them
 	// verifies, or the handshake fails, as in Crossbar (Twisted's CertificateOptions with
@@ -419,6 +428,12 @@ type TLS struct {
 	// suites. Go's crypto/tls does not implement DHE, so the file is not read (a warning says
 	// so); clients use ECDHE or TLS 1.3 key exchange instead.
 	DHParam string
+}
+
+// TLSCertificate is one entry of `tls.certificates`.
+type TLSCertificate struct {
+	Key, Certificate  string
+	ChainCertificates []string
 }
 
 // WebOptions are a web transport's `options`: Crossbar's, plus Portico's edge limits. Zero
@@ -685,7 +700,10 @@ type WebSocket struct {
 	// Auth is the path's `auth` (Crossbar "Authentication"): the methods clients may
 	// authenticate with. Nil: clients join anonymously with role "anonymous". When set, a client
 	// joins only by one of its methods; anonymous clients only when Auth.Anonymous is set.
-	Auth  *Auth
+	Auth *Auth
+	// Debug is Crossbar's `debug`: the path logs each of its connections, at info level (so
+	// without --loglevel debug): the upgrade, every WAMP message in and out (direction, type,
+	// size; never the content, which may carry tickets and application data) and the end.
 	Debug bool
 	// Cookie is the path's cookie tracking (`cookie`, config/cookie.go); nil when off.
 	Cookie *Cookie

@@ -1216,39 +1216,26 @@ func (d *decoder) decodeEndpoint(v *value, place, dir string) Endpoint {
 func (d *decoder) decodeTLS(v *value, place, dir string) *TLS {
 	t := &TLS{}
 	o := d.object(v, place)
-	for _, k := range []struct {
-		key string
-		dst *string
-	}{{"key", &t.Key}, {"certificate", &t.Certificate}} {
-		s, ok := o.str(k.key)
-		if !ok {
-			if !o.has(k.key) {
-				d.add(o.line(), place, "missing %q", k.key)
-			}
-			continue
+	if lv, lp := o.list("certificates"); lv != nil {
+		for i, e := range lv {
+			ep := elemPlace(e, lp, i)
+			eo := d.object(e, ep)
+			var c TLSCertificate
+			d.decodeKeyPair(eo, ep, dir, true, &c.Key, &c.Certificate)
+			c.ChainCertificates = d.decodeFiles(eo, dir, "chain_certificates")
+			eo.done()
+			t.Certificates = append(t.Certificates, c)
 		}
-		*k.dst = abs(dir, s)
-		if _, err := os.Stat(*k.dst); err != nil {
-			kv, kp := o.take(k.key)
-			d.add(kv.line, kp, "%s", statMsg(err, *k.dst))
+		if len(t.Certificates) == 0 {
+			d.add(v.line, lp, "an empty list: name at least one {key, certificate}, or remove certificates")
 		}
 	}
-	for _, k := range []struct {
-		key string
-		dst *[]string
-	}{{"chain_certificates", &t.ChainCertificates}, {"ca_certificates", &t.CACertificates}} {
-		l, ok := o.strList(k.key, false)
-		if !ok {
-			continue
-		}
-		lv, lp := o.take(k.key)
-		for i, f := range l {
-			f = abs(dir, f)
-			if _, err := os.Stat(f); err != nil {
-				d.add(lv.line, indexPlace(lp, i), "%s", statMsg(err, f))
-			}
-			*k.dst = append(*k.dst, f)
-		}
+	d.decodeKeyPair(o, place, dir, len(t.Certificates) == 0, &t.Key, &t.Certificate)
+	t.ChainCertificates = d.decodeFiles(o, dir, "chain_certificates")
+	t.CACertificates = d.decodeFiles(o, dir, "ca_certificates")
+	if t.Key == "" && len(t.ChainCertificates) > 0 {
+		cv, cp := o.take("chain_certificates")
+		d.add(cv.line, cp, "chain_certificates go with key and certificate; give each entry of certificates its own")
 	}
 	if p, ok := o.str("dhparam"); ok {
 		dv, dp := o.take("dhparam")
@@ -1278,6 +1265,49 @@ func (d *decoder) decodeTLS(v *value, place, dir string) *TLS {
 	o.unsupported("curve")
 	o.done()
 	return t
+}
+
+// decodeKeyPair reads `key` and `certificate` of o, files that must exist; both are needed
+// when required, else both or neither.
+func (d *decoder) decodeKeyPair(o *obj, place, dir string, required bool, key, cert *string) {
+	if !required && !o.has("key") && !o.has("certificate") {
+		return
+	}
+	for _, k := range []struct {
+		key string
+		dst *string
+	}{{"key", key}, {"certificate", cert}} {
+		s, ok := o.str(k.key)
+		if !ok {
+			if !o.has(k.key) {
+				d.add(o.line(), place, "missing %q", k.key)
+			}
+			continue
+		}
+		*k.dst = abs(dir, s)
+		if _, err := os.Stat(*k.dst); err != nil {
+			kv, kp := o.take(k.key)
+			d.add(kv.line, kp, "%s", statMsg(err, *k.dst))
+		}
+	}
+}
+
+// decodeFiles reads the list of file names at key of o; each must exist.
+func (d *decoder) decodeFiles(o *obj, dir, key string) []string {
+	l, ok := o.strList(key, false)
+	if !ok {
+		return nil
+	}
+	lv, lp := o.take(key)
+	var out []string
+	for i, f := range l {
+		f = abs(dir, f)
+		if _, err := os.Stat(f); err != nil {
+			d.add(lv.line, indexPlace(lp, i), "%s", statMsg(err, f))
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // prefixed returns p+s, or "" when s is empty.

@@ -121,24 +121,29 @@ func (g *Gateway) watchGuest(wp *workerProc, c launch.Command, cfg config.GuestW
 	}
 }
 
-// stopWorkers stops every worker process (SIGTERM to its group, SIGKILL after stopTimeout).
-func (g *Gateway) stopWorkers() {
+// stopWorkers stops every worker process, all at once (the stop signal to its group,
+// SIGKILL after timeout).
+func (g *Gateway) stopWorkers(timeout time.Duration) {
+	var wg sync.WaitGroup
 	for _, wp := range g.workers {
-		wp.mu.Lock()
-		wp.stopped = true
-		wp.mu.Unlock()
-		close(wp.quit)
-		if wp.watch != nil {
-			_ = wp.watch.close()
-			<-wp.done
-		}
-		wp.mu.Lock()
-		sup := wp.sup
-		wp.mu.Unlock()
-		if err := sup.Stop(stopTimeout); err != nil {
-			g.log.Warn("stopping worker", "error", err)
-		}
+		wg.Go(func() {
+			wp.mu.Lock()
+			wp.stopped = true
+			wp.mu.Unlock()
+			close(wp.quit)
+			if wp.watch != nil {
+				_ = wp.watch.close()
+				<-wp.done
+			}
+			wp.mu.Lock()
+			sup := wp.sup
+			wp.mu.Unlock()
+			if err := sup.Stop(timeout); err != nil {
+				g.log.Warn("stopping worker", "error", err)
+			}
+		})
 	}
+	wg.Wait()
 	g.workers = nil
 }
 
