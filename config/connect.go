@@ -79,7 +79,7 @@ func (d *decoder) decodeConnectTLS(v *value, place, dir string) *ConnectTLS {
 // decodeResource reads a `resource` path service: `classname` and `extra` (Crossbar's
 // check_web_path_service_resource).
 func (d *decoder) decodeResource(o *obj, place string) *Resource {
-	r := &Resource{Extra: map[string]any{}}
+	r := &Resource{}
 	if c, ok := o.str("classname"); ok {
 		cv, cp := o.take("classname")
 		if i := strings.LastIndexByte(c, '.'); i <= 0 || i == len(c)-1 {
