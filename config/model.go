@@ -6,7 +6,10 @@
 // The doc comment of each field is also the user-facing reference for its key.
 package config
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Node is a whole node configuration.
 type Node struct {
@@ -497,13 +500,14 @@ var DefaultCompressTypes = []string{
 type Service struct {
 	Place string // e.g. "workers[0].transports[0].paths.ws"
 	// Type is one of "wsgi", "websocket", "static", "redirect", "json", "nodeinfo" (Crossbar's
-	// node information page), "path".
+	// node information page), "publisher", "caller", "webhook" (the HTTP bridge), "path".
 	Type      string
 	WSGI      *WSGI
 	WebSocket *WebSocket
 	Static    *Static
 	Redirect  *Redirect
 	JSON      *JSON
+	Bridge    *Bridge
 	// Headers is the path's `headers` (see Headers), on top of the transport's `headers`.
 	Headers *Headers
 	// Paths is the nested path table of a `path` service ("/" is its own root).
@@ -513,6 +517,51 @@ type Service struct {
 	// of protected files that a wsgi app hands out after its own checks. Key `internal`, on
 	// any service but `path`. Default false.
 	Internal bool
+}
+
+// Bridge is an HTTP bridge service (Crossbar's REST bridge, crossbar/bridge/rest): `publisher`
+// publishes the event of a POSTed JSON body, `caller` calls the procedure it names and answers
+// the result, `webhook` publishes any POSTed body (with the request's headers) to one topic.
+// Each service is a WAMP session of the worker's router, joined to Realm with Role.
+type Bridge struct {
+	// Realm is `realm`: the realm the service's session joins. Required; when the worker
+	// configures realms, one of them.
+	Realm string
+	// Role is `role`: the authrole of that session, whose permissions decide what the
+	// service may publish or call. Default "anonymous".
+	Role string
+	// Key and Secret are `options.key` and `options.secret` (publisher, caller): with a
+	// secret, every request must be signed, as Crossbar's: query parameters key, timestamp
+	// (UTC "2011-10-14T16:59:51.123Z"), seq and nonce (integers) and signature, the
+	// URL-safe base64 (with padding) of HMAC-SHA256 over the secret of key, timestamp, seq,
+	// nonce and the body, as sent, concatenated. Beyond Crossbar, a nonce is accepted once
+	// within the timestamp window: a signed request cannot be replayed.
+	Key    string
+	Secret string
+	// RequireTLS is `options.require_tls`: refuse requests that did not come over TLS (400).
+	RequireTLS bool
+	// RequireIP is `options.require_ip`: the networks ("10.0.0.0/8", "127.0.0.1",
+	// "192.168.1.0/255.255.255.0") the client's address (the connection's peer) must be in
+	// (400 otherwise). Default: any address.
+	RequireIP []netip.Prefix
+	// PostBodyLimit is `options.post_body_limit`: the largest body in bytes (413 above it),
+	// at most 1 MiB as in Crossbar. 0, the default, leaves the transport's max_body_size,
+	// and 1 MiB when that is unlimited, as the bound.
+	PostBodyLimit int
+	// TimestampDeltaLimit is `options.timestamp_delta_limit`, in seconds: a request whose
+	// timestamp is further than this from the clock is refused (400). 0 turns the check off
+	// (a signed request's nonce is then remembered for 300 s). Default 300, at most 86400.
+	TimestampDeltaLimit int
+	// Debug is `options.debug`: log every request and its outcome.
+	Debug bool
+	// Webhook only: Topic is `options.topic` (required), SuccessResponse and ErrorResponse
+	// the bodies of its answers (defaults "OK" with 202 and "NOT OK" with 500), and
+	// GitHubSecret is `options.github_secret`: requests must then carry GitHub's
+	// `X-Hub-Signature: sha1=<hex HMAC-SHA1 of the body>` (400 otherwise).
+	Topic           string
+	SuccessResponse string
+	ErrorResponse   string
+	GitHubSecret    string
 }
 
 // WSGI serves a Python WSGI application over the uwsgi protocol, either from running uwsgi

@@ -1,0 +1,170 @@
+package config
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// The HTTP bridge path services (Crossbar's REST bridge). Their keys are Crossbar's checkconfig
+// ones: check_web_path_service_publisher, _caller and _webhook in crossbar/common/checkconfig.py.
+
+// Crossbar's bounds of post_body_limit and timestamp_delta_limit (checkconfig.py
+// check_web_path_service_rest_post_body_limit and _timestamp_delta_limit).
+const (
+	maxPostBodyLimit       = 1 << 20
+	maxTimestampDeltaLimit = 86400
+	// DefaultTimestampDeltaLimit is timestamp_delta_limit's default, in seconds
+	// (crossbar/bridge/rest/common.py).
+	DefaultTimestampDeltaLimit = 300
+)
+
+func (d *decoder) decodeBridge(o *obj, typ, place string, w *Worker) *Bridge {
+	b := &Bridge{Role: "anonymous", TimestampDeltaLimit: DefaultTimestampDeltaLimit}
+	if w.Type != "router" {
+		d.add(o.line(), place, "a %q service on a %s worker is not supported yet (Portico serves the HTTP bridge on router workers)", typ, w.Type)
+	}
+	if r, ok := o.str("realm"); ok {
+		rv, rp := o.take("realm")
+		switch {
+		case !validURI(r, false):
+			d.add(rv.line, rp, "%q is not a valid realm name (a WAMP URI)", r)
+		case len(w.Realms) > 0 && !hasRealm(w.Realms, r):
+			d.add(rv.line, rp, "realm %q is not one of the worker's realms", r)
+		}
+		b.Realm = r
+	} else if !o.has("realm") {
+		d.add(o.line(), place, "missing \"realm\" (the realm the %s's session joins)", typ)
+	}
+	if r, ok := o.str("role"); ok {
+		rv, rp := o.take("role")
+		if r == "" {
+			d.add(rv.line, rp, "empty role")
+		}
+		b.Role = r
+	}
+	ov, op := o.take("options")
+	if ov == nil || ov.kind == kNull {
+		if typ == "webhook" {
+			d.add(o.line(), place, "missing \"options\" with the webhook's \"topic\"")
+		}
+		return b
+	}
+	x := d.object(ov, op)
+	x.boolean("debug", &b.Debug)
+	x.integer("post_body_limit", 0, maxPostBodyLimit, &b.PostBodyLimit)
+	if typ == "webhook" {
+		if t, ok := x.str("topic"); ok {
+			tv, tp := x.take("topic")
+			if !validURI(t, false) {
+				d.add(tv.line, tp, "%q is not a valid topic (a WAMP URI)", t)
+			}
+			b.Topic = t
+		} else if !x.has("topic") {
+			d.add(x.line(), op, "missing \"topic\" (where the webhook publishes)")
+		}
+		b.SuccessResponse, b.ErrorResponse = "OK", "NOT OK"
+		if s, ok := x.str("success_response"); ok {
+			b.SuccessResponse = s
+		}
+		if s, ok := x.str("error_response"); ok {
+			b.ErrorResponse = s
+		}
+		b.GitHubSecret, _ = x.str("github_secret")
+		x.done()
+		return b
+	}
+	b.Key, _ = x.str("key")
+	if s, ok := x.str("secret"); ok {
+		sv, sp := x.take("secret")
+		if s == "" {
+			d.add(sv.line, sp, "empty secret: remove it to accept unsigned requests")
+		}
+		b.Secret = s
+	}
+	if b.Secret != "" && !x.has("key") {
+		d.add(x.line(), op, "\"secret\" without \"key\": signed requests name the key they are signed with")
+	}
+	x.boolean("require_tls", &b.RequireTLS)
+	x.integer("timestamp_delta_limit", 0, maxTimestampDeltaLimit, &b.TimestampDeltaLimit)
+	if nets, ok := x.strList("require_ip", false); ok {
+		nv, np := x.take("require_ip")
+		for i, n := range nets {
+			p, err := parseNetwork(n)
+			if err != "" {
+				line := nv.line
+				if i < len(nv.list) {
+					line = nv.list[i].line
+				}
+				d.add(line, indexPlace(np, i), "%s", err)
+				continue
+			}
+			b.RequireIP = append(b.RequireIP, p)
+		}
+	}
+	x.done()
+	return b
+}
+
+func hasRealm(rs []Realm, name string) bool {
+	for _, r := range rs {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// parseNetwork reads one require_ip entry as Python's ipaddress.ip_network does, which Crossbar
+// uses: an address, address/prefix length, or address/netmask; host bits set are an error
+// there (strict), and here.
+func parseNetwork(s string) (netip.Prefix, string) {
+	addr, bits, hasBits := strings.Cut(s, "/")
+	a, err := netip.ParseAddr(addr)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, "\"" + s + "\" is not an IP address or network (\"10.0.0.0/8\", \"127.0.0.1\", \"192.168.1.0/255.255.255.0\")"
+	}
+	n := a.BitLen()
+	if hasBits {
+		if m, err := netip.ParseAddr(bits); err == nil && a.Is4() && m.Is4() {
+			n = maskLen(m.As4())
+			if n < 0 {
+				return netip.Prefix{}, "\"" + s + "\": " + bits + " is not a netmask"
+			}
+		} else {
+			n = 0
+			if len(bits) == 0 || len(bits) > 3 {
+				n = -1
+			}
+			for _, c := range bits {
+				if c < '0' || c > '9' {
+					n = -1
+					break
+				}
+				n = n*10 + int(c-'0')
+			}
+			if n < 0 || n > a.BitLen() {
+				return netip.Prefix{}, "\"" + s + "\": the prefix length must be 0 to " + strconv.Itoa(a.BitLen())
+			}
+		}
+	}
+	p := netip.PrefixFrom(a, n)
+	if p.Masked().Addr() != a {
+		return netip.Prefix{}, "\"" + s + "\" has host bits set (Crossbar refuses it too, when the service starts): write \"" + p.Masked().String() + "\""
+	}
+	return p, ""
+}
+
+// maskLen is the prefix length of a contiguous IPv4 netmask, -1 for any other address.
+func maskLen(m [4]byte) int {
+	v := uint32(m[0])<<24 | uint32(m[1])<<16 | uint32(m[2])<<8 | uint32(m[3])
+	n := 0
+	for v&(1<<31) != 0 {
+		v <<= 1
+		n++
+	}
+	if v != 0 {
+		return -1
+	}
+	return n
+}
