@@ -448,10 +448,13 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	err = svc.serve(ctx, rq)
 	if err != nil {
 		fail(ctx, s.g.log, svc.place(), err)
-		if tab.details && ctx.Response.StatusCode() >= 500 && tab.pages[ctx.Response.StatusCode()] == nil {
-			ctx.Response.AppendBodyString(err.Error() + "\n")
+		// The HTTP bridge's error bodies are its API (Crossbar's JSON): no page replaces them.
+		if !errors.As(err, new(*bridgeError)) {
+			if tab.details && ctx.Response.StatusCode() >= 500 && tab.pages[ctx.Response.StatusCode()] == nil {
+				ctx.Response.AppendBodyString(err.Error() + "\n")
+			}
+			tab.errorPage(ctx)
 		}
-		tab.errorPage(ctx)
 	}
 	compressBody(ctx, rq)
 	if tab.hsts != "" {
