@@ -25,8 +25,8 @@ type pyStyle struct {
 }
 
 var (
-	dumpJSON   = pyStyle{compact: true}  // crossbar._util.dump_json(obj, True)
-	pythonJSON = pyStyle{ascii: true}    // json.dumps(obj)
+	dumpJSON   = pyStyle{compact: true} // crossbar._util.dump_json(obj, True)
+	pythonJSON = pyStyle{ascii: true}   // json.dumps(obj)
 	errDepth   = errors.New("nested too deeply")
 )
 
