@@ -90,14 +90,21 @@ func (d *decoder) decodeBridge(o *obj, typ, place string, w *Worker) *Bridge {
 	if nets, ok := x.strList("require_ip", false); ok {
 		nv, np := x.take("require_ip")
 		for i, n := range nets {
+			line := nv.line
+			if i < len(nv.list) {
+				line = nv.list[i].line
+			}
 			p, err := parseNetwork(n)
 			if err != "" {
-				line := nv.line
-				if i < len(nv.list) {
-					line = nv.list[i].line
-				}
 				d.add(line, indexPlace(np, i), "%s", err)
 				continue
+			}
+			if m := p.Masked(); m != p {
+				// Crossbar's own examples write "192.168.1.1/255.255.255.0": its older
+				// netaddr-based check read that as the network; the ipaddress module of
+				// current Crossbar refuses it (host bits set). Read it as the network.
+				d.warn(line, indexPlace(np, i), "%q has host bits set: read as %q", n, m.String())
+				p = m
 			}
 			b.RequireIP = append(b.RequireIP, p)
 		}
@@ -116,8 +123,7 @@ func hasRealm(rs []Realm, name string) bool {
 }
 
 // parseNetwork reads one require_ip entry as Python's ipaddress.ip_network does, which Crossbar
-// uses: an address, address/prefix length, or address/netmask; host bits set are an error
-// there (strict), and here.
+// uses: an address, address/prefix length, or address/netmask.
 func parseNetwork(s string) (netip.Prefix, string) {
 	addr, bits, hasBits := strings.Cut(s, "/")
 	a, err := netip.ParseAddr(addr)
@@ -148,11 +154,7 @@ func parseNetwork(s string) (netip.Prefix, string) {
 			}
 		}
 	}
-	p := netip.PrefixFrom(a, n)
-	if p.Masked().Addr() != a {
-		return netip.Prefix{}, "\"" + s + "\" has host bits set (Crossbar refuses it too, when the service starts): write \"" + p.Masked().String() + "\""
-	}
-	return p, ""
+	return netip.PrefixFrom(a, n), ""
 }
 
 // maskLen is the prefix length of a contiguous IPv4 netmask, -1 for any other address.
