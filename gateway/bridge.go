@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -45,6 +46,9 @@ type bridgeService struct {
 	nonces *nonceMemory // nil without a secret
 	log    *slog.Logger
 	now    func() time.Time
+	// inflight counts the requests being served: a reload retires the service once they
+	// are done (or at its drain bound).
+	inflight atomic.Int64
 }
 
 // bridgeBodyCeiling bounds a body when neither post_body_limit nor the transport's
@@ -108,7 +112,9 @@ func (s *bridgeService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 		// Crossbar formats the method as Python bytes: "(b'GET' not allowed, only POST, PUT)".
 		return bridgeDeny(405, fmt.Sprintf("Method not accepted by the REST bridge. (%s not allowed, only POST, PUT)", pyBytes(ctx.Method())))
 	}
+	s.inflight.Add(1)
 	err := s.handle(ctx)
+	s.inflight.Add(-1)
 	if s.cfg.Debug {
 		s.log.Info("bridge request", "method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
 			"remote", ctx.RemoteAddr().String(), "error", err)

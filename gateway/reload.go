@@ -87,6 +87,13 @@ func (g *Gateway) retire(old []*pathTable, retired []*launched) {
 	deadline := time.Now().Add(drainBound)
 	for _, tab := range old {
 		for _, svc := range tab.services {
+			// A bridge request in flight (a call waiting for its callee) ends on the old
+			// service's session, which closing would cut.
+			if b, ok := svc.(*bridgeService); ok {
+				for b.inflight.Load() > 0 && time.Now().Before(deadline) {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
 			if w, ok := svc.(*wsgiService); ok {
 				for _, u := range w.bal.ups {
 					for u.load() > 0 && time.Now().Before(deadline) {
