@@ -8,13 +8,19 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"portico/internal/testkit"
 )
 
 // bridgeNode starts a node with a websocket path and every HTTP bridge service the tests use,
@@ -297,5 +303,67 @@ func TestHTTPBridge(t *testing.T) {
 	gh := py.jsonLine(t, "event").(map[string]any)
 	if at(gh, "topic") != "com.example.py.topic.gh" || at(gh["args"].([]any)[0], "body") != ghBody {
 		t.Errorf("GitHub webhook event %v", gh)
+	}
+}
+
+// TestHTTPBridgeReload: a call through the bridge that is waiting for its callee when a
+// SIGHUP rebuilds the path table is still answered (the old service is retired once its
+// requests are done), and the rebuilt services serve.
+func TestHTTPBridgeReload(t *testing.T) {
+	n := bridgeNode(t)
+	py := startProc(t, ".", python, "testdata/wamp/bridge_peer.py", wsURL(n), "realm1", "json", "com.example.py")
+	py.jsonLine(t, "ready")
+
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := http.Post(n.base+"/call", "application/json", strings.NewReader(`{"procedure": "com.example.py.wait"}`))
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- answer{resp.StatusCode, string(b), err}
+	}()
+	py.jsonLine(t, "waiting")
+
+	cfgPath := filepath.Join(n.cmd.Dir, ".crossbar", "config.json")
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(b), `"ws": {`, `"info": {"type": "json", "value": {"reloaded": true}}, "ws": {`, 1)
+	if err := os.WriteFile(cfgPath, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 0, "the reloaded config is served", func() bool {
+		status, body := get(t, n.base+"/info")
+		return status == 200 && strings.Contains(body, "reloaded")
+	})
+	select {
+	case a := <-done:
+		t.Fatalf("the call in flight was answered before its callee: %d %s %v", a.status, a.body, a.err)
+	default:
+	}
+	// The rebuilt publisher releases the callee; the old caller answers.
+	got := bridgeHTTP(t, n, []bridgeReq{{Path: "/pub", Body: `{"topic": "com.example.py.topic.release"}`}})
+	if got[0].Status != 200 {
+		t.Fatalf("publish after the reload: %d %s", got[0].Status, got[0].Body)
+	}
+	select {
+	case a := <-done:
+		if a.err != nil || a.status != 200 || a.body != `{"args":["released"]}` {
+			t.Fatalf("the call across the reload: %d %q %v", a.status, a.body, a.err)
+		}
+	case <-time.After(testkit.Patience):
+		t.Fatal("the call across the reload was never answered")
 	}
 }

@@ -8,6 +8,8 @@ Registers under PREFIX (e.g. "com.example.py"):
   PREFIX.nothing()         -> None
   PREFIX.fail(*args, **kw) -> raises ApplicationError("com.example.error.failed", *args, **kw)
   PREFIX.crash()           -> raises a plain ValueError (autobahn: wamp.error.runtime_error)
+  PREFIX.wait()            -> prints {"waiting": true}, returns "released" once an event on
+                              PREFIX.topic.release arrives
 subscribes to PREFIX.topic (prefix match) and prints each event as one JSON line
 {"event": {"topic": ..., "args": [...], "kwargs": {...}, "publisher": id or null}}, after
 {"ready": true, "session": ID} once everything is registered. Stays until killed.
@@ -44,14 +46,26 @@ class Peer(ApplicationSession):
         def crash():
             raise ValueError("boom")
 
+        waiters = []
+
+        async def wait():
+            fut = asyncio.get_running_loop().create_future()
+            waiters.append(fut)
+            out({"waiting": True})
+            return await fut
+
         await self.register(lambda a, b: a + b, prefix + ".add2")
         await self.register(echo, prefix + ".echo")
         await self.register(lambda: None, prefix + ".nothing")
         await self.register(fail, prefix + ".fail")
         await self.register(crash, prefix + ".crash")
+        await self.register(wait, prefix + ".wait")
 
         def on_event(*args, **kwargs):
             details = kwargs.pop("details")
+            if details.topic == prefix + ".topic.release":
+                while waiters:
+                    waiters.pop().set_result("released")
             out({"event": {"topic": details.topic, "args": list(args), "kwargs": kwargs,
                            "publisher": details.publisher}})
 
