@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -169,4 +170,98 @@ func maskLen(m [4]byte) int {
 		return -1
 	}
 	return n
+}
+
+// nativeClasses are the router component classes Portico runs in Go (Crossbar's HTTP bridge
+// components; crossbar.adapter.rest is where Crossbar before 17.x kept them).
+var nativeClasses = map[string]string{
+	"crossbar.bridge.rest.RESTCallee":        "callee",
+	"crossbar.adapter.rest.RESTCallee":       "callee",
+	"crossbar.bridge.rest.MessageForwarder":  "forwarder",
+	"crossbar.adapter.rest.MessageForwarder": "forwarder",
+}
+
+// decodeNativeComponent reads the `extra` of a router component Portico runs natively.
+func (d *decoder) decodeNativeComponent(c *Component, ev *value, ep, place string, line int) {
+	kind, ok := nativeClasses[c.Classname]
+	if !ok || c.Type != "class" {
+		return
+	}
+	if ev == nil || ev.kind == kNull {
+		d.add(line, place, "missing \"extra\" (the settings of %s)", c.Classname)
+		return
+	}
+	x := d.object(ev, ep)
+	httpURL := func(key string) string {
+		u, ok := x.str(key)
+		if !ok {
+			if !x.has(key) {
+				d.add(x.line(), ep, "missing %q", key)
+			}
+			return ""
+		}
+		uv, up := x.take(key)
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			d.add(uv.line, up, "%q is not an http or https URL", u)
+		}
+		return u
+	}
+	if kind == "callee" {
+		rc := &RESTCallee{BaseURL: httpURL("baseurl")}
+		if p, ok := x.str("procedure"); ok {
+			pv, pp := x.take("procedure")
+			if !validURI(p, false) {
+				d.add(pv.line, pp, "%q is not a valid procedure URI", p)
+			}
+			rc.Procedure = p
+		} else if !x.has("procedure") {
+			d.add(x.line(), ep, "missing \"procedure\"")
+		}
+		x.done()
+		c.RESTCallee = rc
+		return
+	}
+	f := &MessageForwarder{Method: "POST", SortKeys: true}
+	x.boolean("debug", &f.Debug)
+	x.boolean("sort_keys", &f.SortKeys)
+	if m, ok := x.str("method"); ok {
+		f.Method = strings.ToUpper(m)
+	}
+	x.integer("expectedcode", 100, 599, &f.ExpectedCode)
+	subs, sp := x.list("subscriptions")
+	if len(subs) == 0 {
+		d.add(x.line(), ep, "missing \"subscriptions\" (a list of {\"topic\", \"url\"})")
+	}
+	for i, sv := range subs {
+		so := d.object(sv, elemPlace(sv, sp, i))
+		fw := Forward{Match: "exact"}
+		if t, ok := so.str("topic"); ok {
+			fw.Topic = t
+		} else if !so.has("topic") {
+			d.add(so.line(), so.place, "missing \"topic\"")
+		}
+		if m, ok := so.str("match"); ok {
+			mv, mp := so.take("match")
+			if d.oneOf(mv.line, mp, "match", m, "exact", "prefix", "wildcard") {
+				fw.Match = m
+			}
+		}
+		if fw.Topic != "" && !validURI(fw.Topic, fw.Match == "wildcard") {
+			tv, tp := so.take("topic")
+			d.add(tv.line, tp, "%q is not a valid topic for match %q", fw.Topic, fw.Match)
+		}
+		if u, ok := so.str("url"); ok {
+			uv, up := so.take("url")
+			if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+				d.add(uv.line, up, "%q is not an http or https URL", u)
+			}
+			fw.URL = u
+		} else if !so.has("url") {
+			d.add(so.line(), so.place, "missing \"url\"")
+		}
+		so.done()
+		f.Subscriptions = append(f.Subscriptions, fw)
+	}
+	x.done()
+	c.Forwarder = f
 }

@@ -120,6 +120,48 @@ type Component struct {
 	// Transport is how a container component connects; nil for router components, which
 	// attach over a private socket of the router.
 	Transport *ComponentTransport
+	// RESTCallee and Forwarder are set for the router components Portico runs natively, in
+	// Go, instead of in Python: Crossbar's HTTP bridge components RESTCallee and
+	// MessageForwarder (classname crossbar.bridge.rest.RESTCallee /
+	// crossbar.bridge.rest.MessageForwarder, or crossbar.adapter.rest.* of older Crossbar).
+	// Their settings are the component's `extra`.
+	RESTCallee *RESTCallee       `json:",omitempty"`
+	Forwarder  *MessageForwarder `json:",omitempty"`
+}
+
+// RESTCallee registers Procedure; each call becomes an HTTP request: the call's arguments
+// are (method, url, body, headers, params), positionally or by name, url is resolved against
+// BaseURL, and the result is {"code", "content", "headers"} (crossbar/bridge/rest/callee.py).
+type RESTCallee struct {
+	// BaseURL is `extra.baseurl`, an http or https URL. Required.
+	BaseURL string
+	// Procedure is `extra.procedure`. Required.
+	Procedure string
+}
+
+// MessageForwarder subscribes to topics and POSTs each event, as
+// {"args": [...], "kwargs": {...}}, to the subscription's URL
+// (crossbar/bridge/rest/subscriber.py).
+type MessageForwarder struct {
+	// Subscriptions is `extra.subscriptions`: [{"topic", "url", "match"}], match "exact"
+	// (default), "prefix" or "wildcard". Required, at least one.
+	Subscriptions []Forward
+	// Method is `extra.method`, the HTTP method. Default "POST".
+	Method string
+	// ExpectedCode is `extra.expectedcode`: an answer with another status is logged as a
+	// failure. 0 (default): any status.
+	ExpectedCode int
+	// Debug is `extra.debug`: log each answer's body.
+	Debug bool
+	// SortKeys is `extra.sort_keys` (default true). Portico always writes keys sorted.
+	SortKeys bool
+}
+
+// Forward is one MessageForwarder subscription.
+type Forward struct {
+	Topic string
+	URL   string
+	Match string
 }
 
 // ComponentTransport is a container component's `transport`.

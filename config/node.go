@@ -456,10 +456,12 @@ func (d *decoder) decodeComponent(v *value, place, dir string, router bool) Comp
 	} else if !o.has("realm") {
 		d.add(o.line(), place, "missing \"realm\" (the realm the component joins)")
 	}
-	if ev, _ := o.take("extra"); ev != nil {
+	ev, ep := o.take("extra")
+	if ev != nil {
 		c.Extra = ev.iface()
 	}
 	if router {
+		d.decodeNativeComponent(&c, ev, ep, place, o.line())
 		c.Role = "anonymous" // Crossbar's default for router components
 		if r, ok := o.str("role"); ok {
 			c.Role = r
