@@ -25,6 +25,12 @@ type bridgeSession struct {
 	role  string
 	log   *slog.Logger
 
+	// onInvocation and onEvent receive what the router sends a callee or subscriber (the
+	// native router components, restcomponents.go); nil for the bridge services. They run
+	// on the session's reader: they must hand work off, not do it.
+	onInvocation func(*bridgeConn, *wamp.Invocation)
+	onEvent      func(*wamp.Event)
+
 	mu     sync.Mutex
 	conn   *bridgeConn // nil until joined, and after the session ended
 	closed bool
@@ -47,8 +53,13 @@ type bridgeConn struct {
 	waiting map[wamp.ID]chan wamp.Message
 	dead    chan struct{} // closed when the session ended
 	buf     sync.Pool     // encoding buffers
+
+	onInvocation func(*bridgeConn, *wamp.Invocation)
+	onEvent      func(*wamp.Event)
 }
 
+// newBridgeSession joins realm with role at once: a service whose realm cannot be joined
+// fails its configuration.
 func newBridgeSession(ref *routerRef, realm, role string, log *slog.Logger) (*bridgeSession, error) {
 	s := &bridgeSession{ref: ref, realm: realm, role: role, log: log}
 	if _, err := s.get(); err != nil {
@@ -86,12 +97,15 @@ func (s *bridgeSession) join() (*bridgeConn, error) {
 		defer s.ref.wg.Done()
 		_ = s.ref.r.Serve(theirs, router.PeerInfo{Transport: "inprocess", TrustedRole: s.role})
 	}()
-	c := &bridgeConn{t: mine, waiting: map[wamp.ID]chan wamp.Message{}, dead: make(chan struct{})}
+	c := &bridgeConn{t: mine, waiting: map[wamp.ID]chan wamp.Message{}, dead: make(chan struct{}),
+		onInvocation: s.onInvocation, onEvent: s.onEvent}
 	hello := &wamp.Hello{Realm: wamp.URI(s.realm), Details: wamp.Dict{
 		"agent": "portico-http-bridge",
 		"roles": wamp.Dict{
-			"publisher": wamp.Dict{"features": wamp.Dict{"subscriber_blackwhite_listing": true, "publisher_exclusion": true}},
-			"caller":    wamp.Dict{"features": wamp.Dict{}},
+			"publisher":  wamp.Dict{"features": wamp.Dict{"subscriber_blackwhite_listing": true, "publisher_exclusion": true}},
+			"caller":     wamp.Dict{"features": wamp.Dict{}},
+			"callee":     wamp.Dict{"features": wamp.Dict{}},
+			"subscriber": wamp.Dict{"features": wamp.Dict{"pattern_based_subscription": true}},
 		},
 	}}
 	if err := c.send(hello); err != nil {
@@ -156,6 +170,20 @@ func (c *bridgeConn) read(log *slog.Logger) {
 			id = x.Request
 		case *wamp.Error:
 			id = x.Request
+		case *wamp.Registered:
+			id = x.Request
+		case *wamp.Subscribed:
+			id = x.Request
+		case *wamp.Invocation:
+			if c.onInvocation != nil {
+				c.onInvocation(c, x)
+			}
+			continue
+		case *wamp.Event:
+			if c.onEvent != nil {
+				c.onEvent(x)
+			}
+			continue
 		case *wamp.Goodbye:
 			// The router is closing (shutdown) or closed this session: say goodbye back,
 			// so that its close does not wait for us.
@@ -202,8 +230,8 @@ func (c *bridgeConn) send(m wamp.Message) error {
 	return err
 }
 
-// request sends a PUBLISH (with acknowledge) or CALL and waits for its answer: PUBLISHED,
-// RESULT or ERROR. It fails with errSessionGone when the session ends first. m's request
+// request sends a PUBLISH (with acknowledge), CALL, REGISTER or SUBSCRIBE and waits for its
+// answer: PUBLISHED, RESULT, REGISTERED, SUBSCRIBED or ERROR. It fails with errSessionGone when the session ends first. m's request
 // ID is set here.
 func (c *bridgeConn) request(m wamp.Message) (wamp.Message, error) {
 	id := c.ids.Next()
@@ -211,6 +239,10 @@ func (c *bridgeConn) request(m wamp.Message) (wamp.Message, error) {
 	case *wamp.Publish:
 		x.Request = id
 	case *wamp.Call:
+		x.Request = id
+	case *wamp.Register:
+		x.Request = id
+	case *wamp.Subscribe:
 		x.Request = id
 	}
 	ch := make(chan wamp.Message, 1)

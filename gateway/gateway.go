@@ -37,6 +37,7 @@ type Gateway struct {
 	retiring   map[*launched]bool    // replaced by a reload, draining
 	routers    map[string]*routerRef // by worker place
 	workers    []*workerProc         // guest and container workers, router components
+	natives    []*nativeComponent    // router components run in Go (RESTCallee, MessageForwarder)
 	private    []*server             // router components' private listeners
 	shutdowned bool
 

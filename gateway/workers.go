@@ -27,16 +27,31 @@ func (g *Gateway) startWorkers(ctx context.Context, node *config.Node) error {
 		w := &node.Workers[i]
 		var c launch.Command
 		var err error
+		run := true
 		switch {
 		case w.Type == "guest":
 			c, err = g.guestCommand(node, w)
-		case w.Type == "container" || (w.Type == "router" && len(w.Components) > 0):
+		case w.Type == "container" || (w.Type == "router" && pythonComponents(w) > 0):
 			c, err = g.runnerCommand(node, w, i)
 		default:
-			continue
+			run = false
 		}
 		if err != nil {
 			return err
+		}
+		if w.Type == "router" {
+			for j := range w.Components {
+				if wc := &w.Components[j]; isNative(wc) {
+					nc, err := g.startNativeComponent(w, wc)
+					if err != nil {
+						return err
+					}
+					g.natives = append(g.natives, nc)
+				}
+			}
+		}
+		if !run {
+			continue
 		}
 		sup, err := launch.NewProcess(c, g.log)
 		if err != nil {
@@ -121,8 +136,26 @@ func (g *Gateway) watchGuest(wp *workerProc, c launch.Command, cfg config.GuestW
 	}
 }
 
-// stopWorkers stops every worker process (SIGTERM to its group, SIGKILL after stopTimeout).
+// isNative reports whether a router component runs in Go rather than in the Python runner.
+func isNative(c *config.Component) bool { return c.RESTCallee != nil || c.Forwarder != nil }
+
+func pythonComponents(w *config.Worker) int {
+	n := 0
+	for j := range w.Components {
+		if !isNative(&w.Components[j]) {
+			n++
+		}
+	}
+	return n
+}
+
+// stopWorkers stops every worker process (SIGTERM to its group, SIGKILL after stopTimeout)
+// and the native router components.
 func (g *Gateway) stopWorkers() {
+	for _, nc := range g.natives {
+		nc.stop()
+	}
+	g.natives = nil
 	for _, wp := range g.workers {
 		wp.mu.Lock()
 		wp.stopped = true
@@ -243,6 +276,9 @@ func (g *Gateway) runnerCommand(node *config.Node, w *config.Worker, idx int) (l
 		Shutdown   string            `json:"shutdown"`
 	}{PythonPath: w.Options.PythonPath, Restart: w.Options.Restart, Shutdown: w.Options.Shutdown}
 	for j, c := range w.Components {
+		if isNative(&c) {
+			continue
+		}
 		rc := runnerComponent{Place: c.Place, Type: c.Type, Classname: c.Classname, Callbacks: c.Callbacks, Realm: c.Realm, Extra: c.Extra}
 		if c.Type == "function" {
 			rc.Classname = "function"

@@ -367,3 +367,90 @@ func TestHTTPBridgeReload(t *testing.T) {
 		t.Fatal("the call across the reload was never answered")
 	}
 }
+
+// TestHTTPBridgeComponents: Crossbar's RESTCallee and MessageForwarder router components, run
+// in Go, against a Python http.server: a WAMP call (made through the caller service) becomes
+// an HTTP request whose answer is the call's result, and a WAMP event (published through the
+// publisher service) is POSTed as {"args", "kwargs"}.
+func TestHTTPBridgeComponents(t *testing.T) {
+	sink := startProc(t, ".", python, "testdata/wamp/http_sink.py")
+	port := int(sink.jsonLine(t, "port").(float64))
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`{
+  "version": 2,
+  "workers": [{
+    "type": "router",
+    "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": [{"uri": "", "match": "prefix",
+      "allow": {"call": true, "register": true, "publish": true, "subscribe": true}}]}]}],
+    "transports": [{
+      "type": "web",
+      "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": %d},
+      "paths": {
+        "pub": {"type": "publisher", "realm": "realm1", "role": "anonymous"},
+        "call": {"type": "caller", "realm": "realm1", "role": "anonymous"}
+      }
+    }],
+    "components": [
+      {"type": "class", "classname": "crossbar.bridge.rest.RESTCallee", "realm": "realm1",
+       "extra": {"procedure": "com.example.rest", "baseurl": "http://127.0.0.1:%d/api/"}},
+      {"type": "class", "classname": "crossbar.bridge.rest.MessageForwarder", "realm": "realm1",
+       "extra": {"subscriptions": [{"topic": "com.example.fwd", "url": "http://127.0.0.1:%d/hook"},
+                                   {"topic": "com.example.many", "match": "prefix", "url": "http://127.0.0.1:%d/many"}],
+                 "expectedcode": 200}}
+    ]
+  }]
+}`, freePort(t), port, port, port)
+	if err := os.MkdirAll(filepath.Join(dir, ".crossbar"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".crossbar", "config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := start(t, dir)
+
+	got := bridgeHTTP(t, n, []bridgeReq{
+		{Path: "/call", Body: `{"procedure": "com.example.rest", "args": ["PUT", "items/7"], "kwargs": {"body": "é", "headers": {"X-Test": ["a"]}, "params": {"q": "1 2"}}}`},
+		{Path: "/call", Body: `{"procedure": "com.example.rest", "kwargs": {"method": "GET", "url": "/status/418"}}`},
+		{Path: "/call", Body: `{"procedure": "com.example.rest", "kwargs": {"method": "GET", "url": "x", "bogus": 1}}`},
+		{Path: "/pub", Body: `{"topic": "com.example.fwd", "args": [1, "é"], "kwargs": {"b": 2, "a": [null]}}`},
+		{Path: "/pub", Body: `{"topic": "com.example.many.deep"}`},
+	})
+	var res struct {
+		Args []struct {
+			Code    int                 `json:"code"`
+			Content string              `json:"content"`
+			Headers map[string][]string `json:"headers"`
+		} `json:"args"`
+	}
+	if got[0].Status != 200 || json.Unmarshal([]byte(got[0].Body), &res) != nil || len(res.Args) != 1 {
+		t.Fatalf("RESTCallee call: %d %s", got[0].Status, got[0].Body)
+	}
+	if r := res.Args[0]; r.Code != 200 || r.Content != `{"ok": true, "path": "/api/items/7"}` || !reflect.DeepEqual(r.Headers["X-Sink"], []string{"yes"}) {
+		t.Errorf("RESTCallee result %+v", r)
+	}
+	req := sink.jsonLine(t, "request").(map[string]any)
+	if req["method"] != "PUT" || req["path"] != "/api/items/7" || req["query"] != "q=1+2" || req["body"] != "é" || at(req, "headers", "X-Test") != "a" {
+		t.Errorf("the HTTP request of the call: %v", req)
+	}
+	if got[1].Status != 200 || !strings.HasPrefix(got[1].Body, `{"args":[{"code":418,`) {
+		t.Errorf("RESTCallee call answered 418: %d %s", got[1].Status, got[1].Body)
+	}
+	sink.jsonLine(t, "request")
+	if got[2].Status != 200 || !strings.HasPrefix(got[2].Body, `{"error": "wamp.error.invalid_argument", "args": ["on_call() got an unexpected keyword argument 'bogus'"]`) {
+		t.Errorf("RESTCallee call with a bad argument: %d %s", got[2].Status, got[2].Body)
+	}
+	for i := 3; i < 5; i++ {
+		if got[i].Status != 200 {
+			t.Errorf("publish %d: %d %s", i, got[i].Status, got[i].Body)
+		}
+	}
+	fwd := sink.jsonLine(t, "request").(map[string]any)
+	if fwd["method"] != "POST" || fwd["path"] != "/hook" || fwd["body"] != `{"args":[1,"é"],"kwargs":{"a":[null],"b":2}}` ||
+		at(fwd, "headers", "Content-Type") != "application/json" {
+		t.Errorf("the forwarded event: %v", fwd)
+	}
+	fwd = sink.jsonLine(t, "request").(map[string]any)
+	if fwd["path"] != "/many" || fwd["body"] != `{"args":[],"kwargs":{}}` {
+		t.Errorf("the forwarded prefix event: %v", fwd)
+	}
+}
