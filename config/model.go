@@ -120,11 +120,12 @@ type Component struct {
 	// Transport is how a container component connects; nil for router components, which
 	// attach over a private socket of the router.
 	Transport *ComponentTransport
-	// RESTCallee and Forwarder are set for the router components Portico runs natively, in
-	// Go, instead of in Python: Crossbar's HTTP bridge components RESTCallee and
+	// RESTCallee and Forwarder are set for the components Portico runs natively, in Go,
+	// instead of in Python: Crossbar's HTTP bridge components RESTCallee and
 	// MessageForwarder (classname crossbar.bridge.rest.RESTCallee /
 	// crossbar.bridge.rest.MessageForwarder, or crossbar.adapter.rest.* of older Crossbar).
-	// Their settings are the component's `extra`.
+	// Their settings are the component's `extra`. A router component joins over the
+	// in-process transport; a container component over its websocket transport.
 	RESTCallee *RESTCallee       `json:",omitempty"`
 	Forwarder  *MessageForwarder `json:",omitempty"`
 }

@@ -476,6 +476,7 @@ func (d *decoder) decodeComponent(v *value, place, dir string, router bool) Comp
 	} else {
 		c.Transport = d.decodeConnectTransport(tv, tp, dir)
 	}
+	d.decodeNativeComponent(&c, ev, ep, place, o.line())
 	o.done()
 	return c
 }

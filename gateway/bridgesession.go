@@ -30,6 +30,9 @@ type bridgeSession struct {
 	// on the session's reader: they must hand work off, not do it.
 	onInvocation func(*bridgeConn, *wamp.Invocation)
 	onEvent      func(*wamp.Event)
+	// dial, when set, opens the session's transport instead of an in-process pipe to ref's
+	// router (a container component's WebSocket connection).
+	dial func() (router.Transport, error)
 
 	mu     sync.Mutex
 	conn   *bridgeConn // nil until joined, and after the session ended
@@ -91,12 +94,22 @@ func (s *bridgeSession) get() (*bridgeConn, error) {
 }
 
 func (s *bridgeSession) join() (*bridgeConn, error) {
-	mine, theirs := router.Pipe(wamp.JSON, 256)
-	s.ref.wg.Add(1)
-	go func() {
-		defer s.ref.wg.Done()
-		_ = s.ref.r.Serve(theirs, router.PeerInfo{Transport: "inprocess", TrustedRole: s.role})
-	}()
+	var mine router.Transport
+	if s.dial != nil {
+		t, err := s.dial()
+		if err != nil {
+			return nil, err
+		}
+		mine = t
+	} else {
+		var theirs router.Transport
+		mine, theirs = router.Pipe(wamp.JSON, 256)
+		s.ref.wg.Add(1)
+		go func() {
+			defer s.ref.wg.Done()
+			_ = s.ref.r.Serve(theirs, router.PeerInfo{Transport: "inprocess", TrustedRole: s.role})
+		}()
+	}
 	c := &bridgeConn{t: mine, waiting: map[wamp.ID]chan wamp.Message{}, dead: make(chan struct{}),
 		onInvocation: s.onInvocation, onEvent: s.onEvent}
 	hello := &wamp.Hello{Realm: wamp.URI(s.realm), Details: wamp.Dict{

@@ -7,14 +7,19 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/fasthttp/websocket"
+
 	"portico/config"
+	"portico/router"
 	"portico/router/wamp"
 )
 
@@ -35,8 +40,10 @@ const (
 	restCalleeConcurrency = 64
 	// restForwardQueue bounds the events a MessageForwarder holds before its reader waits.
 	restForwardQueue = 1024
-	// restRejoinDelay spaces the attempts to join again after the router ended the session.
+	// restRejoinDelay and restRejoinMax space the attempts to join again after the session
+	// ended or could not be set up.
 	restRejoinDelay = time.Second
+	restRejoinMax   = 30 * time.Second
 )
 
 // nativeComponent is one running RESTCallee or MessageForwarder.
@@ -57,16 +64,37 @@ type nativeComponent struct {
 	urlsMu sync.Mutex
 }
 
-// startNativeComponent starts c, a router component with RESTCallee or Forwarder set.
-func (g *Gateway) startNativeComponent(w *config.Worker, c *config.Component) (*nativeComponent, error) {
-	ref, err := g.routerFor(w)
-	if err != nil {
-		return nil, err
+// runsNative reports whether component c of worker w runs in Go: a RESTCallee or
+// MessageForwarder of a router worker, or of a container worker that connects over plain
+// WebSocket (one over RawSocket stays in Python).
+func runsNative(w *config.Worker, c *config.Component) bool {
+	if c.RESTCallee == nil && c.Forwarder == nil {
+		return false
 	}
+	if w.Type == "router" {
+		return true
+	}
+	t := c.Transport
+	return w.Type == "container" && t != nil && t.Type == "websocket" && strings.HasPrefix(t.URL, "ws://")
+}
+
+// startNativeComponent starts component c of worker w (runsNative).
+func (g *Gateway) startNativeComponent(w *config.Worker, c *config.Component) (*nativeComponent, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &nativeComponent{place: c.Place, log: g.log.With("component", c.Place), cancel: cancel, done: make(chan struct{}),
 		client: &http.Client{Timeout: restHTTPTimeout}, callee: c.RESTCallee, fwd: c.Forwarder}
-	n.sess = &bridgeSession{ref: ref, realm: c.Realm, role: c.Role, log: n.log}
+	n.sess = &bridgeSession{realm: c.Realm, role: c.Role, log: n.log}
+	if w.Type == "router" {
+		ref, err := g.routerFor(w)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		n.sess.ref = ref
+	} else {
+		t := *c.Transport
+		n.sess.dial = func() (router.Transport, error) { return dialWAMP(t) }
+	}
 	if n.callee != nil {
 		n.sem = make(chan struct{}, restCalleeConcurrency)
 		n.sess.onInvocation = n.invoke
@@ -80,11 +108,12 @@ func (g *Gateway) startNativeComponent(w *config.Worker, c *config.Component) (*
 		}
 		go n.forward(ctx)
 	}
+	// A component that cannot join or register yet (its router path refuses it, the
+	// procedure is taken) is retried, as a Python component is restarted; never a reason
+	// for the node not to start.
 	conn, err := n.setUp()
 	if err != nil {
-		cancel()
-		n.sess.close()
-		return nil, fmt.Errorf("%s: %w", c.Place, err)
+		n.log.Warn("component not ready, retrying", "error", err)
 	}
 	go n.keep(ctx, conn)
 	return n, nil
@@ -125,27 +154,32 @@ func (n *nativeComponent) setUp() (*bridgeConn, error) {
 	return c, nil
 }
 
-// keep sets the session up again whenever the router ends it, until the component stops.
+// keep sets the session up again whenever the router ends it (or it could not be set up),
+// until the component stops; the wait between attempts doubles up to restRejoinMax.
 func (n *nativeComponent) keep(ctx context.Context, c *bridgeConn) {
 	defer close(n.done)
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.dead:
+		if c != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.dead:
+			}
+			n.log.Warn("the component's session ended; joining again")
 		}
-		n.log.Warn("the router ended the component's session; joining again")
+		delay := restRejoinDelay
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(restRejoinDelay):
+			case <-time.After(delay):
 			}
 			var err error
 			if c, err = n.setUp(); err == nil {
 				break
 			}
-			n.log.Warn("joining again", "error", err)
+			delay = min(2*delay, restRejoinMax)
+			n.log.Warn("component not ready, retrying", "error", err, "retry_in", delay)
 		}
 	}
 }
@@ -336,3 +370,58 @@ func (n *nativeComponent) post(ctx context.Context, u string, body []byte) {
 		n.log.Info("event forwarded", "url", u, "status", resp.StatusCode, "body", string(b))
 	}
 }
+
+// dialWAMP opens a container component's WebSocket transport (JSON): to the endpoint, with
+// the URL in the handshake, as Crossbar's component client does.
+func dialWAMP(t config.ComponentTransport) (router.Transport, error) {
+	timeout := time.Duration(t.Endpoint.Timeout) * time.Second
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	d := websocket.Dialer{Subprotocols: []string{"wamp.2.json"}, HandshakeTimeout: timeout,
+		NetDialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var nd net.Dialer
+			if t.Endpoint.Type == "unix" {
+				return nd.DialContext(ctx, "unix", t.Endpoint.Path)
+			}
+			return nd.DialContext(ctx, "tcp", net.JoinHostPort(t.Endpoint.Host, strconv.Itoa(t.Endpoint.Port)))
+		}}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, resp, err := d.DialContext(ctx, t.URL, nil)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("websocket %s: %w (HTTP %d)", t.URL, err, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("websocket %s: %w", t.URL, err)
+	}
+	if c.Subprotocol() != "wamp.2.json" {
+		c.Close()
+		return nil, fmt.Errorf("websocket %s: the router chose subprotocol %q", t.URL, c.Subprotocol())
+	}
+	return &wsClient{c: c}, nil
+}
+
+// wsClient is the client end of a WebSocket WAMP transport.
+type wsClient struct {
+	c  *websocket.Conn
+	mu sync.Mutex // one writer at a time
+}
+
+func (w *wsClient) Codec() wamp.Codec { return wamp.JSON }
+
+func (w *wsClient) ReadMessage() ([]byte, error) {
+	_, b, err := w.c.ReadMessage()
+	return b, err
+}
+
+func (w *wsClient) WriteMessage(b []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_ = w.c.SetWriteDeadline(time.Now().Add(restHTTPTimeout))
+	return w.c.WriteMessage(websocket.TextMessage, b)
+}
+
+func (w *wsClient) Close() error { return w.c.Close() }
+
+var _ router.Transport = (*wsClient)(nil)

@@ -31,7 +31,8 @@ func (g *Gateway) startWorkers(ctx context.Context, node *config.Node) error {
 		switch {
 		case w.Type == "guest":
 			c, err = g.guestCommand(node, w)
-		case w.Type == "container" || (w.Type == "router" && pythonComponents(w) > 0):
+		case w.Type == "container" && (len(w.Components) == 0 || pythonComponents(w) > 0),
+			w.Type == "router" && pythonComponents(w) > 0:
 			c, err = g.runnerCommand(node, w, i)
 		default:
 			run = false
@@ -39,9 +40,9 @@ func (g *Gateway) startWorkers(ctx context.Context, node *config.Node) error {
 		if err != nil {
 			return err
 		}
-		if w.Type == "router" {
+		if w.Type == "router" || w.Type == "container" {
 			for j := range w.Components {
-				if wc := &w.Components[j]; isNative(wc) {
+				if wc := &w.Components[j]; runsNative(w, wc) {
 					nc, err := g.startNativeComponent(w, wc)
 					if err != nil {
 						return err
@@ -136,13 +137,10 @@ func (g *Gateway) watchGuest(wp *workerProc, c launch.Command, cfg config.GuestW
 	}
 }
 
-// isNative reports whether a router component runs in Go rather than in the Python runner.
-func isNative(c *config.Component) bool { return c.RESTCallee != nil || c.Forwarder != nil }
-
 func pythonComponents(w *config.Worker) int {
 	n := 0
 	for j := range w.Components {
-		if !isNative(&w.Components[j]) {
+		if !runsNative(w, &w.Components[j]) {
 			n++
 		}
 	}
@@ -276,7 +274,7 @@ func (g *Gateway) runnerCommand(node *config.Node, w *config.Worker, idx int) (l
 		Shutdown   string            `json:"shutdown"`
 	}{PythonPath: w.Options.PythonPath, Restart: w.Options.Restart, Shutdown: w.Options.Shutdown}
 	for j, c := range w.Components {
-		if isNative(&c) {
+		if runsNative(w, &c) {
 			continue
 		}
 		rc := runnerComponent{Place: c.Place, Type: c.Type, Classname: c.Classname, Callbacks: c.Callbacks, Realm: c.Realm, Extra: c.Extra}

@@ -40,7 +40,7 @@ func bridgeNode(t *testing.T) *node {
     ]}],
     "transports": [{
       "type": "web",
-      "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": %d},
+      "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": %[1]d},
       "paths": {
         "ws": {"type": "websocket"},
         "pub": {"type": "publisher", "realm": "realm1", "role": "anonymous"},
@@ -375,6 +375,7 @@ func TestHTTPBridgeReload(t *testing.T) {
 func TestHTTPBridgeComponents(t *testing.T) {
 	sink := startProc(t, ".", python, "testdata/wamp/http_sink.py")
 	port := int(sink.jsonLine(t, "port").(float64))
+	web := freePort(t)
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`{
   "version": 2,
@@ -384,22 +385,31 @@ func TestHTTPBridgeComponents(t *testing.T) {
       "allow": {"call": true, "register": true, "publish": true, "subscribe": true}}]}]}],
     "transports": [{
       "type": "web",
-      "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": %d},
+      "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": %[1]d},
       "paths": {
+        "ws": {"type": "websocket"},
         "pub": {"type": "publisher", "realm": "realm1", "role": "anonymous"},
         "call": {"type": "caller", "realm": "realm1", "role": "anonymous"}
       }
     }],
     "components": [
       {"type": "class", "classname": "crossbar.bridge.rest.RESTCallee", "realm": "realm1",
-       "extra": {"procedure": "com.example.rest", "baseurl": "http://127.0.0.1:%d/api/"}},
+       "extra": {"procedure": "com.example.rest", "baseurl": "http://127.0.0.1:%[2]d/api/"}},
       {"type": "class", "classname": "crossbar.bridge.rest.MessageForwarder", "realm": "realm1",
-       "extra": {"subscriptions": [{"topic": "com.example.fwd", "url": "http://127.0.0.1:%d/hook"},
-                                   {"topic": "com.example.many", "match": "prefix", "url": "http://127.0.0.1:%d/many"}],
+       "extra": {"subscriptions": [{"topic": "com.example.fwd", "url": "http://127.0.0.1:%[2]d/hook"},
+                                   {"topic": "com.example.many", "match": "prefix", "url": "http://127.0.0.1:%[2]d/many"}],
                  "expectedcode": 200}}
     ]
+  }, {
+    "type": "container",
+    "components": [
+      {"type": "class", "classname": "crossbar.bridge.rest.RESTCallee", "realm": "realm1",
+       "extra": {"procedure": "com.example.rest2", "baseurl": "http://127.0.0.1:%[2]d/c/"},
+       "transport": {"type": "websocket", "url": "ws://127.0.0.1:%[1]d/ws",
+                     "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": %[1]d}}}
+    ]
   }]
-}`, freePort(t), port, port, port)
+}`, web, port)
 	if err := os.MkdirAll(filepath.Join(dir, ".crossbar"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -415,6 +425,16 @@ func TestHTTPBridgeComponents(t *testing.T) {
 		{Path: "/pub", Body: `{"topic": "com.example.fwd", "args": [1, "é"], "kwargs": {"b": 2, "a": [null]}}`},
 		{Path: "/pub", Body: `{"topic": "com.example.many.deep"}`},
 	})
+	// The container component joins over WebSocket once the node listens: poll until its
+	// procedure is registered.
+	var viaWS bridgeResp
+	testkit.WaitFor(t, 0, "the container's RESTCallee answers", func() bool {
+		viaWS = bridgeHTTP(t, n, []bridgeReq{{Path: "/call", Body: `{"procedure": "com.example.rest2", "args": ["GET", "x"]}`}})[0]
+		return !strings.Contains(viaWS.Body, "no_such_procedure")
+	})
+	if viaWS.Status != 200 || !strings.HasPrefix(viaWS.Body, `{"args":[{"code":200,"content":"{\"ok\": true, \"path\": \"/c/x\"}"`) {
+		t.Errorf("container RESTCallee: %d %s", viaWS.Status, viaWS.Body)
+	}
 	var res struct {
 		Args []struct {
 			Code    int                 `json:"code"`
@@ -444,13 +464,19 @@ func TestHTTPBridgeComponents(t *testing.T) {
 			t.Errorf("publish %d: %d %s", i, got[i].Status, got[i].Body)
 		}
 	}
-	fwd := sink.jsonLine(t, "request").(map[string]any)
-	if fwd["method"] != "POST" || fwd["path"] != "/hook" || fwd["body"] != `{"args":[1,"é"],"kwargs":{"a":[null],"b":2}}` ||
+	// The forwarded events, in order, among the container's calls to /c/x.
+	var fwds []map[string]any
+	for len(fwds) < 2 {
+		r := sink.jsonLine(t, "request").(map[string]any)
+		if r["path"] != "/c/x" {
+			fwds = append(fwds, r)
+		}
+	}
+	if fwd := fwds[0]; fwd["method"] != "POST" || fwd["path"] != "/hook" || fwd["body"] != `{"args":[1,"é"],"kwargs":{"a":[null],"b":2}}` ||
 		at(fwd, "headers", "Content-Type") != "application/json" {
 		t.Errorf("the forwarded event: %v", fwd)
 	}
-	fwd = sink.jsonLine(t, "request").(map[string]any)
-	if fwd["path"] != "/many" || fwd["body"] != `{"args":[],"kwargs":{}}` {
+	if fwd := fwds[1]; fwd["path"] != "/many" || fwd["body"] != `{"args":[],"kwargs":{}}` {
 		t.Errorf("the forwarded prefix event: %v", fwd)
 	}
 }
