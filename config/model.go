@@ -231,6 +231,41 @@ type Realm struct {
 	Place string
 	Name  string
 	Roles []Role
+	// Store is the realm's event store (Crossbar's realm `store`); nil without one.
+	Store *RealmStore
+}
+
+// RealmStore is a realm's `store` as in Crossbar (crossbar/router/realmstore.py). Only type
+// "memory" is built; Crossbar's "cfxdb" (an LMDB database on disk) is not supported yet.
+// Everything is kept in memory and lost on restart, and every list is bounded.
+type RealmStore struct {
+	Place string
+	Type  string // "memory"
+	// Limit is the default Limit of the EventHistory and CallQueue entries that set none. Key
+	// `limit`; default 100 (Crossbar's); at most 100000.
+	Limit int
+	// EventHistory lists the topics whose events the realm keeps (`event-history`), for
+	// wamp.subscription.get_events. Each entry is a subscription the store holds from start,
+	// whatever clients subscribe.
+	EventHistory []StoreEntry
+	// CallQueue lists the procedures whose calls wait in a queue (`call-queue`) when every
+	// callee is at the `concurrency` it registered with, instead of failing with
+	// crossbar.error.max_concurrency_reached; Limit bounds each queue (a call over it fails
+	// so). The first entry that matches the procedure of the registration applies.
+	CallQueue []StoreEntry
+	// MaxBytes bounds the memory (an estimate) the event history of the realm holds, all
+	// entries together: past it the oldest events are dropped. Portico's key `max_bytes`
+	// (bytes or "16m"); default 16 MiB. Crossbar's memory store has no such bound.
+	MaxBytes int
+}
+
+// StoreEntry is one `event-history` or `call-queue` entry of a realm store: a URI pattern and
+// its limit (events kept, or calls queued).
+type StoreEntry struct {
+	Place string
+	URI   string
+	Match string // "exact" (default), "prefix" or "wildcard"
+	Limit int
 }
 
 // Role is a WAMP authrole with its static permissions. A role without `permissions` denies
@@ -307,7 +342,7 @@ type Origin struct {
 type RawSocket struct {
 	Place string // e.g. "workers[0].transports[1]" or "...transports[2].rawsocket"
 	// Serializers restricts the serializers a client may ask for in the handshake ("json",
-	// "msgpack", "cbor"); default all. Any other is refused with handshake error 1
+	// "msgpack", "cbor", "ubjson"); default all. Any other is refused with handshake error 1
 	// (serializer unsupported).
 	Serializers []string
 	// MaxMessageSize bounds one incoming message, in bytes or "128k". The handshake announces
@@ -343,7 +378,7 @@ type RawSocketOptions struct {
 	OutQueueLimit int
 	// SessionLimits are the session bounds of a websocket path's options: auth_timeout
 	// (which here bounds the RawSocket handshake too), max_subscriptions, max_registrations,
-	// max_testaments, max_testament_bytes, max_uri_length; same defaults.
+	// max_testaments, max_testament_bytes, max_uri_length, max_calls_in_flight; same defaults.
 	SessionLimits
 }
 
@@ -542,11 +577,13 @@ var DefaultCompressTypes = []string{
 // Service is one entry of a path table.
 type Service struct {
 	Place string // e.g. "workers[0].transports[0].paths.ws"
-	// Type is one of "wsgi", "websocket", "static", "redirect", "json", "nodeinfo" (Crossbar's
-	// node information page), "publisher", "caller", "webhook" (the HTTP bridge), "path".
+	// Type is one of "wsgi", "websocket", "longpoll", "static", "redirect", "json", "nodeinfo"
+	// (Crossbar's node information page), "publisher", "caller", "webhook" (the HTTP
+	// bridge), "path".
 	Type      string
 	WSGI      *WSGI
 	WebSocket *WebSocket
+	LongPoll  *LongPoll
 	Static    *Static
 	Redirect  *Redirect
 	JSON      *JSON
@@ -706,7 +743,8 @@ type WSGI struct {
 
 // WebSocket serves the WAMP router of the worker.
 type WebSocket struct {
-	// Serializers restricts the offered WAMP serializers ("json", "msgpack", "cbor"); default all.
+	// Serializers restricts the offered WAMP serializers ("json", "msgpack", "cbor", "ubjson");
+	// default all.
 	Serializers []string
 	Options     WebSocketOptions
 	// Auth is the path's `auth` (Crossbar "Authentication"): the methods clients may
@@ -860,6 +898,11 @@ type SessionLimits struct {
 	// out_queue_limit, a session's testaments, published when it leaves, cannot overflow a
 	// subscriber's queue by themselves. Key `max_testaments`; default 100.
 	MaxTestaments int
+	// MaxCallsInFlight bounds the calls a session has made and not yet had answered. A CALL
+	// above it is answered with ERROR portico.error.limit_exceeded naming the key; the
+	// session stays. Without it, a caller of a callee that never answers holds router memory
+	// without end. Key `max_calls_in_flight`; default 10000.
+	MaxCallsInFlight int
 	// MaxTestamentBytes bounds the encoded size of a session's testaments, all together
 	// (topic, args and kwargs as the session's serializer encodes them), as MaxTestaments
 	// does their number. Key `max_testament_bytes` (bytes or "64k"); default 64 KiB.
@@ -897,6 +940,31 @@ type Redirect struct {
 	URL string
 	// Code is 301, 302, 303, 307 or 308. Default 302, as Crossbar's (twisted.web.util.Redirect).
 	Code int
+}
+
+// LongPoll is Crossbar's `longpoll` path service: the WAMP long-poll transport (WAMP spec,
+// advanced profile, "Long-Poll Transport"; crossbar/router/longpoll.py), served by the
+// worker's router, for clients that cannot use WebSocket. Its `options`:
+type LongPoll struct {
+	// RequestTimeout: a receive request with nothing to deliver is answered 204 (empty) after
+	// this, and the client polls again. Key request_timeout, whole seconds, default 10; 0
+	// waits until a message comes.
+	RequestTimeout time.Duration
+	// SessionTimeout: a transport that saw no request for this long is closed and its session
+	// ends (checked every session_timeout, so it goes between one and two of them after the
+	// last request). A receive request waiting counts as a request. Key session_timeout,
+	// whole seconds, default 30; 0 never.
+	SessionTimeout time.Duration
+	// QueueLimitBytes and QueueLimitMessages bound what waits for the client's next receive:
+	// a transport whose queue would pass either is closed (its session ends, as a WebSocket
+	// consumer that stopped reading). Keys queue_limit_bytes (default 131072) and
+	// queue_limit_messages (default 100).
+	QueueLimitBytes    int
+	QueueLimitMessages int
+	// DebugTransportID, when set, is the transport ID of every transport opened (Crossbar's
+	// debug_transport_id): one open at a time; a new open closes the one before. Debug
+	// (key debug) is accepted and ignored: Portico's log level is its own.
+	DebugTransportID string
 }
 
 // JSON answers with a fixed JSON value.

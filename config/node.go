@@ -20,7 +20,7 @@ var (
 	unsupportedTransports = []string{"mqtt", "flashpolicy", "stream", "websocket-testee", "stream-testee"}
 	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
 	// personality's pairme), and older names.
-	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "resource", "longpoll", "upload", "cgi", "fileupload", "schemadoc", "wap", "archive", "catalog", "pairme", "mqtt", "rawsocket"}
+	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "resource", "upload", "cgi", "fileupload", "schemadoc", "wap", "archive", "catalog", "pairme", "mqtt", "rawsocket"}
 )
 
 func contains(l []string, s string) bool {
@@ -582,10 +582,90 @@ func (d *decoder) decodeRealm(v *value, place string) Realm {
 	// makes Crossbar log every message of the realm, which Portico's websocket `debug` does
 	// per path: it is ignored. Realm `options` (event_dispatching_chunk_size, uri_check,
 	// enable_meta_api, bridge_meta_api) tune Crossbar's Python router.
-	o.unsupported("store", "rlinks", "inventory", "stats")
+	if sv, sp := o.take("store"); sv != nil && sv.kind != kNull {
+		r.Store = d.decodeRealmStore(sv, sp)
+	}
+	o.unsupported("rlinks", "inventory", "stats")
 	o.ignore("options", "trace")
 	o.done()
 	return r
+}
+
+// Bounds and default of a realm store (RealmStore).
+const (
+	defaultStoreLimit    = 100 // Crossbar's RealmStoreMemory.GLOBAL_HISTORY_LIMIT
+	maxStoreLimit        = 100000
+	defaultStoreMaxBytes = 16 << 20
+)
+
+func (d *decoder) decodeRealmStore(v *value, place string) *RealmStore {
+	s := &RealmStore{Place: place, Limit: defaultStoreLimit, MaxBytes: defaultStoreMaxBytes}
+	o := d.object(v, place)
+	t, ok := o.str("type")
+	switch {
+	case !ok && !o.has("type"):
+		d.add(o.line(), place, "missing \"type\"")
+	case t == "memory":
+		s.Type = t
+	case t == "cfxdb":
+		tv, tp := o.take("type")
+		d.add(tv.line, tp, "store type %q is not supported yet (want \"memory\")", t)
+		o.ignore("path", "maxsize", "buffer-flush")
+	case ok:
+		tv, tp := o.take("type")
+		d.add(tv.line, tp, "store type %q is not supported (want \"memory\")", t)
+	}
+	o.integer("limit", 1, maxStoreLimit, &s.Limit)
+	var n int64
+	if o.size("max_bytes", &n) {
+		if n < 1<<10 || n > 1<<40 {
+			bv, bp := o.take("max_bytes")
+			d.add(bv.line, bp, "%d bytes is out of range [1 KiB, 1 TiB]", n)
+		} else {
+			s.MaxBytes = int(n)
+		}
+	}
+	entries := func(key string) []StoreEntry {
+		var out []StoreEntry
+		es, ep := o.list(key)
+		for i, ev := range es {
+			out = append(out, d.decodeStoreEntry(ev, elemPlace(ev, ep, i), s.Limit))
+		}
+		return out
+	}
+	s.EventHistory = entries("event-history")
+	s.CallQueue = entries("call-queue")
+	o.done()
+	return s
+}
+
+func (d *decoder) decodeStoreEntry(v *value, place string, limit int) StoreEntry {
+	e := StoreEntry{Place: place, Match: "exact", Limit: limit}
+	o := d.object(v, place)
+	if m, ok := o.str("match"); ok {
+		mv, mp := o.take("match")
+		if d.oneOf(mv.line, mp, "match", m, "exact", "prefix", "wildcard") {
+			e.Match = m
+		}
+	}
+	uri, ok := o.str("uri")
+	if !ok && !o.has("uri") {
+		d.add(o.line(), place, "missing \"uri\"")
+	}
+	if ok {
+		valid := validURI(uri, e.Match == "wildcard")
+		if e.Match == "prefix" {
+			valid = uri == "" || validURI(strings.TrimSuffix(uri, "."), false)
+		}
+		if !valid {
+			uv, up := o.take("uri")
+			d.add(uv.line, up, "%q is not a valid WAMP URI for match %q", uri, e.Match)
+		}
+		e.URI = uri
+	}
+	o.integer("limit", 1, maxStoreLimit, &e.Limit)
+	o.done()
+	return e
 }
 
 func (d *decoder) decodeRole(v *value, place string) Role {
@@ -936,9 +1016,9 @@ func (d *decoder) decodeSerializers(o *obj) []string {
 		case contains(knownSerializers, s):
 			out = append(out, s)
 		case contains(unsupportedSerializers, s):
-			d.add(sv.line, indexPlace(sp, i), "serializer %q is not supported yet (want json, msgpack or cbor)", s)
+			d.add(sv.line, indexPlace(sp, i), "serializer %q is not supported yet (want json, msgpack, cbor or ubjson)", s)
 		default:
-			d.add(sv.line, indexPlace(sp, i), "unknown serializer %q (want json, msgpack or cbor)", s)
+			d.add(sv.line, indexPlace(sp, i), "unknown serializer %q (want json, msgpack, cbor or ubjson)", s)
 		}
 	}
 	return out
@@ -1370,7 +1450,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 	typ, ok := o.str("type")
 	if !ok {
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, static, redirect, json, nodeinfo or path)")
+			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, longpoll, static, redirect, json, nodeinfo, publisher, caller, webhook or path)")
 			// Name misspelt keys too: "tpye" is likely why the type is missing.
 			for _, e := range o.v.keys {
 				if !contains(serviceKeys, e.key) {
@@ -1395,6 +1475,8 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		s.WSGI = d.decodeWSGI(o, place, dir, w)
 	case "websocket":
 		s.WebSocket = d.decodeWebSocket(o)
+	case "longpoll":
+		s.LongPoll = d.decodeLongPoll(o)
 	case "static":
 		s.Static = d.decodeStatic(o, place, dir)
 	case "redirect":
@@ -1417,7 +1499,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		if contains(unsupportedServices, typ) {
 			d.add(tv.line, tp, "service type %q is not supported yet", typ)
 		} else {
-			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, static, redirect, json, nodeinfo, publisher, caller, webhook or path)", typ)
+			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, longpoll, static, redirect, json, nodeinfo, publisher, caller, webhook or path)", typ)
 		}
 		return nil
 	}
@@ -1586,8 +1668,8 @@ var serviceKeys = []string{"type", "id", "module", "object", "minthreads", "maxt
 
 // serializers Portico speaks; Crossbar also knows these others.
 var (
-	knownSerializers       = []string{"json", "msgpack", "cbor"}
-	unsupportedSerializers = []string{"ubjson", "flatbuffers"}
+	knownSerializers       = []string{"json", "msgpack", "cbor", "ubjson"}
+	unsupportedSerializers = []string{"flatbuffers"}
 )
 
 func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
@@ -1680,6 +1762,7 @@ func DefaultSessionLimits() SessionLimits {
 		MaxSubscriptions:  10000,
 		MaxRegistrations:  10000,
 		MaxTestaments:     100,
+		MaxCallsInFlight:  10000,
 		MaxTestamentBytes: 64 << 10,
 		MaxURILength:      4096,
 	}
@@ -1695,6 +1778,7 @@ func (d *decoder) decodeSessionLimits(x *obj, l *SessionLimits) {
 	x.integer("max_subscriptions", 1, 1<<30, &l.MaxSubscriptions)
 	x.integer("max_registrations", 1, 1<<30, &l.MaxRegistrations)
 	x.integer("max_testaments", 1, 1<<20, &l.MaxTestaments)
+	x.integer("max_calls_in_flight", 1, 1<<30, &l.MaxCallsInFlight)
 	var n int64
 	if x.size("max_testament_bytes", &n) {
 		if n < 1 || n > 1<<30 {
@@ -1789,6 +1873,40 @@ func (d *decoder) decodeRedirect(o *obj, place string) *Redirect {
 		}
 	}
 	return r
+}
+
+// decodeLongPoll reads a longpoll service's `options` (crossbar/common/checkconfig.py
+// check_web_path_service_longpoll; defaults from crossbar/webservice/wap.py's
+// RouterWebServiceLongPoll).
+func (d *decoder) decodeLongPoll(o *obj) *LongPoll {
+	lp := &LongPoll{RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
+		QueueLimitBytes: 128 << 10, QueueLimitMessages: 100}
+	ov, op := o.take("options")
+	if ov == nil || ov.kind == kNull {
+		return lp
+	}
+	x := d.object(ov, op)
+	var debug bool
+	x.boolean("debug", &debug)
+	if id, ok := x.str("debug_transport_id"); ok {
+		iv, ip := x.take("debug_transport_id")
+		if id == "" || strings.ContainsAny(id, "/?#% ") {
+			d.add(iv.line, ip, "transport ID %q must be non-empty, without '/', '?', '#', '%%' or spaces", id)
+		}
+		lp.DebugTransportID = id
+	}
+	secs := func(key string, hi int64, dst *time.Duration) {
+		n := int(*dst / time.Second)
+		if x.integer(key, 0, hi, &n) {
+			*dst = time.Duration(n) * time.Second
+		}
+	}
+	secs("request_timeout", 3600, &lp.RequestTimeout)
+	secs("session_timeout", 86400, &lp.SessionTimeout)
+	x.integer("queue_limit_bytes", 1, 1<<30, &lp.QueueLimitBytes)
+	x.integer("queue_limit_messages", 1, 1<<20, &lp.QueueLimitMessages)
+	x.done()
+	return lp
 }
 
 func (d *decoder) decodeJSON(o *obj, place string) *JSON {

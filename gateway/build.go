@@ -160,6 +160,12 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 			return nil, err
 		}
 		return newWebSocketService(svc, t, ref, log)
+	case "longpoll":
+		ref, err := g.routerFor(w)
+		if err != nil {
+			return nil, err
+		}
+		return newLongPollService(svc, t, ref, log)
 	case "static":
 		return newStaticService(svc, t.Options.WriteTimeout)
 	case "redirect":

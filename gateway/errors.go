@@ -112,6 +112,8 @@ func (e *interceptedError) Error() string {
 //	header name not a token, userinfo   400
 //	Host not a host (redirect_https)    400
 //	WebSocket handshake we cannot serve 400 (no common subprotocol, bad version or key)
+//	long-poll open or send body refused 400 (Crossbar's reason in the body)
+//	long-poll transports over max_conn. 503; a send the session does not take in 10s: 503
 //	plain GET where only WebSocket is   426 (Upgrade: websocket)
 //	client body too slow / broken       408 / 400
 //	request body temporary file failed  500
@@ -145,7 +147,8 @@ func statusOf(err error) int {
 			return fasthttp.StatusRequestTimeout
 		}
 		return fasthttp.StatusBadRequest
-	case errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull), errors.Is(err, errWSLimit):
+	case errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull), errors.Is(err, errWSLimit),
+		errors.Is(err, errLongPollLimit), errors.Is(err, errLongPollTimeout):
 		return fasthttp.StatusServiceUnavailable
 	case errors.Is(err, errBodyTooLarge):
 		return fasthttp.StatusRequestEntityTooLarge
@@ -161,7 +164,7 @@ func statusOf(err error) int {
 		return fasthttp.StatusHTTPVersionNotSupported
 	case errors.Is(err, errBadPath), errors.Is(err, errFraming),
 		errors.Is(err, errHeaderName), errors.Is(err, errUserinfo), errors.Is(err, errBadHost),
-		errors.Is(err, errNoSubprotocol), errors.Is(err, errBadHandshake):
+		errors.Is(err, errNoSubprotocol), errors.Is(err, errBadHandshake), errors.Is(err, errLongPoll):
 		return fasthttp.StatusBadRequest
 	case errors.Is(err, errNotFound), errors.Is(err, os.ErrNotExist):
 		return fasthttp.StatusNotFound
@@ -261,8 +264,13 @@ func fail(ctx *fasthttp.RequestCtx, log *slog.Logger, place string, err error) {
 		ctx.Response.Header.Set("Upgrade", "websocket") // RFC 9110 section 15.5.22
 	case fasthttp.StatusMethodNotAllowed:
 		// RFC 9110 section 15.5.6: a 405 names the methods the resource has. The services
-		// that refuse methods (static, json, nodeinfo) have GET and HEAD.
-		ctx.Response.Header.Set("Allow", "GET, HEAD")
+		// that refuse methods (static, json, nodeinfo) have GET and HEAD; the long-poll
+		// operations have POST.
+		if errors.Is(err, errLongPollMethod) {
+			ctx.Response.Header.Set("Allow", "POST, OPTIONS")
+		} else {
+			ctx.Response.Header.Set("Allow", "GET, HEAD")
+		}
 	}
 }
 

@@ -59,6 +59,7 @@ type routerRef struct {
 	mu    sync.Mutex
 	conns map[cutter]struct{}
 	slots map[string]*atomic.Int64 // live upgraded connections per transport (Place)
+	lp    map[string]*lpTable      // open long-poll transports per longpoll path (Place)
 	wg    sync.WaitGroup
 }
 

@@ -36,7 +36,7 @@ const (
 	SerializerFlatBuffers = 5
 )
 
-// SerializerID returns the handshake ID of a serializer name ("json", "msgpack", "cbor").
+// SerializerID returns the handshake ID of a serializer name ("json", "msgpack", "cbor", ...).
 func SerializerID(name string) (uint8, bool) {
 	switch name {
 	case "json":

@@ -16,6 +16,10 @@ type subscription struct {
 	match       string
 	created     time.Time
 	subscribers []*session // in subscription order
+	// history is the event history the realm's store keeps for this subscription (store.go),
+	// nil for most. Such a subscription lives as long as the realm, with or without
+	// subscribers, as Crossbar's store is one of its observers.
+	history *historyLog
 }
 
 type patternKey struct {
@@ -199,6 +203,10 @@ type publishOpts struct {
 	excludeAuthID, eligibleAuthID                   []string
 	excludeAuthRole, eligibleAuthRole               []string
 	hasEligible, hasEligibleAuthID, hasEligibleRole bool
+
+	// ppt holds the payload passthru keys (pptOptions), forwarded in every EVENT's Details;
+	// nil without a passthru payload.
+	ppt wamp.Dict
 }
 
 // parsePublishOpts reads PUBLISH.Options; the error names the bad option.
@@ -243,6 +251,7 @@ func parsePublishOpts(d wamp.Dict) (o publishOpts, bad string) {
 	if o.eligibleAuthRole, o.hasEligibleRole, ok = optStrings(d, "eligible_authrole"); !ok {
 		return o, "eligible_authrole"
 	}
+	o.ppt = pptOptions(d)
 	return o, ""
 }
 
@@ -311,16 +320,28 @@ func (rl *realm) publishLocked(pub *session, topic wamp.URI, args wamp.List, kwa
 	pubID := globalID()
 	subs := b.match(topic)
 	ev := &b.ev
+	var stored wamp.Dict // the publication as event histories keep it, built once
+	var storedSize int
 	for _, sub := range subs {
+		if sub.history != nil && o.kept(pub, payload) {
+			if stored == nil {
+				stored, storedSize = rl.historyEvent(pub, pubID, topic, args, kwargs, o)
+			}
+			rl.storeEvent(sub, stored, storedSize)
+		}
 		details := emptyDict
+		if o.ppt != nil {
+			details = o.ppt // shared by the events of this publication, never modified
+		}
 		if sub.match != matchExact || o.disclose && pub != nil {
-			details = make(wamp.Dict, 4)
+			details = make(wamp.Dict, 4+len(o.ppt))
 			if sub.match != matchExact {
 				details["topic"] = string(topic)
 			}
 			if o.disclose && pub != nil {
 				discloseInto(details, "publisher", pub)
 			}
+			addPPT(details, o.ppt)
 		}
 		*ev = wamp.Event{Subscription: sub.id, Publication: pubID, Details: details, Arguments: args, ArgumentsKw: kwargs, Payload: payload}
 		var enc eventEncoding
@@ -557,6 +578,7 @@ func (b *broker) sendBacklog(s *session) {
 		if p := r.publisher; p != nil {
 			d["publisher"], d["publisher_authid"], d["publisher_authrole"] = uint64(p.id), p.authid, p.authrole
 		}
+		addPPT(d, r.opts.ppt)
 		if s.push(outItem{msg: &wamp.Event{Subscription: it.sub.id, Publication: r.publication, Details: d,
 			Arguments: r.args, ArgumentsKw: r.kwargs, Payload: r.payload}, size: r.size}) {
 			break
@@ -618,7 +640,7 @@ func (b *broker) removeSubscriber(rl *realm, sub *subscription, s *session) {
 		}
 	}
 	rl.metaEvent(sub.uri, "wamp.subscription.on_unsubscribe", wamp.List{uint64(s.id), uint64(sub.id)})
-	if len(sub.subscribers) == 0 {
+	if len(sub.subscribers) == 0 && sub.history == nil {
 		b.deleteSubscription(sub)
 		rl.metaEvent(sub.uri, "wamp.subscription.on_delete", wamp.List{uint64(s.id), uint64(sub.id)})
 	}

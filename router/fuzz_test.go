@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"portico/config"
 	"portico/router/wamp"
 )
 
@@ -91,6 +92,25 @@ func FuzzSession(f *testing.F) {
 			&wamp.Error{RequestType: wamp.INVOCATION, Request: 1, Details: wamp.Dict{}, Error: "fz.error"},
 			&wamp.Goodbye{Details: wamp.Dict{}, Reason: "wamp.close.close_realm"},
 		))
+		// Advanced profile: passthru payloads, progressive call invocations, concurrency,
+		// force_reregister, the store's history and queue, the remove_* meta procedures.
+		ppt := wamp.Dict{"ppt_scheme": "x_fz", "ppt_serializer": "cbor"}
+		f.Add(fuzzInput(ci, c, &wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": progressiveRoles()}},
+			&wamp.Publish{Request: 1, Options: wamp.Dict{"acknowledge": true, "ppt_scheme": "x_fz", "retain": true}, Topic: "fz.t", Payload: []byte{0, 1}},
+			&wamp.Call{Request: 2, Options: ppt, Procedure: "fz.proc", Payload: []byte("opaque")},
+			&wamp.Call{Request: 3, Options: wamp.Dict{"progress": true}, Procedure: "fz.proc", Arguments: wamp.List{int64(1)}},
+			&wamp.Call{Request: 3, Options: wamp.Dict{"progress": true}, Procedure: "fz.proc", Arguments: wamp.List{int64(2)}},
+			&wamp.Call{Request: 3, Options: wamp.Dict{}, Procedure: "fz.proc"},
+			&wamp.Call{Request: 3, Options: wamp.Dict{"progress": true}, Procedure: "fz.proc"},
+			&wamp.Register{Request: 4, Options: wamp.Dict{"concurrency": int64(1), "invoke": "roundrobin"}, Procedure: "fz.conc"},
+			&wamp.Call{Request: 5, Options: wamp.Dict{}, Procedure: "fz.conc"},
+			&wamp.Call{Request: 6, Options: wamp.Dict{"timeout": int64(1)}, Procedure: "fz.conc"},
+			&wamp.Register{Request: 7, Options: wamp.Dict{"force_reregister": true}, Procedure: "fz.proc"},
+			&wamp.Call{Request: 8, Options: wamp.Dict{}, Procedure: "wamp.subscription.get_events", Arguments: wamp.List{int64(1), int64(5)}},
+			&wamp.Call{Request: 9, Options: wamp.Dict{}, Procedure: "wamp.registration.remove_callee", Arguments: wamp.List{int64(1), int64(2)}},
+			&wamp.Call{Request: 10, Options: wamp.Dict{}, Procedure: "wamp.subscription.remove_subscriber", Arguments: wamp.List{int64(1), int64(2), "fz.reason"}},
+			&wamp.Yield{Request: 1, Options: ppt, Payload: []byte{9}},
+		))
 		f.Add(fuzzInput(ci, c, &wamp.Publish{Request: 1, Options: wamp.Dict{}, Topic: "early"}))
 		f.Add(fuzzInput(ci, c, hello, hello))
 	}
@@ -108,7 +128,11 @@ func FuzzSession(f *testing.F) {
 			panic("FuzzSession: the iteration hangs\n" + string(buf[:n]))
 		})
 		defer wd.Stop()
-		r := New(Options{Log: quietLog(), OutQueueLimit: 256})
+		r := New(Options{Log: quietLog(), OutQueueLimit: 256, Realms: []config.Realm{storeRealm("realm1", config.RealmStore{
+			Limit: 10, MaxBytes: 64 << 10,
+			EventHistory: []config.StoreEntry{{URI: "fz.", Match: "prefix", Limit: 10}},
+			CallQueue:    []config.StoreEntry{{URI: "fz.conc", Match: "exact", Limit: 2}},
+		})}})
 		defer r.Close(time.Second)
 
 		// A peer that serves fz.proc and listens on fz., answering every INVOCATION.
@@ -119,7 +143,7 @@ func FuzzSession(f *testing.F) {
 			b, _ := wamp.JSON.Encode(nil, m)
 			_ = peer.WriteMessage(b)
 		}
-		send(hello)
+		send(&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": progressiveRoles()}})
 		send(&wamp.Register{Request: 1, Options: wamp.Dict{}, Procedure: "fz.proc"})
 		send(&wamp.Subscribe{Request: 2, Options: wamp.Dict{"match": "prefix"}, Topic: "fz."})
 		go func() {

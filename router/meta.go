@@ -43,6 +43,9 @@ var killProcedures = map[wamp.URI]bool{
 	"wamp.session.kill_by_authid":   true,
 	"wamp.session.kill_by_authrole": true,
 	"wamp.session.kill_all":         true,
+
+	"wamp.registration.remove_callee":     true,
+	"wamp.subscription.remove_subscriber": true,
 }
 
 func init() {
@@ -62,6 +65,7 @@ func init() {
 		"wamp.registration.get":           metaRegistrationGet,
 		"wamp.registration.list_callees":  metaRegistrationCallees(false),
 		"wamp.registration.count_callees": metaRegistrationCallees(true),
+		"wamp.registration.remove_callee": metaRemoveCallee,
 
 		"wamp.subscription.list":              metaSubscriptionList,
 		"wamp.subscription.lookup":            metaSubscriptionLookup,
@@ -69,6 +73,8 @@ func init() {
 		"wamp.subscription.get":               metaSubscriptionGet,
 		"wamp.subscription.list_subscribers":  metaSubscriptionSubscribers(false),
 		"wamp.subscription.count_subscribers": metaSubscriptionSubscribers(true),
+		"wamp.subscription.remove_subscriber": metaRemoveSubscriber,
+		"wamp.subscription.get_events":        metaGetEvents,
 	}
 }
 
@@ -513,4 +519,90 @@ func metaSubscriptionSubscribers(count bool) metaProcedure {
 		}
 		return wamp.List{ids}, nil
 	}
+}
+
+// removeArgs reads the arguments of remove_callee and remove_subscriber as Crossbar takes them:
+// (registration or subscription ID, session ID, reason=None), reason positional or keyword. It
+// returns the session and the reason ("" for none). As in Crossbar, the session is looked up
+// before the registration or subscription.
+func (rl *realm) removeArgs(args wamp.List, kw wamp.Dict) (*session, string, *metaError) {
+	id, ok := argID(args, 1)
+	if !ok {
+		return nil, "", metaErr(errInvalidArgument, "expected a session ID as the second argument")
+	}
+	s := rl.sessions[id]
+	if s == nil {
+		return nil, "", metaErr(errNoSuchSession, "no session with ID %d exists on this router", id)
+	}
+	x, present := kw["reason"]
+	if !present && len(args) > 2 {
+		x = args[2]
+	}
+	if x == nil {
+		return s, "", nil
+	}
+	reason, ok := x.(string)
+	if !ok || checkURI(wamp.URI(reason), false, matchExact) != nil {
+		return nil, "", metaErr(errInvalidURI, "invalid reason URI %v", x)
+	}
+	return s, reason, nil
+}
+
+// metaRemoveCallee forcefully takes a callee off a registration (Crossbar's
+// wamp.registration.remove_callee); the callee learns it by UNREGISTERED when it announced
+// registration_revocation. The meta API's own registrations cannot be touched.
+func metaRemoveCallee(rl *realm, _ *session, args wamp.List, kw wamp.Dict) (wamp.List, *metaError) {
+	s, reason, err := rl.removeArgs(args, kw)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := rl.registrationArg(args)
+	if err != nil {
+		return nil, err
+	}
+	if restrictedURI(reg.uri) {
+		return nil, metaErr(errNotAuthorized, "not authorized to remove callee for protected URI %q", reg.uri)
+	}
+	if s.regs[reg.id] != reg {
+		return nil, metaErr(errNoSuchRegistration, "session %d is not registered on registration %d on this dealer", s.id, reg.id)
+	}
+	id := reg.id
+	rl.dealer.removeCallee(rl, reg, s)
+	if s.calleeRevoke {
+		d := wamp.Dict{"registration": uint64(id)}
+		if reason != "" {
+			d["reason"] = reason
+		}
+		s.send(&wamp.Unregistered{Request: 0, Details: d})
+	}
+	return wamp.List{}, nil
+}
+
+// metaRemoveSubscriber forcefully takes a subscriber off a subscription (Crossbar's
+// wamp.subscription.remove_subscriber), as metaRemoveCallee does a callee.
+func metaRemoveSubscriber(rl *realm, _ *session, args wamp.List, kw wamp.Dict) (wamp.List, *metaError) {
+	s, reason, err := rl.removeArgs(args, kw)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := rl.subscriptionArg(args)
+	if err != nil {
+		return nil, err
+	}
+	if restrictedURI(sub.uri) {
+		return nil, metaErr(errNotAuthorized, "not authorized to remove subscriber for protected URI %q", sub.uri)
+	}
+	if s.subs[sub.id] != sub {
+		return nil, metaErr(errNoSuchSubscription, "session %d is not subscribed on subscription %d on this broker", s.id, sub.id)
+	}
+	id := sub.id
+	rl.broker.removeSubscriber(rl, sub, s)
+	if s.subscriberRevoke {
+		d := wamp.Dict{"subscription": uint64(id)}
+		if reason != "" {
+			d["reason"] = reason
+		}
+		s.send(&wamp.Unsubscribed{Request: 0, Details: d})
+	}
+	return wamp.List{}, nil
 }

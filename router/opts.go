@@ -133,3 +133,33 @@ func argDict(args wamp.List, i int) (wamp.Dict, bool) {
 	d, ok := args[i].(map[string]any)
 	return d, ok
 }
+
+// pptKeys are the Options of payload passthru mode (spec, "Payload Passthru Mode": ppt_scheme,
+// ppt_serializer, ppt_cipher, ppt_keyid) and the names Autobahn|Python before 23.1 sends for
+// them (enc_algo, enc_serializer, enc_key). The router does not read the payload; it forwards
+// these keys from PUBLISH to EVENT, CALL to INVOCATION and YIELD to RESULT, without which the
+// receiver cannot tell the payload from Arguments (Autobahn refuses such a message).
+var pptKeys = [...]string{"ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid",
+	"enc_algo", "enc_serializer", "enc_key"}
+
+// pptOptions returns the passthru keys of o, or nil when o announces no passthru payload (the
+// common case costs two map lookups and no allocation).
+func pptOptions(o wamp.Dict) wamp.Dict {
+	if o["ppt_scheme"] == nil && o["enc_algo"] == nil {
+		return nil
+	}
+	d := make(wamp.Dict, 4)
+	for _, k := range pptKeys {
+		if v := o[k]; v != nil {
+			d[k] = v
+		}
+	}
+	return d
+}
+
+// addPPT copies the passthru keys of o into d.
+func addPPT(d, o wamp.Dict) {
+	for k, v := range o {
+		d[k] = v
+	}
+}

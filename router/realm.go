@@ -42,6 +42,10 @@ type realm struct {
 	sessions map[wamp.ID]*session
 	broker   broker
 	dealer   dealer
+	// store is the realm's event history (store.go); nil without a configured store.
+	// callQueues are the store's call-queue entries (dealer.go). Both set at creation.
+	store      *eventStore
+	callQueues []config.StoreEntry
 }
 
 func newRealm(name wamp.URI, roles map[string]*role, now func() time.Time) *realm {

@@ -144,6 +144,7 @@ func New(o Options) *Router {
 		}
 		rl := newRealm(wamp.URI(c.Name), roles, o.Now)
 		rl.broker.bound(o.MaxRetainedEvents, o.MaxRetainedBytes, o.Log)
+		rl.initStore(c.Store)
 		r.realms[wamp.URI(c.Name)] = rl
 	}
 	return r

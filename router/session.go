@@ -37,6 +37,13 @@ const (
 	// errLimitExceeded answers a request over one of the session's bounds (config
 	// SessionLimits); its kwargs name the bound's key and value.
 	errLimitExceeded = wamp.URI("portico.error.limit_exceeded")
+	// errHistoryUnavailable answers wamp.subscription.get_events where no event history is
+	// kept (Crossbar's URI).
+	errHistoryUnavailable  = wamp.URI("wamp.error.history_unavailable")
+	errFeatureNotSupported = wamp.URI("wamp.error.feature_not_supported")
+	// errMaxConcurrency answers a call when every callee it could go to is at the
+	// `concurrency` it registered with (Crossbar's URI).
+	errMaxConcurrency = wamp.URI("crossbar.error.max_concurrency_reached")
 )
 
 // ErrAuthTimeout is returned by Serve when the session had not joined its realm within the
@@ -67,8 +74,15 @@ type session struct {
 	authrole     string
 	authmethod   string
 	authprovider string
-	calleeCancel bool         // the client announced callee call_canceling
-	pending      *pendingAuth // between CHALLENGE and AUTHENTICATE (auth.go)
+	calleeCancel bool // the client announced callee call_canceling
+	// calleeRevoke and subscriberRevoke: the client announced registration_revocation
+	// (callee) and subscription_revocation (subscriber), so the router may tell it that it
+	// lost a registration or subscription (UNREGISTERED/UNSUBSCRIBED with request 0).
+	calleeRevoke, subscriberRevoke bool
+	// calleeProgressive: the client announced callee progressive_call_invocations and
+	// call_canceling, which the spec requires of a callee of progressive call invocations.
+	calleeProgressive bool
+	pending           *pendingAuth // between CHALLENGE and AUTHENTICATE (auth.go)
 	// untrusted: the session joined a realm created on HELLO without authenticating. It may
 	// not call the kill procedures of the meta API, and the meta API does not tell it the
 	// transport peers' addresses: on such a realm, anyone on the internet is anonymous.
@@ -81,12 +95,17 @@ type session struct {
 	helloSeen atomic.Bool // for authExpired's log line
 
 	// Guarded by realm.mu.
-	subs       map[wamp.ID]*subscription
-	regs       map[wamp.ID]*registration
-	calls      map[wamp.ID]*invocation // as caller, by CALL request ID
-	invs       map[wamp.ID]*invocation // as callee, by INVOCATION request ID
-	nextInv    wamp.ID
-	testaments map[string][]testament // by scope
+	subs  map[wamp.ID]*subscription
+	regs  map[wamp.ID]*registration
+	calls map[wamp.ID]*invocation // as caller, by CALL request ID
+	invs  map[wamp.ID]*invocation // as callee, by INVOCATION request ID
+	// closedStreams are the request IDs of this caller's progressive call invocations that
+	// ended (answered, canceled) before the caller sent their final CALL: later CALLs with
+	// these IDs are continuations to discard (spec, "Continuations on Completed Calls"), not
+	// new calls. The newest maxClosedStreams are kept.
+	closedStreams []wamp.ID
+	nextInv       wamp.ID
+	testaments    map[string][]testament // by scope
 	// testamentCount and testamentBytes total the testaments of every scope (their bounds).
 	testamentCount, testamentBytes int
 	left                           bool // detached from the realm
@@ -139,6 +158,7 @@ func withDefaults(l config.SessionLimits) config.SessionLimits {
 	set(&l.MaxSubscriptions, d.MaxSubscriptions)
 	set(&l.MaxRegistrations, d.MaxRegistrations)
 	set(&l.MaxTestaments, d.MaxTestaments)
+	set(&l.MaxCallsInFlight, d.MaxCallsInFlight)
 	set(&l.MaxTestamentBytes, d.MaxTestamentBytes)
 	set(&l.MaxURILength, d.MaxURILength)
 	return l
@@ -490,10 +510,11 @@ func routerRoles() wamp.Dict {
 	return wamp.Dict{
 		"broker": features("publisher_identification", "pattern_based_subscription",
 			"subscriber_blackwhite_listing", "publisher_exclusion", "event_retention",
-			"session_meta_api", "subscription_meta_api"),
+			"session_meta_api", "subscription_meta_api", "payload_passthru_mode"),
 		"dealer": features("caller_identification", "pattern_based_registration",
 			"shared_registration", "progressive_call_results", "call_canceling", "call_timeout",
-			"session_meta_api", "registration_meta_api", "testament_meta_api"),
+			"session_meta_api", "registration_meta_api", "testament_meta_api", "payload_passthru_mode",
+			"progressive_call_invocations"),
 	}
 }
 
@@ -514,6 +535,14 @@ func (s *session) hello(m *wamp.Hello) (joined bool, err error) {
 	if callee, ok := roles["callee"].(map[string]any); ok {
 		if f, ok := callee["features"].(map[string]any); ok {
 			s.calleeCancel, _ = f["call_canceling"].(bool)
+			s.calleeRevoke, _ = f["registration_revocation"].(bool)
+			pci, _ := f["progressive_call_invocations"].(bool)
+			s.calleeProgressive = pci && s.calleeCancel
+		}
+	}
+	if sub, ok := roles["subscriber"].(map[string]any); ok {
+		if f, ok := sub["features"].(map[string]any); ok {
+			s.subscriberRevoke, _ = f["subscription_revocation"].(bool)
 		}
 	}
 	if s.info.TrustedRole != "" {

@@ -86,7 +86,7 @@ func expectRawSocketSession(t *testing.T, res map[string]any) {
 }
 
 // TestRawSocketAutobahn: autobahn-python's RawSocket client, over TCP and a unix socket, in
-// each serializer, registers, calls, subscribes and publishes through rawsocket transports.
+// each serializer (ubjson included: handshake serializer ID 4), registers, calls, subscribes and publishes through rawsocket transports.
 func TestRawSocketAutobahn(t *testing.T) {
 	n, addrs, cb := transportNode(t,
 		map[string]any{"type": "rawsocket", "endpoint": tcpEndpoint()},
@@ -97,7 +97,7 @@ func TestRawSocketAutobahn(t *testing.T) {
 		t.Fatalf("no listening line for the tcp transport:\n%s", n.logs.String())
 	}
 	unix := filepath.Join(cb, "router.sock")
-	for _, ser := range serializers {
+	for _, ser := range pySerializers {
 		t.Run("tcp/"+ser, func(t *testing.T) { expectRawSocketSession(t, rsClient(t, "tcp:"+tcp, ser)) })
 		t.Run("unix/"+ser, func(t *testing.T) { expectRawSocketSession(t, rsClient(t, "unix:"+unix, ser)) })
 	}

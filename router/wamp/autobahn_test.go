@@ -79,7 +79,7 @@ func TestAutobahnInterop(t *testing.T) {
 	if i != len(sents) {
 		t.Fatalf("%d answers for %d messages; stderr:\n%s", i, len(sents), stderr.String())
 	}
-	t.Logf("%d of %d messages (3 codecs) went through autobahn-python and back", ok, len(sents))
+	t.Logf("%d of %d messages (%d codecs) went through autobahn-python and back", ok, len(sents), len(codecs))
 }
 
 // attrDiff compares attributes exactly, except Details/Options/Extra: Autobahn rebuilds them

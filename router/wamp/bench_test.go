@@ -67,7 +67,7 @@ func TestEncodeEventAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on its own")
 	}
-	for _, c := range []Codec{JSON, MsgPack, CBOR} {
+	for _, c := range codecs {
 		buf := make([]byte, 0, 512)
 		allocs := testkit.Allocs(200, func() {
 			var err error
@@ -92,6 +92,7 @@ func TestDecodeAllocs(t *testing.T) {
 		"json/EVENT": 52, "json/CALL": 44,
 		"msgpack/EVENT": 22, "msgpack/CALL": 19,
 		"cbor/EVENT": 31, "cbor/CALL": 28,
+		"ubjson/EVENT": 21, "ubjson/CALL": 18,
 	}
 	for _, c := range codecs {
 		for _, m := range []Message{benchEvent, benchCall} {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math"
 	"runtime"
 	"strings"
 	"testing"
@@ -51,6 +52,11 @@ func claimInputs() []struct {
 		{"json deep", JSON, []byte(strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20)), "nested deeper"},
 		{"msgpack deep", MsgPack, nils(0x91, 1<<20), "nested deeper"},
 		{"cbor deep", CBOR, nils(0x81, 1<<20), "nest"},
+		// UBJSON: [#l<1Mi>] of nothing, [$Z#l<2^31-1>] (nulls take no bytes), 8Mi Z's, deep.
+		{"ubjson count claim", UBJSON, append(be32([]byte("[#l"), size), nils('Z', 64)...), "items in"},
+		{"ubjson typed null claim", UBJSON, be32([]byte("[U\x24U\x01U\x02{}[$Z#l"), math.MaxInt32), "values in one message"},
+		{"ubjson many nulls", UBJSON, append([]byte("[U\x24U\x01U\x02{}["), nils('Z', size)...), "values in one message"},
+		{"ubjson deep", UBJSON, nils('[', 1<<20), "nested deeper"},
 	}
 }
 
@@ -91,7 +97,7 @@ func TestDecodeManyValues(t *testing.T) {
 	for i := range args {
 		args[i] = int64(0)
 	}
-	for _, c := range []Codec{JSON, MsgPack, CBOR} {
+	for _, c := range codecs {
 		m := &Event{Subscription: 1, Publication: 2, Details: Dict{}, Arguments: args}
 		b, err := c.Encode(nil, m)
 		if err != nil {

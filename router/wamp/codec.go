@@ -10,7 +10,8 @@ import (
 	"unicode/utf8"
 )
 
-// The three serializers of the spec ("Serializations"). Each is safe for concurrent use.
+// The serializers of the spec ("Serializations"); UBJSON is in ubjson.go. Each is safe for
+// concurrent use.
 var (
 	JSON    Codec = jsonCodec{}
 	MsgPack Codec = msgpackCodec{}
@@ -19,13 +20,13 @@ var (
 
 // Subprotocols lists every WebSocket subprotocol the router serves (spec "WebSocket
 // Transport"), in the router's order of preference when a client offers several with no
-// order of its own: json, msgpack, cbor, then their batched variants.
+// order of its own: json, msgpack, cbor, ubjson, then their batched variants.
 var Subprotocols = []string{
-	"wamp.2.json", "wamp.2.msgpack", "wamp.2.cbor",
-	"wamp.2.json.batched", "wamp.2.msgpack.batched", "wamp.2.cbor.batched",
+	"wamp.2.json", "wamp.2.msgpack", "wamp.2.cbor", "wamp.2.ubjson",
+	"wamp.2.json.batched", "wamp.2.msgpack.batched", "wamp.2.cbor.batched", "wamp.2.ubjson.batched",
 }
 
-// CodecByName returns the codec for a serializer name: "json", "msgpack" or "cbor".
+// CodecByName returns the codec for a serializer name: "json", "msgpack", "cbor" or "ubjson".
 func CodecByName(name string) (Codec, bool) {
 	switch name {
 	case "json":
@@ -34,6 +35,8 @@ func CodecByName(name string) (Codec, bool) {
 		return MsgPack, true
 	case "cbor":
 		return CBOR, true
+	case "ubjson":
+		return UBJSON, true
 	}
 	return nil, false
 }

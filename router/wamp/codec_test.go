@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-var codecs = []Codec{JSON, MsgPack, CBOR}
+var codecs = []Codec{JSON, MsgPack, CBOR, UBJSON}
 
 // sampleMessages has every message type, with the optional parts present and absent.
 func sampleMessages() []Message {
@@ -281,20 +281,20 @@ func TestLookupSubprotocol(t *testing.T) {
 			t.Errorf("LookupSubprotocol(%q) = %s, %v", p, c.Name(), batched)
 		}
 	}
-	for _, p := range []string{"", "wamp.2", "wamp.2.", "wamp.2.ubjson", "wamp.2.json.", "wamp.2.jsonbatched", "wamp.1.json", "WAMP.2.JSON", "wamp.2.batched"} {
+	for _, p := range []string{"", "wamp.2", "wamp.2.", "wamp.2.flatbuffers", "wamp.2.json.", "wamp.2.jsonbatched", "wamp.1.json", "WAMP.2.JSON", "wamp.2.batched"} {
 		if _, _, ok := LookupSubprotocol(p); ok {
 			t.Errorf("LookupSubprotocol(%q) ok, want not ok", p)
 		}
 	}
-	for _, n := range []string{"json", "msgpack", "cbor"} {
+	for _, n := range []string{"json", "msgpack", "cbor", "ubjson"} {
 		if c, ok := CodecByName(n); !ok || c.Name() != n {
 			t.Errorf("CodecByName(%q) = %v, %v", n, c, ok)
 		}
 	}
-	if _, ok := CodecByName("ubjson"); ok {
-		t.Error("CodecByName(ubjson) ok")
+	if _, ok := CodecByName("flatbuffers"); ok {
+		t.Error("CodecByName(flatbuffers) ok")
 	}
-	if JSON.Binary() || !MsgPack.Binary() || !CBOR.Binary() {
+	if JSON.Binary() || !MsgPack.Binary() || !CBOR.Binary() || !UBJSON.Binary() {
 		t.Error("Binary() wrong")
 	}
 }

@@ -73,6 +73,20 @@ func FuzzDecodeMsgPack(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) { fuzzDecode(t, MsgPack, b) })
 }
 
+func FuzzDecodeUBJSON(f *testing.F) {
+	seedDecode(f, UBJSON)
+	// Draft 12 forms the encoder never writes: no-ops, counted and typed containers, H.
+	for _, s := range []string{
+		"[U\x10NU\x01{}SU\x03a.bN]", "[#U\x04U\x10U\x01{#U\x00SU\x03a.b", "[$U#U\x02\x10\x01",
+		"[U\x10U\x01{$T#U\x01U\x01aSU\x03a.b]", "[U\x10HU\x0218{}SU\x03a.b]",
+		"[U\x10U\x01{}SU\x03a.b[$[#U\x01]]", "[U\x10U\x01{}SU\x03a.b[$Z#U\x05]",
+		"[U\x10U\x01{}SU\x03a.b[[$U#U\x02ab]]", "[U\x10U\x01{}Ca]",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { fuzzDecode(t, UBJSON, b) })
+}
+
 func FuzzDecodeCBOR(f *testing.F) {
 	seedDecode(f, CBOR)
 	seedClaims(f, CBOR)

@@ -39,6 +39,7 @@ type vectorSample struct {
 }
 
 type vectorBytes struct {
+	Note   string  `json:"note"`
 	Bytes  *string `json:"bytes"`
 	Hex    *string `json:"bytes_hex"`
 	Base64 *string `json:"bytes_base64"`
@@ -181,10 +182,10 @@ func attrs(m Message) map[string]any {
 	return a
 }
 
-// TestVectors decodes every json, msgpack and cbor representation of every serialization
-// sample, compares it with the expected attributes, and round-trips the decoded message
-// through all three codecs. Other serializers of the suite (ubjson, flatbuffers) are not
-// served by the router and are ignored.
+// TestVectors decodes every json, msgpack, cbor and ubjson representation of every
+// serialization sample, compares it with the expected attributes, and round-trips the decoded
+// message through all four codecs. The suite's flatbuffers samples are ignored: the router
+// does not serve that serializer.
 func TestVectors(t *testing.T) {
 	checked, exact, total := 0, 0, 0
 	for _, f := range loadVectors(t) {
@@ -199,6 +200,13 @@ func TestVectors(t *testing.T) {
 					continue
 				}
 				for j, rep := range reps {
+					if ser == "ubjson" && strings.Contains(rep.Note, "BJData") {
+						// BJData writes its numbers little-endian where UBJSON draft 12
+						// has them big-endian: the same markers mean other values, so one
+						// decoder cannot read both. The router speaks UBJSON, as
+						// py-ubjson (Debian's python3-ubjson) does.
+						continue
+					}
 					name := fmt.Sprintf("%s#%d/%s#%d", f.path, i, ser, j)
 					b, err := rep.decode()
 					if err != nil {
@@ -243,7 +251,7 @@ func TestVectors(t *testing.T) {
 	if checked < 100 {
 		t.Errorf("checked %d representations, want the whole suite", checked)
 	}
-	t.Logf("checked %d json/msgpack/cbor representations; %d of %d re-encode byte for byte", checked, exact, total)
+	t.Logf("checked %d json/msgpack/cbor/ubjson representations; %d of %d re-encode byte for byte", checked, exact, total)
 }
 
 // TestVectorValidation runs the validation samples: each wire message, encoded with every

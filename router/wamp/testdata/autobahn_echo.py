@@ -7,9 +7,19 @@ import txaio
 
 txaio.use_asyncio()  # the serializers keep statistics with txaio's clock
 
-from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer  # noqa: E402
+from autobahn.wamp.serializer import (  # noqa: E402
+    CBORSerializer,
+    JsonSerializer,
+    MsgPackSerializer,
+    UBJSONSerializer,  # present when py-ubjson (python3-ubjson) is importable
+)
 
-serializers = {"json": JsonSerializer(), "msgpack": MsgPackSerializer(), "cbor": CBORSerializer()}
+serializers = {
+    "json": JsonSerializer(),
+    "msgpack": MsgPackSerializer(),
+    "cbor": CBORSerializer(),
+    "ubjson": UBJSONSerializer(),
+}
 
 for line in sys.stdin:
     name, data = line.split()

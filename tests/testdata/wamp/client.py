@@ -23,11 +23,16 @@ from urllib.parse import urlparse
 from autobahn.asyncio.wamp import ApplicationSession
 from autobahn.asyncio.websocket import WampWebSocketClientFactory
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer
+from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer, UBJSONSerializer
 from autobahn.wamp.types import (CallOptions, ComponentConfig, PublishOptions,
                                  RegisterOptions, SubscribeOptions)
 
-SERIALIZERS = {"json": JsonSerializer, "msgpack": MsgPackSerializer, "cbor": CBORSerializer}
+SERIALIZERS = {
+    "json": JsonSerializer,
+    "msgpack": MsgPackSerializer,
+    "cbor": CBORSerializer,
+    "ubjson": UBJSONSerializer,  # python3-ubjson (py-ubjson)
+}
 STEP = 10  # seconds any one scenario may take
 
 

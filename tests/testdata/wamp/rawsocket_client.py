@@ -16,10 +16,15 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint
 from autobahn.twisted.rawsocket import WampRawSocketClientFactory
 from autobahn.twisted.wamp import ApplicationSession
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer
+from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer, UBJSONSerializer
 from autobahn.wamp.types import ComponentConfig, PublishOptions
 
-SERIALIZERS = {"json": JsonSerializer, "msgpack": MsgPackSerializer, "cbor": CBORSerializer}
+SERIALIZERS = {
+    "json": JsonSerializer,
+    "msgpack": MsgPackSerializer,
+    "cbor": CBORSerializer,
+    "ubjson": UBJSONSerializer,  # python3-ubjson (py-ubjson)
+}
 STEP = 10  # seconds any one step may take
 
 
