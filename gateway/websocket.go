@@ -85,7 +85,7 @@ func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
 	ref := &routerRef{
 		r: router.New(router.Options{Realms: w.Realms, Log: log,
 			OutQueueLimit: flow.limit, OutQueueBytes: flow.bytes, OutQueueTimeout: flow.timeout,
-			MaxRetainedEvents: flow.events, MaxRetainedBytes: flow.stored}),
+			MaxRetainedEvents: flow.events, MaxRetainedBytes: flow.stored, AuthorizerTimeout: flow.authz}),
 		realms: w.Realms,
 		flow:   flow,
 		conns:  map[cutter]struct{}{},
@@ -98,7 +98,8 @@ func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
 type routerFlow struct {
 	limit, bytes   int
 	timeout        time.Duration
-	events, stored int // max_retained_events, max_retained_bytes
+	events, stored int           // max_retained_events, max_retained_bytes
+	authz          time.Duration // authorizer_timeout
 }
 
 // flowOf takes the largest out_queue_limit, out_queue_bytes and out_queue_timeout of the
@@ -106,7 +107,7 @@ type routerFlow struct {
 // so its queue bounds, is per worker while Crossbar writes the options per path. Zero values
 // (no websocket path) mean the router's defaults.
 func flowOf(w *config.Worker) routerFlow {
-	f := routerFlow{events: w.Options.MaxRetainedEvents, stored: w.Options.MaxRetainedBytes}
+	f := routerFlow{events: w.Options.MaxRetainedEvents, stored: w.Options.MaxRetainedBytes, authz: w.Options.AuthorizerTimeout}
 	var walk func(map[string]*config.Service)
 	walk = func(paths map[string]*config.Service) {
 		for _, svc := range paths {
@@ -229,6 +230,8 @@ type wsService struct {
 	// trustedRole, on a router component's private listener, joins every session with this
 	// authrole and no authentication (router.PeerInfo.TrustedRole).
 	trustedRole string
+	// cookies is the path's cookie store (`cookie`, gateway/cookie.go); nil without one.
+	cookies *router.CookieStore
 	// ip finds the client behind the transport's trusted_proxies (the session's peer).
 	ip realIP
 	// slots counts the transport's live upgraded connections, maxConns bounds them: fasthttp's
@@ -287,6 +290,11 @@ func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRe
 	if ws.Options.Compression {
 		s.up.WriteBufferSize = wsDeflateBufferSize
 	}
+	if ws.Cookie != nil { // last: the store holds a file the service's close releases
+		if s.cookies, err = router.NewCookieStore(*ws.Cookie, nil, log); err != nil {
+			return nil, fmt.Errorf("%s.cookie: %w", svc.Place, err)
+		}
+	}
 	return s, nil
 }
 
@@ -294,7 +302,11 @@ func (s *wsService) place() string { return s.where }
 
 // close leaves live sessions alone: they belong to the router, which a reload keeps and
 // Shutdown closes (routerRef.close).
-func (s *wsService) close() {}
+func (s *wsService) close() {
+	if s.cookies != nil {
+		_ = s.cookies.Close()
+	}
+}
 
 func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	h := &ctx.Request.Header
@@ -358,6 +370,11 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	}
 	info := router.PeerInfo{Transport: "websocket", RemoteAddr: remote, Protocol: proto, Auth: s.auth,
 		Limits: s.opts.SessionLimits, TrustedRole: s.trustedRole}
+	if s.cookies != nil {
+		info.Cookie = s.trackCookie(ctx, respHeader)
+	}
+	info.Secure, info.ChannelID = channelBinding(ctx.TLSConnectionState())
+	info.PeerCert = peerCert(ctx.TLSConnectionState())
 	// A slot is taken before the 101 and given back when the session ends, or when the
 	// connection never gets to it (Upgrade refuses, or the 101 cannot be written).
 	if s.slots.Add(1) > s.maxConns {
