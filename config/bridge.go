@@ -21,7 +21,7 @@ const (
 )
 
 func (d *decoder) decodeBridge(o *obj, typ, place string, w *Worker) *Bridge {
-	b := &Bridge{Role: "anonymous", TimestampDeltaLimit: DefaultTimestampDeltaLimit}
+	b := &Bridge{}
 	if w.Type != "router" {
 		d.add(o.line(), place, "a %q service on a %s worker is not supported yet (Portico serves the HTTP bridge on router workers)", typ, w.Type)
 	}
@@ -52,6 +52,7 @@ func (d *decoder) decodeBridge(o *obj, typ, place string, w *Worker) *Bridge {
 		return b
 	}
 	x := d.object(ov, op)
+	b.set = x.present()
 	x.boolean("debug", &b.Debug)
 	x.integer("post_body_limit", 0, maxPostBodyLimit, &b.PostBodyLimit)
 	if typ == "webhook" {
@@ -64,7 +65,6 @@ func (d *decoder) decodeBridge(o *obj, typ, place string, w *Worker) *Bridge {
 		} else if !x.has("topic") {
 			d.add(x.line(), op, "missing \"topic\" (where the webhook publishes)")
 		}
-		b.SuccessResponse, b.ErrorResponse = "OK", "NOT OK"
 		if s, ok := x.str("success_response"); ok {
 			b.SuccessResponse = s
 		}
@@ -221,7 +221,7 @@ func (d *decoder) decodeNativeComponent(c *Component, ev *value, ep, place strin
 		c.RESTCallee = rc
 		return
 	}
-	f := &MessageForwarder{Method: "POST", SortKeys: true}
+	f := &MessageForwarder{}
 	x.boolean("debug", &f.Debug)
 	x.boolean("sort_keys", &f.SortKeys)
 	if m, ok := x.str("method"); ok {
@@ -234,7 +234,7 @@ func (d *decoder) decodeNativeComponent(c *Component, ev *value, ep, place strin
 	}
 	for i, sv := range subs {
 		so := d.object(sv, elemPlace(sv, sp, i))
-		fw := Forward{Match: "exact"}
+		fw := Forward{}
 		if t, ok := so.str("topic"); ok {
 			fw.Topic = t
 		} else if !so.has("topic") {
@@ -247,6 +247,7 @@ func (d *decoder) decodeNativeComponent(c *Component, ev *value, ep, place strin
 			}
 		}
 		if fw.Topic != "" && !validURI(fw.Topic, fw.Match == "wildcard") {
+			// (Match is "" for exact here: applyDefaults fills it in.)
 			tv, tp := so.take("topic")
 			d.add(tv.line, tp, "%q is not a valid topic for match %q", fw.Topic, fw.Match)
 		}

@@ -18,7 +18,8 @@ type Node struct {
 	Dir string
 	// File is the absolute path of the file the config was read from ("" when built in code).
 	File string
-	// Version is the Crossbar config version (2). TOML files may omit it.
+	// Version is the Crossbar config version: 2, the only one read. Default 2: a config
+	// without `version` (TOML files, the seed's example) is read as version 2.
 	Version    int
 	Controller Controller
 	Workers    []Worker
@@ -85,6 +86,8 @@ type GuestWatch struct {
 	Action      string
 	// Timeout is `timeout` in seconds; default 1 (Crossbar's).
 	Timeout time.Duration
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // GuestStdin is a guest's `options.stdin`.
@@ -128,6 +131,8 @@ type Component struct {
 	// in-process transport; a container component over its websocket transport.
 	RESTCallee *RESTCallee       `json:",omitempty"`
 	Forwarder  *MessageForwarder `json:",omitempty"`
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // RESTCallee registers Procedure; each call becomes an HTTP request: the call's arguments
@@ -144,8 +149,8 @@ type RESTCallee struct {
 // {"args": [...], "kwargs": {...}}, to the subscription's URL
 // (crossbar/bridge/rest/subscriber.py).
 type MessageForwarder struct {
-	// Subscriptions is `extra.subscriptions`: [{"topic", "url", "match"}], match "exact"
-	// (default), "prefix" or "wildcard". Required, at least one.
+	// Subscriptions is `extra.subscriptions`: [{"topic", "url", "match"}]. Required, at
+	// least one.
 	Subscriptions []Forward
 	// Method is `extra.method`, the HTTP method. Default "POST".
 	Method string
@@ -154,7 +159,7 @@ type MessageForwarder struct {
 	ExpectedCode int
 	// Debug is `extra.debug`: log each answer's body.
 	Debug bool
-	// SortKeys is `extra.sort_keys` (default true). Portico always writes keys sorted.
+	// SortKeys is `extra.sort_keys`, accepted; Portico always writes the keys sorted.
 	SortKeys bool
 }
 
@@ -162,6 +167,7 @@ type MessageForwarder struct {
 type Forward struct {
 	Topic string
 	URL   string
+	// Match is "exact", "prefix" or "wildcard". Default "exact".
 	Match string
 }
 
@@ -187,6 +193,8 @@ type ConnectEndpoint struct {
 	Path    string
 	Version int // 4 or 6, accepted for Crossbar
 	Timeout int // seconds; default 10, as Twisted's
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // WorkerOptions is a worker's `options`.
@@ -229,6 +237,8 @@ type Env struct {
 	InheritAll bool     // `inherit: true` (the default)
 	Inherit    []string // `inherit: ["PATH", ...]`
 	Vars       map[string]string
+
+	inheritSet bool // the file gave `inherit`, for applyDefaults
 }
 
 // Realm is one WAMP realm of a router worker.
@@ -270,6 +280,7 @@ type StoreEntry struct {
 	Place string
 	URI   string
 	Match string // "exact" (default), "prefix" or "wildcard"
+	// Limit is the entry's `limit`; default the store's Limit.
 	Limit int
 }
 
@@ -369,6 +380,8 @@ type RawSocket struct {
 	Debug bool
 	// Options are Portico's bounds of the transport (Crossbar's rawsocket has no `options`).
 	Options RawSocketOptions
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // DefaultRawSocketMaxConnections bounds a RawSocket transport's connections by default: the
@@ -542,6 +555,8 @@ type WebOptions struct {
 	// `compression`: `true` turns on gzip, brotli and zstd with the defaults below, or an
 	// object with the keys of Compression. Default off, as nginx's `gzip`.
 	Compression Compression
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // Compression is the transport option `compression`. The encoding is chosen by the request's
@@ -564,6 +579,10 @@ type Compression struct {
 	// level, brotli's quality (at most 6: above, an encoder takes 10 to 34 MiB), zstd's level.
 	// Key `level`. Default 1 (nginx `gzip_comp_level` 1).
 	Level int
+
+	// object is set when the file gave the object form, set its keys: for applyDefaults.
+	object bool
+	set    keySet
 }
 
 // Enabled reports whether any encoding is on.
@@ -633,7 +652,7 @@ type Bridge struct {
 	RequireTLS bool
 	// RequireIP is `options.require_ip`: the networks ("10.0.0.0/8", "127.0.0.1",
 	// "192.168.1.0/255.255.255.0") the client's address (the connection's peer) must be in
-	// (400 otherwise). Default: any address.
+	// (400 otherwise). Empty: any address.
 	RequireIP []netip.Prefix
 	// PostBodyLimit is `options.post_body_limit`: the largest body in bytes (413 above it),
 	// at most 1 MiB as in Crossbar. 0, the default, leaves the transport's max_body_size,
@@ -645,14 +664,19 @@ type Bridge struct {
 	TimestampDeltaLimit int
 	// Debug is `options.debug`: log every request and its outcome.
 	Debug bool
-	// Webhook only: Topic is `options.topic` (required), SuccessResponse and ErrorResponse
-	// the bodies of its answers (defaults "OK" with 202 and "NOT OK" with 500), and
-	// GitHubSecret is `options.github_secret`: requests must then carry GitHub's
-	// `X-Hub-Signature: sha1=<hex HMAC-SHA1 of the body>` (400 otherwise).
-	Topic           string
+	// Topic is `options.topic` (webhook, required): where the webhook publishes.
+	Topic string
+	// SuccessResponse is `options.success_response` (webhook): the body of its 202 answer.
+	// Default "OK".
 	SuccessResponse string
-	ErrorResponse   string
-	GitHubSecret    string
+	// ErrorResponse is `options.error_response` (webhook): the body of its 500 answer when
+	// the publish fails. Default "NOT OK".
+	ErrorResponse string
+	// GitHubSecret is `options.github_secret` (webhook): requests must then carry GitHub's
+	// `X-Hub-Signature: sha1=<hex HMAC-SHA1 of the body>` (400 otherwise).
+	GitHubSecret string
+
+	set keySet // the options the file gave, for applyDefaults
 }
 
 // WSGI serves a Python WSGI application over the uwsgi protocol, either from running uwsgi
@@ -748,8 +772,7 @@ type WSGI struct {
 	// WorkerEnv is the worker's `options.env` (which variables are inherited).
 	WorkerEnv Env
 
-	// Which keys the path set itself; the others take the transport's value.
-	bodySizeSet, bufferingSet bool
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // WebSocket serves the WAMP router of the worker.
@@ -765,6 +788,8 @@ type WebSocket struct {
 	Debug bool
 	// Cookie is the path's cookie tracking (`cookie`, config/cookie.go); nil when off.
 	Cookie *Cookie
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // Auth is a websocket path's `auth` object: one entry per WAMP authentication method, each
@@ -885,7 +910,8 @@ type WAMPCRAUser struct {
 	// Crossbar, the key the client derives from its password: autobahn's
 	// auth.derive_key(password, salt, iterations, keylen), a base64 string.
 	Secret string
-	// Role is the authrole the client gets. Required.
+	// Role is the authrole the client gets; default the method's `default-role`. One of the
+	// two is required.
 	Role string
 	// Realm, when set, is the realm the client joins whatever its HELLO asked.
 	Realm string
@@ -943,7 +969,9 @@ type WebSocketOptions struct {
 	AutoPingInterval time.Duration
 	AutoPingTimeout  time.Duration
 	// AllowedOrigins lists Origin patterns ("*" wildcards) accepted on upgrade; default all.
-	AllowedOrigins  []string
+	AllowedOrigins []string
+	// AllowNullOrigin accepts the Origin "null" (a page from a file: or a sandbox). Default
+	// false.
 	AllowNullOrigin bool
 	// Compression enables permessage-deflate (RFC 7692). Crossbar writes
 	// `"compression": {"deflate": {...}}`; Portico also takes `true`.
@@ -969,6 +997,8 @@ type WebSocketOptions struct {
 	OutQueueTimeout time.Duration
 	// SessionLimits bound what one WAMP session of this path may hold (Portico's keys).
 	SessionLimits
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // SessionLimits are Portico's bounds on one WAMP session, set in a websocket path's `options`
@@ -1027,6 +1057,8 @@ type Static struct {
 	MimeTypes map[string]string
 	// FollowSymlinks serves symlinks pointing outside the directory. Default false.
 	FollowSymlinks bool
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // Redirect answers every request with a redirect.
@@ -1060,6 +1092,8 @@ type LongPoll struct {
 	// debug_transport_id): one open at a time; a new open closes the one before. Debug
 	// (key debug) is accepted and ignored: Portico's log level is its own.
 	DebugTransportID string
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // JSON answers with a fixed JSON value.
