@@ -20,8 +20,7 @@ var (
 	unsupportedTransports = []string{"mqtt", "flashpolicy", "stream", "websocket-testee", "stream-testee"}
 	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
 	// personality's pairme), and older names.
-	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "publisher", "caller",
-		"webhook", "upload", "cgi", "fileupload", "schemadoc", "wap", "catalog", "pairme", "mqtt", "rawsocket"}
+	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "upload", "cgi", "fileupload", "schemadoc", "wap", "catalog", "pairme", "mqtt", "rawsocket"}
 )
 
 func contains(l []string, s string) bool {
@@ -463,11 +462,13 @@ func (d *decoder) decodeComponent(v *value, place, dir string, router bool) Comp
 	} else if !o.has("realm") {
 		d.add(o.line(), place, "missing \"realm\" (the realm the component joins)")
 	}
-	if ev, _ := o.take("extra"); ev != nil {
+	ev, ep := o.take("extra")
+	if ev != nil {
 		c.Extra = ev.iface()
 	}
 	c.set = o.present()
 	if router {
+		d.decodeNativeComponent(&c, ev, ep, place, o.line())
 		if r, ok := o.str("role"); ok {
 			c.Role = r
 		}
@@ -481,6 +482,7 @@ func (d *decoder) decodeComponent(v *value, place, dir string, router bool) Comp
 	} else {
 		c.Transport = d.decodeConnectTransport(tv, tp, dir)
 	}
+	d.decodeNativeComponent(&c, ev, ep, place, o.line())
 	o.done()
 	return c
 }
@@ -1498,7 +1500,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 	typ, ok := o.str("type")
 	if !ok {
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, longpoll, static, archive, resource, redirect, json, nodeinfo or path)")
+			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, longpoll, static, archive, resource, redirect, json, nodeinfo, publisher, caller, webhook or path)")
 			// Name misspelt keys too: "tpye" is likely why the type is missing.
 			for _, e := range o.v.keys {
 				if !contains(serviceKeys, e.key) {
@@ -1537,6 +1539,8 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		s.JSON = d.decodeJSON(o, place)
 	case "nodeinfo":
 		// Crossbar's node information page (crossbar/webservice/misc.py): no options.
+	case "publisher", "caller", "webhook":
+		s.Bridge = d.decodeBridge(o, typ, place, w)
 	case "path":
 		pv, pp := o.take("paths")
 		if pv == nil || pv.kind == kNull {
@@ -1550,7 +1554,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		case contains(unsupportedServices, typ):
 			d.add(tv.line, tp, "service type %q is not supported yet", typ)
 		default:
-			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, longpoll, static, archive, resource, redirect, json, nodeinfo or path)", typ)
+			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, longpoll, static, archive, resource, redirect, json, nodeinfo, publisher, caller, webhook or path)", typ)
 		}
 		return nil
 	}
@@ -1691,7 +1695,7 @@ var serviceKeys = []string{"type", "id", "module", "object", "minthreads", "maxt
 	"processes", "threads", "uwsgi", "uwsgi_args", "env", "max_concurrency", "queue_timeout",
 	"connect_timeout", "read_timeout", "send_timeout", "max_body_size", "request_buffering", "buffering", "max_temp_file_size", "sendfile_roots", "internal", "balance", "max_fails",
 	"fail_timeout", "serializers", "options", "auth", "debug", "cookie", "url", "directory",
-	"package", "resource", "code", "value", "paths", "headers", "vars", "intercept_errors",
+	"package", "resource", "code", "value", "paths", "headers", "vars", "intercept_errors", "realm", "role",
 	"archive", "origin", "download", "cache", "default_object", "object_prefix", "mime_types", "hashes",
 	"classname", "extra"}
 

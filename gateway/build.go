@@ -210,6 +210,12 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		return newJSONService(svc)
 	case "nodeinfo":
 		return newNodeinfoService(svc, node), nil
+	case "publisher", "caller", "webhook":
+		ref, err := g.routerFor(w)
+		if err != nil {
+			return nil, err
+		}
+		return newBridgeService(svc, t, ref, log)
 	}
 	return nil, fmt.Errorf("%s: service type %q is not supported", svc.Place, svc.Type)
 }

@@ -51,6 +51,7 @@ type Gateway struct {
 	routers    map[string]*routerRef // by worker place
 	echoes     map[string]*echoGroup // websocket-testee workers' connections, by worker place
 	workers    []*workerProc         // guest and container workers, router components
+	natives    []*nativeComponent    // router components run in Go (RESTCallee, MessageForwarder)
 	private    []*server             // router components' private listeners
 	shutdowned bool
 
@@ -530,10 +531,13 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	err = svc.serve(ctx, rq)
 	if err != nil {
 		fail(ctx, s.g.log, svc.place(), err)
-		if tab.details && ctx.Response.StatusCode() >= 500 && tab.pages[ctx.Response.StatusCode()] == nil {
-			ctx.Response.AppendBodyString(err.Error() + "\n")
+		// The HTTP bridge's error bodies are its API (Crossbar's JSON): no page replaces them.
+		if !errors.As(err, new(*bridgeError)) {
+			if tab.details && ctx.Response.StatusCode() >= 500 && tab.pages[ctx.Response.StatusCode()] == nil {
+				ctx.Response.AppendBodyString(err.Error() + "\n")
+			}
+			tab.errorPage(ctx)
 		}
-		tab.errorPage(ctx)
 	}
 	compressBody(ctx, rq)
 	if tab.hsts != "" {

@@ -135,6 +135,16 @@ func (g *Gateway) retire(old []*pathTable, retired []*launched) {
 	defer tick.Stop()
 	for _, tab := range old {
 		for _, svc := range tab.services {
+			// A bridge request in flight (a call waiting for its callee) ends on the old
+			// service's session, which closing would cut.
+			if b, ok := svc.(*bridgeService); ok {
+				for b.inflight.Load() > 0 && drained.Err() == nil {
+					select {
+					case <-tick.C:
+					case <-drained.Done():
+					}
+				}
+			}
 			if w, ok := svc.(*wsgiService); ok {
 				for _, u := range w.bal.ups {
 					for u.load() > 0 && drained.Err() == nil {
