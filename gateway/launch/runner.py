@@ -19,6 +19,8 @@ import sys
 import traceback
 
 PREFIX = "portico-runner: "
+# How long a component's onJoin may run before the component counts as started anyway.
+ONJOIN_GRACE = 5.0
 CLEAN_REASONS = ("wamp.close.normal", "wamp.close.goodbye_and_out", "wamp.close.close_realm")
 
 
@@ -191,7 +193,7 @@ class Runner:
         session_leave = sess.leave
 
         def leave(reason=None, message=None):
-            # The router answers GOODBYE with wamp.close.goodbye_and_out whatever the reason
+            # The router answers GOODBYE with its own reason (wamp.close.normal) whatever the reason
             # the session gave: that one tells a failure from a normal end.
             st["left_with"] = reason or "wamp.close.normal"
             return session_leave(reason, message)
@@ -202,8 +204,18 @@ class Runner:
 
             def ok(res):
                 st["joined"] = True
-                self.joined(comp)
+                self.joined(comp, st)
                 return res
+
+            def still_running():
+                # Many components loop in onJoin for as long as they live (crossbar-examples'
+                # hello: publish, call, sleep, forever): Crossbar runs them all the same. One
+                # whose onJoin has neither returned nor raised after ONJOIN_GRACE counts as
+                # started; should it raise later, that is a failure of a running component.
+                if st["failed"] is None and st.get("done") is None and not st["joined"]:
+                    st["joined"] = True
+                    self.joined(comp, st, " (its onJoin still runs)")
+            self.call_later(ONJOIN_GRACE, still_running)
 
             def err(f):
                 st["failed"] = "onJoin raised:\n%s" % txaio.failure_format_traceback(f)
@@ -276,9 +288,12 @@ class Runner:
                     conn_failed(f.exception() or "timeout")
             task.add_done_callback(done)
 
-    def joined(self, comp):
+    def joined(self, comp, st, note=""):
+        if st.get("announced"):
+            return
+        st["announced"] = True
         self.running.add(comp["place"])
-        say("%s (%s) joined realm %r" % (comp["place"], comp["classname"], comp["realm"]))
+        say("%s (%s) joined realm %r%s" % (comp["place"], comp["classname"], comp["realm"], note))
         self.pending.discard(comp["place"])
         if not self.ready and not self.pending:
             self.ready = True
@@ -354,7 +369,38 @@ def main():
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         signal.sigwait({signal.SIGTERM, signal.SIGINT})
         return
-    Runner(cfg, next(iter(flavors))).run(comps)
+    flavor = next(iter(flavors))
+    # What the components log (self.log.info(...), txaio.make_logger()) reaches Portico's log
+    # as it reaches Crossbar's node log; without this Twisted keeps it in memory.
+    start_logging(flavor)
+    Runner(cfg, flavor).run(comps)
+
+
+def start_logging(flavor):
+    """Sends what the components log (self.log.info(...), txaio.make_logger()) to stdout,
+    level info and up, one event a line, as Crossbar's node log shows it; Portico adds the
+    time. Without this Twisted keeps the events in memory and shows none."""
+    import txaio
+    if flavor == "asyncio":
+        txaio.use_asyncio()
+        txaio.start_logging(out=sys.stdout, level="info")
+        return
+    txaio.use_twisted()
+    from twisted.logger import (globalLogBeginner, FileLogObserver, FilteringLogObserver,
+                                LogLevel, LogLevelFilterPredicate, formatEvent)
+
+    def fmt(event):
+        text = formatEvent(event)
+        f = event.get("log_failure")
+        if f is not None:
+            try:
+                text += "\n" + f.getTraceback()
+            except Exception:
+                pass
+        return text.rstrip("\n") + "\n"
+    obs = FilteringLogObserver(FileLogObserver(sys.stdout, fmt), [LogLevelFilterPredicate(LogLevel.info)])
+    # stdout and stderr stay as they are: print() and the runner's own lines go out unchanged.
+    globalLogBeginner.beginLoggingTo([obs], redirectStandardIO=False)
 
 
 if __name__ == "__main__":
