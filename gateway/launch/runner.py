@@ -239,7 +239,13 @@ class Runner:
             self.ended(comp, cls, attempt, st)
             return r
 
-        sess.onJoin, sess.onLeave, sess.onDisconnect = on_join, on_leave, on_disconnect
+        user_connect = sess.onConnect
+
+        def on_connect():
+            st["opened"] = True  # the transport is up: its end reaches onDisconnect
+            return user_connect()
+
+        sess.onJoin, sess.onLeave, sess.onDisconnect, sess.onConnect = on_join, on_leave, on_disconnect, on_connect
         self.connect(comp, cls, attempt, sess, st)
 
     def connect(self, comp, cls, attempt, sess, st):
@@ -251,6 +257,27 @@ class Runner:
         def conn_failed(e):
             st["failed"] = "could not connect to %s (%s): %s" % (url if t["type"] == "websocket" else where, where, e)
             self.ended(comp, cls, attempt, st)
+
+        def watch(proto):
+            # A connection that ends before the WAMP session opened (a refused WebSocket
+            # upgrade: wrong path, 404) never reaches the session's onDisconnect: report it
+            # here, with the reason autobahn gives, or the start would wait for nothing.
+            lost_name = "connectionLost" if self.flavor == "twisted" else "connection_lost"
+            lost = getattr(proto, lost_name)
+
+            def on_lost(*a, **kw):
+                try:
+                    return lost(*a, **kw)
+                finally:
+                    if not st.get("done") and not st.get("opened"):
+                        why = getattr(proto, "wasNotCleanReason", None) or (a[0] if a else "connection closed")
+                        if hasattr(why, "getErrorMessage"):
+                            why = why.getErrorMessage()
+                        st["failed"] = "the connection to %s closed before the WAMP session opened: %s" % (
+                            url if t["type"] == "websocket" else where, why)
+                        self.ended(comp, cls, attempt, st)
+            setattr(proto, lost_name, on_lost)
+            return proto
 
         if self.flavor == "twisted":
             from twisted.internet import reactor
@@ -268,7 +295,7 @@ class Runner:
             else:
                 e = TCP4ClientEndpoint(reactor, ep["host"], ep["port"], timeout=ep.get("timeout", 10))
             d = e.connect(factory)
-            d.addErrback(lambda f: conn_failed(f.getErrorMessage()))
+            d.addCallbacks(watch, lambda f: conn_failed(f.getErrorMessage()))
         else:
             import asyncio
             if t["type"] == "websocket":
@@ -286,6 +313,8 @@ class Runner:
             def done(f):
                 if not f.cancelled() and f.exception() is not None:
                     conn_failed(f.exception() or "timeout")
+                elif not f.cancelled():
+                    watch(f.result()[1])
             task.add_done_callback(done)
 
     def joined(self, comp, st, note=""):
