@@ -168,6 +168,10 @@ func (g *Gateway) Addrs() []net.Addr {
 	return out
 }
 
+// maxUnixPath is the longest path a unix socket can be bound to on Linux (sun_path is 108
+// bytes with the terminating NUL).
+const maxUnixPath = 107
+
 func (g *Gateway) listen(t *config.Transport) (*server, error) {
 	ep := t.Endpoint
 	var ln net.Listener
@@ -178,6 +182,10 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 			_ = os.Remove(ep.Path) // a stale socket from an earlier run
 		}
 		ln, err = net.Listen("unix", ep.Path)
+		if err != nil && len(ep.Path) > maxUnixPath {
+			// The kernel's EINVAL says nothing of the cause: sun_path holds 108 bytes.
+			err = fmt.Errorf("%w: the socket path %s is %d bytes long, the system allows at most %d (use a shorter node directory or path)", err, ep.Path, len(ep.Path), maxUnixPath)
+		}
 	default:
 		network := "tcp4"
 		host := ep.Interface

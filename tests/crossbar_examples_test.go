@@ -231,3 +231,24 @@ func nodeModules(t *testing.T) string {
 	}
 	return p
 }
+
+// TestUnixSocketPathTooLong: a unix endpoint whose path does not fit the kernel's sun_path
+// (crossbar-examples' benchmark/rpc_roundtrip uses "crossbar.sock" in the node directory, so
+// a deep node directory gets there) is refused with the cause, not a bare "invalid argument".
+func TestUnixSocketPathTooLong(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, strings.Repeat("d", 60), strings.Repeat("s", 60)+".sock")
+	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`{"version": 2, "workers": [{"type": "router", "realms": [{"name": "realm1", "roles": []}],
+	  "transports": [{"type": "rawsocket", "endpoint": {"type": "unix", "path": %q}}]}]}`, sock)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := runFailing(t, dir)
+	want := fmt.Sprintf("the socket path %s is %d bytes long, the system allows at most 107", sock, len(sock))
+	if !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+}
