@@ -21,7 +21,7 @@ import (
 func workersNode(t *testing.T, routerComponents string, extra ...string) (dir string, port int) {
 	t.Helper()
 	dir = t.TempDir()
-	for _, f := range []string{"txcomp.py", "aiocomp.py", "guest.py"} {
+	for _, f := range []string{"txcomp.py", "aiocomp.py", "guest.py", "needsdep.py"} {
 		b, err := os.ReadFile(filepath.Join("testdata", "workers", f))
 		if err != nil {
 			t.Fatal(err)
@@ -120,6 +120,7 @@ func TestContainerComponents(t *testing.T) {
 func TestContainerFailures(t *testing.T) {
 	for _, tc := range []struct{ classname, want string }{
 		{"nosuchmod.Thing", `module 'nosuchmod' not found (No module named 'nosuchmod'); Python path: [`},
+		{"needsdep.Session", `module 'needsdep' imports 'no_such_dependency_pkg', which /usr/bin/python3 cannot import (No module named 'no_such_dependency_pkg'): install it`},
 		{"txcomp.Nope", `class 'Nope' not found in module 'txcomp'`},
 		{"txcomp.BadInit", `the constructor of txcomp.BadInit raised:`},
 		{"txcomp.BadJoin", `onJoin raised:`},

@@ -46,6 +46,20 @@ def notify_ready():
         s.close()
 
 
+def missing(comp, modname, e):
+    """Ends the runner for a ModuleNotFoundError raised importing modname: the component's
+    own module is not on the Python path, or a module it imports is not installed for this
+    interpreter."""
+    if e.name and (modname == e.name or modname.startswith(e.name + ".")):
+        die(comp, "module %r not found (No module named %r); Python path: %s"
+            % (modname, e.name, json.dumps(sys.path)))
+    if e.name:
+        die(comp, "module %r imports %r, which %s cannot import (No module named %r): install it "
+            "for this interpreter (or set the worker's options.python to one that has it); Python path: %s\n%s"
+            % (modname, e.name, sys.executable, e.name, json.dumps(sys.path), traceback.format_exc()))
+    die(comp, "importing module %r failed:\n%s" % (modname, traceback.format_exc()))
+
+
 def load_function(comp, first):
     """A "function" component: Crossbar's _appsession_loader makes a Twisted ApplicationSession
     and hands it each callback ("module.function") as a listener; join(session, details) runs
@@ -57,10 +71,7 @@ def load_function(comp, first):
         try:
             mod = importlib.import_module(modname)
         except ModuleNotFoundError as e:
-            if e.name and (modname == e.name or modname.startswith(e.name + ".")):
-                die(c, "module %r not found (No module named %r); Python path: %s"
-                    % (modname, e.name, json.dumps(sys.path)))
-            die(c, "importing module %r failed:\n%s" % (modname, traceback.format_exc()))
+            missing(c, modname, e)
         except BaseException:
             die(c, "importing module %r failed:\n%s" % (modname, traceback.format_exc()))
         fn = getattr(mod, fname, None)
@@ -100,10 +111,7 @@ def load(comp, first):
                 "put them in two container workers" % (modname, first["place"], first["classname"], e))
         die(comp, "importing module %r failed:\n%s" % (modname, traceback.format_exc()))
     except ModuleNotFoundError as e:
-        if e.name and (modname == e.name or modname.startswith(e.name + ".")):
-            die(comp, "module %r not found (No module named %r); Python path: %s"
-                % (modname, e.name, json.dumps(sys.path)))
-        die(comp, "importing module %r failed:\n%s" % (modname, traceback.format_exc()))
+        missing(comp, modname, e)
     except BaseException:
         die(comp, "importing module %r failed:\n%s" % (modname, traceback.format_exc()))
     cls = getattr(mod, clsname, None)
