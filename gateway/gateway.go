@@ -572,7 +572,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 				<-s.done // accepts no more: every connection it took is counted in its router
 				return
 			}
-			if err := s.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			// net.ErrClosed: the listener was closed already (fasthttp closes it too); that
+			// is the end sought, not a failure worth a warning at every stop.
+			if err := s.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, net.ErrClosed) {
 				errs[i] = err
 			}
 		})

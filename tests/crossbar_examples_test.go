@@ -138,6 +138,9 @@ func TestCrossbarExampleHello(t *testing.T) {
 			}
 			n.stop(t, sig)
 			waitGone(t, pids, 0)
+			if sig == syscall.SIGTERM && strings.Contains(n.logs.String(), "level=WARN msg=shutdown") {
+				t.Errorf("a warning at a normal stop:\n%s", n.logs.String())
+			}
 		})
 	}
 }
