@@ -222,6 +222,23 @@ func TestCrossbarExampleWSGI(t *testing.T) {
 	expect(t, res, "error: wamp.error.no_such_procedure", "com.example.nothing")
 }
 
+// TestCrossbarExampleMetaAPI: crossbar-examples' metaapi monitor-sessions.py lists the
+// sessions, then sees one join and leave (its on_leave handler takes the session ID alone,
+// as Crossbar publishes it).
+func TestCrossbarExampleMetaAPI(t *testing.T) {
+	dir, port := exampleNode(t, "metaapi")
+	start(t, dir)
+	mon := startClient(t, dir, nil, "monitor-sessions.py", "--url", fmt.Sprintf("ws://127.0.0.1:%d/ws", port))
+	mon.waitOutput(t, "Client session joined")
+	res := call(t, port, "wamp.session.count", "[]")
+	expect(t, res, 2, "wamp.session.count")
+	mon.waitOutput(t, "WAMP session has joined:")
+	mon.waitOutput(t, "WAMP session has left: ")
+	if strings.Contains(mon.out.String(), "TypeError") {
+		t.Errorf("the monitor's handlers raised:\n%s", mon.out.String())
+	}
+}
+
 // nodeModules is tests/js/node_modules (autobahn-js, ws), as an absolute path.
 func nodeModules(t *testing.T) string {
 	t.Helper()
