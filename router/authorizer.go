@@ -171,24 +171,6 @@ func parseAuthorization(args wamp.List, kw wamp.Dict) (allow, disclose, cache bo
 	return false, false, false, fmt.Errorf("the authorizer returned %s (want true, false or a dict)", typeName(args[0]))
 }
 
-func typeName(x any) string {
-	switch x.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a bool"
-	case string:
-		return "a string"
-	case map[string]any:
-		return "a dict"
-	case []any:
-		return "a list"
-	case []byte:
-		return "binary"
-	}
-	return "a number"
-}
-
 func truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + "..."

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,6 +61,14 @@ type PeerInfo struct {
 	// Limits bound the session (a websocket path's `options`); a zero field means its
 	// default, config.DefaultSessionLimits.
 	Limits config.SessionLimits
+	// Secure is set when the client's connection is TLS; ChannelID is then the tls-unique
+	// channel binding of it, as autobahn computes it: SHA-256 of the TLS handshake's first
+	// Finished message (RFC 5929), nil under TLS 1.3, which has no tls-unique.
+	Secure    bool
+	ChannelID []byte
+	// PeerCert is the certificate the client presented in the TLS handshake (verified by the
+	// endpoint's ca_certificates), for the `tls` authentication method; nil without one.
+	PeerCert *x509.Certificate
 	// TrustedRole, when set, joins the session with this authrole (authmethod "trusted")
 	// without authentication, whatever Auth says: for connections only Portico can make,
 	// such as a router component's private socket (Crossbar's router components join the
@@ -118,6 +127,7 @@ type Router struct {
 	live        map[*session]struct{}
 	closed      bool
 	wg          sync.WaitGroup // one per running Serve
+	auth        authServices   // sessions that call dynamic authenticators (authservice.go)
 }
 
 // New returns a router for the given options.
