@@ -33,8 +33,11 @@ const (
 	// wamp.close.normal, and clients written against it test for that (crossbar-examples'
 	// authentication clients exit 1 on any other reason of onLeave). Portico follows Crossbar.
 	closeGoodbyeReply = wamp.URI("wamp.close.normal")
-	closeKilled       = wamp.URI("wamp.close.killed")
-	errSlowConsumer   = wamp.URI("portico.error.slow_consumer")
+	// closeGoodbyeAndOut is the spec's reply reason, which Portico's own client sessions
+	// (the auth service) send.
+	closeGoodbyeAndOut = wamp.URI("wamp.close.goodbye_and_out")
+	closeKilled        = wamp.URI("wamp.close.killed")
+	errSlowConsumer    = wamp.URI("portico.error.slow_consumer")
 	// errTimeout ends a session that did not finish its opening handshake in time (the
 	// reason autobahn and other clients know for a peer's timeout; Crossbar has no such bound).
 	errTimeout = wamp.URI("wamp.error.timeout")
