@@ -121,24 +121,29 @@ func (g *Gateway) watchGuest(wp *workerProc, c launch.Command, cfg config.GuestW
 	}
 }
 
-// stopWorkers stops every worker process (SIGTERM to its group, SIGKILL after stopTimeout).
-func (g *Gateway) stopWorkers() {
+// stopWorkers stops every worker process, all at once (the stop signal to its group,
+// SIGKILL after timeout).
+func (g *Gateway) stopWorkers(timeout time.Duration) {
+	var wg sync.WaitGroup
 	for _, wp := range g.workers {
-		wp.mu.Lock()
-		wp.stopped = true
-		wp.mu.Unlock()
-		close(wp.quit)
-		if wp.watch != nil {
-			_ = wp.watch.close()
-			<-wp.done
-		}
-		wp.mu.Lock()
-		sup := wp.sup
-		wp.mu.Unlock()
-		if err := sup.Stop(stopTimeout); err != nil {
-			g.log.Warn("stopping worker", "error", err)
-		}
+		wg.Go(func() {
+			wp.mu.Lock()
+			wp.stopped = true
+			wp.mu.Unlock()
+			close(wp.quit)
+			if wp.watch != nil {
+				_ = wp.watch.close()
+				<-wp.done
+			}
+			wp.mu.Lock()
+			sup := wp.sup
+			wp.mu.Unlock()
+			if err := sup.Stop(timeout); err != nil {
+				g.log.Warn("stopping worker", "error", err)
+			}
+		})
 	}
+	wg.Wait()
 	g.workers = nil
 }
 
@@ -314,8 +319,10 @@ func (g *Gateway) componentSocket(w *config.Worker, c config.Component, wi, ci i
 		return "", err
 	}
 	sock := filepath.Join(g.runtimeDir, "c"+strconv.Itoa(wi)+"-"+strconv.Itoa(ci)+".sock")
-	t := &config.Transport{Place: c.Place, Type: "web", Endpoint: config.Endpoint{Type: "unix", Path: sock}}
-	svc := &config.Service{Place: c.Place, Type: "websocket"}
+	// A websocket path without options, defaulted as config defaults a configured one.
+	svc := &config.Service{Place: c.Place, Type: "websocket", WebSocket: &config.WebSocket{}}
+	t := config.TransportWithDefaults(&config.Transport{Place: c.Place, Type: "web",
+		Endpoint: config.Endpoint{Type: "unix", Path: sock}, Paths: map[string]*config.Service{"/": svc}})
 	s, err := g.listen(t)
 	if err != nil {
 		return "", err
