@@ -84,6 +84,9 @@ func (s *session) helloAuth(m *wamp.Hello, auth *config.Auth) (joined bool, err 
 			return false, s.challengeCRA(m.Realm, authid, u, known)
 		}
 	}
+	if mt := s.r.opts.Metrics; mt != nil && mt.AuthFailed != nil {
+		mt.AuthFailed("none")
+	}
 	return false, s.abort(errNoAuthMethod, "cannot authenticate using any of the offered authmethods %v", methods)
 }
 
@@ -174,6 +177,9 @@ func (s *session) authenticate(m *wamp.Authenticate) error {
 	if !ok || !pa.known {
 		s.log.Info("router: authentication failed", "authmethod", pa.method, "authid", pa.authid,
 			"realm", pa.realm, "peer", s.info.RemoteAddr)
+		if mt := s.r.opts.Metrics; mt != nil && mt.AuthFailed != nil {
+			mt.AuthFailed(pa.method)
+		}
 		what := "ticket"
 		if pa.method == "wampcra" {
 			what = "signature"

@@ -227,6 +227,9 @@ func (s *session) push(it outItem) bool {
 // slowConsumer logs the disconnection (once: only the call that overflowed the queue gets
 // here) and bounds the writer's last write.
 func (s *session) slowConsumer() {
+	if mt := s.r.opts.Metrics; mt != nil && mt.SlowConsumer != nil {
+		mt.SlowConsumer()
+	}
 	s.log.Warn("router: disconnecting slow consumer", "session", s.id, "realm", s.realmName(),
 		"reason", s.out.overflowReason(), "peer", s.info.RemoteAddr)
 	s.graceTimer.Store(time.AfterFunc(slowConsumerGrace, s.closeTransport))
@@ -415,6 +418,9 @@ func (s *session) readLoop() error {
 		m, err := s.codec.Decode(b)
 		if err != nil {
 			return s.abort(errProtocolViolation, "cannot decode the message: %v", err)
+		}
+		if mt := s.r.opts.Metrics; mt != nil && mt.Received != nil {
+			mt.Received(m.Type())
 		}
 		if !established {
 			switch m := m.(type) {
@@ -627,6 +633,9 @@ func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovide
 	}
 	rl.metaSessionJoin(s)
 	rl.mu.Unlock()
+	if mt := s.r.opts.Metrics; mt != nil && mt.Joined != nil {
+		mt.Joined(rl.name)
+	}
 	s.log.Debug("router: session joined", "session", s.id, "realm", rl.name, "authid", s.authid, "peer", s.info.RemoteAddr)
 	return nil
 }
@@ -659,6 +668,9 @@ func (s *session) detach() {
 	delete(rl.sessions, s.id)
 	rl.metaSessionLeave(s)
 	s.r.leaveRealm(rl)
+	if mt := s.r.opts.Metrics; mt != nil && mt.Left != nil {
+		mt.Left(rl.name)
+	}
 	s.log.Debug("router: session left", "session", s.id, "realm", rl.name)
 }
 
