@@ -532,7 +532,7 @@ var DefaultCompressTypes = []string{
 type Service struct {
 	Place string // e.g. "workers[0].transports[0].paths.ws"
 	// Type is one of "wsgi", "websocket", "longpoll", "static", "redirect", "json", "nodeinfo" (Crossbar's
-	// node information page), "path".
+	// node information page), "metrics" (Portico's Prometheus metrics), "path".
 	Type      string
 	WSGI      *WSGI
 	WebSocket *WebSocket

@@ -1448,7 +1448,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 	typ, ok := o.str("type")
 	if !ok {
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, longpoll, static, redirect, json, nodeinfo or path)")
+			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, longpoll, static, redirect, json, nodeinfo, metrics or path)")
 			// Name misspelt keys too: "tpye" is likely why the type is missing.
 			for _, e := range o.v.keys {
 				if !contains(serviceKeys, e.key) {
@@ -1483,6 +1483,8 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		s.JSON = d.decodeJSON(o, place)
 	case "nodeinfo":
 		// Crossbar's node information page (crossbar/webservice/misc.py): no options.
+	case "metrics":
+		// Portico's Prometheus metrics (text exposition format): no options.
 	case "path":
 		pv, pp := o.take("paths")
 		if pv == nil || pv.kind == kNull {
@@ -1495,7 +1497,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		if contains(unsupportedServices, typ) {
 			d.add(tv.line, tp, "service type %q is not supported yet", typ)
 		} else {
-			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, longpoll, static, redirect, json, nodeinfo or path)", typ)
+			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, longpoll, static, redirect, json, nodeinfo, metrics or path)", typ)
 		}
 		return nil
 	}

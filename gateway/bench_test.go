@@ -88,6 +88,32 @@ func TestProxyAllocs(t *testing.T) {
 	}
 }
 
+// TestProxyAllocsCounted: counting the request in the metrics adds no allocation to
+// TestProxyAllocs's budget.
+func TestProxyAllocsCounted(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	for name, opts := range map[string]func(*config.WebOptions){"metrics": withMetrics} {
+		t.Run(name, func(t *testing.T) {
+			s := benchServerWith(t, fixedUpstreamProcess(t), opts)
+			one := proxyOnce(t, s, func(ctx *fasthttp.RequestCtx) {
+				if ctx.Response.StatusCode() != 200 {
+					t.Fatalf("%d %q", ctx.Response.StatusCode(), ctx.Response.Body())
+				}
+			})
+			const budget = 2
+			if n := testkit.Allocs(200, one); n > budget {
+				t.Fatalf("%v allocations per proxied request, budget %d", n, budget)
+			}
+			st := s.table.Load().stats
+			if len(st) == 0 {
+				t.Fatal("nothing is counted")
+			}
+		})
+	}
+}
+
 // proxyOnce returns a function that serves benchRequest through s's handler and checks the
 // response; it has run once (the context's fake connection is allocated then), so that what
 // it allocates afterwards is the request's own.
@@ -151,8 +177,21 @@ func fixedUpstream(tb testing.TB) string {
 
 // benchServer builds the transport handler for one wsgi path at "/" without listening.
 func benchServer(tb testing.TB, sock string) *server {
+	return benchServerWith(tb, sock, nil)
+}
+
+// benchServerWith is benchServer with a `metrics` path when opts is not nil, and opts applied
+// to the transport's options (access log, request IDs).
+func benchServerWith(tb testing.TB, sock string, opts func(*config.WebOptions)) *server {
 	tb.Helper()
-	node := testNode(&testing.T{}, map[string]*config.Service{"/": wsgiUpstream(sock)})
+	paths := map[string]*config.Service{"/": wsgiUpstream(sock)}
+	if opts != nil {
+		paths["metrics"] = &config.Service{Type: "metrics"}
+	}
+	node := testNode(&testing.T{}, paths)
+	if opts != nil {
+		opts(&node.Workers[0].Transports[0].Options)
+	}
 	g, err := New(node, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
@@ -166,6 +205,9 @@ func benchServer(tb testing.TB, sock string) *server {
 	return s
 }
 
+// withMetrics turns on the counting (a metrics path) and nothing else.
+func withMetrics(*config.WebOptions) {}
+
 var benchRequest = []byte("GET /hello/world?name=portico HTTP/1.1\r\nHost: example.com\r\n" +
 	"User-Agent: wrk\r\nAccept: */*\r\nAccept-Encoding: gzip\r\nCookie: session=abc\r\n\r\n")
 
@@ -174,8 +216,18 @@ var benchRequest = []byte("GET /hello/world?name=portico HTTP/1.1\r\nHost: examp
 // of allocations per proxied request on the gateway's side (the request reader and the fake
 // client connection are set up once, as fasthttp keeps them per connection).
 func BenchmarkProxyRequest(b *testing.B) {
+	benchProxy(b, benchServer(b, fixedUpstreamProcess(b)))
+}
+
+// BenchmarkProxyRequestCounted is BenchmarkProxyRequest without and with the metrics
+// counting: the difference between the sub-benchmarks is its cost per request.
+func BenchmarkProxyRequestCounted(b *testing.B) {
 	sock := fixedUpstreamProcess(b)
-	s := benchServer(b, sock)
+	b.Run("off", func(b *testing.B) { benchProxy(b, benchServer(b, sock)) })
+	b.Run("metrics", func(b *testing.B) { benchProxy(b, benchServerWith(b, sock, withMetrics)) })
+}
+
+func benchProxy(b *testing.B, s *server) {
 	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	var ctx fasthttp.RequestCtx
 	br := bufio.NewReader(nil)

@@ -26,6 +26,8 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 		l.used = false
 	}
 	tables := map[string]*pathTable{}
+	// Requests and upstreams are counted only when a `metrics` path serves the counts.
+	g.counting = servesMetrics(node)
 	for i := range node.Workers {
 		w := &node.Workers[i]
 		for j := range w.Transports {
@@ -33,6 +35,9 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 			tab := &pathTable{root: &pathNode{}, accessLog: t.Options.AccessLog,
 				details: t.Options.DisplayTracebacks, writeTO: t.Options.WriteTimeout,
 				compress: newCompression(&t.Options.Compression)}
+			if g.counting {
+				tab.stats, tab.unrouted = map[service]*svcStats{}, g.metrics.service(t.Place, "", "none")
+			}
 			if t.Options.AccessLog {
 				trusted, err := parseTrusted(t.Options.TrustedProxies)
 				if err != nil {
@@ -65,6 +70,7 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 				ref, err := g.routerFor(w)
 				if err == nil {
 					tab.raw, err = newRawService(t.RawSocket, ref, g.log.With("service", t.RawSocket.Place))
+					g.metrics.wampConnections(t.RawSocket.Place, ref.slotsOf(t.RawSocket.Place))
 				}
 				if err != nil {
 					for _, svc := range tab.services {
@@ -78,6 +84,27 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 		}
 	}
 	return tables, nil
+}
+
+// servesMetrics reports whether a transport of node has a `metrics` path.
+func servesMetrics(node *config.Node) bool {
+	var has func(map[string]*config.Service) bool
+	has = func(paths map[string]*config.Service) bool {
+		for _, svc := range paths {
+			if svc != nil && (svc.Type == "metrics" || has(svc.Paths)) {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range node.Workers {
+		for j := range node.Workers[i].Transports {
+			if has(node.Workers[i].Transports[j].Paths) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func hasWSGI(paths map[string]*config.Service) bool {
@@ -119,6 +146,9 @@ func (g *Gateway) addPaths(ctx context.Context, node *config.Node, w *config.Wor
 			s = internalService{s}
 		}
 		tab.services = append(tab.services, s)
+		if tab.stats != nil {
+			tab.stats[s] = g.metrics.service(t.Place, svc.Place, svc.Type)
+		}
 		n.svc = s
 		if !svc.Headers.Empty() {
 			if tab.pathHeaders == nil {
@@ -153,12 +183,18 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		}
 		q := g.spools[t.Place] // made by build, with this configuration's limits
 		s.quota, s.spoolDir = q, q.dir
+		if g.counting {
+			for _, u := range s.bal.ups {
+				g.metrics.upstream(u, svc.Place)
+			}
+		}
 		return s, nil
 	case "websocket":
 		ref, err := g.routerFor(w)
 		if err != nil {
 			return nil, err
 		}
+		g.metrics.wampConnections(t.Place, ref.slotsOf(t.Place))
 		return newWebSocketService(svc, t, ref, log)
 	case "longpoll":
 		ref, err := g.routerFor(w)
@@ -174,6 +210,8 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		return newJSONService(svc)
 	case "nodeinfo":
 		return newNodeinfoService(svc, node), nil
+	case "metrics":
+		return newMetricsService(svc, g.metrics), nil
 	}
 	return nil, fmt.Errorf("%s: service type %q is not supported", svc.Place, svc.Type)
 }
@@ -223,6 +261,7 @@ func (g *Gateway) ensureLaunched(ctx context.Context, node *config.Node, w *conf
 		// of the one it replaces while that one drains.
 		RuntimeDir: filepath.Join(g.runtimeDir, strconv.Itoa(g.launchSeq)),
 		ConfigKey:  svc.Place,
+		OnRestart:  g.metrics.restarts(svc.Place).Inc,
 	}
 	g.launchSeq++
 	sup, err := launch.New(spec, g.log)

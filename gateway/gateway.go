@@ -28,6 +28,8 @@ import (
 type Gateway struct {
 	log        *slog.Logger
 	runtimeDir string
+	metrics    *gwMetrics // served by `metrics` paths (metrics.go)
+	counting   bool       // the configuration has a `metrics` path: requests are counted
 
 	mu         sync.Mutex
 	node       *config.Node
@@ -82,6 +84,10 @@ type pathTable struct {
 	// maxConns the connections waiting for it (max_connections, 0: fasthttp's bound).
 	sniffTO  time.Duration
 	maxConns int
+	// stats are the metrics series of each service, unrouted those of requests answered
+	// before a service was found (metrics.go).
+	stats    map[service]*svcStats
+	unrouted *svcStats
 }
 
 // request is the gateway's per-request view shared by services.
@@ -94,6 +100,9 @@ type request struct {
 
 	compress  *compression // the transport's compression, nil when off
 	redirects int          // internal redirects so far (X-Accel-Redirect)
+	// upstreamTime is the time a wsgi upstream took from the connection to the response
+	// head (nginx $upstream_header_time), 0 when no upstream answered.
+	upstreamTime time.Duration
 }
 
 var requestPool = sync.Pool{New: func() any { return new(request) }}
@@ -107,7 +116,7 @@ func New(node *config.Node, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Gateway{log: log, node: node, runtimeDir: dir, launched: map[string]*launched{}, retiring: map[*launched]bool{}, routers: map[string]*routerRef{}}, nil
+	return &Gateway{log: log, node: node, runtimeDir: dir, metrics: newMetrics(), launched: map[string]*launched{}, retiring: map[*launched]bool{}, routers: map[string]*routerRef{}}, nil
 }
 
 // runtimeDir is where launched uwsgi sockets live: private to this process (0700).
@@ -234,8 +243,11 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 		plain := s.srv.ErrorHandler
 		s.srv.ErrorHandler = func(ctx *fasthttp.RequestCtx, err error) {
 			plain(ctx, err)
-			s.table.Load().finish(ctx, nil, true)
+			tab := s.table.Load()
+			tab.finish(ctx, nil, true)
+			tab.observe(ctx, nil)
 		}
+		g.metrics.connections(t.Place, s.srv)
 	}
 	g.log.Info("listening", "addr", ln.Addr().String(), "transport", t.Place, "type", t.Type, "tls", ep.TLS != nil, "proxy_protocol", ep.ProxyProtocol)
 	if t.Origin != nil && len(t.Origin.SharedWith) > 0 {
@@ -383,23 +395,27 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	tab := s.table.Load()
 	rq := requestPool.Get().(*request)
 	defer requestPool.Put(rq)
+	rq.upstreamTime = 0
 
 	if err := headError(&ctx.Request.Header); err != nil {
 		ctx.SetConnectionClose()
 		fail(ctx, s.g.log, s.where, err)
 		tab.finish(ctx, nil, true)
+		s.finished(ctx, tab, rq, nil)
 		return
 	}
 	if err := framingError(&ctx.Request.Header); err != nil {
 		ctx.SetConnectionClose()
 		fail(ctx, s.g.log, s.where, err)
 		tab.finish(ctx, nil, true)
+		s.finished(ctx, tab, rq, nil)
 		return
 	}
 	target, authority, err := splitAbsolute(ctx.Request.Header.RequestURI())
 	if err != nil {
 		fail(ctx, s.g.log, s.where, err)
 		tab.finish(ctx, nil, true)
+		s.finished(ctx, tab, rq, nil)
 		return
 	}
 	rq.requestURI = target
@@ -415,6 +431,7 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	if err != nil {
 		fail(ctx, s.g.log, s.where, err)
 		tab.finish(ctx, nil, true)
+		s.finished(ctx, tab, rq, nil)
 		return
 	}
 	if authority == nil {
@@ -427,9 +444,11 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 		if err := redirectHTTPS(ctx, rq, tab.redirectHTTPS); err != nil {
 			fail(ctx, s.g.log, s.where, err)
 			tab.finish(ctx, nil, true)
+			s.finished(ctx, tab, rq, nil)
 			return
 		}
 		tab.finish(ctx, nil, false)
+		tab.observe(ctx, nil)
 		if tab.accessLog {
 			s.g.log.Info("access", "method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
 				"status", ctx.Response.StatusCode(), "remote", ctx.RemoteAddr().String(), "service", s.where+".options.redirect_https")
@@ -441,6 +460,7 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	if svc == nil {
 		fail(ctx, s.g.log, s.where, errNotFound)
 		tab.finish(ctx, nil, true)
+		s.finished(ctx, tab, rq, nil)
 		return
 	}
 	rq.mount = mount
@@ -459,6 +479,7 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	tab.finish(ctx, svc, false)
 	writeDeadline(ctx, tab.writeTO)
+	s.finished(ctx, tab, rq, svc)
 	if tab.accessLog {
 		attrs := []any{"method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
 			"status", ctx.Response.StatusCode(), "remote", ctx.RemoteAddr().String(), "service", svc.place()}
@@ -469,6 +490,11 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 		}
 		s.g.log.Info("access", attrs...)
 	}
+}
+
+// finished counts a finished request in the metrics; svc is nil when none was found.
+func (s *server) finished(ctx *fasthttp.RequestCtx, tab *pathTable, rq *request, svc service) {
+	tab.observe(ctx, svc)
 }
 
 // writeDeadline bounds the next write to the client; streaming bodies call it again before
