@@ -1318,7 +1318,48 @@ func (d *decoder) decodeWebOptions(v *value, place, dir string, wo *WebOptions) 
 			d.add(rv.line, rp, "want true, false or the HTTPS port (1 to 65535)")
 		}
 	}
-	o.boolean("access_log", &wo.AccessLog)
+	if av, ap := o.take("access_log"); av != nil {
+		switch {
+		case av.kind == kNull:
+		case av.kind == kBool:
+			wo.AccessLog = av.b
+		case av.kind == kString && (av.s == "combined" || av.s == "json"):
+			wo.AccessLog, wo.AccessLogFormat = true, av.s
+		default:
+			d.add(av.line, ap, "want true, false, \"combined\" or \"json\"")
+		}
+	}
+	if f, ok := o.str("access_log_file"); ok {
+		fv, fp := o.take("access_log_file")
+		switch {
+		case f == "":
+			d.add(fv.line, fp, "want \"stdout\", \"stderr\" or a file path")
+		case f == "stdout" || f == "stderr" || filepath.IsAbs(f):
+			wo.AccessLogFile = f
+		default:
+			wo.AccessLogFile = filepath.Join(dir, f)
+		}
+		if f != "" && !wo.AccessLog {
+			d.add(fv.line, fp, "access_log_file without access_log: set access_log to true, \"combined\" or \"json\"")
+		}
+	}
+	requestID := wo.AccessLog
+	if rv, rp := o.take("request_id"); rv != nil {
+		switch {
+		case rv.kind == kNull:
+		case rv.kind == kBool:
+			requestID = rv.b
+		case rv.kind == kString && isToken(rv.s):
+			requestID, wo.RequestIDHeader = true, rv.s
+		default:
+			d.add(rv.line, rp, "want true, false or a header name (such as \"X-Correlation-ID\")")
+		}
+	}
+	if !requestID {
+		wo.RequestIDHeader = ""
+	} else if wo.RequestIDHeader == "" {
+		wo.RequestIDHeader = "X-Request-ID"
+	}
 	o.boolean("display_tracebacks", &wo.DisplayTracebacks)
 	o.boolean("hsts", &wo.HSTS)
 	o.integer("hsts_max_age", 0, 1<<31-1, &wo.HSTSMaxAge)

@@ -88,13 +88,13 @@ func TestProxyAllocs(t *testing.T) {
 	}
 }
 
-// TestProxyAllocsCounted: counting the request in the metrics adds no allocation to
-// TestProxyAllocs's budget.
+// TestProxyAllocsCounted: counting the request in the metrics, writing its JSON access log
+// line and making its request ID add no allocation to TestProxyAllocs's budget.
 func TestProxyAllocsCounted(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
-	for name, opts := range map[string]func(*config.WebOptions){"metrics": withMetrics} {
+	for name, opts := range map[string]func(*config.WebOptions){"metrics": withMetrics, "json log": withJSONLog(t)} {
 		t.Run(name, func(t *testing.T) {
 			s := benchServerWith(t, fixedUpstreamProcess(t), opts)
 			one := proxyOnce(t, s, func(ctx *fasthttp.RequestCtx) {
@@ -202,11 +202,21 @@ func benchServerWith(tb testing.TB, sock string, opts func(*config.WebOptions)) 
 	}
 	s := &server{g: g, where: "bench"}
 	s.table.Store(tables["workers[0].transports[0]"])
+	tb.Cleanup(g.closeSinks)
 	return s
 }
 
 // withMetrics turns on the counting (a metrics path) and nothing else.
 func withMetrics(*config.WebOptions) {}
+
+// withJSONLog adds the JSON access log, to a file of tb's, and request IDs.
+func withJSONLog(tb testing.TB) func(*config.WebOptions) {
+	return func(o *config.WebOptions) {
+		o.AccessLog, o.AccessLogFormat = true, "json"
+		o.AccessLogFile = filepath.Join(tb.TempDir(), "access.log")
+		o.RequestIDHeader = "X-Request-ID"
+	}
+}
 
 var benchRequest = []byte("GET /hello/world?name=portico HTTP/1.1\r\nHost: example.com\r\n" +
 	"User-Agent: wrk\r\nAccept: */*\r\nAccept-Encoding: gzip\r\nCookie: session=abc\r\n\r\n")
@@ -220,11 +230,16 @@ func BenchmarkProxyRequest(b *testing.B) {
 }
 
 // BenchmarkProxyRequestCounted is BenchmarkProxyRequest without and with the metrics
-// counting: the difference between the sub-benchmarks is its cost per request.
+// counting, and with the JSON access log and request IDs on top: the difference between the
+// sub-benchmarks is their cost per request.
 func BenchmarkProxyRequestCounted(b *testing.B) {
 	sock := fixedUpstreamProcess(b)
 	b.Run("off", func(b *testing.B) { benchProxy(b, benchServer(b, sock)) })
 	b.Run("metrics", func(b *testing.B) { benchProxy(b, benchServerWith(b, sock, withMetrics)) })
+	b.Run("metrics+json_log", func(b *testing.B) {
+		log := withJSONLog(b)
+		benchProxy(b, benchServerWith(b, sock, log))
+	})
 }
 
 func benchProxy(b *testing.B, s *server) {

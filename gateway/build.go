@@ -32,13 +32,21 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 		w := &node.Workers[i]
 		for j := range w.Transports {
 			t := &w.Transports[j]
-			tab := &pathTable{root: &pathNode{}, accessLog: t.Options.AccessLog,
+			tab := &pathTable{root: &pathNode{}, requestID: t.Options.RequestIDHeader,
 				details: t.Options.DisplayTracebacks, writeTO: t.Options.WriteTimeout,
 				compress: newCompression(&t.Options.Compression)}
 			if g.counting {
 				tab.stats, tab.unrouted = map[service]*svcStats{}, g.metrics.service(t.Place, "", "none")
 			}
 			if t.Options.AccessLog {
+				tab.access = &accessLog{format: t.Options.AccessLogFormat}
+				if tab.access.format != "" {
+					k, err := g.sinkFor(t.Options.AccessLogFile)
+					if err != nil {
+						return nil, fmt.Errorf("%s.options.access_log_file: %w", t.Place, err)
+					}
+					tab.access.sink = k
+				}
 				trusted, err := parseTrusted(t.Options.TrustedProxies)
 				if err != nil {
 					return nil, fmt.Errorf("%s.options.trusted_proxies: %w", t.Place, err)

@@ -28,8 +28,10 @@ import (
 type Gateway struct {
 	log        *slog.Logger
 	runtimeDir string
-	metrics    *gwMetrics // served by `metrics` paths (metrics.go)
-	counting   bool       // the configuration has a `metrics` path: requests are counted
+	metrics    *gwMetrics          // served by `metrics` paths (metrics.go)
+	counting   bool                // the configuration has a `metrics` path: requests are counted
+	sinkMu     sync.Mutex          // guards sinks; never held with g.mu taken after it
+	sinks      map[string]*logSink // access log destinations, by name (accesslog.go)
 
 	mu         sync.Mutex
 	node       *config.Node
@@ -63,7 +65,8 @@ type server struct {
 type pathTable struct {
 	root      *pathNode
 	services  []service
-	accessLog bool
+	access    *accessLog    // nil: no access log
+	requestID string        // the request ID header (request_id), "" off
 	ip        realIP        // the access log's client address (trusted_proxies, real_ip_header)
 	hsts      string        // Strict-Transport-Security value on TLS transports, or ""
 	details   bool          // display_tracebacks: error causes in 5xx bodies
@@ -103,6 +106,8 @@ type request struct {
 	// upstreamTime is the time a wsgi upstream took from the connection to the response
 	// head (nginx $upstream_header_time), 0 when no upstream answered.
 	upstreamTime time.Duration
+	// requestID is the request's ID (request_id), empty when off or not yet read.
+	requestID []byte
 }
 
 var requestPool = sync.Pool{New: func() any { return new(request) }}
@@ -395,7 +400,7 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	tab := s.table.Load()
 	rq := requestPool.Get().(*request)
 	defer requestPool.Put(rq)
-	rq.upstreamTime = 0
+	rq.upstreamTime, rq.requestID = 0, rq.requestID[:0]
 
 	if err := headError(&ctx.Request.Header); err != nil {
 		ctx.SetConnectionClose()
@@ -439,6 +444,9 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	rq.authority = authority
 	rq.host = appendHost(rq.host[:0], authority)
+	if tab != nil && tab.requestID != "" {
+		requestID(&ctx.Request.Header, tab.requestID, rq)
+	}
 
 	if tab.redirectHTTPS != 0 {
 		if err := redirectHTTPS(ctx, rq, tab.redirectHTTPS); err != nil {
@@ -449,10 +457,7 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 		}
 		tab.finish(ctx, nil, false)
 		tab.observe(ctx, nil)
-		if tab.accessLog {
-			s.g.log.Info("access", "method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
-				"status", ctx.Response.StatusCode(), "remote", ctx.RemoteAddr().String(), "service", s.where+".options.redirect_https")
-		}
+		s.logAccess(ctx, tab, rq, s.where+".options.redirect_https")
 		return
 	}
 
@@ -480,21 +485,22 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	tab.finish(ctx, svc, false)
 	writeDeadline(ctx, tab.writeTO)
 	s.finished(ctx, tab, rq, svc)
-	if tab.accessLog {
-		attrs := []any{"method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
-			"status", ctx.Response.StatusCode(), "remote", ctx.RemoteAddr().String(), "service", svc.place()}
-		// Behind trusted_proxies, the client the app saw as REMOTE_ADDR (nginx logs it as
-		// $remote_addr, the proxy as $realip_remote_addr).
-		if a, _, fwd := tab.ip.client(addrPort(ctx.RemoteAddr()), &ctx.Request.Header); fwd {
-			attrs = append(attrs, "client", a.String())
-		}
-		s.g.log.Info("access", attrs...)
-	}
 }
 
-// finished counts a finished request in the metrics; svc is nil when none was found.
+// finished counts a finished request in the metrics and writes its access log entry; svc is
+// nil when none was found.
 func (s *server) finished(ctx *fasthttp.RequestCtx, tab *pathTable, rq *request, svc service) {
+	if tab == nil {
+		return
+	}
 	tab.observe(ctx, svc)
+	if tab.access != nil {
+		place := ""
+		if svc != nil {
+			place = svc.place()
+		}
+		s.logAccess(ctx, tab, rq, place)
+	}
 }
 
 // writeDeadline bounds the next write to the client; streaming bodies call it again before
@@ -618,6 +624,7 @@ func (g *Gateway) closeAll() {
 	for _, r := range g.routers {
 		r.close()
 	}
+	g.closeSinks()
 	g.stopUnused(nil)
 	for l := range g.retiring {
 		_ = l.sup.Stop(stopTimeout)
