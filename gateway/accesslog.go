@@ -326,7 +326,11 @@ func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, rq *request, client neti
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, int64(bodyBytes(ctx)), 10)
 	b = append(b, `,"duration":`...)
-	b = strconv.AppendFloat(b, time.Since(ctx.Time()).Seconds(), 'f', 6, 64)
+	var d time.Duration
+	if t := ctx.Time(); !t.IsZero() {
+		d = time.Since(t)
+	}
+	b = strconv.AppendFloat(b, d.Seconds(), 'f', 6, 64)
 	b = append(b, `,"upstream_time":`...)
 	if rq.upstreamTime > 0 {
 		b = strconv.AppendFloat(b, rq.upstreamTime.Seconds(), 'f', 6, 64)

@@ -193,7 +193,11 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		s.quota, s.spoolDir = q, q.dir
 		if g.counting {
 			for _, u := range s.bal.ups {
-				g.metrics.upstream(u, svc.Place)
+				name := u.label
+				if waitReady != nil {
+					name = "launched"
+				}
+				g.metrics.upstream(u, svc.Place, name)
 			}
 		}
 		return s, nil

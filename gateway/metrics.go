@@ -36,7 +36,7 @@ type gwMetrics struct {
 	set *metrics.Set
 
 	mu  sync.Mutex
-	ups map[string]*upstreamStats // by upstream label
+	ups map[string]*upstreamStats // by service place and upstream label
 	// sessions counts WAMP sessions per realm; router hooks, one per worker.
 	realms map[string]*metrics.Gauge
 
@@ -98,7 +98,9 @@ func (st *svcStats) observe(ctx *fasthttp.RequestCtx) {
 		c = 0
 	}
 	st.byClass[c].Inc()
-	st.duration.Update(time.Since(ctx.Time()).Seconds())
+	if t := ctx.Time(); !t.IsZero() { // zero for requests fasthttp could not parse
+		st.duration.Update(time.Since(t).Seconds())
+	}
 	if n := ctx.Request.Header.ContentLength(); n > 0 {
 		st.in.Add(n)
 	}
@@ -123,8 +125,9 @@ func (tab *pathTable) observe(ctx *fasthttp.RequestCtx, svc service) {
 	}
 }
 
-// upstreamStats are the series of one uwsgi upstream (by its label, as configured, or the
-// socket of a launched uwsgi).
+// upstreamStats are the series of one uwsgi upstream of a wsgi path: its label as configured,
+// or "launched" for the uwsgi Portico launched for the path (its socket's name changes with
+// every start).
 type upstreamStats struct {
 	respTime  *metrics.PrometheusHistogram // connection to response head
 	queueWait *metrics.PrometheusHistogram // requests that waited for a slot
@@ -136,12 +139,13 @@ type upstreamStats struct {
 
 var failureKinds = []string{"queue_full", "queue_timeout", "connect", "send", "read", "other"}
 
-func (m *gwMetrics) upstream(u *upstream, service string) *upstreamStats {
+func (m *gwMetrics) upstream(u *upstream, service, name string) *upstreamStats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := m.ups[u.label]
+	key := service + "\x00" + name
+	st := m.ups[key]
 	if st == nil {
-		lbl := `upstream=` + label(u.label) + `,service=` + label(service)
+		lbl := `upstream=` + label(name) + `,service=` + label(service)
 		st = &upstreamStats{
 			respTime:  m.set.GetOrCreatePrometheusHistogramExt(`portico_upstream_response_seconds{`+lbl+`}`, durationBuckets),
 			queueWait: m.set.GetOrCreatePrometheusHistogramExt(`portico_upstream_queue_wait_seconds{`+lbl+`}`, durationBuckets),
@@ -159,7 +163,7 @@ func (m *gwMetrics) upstream(u *upstream, service string) *upstreamStats {
 			_, n := st.sum()
 			return float64(n)
 		})
-		m.ups[u.label] = st
+		m.ups[key] = st
 	}
 	st.mu.Lock()
 	st.live[u] = struct{}{}

@@ -2,12 +2,15 @@ package tests
 
 import (
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -96,6 +99,22 @@ next:
 	return math.NaN()
 }
 
+// rawRequest sends req on a new connection and reads the answer to its end.
+func rawRequest(t *testing.T, n *node, req string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(testkit.Patience))
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
 // TestMetricsScrape: after a request to a launched uwsgi app and a WAMP session of a real
 // autobahn-python client, a scrape of the metrics path parses as the Prometheus text format
 // and its counters have moved; a uwsgi killed and restarted by its supervisor is counted.
@@ -111,6 +130,9 @@ func TestMetricsScrape(t *testing.T) {
 			t.Fatalf("GET /hello: %d %s", status, body)
 		}
 	}
+	// A request fasthttp refuses before the handler (a header without a colon): counted
+	// without a duration, which it has none of.
+	rawRequest(t, n, "GET / HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n")
 	res := pyClient(t, "basic", wsURL(n), "realm1", "json")
 	if res["error"] != nil {
 		t.Fatalf("WAMP client: %v", res)
@@ -126,7 +148,7 @@ func TestMetricsScrape(t *testing.T) {
 		{"portico_http_request_duration_seconds", map[string]string{"service": app}, 3},
 		{"portico_http_response_body_bytes_total", map[string]string{"service": app}, 3},
 		{"portico_http_requests_total", map[string]string{"service": "workers[0].transports[0].paths.metrics", "code": "2xx"}, 1},
-		{"portico_upstream_response_seconds", map[string]string{"service": app}, 3},
+		{"portico_upstream_response_seconds", map[string]string{"service": app, "upstream": "launched"}, 3},
 		{"portico_upstream_queue_length", map[string]string{"service": app}, 0},
 		{"portico_upstream_failures_total", map[string]string{"service": app, "kind": "connect"}, 0},
 		{"portico_open_connections", map[string]string{"transport": "workers[0].transports[0]"}, 1},
@@ -143,6 +165,14 @@ func TestMetricsScrape(t *testing.T) {
 		if v := value(fams, c.name, c.labels); math.IsNaN(v) || v < c.min {
 			t.Errorf("%s%v = %v, want >= %v", c.name, c.labels, v, c.min)
 		}
+	}
+	for _, m := range fams["portico_http_request_duration_seconds"].GetMetric() {
+		if h := m.GetHistogram(); h.GetSampleSum() > 60*float64(h.GetSampleCount()) {
+			t.Errorf("request durations: %v s over %d requests", h.GetSampleSum(), h.GetSampleCount())
+		}
+	}
+	if v := value(fams, "portico_http_requests_total", map[string]string{"service": "", "code": "4xx"}); v < 1 {
+		t.Errorf("refused requests: %v, want >= 1", v)
 	}
 	if f := fams["portico_http_request_duration_seconds"]; f == nil || f.GetType() != dto.MetricType_HISTOGRAM {
 		t.Errorf("portico_http_request_duration_seconds is not a histogram: %v", f.GetType())
