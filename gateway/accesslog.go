@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -247,6 +248,43 @@ func (s *server) logAccess(ctx *fasthttp.RequestCtx, tab *pathTable, rq *request
 	lineBufPool.Put(bp)
 }
 
+// timeCache formats a time to the second once per second, as nginx caches its log times:
+// time.AppendFormat was a third of a JSON line's cost.
+type timeCache struct {
+	layout string
+	millis bool // the layout ends in seconds, and ".000" and the zone follow
+	last   atomic.Pointer[cachedTime]
+}
+
+type cachedTime struct {
+	sec        int64
+	head, zone []byte // up to the seconds, and the zone after them (millis layouts)
+}
+
+var (
+	combinedTime = &timeCache{layout: "02/Jan/2006:15:04:05 -0700"}
+	jsonTime     = &timeCache{layout: "2006-01-02T15:04:05", millis: true}
+)
+
+func (c *timeCache) append(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	ct := c.last.Load()
+	if ct == nil || ct.sec != sec {
+		ct = &cachedTime{sec: sec, head: t.AppendFormat(nil, c.layout)}
+		if c.millis {
+			ct.zone = t.AppendFormat(nil, "Z07:00")
+		}
+		c.last.Store(ct)
+	}
+	b = append(b, ct.head...)
+	if c.millis {
+		ms := t.Nanosecond() / 1e6
+		b = append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+		b = append(b, ct.zone...)
+	}
+	return b
+}
+
 // bodyBytes is the response body size sent (nginx $body_bytes_sent): the body, or the length
 // of a streamed one (0 when unknown).
 func bodyBytes(ctx *fasthttp.RequestCtx) int {
@@ -270,7 +308,7 @@ func bodyBytes(ctx *fasthttp.RequestCtx) int {
 func appendCombined(b []byte, ctx *fasthttp.RequestCtx, client netip.Addr, h *fasthttp.RequestHeader) []byte {
 	b = client.Unmap().AppendTo(b)
 	b = append(b, " - - ["...)
-	b = ctx.Time().AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+	b = combinedTime.append(b, ctx.Time())
 	b = append(b, `] "`...)
 	b = appendNginxEscaped(b, ctx.Method())
 	b = append(b, ' ')
@@ -314,7 +352,8 @@ func appendNginxEscaped(b, v []byte) []byte {
 func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, rq *request, client netip.Addr) []byte {
 	h := &ctx.Request.Header
 	b = append(b, `{"time":"`...)
-	b = ctx.Time().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	t := ctx.Time()
+	b = jsonTime.append(b, t)
 	b = append(b, `","remote":"`...)
 	b = client.Unmap().AppendTo(b)
 	b = append(b, `","method":`...)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
@@ -110,5 +111,21 @@ func TestLogSinkReopen(t *testing.T) {
 	testkit.WaitFor(t, testkit.Patience, "the line after reopen", has(file, "two\n"))
 	if b, _ := os.ReadFile(file + ".1"); string(b) != "one\n" {
 		t.Errorf("the rotated file holds %q", b)
+	}
+}
+
+// TestTimeCache: the cached formats give what time.Format gives, across seconds and zones.
+func TestTimeCache(t *testing.T) {
+	base := time.Date(2026, 11, 29, 21, 58, 2, 114_000_000, time.FixedZone("x", 3600))
+	for _, d := range []time.Duration{0, 5 * time.Millisecond, 886 * time.Millisecond, time.Second, 61*time.Second + 7*time.Millisecond, -time.Hour} {
+		at := base.Add(d)
+		for _, tc := range []struct {
+			c      *timeCache
+			layout string
+		}{{jsonTime, "2006-01-02T15:04:05.000Z07:00"}, {combinedTime, "02/Jan/2006:15:04:05 -0700"}} {
+			if got, want := string(tc.c.append(nil, at)), at.Format(tc.layout); got != want {
+				t.Errorf("%v: %q, want %q", at, got, want)
+			}
+		}
 	}
 }
