@@ -3,29 +3,31 @@ package config
 import "strings"
 
 // Crossbar's transport `auth` object (Crossbar docs "Authentication", and
-// crossbar/router/auth/*.py for what each key means). Portico serves the `static` principal
-// databases of anonymous, ticket and wampcra; everything else is reported, so that `portico
-// check` fails on a config that would otherwise let clients in with less authentication than
-// it asks for.
+// crossbar/router/auth/*.py for what each key means). Portico serves anonymous, ticket,
+// wampcra and cryptosign, each `static` or `dynamic`; everything else is reported, so that
+// `portico check` fails on a config that would otherwise let clients in with less
+// authentication than it asks for.
 
 // authMethods are the methods Portico serves; unsupportedAuthMethods are Crossbar's others.
 var (
-	authMethods            = []string{"anonymous", "ticket", "wampcra"}
-	unsupportedAuthMethods = []string{"cryptosign", "cryptosign-proxy", "anonymous-proxy", "scram", "tls", "cookie"}
+	authMethods            = []string{"anonymous", "ticket", "wampcra", "cryptosign", "tls", "cookie"}
+	unsupportedAuthMethods = []string{"cryptosign-proxy", "anonymous-proxy", "scram"}
 )
+
+const wantMethods = "want anonymous, ticket, wampcra, cryptosign or tls"
 
 func (d *decoder) decodeAuth(v *value, place string) *Auth {
 	a := &Auth{}
 	o := d.object(v, place)
 	if v.kind == kMap && len(v.keys) == 0 {
-		d.add(v.line, place, "no authentication method: list at least one of anonymous, ticket, wampcra, or remove \"auth\" to admit anonymous clients")
+		d.add(v.line, place, "no authentication method: list at least one of anonymous, ticket, wampcra, cryptosign, tls, or remove \"auth\" to admit anonymous clients")
 	}
 	for _, e := range o.v.keys {
 		switch {
 		case contains(authMethods, e.key), contains(unsupportedAuthMethods, e.key):
 		default:
 			o.seen[e.key] = true
-			d.add(e.line, place, "unknown authentication method %q (want anonymous, ticket or wampcra)", e.key)
+			d.add(e.line, place, "unknown authentication method %q ("+wantMethods+")", e.key)
 		}
 	}
 	for _, m := range unsupportedAuthMethods {
@@ -36,12 +38,12 @@ func (d *decoder) decodeAuth(v *value, place string) *Auth {
 				d.proxyAuths = append(d.proxyAuths, proxyAuth{method: m, place: childPlace(place, m), line: e.line})
 				continue
 			}
-			d.add(e.line, childPlace(place, m), "authentication method %q is not supported yet (want anonymous, ticket or wampcra)", m)
+			d.add(e.line, childPlace(place, m), "authentication method %q is not supported yet ("+wantMethods+")", m)
 		}
 	}
 	if mv, mp := o.take("anonymous"); mv != nil && mv.kind != kNull {
-		if x := d.authMethod(mv, mp); x != nil {
-			an := &AnonymousAuth{Role: "anonymous"} // Crossbar's default role
+		if x, dyn := d.authMethod(mv, mp); x != nil {
+			an := &AnonymousAuth{Role: "anonymous", Dynamic: dyn} // Crossbar's default role
 			if r, ok := x.str("role"); ok {
 				an.Role = r
 				if r == "" {
@@ -53,15 +55,22 @@ func (d *decoder) decodeAuth(v *value, place string) *Auth {
 			// crossbar/router/auth/anonymous.py joins the static anonymous client to the
 			// realm of its HELLO whatever `realm` says.
 			x.ignore("realm")
+			if dyn != nil {
+				// The authenticator's answer names the role; the configured one, or
+				// Crossbar's default, is the default-role.
+				if r := d.defaultRole(x); r != "" {
+					an.Role = r
+				}
+			}
 			x.done()
 			a.Anonymous = an
 		}
 	}
 	if mv, mp := o.take("ticket"); mv != nil && mv.kind != kNull {
-		if x := d.authMethod(mv, mp); x != nil {
-			t := &TicketAuth{Principals: map[string]TicketPrincipal{}}
+		if x, dyn := d.authMethod(mv, mp); x != nil {
+			t := &TicketAuth{Principals: map[string]TicketPrincipal{}, Dynamic: dyn}
 			t.DefaultRole = d.defaultRole(x)
-			d.authEntries(x, mp, "principals", func(name, place string, u *obj) {
+			d.authEntries(x, mp, "principals", dyn != nil, func(name, place string, u *obj) {
 				t.Principals[name] = TicketPrincipal{
 					Ticket: d.secret(u, place, "ticket"),
 					Role:   d.role(u, place, t.DefaultRole),
@@ -73,10 +82,10 @@ func (d *decoder) decodeAuth(v *value, place string) *Auth {
 		}
 	}
 	if mv, mp := o.take("wampcra"); mv != nil && mv.kind != kNull {
-		if x := d.authMethod(mv, mp); x != nil {
-			c := &WAMPCRAAuth{Users: map[string]WAMPCRAUser{}}
+		if x, dyn := d.authMethod(mv, mp); x != nil {
+			c := &WAMPCRAAuth{Users: map[string]WAMPCRAUser{}, Dynamic: dyn}
 			c.DefaultRole = d.defaultRole(x)
-			d.authEntries(x, mp, "users", func(name, place string, u *obj) {
+			d.authEntries(x, mp, "users", dyn != nil, func(name, place string, u *obj) {
 				var w WAMPCRAUser
 				w.Secret = d.secret(u, place, "secret")
 				w.Role = d.role(u, place, c.DefaultRole)
@@ -100,14 +109,115 @@ func (d *decoder) decodeAuth(v *value, place string) *Auth {
 			a.WAMPCRA = c
 		}
 	}
+	if mv, mp := o.take("cookie"); mv != nil {
+		a.Cookie = d.decodeCookieAuth(mv, mp) // config/cookie.go
+	}
+	if mv, mp := o.take("cryptosign"); mv != nil && mv.kind != kNull {
+		if x, dyn := d.authMethod(mv, mp); x != nil {
+			c := &CryptosignAuth{Principals: map[string]CryptosignPrincipal{}, Dynamic: dyn}
+			c.DefaultRole = d.defaultRole(x)
+			if x.has("trustroots") {
+				v, p := x.take("trustroots")
+				d.add(v.line, p, "cryptosign trust roots (XBR certificates) are not supported yet (use \"principals\")")
+			} else {
+				d.authEntries(x, mp, "principals", dyn != nil, func(name, place string, u *obj) {
+					c.Principals[name] = CryptosignPrincipal{
+						AuthorizedKeys: d.authorizedKeys(u, place),
+						Role:           d.role(u, place, c.DefaultRole),
+						Realm:          d.authRealm(u),
+					}
+				})
+			}
+			x.done()
+			a.Cryptosign = c
+		}
+	}
+	if mv, mp := o.take("tls"); mv != nil && mv.kind != kNull {
+		if x, dyn := d.authMethod(mv, mp); x != nil {
+			c := &TLSAuth{Principals: map[string]TLSPrincipal{}, Dynamic: dyn}
+			c.DefaultRole = d.defaultRole(x)
+			d.authEntries(x, mp, "principals", dyn != nil, func(name, place string, u *obj) {
+				c.Principals[name] = TLSPrincipal{
+					CertificateSHA1: d.fingerprint(u, place),
+					Role:            d.role(u, place, c.DefaultRole),
+					Realm:           d.authRealm(u),
+				}
+			})
+			x.done()
+			a.TLS = c
+		}
+	}
 	o.done()
 	return a
 }
 
+// fingerprint reads a tls principal's `certificate-sha1`: 20 bytes in hex, with or without
+// colons, as "AA:BB:..." (OpenSSL's and Crossbar's spelling).
+func (d *decoder) fingerprint(u *obj, place string) string {
+	s := d.required(u, place, "certificate-sha1")
+	if s == "" {
+		return ""
+	}
+	h := strings.ToUpper(strings.ReplaceAll(s, ":", ""))
+	if len(h) != 40 || strings.Trim(h, "0123456789ABCDEF") != "" {
+		v, p := u.take("certificate-sha1")
+		d.add(v.line, p, "%q is not a SHA-1 fingerprint (40 hex digits, colons allowed)", s)
+		return ""
+	}
+	var b strings.Builder
+	for i := 0; i < len(h); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(h[i : i+2])
+	}
+	return b.String()
+}
+
+// authorizedKeys reads a cryptosign principal's `authorized_keys`: Ed25519 public keys, 32
+// bytes in hex (as autobahn's SigningKey.public_key() and Crossbar write them).
+func (d *decoder) authorizedKeys(u *obj, place string) []string {
+	keys, ok := u.strList("authorized_keys", false)
+	v, p := u.take("authorized_keys")
+	switch {
+	case v == nil || v.kind == kNull:
+		d.add(u.line(), place, "missing \"authorized_keys\"")
+		return nil
+	case !ok:
+		return nil
+	case len(keys) == 0:
+		d.add(v.line, p, "no key: list at least one Ed25519 public key (64 hex digits)")
+	}
+	for i, k := range keys {
+		if !validPubkey(k) {
+			d.add(v.list[i].line, indexPlace(p, i), "%q is not an Ed25519 public key (64 hex digits)", k)
+		}
+		keys[i] = strings.ToLower(k)
+	}
+	return keys
+}
+
+// validPubkey reports whether s is 32 bytes in hex.
+func validPubkey(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
 // authEntries calls fn for each entry of the object under key in method x (ticket
 // `principals`, wampcra `users`), with the entry's name, key path and object, which it closes
-// afterwards so that unknown keys in it are reported.
-func (d *decoder) authEntries(x *obj, mp, key string, fn func(name, place string, u *obj)) {
+// afterwards so that unknown keys in it are reported. A dynamic method has none (authenticator
+// reported them).
+func (d *decoder) authEntries(x *obj, mp, key string, dynamic bool, fn func(name, place string, u *obj)) {
+	if dynamic {
+		return
+	}
 	v, p := x.take(key)
 	if v == nil || v.kind == kNull {
 		d.add(x.line(), mp, "missing %q", key)
@@ -127,29 +237,62 @@ func (d *decoder) authEntries(x *obj, mp, key string, fn func(name, place string
 	o.done()
 }
 
-// authMethod checks a method's object and its `type`; nil when it cannot be used.
-func (d *decoder) authMethod(v *value, place string) *obj {
-	x := d.object(v, place)
+// authMethod checks a method's object and its `type`; x is nil when it cannot be used. For
+// `type: "dynamic"` it reads the authenticator's keys into dyn (the method's static keys,
+// such as `principals`, are then not wanted).
+func (d *decoder) authMethod(v *value, place string) (x *obj, dyn *Authenticator) {
+	x = d.object(v, place)
 	if v.kind != kMap {
-		return nil
+		return nil, nil
 	}
 	t, ok := x.str("type")
 	tv, tp := x.take("type")
 	switch {
 	case !ok && tv == nil:
-		d.add(x.line(), place, "missing \"type\" (Portico serves \"static\")")
-		return nil
+		d.add(x.line(), place, "missing \"type\" (want \"static\" or \"dynamic\")")
+		return nil, nil
 	case !ok:
-		return nil // reported by str
-	case t == "dynamic" || t == "function":
-		// A dynamic authenticator is a WAMP procedure; "function" is a Python callable.
-		d.add(tv.line, tp, "authentication type %q is not supported yet (Portico serves \"static\")", t)
-		return nil
+		return nil, nil // reported by str
+	case t == "function":
+		// "function" is a Python callable inside Crossbar's router process.
+		d.add(tv.line, tp, "authentication type %q is not supported yet (Portico serves \"static\" and \"dynamic\")", t)
+		return nil, nil
+	case t == "dynamic":
+		return d.authenticator(x, place)
 	case t != "static":
-		d.add(tv.line, tp, "unknown authentication type %q (want \"static\")", t)
-		return nil
+		d.add(tv.line, tp, "unknown authentication type %q (want \"static\" or \"dynamic\")", t)
+		return nil, nil
 	}
-	return x
+	return x, nil
+}
+
+// authenticator reads a dynamic method's `authenticator`, `authenticator-realm` and
+// `authenticator-role` (crossbar/router/auth/pending.py _init_dynamic_authenticator), and
+// reports the static method's keys, which a dynamic method does not read.
+func (d *decoder) authenticator(x *obj, place string) (*obj, *Authenticator) {
+	a := &Authenticator{Procedure: d.required(x, place, "authenticator")}
+	if a.Procedure != "" && !validURI(a.Procedure, false) {
+		v, p := x.take("authenticator")
+		d.add(v.line, p, "procedure %q is not a valid WAMP URI (dot-separated components without spaces or '#')", a.Procedure)
+	}
+	if r, ok := x.str("authenticator-realm"); ok && !validURI(r, false) {
+		v, p := x.take("authenticator-realm")
+		d.add(v.line, p, "realm name %q is not a valid WAMP URI (dot-separated components without spaces or '#')", r)
+	} else {
+		a.Realm = r
+	}
+	if r, ok := x.str("authenticator-role"); ok && r == "" {
+		v, p := x.take("authenticator-role")
+		d.add(v.line, p, "empty role")
+	} else {
+		a.Role = r
+	}
+	for _, k := range []string{"principals", "users", "trustroots"} {
+		if v, p := x.take(k); v != nil {
+			d.add(v.line, p, "%q is for type \"static\": a dynamic method asks its authenticator", k)
+		}
+	}
+	return x, a
 }
 
 // required reads a string key that must be present and not empty.

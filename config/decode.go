@@ -15,6 +15,7 @@ import (
 // one is recorded with its line and key path and decoding goes on with the next key.
 type decoder struct {
 	file  string
+	cbdir string // the node directory, for paths the decoders resolve (decodeNode)
 	probs Problems
 	warns Problems          // what is served, but perhaps not as meant: Node.Warnings
 	lines map[string]int    // key path -> line, for checks made after decoding

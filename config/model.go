@@ -170,6 +170,11 @@ type WorkerOptions struct {
 	// minute per realm). Portico's keys; defaults 10000 and 16 MiB (Crossbar has no bound).
 	MaxRetainedEvents int
 	MaxRetainedBytes  int
+	// AuthorizerTimeout bounds one call to a role's dynamic authorizer, including the wait
+	// for the procedure to be registered (components start together); past it the action is
+	// denied with wamp.error.authorization_failed. Portico's key; default 10s (Crossbar
+	// waits for ever).
+	AuthorizerTimeout time.Duration
 }
 
 // Env is Crossbar's worker `options.env`: which variables of Portico's own environment are
@@ -226,10 +231,16 @@ type StoreEntry struct {
 // everything unless it sets `allow-by-default: true` (Crossbar's RouterRole), which grants every
 // action on every URI: it is read as one permission {uri: "", match: "prefix", allow all}.
 // With `permissions`, Crossbar ignores `allow-by-default`, and so does Portico.
+//
+// A role with `authorizer` has no static permissions: each action of its sessions is decided
+// by calling that WAMP procedure (Crossbar's RouterRoleDynamicAuth; router/authorizer.go).
 type Role struct {
 	Place       string
 	Name        string
 	Permissions []Permission
+	// Authorizer is the URI of the role's dynamic authorizer procedure, "" for static
+	// permissions.
+	Authorizer string
 }
 
 // Permission grants actions on a URI pattern.
@@ -674,6 +685,8 @@ type WebSocket struct {
 	// joins only by one of its methods; anonymous clients only when Auth.Anonymous is set.
 	Auth  *Auth
 	Debug bool
+	// Cookie is the path's cookie tracking (`cookie`, config/cookie.go); nil when off.
+	Cookie *Cookie
 }
 
 // Auth is a websocket path's `auth` object: one entry per WAMP authentication method, each
@@ -689,6 +702,54 @@ type Auth struct {
 	// WAMPCRA is `wampcra: {type: "static", users: {...}}` (WAMP-CRA): the client signs a
 	// challenge with HMAC-SHA256; the secret never crosses the wire.
 	WAMPCRA *WAMPCRAAuth
+	// Cookie is `cookie: {}`: a client whose tracking cookie (the path's WebSocket.Cookie)
+	// was authenticated earlier by another method joins again as that authid and authrole
+	// (config/cookie.go).
+	Cookie bool
+	// Cryptosign is `cryptosign: {type: "static", principals: {...}}` (WAMP-Cryptosign): the
+	// client signs a random challenge with its Ed25519 key.
+	Cryptosign *CryptosignAuth
+	// TLS is `tls: {type: "static", principals: {...}}` (WAMP-TLS): the client is known by
+	// the certificate it presented in the TLS handshake, which the endpoint's
+	// `ca_certificates` verified.
+	TLS *TLSAuth
+}
+
+// TLSAuth is the `tls` method (client certificate authentication).
+type TLSAuth struct {
+	// Principals are the static principals by authid.
+	Principals map[string]TLSPrincipal
+	// DefaultRole (`default-role`) is the role of principals that name none.
+	DefaultRole string
+	// Dynamic, when set (`type: "dynamic"`), replaces Principals: the authenticator gets the
+	// certificate in details.transport.peer_cert (and client_cert) and answers the role.
+	Dynamic *Authenticator
+}
+
+// TLSPrincipal is one `principals` entry.
+type TLSPrincipal struct {
+	// CertificateSHA1 is the client certificate's SHA-1 fingerprint
+	// (`certificate-sha1`), in hex with or without colons; kept as
+	// "AA:BB:...", upper case, as OpenSSL and Crossbar write it.
+	CertificateSHA1 string
+	// Role is the authrole the client gets; default the method's `default-role`.
+	Role string
+	// Realm, when set, is the realm the client joins whatever its HELLO asked.
+	Realm string
+}
+
+// Authenticator is a method's `type: "dynamic"` form: the router calls the WAMP procedure
+// Procedure with (realm, authid, details), as Crossbar does, and the callee's answer (a role,
+// or an object with role, realm, authid, extra and the method's keys) decides the login.
+type Authenticator struct {
+	// Procedure is `authenticator`, the procedure's URI. Required.
+	Procedure string
+	// Realm is `authenticator-realm`: the realm the procedure is registered on; default the
+	// realm the client's HELLO names.
+	Realm string
+	// Role is `authenticator-role`: the authrole of the router's session that calls the
+	// procedure; default "trusted" (Crossbar's service session).
+	Role string
 }
 
 // AnonymousAuth is the `anonymous` method.
@@ -699,6 +760,9 @@ type AnonymousAuth struct {
 	// a random one per session. Crossbar also accepts `realm` here and, for a static
 	// anonymous method, ignores it (the client's HELLO realm is joined); so does Portico.
 	AuthID string
+	// Dynamic, when set (`type: "dynamic"`), asks the authenticator for the role (and realm,
+	// authid, extra) of each anonymous client; Role is then only the default role.
+	Dynamic *Authenticator
 }
 
 // TicketAuth is the `ticket` method's static principals, by authid.
@@ -706,6 +770,9 @@ type TicketAuth struct {
 	Principals map[string]TicketPrincipal
 	// DefaultRole (`default-role`) is the role of principals that name none.
 	DefaultRole string
+	// Dynamic, when set (`type: "dynamic"`), replaces Principals: the authenticator gets the
+	// ticket in details["ticket"] and answers the role or raises an error.
+	Dynamic *Authenticator
 }
 
 // TicketPrincipal is one `principals` entry.
@@ -728,6 +795,10 @@ type WAMPCRAAuth struct {
 	Users map[string]WAMPCRAUser
 	// DefaultRole (`default-role`) is the role of users that name none.
 	DefaultRole string
+	// Dynamic, when set (`type: "dynamic"`), replaces Users: the authenticator answers an
+	// object with the user's `secret` (and `salt`, `iterations`, `keylen`), and the router
+	// challenges the client with it.
+	Dynamic *Authenticator
 }
 
 // WAMPCRAUser is one `users` entry.
@@ -746,6 +817,30 @@ type WAMPCRAUser struct {
 	Salt       string
 	Iterations int
 	KeyLen     int
+}
+
+// CryptosignAuth is the `cryptosign` method (WAMP-Cryptosign, Ed25519 signatures).
+type CryptosignAuth struct {
+	// Principals are the static principals by authid. A client names its authid, or only its
+	// public key (HELLO authextra.pubkey), which then picks the principal.
+	Principals map[string]CryptosignPrincipal
+	// DefaultRole (`default-role`) is the role of principals that name none.
+	DefaultRole string
+	// Dynamic, when set (`type: "dynamic"`), replaces Principals: the authenticator gets the
+	// client's authextra (with its pubkey) and answers an object with the `pubkey` to verify
+	// the signature with, and the role.
+	Dynamic *Authenticator
+}
+
+// CryptosignPrincipal is one `principals` entry.
+type CryptosignPrincipal struct {
+	// AuthorizedKeys are the principal's Ed25519 public keys, 64 hex digits each (Crossbar's
+	// `authorized_keys`). At least one.
+	AuthorizedKeys []string
+	// Role is the authrole the client gets; default the method's `default-role`.
+	Role string
+	// Realm, when set, is the realm the client joins whatever its HELLO asked.
+	Realm string
 }
 
 // DefaultMaxMessageSize is max_message_size when the configuration does not set it.

@@ -37,6 +37,7 @@ func contains(l []string, s string) bool {
 // relative paths are resolved against.
 func (d *decoder) decodeNode(root *value, dir string) *Node {
 	n := &Node{Dir: dir, Version: 2}
+	d.cbdir = dir
 	o := d.object(root, "")
 	if v, p := o.take("version"); v != nil && v.kind != kNull {
 		if ver, ok := d.intValue(v, p); ok {
@@ -172,6 +173,7 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	}
 	w.Options.MaxRetainedEvents = 10000
 	w.Options.MaxRetainedBytes = 16 << 20
+	w.Options.AuthorizerTimeout = 10 * time.Second
 	if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
 		d.decodeWorkerOptions(ov, op, dir, &w.Options, false)
 	}
@@ -228,6 +230,10 @@ func (d *decoder) decodeWorkerOptions(v *value, place, dir string, wo *WorkerOpt
 	wo.Env = d.decodeEnv(o)
 	if !container {
 		o.integer("max_retained_events", 1, 1<<24, &wo.MaxRetainedEvents)
+		if o.duration("authorizer_timeout", &wo.AuthorizerTimeout) && wo.AuthorizerTimeout <= 0 {
+			v, p := o.take("authorizer_timeout")
+			d.add(v.line, p, "authorizer_timeout must be positive")
+		}
 		var n int64
 		if o.size("max_retained_bytes", &n) {
 			if v, p := o.take("max_retained_bytes"); n < 1<<10 || n > 1<<40 {
@@ -685,7 +691,21 @@ func (d *decoder) decodeRole(v *value, place string) Role {
 		r.Permissions = append(r.Permissions, Permission{Place: childPlace(place, "allow-by-default"), URI: "", Match: "prefix",
 			Allow: Allow{Call: true, Register: true, Publish: true, Subscribe: true}, Cache: true})
 	}
-	o.unsupported("authorizer")
+	if av, ap := o.take("authorizer"); av != nil && av.kind != kNull {
+		a, _ := o.str("authorizer")
+		switch {
+		case av.kind != kString:
+			// reported by str
+		case !validURI(a, false):
+			d.add(av.line, ap, "authorizer %q is not a valid WAMP procedure URI", a)
+		case len(r.Permissions) > 0:
+			// Crossbar's RouterRoleDynamicAuth ignores the permissions beside it: say so
+			// rather than let a reader believe they apply.
+			d.add(av.line, ap, "a role has either \"permissions\" or an \"authorizer\", not both")
+		default:
+			r.Authorizer = a
+		}
+	}
 	o.done()
 	return r
 }
@@ -1788,7 +1808,13 @@ func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
 		ws.Auth = d.decodeAuth(av, ap)
 	}
 	o.boolean("debug", &ws.Debug)
-	o.unsupported("cookie")
+	if cv, cp := o.take("cookie"); cv != nil && cv.kind != kNull {
+		ws.Cookie = d.decodeCookie(cv, cp)
+	}
+	if ws.Auth != nil && ws.Auth.Cookie && ws.Cookie == nil {
+		av, ap := o.take("auth")
+		d.add(av.line, childPlace(ap, "cookie"), "the cookie method needs the path's cookie tracking: add \"cookie\": {\"store\": {\"type\": \"memory\"}}")
+	}
 	o.ignore("url")
 	return ws
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/valyala/fasthttp"
+
 	"portico/config"
 	"portico/gateway/launch"
 )
@@ -78,7 +80,7 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 				ref, err := g.routerFor(w)
 				if err == nil {
 					tab.raw, err = newRawService(t.RawSocket, ref, g.log.With("service", t.RawSocket.Place))
-					g.metrics.wampConnections(t.RawSocket.Place, ref.slotsOf(t.RawSocket.Place))
+					g.metrics.upgradedConnections(t.RawSocket.Place, ref.slotsOf(t.RawSocket.Place))
 				}
 				if err != nil {
 					for _, svc := range tab.services {
@@ -200,13 +202,18 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 				g.metrics.upstream(u, svc.Place, name)
 			}
 		}
+		s.upgraded, s.maxUpgraded = g.upgraded.of(t.Place), int64(t.Options.MaxConnections)
+		g.metrics.upgradedConnections(t.Place, s.upgraded)
+		if s.maxUpgraded <= 0 {
+			s.maxUpgraded = fasthttp.DefaultConcurrency // what max_connections 0 means for HTTP too
+		}
 		return s, nil
 	case "websocket":
 		ref, err := g.routerFor(w)
 		if err != nil {
 			return nil, err
 		}
-		g.metrics.wampConnections(t.Place, ref.slotsOf(t.Place))
+		g.metrics.upgradedConnections(t.Place, ref.slotsOf(t.Place))
 		return newWebSocketService(svc, t, ref, log)
 	case "longpoll":
 		ref, err := g.routerFor(w)

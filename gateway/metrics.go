@@ -226,9 +226,10 @@ func (m *gwMetrics) connections(place string, srv *fasthttp.Server) {
 	})
 }
 
-// wampConnections exports the live WebSocket and RawSocket connections of a transport.
-func (m *gwMetrics) wampConnections(place string, n interface{ Load() int64 }) {
-	m.set.GetOrCreateGauge(`portico_wamp_connections{transport=`+label(place)+`}`, func() float64 {
+// upgradedConnections exports the live upgraded connections of a transport: WAMP WebSockets,
+// WebSockets relayed to uwsgi apps, and RawSocket connections (connSlots).
+func (m *gwMetrics) upgradedConnections(place string, n interface{ Load() int64 }) {
+	m.set.GetOrCreateGauge(`portico_websocket_connections{transport=`+label(place)+`}`, func() float64 {
 		return float64(n.Load())
 	})
 }

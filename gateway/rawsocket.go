@@ -123,6 +123,11 @@ func (s *rawService) serveConn(c net.Conn) {
 	defer s.ref.remove(t)
 	info := router.PeerInfo{Transport: "rawsocket", RemoteAddr: remote, Protocol: "wamp.2." + codec.Name(),
 		Auth: s.cfg.Auth, Limits: lim}
+	if tc, ok := c.(connState); ok {
+		cs := tc.ConnectionState()
+		info.Secure, info.ChannelID = channelBinding(&cs)
+		info.PeerCert = peerCert(&cs)
+	}
 	err = s.serveSession(t, info)
 	_ = t.Close()
 	t.drain()

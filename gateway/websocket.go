@@ -58,8 +58,8 @@ type routerRef struct {
 
 	mu    sync.Mutex
 	conns map[cutter]struct{}
-	slots map[string]*atomic.Int64 // live upgraded connections per transport (Place)
-	lp    map[string]*lpTable      // open long-poll transports per longpoll path (Place)
+	slots *connSlots          // the gateway's; a router made alone (tests) makes its own
+	lp    map[string]*lpTable // open long-poll transports per longpoll path (Place)
 	wg    sync.WaitGroup
 }
 
@@ -85,10 +85,12 @@ func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
 	ref := &routerRef{
 		r: router.New(router.Options{Realms: w.Realms, Log: log,
 			OutQueueLimit: flow.limit, OutQueueBytes: flow.bytes, OutQueueTimeout: flow.timeout,
-			MaxRetainedEvents: flow.events, MaxRetainedBytes: flow.stored, Metrics: g.metrics.routerHooks()}),
+			MaxRetainedEvents: flow.events, MaxRetainedBytes: flow.stored, AuthorizerTimeout: flow.authz,
+			Metrics: g.metrics.routerHooks()}),
 		realms: w.Realms,
 		flow:   flow,
 		conns:  map[cutter]struct{}{},
+		slots:  &g.upgraded,
 	}
 	g.routers[w.Place] = ref
 	return ref, nil
@@ -98,7 +100,8 @@ func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
 type routerFlow struct {
 	limit, bytes   int
 	timeout        time.Duration
-	events, stored int // max_retained_events, max_retained_bytes
+	events, stored int           // max_retained_events, max_retained_bytes
+	authz          time.Duration // authorizer_timeout
 }
 
 // flowOf takes the largest out_queue_limit, out_queue_bytes and out_queue_timeout of the
@@ -106,7 +109,7 @@ type routerFlow struct {
 // so its queue bounds, is per worker while Crossbar writes the options per path. Zero values
 // (no websocket path) mean the router's defaults.
 func flowOf(w *config.Worker) routerFlow {
-	f := routerFlow{events: w.Options.MaxRetainedEvents, stored: w.Options.MaxRetainedBytes}
+	f := routerFlow{events: w.Options.MaxRetainedEvents, stored: w.Options.MaxRetainedBytes, authz: w.Options.AuthorizerTimeout}
 	var walk func(map[string]*config.Service)
 	walk = func(paths map[string]*config.Service) {
 		for _, svc := range paths {
@@ -168,19 +171,37 @@ func (r *routerRef) remove(t cutter) {
 	r.mu.Unlock()
 }
 
-// slotsOf returns the count of live upgraded connections of transport place. It lives with
-// the router, which a reload keeps, as the sessions do, so that a reload does not forget
-// the connections it counted; all websocket paths of the transport share it.
+// slotsOf returns the count of live upgraded connections of transport place (connSlots).
 func (r *routerRef) slotsOf(place string) *atomic.Int64 {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.slots == nil {
-		r.slots = map[string]*atomic.Int64{}
+		r.slots = &connSlots{}
 	}
-	n := r.slots[place]
+	c := r.slots
+	r.mu.Unlock()
+	return c.of(place)
+}
+
+// connSlots counts the live upgraded connections of each transport, WAMP WebSockets and
+// WebSockets relayed to uwsgi apps together: fasthttp's Concurrency (max_connections) stops
+// counting a connection once it is hijacked, so they are bounded by this count instead. It
+// lives with the gateway, which a reload keeps, as the connections live on, so that a reload
+// does not forget the connections it counted.
+type connSlots struct {
+	mu sync.Mutex
+	m  map[string]*atomic.Int64 // by transport Place
+}
+
+func (c *connSlots) of(place string) *atomic.Int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]*atomic.Int64{}
+	}
+	n := c.m[place]
 	if n == nil {
 		n = new(atomic.Int64)
-		r.slots[place] = n
+		c.m[place] = n
 	}
 	return n
 }
@@ -229,6 +250,8 @@ type wsService struct {
 	// trustedRole, on a router component's private listener, joins every session with this
 	// authrole and no authentication (router.PeerInfo.TrustedRole).
 	trustedRole string
+	// cookies is the path's cookie store (`cookie`, gateway/cookie.go); nil without one.
+	cookies *router.CookieStore
 	// ip finds the client behind the transport's trusted_proxies (the session's peer).
 	ip realIP
 	// slots counts the transport's live upgraded connections, maxConns bounds them: fasthttp's
@@ -287,6 +310,11 @@ func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRe
 	if ws.Options.Compression {
 		s.up.WriteBufferSize = wsDeflateBufferSize
 	}
+	if ws.Cookie != nil { // last: the store holds a file the service's close releases
+		if s.cookies, err = router.NewCookieStore(*ws.Cookie, nil, log); err != nil {
+			return nil, fmt.Errorf("%s.cookie: %w", svc.Place, err)
+		}
+	}
 	return s, nil
 }
 
@@ -294,7 +322,11 @@ func (s *wsService) place() string { return s.where }
 
 // close leaves live sessions alone: they belong to the router, which a reload keeps and
 // Shutdown closes (routerRef.close).
-func (s *wsService) close() {}
+func (s *wsService) close() {
+	if s.cookies != nil {
+		_ = s.cookies.Close()
+	}
+}
 
 func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	h := &ctx.Request.Header
@@ -358,6 +390,11 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	}
 	info := router.PeerInfo{Transport: "websocket", RemoteAddr: remote, Protocol: proto, Auth: s.auth,
 		Limits: s.opts.SessionLimits, TrustedRole: s.trustedRole}
+	if s.cookies != nil {
+		info.Cookie = s.trackCookie(ctx, respHeader)
+	}
+	info.Secure, info.ChannelID = channelBinding(ctx.TLSConnectionState())
+	info.PeerCert = peerCert(ctx.TLSConnectionState())
 	// A slot is taken before the 101 and given back when the session ends, or when the
 	// connection never gets to it (Upgrade refuses, or the 101 cannot be written).
 	if s.slots.Add(1) > s.maxConns {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -17,7 +18,8 @@ import (
 // Authentication of a transport that has an `auth` config (Crossbar "Authentication";
 // crossbar/router/session.py RouterSession.onHello and crossbar/router/auth/*.py; WAMP spec,
 // "Authentication Methods"). Portico serves Crossbar's `static` principal databases of
-// WAMP-Anonymous, WAMP-Ticket and WAMP-CRA.
+// WAMP-Anonymous, WAMP-Ticket, WAMP-CRA and WAMP-Cryptosign (cryptosign.go), and their
+// `dynamic` authenticators (authdynamic.go).
 
 const (
 	errNoAuthMethod = wamp.URI("wamp.error.no_auth_method")
@@ -32,12 +34,26 @@ var knownAuthMethods = []string{"anonymous", "anonymous-proxy", "ticket", "wampc
 
 // pendingAuth is a session between its CHALLENGE and the client's AUTHENTICATE.
 type pendingAuth struct {
-	method   string // "ticket" or "wampcra"
+	method   string // "ticket", "wampcra" or "cryptosign"
+	provider string // WELCOME's authprovider: "static" or "dynamic"
 	authid   string
 	role     string
 	realm    wamp.URI
 	known    bool     // the authid is configured; an unknown one fails whatever it sends
 	expected [32]byte // SHA-256 of the ticket or of the expected WAMP-CRA signature
+	extra    wamp.Dict
+
+	// Dynamic: the authenticator, the method's default-role, and for ticket the
+	// authenticator's authid and details arguments (the ticket is added at AUTHENTICATE).
+	dyn         *config.Authenticator
+	defaultRole string
+	authidArg   any
+	details     wamp.Dict
+
+	// Cryptosign: the client's key and the 32 bytes it must sign.
+	pubkey  ed25519.PublicKey
+	message [32]byte
+	bound   bool // channel binding tls-unique: message is the challenge XOR the channel ID
 }
 
 // helloAuth picks the authentication method for a HELLO on a transport with an `auth`
@@ -68,6 +84,18 @@ func (s *session) helloAuth(m *wamp.Hello, auth *config.Auth) (joined bool, err 
 			return false, s.abort(errNotAuthorized, "invalid authmethod %q", method)
 		}
 		switch {
+		case method == "anonymous" && auth.Anonymous != nil && auth.Anonymous.Dynamic != nil:
+			return s.helloDynamic(m, method, auth.Anonymous.Dynamic, auth.Anonymous.Role)
+		case method == "ticket" && auth.Ticket != nil && auth.Ticket.Dynamic != nil:
+			return s.helloDynamic(m, method, auth.Ticket.Dynamic, auth.Ticket.DefaultRole)
+		case method == "wampcra" && auth.WAMPCRA != nil && auth.WAMPCRA.Dynamic != nil:
+			return s.helloDynamic(m, method, auth.WAMPCRA.Dynamic, auth.WAMPCRA.DefaultRole)
+		case method == "cryptosign" && auth.Cryptosign != nil && auth.Cryptosign.Dynamic != nil:
+			return s.helloDynamic(m, method, auth.Cryptosign.Dynamic, auth.Cryptosign.DefaultRole)
+		case method == "cryptosign" && auth.Cryptosign != nil:
+			return false, s.helloCryptosign(m, auth.Cryptosign)
+		case method == "tls" && auth.TLS != nil:
+			return s.helloTLS(m, auth.TLS)
 		case method == "anonymous" && auth.Anonymous != nil:
 			// Crossbar ignores an authid the client names and makes one up, unless the
 			// method sets `authid`.
@@ -82,6 +110,10 @@ func (s *session) helloAuth(m *wamp.Hello, auth *config.Auth) (joined bool, err 
 		case method == "wampcra" && auth.WAMPCRA != nil:
 			u, known := auth.WAMPCRA.Users[authid]
 			return false, s.challengeCRA(m.Realm, authid, u, known)
+		case method == "cookie" && auth.Cookie:
+			if joined, err := s.cookieAuth(); joined || err != nil { // cookie.go
+				return joined, err
+			}
 		}
 	}
 	if mt := s.r.opts.Metrics; mt != nil && mt.AuthFailed != nil {
@@ -137,11 +169,19 @@ func (s *session) challengeCRA(realm wamp.URI, authid string, u config.WAMPCRAUs
 	if u.Realm != "" {
 		pa.realm = wamp.URI(u.Realm)
 	}
+	return s.sendCRAChallenge(pa, u, "static")
+}
+
+// sendCRAChallenge sends the WAMP-CRA CHALLENGE for user u (secret, salt) of the login pa.
+func (s *session) sendCRAChallenge(pa *pendingAuth, u config.WAMPCRAUser, provider string) error {
+	pa.provider = provider
 	var nonce [48]byte
 	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails (Go 1.24+)
-	s.id = globalID()          // the session ID WELCOME will carry (join keeps it)
+	if s.id == 0 {
+		s.id = globalID() // the session ID WELCOME will carry (join keeps it)
+	}
 	c, err := json.Marshal(craChallenge{
-		AuthID: authid, AuthRole: u.Role, AuthMethod: "wampcra", AuthProvider: "static",
+		AuthID: pa.authid, AuthRole: pa.role, AuthMethod: "wampcra", AuthProvider: provider,
 		Session:   uint64(s.id),
 		Nonce:     base64.StdEncoding.EncodeToString(nonce[:]),
 		Timestamp: s.r.opts.Now().UTC().Format("2006-01-02T15:04:05.000Z"), // autobahn util.utcnow
@@ -172,6 +212,12 @@ func craSignature(key, challenge []byte) string {
 func (s *session) authenticate(m *wamp.Authenticate) error {
 	pa := s.pending
 	s.pending = nil
+	switch {
+	case pa.method == "cryptosign":
+		return s.authenticateCryptosign(pa, m)
+	case pa.method == "ticket" && pa.dyn != nil:
+		return s.authenticateTicketDynamic(pa, m)
+	}
 	got := sha256.Sum256([]byte(m.Signature))
 	ok := subtle.ConstantTimeCompare(got[:], pa.expected[:]) == 1
 	if !ok || !pa.known {
@@ -191,5 +237,10 @@ func (s *session) authenticate(m *wamp.Authenticate) error {
 		// PendingAuth._assign_principal denies it, whatever the realm's roles.
 		return s.abort(errNoSuchRole, "no authrole assigned")
 	}
-	return s.join(pa.realm, pa.role, pa.authid, pa.method, "static")
+	s.authextra = pa.extra
+	provider := pa.provider
+	if provider == "" {
+		provider = "static"
+	}
+	return s.join(pa.realm, pa.role, pa.authid, pa.method, provider)
 }

@@ -340,9 +340,16 @@ func FuzzAuth(f *testing.F) {
 			&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": roles, "authmethods": "anonymous"}},
 		))
 		f.Add(fuzzInput(ci, c, &wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": roles, "authmethods": []any{}}}))
+		f.Add(fuzzInput(ci, c,
+			&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": roles, "authmethods": []any{"cryptosign"},
+				"authextra": wamp.Dict{"pubkey": "545efb0a2192db8d43f118e9bf9aee081466e1ef36c708b96ee6f62dddad9122", "channel_binding": "tls-unique"}}},
+			&wamp.Authenticate{Signature: "00", Extra: wamp.Dict{}},
+		))
 	}
 	auth := testAuth(f)
 	auth.Anonymous = &config.AnonymousAuth{Role: "public"}
+	auth.Cryptosign = &config.CryptosignAuth{Principals: map[string]config.CryptosignPrincipal{
+		"c": {AuthorizedKeys: []string{"545efb0a2192db8d43f118e9bf9aee081466e1ef36c708b96ee6f62dddad9122"}, Role: "backend"}}}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, frames := fuzzFrames(data)
 		r := New(Options{Log: quietLog(), Realms: authRealms()})

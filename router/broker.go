@@ -410,7 +410,13 @@ func (s *session) publish(m *wamp.Publish) {
 		fail(errInvalidURI, "publish with restricted topic URI %q", m.Topic)
 		return
 	}
-	ok, disclose := s.role.allowed(actPublish, m.Topic)
+	ok, disclose, err := s.authorize(actPublish, m.Topic, m.Options)
+	if err != nil {
+		if o.acknowledge {
+			s.sendAuthzFailure(wamp.PUBLISH, m.Request, actPublish, m.Topic, err)
+		}
+		return
+	}
 	if !ok {
 		fail(errNotAuthorized, "session is not authorized to publish to topic %q", m.Topic)
 		return
@@ -453,7 +459,10 @@ func (s *session) subscribe(m *wamp.Subscribe) {
 		s.sendError(wamp.SUBSCRIBE, m.Request, errInvalidURI, "invalid topic URI %q: %v", m.Topic, err)
 		return
 	}
-	if ok, _ := s.role.allowed(actSubscribe, m.Topic); !ok {
+	if ok, _, err := s.authorize(actSubscribe, m.Topic, m.Options); err != nil {
+		s.sendAuthzFailure(wamp.SUBSCRIBE, m.Request, actSubscribe, m.Topic, err)
+		return
+	} else if !ok {
 		s.sendError(wamp.SUBSCRIBE, m.Request, errNotAuthorized, "session is not authorized to subscribe to topic %q", m.Topic)
 		return
 	}

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -67,6 +68,9 @@ type invocation struct {
 	// queued holds the call while it waits in its registration's call queue (callee, id
 	// and limit unset until it is sent); nil once sent.
 	queued *queuedCall
+	// internal, for a call the router makes (a dynamic authorizer; caller nil), receives the
+	// callee's answer (authorizer.go).
+	internal chan internalAnswer
 }
 
 // dealer is a realm's RPC state, guarded by realm.mu.
@@ -196,7 +200,10 @@ func (s *session) register(m *wamp.Register) {
 		s.sendError(wamp.REGISTER, m.Request, errInvalidURI, "register for restricted procedure URI %q", m.Procedure)
 		return
 	}
-	if ok, _ := s.role.allowed(actRegister, m.Procedure); !ok {
+	if ok, _, err := s.authorize(actRegister, m.Procedure, m.Options); err != nil {
+		s.sendAuthzFailure(wamp.REGISTER, m.Request, actRegister, m.Procedure, err)
+		return
+	} else if !ok {
 		s.sendError(wamp.REGISTER, m.Request, errNotAuthorized, "session is not authorized to register procedure %q", m.Procedure)
 		return
 	}
@@ -241,6 +248,7 @@ func (s *session) register(m *wamp.Register) {
 		reg.callees = append(reg.callees, s)
 		reg.setLimit(s, concurrency)
 		s.regs[reg.id] = reg
+		rl.registrationChanged(reg)
 		s.send(&wamp.Registered{Request: m.Request, Registration: reg.id})
 		rl.metaEvent(reg.uri, "wamp.registration.on_register", wamp.List{uint64(s.id), uint64(reg.id)})
 		reg.drainQueue()
@@ -266,6 +274,7 @@ func (s *session) register(m *wamp.Register) {
 		d.trie.insertWildcard(string(reg.uri), reg)
 	}
 	s.regs[reg.id] = reg
+	rl.registrationChanged(reg)
 	s.send(&wamp.Registered{Request: m.Request, Registration: reg.id})
 	rl.metaEvent(reg.uri, "wamp.registration.on_create", wamp.List{uint64(s.id), reg.details()})
 	rl.metaEvent(reg.uri, "wamp.registration.on_register", wamp.List{uint64(s.id), uint64(reg.id)})
@@ -309,6 +318,7 @@ func (d *dealer) removeCallee(rl *realm, reg *registration, s *session) {
 	if reg.next >= len(reg.callees) {
 		reg.next = 0
 	}
+	rl.registrationChanged(reg)
 	rl.metaEvent(reg.uri, "wamp.registration.on_unregister", wamp.List{uint64(s.id), uint64(reg.id)})
 	if len(reg.callees) > 0 {
 		return
@@ -343,7 +353,11 @@ func (s *session) call(m *wamp.Call) error {
 		s.sendError(wamp.CALL, m.Request, errInvalidURI, "invalid procedure URI %q: %v", m.Procedure, err)
 		return nil
 	}
-	ok, disclose := s.role.allowed(actCall, m.Procedure)
+	ok, disclose, err := s.authorize(actCall, m.Procedure, m.Options)
+	if err != nil {
+		s.sendAuthzFailure(wamp.CALL, m.Request, actCall, m.Procedure, err)
+		return nil
+	}
 	if !ok {
 		s.sendError(wamp.CALL, m.Request, errNotAuthorized, "session is not authorized to call procedure %q", m.Procedure)
 		return nil
@@ -647,7 +661,7 @@ func (s *session) sendAcross(from *session, m wamp.Message) error {
 // A call that frees a callee's concurrency slot lets the oldest queued call of the
 // registration go.
 func (inv *invocation) forget() {
-	if inv.caller.calls[inv.call] == inv {
+	if inv.caller != nil && inv.caller.calls[inv.call] == inv {
 		delete(inv.caller.calls, inv.call)
 	}
 	if inv.callee != nil && inv.callee.invs[inv.id] == inv {
@@ -729,6 +743,13 @@ func (s *session) yield(m *wamp.Yield) {
 	if inv == nil {
 		return // canceled or timed out meanwhile: spec says ignore
 	}
+	if inv.internal != nil {
+		if p, _ := optBool(m.Options, "progress"); !p {
+			inv.forget()
+			inv.answerInternal(&wamp.Result{Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw}, nil)
+		}
+		return
+	}
 	ppt := pptOptions(m.Options)
 	if p, _ := optBool(m.Options, "progress"); p {
 		if inv.progress {
@@ -766,6 +787,10 @@ func (s *session) invocationError(m *wamp.Error) {
 		return
 	}
 	inv.forget()
+	if inv.internal != nil {
+		inv.answerInternal(nil, &calleeError{uri: m.Error, args: m.Arguments})
+		return
+	}
 	details := m.Details
 	if details == nil {
 		details = emptyDict
@@ -787,7 +812,9 @@ func (d *dealer) sessionLeft(rl *realm, s *session) {
 	}
 	for _, inv := range s.invs {
 		inv.forget()
-		if inv.caller != s {
+		if inv.internal != nil {
+			inv.answerInternal(nil, errors.New("the callee left"))
+		} else if inv.caller != s {
 			inv.caller.sendError(wamp.CALL, inv.call, errCanceled, "callee disconnected from in-flight request")
 		}
 	}

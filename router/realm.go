@@ -38,10 +38,16 @@ type realm struct {
 	dynamic bool
 	members int // sessions joined or joining, of a dynamic realm; guarded by Router.mu
 
+	// authorizers are the dynamic authorizer procedures its roles name (read-only).
+	authorizers map[wamp.URI]*authorizer
+
 	mu       sync.Mutex
 	sessions map[wamp.ID]*session
 	broker   broker
 	dealer   dealer
+	// regWake is closed when a registration gains a callee: requests waiting for their
+	// authorizer to register look again (authorizer.go). Nil when none waits.
+	regWake chan struct{}
 	// store is the realm's event history (store.go); nil without a configured store.
 	// callQueues are the store's call-queue entries (dealer.go). Both set at creation.
 	store      *eventStore
@@ -62,6 +68,9 @@ type role struct {
 	exact    map[string]*config.Permission
 	prefix   []*config.Permission
 	wildcard []*config.Permission
+	// authz is the role's dynamic authorizer (config Role.Authorizer); nil for static
+	// permissions.
+	authz *authorizer
 }
 
 func newRole(c config.Role) *role {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,10 @@ type Options struct {
 	// Defaults 10000 and 16 MiB.
 	MaxRetainedEvents int
 	MaxRetainedBytes  int
+	// AuthorizerTimeout bounds one call to a role's dynamic authorizer, including the wait
+	// for the procedure to be registered; past it the action is denied
+	// (wamp.error.authorization_failed). Default 10s.
+	AuthorizerTimeout time.Duration
 	// Log receives the router's structured log lines. Default slog.Default().
 	Log *slog.Logger
 	// Now is the clock (tests). Default time.Now.
@@ -75,11 +80,23 @@ type PeerInfo struct {
 	// Limits bound the session (a websocket path's `options`); a zero field means its
 	// default, config.DefaultSessionLimits.
 	Limits config.SessionLimits
+	// Secure is set when the client's connection is TLS; ChannelID is then the tls-unique
+	// channel binding of it, as autobahn computes it: SHA-256 of the TLS handshake's first
+	// Finished message (RFC 5929), nil under TLS 1.3, which has no tls-unique.
+	Secure    bool
+	ChannelID []byte
+	// PeerCert is the certificate the client presented in the TLS handshake (verified by the
+	// endpoint's ca_certificates), for the `tls` authentication method; nil without one.
+	PeerCert *x509.Certificate
 	// TrustedRole, when set, joins the session with this authrole (authmethod "trusted")
 	// without authentication, whatever Auth says: for connections only Portico can make,
 	// such as a router component's private socket (Crossbar's router components join the
 	// same way, crossbar/worker/router.py).
 	TrustedRole string
+	// Cookie is the connection's tracking cookie (a websocket path's `cookie`), nil when
+	// the path has none: sessions that authenticate are remembered on it, and the `cookie`
+	// authmethod joins by it (cookie.go).
+	Cookie *CookieTrack
 }
 
 // The defaults of Options; config sets the same (config.WebSocketOptions, config.WorkerOptions).
@@ -129,6 +146,7 @@ type Router struct {
 	live        map[*session]struct{}
 	closed      bool
 	wg          sync.WaitGroup // one per running Serve
+	auth        authServices   // sessions that call dynamic authenticators (authservice.go)
 }
 
 // New returns a router for the given options.
@@ -148,6 +166,9 @@ func New(o Options) *Router {
 	if o.MaxRetainedBytes <= 0 {
 		o.MaxRetainedBytes = DefaultMaxRetainedBytes
 	}
+	if o.AuthorizerTimeout <= 0 {
+		o.AuthorizerTimeout = DefaultAuthorizerTimeout
+	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -158,10 +179,19 @@ func New(o Options) *Router {
 	r.dynamic = len(o.Realms) == 0
 	for _, c := range o.Realms {
 		roles := make(map[string]*role, len(c.Roles))
+		authorizers := map[wamp.URI]*authorizer{}
 		for _, ro := range c.Roles {
-			roles[ro.Name] = newRole(ro)
+			nr := newRole(ro)
+			if u := wamp.URI(ro.Authorizer); u != "" {
+				if authorizers[u] == nil {
+					authorizers[u] = &authorizer{uri: u}
+				}
+				nr.authz = authorizers[u]
+			}
+			roles[ro.Name] = nr
 		}
 		rl := newRealm(wamp.URI(c.Name), roles, o.Now)
+		rl.authorizers = authorizers
 		rl.broker.bound(o.MaxRetainedEvents, o.MaxRetainedBytes, o.Log)
 		rl.initStore(c.Store)
 		r.realms[wamp.URI(c.Name)] = rl

@@ -83,10 +83,18 @@ type session struct {
 	// call_canceling, which the spec requires of a callee of progressive call invocations.
 	calleeProgressive bool
 	pending           *pendingAuth // between CHALLENGE and AUTHENTICATE (auth.go)
+	authextra         wamp.Dict    // WELCOME.Details.authextra, from a dynamic authenticator
+	// authWait names the dynamic authenticator the reader waits for (authdynamic.go), so
+	// that auth_timeout says who did not answer.
+	authWait atomic.Pointer[string]
 	// untrusted: the session joined a realm created on HELLO without authenticating. It may
 	// not call the kill procedures of the meta API, and the meta API does not tell it the
 	// transport peers' addresses: on such a realm, anyone on the internet is anonymous.
 	untrusted bool
+
+	// authzCache holds the dynamic authorizer's cached decisions (authorizer.go); owned by
+	// the reader.
+	authzCache map[authzKey]authzEntry
 
 	lim       config.SessionLimits // read-only; defaults filled in
 	authTimer *time.Timer          // auth_timeout; stopped when the session joins or ends
@@ -175,6 +183,14 @@ func (s *session) authExpired() {
 		return
 	}
 	s.expired.Store(true)
+	if p := s.authWait.Load(); p != nil {
+		// The client waits for its authenticator, not the other way round. The reader, whose
+		// wait ends with the session, writes the log line.
+		s.send(&wamp.Abort{Reason: errAuthenticationFailed, Details: wamp.Dict{
+			"message": fmt.Sprintf("dynamic authenticator %q did not answer within auth_timeout (%v)", *p, s.lim.AuthTimeout)}})
+		s.out.close()
+		return
+	}
 	s.log.Info("router: closing a session that did not join within auth_timeout", "peer", s.info.RemoteAddr,
 		"hello", s.helloSeen.Load(), "auth_timeout", s.lim.AuthTimeout)
 	s.send(&wamp.Abort{Reason: errTimeout, Details: wamp.Dict{
@@ -470,6 +486,7 @@ func (s *session) handle(m wamp.Message) (done bool, err error) {
 	}
 	switch m := m.(type) {
 	case *wamp.Goodbye:
+		s.cookieLogout(m.Reason)
 		s.send(&wamp.Goodbye{Details: wamp.Dict{}, Reason: closeGoodbyeAndOut})
 		s.out.close() // the reply is the last message
 		return true, nil
@@ -618,14 +635,18 @@ func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovide
 	}
 	s.realm = rl
 	rl.sessions[s.id] = s
-	s.send(&wamp.Welcome{Session: s.id, Details: wamp.Dict{
+	welcome := wamp.Dict{
 		"realm":        string(rl.name),
 		"authid":       s.authid,
 		"authrole":     s.authrole,
 		"authmethod":   s.authmethod,
 		"authprovider": s.authprovider,
 		"roles":        routerRoles(),
-	}})
+	}
+	if s.authextra != nil {
+		welcome["authextra"] = s.authextra
+	}
+	s.send(&wamp.Welcome{Session: s.id, Details: welcome})
 	s.established.Store(true)
 	s.joinMu.Unlock()
 	if s.authTimer != nil {
@@ -636,6 +657,7 @@ func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovide
 	if mt := s.r.opts.Metrics; mt != nil && mt.Joined != nil {
 		mt.Joined(rl.name)
 	}
+	s.cookieJoined()
 	s.log.Debug("router: session joined", "session", s.id, "realm", rl.name, "authid", s.authid, "peer", s.info.RemoteAddr)
 	return nil
 }

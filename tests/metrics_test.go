@@ -156,7 +156,7 @@ func TestMetricsScrape(t *testing.T) {
 		{"portico_wamp_messages_received_total", map[string]string{"type": "CALL"}, 1},
 		{"portico_wamp_messages_received_total", map[string]string{"type": "PUBLISH"}, 1},
 		{"portico_wamp_sessions", map[string]string{"realm": "realm1"}, 0},
-		{"portico_wamp_connections", map[string]string{"transport": "workers[0].transports[0]"}, 0},
+		{"portico_websocket_connections", map[string]string{"transport": "workers[0].transports[0]"}, 0},
 		{"portico_wamp_slow_consumer_disconnects_total", nil, 0},
 		{"go_goroutines", nil, 1},
 		{"process_resident_memory_bytes", nil, 1},

@@ -77,9 +77,16 @@ func pyAuthClient(t *testing.T, base, ser string, attempts []authAttempt) map[st
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runAuthClient(t, base, ser, a)
+}
+
+// runAuthClient runs testdata/wamp/auth_client.py with the attempts (JSON) and returns what
+// each observed.
+func runAuthClient(t *testing.T, base, ser string, attempts []byte) map[string]any {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, python, "testdata/wamp/auth_client.py", base, ser, string(a))
+	cmd := exec.CommandContext(ctx, python, "testdata/wamp/auth_client.py", base, ser, string(attempts))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
