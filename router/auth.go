@@ -83,6 +83,7 @@ func (s *session) helloAuth(m *wamp.Hello, auth *config.Auth) (joined bool, err 
 		if !slices.Contains(knownAuthMethods, method) {
 			return false, s.abort(errNotAuthorized, "invalid authmethod %q", method)
 		}
+		s.authTry = method
 		switch {
 		case method == "anonymous" && auth.Anonymous != nil && auth.Anonymous.Dynamic != nil:
 			return s.helloDynamic(m, method, auth.Anonymous.Dynamic, auth.Anonymous.Role)
@@ -115,9 +116,6 @@ func (s *session) helloAuth(m *wamp.Hello, auth *config.Auth) (joined bool, err 
 				return joined, err
 			}
 		}
-	}
-	if mt := s.r.opts.Metrics; mt != nil && mt.AuthFailed != nil {
-		mt.AuthFailed("none")
 	}
 	return false, s.abort(errNoAuthMethod, "cannot authenticate using any of the offered authmethods %v", methods)
 }
@@ -223,9 +221,6 @@ func (s *session) authenticate(m *wamp.Authenticate) error {
 	if !ok || !pa.known {
 		s.log.Info("router: authentication failed", "authmethod", pa.method, "authid", pa.authid,
 			"realm", pa.realm, "peer", s.info.RemoteAddr)
-		if mt := s.r.opts.Metrics; mt != nil && mt.AuthFailed != nil {
-			mt.AuthFailed(pa.method)
-		}
 		what := "ticket"
 		if pa.method == "wampcra" {
 			what = "signature"

@@ -69,7 +69,12 @@ func TestMetricsHooks(t *testing.T) {
 	if n := m.get(func() int { return m.authFail["ticket"] }); n != 1 {
 		t.Errorf("ticket failures: %d, want 1", n)
 	}
-	if n := m.get(func() int { return m.authFail["none"] }); n != 1 {
-		t.Errorf("failures without a method: %d, want 1", n)
+	junk := hello(t, r, c, testAuth(t), "realm1", []any{"made-up"}, "backend1")
+	aborted(t, junk, errNotAuthorized)
+	if n := m.get(func() int { return m.authFail["none"] }); n != 2 {
+		t.Errorf("failures without a known method: %d, want 2", n)
+	}
+	if n := m.get(func() int { return len(m.authFail) }); n != 2 {
+		t.Errorf("failures by method: %v", m.authFail)
 	}
 }

@@ -61,8 +61,11 @@ type Metrics struct {
 	// SlowConsumer is called when a session is disconnected because its outbound queue went
 	// over a bound.
 	SlowConsumer func()
-	// AuthFailed is called when a client's authentication is refused (a wrong ticket or
-	// signature, an unknown authid, or no offered method this transport accepts).
+	// AuthFailed is called when a client's authentication is refused before it joined
+	// (ABORT wamp.error.not_authorized or wamp.error.no_auth_method: a wrong ticket or
+	// signature, an unknown authid or certificate, a dynamic authenticator's denial, a realm
+	// that admits no anonymous clients), with the method tried: one of the known authmethods,
+	// or "none" when no offered method is accepted or the offered one is not a WAMP method.
 	AuthFailed func(authmethod string)
 }
 

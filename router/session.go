@@ -67,12 +67,14 @@ type session struct {
 	log   *slog.Logger
 
 	// Set at HELLO by the reader, read-only afterwards.
-	id           wamp.ID
-	realm        *realm
-	role         *role
-	authid       string
-	authrole     string
-	authmethod   string
+	id         wamp.ID
+	realm      *realm
+	role       *role
+	authid     string
+	authrole   string
+	authmethod string
+	// authTry is the authmethod of HELLO being tried, for the metrics of refusals.
+	authTry      string
 	authprovider string
 	calleeCancel bool // the client announced callee call_canceling
 	// calleeRevoke and subscriberRevoke: the client announced registration_revocation
@@ -407,6 +409,14 @@ func (s *session) writeLoop() {
 // abort sends ABORT with reason and a message in details, then closes (spec: "ABORT ... then
 // close").
 func (s *session) abort(reason wamp.URI, format string, args ...any) error {
+	if mt := s.r.opts.Metrics; mt != nil && mt.AuthFailed != nil && !s.established.Load() &&
+		(reason == errNotAuthorized || reason == errNoAuthMethod) {
+		method := s.authTry
+		if method == "" || reason == errNoAuthMethod {
+			method = "none"
+		}
+		mt.AuthFailed(method)
+	}
 	msg := fmt.Sprintf(format, args...)
 	s.send(&wamp.Abort{Details: wamp.Dict{"message": msg}, Reason: reason})
 	s.out.close() // ABORT is the last message (events may be on their way until detach)
