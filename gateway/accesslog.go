@@ -45,6 +45,9 @@ type logSink struct {
 }
 
 func openSink(name string, log *slog.Logger) (*logSink, error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	k := &logSink{name: name, log: log, wake: make(chan struct{}, 1), reopen: make(chan chan error),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	f, err := k.open()
