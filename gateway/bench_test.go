@@ -201,7 +201,9 @@ func benchServerWith(tb testing.TB, sock string, opts func(*config.WebOptions)) 
 		tb.Fatal(err)
 	}
 	s := &server{g: g, where: "bench"}
-	s.table.Store(tables["workers[0].transports[0]"])
+	tab := tables["workers[0].transports[0]"]
+	tab.writeTO = 0 // the fake client connection (RequestCtx.Init) has no deadlines
+	s.table.Store(tab)
 	tb.Cleanup(g.closeSinks)
 	return s
 }

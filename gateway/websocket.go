@@ -267,8 +267,7 @@ type wsService struct {
 func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRef, log *slog.Logger) (*wsService, error) {
 	ws := svc.WebSocket
 	if ws == nil {
-		ws = &config.WebSocket{Serializers: []string{"json", "msgpack", "cbor"},
-			Options: config.WebSocketOptions{EnableWebStatus: true, MaxMessageSize: config.DefaultMaxMessageSize}}
+		return nil, fmt.Errorf("%s: a websocket service without its configuration", svc.Place)
 	}
 	s := &wsService{where: svc.Place, log: log, ref: ref, opts: ws.Options, writeTO: t.Options.WriteTimeout, auth: ws.Auth,
 		slots: ref.slotsOf(t.Place), maxConns: int64(t.Options.MaxConnections), serveSession: ref.r.Serve}
