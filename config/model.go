@@ -6,7 +6,10 @@
 // The doc comment of each field is also the user-facing reference for its key.
 package config
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Node is a whole node configuration.
 type Node struct {
@@ -38,7 +41,7 @@ type Controller struct {
 // supervised).
 type Worker struct {
 	Place      string // key path, e.g. "workers[0]"
-	Type       string // "router", "container" or "guest" (proxy workers become transports of a router worker)
+	Type       string // "router", "container", "guest" or "websocket-testee" (proxy workers become transports of a router worker)
 	ID         string
 	Options    WorkerOptions
 	Realms     []Realm
@@ -120,8 +123,52 @@ type Component struct {
 	// Transport is how a container component connects; nil for router components, which
 	// attach over a private socket of the router.
 	Transport *ComponentTransport
+	// RESTCallee and Forwarder are set for the components Portico runs natively, in Go,
+	// instead of in Python: Crossbar's HTTP bridge components RESTCallee and
+	// MessageForwarder (classname crossbar.bridge.rest.RESTCallee /
+	// crossbar.bridge.rest.MessageForwarder, or crossbar.adapter.rest.* of older Crossbar).
+	// Their settings are the component's `extra`. A router component joins over the
+	// in-process transport; a container component over its websocket transport.
+	RESTCallee *RESTCallee       `json:",omitempty"`
+	Forwarder  *MessageForwarder `json:",omitempty"`
 
 	set keySet // the keys the file gave, for applyDefaults
+}
+
+// RESTCallee registers Procedure; each call becomes an HTTP request: the call's arguments
+// are (method, url, body, headers, params), positionally or by name, url is resolved against
+// BaseURL, and the result is {"code", "content", "headers"} (crossbar/bridge/rest/callee.py).
+type RESTCallee struct {
+	// BaseURL is `extra.baseurl`, an http or https URL. Required.
+	BaseURL string
+	// Procedure is `extra.procedure`. Required.
+	Procedure string
+}
+
+// MessageForwarder subscribes to topics and POSTs each event, as
+// {"args": [...], "kwargs": {...}}, to the subscription's URL
+// (crossbar/bridge/rest/subscriber.py).
+type MessageForwarder struct {
+	// Subscriptions is `extra.subscriptions`: [{"topic", "url", "match"}]. Required, at
+	// least one.
+	Subscriptions []Forward
+	// Method is `extra.method`, the HTTP method. Default "POST".
+	Method string
+	// ExpectedCode is `extra.expectedcode`: an answer with another status is logged as a
+	// failure. 0 (default): any status.
+	ExpectedCode int
+	// Debug is `extra.debug`: log each answer's body.
+	Debug bool
+	// SortKeys is `extra.sort_keys`, accepted; Portico always writes the keys sorted.
+	SortKeys bool
+}
+
+// Forward is one MessageForwarder subscription.
+type Forward struct {
+	Topic string
+	URL   string
+	// Match is "exact", "prefix" or "wildcard". Default "exact".
+	Match string
 }
 
 // ComponentTransport is a container component's `transport`.
@@ -146,8 +193,26 @@ type ConnectEndpoint struct {
 	Path    string
 	Version int // 4 or 6, accepted for Crossbar
 	Timeout int // seconds; default 10, as Twisted's
+	// TLS is a tcp endpoint's `tls`: the component speaks TLS to the router.
+	TLS *ConnectTLS `json:",omitempty"`
 
 	set keySet // the keys the file gave, for applyDefaults
+}
+
+// ConnectTLS is a connecting endpoint's `tls` (Crossbar's check_connecting_endpoint_tls and
+// _create_tls_client_context): the component checks the router's certificate against
+// CACertificates for Hostname, and shows its own Certificate when it has a Key.
+type ConnectTLS struct {
+	// Hostname is the name the router's certificate must carry (`hostname`). Required.
+	Hostname string
+	// CACertificates are the PEM files of the certificates trusted to sign the router's
+	// (`ca_certificates`, absolute after resolution against the node directory). None: the
+	// system's trusted roots.
+	CACertificates []string
+	// Certificate and Key are the PEM files of the component's client certificate and its
+	// key (`certificate`, `key`, absolute). A certificate without a key is not shown, as in
+	// Crossbar.
+	Certificate, Key string
 }
 
 // WorkerOptions is a worker's `options`.
@@ -329,7 +394,9 @@ type RawSocket struct {
 	MaxMessageSize int
 	// Auth is Crossbar's `auth`, as on a websocket path: nil admits clients anonymously with
 	// role "anonymous".
-	Auth  *Auth
+	Auth *Auth
+	// Debug is Crossbar's `debug`: as a websocket path's, each connection and its WAMP
+	// messages (type and size) are logged at info level.
 	Debug bool
 	// Options are Portico's bounds of the transport (Crossbar's rawsocket has no `options`).
 	Options RawSocketOptions
@@ -399,12 +466,19 @@ type Endpoint struct {
 // (Crossbar's is 1.1).
 type TLS struct {
 	// Key and Certificate are PEM files: the private key and the server certificate (`key`,
-	// `certificate`, required). Certificate may hold the intermediates after the server's.
+	// `certificate`, required unless `certificates` is given). Certificate may hold the
+	// intermediates after the server's. They are read at start and again on every reload
+	// (SIGHUP), so a renewed certificate is served without a restart.
 	Key         string
 	Certificate string
 	// ChainCertificates are PEM files of intermediate certificates sent after the server
 	// certificate, in order (`chain_certificates`), as Crossbar's extraCertChain.
 	ChainCertificates []string
+	// Certificates are more key pairs (Portico's `certificates`: a list of objects with `key`,
+	// `certificate` and optional `chain_certificates`), chosen per connection by the name the
+	// client asks for (SNI) among each certificate's names. The pair of `key`/`certificate`,
+	// else the first of the list, is served to clients that name none or an unknown one.
+	Certificates []TLSCertificate
 	// CACertificates are PEM files of the CAs that sign client certificates
 	// (`ca_certificates`): when set, a client must present a certificate that one of them
 	// verifies, or the handshake fails, as in Crossbar (Twisted's CertificateOptions with
@@ -419,6 +493,12 @@ type TLS struct {
 	// suites. Go's crypto/tls does not implement DHE, so the file is not read (a warning says
 	// so); clients use ECDHE or TLS 1.3 key exchange instead.
 	DHParam string
+}
+
+// TLSCertificate is one entry of `tls.certificates`.
+type TLSCertificate struct {
+	Key, Certificate  string
+	ChainCertificates []string
 }
 
 // WebOptions are a web transport's `options`: Crossbar's, plus Portico's edge limits. Zero
@@ -575,15 +655,21 @@ var DefaultCompressTypes = []string{
 // Service is one entry of a path table.
 type Service struct {
 	Place string // e.g. "workers[0].transports[0].paths.ws"
-	// Type is one of "wsgi", "websocket", "longpoll", "static", "redirect", "json", "nodeinfo" (Crossbar's
-	// node information page), "metrics" (Portico's Prometheus metrics), "path".
+	// Type is one of "wsgi", "websocket", "longpoll", "static", "archive", "resource",
+	// "redirect", "json", "nodeinfo" (Crossbar's node information page), "publisher",
+	// "caller", "webhook" (the HTTP bridge), "metrics" (Portico's Prometheus metrics), "path"; and "websocket-testee", the root of a
+	// websocket-testee worker's transport, which echoes every WebSocket message (its
+	// options are in WebSocket).
 	Type      string
 	WSGI      *WSGI
 	WebSocket *WebSocket
 	LongPoll  *LongPoll
 	Static    *Static
+	Archive   *Archive  `json:",omitempty"`
+	Resource  *Resource `json:",omitempty"`
 	Redirect  *Redirect
 	JSON      *JSON
+	Bridge    *Bridge
 	// Headers is the path's `headers` (see Headers), on top of the transport's `headers`.
 	Headers *Headers
 	// Paths is the nested path table of a `path` service ("/" is its own root).
@@ -593,6 +679,56 @@ type Service struct {
 	// of protected files that a wsgi app hands out after its own checks. Key `internal`, on
 	// any service but `path`. Default false.
 	Internal bool
+}
+
+// Bridge is an HTTP bridge service (Crossbar's REST bridge, crossbar/bridge/rest): `publisher`
+// publishes the event of a POSTed JSON body, `caller` calls the procedure it names and answers
+// the result, `webhook` publishes any POSTed body (with the request's headers) to one topic.
+// Each service is a WAMP session of the worker's router, joined to Realm with Role.
+type Bridge struct {
+	// Realm is `realm`: the realm the service's session joins. Required; when the worker
+	// configures realms, one of them.
+	Realm string
+	// Role is `role`: the authrole of that session, whose permissions decide what the
+	// service may publish or call. Default "anonymous".
+	Role string
+	// Key and Secret are `options.key` and `options.secret` (publisher, caller): with a
+	// secret, every request must be signed, as Crossbar's: query parameters key, timestamp
+	// (UTC "2011-10-14T16:59:51.123Z"), seq and nonce (integers) and signature, the
+	// URL-safe base64 (with padding) of HMAC-SHA256 over the secret of key, timestamp, seq,
+	// nonce and the body, as sent, concatenated. Beyond Crossbar, a nonce is accepted once
+	// within the timestamp window: a signed request cannot be replayed.
+	Key    string
+	Secret string
+	// RequireTLS is `options.require_tls`: refuse requests that did not come over TLS (400).
+	RequireTLS bool
+	// RequireIP is `options.require_ip`: the networks ("10.0.0.0/8", "127.0.0.1",
+	// "192.168.1.0/255.255.255.0") the client's address (the connection's peer) must be in
+	// (400 otherwise). Empty: any address.
+	RequireIP []netip.Prefix
+	// PostBodyLimit is `options.post_body_limit`: the largest body in bytes (413 above it),
+	// at most 1 MiB as in Crossbar. 0, the default, leaves the transport's max_body_size,
+	// and 1 MiB when that is unlimited, as the bound.
+	PostBodyLimit int
+	// TimestampDeltaLimit is `options.timestamp_delta_limit`, in seconds: a request whose
+	// timestamp is further than this from the clock is refused (400). 0 turns the check off
+	// (a signed request's nonce is then remembered for 300 s). Default 300, at most 86400.
+	TimestampDeltaLimit int
+	// Debug is `options.debug`: log every request and its outcome.
+	Debug bool
+	// Topic is `options.topic` (webhook, required): where the webhook publishes.
+	Topic string
+	// SuccessResponse is `options.success_response` (webhook): the body of its 202 answer.
+	// Default "OK".
+	SuccessResponse string
+	// ErrorResponse is `options.error_response` (webhook): the body of its 500 answer when
+	// the publish fails. Default "NOT OK".
+	ErrorResponse string
+	// GitHubSecret is `options.github_secret` (webhook): requests must then carry GitHub's
+	// `X-Hub-Signature: sha1=<hex HMAC-SHA1 of the body>` (400 otherwise).
+	GitHubSecret string
+
+	set keySet // the options the file gave, for applyDefaults
 }
 
 // WSGI serves a Python WSGI application over the uwsgi protocol, either from running uwsgi
@@ -700,7 +836,10 @@ type WebSocket struct {
 	// Auth is the path's `auth` (Crossbar "Authentication"): the methods clients may
 	// authenticate with. Nil: clients join anonymously with role "anonymous". When set, a client
 	// joins only by one of its methods; anonymous clients only when Auth.Anonymous is set.
-	Auth  *Auth
+	Auth *Auth
+	// Debug is Crossbar's `debug`: the path logs each of its connections, at info level (so
+	// without --loglevel debug): the upgrade, every WAMP message in and out (direction, type,
+	// size; never the content, which may carry tickets and application data) and the end.
 	Debug bool
 	// Cookie is the path's cookie tracking (`cookie`, config/cookie.go); nil when off.
 	Cookie *Cookie
@@ -975,6 +1114,54 @@ type Static struct {
 	FollowSymlinks bool
 
 	set keySet // the keys the file gave, for applyDefaults
+}
+
+// Archive serves the files of a ZIP archive (Crossbar's `archive` service,
+// crossbar/webservice/archive.py): the request path below the mount, with ObjectPrefix before
+// it, names a member of the archive.
+type Archive struct {
+	// File is the absolute path of the archive; `archive` is relative to the node directory.
+	// When it does not exist and Download is false, Portico warns (check and start) and the
+	// path answers 404, as Crossbar does.
+	File string
+	// Origin is the http or https URL the archive is downloaded from when File does not exist
+	// and Download is true. Key `origin`.
+	Origin string
+	// Download fetches Origin into File at start when File does not exist. Key `download`,
+	// default false.
+	Download bool
+	// Cache keeps the members served in memory, uncompressed, after their first request. Key
+	// `cache`, default false (each request reads the member from the archive).
+	Cache bool
+	// DefaultObject is appended to a request path that is empty or ends in "/" (Crossbar's
+	// `default_object`, e.g. "index.html"). Default none.
+	DefaultObject string
+	// ObjectPrefix is put before the request path to name the member ("dist" serves
+	// dist/app.js at app.js). Key `object_prefix`. Default none.
+	ObjectPrefix string
+	// MimeTypes maps the last extension of a member's name (".woff2") to its content type, over
+	// the built-in table. Key `mime_types`.
+	MimeTypes map[string]string
+	// Hashes are SHA-256 fingerprints (lower-case hex) of which the archive must match one; a
+	// mismatch refuses the archive. Key `hashes`. Default none: any archive is served.
+	Hashes []string
+	// DefaultFile is served, when set, for a request that names no member (a single-page
+	// app's index.html). Key `options.default_file`. Default none: 404.
+	DefaultFile string
+}
+
+// Resource is Crossbar's `resource` path service (crossbar/webservice/base.py
+// RouterWebServiceTwistedWeb): a Twisted Web resource class, made with `extra` and rendered
+// at the path. Portico runs it in a Python process of its own (the worker's options.python,
+// options.pythonpath and options.env), supervised as a container is, and passes it the
+// path's requests over a private unix socket.
+type Resource struct {
+	// Classname is "module.Class", imported with the worker's options.pythonpath first on
+	// the Python path, then the node directory. Required.
+	Classname string
+	// Extra is handed to the class's constructor (Crossbar's `extra`); without it the
+	// constructor gets an empty object, as from Crossbar.
+	Extra any
 }
 
 // Redirect answers every request with a redirect.

@@ -16,12 +16,11 @@ import (
 var (
 	// Worker types of crossbar/personality.py default_native_workers and the edge personality
 	// (hostmonitor, xbrmm) that Portico does not run.
-	unsupportedWorkers    = []string{"websocket-testee", "hostmonitor", "xbrmm", "marketmaker", "hub"}
+	unsupportedWorkers    = []string{"hostmonitor", "xbrmm", "marketmaker", "hub"}
 	unsupportedTransports = []string{"mqtt", "flashpolicy", "stream", "websocket-testee", "stream-testee"}
 	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
 	// personality's pairme), and older names.
-	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "resource", "publisher", "caller",
-		"webhook", "upload", "cgi", "fileupload", "schemadoc", "wap", "archive", "catalog", "pairme", "mqtt", "rawsocket"}
+	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "upload", "cgi", "fileupload", "schemadoc", "wap", "catalog", "pairme", "mqtt", "rawsocket"}
 )
 
 func contains(l []string, s string) bool {
@@ -137,14 +136,14 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	switch {
 	case !ok:
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (want \"router\", \"container\", \"guest\" or \"proxy\")")
+			d.add(o.line(), place, "missing \"type\" (want \"router\", \"container\", \"guest\", \"proxy\" or \"websocket-testee\")")
 		}
 		return w, false
 	case contains(unsupportedWorkers, typ):
-		d.add(o.line(), place, "worker type %q is not supported yet (Portico runs \"router\", \"container\", \"guest\" and \"proxy\" workers)", typ)
+		d.add(o.line(), place, "worker type %q is not supported yet (Portico runs \"router\", \"container\", \"guest\", \"proxy\" and \"websocket-testee\" workers)", typ)
 		return w, false
-	case typ != "router" && typ != "container" && typ != "guest" && typ != "proxy":
-		d.add(o.line(), place, "unknown worker type %q (want \"router\", \"container\", \"guest\" or \"proxy\")", typ)
+	case typ != "router" && typ != "container" && typ != "guest" && typ != "proxy" && typ != "websocket-testee":
+		d.add(o.line(), place, "unknown worker type %q (want \"router\", \"container\", \"guest\", \"proxy\" or \"websocket-testee\")", typ)
 		return w, false
 	}
 	w.Type = typ
@@ -154,6 +153,10 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	switch typ {
 	case "guest":
 		d.decodeGuest(o, place, dir, &w)
+		o.done()
+		return w, true
+	case "websocket-testee":
+		d.decodeTestee(o, place, dir, &w)
 		o.done()
 		return w, true
 	case "container":
@@ -459,11 +462,13 @@ func (d *decoder) decodeComponent(v *value, place, dir string, router bool) Comp
 	} else if !o.has("realm") {
 		d.add(o.line(), place, "missing \"realm\" (the realm the component joins)")
 	}
-	if ev, _ := o.take("extra"); ev != nil {
+	ev, ep := o.take("extra")
+	if ev != nil {
 		c.Extra = ev.iface()
 	}
 	c.set = o.present()
 	if router {
+		d.decodeNativeComponent(&c, ev, ep, place, o.line())
 		if r, ok := o.str("role"); ok {
 			c.Role = r
 		}
@@ -477,6 +482,7 @@ func (d *decoder) decodeComponent(v *value, place, dir string, router bool) Comp
 	} else {
 		c.Transport = d.decodeConnectTransport(tv, tp, dir)
 	}
+	d.decodeNativeComponent(&c, ev, ep, place, o.line())
 	o.done()
 	return c
 }
@@ -498,8 +504,11 @@ func (d *decoder) decodeConnectTransport(v *value, place, dir string) *Component
 	o.ignore("id", "debug", "options")
 	if u, ok := o.str("url"); ok {
 		uv, up := o.take("url")
-		pu, err := url.Parse(u)
-		if err != nil || (pu.Scheme != "ws" && pu.Scheme != "wss" && pu.Scheme != "rs" && pu.Scheme != "rss") || pu.Host == "" {
+		if typ == "rawsocket" {
+			if err := checkRawSocketURL(u); err != nil {
+				d.add(uv.line, up, "url %q: %v", u, err)
+			}
+		} else if pu, err := url.Parse(u); err != nil || (pu.Scheme != "ws" && pu.Scheme != "wss") || pu.Host == "" {
 			d.add(uv.line, up, "url %q: want a WebSocket URL such as \"ws://127.0.0.1:8080/ws\"", u)
 		}
 		t.URL = u
@@ -541,7 +550,9 @@ func (d *decoder) decodeConnectTransport(v *value, place, dir string) *Component
 			d.add(e.line(), ep, "missing \"port\"")
 		}
 		e.integer("version", 4, 6, &t.Endpoint.Version)
-		e.unsupported("tls")
+		if tv, tp := e.take("tls"); tv != nil && tv.kind != kNull {
+			t.Endpoint.TLS = d.decodeConnectTLS(tv, tp, dir)
+		}
 	case et == "unix":
 		if p, ok := e.str("path"); ok {
 			t.Endpoint.Path = abs(dir, p)
@@ -1216,39 +1227,26 @@ func (d *decoder) decodeEndpoint(v *value, place, dir string) Endpoint {
 func (d *decoder) decodeTLS(v *value, place, dir string) *TLS {
 	t := &TLS{}
 	o := d.object(v, place)
-	for _, k := range []struct {
-		key string
-		dst *string
-	}{{"key", &t.Key}, {"certificate", &t.Certificate}} {
-		s, ok := o.str(k.key)
-		if !ok {
-			if !o.has(k.key) {
-				d.add(o.line(), place, "missing %q", k.key)
-			}
-			continue
+	if lv, lp := o.list("certificates"); lv != nil {
+		for i, e := range lv {
+			ep := elemPlace(e, lp, i)
+			eo := d.object(e, ep)
+			var c TLSCertificate
+			d.decodeKeyPair(eo, ep, dir, true, &c.Key, &c.Certificate)
+			c.ChainCertificates = d.decodeFiles(eo, dir, "chain_certificates")
+			eo.done()
+			t.Certificates = append(t.Certificates, c)
 		}
-		*k.dst = abs(dir, s)
-		if _, err := os.Stat(*k.dst); err != nil {
-			kv, kp := o.take(k.key)
-			d.add(kv.line, kp, "%s", statMsg(err, *k.dst))
+		if len(t.Certificates) == 0 {
+			d.add(v.line, lp, "an empty list: name at least one {key, certificate}, or remove certificates")
 		}
 	}
-	for _, k := range []struct {
-		key string
-		dst *[]string
-	}{{"chain_certificates", &t.ChainCertificates}, {"ca_certificates", &t.CACertificates}} {
-		l, ok := o.strList(k.key, false)
-		if !ok {
-			continue
-		}
-		lv, lp := o.take(k.key)
-		for i, f := range l {
-			f = abs(dir, f)
-			if _, err := os.Stat(f); err != nil {
-				d.add(lv.line, indexPlace(lp, i), "%s", statMsg(err, f))
-			}
-			*k.dst = append(*k.dst, f)
-		}
+	d.decodeKeyPair(o, place, dir, len(t.Certificates) == 0, &t.Key, &t.Certificate)
+	t.ChainCertificates = d.decodeFiles(o, dir, "chain_certificates")
+	t.CACertificates = d.decodeFiles(o, dir, "ca_certificates")
+	if t.Key == "" && len(t.ChainCertificates) > 0 {
+		cv, cp := o.take("chain_certificates")
+		d.add(cv.line, cp, "chain_certificates go with key and certificate; give each entry of certificates its own")
 	}
 	if p, ok := o.str("dhparam"); ok {
 		dv, dp := o.take("dhparam")
@@ -1278,6 +1276,49 @@ func (d *decoder) decodeTLS(v *value, place, dir string) *TLS {
 	o.unsupported("curve")
 	o.done()
 	return t
+}
+
+// decodeKeyPair reads `key` and `certificate` of o, files that must exist; both are needed
+// when required, else both or neither.
+func (d *decoder) decodeKeyPair(o *obj, place, dir string, required bool, key, cert *string) {
+	if !required && !o.has("key") && !o.has("certificate") {
+		return
+	}
+	for _, k := range []struct {
+		key string
+		dst *string
+	}{{"key", key}, {"certificate", cert}} {
+		s, ok := o.str(k.key)
+		if !ok {
+			if !o.has(k.key) {
+				d.add(o.line(), place, "missing %q", k.key)
+			}
+			continue
+		}
+		*k.dst = abs(dir, s)
+		if _, err := os.Stat(*k.dst); err != nil {
+			kv, kp := o.take(k.key)
+			d.add(kv.line, kp, "%s", statMsg(err, *k.dst))
+		}
+	}
+}
+
+// decodeFiles reads the list of file names at key of o; each must exist.
+func (d *decoder) decodeFiles(o *obj, dir, key string) []string {
+	l, ok := o.strList(key, false)
+	if !ok {
+		return nil
+	}
+	lv, lp := o.take(key)
+	var out []string
+	for i, f := range l {
+		f = abs(dir, f)
+		if _, err := os.Stat(f); err != nil {
+			d.add(lv.line, indexPlace(lp, i), "%s", statMsg(err, f))
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // prefixed returns p+s, or "" when s is empty.
@@ -1496,7 +1537,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 	typ, ok := o.str("type")
 	if !ok {
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, longpoll, static, redirect, json, nodeinfo, metrics or path)")
+			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, longpoll, static, archive, resource, redirect, json, nodeinfo, publisher, caller, webhook, metrics or path)")
 			// Name misspelt keys too: "tpye" is likely why the type is missing.
 			for _, e := range o.v.keys {
 				if !contains(serviceKeys, e.key) {
@@ -1525,6 +1566,10 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		s.LongPoll = d.decodeLongPoll(o)
 	case "static":
 		s.Static = d.decodeStatic(o, place, dir)
+	case "archive":
+		s.Archive = d.decodeArchive(o, place, dir)
+	case "resource":
+		s.Resource = d.decodeResource(o, place)
 	case "redirect":
 		s.Redirect = d.decodeRedirect(o, place)
 	case "json":
@@ -1533,6 +1578,8 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		// Crossbar's node information page (crossbar/webservice/misc.py): no options.
 	case "metrics":
 		// Portico's Prometheus metrics (text exposition format): no options.
+	case "publisher", "caller", "webhook":
+		s.Bridge = d.decodeBridge(o, typ, place, w)
 	case "path":
 		pv, pp := o.take("paths")
 		if pv == nil || pv.kind == kNull {
@@ -1542,10 +1589,11 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		}
 	default:
 		tv, tp := o.take("type")
-		if contains(unsupportedServices, typ) {
+		switch {
+		case contains(unsupportedServices, typ):
 			d.add(tv.line, tp, "service type %q is not supported yet", typ)
-		} else {
-			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, longpoll, static, redirect, json, nodeinfo, metrics or path)", typ)
+		default:
+			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, longpoll, static, archive, resource, redirect, json, nodeinfo, publisher, caller, webhook, metrics or path)", typ)
 		}
 		return nil
 	}
@@ -1686,7 +1734,9 @@ var serviceKeys = []string{"type", "id", "module", "object", "minthreads", "maxt
 	"processes", "threads", "uwsgi", "uwsgi_args", "env", "max_concurrency", "queue_timeout",
 	"connect_timeout", "read_timeout", "send_timeout", "max_body_size", "request_buffering", "buffering", "max_temp_file_size", "sendfile_roots", "internal", "balance", "max_fails",
 	"fail_timeout", "serializers", "options", "auth", "debug", "cookie", "url", "directory",
-	"package", "resource", "code", "value", "paths", "headers", "vars", "intercept_errors"}
+	"package", "resource", "code", "value", "paths", "headers", "vars", "intercept_errors", "realm", "role",
+	"archive", "origin", "download", "cache", "default_object", "object_prefix", "mime_types", "hashes",
+	"classname", "extra"}
 
 // serializers Portico speaks; Crossbar also knows these others.
 var (

@@ -23,11 +23,32 @@ type launched struct {
 
 // build makes the path table of every transport in node. It launches the uwsgi servers the
 // node needs (reusing those whose settings did not change) and marks which ones are used.
+//
+// It is called with g.mu held and g.building locked; it gives g.mu up while a launched uwsgi
+// starts (ensureLaunched). On error, what it built is closed: nothing is left open by a
+// refused configuration.
 func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pathTable, error) {
+	tables := map[string]*pathTable{}
+	if err := g.buildInto(ctx, node, tables); err != nil {
+		closeTables(tables)
+		return nil, err
+	}
+	return tables, nil
+}
+
+// closeTables closes the services of tables.
+func closeTables(tables map[string]*pathTable) {
+	for _, tab := range tables {
+		for _, svc := range tab.services {
+			svc.close()
+		}
+	}
+}
+
+func (g *Gateway) buildInto(ctx context.Context, node *config.Node, tables map[string]*pathTable) error {
 	for _, l := range g.launched {
 		l.used = false
 	}
-	tables := map[string]*pathTable{}
 	// Requests and upstreams are counted only when a `metrics` path serves the counts.
 	g.counting = servesMetrics(node)
 	for i := range node.Workers {
@@ -45,13 +66,13 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 				if tab.access.format != "" {
 					k, err := g.sinkFor(t.Options.AccessLogFile)
 					if err != nil {
-						return nil, fmt.Errorf("%s.options.access_log_file: %w", t.Place, err)
+						return fmt.Errorf("%s.options.access_log_file: %w", t.Place, err)
 					}
 					tab.access.sink = k
 				}
 				trusted, err := parseTrusted(t.Options.TrustedProxies)
 				if err != nil {
-					return nil, fmt.Errorf("%s.options.trusted_proxies: %w", t.Place, err)
+					return fmt.Errorf("%s.options.trusted_proxies: %w", t.Place, err)
 				}
 				tab.ip = realIP{trusted: trusted, header: t.Options.RealIPHeader}
 			}
@@ -59,7 +80,7 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 			tab.redirectHTTPS = t.Options.RedirectHTTPS
 			pages, err := loadErrorPages(t)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			tab.pages = pages
 			if t.Endpoint.TLS != nil && t.Options.HSTS {
@@ -67,14 +88,14 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 			}
 			if hasWSGI(t.Paths) {
 				if _, err := g.spoolFor(t); err != nil {
-					return nil, err
+					return err
 				}
 			}
-			if err := g.addPaths(ctx, node, w, t, tab, tab.root, t.Paths); err != nil {
+			if err := g.addPaths(ctx, node, w, t, tab, tab.root, nil, t.Paths); err != nil {
 				for _, svc := range tab.services {
 					svc.close()
 				}
-				return nil, err
+				return err
 			}
 			if t.RawSocket != nil {
 				ref, err := g.routerFor(w)
@@ -86,14 +107,14 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 					for _, svc := range tab.services {
 						svc.close()
 					}
-					return nil, err
+					return err
 				}
 			}
 			tab.sniffTO, tab.maxConns = t.Options.HeaderReadTimeout, t.Options.MaxConnections
 			tables[t.Place] = tab
 		}
 	}
-	return tables, nil
+	return nil
 }
 
 // servesMetrics reports whether a transport of node has a `metrics` path.
@@ -126,10 +147,13 @@ func hasWSGI(paths map[string]*config.Service) bool {
 	return false
 }
 
-func (g *Gateway) addPaths(ctx context.Context, node *config.Node, w *config.Worker, t *config.Transport, tab *pathTable, at *pathNode, paths map[string]*config.Service) error {
+// addPaths adds paths below the node at, whose path segments are mount.
+func (g *Gateway) addPaths(ctx context.Context, node *config.Node, w *config.Worker, t *config.Transport, tab *pathTable, at *pathNode, mount []string, paths map[string]*config.Service) error {
 	for key, svc := range paths {
 		n := at
+		here := mount
 		if key != "/" {
+			here = append(slices.Clip(mount), key)
 			if at.children == nil {
 				at.children = map[string]*pathNode{}
 			}
@@ -140,12 +164,12 @@ func (g *Gateway) addPaths(ctx context.Context, node *config.Node, w *config.Wor
 			}
 		}
 		if svc.Type == "path" {
-			if err := g.addPaths(ctx, node, w, t, tab, n, svc.Paths); err != nil {
+			if err := g.addPaths(ctx, node, w, t, tab, n, here, svc.Paths); err != nil {
 				return err
 			}
 			continue
 		}
-		s, err := g.newService(ctx, node, w, t, svc)
+		s, err := g.newService(ctx, node, w, t, svc, here)
 		if err != nil {
 			return err
 		}
@@ -173,7 +197,7 @@ func (g *Gateway) addPaths(ctx context.Context, node *config.Node, w *config.Wor
 	return nil
 }
 
-func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.Worker, t *config.Transport, svc *config.Service) (service, error) {
+func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.Worker, t *config.Transport, svc *config.Service, mount []string) (service, error) {
 	log := g.log.With("service", svc.Place)
 	switch svc.Type {
 	case "wsgi":
@@ -215,6 +239,8 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		}
 		g.metrics.upgradedConnections(t.Place, ref.slotsOf(t.Place))
 		return newWebSocketService(svc, t, ref, log)
+	case "websocket-testee":
+		return newEchoService(svc, t, g.echoFor(w), g.upgraded.of(t.Place), log), nil
 	case "longpoll":
 		ref, err := g.routerFor(w)
 		if err != nil {
@@ -223,6 +249,10 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		return newLongPollService(svc, t, ref, log)
 	case "static":
 		return newStaticService(svc, t.Options.WriteTimeout)
+	case "archive":
+		return newArchiveService(svc, t.Options.WriteTimeout, log)
+	case "resource":
+		return g.newResourceService(ctx, node, w, t, svc, mount, log)
 	case "redirect":
 		return newRedirectService(svc), nil
 	case "json":
@@ -231,6 +261,12 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		return newNodeinfoService(svc, node), nil
 	case "metrics":
 		return newMetricsService(svc, g.metrics), nil
+	case "publisher", "caller", "webhook":
+		ref, err := g.routerFor(w)
+		if err != nil {
+			return nil, err
+		}
+		return newBridgeService(svc, t, ref, log)
 	}
 	return nil, fmt.Errorf("%s: service type %q is not supported", svc.Place, svc.Type)
 }
@@ -287,8 +323,28 @@ func (g *Gateway) ensureLaunched(ctx context.Context, node *config.Node, w *conf
 	if err != nil {
 		return nil, err
 	}
-	if err := sup.Start(ctx); err != nil {
+	// uwsgi may take up to launch.StartTimeout to import the app and answer. g.mu is given
+	// up meanwhile (g.building keeps other builds out), so that Shutdown and Addrs do not
+	// wait behind it; Shutdown ends g.life, which ends ctx, which abandons the launch.
+	g.mu.Unlock()
+	err = sup.Start(ctx)
+	if err == nil && g.life.Err() != nil {
+		err = errShuttingDown
+	}
+	if err != nil {
+		_ = sup.Stop(stopTimeout) // tears down what a failed Start left; at once when nothing runs
+		g.mu.Lock()
+		if g.shutdowned {
+			return nil, errShuttingDown
+		}
 		return nil, fmt.Errorf("%s: %w", svc.Place, err)
+	}
+	g.mu.Lock()
+	if g.shutdowned { // Shutdown came while it started: it did not see this one
+		g.mu.Unlock()
+		_ = sup.Stop(stopTimeout)
+		g.mu.Lock()
+		return nil, errShuttingDown
 	}
 	l := &launched{key: key, sup: sup, used: true}
 	g.launched[key] = l

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"archive/zip"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +45,37 @@ type clientReason struct {
 func (e *clientReason) Error() string { return e.err.Error() + ": " + e.reason }
 func (e *clientReason) Unwrap() error { return e.err }
 
+// bridgeError is a refusal or failure of an HTTP bridge service (publisher, caller, webhook)
+// in Crossbar's shape: its status, and its body, Crossbar's
+// {"error": "...", "args": [], "kwargs": {}} (crossbar/bridge/rest/common.py _deny_request,
+// _fail_request), or the webhook's error_response.
+type bridgeError struct {
+	status int
+	body   []byte
+	cause  string // for the log line; never sent
+}
+
+func (e *bridgeError) Error() string {
+	if e.cause != "" {
+		return "http bridge: " + e.cause
+	}
+	return "http bridge: " + string(e.body)
+}
+
+// bridgeDeny is common.py _deny_request: status, and msg (Crossbar's log category text) as
+// the error of a dump_json body.
+func bridgeDeny(status int, msg string) error {
+	b := append([]byte(`{"error":`), appendPyString(nil, msg, false)...)
+	return &bridgeError{status: status, body: append(b, `,"args":[],"kwargs":{}}`...)}
+}
+
+// runtimeError is _fail_request for a failure that is no WAMP error (the session is gone, the
+// request cannot become a CALL): 500 and Crossbar's generic wamp.error.runtime_error.
+func runtimeError(cause string) error {
+	return &bridgeError{status: 500, cause: cause,
+		body: []byte(`{"error": "wamp.error.runtime_error", "args": ["Sorry, Crossbar.io has encountered a problem."], "kwargs": {}}`)}
+}
+
 // upstreamError carries which upstream failed and at which step, for the log line.
 type upstreamError struct {
 	upstream string // "unix:/run/app.sock"
@@ -70,6 +102,8 @@ func (e *interceptedError) Error() string {
 //
 //	timeout (dial, send, read)          504
 //	queue timeout / queue full          503
+//	archive downloading or not got      503 (archive path; the log says why)
+//	archive member corrupt/unsupported  500
 //	WebSocket over max_connections      503 (upgraded connections fasthttp no longer counts)
 //	vars block over 65535 bytes         431 (the request's headers are what made it large)
 //	body over max_body_size             413
@@ -91,15 +125,19 @@ func (e *interceptedError) Error() string {
 //	X-Sendfile outside sendfile_roots,  500 (the app asked for what the proxy must not or
 //	X-Accel-Redirect unservable         cannot serve: a fault of the app or the config)
 //	upstream status intercepted         that status (intercept_errors, error_pages)
+//	HTTP bridge refusal or failure      Crossbar's status for it (bridgeError, bridge.go)
 //	anything else from an upstream      502 (refused, reset, malformed response)
 func statusOf(err error) int {
 	var ne net.Error
 	var ce *clientError
 	var ue *upstreamError
 	var ie *interceptedError
+	var be *bridgeError
 	switch {
 	case errors.As(err, &ie):
 		return ie.status
+	case errors.As(err, &be):
+		return be.status
 	case errors.As(err, &ue):
 		switch {
 		case errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull):
@@ -115,8 +153,10 @@ func statusOf(err error) int {
 		}
 		return fasthttp.StatusBadRequest
 	case errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull), errors.Is(err, errWSLimit),
-		errors.Is(err, errLongPollLimit), errors.Is(err, errLongPollTimeout):
+		errors.Is(err, errArchiveUnavailable), errors.Is(err, errLongPollLimit), errors.Is(err, errLongPollTimeout):
 		return fasthttp.StatusServiceUnavailable
+	case errors.Is(err, zip.ErrFormat), errors.Is(err, zip.ErrChecksum), errors.Is(err, zip.ErrAlgorithm):
+		return fasthttp.StatusInternalServerError
 	case errors.Is(err, errBodyTooLarge):
 		return fasthttp.StatusRequestEntityTooLarge
 	case errors.Is(err, errSpoolFull):
@@ -182,10 +222,14 @@ func causeOf(err error) string {
 		return "max_spool_per_client"
 	case errors.Is(err, errSendfile):
 		return "sendfile_roots"
+	case errors.Is(err, errArchiveUnavailable):
+		return "archive unavailable"
 	case errors.Is(err, errAccelRedirect):
 		return "x-accel-redirect"
 	case errors.As(err, new(*interceptedError)):
 		return "intercepted"
+	case errors.As(err, new(*bridgeError)):
+		return "http bridge"
 	}
 	if statusOf(err) == fasthttp.StatusGatewayTimeout {
 		return "timeout"
@@ -216,6 +260,12 @@ func fail(ctx *fasthttp.RequestCtx, log *slog.Logger, place string, err error) {
 	}
 	log.LogAttrs(context.Background(), level, "request failed", attrs...)
 	writeStatus(ctx, status)
+	var be *bridgeError
+	if errors.As(err, &be) {
+		setBridgeHeaders(ctx)
+		ctx.SetBody(be.body)
+		return
+	}
 	var cr *clientReason
 	if errors.As(err, &cr) {
 		ctx.Response.AppendBodyString(cr.reason + "\n")
@@ -225,8 +275,8 @@ func fail(ctx *fasthttp.RequestCtx, log *slog.Logger, place string, err error) {
 		ctx.Response.Header.Set("Upgrade", "websocket") // RFC 9110 section 15.5.22
 	case fasthttp.StatusMethodNotAllowed:
 		// RFC 9110 section 15.5.6: a 405 names the methods the resource has. The services
-		// that refuse methods (static, json, nodeinfo) have GET and HEAD; the long-poll
-		// operations have POST.
+		// that refuse methods (static, archive, json, nodeinfo) have GET and HEAD; the
+		// long-poll operations have POST.
 		if errors.Is(err, errLongPollMethod) {
 			ctx.Response.Header.Set("Allow", "POST, OPTIONS")
 		} else {

@@ -227,7 +227,13 @@ class Runner:
             self.ended(comp, cls, attempt, st)
             return r
 
-        sess.onJoin, sess.onLeave, sess.onDisconnect = on_join, on_leave, on_disconnect
+        user_connect = sess.onConnect
+
+        def on_connect(*a, **kw):
+            st["opened"] = True  # the transport is up: its end now reaches onDisconnect
+            return user_connect(*a, **kw)
+
+        sess.onJoin, sess.onLeave, sess.onDisconnect, sess.onConnect = on_join, on_leave, on_disconnect, on_connect
         self.connect(comp, cls, attempt, sess, st)
 
     def connect(self, comp, cls, attempt, sess, st):
@@ -239,6 +245,25 @@ class Runner:
         def conn_failed(e):
             st["failed"] = "could not connect to %s (%s): %s" % (url if t["type"] == "websocket" else where, where, e)
             self.ended(comp, cls, attempt, st)
+
+        def watch(proto, twisted):
+            # A connection that ends before the session opened (a TLS handshake that fails
+            # its certificate check, a refused WebSocket handshake) reaches no session
+            # callback: say so here, or the component would wait for ever.
+            lost = proto.connectionLost if twisted else proto.connection_lost
+
+            def connection_lost(reason):
+                try:
+                    return lost(reason)
+                finally:
+                    if not st.get("opened") and not st.get("done"):
+                        why = reason.getErrorMessage() if twisted else (reason or "closed by the router")
+                        conn_failed("the connection ended before the WAMP session opened: %s" % (why,))
+            if twisted:
+                proto.connectionLost = connection_lost
+            else:
+                proto.connection_lost = connection_lost
+            return proto
 
         if self.flavor == "twisted":
             from twisted.internet import reactor
@@ -255,6 +280,14 @@ class Runner:
                 e = TCP6ClientEndpoint(reactor, ep["host"], ep["port"], timeout=ep.get("timeout", 10))
             else:
                 e = TCP4ClientEndpoint(reactor, ep["host"], ep["port"], timeout=ep.get("timeout", 10))
+            if ep.get("tls"):
+                from twisted.internet.endpoints import wrapClientTLS
+                try:
+                    e = wrapClientTLS(twisted_tls(ep["tls"]), e)
+                except Exception as ex:
+                    return conn_failed("TLS setup: %s" % (ex,))
+            build = factory.buildProtocol
+            factory.buildProtocol = lambda addr: watch(build(addr), True)
             d = e.connect(factory)
             d.addErrback(lambda f: conn_failed(f.getErrorMessage()))
         else:
@@ -263,12 +296,25 @@ class Runner:
                 from autobahn.asyncio.websocket import WampWebSocketClientFactory
                 factory = WampWebSocketClientFactory(lambda: sess, url=url)
             else:
-                from autobahn.asyncio.rawsocket import WampRawSocketClientFactory
-                factory = WampRawSocketClientFactory(lambda: sess, serializer=serializer(t, "asyncio"))
+                from autobahn.asyncio import rawsocket
+                # autobahn 22.7 (Debian bookworm's): the asyncio RawSocket protocol keeps its
+                # details in _transport_details, while the session reads transport_details
+                # when it joins (AttributeError "While firing onWelcome"); the Twisted one has it.
+                if not hasattr(rawsocket.WampRawSocketClientProtocol, "transport_details"):
+                    rawsocket.WampRawSocketClientProtocol.transport_details = property(lambda p: p._transport_details)
+                factory = rawsocket.WampRawSocketClientFactory(lambda: sess, serializer=serializer(t, "asyncio"))
+            watched = lambda: watch(factory(), False)  # noqa: E731
             if ep["type"] == "unix":
-                coro = self.loop.create_unix_connection(factory, ep["path"])
+                coro = self.loop.create_unix_connection(watched, ep["path"])
+            elif ep.get("tls"):
+                try:
+                    ctx = asyncio_tls(ep["tls"])
+                except Exception as ex:
+                    return conn_failed("TLS setup: %s" % (ex,))
+                coro = self.loop.create_connection(watched, ep["host"], ep["port"], ssl=ctx,
+                                                   server_hostname=ep["tls"]["hostname"])
             else:
-                coro = self.loop.create_connection(factory, ep["host"], ep["port"])
+                coro = self.loop.create_connection(watched, ep["host"], ep["port"])
             task = asyncio.ensure_future(asyncio.wait_for(coro, ep.get("timeout", 10) or None))
 
             def done(f):
@@ -324,6 +370,38 @@ class Runner:
         if not self.running and self.shutdown == "shutdown-on-last-component-stopped":
             say("no component left: the container ends (%s)" % self.shutdown)
             return self.stop_loop(0)
+
+
+def twisted_tls(tls):
+    """The client TLS options of a connecting endpoint's `tls`, as Crossbar's
+    _create_tls_client_context makes them: trust only ca_certificates when given (else the
+    platform's roots), check the certificate against hostname, show certificate + key."""
+    from OpenSSL import crypto
+    from twisted.internet.ssl import (Certificate, KeyPair, PrivateCertificate, optionsForClientTLS,
+                                      trustRootFromCertificates)
+    trust = None
+    if tls.get("ca_certificates"):
+        trust = trustRootFromCertificates([Certificate.loadPEM(open(f, "rb").read()) for f in tls["ca_certificates"]])
+    client = None
+    if tls.get("certificate") and tls.get("key"):
+        client = PrivateCertificate.fromCertificateAndKeyPair(
+            Certificate.loadPEM(open(tls["certificate"], "rb").read()),
+            KeyPair.load(open(tls["key"], "rb").read(), crypto.FILETYPE_PEM))
+    return optionsForClientTLS(tls["hostname"], trustRoot=trust, clientCertificate=client)
+
+
+def asyncio_tls(tls):
+    """The same for asyncio, with the standard library's ssl."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the certificate and the hostname
+    if tls.get("ca_certificates"):
+        for f in tls["ca_certificates"]:
+            ctx.load_verify_locations(cafile=f)
+    else:
+        ctx.load_default_certs()
+    if tls.get("certificate") and tls.get("key"):
+        ctx.load_cert_chain(tls["certificate"], tls["key"])
+    return ctx
 
 
 def serializer(t, flavor):
