@@ -226,6 +226,10 @@ func (g *Gateway) Addrs() []net.Addr {
 	return out
 }
 
+// maxUnixPath is the longest path a unix socket can be bound to on Linux (sun_path is 108
+// bytes with the terminating NUL).
+const maxUnixPath = 107
+
 func (g *Gateway) listen(t *config.Transport) (*server, error) {
 	ep := t.Endpoint
 	var ln net.Listener
@@ -236,6 +240,10 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 			_ = os.Remove(ep.Path) // a stale socket from an earlier run
 		}
 		ln, err = net.Listen("unix", ep.Path)
+		if err != nil && len(ep.Path) > maxUnixPath {
+			// The kernel's EINVAL says nothing of the cause: sun_path holds 108 bytes.
+			err = fmt.Errorf("%w: the socket path %s is %d bytes long, the system allows at most %d (use a shorter node directory or path)", err, ep.Path, len(ep.Path), maxUnixPath)
+		}
 	default:
 		network := "tcp4"
 		host := ep.Interface
@@ -688,7 +696,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 				<-s.done // accepts no more: every connection it took is counted in its router
 				return
 			}
-			if err := s.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			// net.ErrClosed: the listener was closed already (fasthttp closes it too); that
+			// is the end sought, not a failure worth a warning at every stop.
+			if err := s.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, net.ErrClosed) {
 				errs[i] = err
 			}
 		})
