@@ -221,7 +221,7 @@ func runStart(log *slog.Logger, stderr io.Writer, cbdir, cfgFile string) error {
 	log.Info("starting", "version", buildVersion(), "config", file, "node", dir, "gomaxprocs", procs)
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -277,6 +277,15 @@ func runStart(log *slog.Logger, stderr io.Writer, cbdir, cfgFile string) error {
 				select {
 				case hups <- struct{}{}:
 				default: // one is already asked for
+				}
+				continue
+			}
+			if sig == syscall.SIGUSR1 {
+				// logrotate moved the access log files: open them again by name.
+				if err := g.ReopenLogs(); err != nil {
+					log.Error("reopening access logs", "error", err)
+				} else {
+					log.Info("access logs reopened")
 				}
 				continue
 			}

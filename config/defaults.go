@@ -185,6 +185,10 @@ func defaultWebOptions(wo *WebOptions) {
 		setInt64(&wo.MaxSpoolPerClient, DefaultMaxSpoolPerClient)
 	}
 	setStr(&wo.RealIPHeader, "X-Forwarded-For")
+	setStr(&wo.AccessLogFile, "stderr")
+	if wo.AccessLog && !s.has("request_id") {
+		setStr(&wo.RequestIDHeader, "X-Request-ID")
+	}
 	defaultCompression(&wo.Compression)
 }
 

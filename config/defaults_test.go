@@ -103,6 +103,7 @@ var notByApplyDefaults = map[string]string{
 	"WAMPCRAUser.Salt":                "the defaults its doc names are Iterations' and KeyLen's",
 	"Authenticator.Realm":             "empty: the realm of the client's HELLO, known at each login",
 	"Authenticator.Role":              "empty: the router calls as \"trusted\" (router/authdynamic.go)",
+	"WebOptions.RequestIDHeader":      "on only with access_log, which the scenario leaves off (config/defaults.go sets it then)",
 }
 
 // defaultsScenario is a node with every part that has defaults, in the state a decoder leaves

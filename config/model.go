@@ -504,8 +504,23 @@ type TLSCertificate struct {
 // WebOptions are a web transport's `options`: Crossbar's, plus Portico's edge limits. Zero
 // durations and sizes mean "the default" documented on each field.
 type WebOptions struct {
-	// AccessLog logs one line per request (Crossbar `access_log`). Default false.
+	// AccessLog logs one line per request (Crossbar `access_log`). Default false. Key
+	// `access_log`: true (Portico's log line, with the rest of the log), "combined" (nginx's
+	// and Apache's combined format) or "json" (one JSON object per line).
 	AccessLog bool
+	// AccessLogFormat is "" (the log line), "combined" or "json", from `access_log`.
+	AccessLogFormat string
+	// AccessLogFile is where "combined" and "json" lines go (`access_log_file`): "stdout",
+	// "stderr" (default) or a file, relative to the node directory, opened for appending and
+	// reopened on SIGUSR1 (after logrotate moved it). Lines are written by a background
+	// writer, never on the request path; when the file cannot keep up, lines past 4 MiB of
+	// backlog are dropped and counted in a warning.
+	AccessLogFile string
+	// RequestIDHeader is the header of the request ID (`request_id`: true for X-Request-ID,
+	// false, or a header name). A request's own ID is kept (a proxy in front made it), else
+	// Portico makes one (32 hex digits); the app gets it (HTTP_X_REQUEST_ID for the default
+	// name) and the access log names it. Default: X-Request-ID when access_log is on, else off.
+	RequestIDHeader string
 	// DisplayTracebacks shows error details in 5xx pages (Crossbar `display_tracebacks`);
 	// keep it off in production. Default false.
 	DisplayTracebacks bool
@@ -642,7 +657,7 @@ type Service struct {
 	Place string // e.g. "workers[0].transports[0].paths.ws"
 	// Type is one of "wsgi", "websocket", "longpoll", "static", "archive", "resource",
 	// "redirect", "json", "nodeinfo" (Crossbar's node information page), "publisher",
-	// "caller", "webhook" (the HTTP bridge), "path"; and "websocket-testee", the root of a
+	// "caller", "webhook" (the HTTP bridge), "metrics" (Portico's Prometheus metrics), "path"; and "websocket-testee", the root of a
 	// websocket-testee worker's transport, which echoes every WebSocket message (its
 	// options are in WebSocket).
 	Type      string

@@ -1376,7 +1376,44 @@ func (d *decoder) decodeWebOptions(v *value, place, dir string, wo *WebOptions) 
 			d.add(rv.line, rp, "want true, false or the HTTPS port (1 to 65535)")
 		}
 	}
-	o.boolean("access_log", &wo.AccessLog)
+	if av, ap := o.take("access_log"); av != nil {
+		switch {
+		case av.kind == kNull:
+		case av.kind == kBool:
+			wo.AccessLog = av.b
+		case av.kind == kString && (av.s == "combined" || av.s == "json"):
+			wo.AccessLog, wo.AccessLogFormat = true, av.s
+		default:
+			d.add(av.line, ap, "want true, false, \"combined\" or \"json\"")
+		}
+	}
+	if f, ok := o.str("access_log_file"); ok {
+		fv, fp := o.take("access_log_file")
+		switch {
+		case f == "":
+			d.add(fv.line, fp, "want \"stdout\", \"stderr\" or a file path")
+		case f == "stdout" || f == "stderr" || filepath.IsAbs(f):
+			wo.AccessLogFile = f
+		default:
+			wo.AccessLogFile = filepath.Join(dir, f)
+		}
+		if f != "" && !wo.AccessLog {
+			d.add(fv.line, fp, "access_log_file without access_log: set access_log to true, \"combined\" or \"json\"")
+		}
+	}
+	if rv, rp := o.take("request_id"); rv != nil {
+		switch {
+		case rv.kind == kNull:
+		case rv.kind == kBool:
+			if rv.b {
+				wo.RequestIDHeader = "X-Request-ID"
+			}
+		case rv.kind == kString && isToken(rv.s):
+			wo.RequestIDHeader = rv.s
+		default:
+			d.add(rv.line, rp, "want true, false or a header name (such as \"X-Correlation-ID\")")
+		}
+	}
 	o.boolean("display_tracebacks", &wo.DisplayTracebacks)
 	o.boolean("hsts", &wo.HSTS)
 	o.integer("hsts_max_age", 0, 1<<31-1, &wo.HSTSMaxAge)
@@ -1500,7 +1537,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 	typ, ok := o.str("type")
 	if !ok {
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, longpoll, static, archive, resource, redirect, json, nodeinfo, publisher, caller, webhook or path)")
+			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, longpoll, static, archive, resource, redirect, json, nodeinfo, publisher, caller, webhook, metrics or path)")
 			// Name misspelt keys too: "tpye" is likely why the type is missing.
 			for _, e := range o.v.keys {
 				if !contains(serviceKeys, e.key) {
@@ -1539,6 +1576,8 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		s.JSON = d.decodeJSON(o, place)
 	case "nodeinfo":
 		// Crossbar's node information page (crossbar/webservice/misc.py): no options.
+	case "metrics":
+		// Portico's Prometheus metrics (text exposition format): no options.
 	case "publisher", "caller", "webhook":
 		s.Bridge = d.decodeBridge(o, typ, place, w)
 	case "path":
@@ -1554,7 +1593,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		case contains(unsupportedServices, typ):
 			d.add(tv.line, tp, "service type %q is not supported yet", typ)
 		default:
-			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, longpoll, static, archive, resource, redirect, json, nodeinfo, publisher, caller, webhook or path)", typ)
+			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, longpoll, static, archive, resource, redirect, json, nodeinfo, publisher, caller, webhook, metrics or path)", typ)
 		}
 		return nil
 	}

@@ -88,6 +88,32 @@ func TestProxyAllocs(t *testing.T) {
 	}
 }
 
+// TestProxyAllocsCounted: counting the request in the metrics, writing its JSON access log
+// line and making its request ID add no allocation to TestProxyAllocs's budget.
+func TestProxyAllocsCounted(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	for name, opts := range map[string]func(*config.WebOptions){"metrics": withMetrics, "json log": withJSONLog(t)} {
+		t.Run(name, func(t *testing.T) {
+			s := benchServerWith(t, fixedUpstreamProcess(t), opts)
+			one := proxyOnce(t, s, func(ctx *fasthttp.RequestCtx) {
+				if ctx.Response.StatusCode() != 200 {
+					t.Fatalf("%d %q", ctx.Response.StatusCode(), ctx.Response.Body())
+				}
+			})
+			const budget = 2
+			if n := testkit.Allocs(200, one); n > budget {
+				t.Fatalf("%v allocations per proxied request, budget %d", n, budget)
+			}
+			st := s.table.Load().stats
+			if len(st) == 0 {
+				t.Fatal("nothing is counted")
+			}
+		})
+	}
+}
+
 // proxyOnce returns a function that serves benchRequest through s's handler and checks the
 // response; it has run once (the context's fake connection is allocated then), so that what
 // it allocates afterwards is the request's own.
@@ -151,8 +177,21 @@ func fixedUpstream(tb testing.TB) string {
 
 // benchServer builds the transport handler for one wsgi path at "/" without listening.
 func benchServer(tb testing.TB, sock string) *server {
+	return benchServerWith(tb, sock, nil)
+}
+
+// benchServerWith is benchServer with a `metrics` path when opts is not nil, and opts applied
+// to the transport's options (access log, request IDs).
+func benchServerWith(tb testing.TB, sock string, opts func(*config.WebOptions)) *server {
 	tb.Helper()
-	node := testNode(&testing.T{}, map[string]*config.Service{"/": wsgiUpstream(sock)})
+	paths := map[string]*config.Service{"/": wsgiUpstream(sock)}
+	if opts != nil {
+		paths["metrics"] = &config.Service{Type: "metrics"}
+	}
+	node := testNode(&testing.T{}, paths)
+	if opts != nil {
+		opts(&node.Workers[0].Transports[0].Options)
+	}
 	g, err := New(node, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
@@ -163,7 +202,20 @@ func benchServer(tb testing.TB, sock string) *server {
 	}
 	s := &server{g: g, where: "bench"}
 	s.table.Store(tables["workers[0].transports[0]"])
+	tb.Cleanup(g.closeSinks)
 	return s
+}
+
+// withMetrics turns on the counting (a metrics path) and nothing else.
+func withMetrics(*config.WebOptions) {}
+
+// withJSONLog adds the JSON access log, to a file of tb's, and request IDs.
+func withJSONLog(tb testing.TB) func(*config.WebOptions) {
+	return func(o *config.WebOptions) {
+		o.AccessLog, o.AccessLogFormat = true, "json"
+		o.AccessLogFile = filepath.Join(tb.TempDir(), "access.log")
+		o.RequestIDHeader = "X-Request-ID"
+	}
 }
 
 var benchRequest = []byte("GET /hello/world?name=portico HTTP/1.1\r\nHost: example.com\r\n" +
@@ -174,8 +226,23 @@ var benchRequest = []byte("GET /hello/world?name=portico HTTP/1.1\r\nHost: examp
 // of allocations per proxied request on the gateway's side (the request reader and the fake
 // client connection are set up once, as fasthttp keeps them per connection).
 func BenchmarkProxyRequest(b *testing.B) {
+	benchProxy(b, benchServer(b, fixedUpstreamProcess(b)))
+}
+
+// BenchmarkProxyRequestCounted is BenchmarkProxyRequest without and with the metrics
+// counting, and with the JSON access log and request IDs on top: the difference between the
+// sub-benchmarks is their cost per request.
+func BenchmarkProxyRequestCounted(b *testing.B) {
 	sock := fixedUpstreamProcess(b)
-	s := benchServer(b, sock)
+	b.Run("off", func(b *testing.B) { benchProxy(b, benchServer(b, sock)) })
+	b.Run("metrics", func(b *testing.B) { benchProxy(b, benchServerWith(b, sock, withMetrics)) })
+	b.Run("metrics+json_log", func(b *testing.B) {
+		log := withJSONLog(b)
+		benchProxy(b, benchServerWith(b, sock, log))
+	})
+}
+
+func benchProxy(b *testing.B, s *server) {
 	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	var ctx fasthttp.RequestCtx
 	br := bufio.NewReader(nil)
@@ -280,6 +347,44 @@ func BenchmarkUpstreamQueue(b *testing.B) {
 			u.release()
 		}
 	})
+}
+
+// BenchmarkMetricsObserve is the counting's own cost per request (status class, duration
+// histogram, body bytes), to set against the CPU a proxied request takes in all (contrib/bench:
+// about 40 µs on the reference machine).
+func BenchmarkMetricsObserve(b *testing.B) {
+	m := newMetrics()
+	st := m.service("bench", "bench.paths./", "wsgi")
+	var ctx fasthttp.RequestCtx
+	var req fasthttp.Request
+	if err := req.ReadLimitBody(bufioReader(benchRequest), 0); err != nil {
+		b.Fatal(err)
+	}
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	ctx.SetBodyString("Hello, world!")
+	b.ReportAllocs()
+	for b.Loop() {
+		st.observe(&ctx)
+	}
+}
+
+// BenchmarkAccessLogJSON is the cost of one JSON access log line on the request path
+// (formatting and queueing; the background writer does the write).
+func BenchmarkAccessLogJSON(b *testing.B) {
+	s := benchServerWith(b, filepath.Join(b.TempDir(), "unused.sock"), withJSONLog(b))
+	tab := s.table.Load()
+	var ctx fasthttp.RequestCtx
+	var req fasthttp.Request
+	if err := req.ReadLimitBody(bufioReader(benchRequest), 0); err != nil {
+		b.Fatal(err)
+	}
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	ctx.SetBodyString("Hello, world!")
+	rq := &request{host: []byte("example.com"), requestID: []byte("0123456789abcdef0123456789abcdef")}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.logAccess(&ctx, tab, rq, "bench")
+	}
 }
 
 // initCtx is fasthttp's RequestCtx.Init with a connection whose deadlines can be set: the

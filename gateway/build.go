@@ -49,14 +49,27 @@ func (g *Gateway) buildInto(ctx context.Context, node *config.Node, tables map[s
 	for _, l := range g.launched {
 		l.used = false
 	}
+	// Requests and upstreams are counted only when a `metrics` path serves the counts.
+	g.counting = servesMetrics(node)
 	for i := range node.Workers {
 		w := &node.Workers[i]
 		for j := range w.Transports {
 			t := &w.Transports[j]
-			tab := &pathTable{root: &pathNode{}, accessLog: t.Options.AccessLog,
+			tab := &pathTable{root: &pathNode{}, requestID: t.Options.RequestIDHeader,
 				details: t.Options.DisplayTracebacks, writeTO: t.Options.WriteTimeout,
 				compress: newCompression(&t.Options.Compression)}
+			if g.counting {
+				tab.stats, tab.unrouted = map[service]*svcStats{}, g.metrics.service(t.Place, "", "none")
+			}
 			if t.Options.AccessLog {
+				tab.access = &accessLog{format: t.Options.AccessLogFormat}
+				if tab.access.format != "" {
+					k, err := g.sinkFor(t.Options.AccessLogFile)
+					if err != nil {
+						return fmt.Errorf("%s.options.access_log_file: %w", t.Place, err)
+					}
+					tab.access.sink = k
+				}
 				trusted, err := parseTrusted(t.Options.TrustedProxies)
 				if err != nil {
 					return fmt.Errorf("%s.options.trusted_proxies: %w", t.Place, err)
@@ -88,6 +101,7 @@ func (g *Gateway) buildInto(ctx context.Context, node *config.Node, tables map[s
 				ref, err := g.routerFor(w)
 				if err == nil {
 					tab.raw, err = newRawService(t.RawSocket, ref, g.log.With("service", t.RawSocket.Place))
+					g.metrics.upgradedConnections(t.RawSocket.Place, ref.slotsOf(t.RawSocket.Place))
 				}
 				if err != nil {
 					for _, svc := range tab.services {
@@ -101,6 +115,27 @@ func (g *Gateway) buildInto(ctx context.Context, node *config.Node, tables map[s
 		}
 	}
 	return nil
+}
+
+// servesMetrics reports whether a transport of node has a `metrics` path.
+func servesMetrics(node *config.Node) bool {
+	var has func(map[string]*config.Service) bool
+	has = func(paths map[string]*config.Service) bool {
+		for _, svc := range paths {
+			if svc != nil && (svc.Type == "metrics" || has(svc.Paths)) {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range node.Workers {
+		for j := range node.Workers[i].Transports {
+			if has(node.Workers[i].Transports[j].Paths) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func hasWSGI(paths map[string]*config.Service) bool {
@@ -145,6 +180,9 @@ func (g *Gateway) addPaths(ctx context.Context, node *config.Node, w *config.Wor
 			s = internalService{s}
 		}
 		tab.services = append(tab.services, s)
+		if tab.stats != nil {
+			tab.stats[s] = g.metrics.service(t.Place, svc.Place, svc.Type)
+		}
 		n.svc = s
 		if !svc.Headers.Empty() {
 			if tab.pathHeaders == nil {
@@ -179,7 +217,17 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		}
 		q := g.spools[t.Place] // made by build, with this configuration's limits
 		s.quota, s.spoolDir = q, q.dir
+		if g.counting {
+			for _, u := range s.bal.ups {
+				name := u.label
+				if waitReady != nil {
+					name = "launched"
+				}
+				g.metrics.upstream(u, svc.Place, name)
+			}
+		}
 		s.upgraded, s.maxUpgraded = g.upgraded.of(t.Place), int64(t.Options.MaxConnections)
+		g.metrics.upgradedConnections(t.Place, s.upgraded)
 		if s.maxUpgraded <= 0 {
 			s.maxUpgraded = fasthttp.DefaultConcurrency // what max_connections 0 means for HTTP too
 		}
@@ -189,6 +237,7 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		if err != nil {
 			return nil, err
 		}
+		g.metrics.upgradedConnections(t.Place, ref.slotsOf(t.Place))
 		return newWebSocketService(svc, t, ref, log)
 	case "websocket-testee":
 		return newEchoService(svc, t, g.echoFor(w), g.upgraded.of(t.Place), log), nil
@@ -210,6 +259,8 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		return newJSONService(svc)
 	case "nodeinfo":
 		return newNodeinfoService(svc, node), nil
+	case "metrics":
+		return newMetricsService(svc, g.metrics), nil
 	case "publisher", "caller", "webhook":
 		ref, err := g.routerFor(w)
 		if err != nil {
@@ -265,6 +316,7 @@ func (g *Gateway) ensureLaunched(ctx context.Context, node *config.Node, w *conf
 		// of the one it replaces while that one drains.
 		RuntimeDir: filepath.Join(g.runtimeDir, strconv.Itoa(g.launchSeq)),
 		ConfigKey:  svc.Place,
+		OnRestart:  g.metrics.restarts(svc.Place).Inc,
 	}
 	g.launchSeq++
 	sup, err := launch.New(spec, g.log)

@@ -28,6 +28,10 @@ import (
 type Gateway struct {
 	log        *slog.Logger
 	runtimeDir string
+	metrics    *gwMetrics          // served by `metrics` paths (metrics.go)
+	counting   bool                // the configuration has a `metrics` path: requests are counted
+	sinkMu     sync.Mutex          // guards sinks; never held with g.mu taken after it
+	sinks      map[string]*logSink // access log destinations, by name (accesslog.go)
 
 	// life ends when Shutdown begins: a uwsgi that Start or Reload is still waiting for is
 	// abandoned then, so that shutdown never waits behind a launch (up to
@@ -91,7 +95,8 @@ func (s *server) limit(ln net.Listener) net.Listener {
 type pathTable struct {
 	root      *pathNode
 	services  []service
-	accessLog bool
+	access    *accessLog    // nil: no access log
+	requestID string        // the request ID header (request_id), "" off
 	ip        realIP        // the access log's client address (trusted_proxies, real_ip_header)
 	hsts      string        // Strict-Transport-Security value on TLS transports, or ""
 	details   bool          // display_tracebacks: error causes in 5xx bodies
@@ -112,6 +117,10 @@ type pathTable struct {
 	// maxConns the connections waiting for it (max_connections, 0: fasthttp's bound).
 	sniffTO  time.Duration
 	maxConns int
+	// stats are the metrics series of each service, unrouted those of requests answered
+	// before a service was found (metrics.go).
+	stats    map[service]*svcStats
+	unrouted *svcStats
 }
 
 // request is the gateway's per-request view shared by services.
@@ -124,6 +133,11 @@ type request struct {
 
 	compress  *compression // the transport's compression, nil when off
 	redirects int          // internal redirects so far (X-Accel-Redirect)
+	// upstreamTime is the time a wsgi upstream took from the connection to the response
+	// head (nginx $upstream_header_time), 0 when no upstream answered.
+	upstreamTime time.Duration
+	// requestID is the request's ID (request_id), empty when off or not yet read.
+	requestID []byte
 }
 
 var requestPool = sync.Pool{New: func() any { return new(request) }}
@@ -138,7 +152,7 @@ func New(node *config.Node, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	life, endLife := context.WithCancel(context.Background())
-	return &Gateway{log: log, node: node, runtimeDir: dir, life: life, endLife: endLife,
+	return &Gateway{log: log, node: node, runtimeDir: dir, life: life, endLife: endLife, metrics: newMetrics(),
 		launched: map[string]*launched{}, retiring: map[*launched]bool{}, routers: map[string]*routerRef{}}, nil
 }
 
@@ -298,8 +312,11 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 		plain := s.srv.ErrorHandler
 		s.srv.ErrorHandler = func(ctx *fasthttp.RequestCtx, err error) {
 			plain(ctx, err)
-			s.table.Load().finish(ctx, nil, true)
+			tab := s.table.Load()
+			tab.finish(ctx, nil, true)
+			tab.observe(ctx, nil)
 		}
+		g.metrics.connections(t.Place, s.srv)
 	}
 	g.log.Info("listening", "addr", ln.Addr().String(), "transport", t.Place, "type", t.Type, "tls", ep.TLS != nil, "proxy_protocol", ep.ProxyProtocol)
 	if t.Origin != nil && len(t.Origin.SharedWith) > 0 {
@@ -474,23 +491,27 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	tab := s.table.Load()
 	rq := requestPool.Get().(*request)
 	defer requestPool.Put(rq)
+	rq.upstreamTime, rq.requestID = 0, rq.requestID[:0]
 
 	if err := headError(&ctx.Request.Header); err != nil {
 		ctx.SetConnectionClose()
 		fail(ctx, s.g.log, s.where, err)
 		tab.finish(ctx, nil, true)
+		s.finished(ctx, tab, rq, nil)
 		return
 	}
 	if err := framingError(&ctx.Request.Header); err != nil {
 		ctx.SetConnectionClose()
 		fail(ctx, s.g.log, s.where, err)
 		tab.finish(ctx, nil, true)
+		s.finished(ctx, tab, rq, nil)
 		return
 	}
 	target, authority, err := splitAbsolute(ctx.Request.Header.RequestURI())
 	if err != nil {
 		fail(ctx, s.g.log, s.where, err)
 		tab.finish(ctx, nil, true)
+		s.finished(ctx, tab, rq, nil)
 		return
 	}
 	rq.requestURI = target
@@ -506,6 +527,7 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	if err != nil {
 		fail(ctx, s.g.log, s.where, err)
 		tab.finish(ctx, nil, true)
+		s.finished(ctx, tab, rq, nil)
 		return
 	}
 	if authority == nil {
@@ -513,18 +535,20 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	rq.authority = authority
 	rq.host = appendHost(rq.host[:0], authority)
+	if tab != nil && tab.requestID != "" {
+		requestID(&ctx.Request.Header, tab.requestID, rq)
+	}
 
 	if tab.redirectHTTPS != 0 {
 		if err := redirectHTTPS(ctx, rq, tab.redirectHTTPS); err != nil {
 			fail(ctx, s.g.log, s.where, err)
 			tab.finish(ctx, nil, true)
+			s.finished(ctx, tab, rq, nil)
 			return
 		}
 		tab.finish(ctx, nil, false)
-		if tab.accessLog {
-			s.g.log.Info("access", "method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
-				"status", ctx.Response.StatusCode(), "remote", ctx.RemoteAddr().String(), "service", s.where+".options.redirect_https")
-		}
+		tab.observe(ctx, nil)
+		s.logAccess(ctx, tab, rq, s.where+".options.redirect_https")
 		return
 	}
 
@@ -532,6 +556,7 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	if svc == nil {
 		fail(ctx, s.g.log, s.where, errNotFound)
 		tab.finish(ctx, nil, true)
+		s.finished(ctx, tab, rq, nil)
 		return
 	}
 	rq.mount = mount
@@ -553,15 +578,22 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	tab.finish(ctx, svc, false)
 	writeDeadline(ctx, tab.writeTO)
-	if tab.accessLog {
-		attrs := []any{"method", string(ctx.Method()), "uri", string(ctx.RequestURI()),
-			"status", ctx.Response.StatusCode(), "remote", ctx.RemoteAddr().String(), "service", svc.place()}
-		// Behind trusted_proxies, the client the app saw as REMOTE_ADDR (nginx logs it as
-		// $remote_addr, the proxy as $realip_remote_addr).
-		if a, _, fwd := tab.ip.client(addrPort(ctx.RemoteAddr()), &ctx.Request.Header); fwd {
-			attrs = append(attrs, "client", a.String())
+	s.finished(ctx, tab, rq, svc)
+}
+
+// finished counts a finished request in the metrics and writes its access log entry; svc is
+// nil when none was found.
+func (s *server) finished(ctx *fasthttp.RequestCtx, tab *pathTable, rq *request, svc service) {
+	if tab == nil {
+		return
+	}
+	tab.observe(ctx, svc)
+	if tab.access != nil {
+		place := ""
+		if svc != nil {
+			place = svc.place()
 		}
-		s.g.log.Info("access", attrs...)
+		s.logAccess(ctx, tab, rq, place)
 	}
 }
 
@@ -727,6 +759,7 @@ func (g *Gateway) closeAll(timeout time.Duration) {
 	for _, e := range g.echoes {
 		wg.Go(e.close) // websocket-testee connections: goodbye, then closed
 	}
+	g.closeSinks()
 	for l := range g.retiring {
 		stop = append(stop, l)
 		delete(g.retiring, l)

@@ -33,6 +33,8 @@ type upstream struct {
 	maxFails    int
 	failTimeout time.Duration
 
+	stats *upstreamStats // metrics series, nil in tests that build an upstream alone
+
 	mu      sync.Mutex
 	active  int
 	max     int
@@ -87,8 +89,12 @@ func (u *upstream) acquire(deadline time.Time) error {
 	} else {
 		w.timer.Reset(time.Until(deadline))
 	}
+	start := time.Now()
 	select {
 	case <-w.ch:
+		if u.stats != nil {
+			u.stats.queueWait.UpdateDuration(start)
+		}
 		// Since Go 1.23 a stopped timer delivers no stale value, so the pooled timer can be
 		// Reset by its next user.
 		w.timer.Stop()

@@ -85,7 +85,8 @@ func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
 	ref := &routerRef{
 		r: router.New(router.Options{Realms: w.Realms, Log: log,
 			OutQueueLimit: flow.limit, OutQueueBytes: flow.bytes, OutQueueTimeout: flow.timeout,
-			MaxRetainedEvents: flow.events, MaxRetainedBytes: flow.stored, AuthorizerTimeout: flow.authz}),
+			MaxRetainedEvents: flow.events, MaxRetainedBytes: flow.stored, AuthorizerTimeout: flow.authz,
+			Metrics: g.metrics.routerHooks()}),
 		realms: w.Realms,
 		flow:   flow,
 		conns:  map[cutter]struct{}{},

@@ -171,6 +171,11 @@ func parseTrusted(list []string) ([]netip.Prefix, error) {
 func (s *wsgiService) place() string { return s.where }
 
 func (s *wsgiService) close() {
+	for _, u := range s.bal.ups {
+		if u.stats != nil {
+			u.stats.drop(u)
+		}
+	}
 	if s.stop != nil {
 		s.stop()
 	}
@@ -198,6 +203,28 @@ type hdr struct{ k, v []byte }
 var proxyStatePool = sync.Pool{New: func() any { return new(proxyState) }}
 
 func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
+	err := s.proxy(ctx, rq)
+	if err != nil {
+		s.countFailure(err)
+	}
+	return err
+}
+
+// countFailure counts an upstream's failure in its metrics series.
+func (s *wsgiService) countFailure(err error) {
+	var ue *upstreamError
+	if !errors.As(err, &ue) {
+		return
+	}
+	for _, u := range s.bal.ups {
+		if u.label == ue.upstream && u.stats != nil {
+			u.stats.failure(ue.op, ue.err)
+			return
+		}
+	}
+}
+
+func (s *wsgiService) proxy(ctx *fasthttp.RequestCtx, rq *request) error {
 	ps := proxyStatePool.Get().(*proxyState)
 	defer proxyStatePool.Put(ps)
 
@@ -248,6 +275,7 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		if err != nil {
 			return err
 		}
+		began := time.Now()
 
 		// Send the vars block and the body. One write for bodyless requests; the body
 		// follows from the spool, or as it arrives from the client when it streams.
@@ -278,6 +306,10 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		if err == nil {
 			u.succeeded()
 			early = sendFailed != nil
+			rq.upstreamTime = time.Since(began)
+			if u.stats != nil {
+				u.stats.respTime.Update(rq.upstreamTime.Seconds())
+			}
 			break
 		}
 		got := ub.src.n

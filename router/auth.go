@@ -83,6 +83,7 @@ func (s *session) helloAuth(m *wamp.Hello, auth *config.Auth) (joined bool, err 
 		if !slices.Contains(knownAuthMethods, method) {
 			return false, s.abort(errNotAuthorized, "invalid authmethod %q", method)
 		}
+		s.authTry = method
 		switch {
 		case method == "anonymous" && auth.Anonymous != nil && auth.Anonymous.Dynamic != nil:
 			return s.helloDynamic(m, method, auth.Anonymous.Dynamic, auth.Anonymous.Role)

@@ -45,6 +45,28 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock (tests). Default time.Now.
 	Now func() time.Time
+	// Metrics receives the router's counts (the gateway exports them to Prometheus); nil:
+	// none. The router imports no metrics library (deps_test.go).
+	Metrics *Metrics
+}
+
+// Metrics are the hooks through which the router reports what it counts. Each field may be
+// nil. They are called on the session's own goroutine, some of them (Received) once per
+// message: they must be cheap and must not block.
+type Metrics struct {
+	// Joined and Left are called when a session joins a realm and when it leaves it.
+	Joined, Left func(realm wamp.URI)
+	// Received is called for every message decoded from a client.
+	Received func(t wamp.MessageType)
+	// SlowConsumer is called when a session is disconnected because its outbound queue went
+	// over a bound.
+	SlowConsumer func()
+	// AuthFailed is called when a client's authentication is refused before it joined
+	// (ABORT wamp.error.not_authorized or wamp.error.no_auth_method: a wrong ticket or
+	// signature, an unknown authid or certificate, a dynamic authenticator's denial, a realm
+	// that admits no anonymous clients), with the method tried: one of the known authmethods,
+	// or "none" when no offered method is accepted or the offered one is not a WAMP method.
+	AuthFailed func(authmethod string)
 }
 
 // PeerInfo describes the client of one session, as the transport saw it.

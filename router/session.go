@@ -74,12 +74,14 @@ type session struct {
 	log   *slog.Logger
 
 	// Set at HELLO by the reader, read-only afterwards.
-	id           wamp.ID
-	realm        *realm
-	role         *role
-	authid       string
-	authrole     string
-	authmethod   string
+	id         wamp.ID
+	realm      *realm
+	role       *role
+	authid     string
+	authrole   string
+	authmethod string
+	// authTry is the authmethod of HELLO being tried, for the metrics of refusals.
+	authTry      string
 	authprovider string
 	calleeCancel bool // the client announced callee call_canceling
 	// calleeRevoke and subscriberRevoke: the client announced registration_revocation
@@ -234,6 +236,9 @@ func (s *session) push(it outItem) bool {
 // slowConsumer logs the disconnection (once: only the call that overflowed the queue gets
 // here) and bounds the writer's last write.
 func (s *session) slowConsumer() {
+	if mt := s.r.opts.Metrics; mt != nil && mt.SlowConsumer != nil {
+		mt.SlowConsumer()
+	}
 	s.log.Warn("router: disconnecting slow consumer", "session", s.id, "realm", s.realmName(),
 		"reason", s.out.overflowReason(), "peer", s.info.RemoteAddr)
 	s.graceTimer.Store(time.AfterFunc(slowConsumerGrace, s.closeTransport))
@@ -395,6 +400,14 @@ func (s *session) writeLoop() {
 // abort sends ABORT with reason and a message in details, then closes (spec: "ABORT ... then
 // close").
 func (s *session) abort(reason wamp.URI, format string, args ...any) error {
+	if mt := s.r.opts.Metrics; mt != nil && mt.AuthFailed != nil && !s.established.Load() &&
+		(reason == errNotAuthorized || reason == errNoAuthMethod) {
+		method := s.authTry
+		if method == "" || reason == errNoAuthMethod {
+			method = "none"
+		}
+		mt.AuthFailed(method)
+	}
 	msg := fmt.Sprintf(format, args...)
 	s.send(&wamp.Abort{Details: wamp.Dict{"message": msg}, Reason: reason})
 	s.out.close() // ABORT is the last message (events may be on their way until detach)
@@ -422,6 +435,9 @@ func (s *session) readLoop() error {
 		m, err := s.codec.Decode(b)
 		if err != nil {
 			return s.abort(errProtocolViolation, "cannot decode the message: %v", err)
+		}
+		if mt := s.r.opts.Metrics; mt != nil && mt.Received != nil {
+			mt.Received(m.Type())
 		}
 		if !established {
 			switch m := m.(type) {
@@ -639,6 +655,9 @@ func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovide
 	}
 	rl.metaSessionJoin(s)
 	rl.mu.Unlock()
+	if mt := s.r.opts.Metrics; mt != nil && mt.Joined != nil {
+		mt.Joined(rl.name)
+	}
 	s.cookieJoined()
 	s.log.Debug("router: session joined", "session", s.id, "realm", rl.name, "authid", s.authid, "peer", s.info.RemoteAddr)
 	return nil
@@ -672,6 +691,9 @@ func (s *session) detach() {
 	delete(rl.sessions, s.id)
 	rl.metaSessionLeave(s)
 	s.r.leaveRealm(rl)
+	if mt := s.r.opts.Metrics; mt != nil && mt.Left != nil {
+		mt.Left(rl.name)
+	}
 	s.log.Debug("router: session left", "session", s.id, "realm", rl.name)
 }
 

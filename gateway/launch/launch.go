@@ -72,6 +72,8 @@ type Spec struct {
 	ExtraArgs   []string
 	RuntimeDir  string // directory for the private 0600 socket; created 0700 if missing
 	ConfigKey   string // config place named in errors ("workers[0].transports[0].paths./")
+	// OnRestart, when set, is called after each restart of the uwsgi by its supervisor.
+	OnRestart func()
 }
 
 const exitNeedApp = 22 // UWSGI_FAILED_APP_CODE: --need-app found no app
@@ -134,6 +136,7 @@ func New(spec Spec, log *slog.Logger) (*Supervisor, error) {
 		Restart:    RestartAlways,
 		// SIGINT makes a master shut down; SIGTERM would make it reload.
 		StopSignal: syscall.SIGINT,
+		OnRestart:  spec.OnRestart,
 	}
 	s, err := NewProcess(c, log)
 	if err != nil {

@@ -87,6 +87,8 @@ type Command struct {
 	// ExplainExit turns an exit before readiness into an error from the exit status and the
 	// last lines of output; nil gives a generic message with those lines.
 	ExplainExit func(status string, code int, lines []string) error
+	// OnRestart, when set, is called after each restart by the restart policy (metrics).
+	OnRestart func()
 }
 
 // Timing knobs; variables so that tests can shorten them.
@@ -398,6 +400,9 @@ func (s *Supervisor) supervise(p *proc, done chan struct{}) {
 			np, err := s.launch(context.Background())
 			if err == nil {
 				s.log.Info(s.cmd.Kind+" restarted", "pid", np.pid)
+				if s.cmd.OnRestart != nil {
+					s.cmd.OnRestart()
+				}
 				p = np
 				break
 			}

@@ -79,9 +79,11 @@ func (e *env) start(name string) (*gateway, error) {
 	var pprofAddr string
 	kind, extraEnv, _ := strings.Cut(name, "+")
 	switch kind {
-	case "portico":
+	case "portico", "portico-metrics":
 		// "portico+GOMAXPROCS=2" runs a variant with that environment variable, measured in
-		// the same turns as the others (an A/B of a runtime setting).
+		// the same turns as the others (an A/B of a runtime setting). "portico-metrics" adds
+		// a `metrics` path, which turns on the request and upstream counts: the A/B of their
+		// cost.
 		var env []string
 		env, pprofAddr, err = profileEnv()
 		if err != nil {
@@ -90,7 +92,7 @@ func (e *env) start(name string) (*gateway, error) {
 		if extraEnv != "" {
 			env = append(env, strings.Split(extraEnv, "+")...)
 		}
-		p, err = e.startPortico(dir, logf, port, env)
+		p, err = e.startPortico(dir, logf, port, env, kind == "portico-metrics")
 	case "nginx":
 		p, err = e.startNginx(dir, logf, port)
 	case "uwsgi-http":
@@ -104,7 +106,7 @@ func (e *env) start(name string) (*gateway, error) {
 		p, err = e.ps.start(name, dir, logf, nil, e.python, filepath.Join(e.benchDir, "apps", "twisted_wsgi.py"),
 			strconv.Itoa(port), e.app.dir, e.app.module, e.app.object)
 	default:
-		return nil, fmt.Errorf("unknown gateway %q (portico, portico+VAR=value, nginx, uwsgi-http, twisted)", name)
+		return nil, fmt.Errorf("unknown gateway %q (portico, portico+VAR=value, portico-metrics, nginx, uwsgi-http, twisted)", name)
 	}
 	if err != nil {
 		return nil, err
@@ -119,7 +121,7 @@ func (e *env) start(name string) (*gateway, error) {
 	return g, nil
 }
 
-func (e *env) startPortico(dir, logf string, port int, env []string) (*proc, error) {
+func (e *env) startPortico(dir, logf string, port int, env []string, metrics bool) (*proc, error) {
 	cfg := fmt.Sprintf(`# Portico in front of an existing uwsgi, as nginx's uwsgi_pass.
 [[transport]]
 endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
@@ -128,6 +130,12 @@ endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
   type = "wsgi"
   upstream = "unix:%s"
 `, port, e.sock)
+	if metrics {
+		cfg += `
+  [transport.paths.metrics]
+  type = "metrics"
+`
+	}
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ var (
 	flagWarmup   = flag.Duration("warmup", time.Second, "wrk warm-up per gateway before each connection count")
 	flagConns    = flag.String("c", "32,256", "wrk connection counts, comma-separated")
 	flagThreads  = flag.Int("t", 2, "wrk threads")
-	flagGateways = flag.String("gateways", "portico,nginx,uwsgi-http,twisted", "gateways to measure, in turn order; portico+VAR=value adds a Portico run with that environment")
+	flagGateways = flag.String("gateways", "portico,nginx,uwsgi-http,twisted", "gateways to measure, in turn order; portico+VAR=value adds a Portico run with that environment; portico-metrics is Portico with a metrics path (request counting on)")
 	flagApps     = flag.String("apps", "hello,flask", "apps: hello (minimal WSGI), flask (Jinja template); empty for none")
 	flagPortico  = flag.String("portico", "bin/portico", "the portico binary")
 	flagUWSGI    = flag.String("uwsgi", "/usr/bin/uwsgi", "the uwsgi binary")
