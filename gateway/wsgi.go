@@ -673,7 +673,7 @@ type upstreamBody struct {
 	conn      upstreamConn
 	kind      connKind
 	pool      *persistPool
-	reusable  bool // a persistent connection that may be kept once the body is read whole
+	reusable  bool      // a persistent connection that may be kept once the body is read whole
 	chunked   io.Reader // decodes a body framed in chunks (persist.go); nil for others
 	u         *upstream
 	log       *slog.Logger
