@@ -1591,6 +1591,7 @@ func (d *decoder) decodeWSGI(o *obj, place, dir string, w *Worker) *WSGI {
 	if v, vp := o.take("uwsgi_persistent"); v != nil && v.kind != kNull && !launched {
 		d.add(v.line, vp, "applies to a launched uwsgi only: remove it, or remove \"upstream\" to let Portico launch uwsgi")
 	}
+	ws.Persistent = launched // measured faster (contrib/bench/RESULTS.md); false turns it off
 	o.boolean("uwsgi_persistent", &ws.Persistent)
 	ws.WorkerEnv = w.Options.Env
 	if len(w.Options.Env.Vars) > 0 {

@@ -78,8 +78,19 @@ func countConns(t *testing.T, base string, n int) int {
 // kept connections (counted on the uwsgi side by the inode of the accepted socket), and every
 // kind of response still arrives whole: streamed without a length, large, HEAD, 304; request
 // bodies go to the plain socket and are not starved by workers parked on kept connections.
+// It runs with response buffering off and on (buffering reads the body through another path).
 func TestPersistentUWSGI(t *testing.T) {
-	node := testNode(t, map[string]*config.Service{"/": persistService(t, true)})
+	for _, buffering := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unbuffered", true: "buffered"}[buffering], func(t *testing.T) {
+			svc := persistService(t, true)
+			svc.WSGI.Buffering, svc.WSGI.MaxTempFileSize = buffering, 1<<30
+			testPersistent(t, svc)
+		})
+	}
+}
+
+func testPersistent(t *testing.T, svc *config.Service) {
+	node := testNode(t, map[string]*config.Service{"/": svc})
 	_, base := startGatewayG(t, node)
 
 	if n := countConns(t, base, 20); n > 2 {
