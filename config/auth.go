@@ -43,7 +43,7 @@ func (d *decoder) decodeAuth(v *value, place string) *Auth {
 	}
 	if mv, mp := o.take("anonymous"); mv != nil && mv.kind != kNull {
 		if x, dyn := d.authMethod(mv, mp); x != nil {
-			an := &AnonymousAuth{Role: "anonymous", Dynamic: dyn} // Crossbar's default role
+			an := &AnonymousAuth{Dynamic: dyn}
 			if r, ok := x.str("role"); ok {
 				an.Role = r
 				if r == "" {
@@ -95,14 +95,6 @@ func (d *decoder) decodeAuth(v *value, place string) *Auth {
 				// the key on every login, so an absurd count is a mistake, not security.
 				u.integer("iterations", 1, 10_000_000, &w.Iterations)
 				u.integer("keylen", 1, 1024, &w.KeyLen)
-				if w.Salt != "" {
-					if w.Iterations == 0 {
-						w.Iterations = 1000 // Crossbar's default
-					}
-					if w.KeyLen == 0 {
-						w.KeyLen = 32 // Crossbar's default
-					}
-				}
 				c.Users[name] = w
 			})
 			x.done()
@@ -339,7 +331,8 @@ func (d *decoder) defaultRole(x *obj) string {
 	return r
 }
 
-// role reads a principal's optional `role`, else the method's default. Crossbar accepts a
+// role reads a principal's optional `role` ("" when absent: applyDefaults gives it the method's
+// default-role, def). Crossbar accepts a
 // principal without either and denies its every login ("no authrole assigned"): so does the
 // router, and Portico warns.
 func (d *decoder) role(u *obj, place, def string) string {
@@ -353,7 +346,7 @@ func (d *decoder) role(u *obj, place, def string) string {
 	case !u.has("role") && def == "":
 		d.warn(u.line(), place, "no \"role\" and no \"default-role\" for the method: its logins are denied (wamp.error.no_such_role), as in Crossbar")
 	}
-	return def
+	return ""
 }
 
 // authRealm reads a principal's optional `realm`.

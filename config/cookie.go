@@ -44,7 +44,7 @@ var cookieNamePat = regexp.MustCompile(`^[a-z][a-z0-9_]+$`)
 
 // decodeCookie reads a websocket path's `cookie` object.
 func (d *decoder) decodeCookie(v *value, place string) *Cookie {
-	c := &Cookie{Name: "cbtid", Length: 24, MaxAge: 7 * 24 * time.Hour, Store: "memory"}
+	c := &Cookie{}
 	o := d.object(v, place)
 	if name, ok := o.str("name"); ok {
 		if nv, np := o.take("name"); !cookieNamePat.MatchString(name) {

@@ -27,6 +27,9 @@ type decoder struct {
 	proxyAuths []proxyAuth
 	// fabricUplink is set when the controller names a management uplink (decodeFabric).
 	fabricUplink bool
+	// webOpts are the key paths of the web transports' `options`, by transport place, for
+	// the checks after the defaults.
+	webOpts map[string]string
 }
 
 func (d *decoder) add(line int, place, format string, args ...any) {

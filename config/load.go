@@ -138,8 +138,10 @@ func parse(data []byte, format, dir, shown string) (*Node, error) {
 		}
 		return nil, ps
 	}
-	d := &decoder{file: shown, lines: map[string]int{}}
+	d := &decoder{file: shown, lines: map[string]int{}, webOpts: map[string]string{}}
 	node := d.decodeNode(root, dir)
+	applyDefaults(node)
+	d.validate(node)
 	if len(d.probs) > 0 {
 		// In file order; problems without a line (cross-checks) keep their place at the end.
 		sort.SliceStable(d.probs, func(i, j int) bool {

@@ -15,7 +15,8 @@ type Node struct {
 	Dir string
 	// File is the absolute path of the file the config was read from ("" when built in code).
 	File string
-	// Version is the Crossbar config version (2). TOML files may omit it.
+	// Version is the Crossbar config version: 2, the only one read. Default 2: a config
+	// without `version` (TOML files, the seed's example) is read as version 2.
 	Version    int
 	Controller Controller
 	Workers    []Worker
@@ -82,6 +83,8 @@ type GuestWatch struct {
 	Action      string
 	// Timeout is `timeout` in seconds; default 1 (Crossbar's).
 	Timeout time.Duration
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // GuestStdin is a guest's `options.stdin`.
@@ -117,6 +120,8 @@ type Component struct {
 	// Transport is how a container component connects; nil for router components, which
 	// attach over a private socket of the router.
 	Transport *ComponentTransport
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // ComponentTransport is a container component's `transport`.
@@ -141,6 +146,8 @@ type ConnectEndpoint struct {
 	Path    string
 	Version int // 4 or 6, accepted for Crossbar
 	Timeout int // seconds; default 10, as Twisted's
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // WorkerOptions is a worker's `options`.
@@ -183,6 +190,8 @@ type Env struct {
 	InheritAll bool     // `inherit: true` (the default)
 	Inherit    []string // `inherit: ["PATH", ...]`
 	Vars       map[string]string
+
+	inheritSet bool // the file gave `inherit`, for applyDefaults
 }
 
 // Realm is one WAMP realm of a router worker.
@@ -224,6 +233,7 @@ type StoreEntry struct {
 	Place string
 	URI   string
 	Match string // "exact" (default), "prefix" or "wildcard"
+	// Limit is the entry's `limit`; default the store's Limit.
 	Limit int
 }
 
@@ -323,6 +333,8 @@ type RawSocket struct {
 	Debug bool
 	// Options are Portico's bounds of the transport (Crossbar's rawsocket has no `options`).
 	Options RawSocketOptions
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // DefaultRawSocketMaxConnections bounds a RawSocket transport's connections by default: the
@@ -496,6 +508,8 @@ type WebOptions struct {
 	// `compression`: `true` turns on gzip, brotli and zstd with the defaults below, or an
 	// object with the keys of Compression. Default off, as nginx's `gzip`.
 	Compression Compression
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // Compression is the transport option `compression`. The encoding is chosen by the request's
@@ -518,6 +532,10 @@ type Compression struct {
 	// level, brotli's quality (at most 6: above, an encoder takes 10 to 34 MiB), zstd's level.
 	// Key `level`. Default 1 (nginx `gzip_comp_level` 1).
 	Level int
+
+	// object is set when the file gave the object form, set its keys: for applyDefaults.
+	object bool
+	set    keySet
 }
 
 // Enabled reports whether any encoding is on.
@@ -660,8 +678,7 @@ type WSGI struct {
 	// WorkerEnv is the worker's `options.env` (which variables are inherited).
 	WorkerEnv Env
 
-	// Which keys the path set itself; the others take the transport's value.
-	bodySizeSet, bufferingSet bool
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // WebSocket serves the WAMP router of the worker.
@@ -677,6 +694,8 @@ type WebSocket struct {
 	Debug bool
 	// Cookie is the path's cookie tracking (`cookie`, config/cookie.go); nil when off.
 	Cookie *Cookie
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // Auth is a websocket path's `auth` object: one entry per WAMP authentication method, each
@@ -797,7 +816,8 @@ type WAMPCRAUser struct {
 	// Crossbar, the key the client derives from its password: autobahn's
 	// auth.derive_key(password, salt, iterations, keylen), a base64 string.
 	Secret string
-	// Role is the authrole the client gets. Required.
+	// Role is the authrole the client gets; default the method's `default-role`. One of the
+	// two is required.
 	Role string
 	// Realm, when set, is the realm the client joins whatever its HELLO asked.
 	Realm string
@@ -855,7 +875,9 @@ type WebSocketOptions struct {
 	AutoPingInterval time.Duration
 	AutoPingTimeout  time.Duration
 	// AllowedOrigins lists Origin patterns ("*" wildcards) accepted on upgrade; default all.
-	AllowedOrigins  []string
+	AllowedOrigins []string
+	// AllowNullOrigin accepts the Origin "null" (a page from a file: or a sandbox). Default
+	// false.
 	AllowNullOrigin bool
 	// Compression enables permessage-deflate (RFC 7692). Crossbar writes
 	// `"compression": {"deflate": {...}}`; Portico also takes `true`.
@@ -881,6 +903,8 @@ type WebSocketOptions struct {
 	OutQueueTimeout time.Duration
 	// SessionLimits bound what one WAMP session of this path may hold (Portico's keys).
 	SessionLimits
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // SessionLimits are Portico's bounds on one WAMP session, set in a websocket path's `options`
@@ -939,6 +963,8 @@ type Static struct {
 	MimeTypes map[string]string
 	// FollowSymlinks serves symlinks pointing outside the directory. Default false.
 	FollowSymlinks bool
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // Redirect answers every request with a redirect.
@@ -972,6 +998,8 @@ type LongPoll struct {
 	// debug_transport_id): one open at a time; a new open closes the one before. Debug
 	// (key debug) is accepted and ignored: Portico's log level is its own.
 	DebugTransportID string
+
+	set keySet // the keys the file gave, for applyDefaults
 }
 
 // JSON answers with a fixed JSON value.

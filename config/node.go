@@ -36,7 +36,7 @@ func contains(l []string, s string) bool {
 // decodeNode decodes a whole node from the tree. dir is the absolute node directory that
 // relative paths are resolved against.
 func (d *decoder) decodeNode(root *value, dir string) *Node {
-	n := &Node{Dir: dir, Version: 2}
+	n := &Node{Dir: dir}
 	d.cbdir = dir
 	o := d.object(root, "")
 	if v, p := o.take("version"); v != nil && v.kind != kNull {
@@ -151,14 +151,12 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	if id, ok := o.str("id"); ok {
 		w.ID = id
 	}
-	w.Options.Env.InheritAll = true // Crossbar's default, also without any options
 	switch typ {
 	case "guest":
 		d.decodeGuest(o, place, dir, &w)
 		o.done()
 		return w, true
 	case "container":
-		w.Options.Restart, w.Options.Shutdown = "restart-never", "shutdown-manual" // Crossbar's
 		if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
 			d.decodeWorkerOptions(ov, op, dir, &w.Options, true)
 		}
@@ -171,9 +169,6 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 		o.done()
 		return w, true
 	}
-	w.Options.MaxRetainedEvents = 10000
-	w.Options.MaxRetainedBytes = 16 << 20
-	w.Options.AuthorizerTimeout = 10 * time.Second
 	if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
 		d.decodeWorkerOptions(ov, op, dir, &w.Options, false)
 	}
@@ -264,9 +259,10 @@ func (d *decoder) restartShutdown(o *obj, wo *WorkerOptions) {
 			wo.Shutdown = sh
 		}
 	}
-	// Crossbar's check_container_options refuses the same pairs.
+	// Crossbar's check_container_options refuses the same pairs (unset, they are its defaults
+	// restart-never and shutdown-manual).
 	switch {
-	case wo.Restart == "restart-always" && wo.Shutdown != "shutdown-manual":
+	case wo.Restart == "restart-always" && wo.Shutdown != "" && wo.Shutdown != "shutdown-manual":
 		sv, sp := o.take("shutdown")
 		d.add(sv.line, sp, "%q cannot be combined with restart %q (a restarted component never stops for good), as in Crossbar", wo.Shutdown, wo.Restart)
 	case wo.Restart == "restart-on-failed" && wo.Shutdown == "shutdown-on-any-component-failed":
@@ -277,10 +273,11 @@ func (d *decoder) restartShutdown(o *obj, wo *WorkerOptions) {
 
 // decodeEnv reads `env` of worker options: Crossbar's check_process_env.
 func (d *decoder) decodeEnv(o *obj) Env {
-	env := Env{InheritAll: true}
+	var env Env
 	if ev, ep := o.take("env"); ev != nil && ev.kind != kNull {
 		e := d.object(ev, ep)
 		if iv, ip := e.take("inherit"); iv != nil {
+			env.inheritSet = true
 			switch iv.kind {
 			case kBool:
 				env.InheritAll = iv.b
@@ -307,7 +304,7 @@ func (d *decoder) decodeEnv(o *obj) Env {
 
 // decodeGuest reads a guest worker (Crossbar's check_guest).
 func (d *decoder) decodeGuest(o *obj, place, dir string, w *Worker) {
-	g := &Guest{Workdir: dir, Stdout: "log", Stderr: "log"}
+	g := &Guest{}
 	w.Guest = g
 	if exe, ok := o.str("executable"); ok && exe != "" {
 		g.Executable = exe
@@ -317,7 +314,6 @@ func (d *decoder) decodeGuest(o *obj, place, dir string, w *Worker) {
 	if args, ok := o.strList("arguments", false); ok {
 		g.Arguments = args
 	}
-	w.Options.Restart = "restart-never"
 	ov, op := o.take("options")
 	if ov == nil || ov.kind == kNull {
 		return
@@ -371,7 +367,7 @@ func (d *decoder) decodeGuest(o *obj, place, dir string, w *Worker) {
 	}
 	if wv, wp := x.take("watch"); wv != nil && wv.kind != kNull {
 		wo := d.object(wv, wp)
-		gw := &GuestWatch{Timeout: time.Second}
+		gw := &GuestWatch{set: wo.present()}
 		if ds, ok := wo.strList("directories", false); ok {
 			for _, dd := range ds {
 				gw.Directories = append(gw.Directories, abs(dir, dd))
@@ -466,8 +462,8 @@ func (d *decoder) decodeComponent(v *value, place, dir string, router bool) Comp
 	if ev, _ := o.take("extra"); ev != nil {
 		c.Extra = ev.iface()
 	}
+	c.set = o.present()
 	if router {
-		c.Role = "anonymous" // Crossbar's default for router components
 		if r, ok := o.str("role"); ok {
 			c.Role = r
 		}
@@ -528,7 +524,7 @@ func (d *decoder) decodeConnectTransport(v *value, place, dir string) *Component
 		return t
 	}
 	e := d.object(ev, ep)
-	t.Endpoint.Timeout = 10
+	t.Endpoint.set = e.present()
 	et, ok := e.str("type")
 	switch {
 	case !ok:
@@ -603,7 +599,7 @@ const (
 )
 
 func (d *decoder) decodeRealmStore(v *value, place string) *RealmStore {
-	s := &RealmStore{Place: place, Limit: defaultStoreLimit, MaxBytes: defaultStoreMaxBytes}
+	s := &RealmStore{Place: place}
 	o := d.object(v, place)
 	t, ok := o.str("type")
 	switch {
@@ -633,7 +629,7 @@ func (d *decoder) decodeRealmStore(v *value, place string) *RealmStore {
 		var out []StoreEntry
 		es, ep := o.list(key)
 		for i, ev := range es {
-			out = append(out, d.decodeStoreEntry(ev, elemPlace(ev, ep, i), s.Limit))
+			out = append(out, d.decodeStoreEntry(ev, elemPlace(ev, ep, i)))
 		}
 		return out
 	}
@@ -643,8 +639,8 @@ func (d *decoder) decodeRealmStore(v *value, place string) *RealmStore {
 	return s
 }
 
-func (d *decoder) decodeStoreEntry(v *value, place string, limit int) StoreEntry {
-	e := StoreEntry{Place: place, Match: "exact", Limit: limit}
+func (d *decoder) decodeStoreEntry(v *value, place string) StoreEntry {
+	e := StoreEntry{Place: place}
 	o := d.object(v, place)
 	if m, ok := o.str("match"); ok {
 		mv, mp := o.take("match")
@@ -663,7 +659,11 @@ func (d *decoder) decodeStoreEntry(v *value, place string, limit int) StoreEntry
 		}
 		if !valid {
 			uv, up := o.take("uri")
-			d.add(uv.line, up, "%q is not a valid WAMP URI for match %q", uri, e.Match)
+			match := e.Match
+			if match == "" {
+				match = "exact" // what applyDefaults makes of an entry without match
+			}
+			d.add(uv.line, up, "%q is not a valid WAMP URI for match %q", uri, match)
 		}
 		e.URI = uri
 	}
@@ -859,7 +859,6 @@ func (d *decoder) decodeTransport(v *value, place, dir string, w *Worker) (Trans
 		t.Endpoint = d.decodeEndpoint(ev, ep, dir)
 		d.lines[ep] = ev.line
 	}
-	t.Options = defaultWebOptions()
 	switch typ {
 	case "web":
 		d.decodeWebTransport(o, place, dir, w, &t)
@@ -888,6 +887,8 @@ var servedTransports = []string{"web", "websocket", "rawsocket", "universal"}
 func (d *decoder) decodeWebTransport(o *obj, place, dir string, w *Worker, t *Transport) {
 	ov, op := o.take("options")
 	if ov != nil && ov.kind != kNull {
+		d.lines[op] = ov.line
+		d.webOpts[t.Place] = op
 		d.decodeWebOptions(ov, op, dir, &t.Options)
 		if t.Options.RedirectHTTPS != 0 && t.Endpoint.TLS != nil {
 			d.add(ov.line, op+".redirect_https", "the transport is HTTPS already (endpoint.tls): it would redirect to itself; set redirect_https on the plain HTTP transport")
@@ -913,7 +914,6 @@ func (d *decoder) decodeWebTransport(o *obj, place, dir string, w *Worker, t *Tr
 			t.Paths[k] = svc
 		}
 	}
-	d.inheritBodyOptions(t.Paths, &t.Options, ov, op)
 }
 
 // decodeUniversal reads a universal transport: `rawsocket` (one RawSocket configuration),
@@ -975,12 +975,7 @@ func (d *decoder) decodeUniversal(o *obj, place, dir string, w *Worker, t *Trans
 // `rawsocket` of a universal one); Crossbar's keys (check_listening_transport_rawsocket)
 // and Portico's `options`.
 func (d *decoder) decodeRawSocket(o *obj, place string) *RawSocket {
-	r := &RawSocket{Place: place, MaxMessageSize: DefaultMaxMessageSize, Options: RawSocketOptions{
-		MaxConnections: DefaultRawSocketMaxConnections,
-		WriteTimeout:   60 * time.Second,
-		OutQueueLimit:  1024,
-		SessionLimits:  DefaultSessionLimits(),
-	}}
+	r := &RawSocket{Place: place, set: o.present()}
 	r.Serializers = d.decodeSerializers(o)
 	// Crossbar reads max_message_size beside the endpoint and, in newer nodes, in options.
 	maxMessageSize := func(o *obj) {
@@ -1009,7 +1004,6 @@ func (d *decoder) decodeRawSocket(o *obj, place string) *RawSocket {
 		if x.duration("write_timeout", &r.Options.WriteTimeout) && r.Options.WriteTimeout <= 0 {
 			wv, wp := x.take("write_timeout")
 			d.add(wv.line, wp, "0 is not allowed: write_timeout bounds how long a client that stops reading holds its session")
-			r.Options.WriteTimeout = 60 * time.Second
 		}
 		x.integer("out_queue_limit", 1, 1<<24, &r.Options.OutQueueLimit)
 		d.decodeSessionLimits(x, &r.Options.SessionLimits)
@@ -1021,11 +1015,12 @@ func (d *decoder) decodeRawSocket(o *obj, place string) *RawSocket {
 // rawsocketMaxFrame is the largest payload of a RawSocket frame (a 24-bit length).
 const rawsocketMaxFrame = 1<<24 - 1
 
-// decodeSerializers reads `serializers`: default all Portico speaks.
+// decodeSerializers reads `serializers` (nil when absent: applyDefaults makes it all Portico
+// speaks).
 func (d *decoder) decodeSerializers(o *obj) []string {
 	ss, ok := o.strList("serializers", false)
 	if !ok {
-		return append([]string(nil), knownSerializers...)
+		return nil
 	}
 	sv, sp := o.take("serializers")
 	var out []string
@@ -1042,48 +1037,69 @@ func (d *decoder) decodeSerializers(o *obj) []string {
 	return out
 }
 
-// inheritBodyOptions gives wsgi paths that did not set them the transport's max_body_size and
-// request_buffering, and checks that one body at a path's bound fits the spool bounds:
-// otherwise a lone upload would be refused by a bound meant for many.
-func (d *decoder) inheritBodyOptions(paths map[string]*Service, wo *WebOptions, ov *value, op string) {
-	optLine := 0
-	if ov != nil {
-		optLine = ov.line
-	}
-	if ov != nil {
-		switch {
-		case wo.MaxSpoolSize > 0 && wo.MaxSpoolPerClient > wo.MaxSpoolSize:
-			d.add(optLine, op+".max_spool_per_client", "%d is above max_spool_size %d: raise max_spool_size", wo.MaxSpoolPerClient, wo.MaxSpoolSize)
-		case wo.MaxSpoolSize > 0 && wo.MaxSpoolPerClient == 0:
-			d.add(optLine, op+".max_spool_per_client", "0 (unlimited) while max_spool_size is %d: one client could take the whole spool; set a bound, or make both 0", wo.MaxSpoolSize)
+// checkBodies checks, once the defaults are in, that one body at a wsgi path's bound fits the
+// transport's spool bounds: otherwise a lone upload would be refused by a bound meant for many.
+func (d *decoder) checkBodies(n *Node) {
+	for _, w := range n.Workers {
+		for _, t := range w.Transports {
+			wo := &t.Options
+			op := d.webOpts[t.Place]
+			if op == "" {
+				op = t.Place + ".options"
+			}
+			optLine := d.lines[op]
+			switch {
+			case wo.MaxSpoolSize > 0 && wo.MaxSpoolPerClient > wo.MaxSpoolSize:
+				d.add(optLine, op+".max_spool_per_client", "%d is above max_spool_size %d: raise max_spool_size", wo.MaxSpoolPerClient, wo.MaxSpoolSize)
+			case wo.MaxSpoolSize > 0 && wo.MaxSpoolPerClient == 0:
+				d.add(optLine, op+".max_spool_per_client", "0 (unlimited) while max_spool_size is %d: one client could take the whole spool; set a bound, or make both 0", wo.MaxSpoolSize)
+			}
+			d.checkPathBodies(t.Paths, wo, optLine, op)
 		}
 	}
-	d.inheritPaths(paths, wo, optLine, op)
 }
 
-func (d *decoder) inheritPaths(paths map[string]*Service, wo *WebOptions, optLine int, op string) {
+func (d *decoder) checkPathBodies(paths map[string]*Service, wo *WebOptions, optLine int, op string) {
 	for _, svc := range paths {
 		if svc == nil {
 			continue
 		}
 		if svc.Paths != nil {
-			d.inheritPaths(svc.Paths, wo, optLine, op)
+			d.checkPathBodies(svc.Paths, wo, optLine, op)
 		}
 		w := svc.WSGI
 		if w == nil {
 			continue
 		}
 		line := optLine
-		if w.bodySizeSet {
+		if w.set.has("max_body_size") {
 			line = d.lines[svc.Place]
-		} else {
-			w.MaxBodySize = wo.MaxBodySize
-		}
-		if !w.bufferingSet {
-			w.RequestBuffering = wo.RequestBuffering
 		}
 		if lim := wo.MaxSpoolPerClient; lim > 0 && w.MaxBodySize > lim {
 			d.add(line, svc.Place+".max_body_size", "%d is above the transport's max_spool_per_client %d, so one such body would be refused: raise %s.max_spool_per_client (and max_spool_size), or lower max_body_size", w.MaxBodySize, lim, op)
+		}
+	}
+}
+
+// checkThreads checks a wsgi path's thread pool bounds once their defaults are in.
+func (d *decoder) checkThreads(paths map[string]*Service) {
+	for _, svc := range paths {
+		if svc == nil {
+			continue
+		}
+		d.checkThreads(svc.Paths)
+		if ws := svc.WSGI; ws != nil && ws.MinThreads > ws.MaxThreads {
+			d.add(d.lines[svc.Place], svc.Place, "minthreads %d is above maxthreads %d", ws.MinThreads, ws.MaxThreads)
+		}
+	}
+}
+
+// validate checks what depends on defaulted values; it runs after applyDefaults.
+func (d *decoder) validate(n *Node) {
+	d.checkBodies(n)
+	for _, w := range n.Workers {
+		for _, t := range w.Transports {
+			d.checkThreads(t.Paths)
 		}
 	}
 }
@@ -1146,10 +1162,6 @@ func (d *decoder) decodeEndpoint(v *value, place, dir string) Endpoint {
 				d.add(iv.line, ip, "%q is not an IP address", iface)
 			}
 			e.Interface = iface
-		}
-		e.Version = 4
-		if strings.Contains(e.Interface, ":") {
-			e.Version = 6
 		}
 		if o.has("version") {
 			vv, vp := o.take("version")
@@ -1283,22 +1295,6 @@ func statMsg(err error, path string) string {
 	return err.Error()
 }
 
-func defaultWebOptions() WebOptions {
-	return WebOptions{
-		HSTSMaxAge:        31536000,
-		MaxHeaderSize:     DefaultMaxHeaderSize,
-		HeaderReadTimeout: 60 * time.Second,
-		BodyReadTimeout:   60 * time.Second,
-		IdleTimeout:       75 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		MaxBodySize:       DefaultMaxBodySize,
-		RequestBuffering:  true,
-		MaxSpoolSize:      DefaultMaxSpoolSize,
-		MaxSpoolPerClient: DefaultMaxSpoolPerClient,
-		RealIPHeader:      "X-Forwarded-For",
-	}
-}
-
 // Request body defaults. nginx bounds one body at 1m (client_max_body_size) and nothing else;
 // Crossbar bounds nothing. 100m lets apps take photos, documents and short videos without
 // configuration, while one request cannot fill the disk; it is also the largest upload
@@ -1323,6 +1319,7 @@ const DefaultMaxHeaderSize = 16 << 10
 
 func (d *decoder) decodeWebOptions(v *value, place, dir string, wo *WebOptions) {
 	o := d.object(v, place)
+	wo.set = o.present()
 	wo.Headers = d.decodeHeaders(o)
 	wo.ErrorPages = d.decodeErrorPages(o, dir)
 	if rv, rp := o.take("redirect_https"); rv != nil {
@@ -1398,23 +1395,18 @@ func (d *decoder) decodeCompression(o *obj, c *Compression) {
 	if v == nil || v.kind == kNull {
 		return
 	}
-	on := func() {
-		*c = Compression{Gzip: true, Brotli: true, Zstd: true, MinLength: DefaultCompressMinLength,
-			Types: DefaultCompressTypes, Level: 1}
-	}
 	switch v.kind {
 	case kBool:
-		if v.b {
-			on()
-		}
+		// true: every encoding, with the defaults of the rest.
+		c.Gzip, c.Brotli, c.Zstd = v.b, v.b, v.b
 		return
 	case kMap:
 	default:
 		d.add(v.line, p, "want true, false or an object (gzip, brotli, zstd, min_length, types, level), got %s", v.kind)
 		return
 	}
-	on()
 	x := d.object(v, p)
+	c.object, c.set = true, x.present()
 	x.boolean("gzip", &c.Gzip)
 	x.boolean("brotli", &c.Brotli)
 	x.boolean("zstd", &c.Zstd)
@@ -1422,7 +1414,6 @@ func (d *decoder) decodeCompression(o *obj, c *Compression) {
 	x.integer("level", 1, 9, &c.Level)
 	if types, ok := x.strList("types", true); ok {
 		tv, tp := x.take("types")
-		c.Types = nil
 		for i, t := range types {
 			t = strings.ToLower(strings.TrimSpace(t))
 			typ, sub, found := strings.Cut(t, "/")
@@ -1524,14 +1515,11 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 }
 
 func (d *decoder) decodeWSGI(o *obj, place, dir string, w *Worker) *WSGI {
-	ws := &WSGI{MinThreads: 5, MaxThreads: 20}
+	ws := &WSGI{set: o.present()}
 	ws.Module, _ = o.str("module")
 	ws.Object, _ = o.str("object")
 	o.integer("minthreads", 1, 1024, &ws.MinThreads)
 	o.integer("maxthreads", 1, 1024, &ws.MaxThreads)
-	if ws.MinThreads > ws.MaxThreads {
-		d.add(o.line(), place, "minthreads %d is above maxthreads %d", ws.MinThreads, ws.MaxThreads)
-	}
 	if uv, up := o.take("upstream"); uv != nil && uv.kind != kNull {
 		var elems []*value
 		switch uv.kind {
@@ -1571,17 +1559,8 @@ func (d *decoder) decodeWSGI(o *obj, place, dir string, w *Worker) *WSGI {
 			d.add(o.line(), place, "missing \"object\" (the WSGI callable in the module, e.g. \"app\"), or set \"upstream\" to a running uwsgi")
 		}
 	}
-	procSet := o.integer("processes", 1, 1024, &ws.Processes)
-	threadSet := o.integer("threads", 1, 1024, &ws.Threads)
-	if !procSet {
-		ws.Processes = 2
-	}
-	if !threadSet {
-		// Crossbar runs the app on a pool of at most maxthreads threads in one process;
-		// spread the same number over the uwsgi processes.
-		ws.Threads = max(1, ws.MaxThreads/ws.Processes)
-	}
-	ws.UWSGI = "uwsgi"
+	o.integer("processes", 1, 1024, &ws.Processes)
+	o.integer("threads", 1, 1024, &ws.Threads)
 	if b, ok := o.str("uwsgi"); ok {
 		ws.UWSGI = b
 	}
@@ -1591,7 +1570,6 @@ func (d *decoder) decodeWSGI(o *obj, place, dir string, w *Worker) *WSGI {
 	if v, vp := o.take("uwsgi_persistent"); v != nil && v.kind != kNull && !launched {
 		d.add(v.line, vp, "applies to a launched uwsgi only: remove it, or remove \"upstream\" to let Portico launch uwsgi")
 	}
-	ws.Persistent = launched // measured faster (contrib/bench/RESULTS.md); false turns it off
 	o.boolean("uwsgi_persistent", &ws.Persistent)
 	ws.WorkerEnv = w.Options.Env
 	if len(w.Options.Env.Vars) > 0 {
@@ -1608,22 +1586,13 @@ func (d *decoder) decodeWSGI(o *obj, place, dir string, w *Worker) *WSGI {
 			ws.Env[k] = v
 		}
 	}
-	if !o.integer("max_concurrency", 1, 1<<20, &ws.MaxConcurrency) {
-		if launched {
-			ws.MaxConcurrency = ws.Processes * ws.Threads
-		} else {
-			ws.MaxConcurrency = 64
-		}
-	}
-	ws.QueueTimeout, ws.ConnectTimeout, ws.ReadTimeout, ws.SendTimeout = 60*time.Second, 60*time.Second, 60*time.Second, 60*time.Second
+	o.integer("max_concurrency", 1, 1<<20, &ws.MaxConcurrency)
 	o.duration("queue_timeout", &ws.QueueTimeout)
 	o.duration("connect_timeout", &ws.ConnectTimeout)
 	o.duration("read_timeout", &ws.ReadTimeout)
 	o.duration("send_timeout", &ws.SendTimeout)
-	ws.bodySizeSet = o.size("max_body_size", &ws.MaxBodySize)
-	ws.bufferingSet = o.has("request_buffering")
+	o.size("max_body_size", &ws.MaxBodySize)
 	o.boolean("request_buffering", &ws.RequestBuffering)
-	ws.Buffering, ws.MaxTempFileSize = true, DefaultMaxTempFileSize
 	o.boolean("buffering", &ws.Buffering)
 	o.size("max_temp_file_size", &ws.MaxTempFileSize)
 	if roots, ok := o.strList("sendfile_roots", false); ok {
@@ -1631,16 +1600,13 @@ func (d *decoder) decodeWSGI(o *obj, place, dir string, w *Worker) *WSGI {
 			ws.SendfileRoots = append(ws.SendfileRoots, abs(dir, r))
 		}
 	}
-	ws.Balance = "round_robin"
 	if b, ok := o.str("balance"); ok {
 		bv, bp := o.take("balance")
 		if d.oneOf(bv.line, bp, "balance", b, "round_robin", "least_conn") {
 			ws.Balance = b
 		}
 	}
-	ws.MaxFails = 1
 	o.integer("max_fails", 0, 1<<20, &ws.MaxFails)
-	ws.FailTimeout = 10 * time.Second
 	o.duration("fail_timeout", &ws.FailTimeout)
 	ws.Vars = d.decodeVars(o)
 	o.boolean("intercept_errors", &ws.InterceptErrors)
@@ -1694,20 +1660,12 @@ var (
 )
 
 func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
-	ws := &WebSocket{Options: WebSocketOptions{
-		EnableWebStatus:       true,
-		OpenHandshakeTimeout:  5 * time.Second, // autobahn WebSocketServerFactory default
-		CloseHandshakeTimeout: time.Second,     // autobahn default
-		OutQueueLimit:         1024,
-		MaxMessageSize:        DefaultMaxMessageSize,
-		SessionLimits:         DefaultSessionLimits(),
-		OutQueueBytes:         4 << 20,
-		OutQueueTimeout:       10 * time.Second, // nats-server's write_deadline
-	}}
+	ws := &WebSocket{set: o.present()}
 	ws.Serializers = d.decodeSerializers(o)
 	if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
 		wo := &ws.Options
 		x := d.object(ov, op)
+		wo.set = x.present()
 		var n int64
 		if x.size("max_message_size", &n) {
 			if n > 1<<31-1 {
@@ -1781,26 +1739,11 @@ func (d *decoder) decodeWebSocket(o *obj) *WebSocket {
 	return ws
 }
 
-// DefaultSessionLimits are the session bounds of a websocket path that sets none, and of the
-// router's sessions served without a configuration (in-process peers).
-func DefaultSessionLimits() SessionLimits {
-	return SessionLimits{
-		AuthTimeout:       10 * time.Second,
-		MaxSubscriptions:  10000,
-		MaxRegistrations:  10000,
-		MaxTestaments:     100,
-		MaxCallsInFlight:  10000,
-		MaxTestamentBytes: 64 << 10,
-		MaxURILength:      4096,
-	}
-}
-
 // decodeSessionLimits reads the session bounds of a websocket path's options.
 func (d *decoder) decodeSessionLimits(x *obj, l *SessionLimits) {
 	if x.duration("auth_timeout", &l.AuthTimeout) && l.AuthTimeout <= 0 {
 		av, ap := x.take("auth_timeout")
 		d.add(av.line, ap, "0 is not allowed: auth_timeout bounds the WAMP opening handshake and must be positive")
-		l.AuthTimeout = DefaultSessionLimits().AuthTimeout
 	}
 	x.integer("max_subscriptions", 1, 1<<30, &l.MaxSubscriptions)
 	x.integer("max_registrations", 1, 1<<30, &l.MaxRegistrations)
@@ -1819,9 +1762,7 @@ func (d *decoder) decodeSessionLimits(x *obj, l *SessionLimits) {
 }
 
 func (d *decoder) decodeStatic(o *obj, place, dir string) *Static {
-	st := &Static{DefaultFile: "index.html"}
-	cache := 12 * 60 * 60 // Crossbar's default cache_timeout: 12 hours
-	st.CacheTimeout = &cache
+	st := &Static{}
 	if s, ok := o.str("directory"); ok {
 		st.Directory = abs(dir, s)
 		dv, dp := o.take("directory")
@@ -1842,6 +1783,9 @@ func (d *decoder) decodeStatic(o *obj, place, dir string) *Static {
 	}
 	if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
 		x := d.object(ov, op)
+		if x.v.get("cache_timeout") != nil { // null too: no caching header
+			st.set = keySet{"cache_timeout": true}
+		}
 		x.boolean("enable_directory_listing", &st.EnableDirectoryListing)
 		if cv, cp := x.take("cache_timeout"); cv != nil {
 			if cv.kind == kNull || cv.kind == kBool && !cv.b {
@@ -1881,7 +1825,7 @@ func (d *decoder) decodeStatic(o *obj, place, dir string) *Static {
 }
 
 func (d *decoder) decodeRedirect(o *obj, place string) *Redirect {
-	r := &Redirect{Code: 302} // twisted.web.util.Redirect, which Crossbar uses, answers 302
+	r := &Redirect{}
 	if u, ok := o.str("url"); ok {
 		uv, up := o.take("url")
 		if pu, err := url.Parse(u); err != nil || u == "" || (pu.Scheme == "" && !strings.HasPrefix(u, "/")) {
@@ -1906,13 +1850,13 @@ func (d *decoder) decodeRedirect(o *obj, place string) *Redirect {
 // check_web_path_service_longpoll; defaults from crossbar/webservice/wap.py's
 // RouterWebServiceLongPoll).
 func (d *decoder) decodeLongPoll(o *obj) *LongPoll {
-	lp := &LongPoll{RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
-		QueueLimitBytes: 128 << 10, QueueLimitMessages: 100}
+	lp := &LongPoll{}
 	ov, op := o.take("options")
 	if ov == nil || ov.kind == kNull {
 		return lp
 	}
 	x := d.object(ov, op)
+	lp.set = x.present()
 	var debug bool
 	x.boolean("debug", &debug)
 	if id, ok := x.str("debug_transport_id"); ok {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/valyala/fasthttp"
+
 	"portico/config"
 	"portico/gateway/launch"
 )
@@ -159,6 +161,10 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		}
 		q := g.spools[t.Place] // made by build, with this configuration's limits
 		s.quota, s.spoolDir = q, q.dir
+		s.upgraded, s.maxUpgraded = g.upgraded.of(t.Place), int64(t.Options.MaxConnections)
+		if s.maxUpgraded <= 0 {
+			s.maxUpgraded = fasthttp.DefaultConcurrency // what max_connections 0 means for HTTP too
+		}
 		return s, nil
 	case "websocket":
 		ref, err := g.routerFor(w)

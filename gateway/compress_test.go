@@ -76,8 +76,9 @@ func startCompressApp(t *testing.T) string {
 // compressNode is testNode with `compression = true`.
 func compressNode(t *testing.T, paths map[string]*config.Service) *config.Node {
 	node := testNode(t, paths)
-	node.Workers[0].Transports[0].Options.Compression = config.Compression{Gzip: true, Brotli: true, Zstd: true,
-		MinLength: config.DefaultCompressMinLength, Types: config.DefaultCompressTypes, Level: 1}
+	tr := &node.Workers[0].Transports[0]
+	tr.Options.Compression = config.Compression{Gzip: true, Brotli: true, Zstd: true}
+	config.TransportWithDefaults(tr) // min_length, types and level
 	return node
 }
 

@@ -20,10 +20,12 @@ func TestErrorPages(t *testing.T) {
 	intercepting := wsgiUpstream(sock)
 	intercepting.WSGI.InterceptErrors = true
 	dead := wsgiUpstream(filepath.Join(t.TempDir(), "nobody.sock"))
-	node := testNode(t, map[string]*config.Service{"app": wsgiUpstream(sock), "icpt": intercepting, "dead": dead})
+	capped := wsgiUpstream(sock)
+	capped.WSGI.MaxBodySize = 10
+	node := testNode(t, map[string]*config.Service{"app": wsgiUpstream(sock), "icpt": intercepting, "dead": dead, "capped": capped})
 	pages := map[int]string{}
-	for status, body := range map[int]string{404: "<h1>not here</h1>", 502: "<h1>down</h1>", 500: "{\"error\": 500}", 431: "too big"} {
-		name := filepath.Join(node.Dir, map[int]string{404: "404.html", 502: "502.html", 500: "500.json", 431: "431.txt"}[status])
+	for status, body := range map[int]string{404: "<h1>not here</h1>", 502: "<h1>down</h1>", 500: "{\"error\": 500}", 431: "too big", 413: "<p>smaller, please</p>"} {
+		name := filepath.Join(node.Dir, map[int]string{404: "404.html", 502: "502.html", 500: "500.json", 431: "431.txt", 413: "413.html"}[status])
 		if err := os.WriteFile(name, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -68,6 +70,15 @@ func TestErrorPages(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 431 || string(b) != "too big" || resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
 		t.Errorf("oversized head: %d %q %q, want 431 with the page and the headers", resp.StatusCode, b, resp.Header)
+	}
+
+	// A body announced too large with Expect: 100-continue is refused before it is sent, by
+	// the hook fasthttp runs instead of the handler: the page and the headers still apply.
+	resp = rawRequest(t, base, "POST /capped/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 500\r\nExpect: 100-continue\r\n\r\n")
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 413 || string(b) != "<p>smaller, please</p>" || resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Errorf("Expect: 100-continue over max_body_size: %d %q %q, want 413 with the page and the headers", resp.StatusCode, b, resp.Header)
 	}
 }
 

@@ -30,6 +30,7 @@ var (
 	errHeaderName     = errors.New("header name is not a token")
 	errUserinfo       = errors.New("request target has userinfo")
 	errBadHost        = errors.New("host is not an RFC 3986 host")
+	errPrecondition   = errors.New("If-Match or If-Unmodified-Since does not hold")
 )
 
 // clientReason is a refusal whose reason is meant for the client, such as why a WebSocket
@@ -84,6 +85,7 @@ func (e *interceptedError) Error() string {
 //	long-poll open or send body refused 400 (Crossbar's reason in the body)
 //	long-poll transports over max_conn. 503; a send the session does not take in 10s: 503
 //	plain GET where only WebSocket is   426 (Upgrade: websocket)
+//	If-Match, If-Unmodified-Since fail  412 (static files)
 //	client body too slow / broken       408 / 400
 //	request body temporary file failed  500
 //	X-Sendfile outside sendfile_roots,  500 (the app asked for what the proxy must not or
@@ -137,6 +139,8 @@ func statusOf(err error) int {
 		return fasthttp.StatusForbidden
 	case errors.Is(err, errMethod):
 		return fasthttp.StatusMethodNotAllowed
+	case errors.Is(err, errPrecondition):
+		return fasthttp.StatusPreconditionFailed
 	case errors.Is(err, errUpgradeRequired):
 		return fasthttp.StatusUpgradeRequired
 	case errors.Is(err, errNotImplemented):

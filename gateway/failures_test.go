@@ -249,14 +249,17 @@ func TestRetryRules(t *testing.T) {
 	// Sends half a status line, then hangs up.
 	partial := uwsgitest.Serve(t, func(w io.Writer, _ *uwsgitest.Request) { _, _ = io.WriteString(w, "HTTP/1.1 200") })
 	pair := func(first string) *config.Service {
-		// max_fails 0: the failing upstream stays in the rotation, so every other request
-		// lands on it first.
 		return &config.Service{Type: "wsgi", WSGI: &config.WSGI{Upstreams: []string{"unix:" + first, "unix:" + sock}}}
 	}
 	nowhere := filepath.Join(t.TempDir(), "nobody.sock")
-	base := startGateway(t, testNode(t, map[string]*config.Service{
-		"silent": pair(silent.Path), "partial": pair(partial.Path), "nowhere": pair(nowhere),
-	}))
+	paths := map[string]*config.Service{"silent": pair(silent.Path), "partial": pair(partial.Path), "nowhere": pair(nowhere)}
+	node := testNode(t, paths)
+	for _, svc := range paths {
+		// max_fails 0 (set after the defaults, whose 1 it replaces): the failing upstream
+		// stays in the rotation, so every other request lands on it first.
+		svc.WSGI.MaxFails = 0
+	}
+	base := startGateway(t, node)
 
 	do := func(method, path, body string) int {
 		t.Helper()

@@ -41,8 +41,10 @@ type Gateway struct {
 	shutdowned bool
 
 	// Request body spools, see buffering.go.
-	spools   map[string]*spoolQuota // by transport place
-	spoolDir string                 // the default spool directory, made when first needed
+	spools map[string]*spoolQuota // by transport place
+	// upgraded counts each transport's live upgraded connections (websocket.go connSlots).
+	upgraded connSlots
+	spoolDir string // the default spool directory, made when first needed
 }
 
 // server is one listening transport: HTTP (web, websocket), RawSocket, or both (universal).
@@ -55,6 +57,16 @@ type server struct {
 	ln    net.Listener
 	table atomic.Pointer[pathTable]
 	done  chan error
+	// maxConns is max_connections of an HTTP transport, enforced by limit (connlimit.go).
+	maxConns int64
+}
+
+// limit wraps ln so that past maxConns connections a new one is answered 503 with the
+// transport's page and headers (connlimit.go).
+func (s *server) limit(ln net.Listener) net.Listener {
+	l := &limitListener{Listener: ln, s: s, max: s.maxConns}
+	s.srv.ConnState = l.connState
+	return l
 }
 
 // pathTable is what a transport serves; a reload builds a new one and swaps it in.
@@ -228,6 +240,11 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 	s := &server{g: g, where: t.Place, ep: ep, kind: t.Type, ln: ln, done: make(chan error, 1)}
 	if t.Type != "rawsocket" {
 		s.srv = newServer(t, s.handle, g.log)
+		s.maxConns = int64(s.srv.Concurrency)
+		if s.maxConns <= 0 {
+			s.maxConns = fasthttp.DefaultConcurrency
+		}
+		s.srv.Concurrency = int(s.maxConns) + connLimitSlack // limitListener decides first
 		s.srv.ExpectHandler = s.expect
 		// Requests fasthttp cannot parse (431 for a head over max_header_size, 400, 413) get
 		// the transport's error pages and headers too.
@@ -367,9 +384,9 @@ func (s *server) serve() {
 	case "universal":
 		m := newMuxListener(s.ln)
 		go s.sortConns(m)
-		err = s.srv.Serve(m)
+		err = s.srv.Serve(s.limit(m))
 	default:
-		err = s.srv.Serve(s.ln)
+		err = s.srv.Serve(s.limit(s.ln))
 	}
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		s.g.log.Error("transport stopped", "transport", s.where, "error", err)

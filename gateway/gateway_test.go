@@ -65,8 +65,9 @@ func runUWSGI(t *testing.T, sock, app string, extra ...string) {
 	testkit.WaitDial(t, "unix", sock, func() string { return out.String() })
 }
 
-// testNode is a node with one web transport on 127.0.0.1:0 and the given paths, with the
-// defaults config applies spelled out.
+// testNode is a node with one web transport on 127.0.0.1:0 and the given paths, with config's
+// defaults applied (config.WithDefaults) as Load applies them; the tests' shorter timeouts and
+// smaller pools are set before, anything a test wants at a zero value after.
 func testNode(t *testing.T, paths map[string]*config.Service) *config.Node {
 	t.Helper()
 	dir := t.TempDir()
@@ -91,12 +92,9 @@ func testNode(t *testing.T, paths map[string]*config.Service) *config.Node {
 			if w.MaxConcurrency == 0 {
 				w.MaxConcurrency = 16
 			}
-			// As config sets it; a test of streaming uploads sets it false after testNode.
-			w.RequestBuffering = true
-			w.Buffering, w.MaxTempFileSize = true, config.DefaultMaxTempFileSize
 		}
 	}
-	return &config.Node{
+	return config.WithDefaults(&config.Node{
 		Dir: dir, Version: 2,
 		Workers: []config.Worker{{
 			Place: "workers[0]", Type: "router",
@@ -105,14 +103,12 @@ func testNode(t *testing.T, paths map[string]*config.Service) *config.Node {
 				Endpoint: config.Endpoint{Type: "tcp", Interface: "127.0.0.1", Port: 0},
 				Paths:    paths,
 				Options: config.WebOptions{
-					MaxHeaderSize: 16 << 10, HeaderReadTimeout: 10 * time.Second,
-					BodyReadTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second,
-					RequestBuffering: true, SpoolDir: filepath.Join(dir, "spool"),
-					MaxSpoolSize: config.DefaultMaxSpoolSize, MaxSpoolPerClient: config.DefaultMaxSpoolPerClient,
+					HeaderReadTimeout: 10 * time.Second, BodyReadTimeout: 10 * time.Second,
+					IdleTimeout: 30 * time.Second, SpoolDir: filepath.Join(dir, "spool"),
 				},
 			}},
 		}},
-	}
+	})
 }
 
 func startGateway(t *testing.T, node *config.Node) string {

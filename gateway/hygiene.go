@@ -128,15 +128,34 @@ func errorHandler(log *slog.Logger) func(*fasthttp.RequestCtx, error) {
 
 // expect answers "Expect: 100-continue" before the body is read: a body announced larger than
 // the path's max_body_size is refused with 413 there and then, as nginx does, instead of
-// inviting the client to send it.
+// inviting the client to send it. fasthttp then sends ctx.Response with the status returned
+// and runs no handler, so the refusal is written here in full, as handle writes one: the
+// error page and the `headers` of the path.
 func (s *server) expect(ctx *fasthttp.RequestCtx) int {
 	tab := s.table.Load()
+	var svc service
+	err := s.expectError(ctx, tab, &svc)
+	if err == nil {
+		return fasthttp.StatusContinue
+	}
+	place := s.where
+	if svc != nil {
+		place = svc.place()
+	}
+	fail(ctx, s.g.log, place, err)
+	tab.finish(ctx, svc, true)
+	return ctx.Response.StatusCode()
+}
+
+// expectError is why a request that expects 100-continue is refused before its body, or nil;
+// *svc is the path's service when it was found.
+func (s *server) expectError(ctx *fasthttp.RequestCtx, tab *pathTable, svc *service) error {
 	if err := headError(&ctx.Request.Header); err != nil {
-		return statusOf(err)
+		return err
 	}
 	target, _, err := splitAbsolute(ctx.Request.Header.RequestURI())
 	if err != nil {
-		return statusOf(err)
+		return err
 	}
 	if i := bytes.IndexAny(target, "?#"); i >= 0 {
 		target = target[:i]
@@ -144,11 +163,11 @@ func (s *server) expect(ctx *fasthttp.RequestCtx) int {
 	rq := requestPool.Get().(*request)
 	defer requestPool.Put(rq)
 	if rq.path, err = normalizePath(rq.path, target); err != nil {
-		return fasthttp.StatusBadRequest
+		return err
 	}
-	svc, _ := tab.root.lookup(rq.path)
-	if w, ok := svc.(*wsgiService); ok && w.maxBody > 0 && int64(ctx.Request.Header.ContentLength()) > w.maxBody {
-		return fasthttp.StatusRequestEntityTooLarge
+	*svc, _ = tab.root.lookup(rq.path)
+	if w, ok := (*svc).(*wsgiService); ok && w.maxBody > 0 && int64(ctx.Request.Header.ContentLength()) > w.maxBody {
+		return errBodyTooLarge
 	}
-	return fasthttp.StatusContinue
+	return nil
 }

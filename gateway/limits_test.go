@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -212,11 +214,18 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 // TestMaxConnections: past max_connections a new connection is refused with 503 and closed,
-// and the held ones are still served.
+// with the transport's error page and headers, and the held ones are still served.
 func TestMaxConnections(t *testing.T) {
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
-	node.Workers[0].Transports[0].Options.MaxConnections = 3
+	o := &node.Workers[0].Transports[0].Options
+	o.MaxConnections = 3
+	page := filepath.Join(node.Dir, "busy.html")
+	if err := os.WriteFile(page, []byte("<h1>busy</h1>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o.ErrorPages = map[int]string{503: page}
+	o.Headers = &config.Headers{Set: []config.Header{{Name: "X-Frame-Options", Value: "DENY"}}}
 	base := startGateway(t, node)
 	addr := strings.TrimPrefix(base, "http://")
 	var held []net.Conn
@@ -252,8 +261,16 @@ func TestMaxConnections(t *testing.T) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	if s, err := get(c, bufio.NewReader(c)); err == nil && s != 503 {
-		t.Fatalf("connection past the limit: status %d, want 503 or a closed connection", s)
+	// The refusal is written as soon as the connection is accepted, before its request is read:
+	// read it first (a request sent to a connection closed unread may reset it).
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("connection past the limit: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || string(b) != "<h1>busy</h1>" || resp.Header.Get("X-Frame-Options") != "DENY" ||
+		resp.Header.Get("Content-Type") != "text/html; charset=utf-8" || !resp.Close {
+		t.Fatalf("connection past the limit: %d %q %v; want 503 with the page and the headers, closing", resp.StatusCode, b, resp.Header)
 	}
 	for i, c := range held {
 		if s, err := get(c, readers[i]); err != nil || s != 200 {

@@ -114,8 +114,7 @@ func (t *lpTable) get(id string) *lpTransport {
 func newLongPollService(svc *config.Service, t *config.Transport, ref *routerRef, log *slog.Logger) (*lpService, error) {
 	lp := svc.LongPoll
 	if lp == nil {
-		lp = &config.LongPoll{RequestTimeout: 10 * time.Second, SessionTimeout: 30 * time.Second,
-			QueueLimitBytes: 128 << 10, QueueLimitMessages: 100}
+		return nil, fmt.Errorf("%s: a longpoll service without its configuration", svc.Place)
 	}
 	trusted, err := parseTrusted(t.Options.TrustedProxies)
 	if err != nil {

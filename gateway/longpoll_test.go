@@ -101,12 +101,9 @@ func FuzzLongPollRequest(f *testing.F) {
 }
 
 func testLPTransport(batched bool, opts config.LongPoll) *lpTransport {
-	if opts.QueueLimitMessages == 0 {
-		opts.QueueLimitMessages = 100
-	}
-	if opts.QueueLimitBytes == 0 {
-		opts.QueueLimitBytes = 1 << 20
-	}
+	// The zero fields of opts take config's defaults, as a configured longpoll path's do.
+	svc := &config.Service{Type: "longpoll", LongPoll: &opts}
+	config.TransportWithDefaults(&config.Transport{Paths: map[string]*config.Service{"/": svc}})
 	return newLPTransport("id", "wamp.2.json", wamp.JSON, batched, opts)
 }
 

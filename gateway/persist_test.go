@@ -166,7 +166,9 @@ func testPersistent(t *testing.T, svc *config.Service) {
 // TestPersistentUWSGIOff: without uwsgi_persistent every request has its own connection (the
 // control for the count above).
 func TestPersistentUWSGIOff(t *testing.T) {
-	node := testNode(t, map[string]*config.Service{"/": persistService(t, false)})
+	svc := persistService(t, false)
+	node := testNode(t, map[string]*config.Service{"/": svc})
+	svc.WSGI.Persistent = false // after the defaults, which turn it on for a model built in code
 	_, base := startGatewayG(t, node)
 	if n := countConns(t, base, 10); n != 10 {
 		t.Fatalf("10 sequential GETs used %d uwsgi connections, want 10", n)

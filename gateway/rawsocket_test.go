@@ -33,8 +33,9 @@ func rawNode(t *testing.T, maxSize int, writeTO time.Duration) *config.Node {
 	n := testNode(t, map[string]*config.Service{})
 	tr := &n.Workers[0].Transports[0]
 	tr.Type, tr.Paths = "rawsocket", nil
-	tr.RawSocket = &config.RawSocket{Place: tr.Place, Serializers: []string{"json", "msgpack", "cbor"}, MaxMessageSize: maxSize,
-		Options: config.RawSocketOptions{MaxConnections: 16, WriteTimeout: writeTO, OutQueueLimit: 1024, SessionLimits: config.DefaultSessionLimits()}}
+	tr.RawSocket = &config.RawSocket{Place: tr.Place, MaxMessageSize: maxSize,
+		Options: config.RawSocketOptions{MaxConnections: 16, WriteTimeout: writeTO}}
+	config.TransportWithDefaults(tr)
 	return n
 }
 

@@ -354,6 +354,10 @@ func (b *respBuffer) take(p []byte) (int, error) {
 }
 
 // WriteTo hands fasthttp what is buffered in writes of up to 128 KiB (see upstreamBody.WriteTo).
+// The file part is copied, not sent with sendfile (sendfile.go): sendfile leaves references to
+// the file's pages in the socket until they are transmitted, and the blocks the client has
+// taken are punched out (punchTaken) or the file truncated for reuse before that, which the
+// client then received as zeros.
 func (b *respBuffer) WriteTo(w io.Writer) (int64, error) {
 	bp := respCopyBufPool.Get().(*[]byte)
 	defer respCopyBufPool.Put(bp)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"mime"
-	"net"
 	"net/http"
 	"os"
 	"path"
@@ -222,6 +221,13 @@ func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, rq *request, rel stri
 	if s.cache != "" {
 		h.Set("Cache-Control", s.cache)
 	}
+	// If-Unmodified-Since and If-Match (RFC 9110 sections 13.1.4 and 13.1.1) are checked
+	// first, and both when both are sent, as nginx's not-modified filter checks them: a
+	// client that would overwrite or resume from another version of the file gets 412.
+	if err := preconditions(&ctx.Request.Header, etag, mod); err != nil {
+		f.Close()
+		return err
+	}
 	// If-None-Match, when sent, decides instead of If-Modified-Since (RFC 9110 section 13.2.2).
 	if inm := ctx.Request.Header.Peek("If-None-Match"); len(inm) > 0 {
 		if etagListed(string(inm), etag) {
@@ -240,39 +246,70 @@ func (s *staticService) sendFile(ctx *fasthttp.RequestCtx, rq *request, rel stri
 	// 206 does not announce ranges again (nginx's range filter drops it).
 	h.SetContentType(ctype)
 	size := fi.Size()
-	start, length := int64(0), size
-	rg := ctx.Request.Header.Peek("Range")
-	if len(rg) == 0 {
+	outcome, ranges := rangesDeclined, []byteRange(nil)
+	if rg := ctx.Request.Header.Peek("Range"); len(rg) > 0 && ifRangeHolds(ctx.Request.Header.Peek("If-Range"), etag, mod) {
+		ranges, outcome = parseRanges(rg, size)
+	}
+	var body io.ReadCloser
+	length := size
+	switch {
+	case outcome == rangesUnsatisfiable:
+		f.Close()
+		// An error answer: no validators of a body it does not carry (nginx's 416 has none).
+		h.Del("ETag")
+		h.Del("Last-Modified")
+		h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+		ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
+		return nil
+	case outcome == rangesDeclined:
 		h.Set("Accept-Ranges", "bytes")
-	} else {
-		a, n, ok := parseRange(string(rg), size)
-		switch {
-		case ok:
-			start, length = a, n
-			ctx.SetStatusCode(fasthttp.StatusPartialContent)
-			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, a+n-1, size))
-		case a < 0:
-			f.Close()
-			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
-			ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
-			return nil
-		default:
-			h.Set("Accept-Ranges", "bytes") // several ranges: the whole file
+		body = &limitedFile{f: f, n: size, client: ctx.Conn(), writeTO: s.writeTO}
+	case len(ranges) == 1:
+		r := ranges[0]
+		ctx.SetStatusCode(fasthttp.StatusPartialContent)
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", r.start, r.end-1, size))
+		length = r.end - r.start
+		if r.start > 0 && !ctx.IsHead() {
+			if _, err := f.Seek(r.start, io.SeekStart); err != nil {
+				f.Close()
+				return err
+			}
 		}
+		body = &limitedFile{f: f, n: length, client: ctx.Conn(), writeTO: s.writeTO}
+	default:
+		ctx.SetStatusCode(fasthttp.StatusPartialContent)
+		mb := newMultipartRanges(f, ranges, ctype, size, ctx.Conn(), s.writeTO)
+		h.SetContentType("multipart/byteranges; boundary=" + mb.boundary)
+		body, length = mb, mb.length()
 	}
 	if ctx.IsHead() {
-		f.Close()
+		body.Close()
 		h.SetContentLength(int(length))
 		ctx.Response.SkipBody = true
 		return nil
 	}
-	if start > 0 {
-		if _, err := f.Seek(start, io.SeekStart); err != nil {
-			f.Close()
-			return err
+	setBodyStream(ctx, rq, body, int(length))
+	return nil
+}
+
+// preconditions is errPrecondition when If-Unmodified-Since names a time before the file's
+// Last-Modified (or is not a date), or If-Match lists neither "*" nor the file's ETag, compared
+// strongly (a W/ tag never matches), as nginx's ngx_http_test_if_unmodified and
+// ngx_http_test_if_match decide.
+func preconditions(h *fasthttp.RequestHeader, etag string, mod time.Time) error {
+	if ius := h.Peek("If-Unmodified-Since"); len(ius) > 0 {
+		if t, err := http.ParseTime(string(ius)); err != nil || t.Unix() < mod.Unix() {
+			return errPrecondition
 		}
 	}
-	setBodyStream(ctx, rq, &limitedFile{f: f, n: length, client: ctx.Conn(), writeTO: s.writeTO}, int(length))
+	if im := h.Peek("If-Match"); len(im) > 0 && string(im) != "*" {
+		for t := range strings.SplitSeq(string(im), ",") {
+			if strings.Trim(t, " \t") == etag {
+				return nil
+			}
+		}
+		return errPrecondition
+	}
 	return nil
 }
 
@@ -286,67 +323,6 @@ func etagListed(list, etag string) bool {
 		}
 	}
 	return false
-}
-
-// limitedFile streams n bytes of f and closes f when fasthttp is done with it.
-type limitedFile struct {
-	f       *os.File
-	n       int64
-	client  net.Conn
-	writeTO time.Duration
-}
-
-func (l *limitedFile) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.f.Read(p)
-	l.n -= int64(n)
-	if n > 0 && l.writeTO > 0 && l.client != nil {
-		_ = l.client.SetWriteDeadline(time.Now().Add(l.writeTO)) // bounds the write of these bytes
-	}
-	return n, err
-}
-
-func (l *limitedFile) Close() error { return l.f.Close() }
-
-// parseRange handles one "bytes=a-b" range (RFC 9110 section 14.2). Several ranges are
-// answered with the whole file (ok false, a 0), an unsatisfiable one with a < 0.
-func parseRange(h string, size int64) (start, n int64, ok bool) {
-	spec, found := strings.CutPrefix(h, "bytes=")
-	if !found || strings.Contains(spec, ",") {
-		return 0, 0, false
-	}
-	a, b, found := strings.Cut(strings.TrimSpace(spec), "-")
-	if !found {
-		return 0, 0, false
-	}
-	if a == "" { // suffix: last b bytes
-		k, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || k <= 0 {
-			return -1, 0, false
-		}
-		k = min(k, size)
-		return size - k, k, true
-	}
-	first, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || first < 0 {
-		return 0, 0, false
-	}
-	if first >= size {
-		return -1, 0, false
-	}
-	last := size - 1
-	if b != "" {
-		if last, err = strconv.ParseInt(b, 10, 64); err != nil || last < first {
-			return 0, 0, false
-		}
-		last = min(last, size-1)
-	}
-	return first, last - first + 1, true
 }
 
 func (s *staticService) list(ctx *fasthttp.RequestCtx, rel, urlPath string) error {

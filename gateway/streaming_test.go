@@ -112,8 +112,9 @@ func TestChunkedSpoolRemoved(t *testing.T) {
 	// An upstream that reads the request head and hangs up before taking the body.
 	hangup := uwsgitest.Serve(t, func(_ io.Writer, r *uwsgitest.Request) { r.Conn.Close() })
 	broken := wsgiUpstream(hangup.Path)
-	broken.WSGI.MaxFails = 0
-	g, base := startGatewayG(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock), "broken": broken}))
+	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock), "broken": broken})
+	broken.WSGI.MaxFails = 0 // after the defaults: 0 is one
+	g, base := startGatewayG(t, node)
 
 	chunk := strings.Repeat("c", 64<<10)
 	const chunks = 40 // 2.5 MiB, past chunkedMemLimit

@@ -32,11 +32,13 @@ func TestMalformedUpstreamResponses(t *testing.T) {
 	for i, tt := range tests {
 		resp := tt.resp
 		srv := uwsgitest.Serve(t, func(w io.Writer, _ *uwsgitest.Request) { _, _ = io.WriteString(w, resp) })
-		svc := wsgiUpstream(srv.Path)
-		svc.WSGI.MaxFails = 0
-		paths["p"+string(rune('a'+i))] = svc
+		paths["p"+string(rune('a'+i))] = wsgiUpstream(srv.Path)
 	}
-	base := startGateway(t, testNode(t, paths))
+	node := testNode(t, paths)
+	for _, svc := range paths {
+		svc.WSGI.MaxFails = 0 // after the defaults: 0 is one
+	}
+	base := startGateway(t, node)
 	client := &http.Client{Timeout: 10 * time.Second}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -58,8 +58,8 @@ type routerRef struct {
 
 	mu    sync.Mutex
 	conns map[cutter]struct{}
-	slots map[string]*atomic.Int64 // live upgraded connections per transport (Place)
-	lp    map[string]*lpTable      // open long-poll transports per longpoll path (Place)
+	slots *connSlots          // the gateway's; a router made alone (tests) makes its own
+	lp    map[string]*lpTable // open long-poll transports per longpoll path (Place)
 	wg    sync.WaitGroup
 }
 
@@ -89,6 +89,7 @@ func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
 		realms: w.Realms,
 		flow:   flow,
 		conns:  map[cutter]struct{}{},
+		slots:  &g.upgraded,
 	}
 	g.routers[w.Place] = ref
 	return ref, nil
@@ -169,19 +170,37 @@ func (r *routerRef) remove(t cutter) {
 	r.mu.Unlock()
 }
 
-// slotsOf returns the count of live upgraded connections of transport place. It lives with
-// the router, which a reload keeps, as the sessions do, so that a reload does not forget
-// the connections it counted; all websocket paths of the transport share it.
+// slotsOf returns the count of live upgraded connections of transport place (connSlots).
 func (r *routerRef) slotsOf(place string) *atomic.Int64 {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.slots == nil {
-		r.slots = map[string]*atomic.Int64{}
+		r.slots = &connSlots{}
 	}
-	n := r.slots[place]
+	c := r.slots
+	r.mu.Unlock()
+	return c.of(place)
+}
+
+// connSlots counts the live upgraded connections of each transport, WAMP WebSockets and
+// WebSockets relayed to uwsgi apps together: fasthttp's Concurrency (max_connections) stops
+// counting a connection once it is hijacked, so they are bounded by this count instead. It
+// lives with the gateway, which a reload keeps, as the connections live on, so that a reload
+// does not forget the connections it counted.
+type connSlots struct {
+	mu sync.Mutex
+	m  map[string]*atomic.Int64 // by transport Place
+}
+
+func (c *connSlots) of(place string) *atomic.Int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]*atomic.Int64{}
+	}
+	n := c.m[place]
 	if n == nil {
 		n = new(atomic.Int64)
-		r.slots[place] = n
+		c.m[place] = n
 	}
 	return n
 }
@@ -247,8 +266,7 @@ type wsService struct {
 func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRef, log *slog.Logger) (*wsService, error) {
 	ws := svc.WebSocket
 	if ws == nil {
-		ws = &config.WebSocket{Serializers: []string{"json", "msgpack", "cbor"},
-			Options: config.WebSocketOptions{EnableWebStatus: true, MaxMessageSize: config.DefaultMaxMessageSize}}
+		return nil, fmt.Errorf("%s: a websocket service without its configuration", svc.Place)
 	}
 	s := &wsService{where: svc.Place, log: log, ref: ref, opts: ws.Options, writeTO: t.Options.WriteTimeout, auth: ws.Auth,
 		slots: ref.slotsOf(t.Place), maxConns: int64(t.Options.MaxConnections), serveSession: ref.r.Serve}

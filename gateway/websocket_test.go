@@ -24,10 +24,9 @@ import (
 )
 
 // wsOptions are the websocket options with the defaults config applies.
-func wsOptions() config.WebSocketOptions {
-	return config.WebSocketOptions{EnableWebStatus: true, OpenHandshakeTimeout: 5 * time.Second,
-		CloseHandshakeTimeout: time.Second, OutQueueLimit: 1024, SessionLimits: config.DefaultSessionLimits()}
-}
+// wsOptions are a websocket path's options as a test starts them: none set, so that config's
+// defaults apply where the transport is built (testNode, config.TransportWithDefaults).
+func wsOptions() config.WebSocketOptions { return config.WebSocketOptions{} }
 
 func wsPath(serializers []string, o config.WebSocketOptions) *config.Service {
 	if serializers == nil {
@@ -72,9 +71,10 @@ func sessionServer(t testing.TB, serializers []string, o config.WebSocketOptions
 	}
 	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ref := &routerRef{r: router.New(router.Options{Log: log}), conns: map[cutter]struct{}{}}
-	tr := &config.Transport{Options: config.WebOptions{WriteTimeout: 5 * time.Second}}
 	svc := wsPath(serializers, o)
 	svc.Place = "ws"
+	tr := config.TransportWithDefaults(&config.Transport{Options: config.WebOptions{WriteTimeout: 5 * time.Second},
+		Paths: map[string]*config.Service{"ws": svc}})
 	s, err := newWebSocketService(svc, tr, ref, log)
 	if err != nil {
 		t.Fatal(err)
@@ -211,9 +211,10 @@ func TestWebSocketOrigin(t *testing.T) {
 // other methods are 405.
 func TestWebSocketStatusPage(t *testing.T) {
 	on := wsGateway(t, wsPath([]string{"json", "cbor"}, wsOptions()))
-	o := wsOptions()
-	o.EnableWebStatus = false
-	off := wsGateway(t, wsPath(nil, o))
+	offSvc := wsPath(nil, wsOptions())
+	offNode := testNode(t, map[string]*config.Service{"ws": offSvc})
+	offSvc.WebSocket.Options.EnableWebStatus = false // after the defaults: false is one
+	off := "ws" + strings.TrimPrefix(startGateway(t, offNode), "http") + "/ws"
 	httpURL := func(ws string) string { return "http" + strings.TrimPrefix(ws, "ws") }
 
 	resp, err := http.Get(httpURL(on))
@@ -520,7 +521,8 @@ func TestWebSocketShutdownCutsSessions(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ref := &routerRef{r: router.New(router.Options{Log: log}), conns: map[cutter]struct{}{}}
 	svc := wsPath(nil, wsOptions())
-	s, err := newWebSocketService(svc, &config.Transport{}, ref, log)
+	tr := config.TransportWithDefaults(&config.Transport{Paths: map[string]*config.Service{"ws": svc}})
+	s, err := newWebSocketService(svc, tr, ref, log)
 	if err != nil {
 		t.Fatal(err)
 	}

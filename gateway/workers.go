@@ -314,8 +314,10 @@ func (g *Gateway) componentSocket(w *config.Worker, c config.Component, wi, ci i
 		return "", err
 	}
 	sock := filepath.Join(g.runtimeDir, "c"+strconv.Itoa(wi)+"-"+strconv.Itoa(ci)+".sock")
-	t := &config.Transport{Place: c.Place, Type: "web", Endpoint: config.Endpoint{Type: "unix", Path: sock}}
-	svc := &config.Service{Place: c.Place, Type: "websocket"}
+	// A websocket path without options, defaulted as config defaults a configured one.
+	svc := &config.Service{Place: c.Place, Type: "websocket", WebSocket: &config.WebSocket{}}
+	t := config.TransportWithDefaults(&config.Transport{Place: c.Place, Type: "web",
+		Endpoint: config.Endpoint{Type: "unix", Path: sock}, Paths: map[string]*config.Service{"/": svc}})
 	s, err := g.listen(t)
 	if err != nil {
 		return "", err

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,6 +59,12 @@ type wsgiService struct {
 	// intercept is the transport's error pages when the path has intercept_errors: an
 	// upstream status with a page is answered with the page (errorpages.go).
 	intercept map[int]*errorPage
+	// upgraded counts the transport's live upgraded connections (shared with its WAMP
+	// websocket paths, connSlots), maxUpgraded bounds them: max_connections, which fasthttp
+	// stops counting for a connection once it is hijacked. nil in tests that build the
+	// service alone.
+	upgraded    *atomic.Int64
+	maxUpgraded int64
 
 	stop func() // stops a launched uwsgi; nil for external upstreams
 
@@ -211,6 +218,9 @@ type proxyState struct {
 	spool   spool
 	// chunkedVar adds PORTICO_CHUNKED to the vars (see serve).
 	chunkedVar bool
+	// upgradeSlot: the request holds one of the transport's upgraded-connection slots
+	// (wsgiService.upgraded) until serve returns or a relay takes it over.
+	upgradeSlot bool
 }
 
 type hdr struct{ k, v []byte }
@@ -226,6 +236,23 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 	if s.maxBody > 0 && cl > s.maxBody {
 		ctx.SetConnectionClose() // the unread body cannot be skipped cheaply
 		return errBodyTooLarge
+	}
+
+	if upgradeRequested(ctx) && s.upgraded != nil {
+		// A WebSocket the app may accept: it counts against max_connections from here, as
+		// the transport's WAMP WebSockets do; over it, 503 before the app is asked.
+		if s.upgraded.Add(1) > s.maxUpgraded {
+			s.upgraded.Add(-1)
+			ctx.SetConnectionClose()
+			return &clientReason{err: errWSLimit, reason: "too many WebSocket connections, try again later"}
+		}
+		ps.upgradeSlot = true
+		defer func() {
+			if ps.upgradeSlot { // not handed to a relay
+				ps.upgradeSlot = false
+				s.upgraded.Add(-1)
+			}
+		}()
 	}
 
 	// The request body is read whole before an upstream slot is taken (request_buffering),
@@ -332,7 +359,9 @@ func (s *wsgiService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 	}
 	if ub.head.StatusCode == fasthttp.StatusSwitchingProtocols && upgradeRequested(ctx) {
 		// The app accepted a WebSocket upgrade (uwsgi.websocket_handshake): see wsproxy.go.
-		return s.relayUpgrade(ctx, ub)
+		slot := ps.upgradeSlot
+		ps.upgradeSlot = false
+		return s.relayUpgrade(ctx, ub, slot)
 	}
 	if a := findAccel(&ub.head); a != nil {
 		// The app handed the answer over to the proxy (X-Accel-Redirect, X-Sendfile): the

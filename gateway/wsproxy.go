@@ -46,12 +46,18 @@ func upgradeRequested(ctx *fasthttp.RequestCtx) bool {
 
 // relayUpgrade takes over the client connection once the app answered an upgrade request
 // with 101: the app's head is written to the client and bytes are relayed both ways
-// (relay). ub, and its upstream slot, belong to the relay from here on.
-func (s *wsgiService) relayUpgrade(ctx *fasthttp.RequestCtx, ub *upstreamBody) error {
+// (relay). ub, and its upstream slot, belong to the relay from here on, and so does the
+// transport's upgraded-connection slot when slot is set.
+func (s *wsgiService) relayUpgrade(ctx *fasthttp.RequestCtx, ub *upstreamBody, slot bool) error {
 	head := appendUpgradeHead(nil, &ub.head)
 	remote := ctx.RemoteAddr().String()
 	conn := ctx.Conn()
-	release := func() { _ = ub.Close() }
+	release := func() {
+		_ = ub.Close()
+		if slot {
+			s.upgraded.Add(-1)
+		}
+	}
 	ctx.Response.SetStatusCode(fasthttp.StatusSwitchingProtocols) // for the access log
 	ctx.HijackSetNoResponse(true)                                 // the relay writes the app's 101
 	ctx.Hijack(func(hc net.Conn) {
@@ -65,7 +71,7 @@ func (s *wsgiService) relayUpgrade(ctx *fasthttp.RequestCtx, ub *upstreamBody) e
 		}
 		// The relay runs on past this handler, so that fasthttp drops the request context
 		// and read buffer it keeps for the connection (see wsService.serve).
-		go s.relay(c, ub, head, remote)
+		go s.relay(c, ub, head, remote, release)
 	})
 	// fasthttp closes the connection without running the hijack handler when it cannot
 	// hand it over; upgradeConnState then gives the upstream back.
@@ -108,9 +114,9 @@ func appendUpgradeHead(dst []byte, head *uwsgiproto.ResponseHead) []byte {
 const relayBufSize = 4 << 10
 
 // relay writes head to the client, then copies bytes both ways until either side closes or
-// fails, and then closes both and frees the upstream slot.
-func (s *wsgiService) relay(client net.Conn, ub *upstreamBody, head []byte, remote string) {
-	defer ub.Close()
+// fails, and then closes both and frees the slots (release).
+func (s *wsgiService) relay(client net.Conn, ub *upstreamBody, head []byte, remote string, release func()) {
+	defer release()
 	defer client.Close()
 	if s.writeTO > 0 {
 		_ = client.SetWriteDeadline(time.Now().Add(s.writeTO))

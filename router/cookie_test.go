@@ -12,7 +12,10 @@ import (
 )
 
 func cookieConfig() config.Cookie {
-	return config.Cookie{Name: "cbtid", Length: 24, MaxAge: 7 * 24 * time.Hour, Store: "memory"}
+	// config's defaults, as a websocket path with `"cookie": {}` gets them.
+	svc := &config.Service{Type: "websocket", WebSocket: &config.WebSocket{Cookie: &config.Cookie{}}}
+	config.TransportWithDefaults(&config.Transport{Paths: map[string]*config.Service{"/": svc}})
+	return *svc.WebSocket.Cookie
 }
 
 // TestCookieStoreTrack: a connection without a cookie, or with one the store does not know

@@ -152,25 +152,9 @@ func newSession(r *Router, t Transport, info PeerInfo) *session {
 	return s
 }
 
-// withDefaults fills the zero fields of l with config.DefaultSessionLimits.
-func withDefaults(l config.SessionLimits) config.SessionLimits {
-	d := config.DefaultSessionLimits()
-	set := func(v *int, def int) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	if l.AuthTimeout <= 0 {
-		l.AuthTimeout = d.AuthTimeout
-	}
-	set(&l.MaxSubscriptions, d.MaxSubscriptions)
-	set(&l.MaxRegistrations, d.MaxRegistrations)
-	set(&l.MaxTestaments, d.MaxTestaments)
-	set(&l.MaxCallsInFlight, d.MaxCallsInFlight)
-	set(&l.MaxTestamentBytes, d.MaxTestamentBytes)
-	set(&l.MaxURILength, d.MaxURILength)
-	return l
-}
+// withDefaults fills the zero fields of l with config's defaults (DefaultSessionLimits), for
+// sessions served without a configuration (in-process peers).
+func withDefaults(l config.SessionLimits) config.SessionLimits { return l.WithDefaults() }
 
 // authExpired ends a session that has not joined within auth_timeout (config SessionLimits):
 // ABORT wamp.error.timeout, then the writer closes the transport. Without the bound, a client

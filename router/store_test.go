@@ -13,11 +13,10 @@ import (
 func storeRealm(name string, st config.RealmStore) config.Realm {
 	r := everythingRealm(name)
 	st.Type = "memory"
-	if st.MaxBytes == 0 {
-		st.MaxBytes = 16 << 20
-	}
 	r.Store = &st
-	return r
+	// The store's zero fields take config's defaults, as a configured realm's do.
+	n := config.WithDefaults(&config.Node{Workers: []config.Worker{{Type: "router", Realms: []config.Realm{r}}}})
+	return n.Workers[0].Realms[0]
 }
 
 // getEvents calls wamp.subscription.get_events and returns the events' first arguments.

@@ -24,7 +24,10 @@ const compressTypes = "text/plain text/css text/javascript text/xml application/
 func nginxAndPorticoCompressing(t *testing.T) (portico *node, nginxAddr string) {
 	t.Helper()
 	dir := nginxReadableTempDir(t)
-	sock := startAppUWSGI(t, dir, "testdata/compressapp/compressapp.py")
+	// Past max_spool_per_client (512m) a buffered response is read from uwsgi at the client's
+	// pace; uwsgi's default socket-timeout (4 s) would cut a 1 GiB download whose client is slow
+	// on a busy machine, and a body without Content-Length cut short looks complete.
+	sock := startAppUWSGI(t, dir, "testdata/compressapp/compressapp.py", "--socket-timeout", "300")
 	nginxAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	startNginxConf(t, dir, nginxAddr, fmt.Sprintf(`  gzip on;
   gzip_vary on;

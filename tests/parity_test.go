@@ -26,13 +26,13 @@ func startEnvUWSGI(t *testing.T, dir string) string {
 }
 
 // startAppUWSGI runs real uwsgi (2 processes) with the WSGI file app on a unix socket in dir
-// that nginx's workers can reach, and returns the socket path.
-func startAppUWSGI(t *testing.T, dir, app string) string {
+// that nginx's workers can reach, and returns the socket path. extra are more uwsgi options.
+func startAppUWSGI(t *testing.T, dir, app string, extra ...string) string {
 	t.Helper()
 	sock := filepath.Join(dir, strings.TrimSuffix(filepath.Base(app), ".py")+".sock")
 	app, _ = filepath.Abs(app)
-	cmd := exec.Command("uwsgi", "--plugin", "python3", "--master", "--processes", "2",
-		"--socket", sock, "--chmod-socket=666", "--wsgi-file", app, "--need-app", "--disable-logging")
+	cmd := exec.Command("uwsgi", append([]string{"--plugin", "python3", "--master", "--processes", "2",
+		"--socket", sock, "--chmod-socket=666", "--wsgi-file", app, "--need-app", "--disable-logging"}, extra...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
