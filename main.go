@@ -226,30 +226,62 @@ func runStart(log *slog.Logger, stderr io.Writer, cbdir, cfgFile string) error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	sd := notifier{log: log}
+	sd.watchdog(ctx)
 	g, err := gateway.New(node, log)
 	if err != nil {
 		return err
 	}
 	startErr := make(chan error, 1)
 	go func() { startErr <- g.Start(ctx) }()
+	// Reloads run beside the signal loop, one at a time, once the node is ready: a uwsgi they
+	// launch may take up to a minute to answer, and SIGTERM must not wait for it (Shutdown
+	// abandons the reload). A SIGHUP during a reload asks for one more after it, which reads
+	// the config again.
+	hups := make(chan struct{}, 1)
+	reloading := make(chan struct{})
+	reloads := func() {
+		defer close(reloading)
+		for range hups {
+			sd.reloading()
+			if err := reload(log, stderr, g, cbdir, cfgFile); err != nil {
+				sd.ready("reload refused, the running configuration keeps serving: " + err.Error())
+			} else {
+				sd.ready("serving, configuration reloaded")
+			}
+		}
+	}
+	defer func() {
+		close(hups)
+		if startErr == nil { // the reloads ran
+			<-reloading
+		}
+	}()
 	for {
 		select {
 		case err := <-startErr:
 			if err != nil {
 				log.Error("start failed", "error", err)
+				sd.send("STATUS=start failed: " + err.Error())
 				sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
 				_ = g.Shutdown(sctx)
 				scancel()
 				return exitCode(1)
 			}
 			log.Info("ready")
+			sd.ready("serving")
 			startErr = nil
+			go reloads()
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				reload(log, stderr, g, cbdir, cfgFile)
+				select {
+				case hups <- struct{}{}:
+				default: // one is already asked for
+				}
 				continue
 			}
 			log.Info("stopping", "signal", sig.String())
+			sd.stopping()
 			cancel()
 			sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
 			err := g.Shutdown(sctx)
@@ -310,7 +342,7 @@ func localApps(node *config.Node) bool {
 	return false
 }
 
-func reload(log *slog.Logger, stderr io.Writer, g *gateway.Gateway, cbdir, cfgFile string) {
+func reload(log *slog.Logger, stderr io.Writer, g *gateway.Gateway, cbdir, cfgFile string) error {
 	dir, file, err := config.Locate(cbdir, cfgFile)
 	if err == nil {
 		var node *config.Node
@@ -321,9 +353,10 @@ func reload(log *slog.Logger, stderr io.Writer, g *gateway.Gateway, cbdir, cfgFi
 	}
 	if err != nil {
 		log.Error("reload refused, the running configuration keeps serving", "error", err)
-		return
+		return err
 	}
 	log.Info("reloaded", "config", file)
+	return nil
 }
 
 // logWarnings logs what the config asks that Portico serves, but perhaps not as meant.

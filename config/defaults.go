@@ -89,6 +89,12 @@ func defaultWorker(w *Worker, dir string) {
 		if c.Transport == nil && !c.set.has("role") {
 			setStr(&c.Role, "anonymous") // Crossbar's default for router components
 		}
+		if f := c.Forwarder; f != nil { // crossbar/bridge/rest/subscriber.py
+			setStr(&f.Method, "POST")
+			for j := range f.Subscriptions {
+				setStr(&f.Subscriptions[j].Match, "exact")
+			}
+		}
 		if t := c.Transport; t != nil && !t.Endpoint.set.has("timeout") {
 			setInt(&t.Endpoint.Timeout, 10) // Twisted's connect timeout
 		}
@@ -237,6 +243,18 @@ func defaultPaths(paths map[string]*Service, wo *WebOptions) {
 			}
 			setInt(&lp.QueueLimitBytes, 128<<10)
 			setInt(&lp.QueueLimitMessages, 100)
+		}
+		if b := svc.Bridge; b != nil { // crossbar/bridge/rest/common.py, webhook.py
+			setStr(&b.Role, "anonymous")
+			if !b.set.has("timestamp_delta_limit") {
+				setInt(&b.TimestampDeltaLimit, DefaultTimestampDeltaLimit)
+			}
+			if !b.set.has("success_response") {
+				setStr(&b.SuccessResponse, "OK")
+			}
+			if !b.set.has("error_response") {
+				setStr(&b.ErrorResponse, "NOT OK")
+			}
 		}
 		if r := svc.Redirect; r != nil {
 			setInt(&r.Code, 302) // twisted.web.util.Redirect, which Crossbar uses, answers 302

@@ -114,7 +114,7 @@ func TestDocsKeys(t *testing.T) {
 var keyReaders = map[string]bool{
 	"take": true, "has": true, "str": true, "boolean": true, "integer": true, "size": true,
 	"duration": true, "strList": true, "strMap": true, "list": true, "ignore": true,
-	"required": true, "secret": true, "rememberKey": true, "authEntries": true,
+	"required": true, "secret": true, "rememberKey": true, "authEntries": true, "decodeFiles": true,
 	"remove": true, // the TOML layout's tables: root.remove("router")
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -36,6 +37,10 @@ var durationType = reflect.TypeOf(time.Duration(0))
 func plain(v reflect.Value) any {
 	if v.Type() == durationType {
 		return time.Duration(v.Int()).String()
+	}
+	if tm, ok := v.Interface().(encoding.TextMarshaler); ok && v.Kind() == reflect.Struct {
+		b, _ := tm.MarshalText() // netip.Prefix
+		return string(b)
 	}
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:

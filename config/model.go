@@ -6,7 +6,10 @@
 // The doc comment of each field is also the user-facing reference for its key.
 package config
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Node is a whole node configuration.
 type Node struct {
@@ -120,8 +123,52 @@ type Component struct {
 	// Transport is how a container component connects; nil for router components, which
 	// attach over a private socket of the router.
 	Transport *ComponentTransport
+	// RESTCallee and Forwarder are set for the components Portico runs natively, in Go,
+	// instead of in Python: Crossbar's HTTP bridge components RESTCallee and
+	// MessageForwarder (classname crossbar.bridge.rest.RESTCallee /
+	// crossbar.bridge.rest.MessageForwarder, or crossbar.adapter.rest.* of older Crossbar).
+	// Their settings are the component's `extra`. A router component joins over the
+	// in-process transport; a container component over its websocket transport.
+	RESTCallee *RESTCallee       `json:",omitempty"`
+	Forwarder  *MessageForwarder `json:",omitempty"`
 
 	set keySet // the keys the file gave, for applyDefaults
+}
+
+// RESTCallee registers Procedure; each call becomes an HTTP request: the call's arguments
+// are (method, url, body, headers, params), positionally or by name, url is resolved against
+// BaseURL, and the result is {"code", "content", "headers"} (crossbar/bridge/rest/callee.py).
+type RESTCallee struct {
+	// BaseURL is `extra.baseurl`, an http or https URL. Required.
+	BaseURL string
+	// Procedure is `extra.procedure`. Required.
+	Procedure string
+}
+
+// MessageForwarder subscribes to topics and POSTs each event, as
+// {"args": [...], "kwargs": {...}}, to the subscription's URL
+// (crossbar/bridge/rest/subscriber.py).
+type MessageForwarder struct {
+	// Subscriptions is `extra.subscriptions`: [{"topic", "url", "match"}]. Required, at
+	// least one.
+	Subscriptions []Forward
+	// Method is `extra.method`, the HTTP method. Default "POST".
+	Method string
+	// ExpectedCode is `extra.expectedcode`: an answer with another status is logged as a
+	// failure. 0 (default): any status.
+	ExpectedCode int
+	// Debug is `extra.debug`: log each answer's body.
+	Debug bool
+	// SortKeys is `extra.sort_keys`, accepted; Portico always writes the keys sorted.
+	SortKeys bool
+}
+
+// Forward is one MessageForwarder subscription.
+type Forward struct {
+	Topic string
+	URL   string
+	// Match is "exact", "prefix" or "wildcard". Default "exact".
+	Match string
 }
 
 // ComponentTransport is a container component's `transport`.
@@ -329,7 +376,9 @@ type RawSocket struct {
 	MaxMessageSize int
 	// Auth is Crossbar's `auth`, as on a websocket path: nil admits clients anonymously with
 	// role "anonymous".
-	Auth  *Auth
+	Auth *Auth
+	// Debug is Crossbar's `debug`: as a websocket path's, each connection and its WAMP
+	// messages (type and size) are logged at info level.
 	Debug bool
 	// Options are Portico's bounds of the transport (Crossbar's rawsocket has no `options`).
 	Options RawSocketOptions
@@ -399,12 +448,19 @@ type Endpoint struct {
 // (Crossbar's is 1.1).
 type TLS struct {
 	// Key and Certificate are PEM files: the private key and the server certificate (`key`,
-	// `certificate`, required). Certificate may hold the intermediates after the server's.
+	// `certificate`, required unless `certificates` is given). Certificate may hold the
+	// intermediates after the server's. They are read at start and again on every reload
+	// (SIGHUP), so a renewed certificate is served without a restart.
 	Key         string
 	Certificate string
 	// ChainCertificates are PEM files of intermediate certificates sent after the server
 	// certificate, in order (`chain_certificates`), as Crossbar's extraCertChain.
 	ChainCertificates []string
+	// Certificates are more key pairs (Portico's `certificates`: a list of objects with `key`,
+	// `certificate` and optional `chain_certificates`), chosen per connection by the name the
+	// client asks for (SNI) among each certificate's names. The pair of `key`/`certificate`,
+	// else the first of the list, is served to clients that name none or an unknown one.
+	Certificates []TLSCertificate
 	// CACertificates are PEM files of the CAs that sign client certificates
 	// (`ca_certificates`): when set, a client must present a certificate that one of them
 	// verifies, or the handshake fails, as in Crossbar (Twisted's CertificateOptions with
@@ -419,6 +475,12 @@ type TLS struct {
 	// suites. Go's crypto/tls does not implement DHE, so the file is not read (a warning says
 	// so); clients use ECDHE or TLS 1.3 key exchange instead.
 	DHParam string
+}
+
+// TLSCertificate is one entry of `tls.certificates`.
+type TLSCertificate struct {
+	Key, Certificate  string
+	ChainCertificates []string
 }
 
 // WebOptions are a web transport's `options`: Crossbar's, plus Portico's edge limits. Zero
@@ -560,8 +622,9 @@ var DefaultCompressTypes = []string{
 // Service is one entry of a path table.
 type Service struct {
 	Place string // e.g. "workers[0].transports[0].paths.ws"
-	// Type is one of "wsgi", "websocket", "longpoll", "static", "redirect", "json", "nodeinfo" (Crossbar's
-	// node information page), "path".
+	// Type is one of "wsgi", "websocket", "longpoll", "static", "redirect", "json", "nodeinfo"
+	// (Crossbar's node information page), "publisher", "caller", "webhook" (the HTTP
+	// bridge), "path".
 	Type      string
 	WSGI      *WSGI
 	WebSocket *WebSocket
@@ -569,6 +632,7 @@ type Service struct {
 	Static    *Static
 	Redirect  *Redirect
 	JSON      *JSON
+	Bridge    *Bridge
 	// Headers is the path's `headers` (see Headers), on top of the transport's `headers`.
 	Headers *Headers
 	// Paths is the nested path table of a `path` service ("/" is its own root).
@@ -578,6 +642,56 @@ type Service struct {
 	// of protected files that a wsgi app hands out after its own checks. Key `internal`, on
 	// any service but `path`. Default false.
 	Internal bool
+}
+
+// Bridge is an HTTP bridge service (Crossbar's REST bridge, crossbar/bridge/rest): `publisher`
+// publishes the event of a POSTed JSON body, `caller` calls the procedure it names and answers
+// the result, `webhook` publishes any POSTed body (with the request's headers) to one topic.
+// Each service is a WAMP session of the worker's router, joined to Realm with Role.
+type Bridge struct {
+	// Realm is `realm`: the realm the service's session joins. Required; when the worker
+	// configures realms, one of them.
+	Realm string
+	// Role is `role`: the authrole of that session, whose permissions decide what the
+	// service may publish or call. Default "anonymous".
+	Role string
+	// Key and Secret are `options.key` and `options.secret` (publisher, caller): with a
+	// secret, every request must be signed, as Crossbar's: query parameters key, timestamp
+	// (UTC "2011-10-14T16:59:51.123Z"), seq and nonce (integers) and signature, the
+	// URL-safe base64 (with padding) of HMAC-SHA256 over the secret of key, timestamp, seq,
+	// nonce and the body, as sent, concatenated. Beyond Crossbar, a nonce is accepted once
+	// within the timestamp window: a signed request cannot be replayed.
+	Key    string
+	Secret string
+	// RequireTLS is `options.require_tls`: refuse requests that did not come over TLS (400).
+	RequireTLS bool
+	// RequireIP is `options.require_ip`: the networks ("10.0.0.0/8", "127.0.0.1",
+	// "192.168.1.0/255.255.255.0") the client's address (the connection's peer) must be in
+	// (400 otherwise). Empty: any address.
+	RequireIP []netip.Prefix
+	// PostBodyLimit is `options.post_body_limit`: the largest body in bytes (413 above it),
+	// at most 1 MiB as in Crossbar. 0, the default, leaves the transport's max_body_size,
+	// and 1 MiB when that is unlimited, as the bound.
+	PostBodyLimit int
+	// TimestampDeltaLimit is `options.timestamp_delta_limit`, in seconds: a request whose
+	// timestamp is further than this from the clock is refused (400). 0 turns the check off
+	// (a signed request's nonce is then remembered for 300 s). Default 300, at most 86400.
+	TimestampDeltaLimit int
+	// Debug is `options.debug`: log every request and its outcome.
+	Debug bool
+	// Topic is `options.topic` (webhook, required): where the webhook publishes.
+	Topic string
+	// SuccessResponse is `options.success_response` (webhook): the body of its 202 answer.
+	// Default "OK".
+	SuccessResponse string
+	// ErrorResponse is `options.error_response` (webhook): the body of its 500 answer when
+	// the publish fails. Default "NOT OK".
+	ErrorResponse string
+	// GitHubSecret is `options.github_secret` (webhook): requests must then carry GitHub's
+	// `X-Hub-Signature: sha1=<hex HMAC-SHA1 of the body>` (400 otherwise).
+	GitHubSecret string
+
+	set keySet // the options the file gave, for applyDefaults
 }
 
 // WSGI serves a Python WSGI application over the uwsgi protocol, either from running uwsgi
@@ -690,7 +804,10 @@ type WebSocket struct {
 	// Auth is the path's `auth` (Crossbar "Authentication"): the methods clients may
 	// authenticate with. Nil: clients join anonymously with role "anonymous". When set, a client
 	// joins only by one of its methods; anonymous clients only when Auth.Anonymous is set.
-	Auth  *Auth
+	Auth *Auth
+	// Debug is Crossbar's `debug`: the path logs each of its connections, at info level (so
+	// without --loglevel debug): the upgrade, every WAMP message in and out (direction, type,
+	// size; never the content, which may carry tickets and application data) and the end.
 	Debug bool
 	// Cookie is the path's cookie tracking (`cookie`, config/cookie.go); nil when off.
 	Cookie *Cookie

@@ -20,8 +20,7 @@ var (
 	unsupportedTransports = []string{"mqtt", "flashpolicy", "stream", "websocket-testee", "stream-testee"}
 	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
 	// personality's pairme), and older names.
-	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "resource", "publisher", "caller",
-		"webhook", "upload", "cgi", "fileupload", "schemadoc", "wap", "archive", "catalog", "pairme", "mqtt", "rawsocket"}
+	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "resource", "upload", "cgi", "fileupload", "schemadoc", "wap", "archive", "catalog", "pairme", "mqtt", "rawsocket"}
 )
 
 func contains(l []string, s string) bool {
@@ -459,11 +458,13 @@ func (d *decoder) decodeComponent(v *value, place, dir string, router bool) Comp
 	} else if !o.has("realm") {
 		d.add(o.line(), place, "missing \"realm\" (the realm the component joins)")
 	}
-	if ev, _ := o.take("extra"); ev != nil {
+	ev, ep := o.take("extra")
+	if ev != nil {
 		c.Extra = ev.iface()
 	}
 	c.set = o.present()
 	if router {
+		d.decodeNativeComponent(&c, ev, ep, place, o.line())
 		if r, ok := o.str("role"); ok {
 			c.Role = r
 		}
@@ -477,6 +478,7 @@ func (d *decoder) decodeComponent(v *value, place, dir string, router bool) Comp
 	} else {
 		c.Transport = d.decodeConnectTransport(tv, tp, dir)
 	}
+	d.decodeNativeComponent(&c, ev, ep, place, o.line())
 	o.done()
 	return c
 }
@@ -1216,39 +1218,26 @@ func (d *decoder) decodeEndpoint(v *value, place, dir string) Endpoint {
 func (d *decoder) decodeTLS(v *value, place, dir string) *TLS {
 	t := &TLS{}
 	o := d.object(v, place)
-	for _, k := range []struct {
-		key string
-		dst *string
-	}{{"key", &t.Key}, {"certificate", &t.Certificate}} {
-		s, ok := o.str(k.key)
-		if !ok {
-			if !o.has(k.key) {
-				d.add(o.line(), place, "missing %q", k.key)
-			}
-			continue
+	if lv, lp := o.list("certificates"); lv != nil {
+		for i, e := range lv {
+			ep := elemPlace(e, lp, i)
+			eo := d.object(e, ep)
+			var c TLSCertificate
+			d.decodeKeyPair(eo, ep, dir, true, &c.Key, &c.Certificate)
+			c.ChainCertificates = d.decodeFiles(eo, dir, "chain_certificates")
+			eo.done()
+			t.Certificates = append(t.Certificates, c)
 		}
-		*k.dst = abs(dir, s)
-		if _, err := os.Stat(*k.dst); err != nil {
-			kv, kp := o.take(k.key)
-			d.add(kv.line, kp, "%s", statMsg(err, *k.dst))
+		if len(t.Certificates) == 0 {
+			d.add(v.line, lp, "an empty list: name at least one {key, certificate}, or remove certificates")
 		}
 	}
-	for _, k := range []struct {
-		key string
-		dst *[]string
-	}{{"chain_certificates", &t.ChainCertificates}, {"ca_certificates", &t.CACertificates}} {
-		l, ok := o.strList(k.key, false)
-		if !ok {
-			continue
-		}
-		lv, lp := o.take(k.key)
-		for i, f := range l {
-			f = abs(dir, f)
-			if _, err := os.Stat(f); err != nil {
-				d.add(lv.line, indexPlace(lp, i), "%s", statMsg(err, f))
-			}
-			*k.dst = append(*k.dst, f)
-		}
+	d.decodeKeyPair(o, place, dir, len(t.Certificates) == 0, &t.Key, &t.Certificate)
+	t.ChainCertificates = d.decodeFiles(o, dir, "chain_certificates")
+	t.CACertificates = d.decodeFiles(o, dir, "ca_certificates")
+	if t.Key == "" && len(t.ChainCertificates) > 0 {
+		cv, cp := o.take("chain_certificates")
+		d.add(cv.line, cp, "chain_certificates go with key and certificate; give each entry of certificates its own")
 	}
 	if p, ok := o.str("dhparam"); ok {
 		dv, dp := o.take("dhparam")
@@ -1278,6 +1267,49 @@ func (d *decoder) decodeTLS(v *value, place, dir string) *TLS {
 	o.unsupported("curve")
 	o.done()
 	return t
+}
+
+// decodeKeyPair reads `key` and `certificate` of o, files that must exist; both are needed
+// when required, else both or neither.
+func (d *decoder) decodeKeyPair(o *obj, place, dir string, required bool, key, cert *string) {
+	if !required && !o.has("key") && !o.has("certificate") {
+		return
+	}
+	for _, k := range []struct {
+		key string
+		dst *string
+	}{{"key", key}, {"certificate", cert}} {
+		s, ok := o.str(k.key)
+		if !ok {
+			if !o.has(k.key) {
+				d.add(o.line(), place, "missing %q", k.key)
+			}
+			continue
+		}
+		*k.dst = abs(dir, s)
+		if _, err := os.Stat(*k.dst); err != nil {
+			kv, kp := o.take(k.key)
+			d.add(kv.line, kp, "%s", statMsg(err, *k.dst))
+		}
+	}
+}
+
+// decodeFiles reads the list of file names at key of o; each must exist.
+func (d *decoder) decodeFiles(o *obj, dir, key string) []string {
+	l, ok := o.strList(key, false)
+	if !ok {
+		return nil
+	}
+	lv, lp := o.take(key)
+	var out []string
+	for i, f := range l {
+		f = abs(dir, f)
+		if _, err := os.Stat(f); err != nil {
+			d.add(lv.line, indexPlace(lp, i), "%s", statMsg(err, f))
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // prefixed returns p+s, or "" when s is empty.
@@ -1459,7 +1491,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 	typ, ok := o.str("type")
 	if !ok {
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, longpoll, static, redirect, json, nodeinfo or path)")
+			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, longpoll, static, redirect, json, nodeinfo, publisher, caller, webhook or path)")
 			// Name misspelt keys too: "tpye" is likely why the type is missing.
 			for _, e := range o.v.keys {
 				if !contains(serviceKeys, e.key) {
@@ -1494,6 +1526,8 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		s.JSON = d.decodeJSON(o, place)
 	case "nodeinfo":
 		// Crossbar's node information page (crossbar/webservice/misc.py): no options.
+	case "publisher", "caller", "webhook":
+		s.Bridge = d.decodeBridge(o, typ, place, w)
 	case "path":
 		pv, pp := o.take("paths")
 		if pv == nil || pv.kind == kNull {
@@ -1506,7 +1540,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		if contains(unsupportedServices, typ) {
 			d.add(tv.line, tp, "service type %q is not supported yet", typ)
 		} else {
-			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, longpoll, static, redirect, json, nodeinfo or path)", typ)
+			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, longpoll, static, redirect, json, nodeinfo, publisher, caller, webhook or path)", typ)
 		}
 		return nil
 	}
@@ -1651,7 +1685,7 @@ var serviceKeys = []string{"type", "id", "module", "object", "minthreads", "maxt
 	"processes", "threads", "uwsgi", "uwsgi_args", "uwsgi_persistent", "env", "max_concurrency", "queue_timeout",
 	"connect_timeout", "read_timeout", "send_timeout", "max_body_size", "request_buffering", "buffering", "max_temp_file_size", "sendfile_roots", "internal", "balance", "max_fails",
 	"fail_timeout", "serializers", "options", "auth", "debug", "cookie", "url", "directory",
-	"package", "resource", "code", "value", "paths", "headers", "vars", "intercept_errors"}
+	"package", "resource", "code", "value", "paths", "headers", "vars", "intercept_errors", "realm", "role"}
 
 // serializers Portico speaks; Crossbar also knows these others.
 var (

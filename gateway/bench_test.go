@@ -106,7 +106,7 @@ func proxyOnce(t *testing.T, s *server, check func(*fasthttp.RequestCtx)) func()
 		s.handle(&ctx)
 		check(&ctx)
 	}
-	ctx.Init(&ctx.Request, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	initCtx(&ctx, &ctx.Request, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000})
 	one()
 	return one
 }
@@ -180,7 +180,7 @@ func BenchmarkProxyRequest(b *testing.B) {
 	var ctx fasthttp.RequestCtx
 	br := bufio.NewReader(nil)
 	rd := bytes.NewReader(nil)
-	ctx.Init(&ctx.Request, remote, nil)
+	initCtx(&ctx, &ctx.Request, remote)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -220,7 +220,7 @@ func TestBuildVarsAllocs(t *testing.T) {
 	if err := req.ReadLimitBody(bufioReader(benchRequest), 0); err != nil {
 		t.Fatal(err)
 	}
-	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	initCtx(&ctx, &req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000})
 	if ctx.Request.Header.Len() == 0 {
 		t.Fatal("the request under test has no headers")
 	}
@@ -251,7 +251,7 @@ func BenchmarkBuildVars(b *testing.B) {
 	if err := req.ReadLimitBody(bufioReader(benchRequest), 0); err != nil {
 		b.Fatal(err)
 	}
-	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	initCtx(&ctx, &req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000})
 	rq := &request{requestURI: ctx.Request.Header.RequestURI(), host: []byte("example.com")}
 	rq.path, _ = normalizePath(nil, []byte("/hello/world"))
 	ps := &proxyState{}
@@ -281,3 +281,30 @@ func BenchmarkUpstreamQueue(b *testing.B) {
 		}
 	})
 }
+
+// initCtx is fasthttp's RequestCtx.Init with a connection whose deadlines can be set: the
+// handler bounds its writes to the client by write_timeout (a transport's default is 60 s),
+// and Init's stand-in connection has no deadlines to set.
+func initCtx(ctx *fasthttp.RequestCtx, req *fasthttp.Request, remote net.Addr) {
+	ctx.Init2(&handlerConn{remote: remote, local: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}}, nopLogger{}, true)
+	if req != &ctx.Request {
+		req.CopyTo(&ctx.Request)
+	}
+}
+
+// handlerConn is the client connection of a handler called directly: it has addresses and
+// accepts deadlines; nothing reads or writes it.
+type handlerConn struct {
+	net.Conn
+	remote, local net.Addr
+}
+
+func (c *handlerConn) RemoteAddr() net.Addr             { return c.remote }
+func (c *handlerConn) LocalAddr() net.Addr              { return c.local }
+func (c *handlerConn) SetDeadline(time.Time) error      { return nil }
+func (c *handlerConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *handlerConn) SetWriteDeadline(time.Time) error { return nil }
+
+type nopLogger struct{}
+
+func (nopLogger) Printf(string, ...any) {}

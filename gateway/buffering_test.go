@@ -252,7 +252,7 @@ func TestSpoolClientKey(t *testing.T) {
 		if tt.xff != "" {
 			req.Header.Set("X-Forwarded-For", tt.xff)
 		}
-		ctx.Init(&req, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(tt.peer)), nil)
+		initCtx(&ctx, &req, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(tt.peer)))
 		if got := s.clientKey(&ctx).String(); got != tt.want {
 			t.Errorf("peer %s, X-Forwarded-For %q: key %s, want %s", tt.peer, tt.xff, got, tt.want)
 		}
@@ -336,7 +336,7 @@ func TestBufferedBodyAllocs(t *testing.T) {
 			t.Fatalf("%d %q", ctx.Response.StatusCode(), ctx.Response.Body())
 		}
 	}
-	ctx.Init(&ctx.Request, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	initCtx(&ctx, &ctx.Request, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000})
 	one()
 	testkit.Budget(t, "buffered POST", 2, 200, one)
 }

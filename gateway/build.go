@@ -26,11 +26,32 @@ type launched struct {
 
 // build makes the path table of every transport in node. It launches the uwsgi servers the
 // node needs (reusing those whose settings did not change) and marks which ones are used.
+//
+// It is called with g.mu held and g.building locked; it gives g.mu up while a launched uwsgi
+// starts (ensureLaunched). On error, what it built is closed: nothing is left open by a
+// refused configuration.
 func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pathTable, error) {
+	tables := map[string]*pathTable{}
+	if err := g.buildInto(ctx, node, tables); err != nil {
+		closeTables(tables)
+		return nil, err
+	}
+	return tables, nil
+}
+
+// closeTables closes the services of tables.
+func closeTables(tables map[string]*pathTable) {
+	for _, tab := range tables {
+		for _, svc := range tab.services {
+			svc.close()
+		}
+	}
+}
+
+func (g *Gateway) buildInto(ctx context.Context, node *config.Node, tables map[string]*pathTable) error {
 	for _, l := range g.launched {
 		l.used = false
 	}
-	tables := map[string]*pathTable{}
 	for i := range node.Workers {
 		w := &node.Workers[i]
 		for j := range w.Transports {
@@ -41,7 +62,7 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 			if t.Options.AccessLog {
 				trusted, err := parseTrusted(t.Options.TrustedProxies)
 				if err != nil {
-					return nil, fmt.Errorf("%s.options.trusted_proxies: %w", t.Place, err)
+					return fmt.Errorf("%s.options.trusted_proxies: %w", t.Place, err)
 				}
 				tab.ip = realIP{trusted: trusted, header: t.Options.RealIPHeader}
 			}
@@ -49,7 +70,7 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 			tab.redirectHTTPS = t.Options.RedirectHTTPS
 			pages, err := loadErrorPages(t)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			tab.pages = pages
 			if t.Endpoint.TLS != nil && t.Options.HSTS {
@@ -57,14 +78,14 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 			}
 			if hasWSGI(t.Paths) {
 				if _, err := g.spoolFor(t); err != nil {
-					return nil, err
+					return err
 				}
 			}
 			if err := g.addPaths(ctx, node, w, t, tab, tab.root, t.Paths); err != nil {
 				for _, svc := range tab.services {
 					svc.close()
 				}
-				return nil, err
+				return err
 			}
 			if t.RawSocket != nil {
 				ref, err := g.routerFor(w)
@@ -75,14 +96,14 @@ func (g *Gateway) build(ctx context.Context, node *config.Node) (map[string]*pat
 					for _, svc := range tab.services {
 						svc.close()
 					}
-					return nil, err
+					return err
 				}
 			}
 			tab.sniffTO, tab.maxConns = t.Options.HeaderReadTimeout, t.Options.MaxConnections
 			tables[t.Place] = tab
 		}
 	}
-	return tables, nil
+	return nil
 }
 
 func hasWSGI(paths map[string]*config.Service) bool {
@@ -186,6 +207,12 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		return newJSONService(svc)
 	case "nodeinfo":
 		return newNodeinfoService(svc, node), nil
+	case "publisher", "caller", "webhook":
+		ref, err := g.routerFor(w)
+		if err != nil {
+			return nil, err
+		}
+		return newBridgeService(svc, t, ref, log)
 	}
 	return nil, fmt.Errorf("%s: service type %q is not supported", svc.Place, svc.Type)
 }
@@ -242,8 +269,28 @@ func (g *Gateway) ensureLaunched(ctx context.Context, node *config.Node, w *conf
 	if err != nil {
 		return nil, err
 	}
-	if err := sup.Start(ctx); err != nil {
+	// uwsgi may take up to launch.StartTimeout to import the app and answer. g.mu is given
+	// up meanwhile (g.building keeps other builds out), so that Shutdown and Addrs do not
+	// wait behind it; Shutdown ends g.life, which ends ctx, which abandons the launch.
+	g.mu.Unlock()
+	err = sup.Start(ctx)
+	if err == nil && g.life.Err() != nil {
+		err = errShuttingDown
+	}
+	if err != nil {
+		_ = sup.Stop(stopTimeout) // tears down what a failed Start left; at once when nothing runs
+		g.mu.Lock()
+		if g.shutdowned {
+			return nil, errShuttingDown
+		}
 		return nil, fmt.Errorf("%s: %w", svc.Place, err)
+	}
+	g.mu.Lock()
+	if g.shutdowned { // Shutdown came while it started: it did not see this one
+		g.mu.Unlock()
+		_ = sup.Stop(stopTimeout)
+		g.mu.Lock()
+		return nil, errShuttingDown
 	}
 	l := &launched{key: key, sup: sup, used: true}
 	if ws.Persistent {

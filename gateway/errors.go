@@ -44,6 +44,37 @@ type clientReason struct {
 func (e *clientReason) Error() string { return e.err.Error() + ": " + e.reason }
 func (e *clientReason) Unwrap() error { return e.err }
 
+// bridgeError is a refusal or failure of an HTTP bridge service (publisher, caller, webhook)
+// in Crossbar's shape: its status, and its body, Crossbar's
+// {"error": "...", "args": [], "kwargs": {}} (crossbar/bridge/rest/common.py _deny_request,
+// _fail_request), or the webhook's error_response.
+type bridgeError struct {
+	status int
+	body   []byte
+	cause  string // for the log line; never sent
+}
+
+func (e *bridgeError) Error() string {
+	if e.cause != "" {
+		return "http bridge: " + e.cause
+	}
+	return "http bridge: " + string(e.body)
+}
+
+// bridgeDeny is common.py _deny_request: status, and msg (Crossbar's log category text) as
+// the error of a dump_json body.
+func bridgeDeny(status int, msg string) error {
+	b := append([]byte(`{"error":`), appendPyString(nil, msg, false)...)
+	return &bridgeError{status: status, body: append(b, `,"args":[],"kwargs":{}}`...)}
+}
+
+// runtimeError is _fail_request for a failure that is no WAMP error (the session is gone, the
+// request cannot become a CALL): 500 and Crossbar's generic wamp.error.runtime_error.
+func runtimeError(cause string) error {
+	return &bridgeError{status: 500, cause: cause,
+		body: []byte(`{"error": "wamp.error.runtime_error", "args": ["Sorry, Crossbar.io has encountered a problem."], "kwargs": {}}`)}
+}
+
 // upstreamError carries which upstream failed and at which step, for the log line.
 type upstreamError struct {
 	upstream string // "unix:/run/app.sock"
@@ -91,15 +122,19 @@ func (e *interceptedError) Error() string {
 //	X-Sendfile outside sendfile_roots,  500 (the app asked for what the proxy must not or
 //	X-Accel-Redirect unservable         cannot serve: a fault of the app or the config)
 //	upstream status intercepted         that status (intercept_errors, error_pages)
+//	HTTP bridge refusal or failure      Crossbar's status for it (bridgeError, bridge.go)
 //	anything else from an upstream      502 (refused, reset, malformed response)
 func statusOf(err error) int {
 	var ne net.Error
 	var ce *clientError
 	var ue *upstreamError
 	var ie *interceptedError
+	var be *bridgeError
 	switch {
 	case errors.As(err, &ie):
 		return ie.status
+	case errors.As(err, &be):
+		return be.status
 	case errors.As(err, &ue):
 		switch {
 		case errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull):
@@ -186,6 +221,8 @@ func causeOf(err error) string {
 		return "x-accel-redirect"
 	case errors.As(err, new(*interceptedError)):
 		return "intercepted"
+	case errors.As(err, new(*bridgeError)):
+		return "http bridge"
 	}
 	if statusOf(err) == fasthttp.StatusGatewayTimeout {
 		return "timeout"
@@ -216,6 +253,12 @@ func fail(ctx *fasthttp.RequestCtx, log *slog.Logger, place string, err error) {
 	}
 	log.LogAttrs(context.Background(), level, "request failed", attrs...)
 	writeStatus(ctx, status)
+	var be *bridgeError
+	if errors.As(err, &be) {
+		setBridgeHeaders(ctx)
+		ctx.SetBody(be.body)
+		return
+	}
 	var cr *clientReason
 	if errors.As(err, &cr) {
 		ctx.Response.AppendBodyString(cr.reason + "\n")

@@ -29,6 +29,19 @@ type Gateway struct {
 	log        *slog.Logger
 	runtimeDir string
 
+	// life ends when Shutdown begins: a uwsgi that Start or Reload is still waiting for is
+	// abandoned then, so that shutdown never waits behind a launch (up to
+	// launch.StartTimeout).
+	life    context.Context
+	endLife context.CancelFunc
+	// building serialises Start and Reload. Lock order: building, then mu. A build gives mu
+	// up while it waits for a launched uwsgi to answer (ensureLaunched), so that Shutdown
+	// and Addrs do not wait behind it.
+	building sync.Mutex
+	// bg counts the goroutines the gateway owns (retire); Shutdown waits for them.
+	bg    sync.WaitGroup
+	pprof *pprofServer
+
 	mu         sync.Mutex
 	node       *config.Node
 	servers    []*server
@@ -37,6 +50,7 @@ type Gateway struct {
 	retiring   map[*launched]bool    // replaced by a reload, draining
 	routers    map[string]*routerRef // by worker place
 	workers    []*workerProc         // guest and container workers, router components
+	natives    []*nativeComponent    // router components run in Go (RESTCallee, MessageForwarder)
 	private    []*server             // router components' private listeners
 	shutdowned bool
 
@@ -57,6 +71,9 @@ type server struct {
 	ln    net.Listener
 	table atomic.Pointer[pathTable]
 	done  chan error
+	// tls is what a TLS transport serves to the next handshake: certificates and client
+	// CAs read from their files at start and again by every reload.
+	tls atomic.Pointer[tls.Config]
 	// maxConns is max_connections of an HTTP transport, enforced by limit (connlimit.go).
 	maxConns int64
 }
@@ -119,7 +136,9 @@ func New(node *config.Node, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Gateway{log: log, node: node, runtimeDir: dir, launched: map[string]*launched{}, retiring: map[*launched]bool{}, routers: map[string]*routerRef{}}, nil
+	life, endLife := context.WithCancel(context.Background())
+	return &Gateway{log: log, node: node, runtimeDir: dir, life: life, endLife: endLife,
+		launched: map[string]*launched{}, retiring: map[*launched]bool{}, routers: map[string]*routerRef{}}, nil
 }
 
 // runtimeDir is where launched uwsgi sockets live: private to this process (0700).
@@ -138,8 +157,16 @@ func runtimeDir() (string, error) {
 // Start launches what the node needs (uwsgi for wsgi paths without upstream), opens every
 // transport and serves. It returns once all listeners are open; serving errors are logged.
 func (g *Gateway) Start(ctx context.Context) error {
+	g.building.Lock()
+	defer g.building.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(g.life, cancel)()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.shutdowned {
+		return errShuttingDown
+	}
 	tables, err := g.build(ctx, g.node)
 	if err != nil {
 		g.stopUnused(nil)
@@ -151,7 +178,11 @@ func (g *Gateway) Start(ctx context.Context) error {
 			t := &w.Transports[j]
 			s, err := g.listen(t)
 			if err != nil {
-				g.closeAll()
+				for _, s := range g.servers {
+					delete(tables, s.where) // closed with their server
+				}
+				closeTables(tables)
+				g.closeAll(stopTimeout)
 				return err
 			}
 			s.table.Store(tables[t.Place])
@@ -162,10 +193,10 @@ func (g *Gateway) Start(ctx context.Context) error {
 		go s.serve()
 	}
 	if err := g.startWorkers(ctx, g.node); err != nil {
-		g.closeAll()
+		g.closeAll(stopTimeout)
 		return err
 	}
-	startPprof(g.log)
+	g.pprof = startPprof(g.log)
 	return nil
 }
 
@@ -229,15 +260,22 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 		}
 		ln = pl
 	}
+	s := &server{g: g, where: t.Place, ep: ep, kind: t.Type, done: make(chan error, 1)}
 	if ep.TLS != nil {
 		cfg, err := tlsConfig(ep.TLS)
 		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("%s.endpoint.tls: %w", t.Place, err)
 		}
-		ln = tls.NewListener(ln, cfg)
+		s.tls.Store(cfg)
+		logCertificates(g.log, t.Place, cfg)
+		// Every handshake takes the configuration of the moment, so that a reload changes
+		// the certificates of new connections and leaves open ones as they are.
+		ln = tls.NewListener(ln, &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return s.tls.Load(), nil
+		}})
 	}
-	s := &server{g: g, where: t.Place, ep: ep, kind: t.Type, ln: ln, done: make(chan error, 1)}
+	s.ln = ln
 	if t.Type != "rawsocket" {
 		s.srv = newServer(t, s.handle, g.log)
 		s.maxConns = int64(s.srv.Concurrency)
@@ -268,22 +306,31 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 	return s, nil
 }
 
-// tlsConfig is the server side of a tcp endpoint's tls (config.TLS): the key pair with the
-// chain certificates after it, client certificates required and verified when CAs are given,
-// the TLS 1.2 suites of `ciphers`.
+// tlsConfig is the server side of a tcp endpoint's tls (config.TLS): the key pairs with their
+// chain certificates after them (the first served when the client's SNI names none of the
+// others; crypto/tls picks among them by SNI, see tls.Config.Certificates), client
+// certificates required and verified when CAs are given, the TLS 1.2 suites of `ciphers`.
+// Errors name the file at fault.
 func tlsConfig(c *config.TLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(c.Certificate, c.Key)
-	if err != nil {
-		return nil, err
+	pairs := c.Certificates
+	if c.Key != "" {
+		pairs = append([]config.TLSCertificate{{Key: c.Key, Certificate: c.Certificate, ChainCertificates: c.ChainCertificates}}, pairs...)
 	}
-	for _, f := range c.ChainCertificates {
-		ders, err := pemCertificates(f)
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	for _, p := range pairs {
+		cert, err := tls.LoadX509KeyPair(p.Certificate, p.Key)
 		if err != nil {
-			return nil, fmt.Errorf("chain_certificates: %w", err)
+			return nil, fmt.Errorf("certificate %s with key %s: %w", p.Certificate, p.Key, err)
 		}
-		cert.Certificate = append(cert.Certificate, ders...)
+		for _, f := range p.ChainCertificates {
+			ders, err := pemCertificates(f)
+			if err != nil {
+				return nil, fmt.Errorf("chain_certificates: %w", err)
+			}
+			cert.Certificate = append(cert.Certificate, ders...)
+		}
+		cfg.Certificates = append(cfg.Certificates, cert)
 	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if len(c.CACertificates) > 0 {
 		pool := x509.NewCertPool()
 		for _, f := range c.CACertificates {
@@ -309,6 +356,24 @@ func tlsConfig(c *config.TLS) (*tls.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// logCertificates logs the names and expiry of each certificate a TLS transport serves, so
+// that the log shows which certificate a start or reload put in place.
+func logCertificates(log *slog.Logger, place string, cfg *tls.Config) {
+	for _, c := range cfg.Certificates {
+		if c.Leaf == nil {
+			continue
+		}
+		names := c.Leaf.DNSNames
+		for _, ip := range c.Leaf.IPAddresses {
+			names = append(names, ip.String())
+		}
+		if len(names) == 0 {
+			names = []string{c.Leaf.Subject.CommonName}
+		}
+		log.Info("tls certificate", "transport", place, "names", names, "not_after", c.Leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
 }
 
 // pemCertificates reads the DER of every CERTIFICATE block of a PEM file.
@@ -465,10 +530,13 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 	err = svc.serve(ctx, rq)
 	if err != nil {
 		fail(ctx, s.g.log, svc.place(), err)
-		if tab.details && ctx.Response.StatusCode() >= 500 && tab.pages[ctx.Response.StatusCode()] == nil {
-			ctx.Response.AppendBodyString(err.Error() + "\n")
+		// The HTTP bridge's error bodies are its API (Crossbar's JSON): no page replaces them.
+		if !errors.As(err, new(*bridgeError)) {
+			if tab.details && ctx.Response.StatusCode() >= 500 && tab.pages[ctx.Response.StatusCode()] == nil {
+				ctx.Response.AppendBodyString(err.Error() + "\n")
+			}
+			tab.errorPage(ctx)
 		}
-		tab.errorPage(ctx)
 	}
 	compressBody(ctx, rq)
 	if tab.hsts != "" {
@@ -563,12 +631,18 @@ func lastIndexByte(b []byte, c byte) int {
 	return -1
 }
 
+// errShuttingDown refuses a start or reload that Shutdown overtook.
+var errShuttingDown = errors.New("shutting down")
+
 // Shutdown stops accepting, lets in-flight requests finish until ctx ends, then stops
-// launched uwsgi servers and removes the runtime directory.
+// launched uwsgi servers and worker processes, all at once and within what is left of ctx
+// (stopTimeout at most), and removes the runtime directory. A start or reload still waiting
+// for a uwsgi is abandoned first. When Shutdown returns, no goroutine of the gateway runs.
 func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.endLife()
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if g.shutdowned {
+		g.mu.Unlock()
 		return nil
 	}
 	g.shutdowned = true
@@ -587,13 +661,41 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	g.closeAll()
+	g.closeAll(stopBound(ctx))
+	g.mu.Unlock()
+	g.bg.Wait() // retire: it sees g.life end and stops waiting for the drain
+	g.pprof.close()
 	return errors.Join(errs...)
 }
 
-// closeAll closes listeners, services, routers and launched uwsgi servers.
-func (g *Gateway) closeAll() {
-	g.stopWorkers()
+// stopBound is how long a process stopped at shutdown may take to exit after its stop
+// signal: stopTimeout, or less when ctx ends sooner (then SIGKILL at once once it has).
+func stopBound(ctx context.Context) time.Duration {
+	d := stopTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, max(0, time.Until(dl)))
+	}
+	return d
+}
+
+// closeAll closes listeners, services and routers, and stops launched uwsgi servers and
+// worker processes, all at once, each given timeout after its stop signal.
+func (g *Gateway) closeAll(timeout time.Duration) {
+	var wg sync.WaitGroup
+	routers := make([]*routerRef, 0, len(g.routers))
+	for _, r := range g.routers {
+		routers = append(routers, r)
+	}
+	wg.Go(func() {
+		// Components are stopped before their router closes, so that they do not see it go
+		// first and try to reconnect.
+		g.stopWorkers(timeout)
+		var rw sync.WaitGroup
+		for _, r := range routers {
+			rw.Go(r.close)
+		}
+		rw.Wait()
+	})
 	for _, s := range g.private {
 		_ = s.ln.Close()
 	}
@@ -606,18 +708,29 @@ func (g *Gateway) closeAll() {
 			}
 		}
 	}
-	for _, r := range g.routers {
-		r.close()
+	var stop []*launched
+	for key, l := range g.launched {
+		stop = append(stop, l)
+		delete(g.launched, key)
 	}
-	g.stopUnused(nil)
 	for l := range g.retiring {
-		_ = l.sup.Stop(stopTimeout)
+		stop = append(stop, l)
 		delete(g.retiring, l)
 	}
+	for _, l := range stop {
+		wg.Go(func() {
+			if err := l.sup.Stop(timeout); err != nil {
+				g.log.Warn("stopping uwsgi", "uwsgi", l.sup.Upstream(), "error", err)
+			}
+		})
+	}
+	wg.Wait()
 	_ = os.RemoveAll(g.runtimeDir)
 	if g.spoolDir != "" {
 		_ = os.RemoveAll(g.spoolDir)
 	}
 }
 
-const stopTimeout = 10 * time.Second
+// stopTimeout is how long a stopped process may take to exit after its stop signal before
+// its process group is killed. A variable so that tests can lengthen it.
+var stopTimeout = 10 * time.Second

@@ -128,7 +128,7 @@ func (s *rawService) serveConn(c net.Conn) {
 		info.Secure, info.ChannelID = channelBinding(&cs)
 		info.PeerCert = peerCert(&cs)
 	}
-	err = s.serveSession(t, info)
+	err = serveDebug(s.serveSession, t, info, s.cfg.Debug, s.log, "rawsocket")
 	_ = t.Close()
 	t.drain()
 	s.log.Debug("wamp session ended", "transport", s.where, "remote", remote, "protocol", info.Protocol, "error", err)

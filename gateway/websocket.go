@@ -261,6 +261,7 @@ type wsService struct {
 	// serveSession runs one session; the router's Serve (tests put an echo here to check the
 	// transport alone).
 	serveSession func(router.Transport, router.PeerInfo) error
+	debug        bool // Crossbar's `debug`: log each connection and its messages (debugTransport)
 }
 
 func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRef, log *slog.Logger) (*wsService, error) {
@@ -269,7 +270,8 @@ func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRe
 		return nil, fmt.Errorf("%s: a websocket service without its configuration", svc.Place)
 	}
 	s := &wsService{where: svc.Place, log: log, ref: ref, opts: ws.Options, writeTO: t.Options.WriteTimeout, auth: ws.Auth,
-		slots: ref.slotsOf(t.Place), maxConns: int64(t.Options.MaxConnections), serveSession: ref.r.Serve}
+		slots: ref.slotsOf(t.Place), maxConns: int64(t.Options.MaxConnections), serveSession: ref.r.Serve,
+		debug: ws.Debug}
 	if s.maxConns <= 0 {
 		s.maxConns = fasthttp.DefaultConcurrency // what max_connections 0 means for HTTP too
 	}
@@ -495,7 +497,7 @@ func (s *wsService) session(c *websocket.Conn, codec wamp.Codec, batched bool, i
 	} else {
 		close(pinging)
 	}
-	err := s.serveSession(t, info)
+	err := serveDebug(s.serveSession, t, info, s.debug, s.log, "websocket")
 	_ = t.Close()
 	<-pinging
 	t.drain()
@@ -928,3 +930,50 @@ var (
 	_ service          = (*wsService)(nil)
 	_ router.Transport = (*wsTransport)(nil)
 )
+
+// serveDebug runs serve over t; with debug (Crossbar's `debug` on a websocket path or a
+// rawsocket transport) the connection's opening, messages and end are logged at info level
+// as kind+" debug: ...".
+func serveDebug(serve func(router.Transport, router.PeerInfo) error, t router.Transport, info router.PeerInfo, debug bool, log *slog.Logger, kind string) error {
+	if !debug {
+		return serve(t, info)
+	}
+	d := &debugTransport{Transport: t, log: log.With("remote", info.RemoteAddr, "protocol", info.Protocol), kind: kind}
+	d.log.Info(kind + " debug: connection open")
+	err := serve(d, info)
+	d.log.Info(kind+" debug: connection closed", "error", err)
+	return err
+}
+
+// debugTransport logs every message of one connection with Crossbar's `debug`: the
+// direction, the WAMP message type and the size. The content is not logged: AUTHENTICATE
+// carries tickets in clear, and events and calls carry the application's data.
+type debugTransport struct {
+	router.Transport
+	log  *slog.Logger
+	kind string
+}
+
+func (t *debugTransport) ReadMessage() ([]byte, error) {
+	b, err := t.Transport.ReadMessage()
+	if err == nil {
+		t.log.Info(t.kind+" debug: message in", "type", t.messageType(b), "bytes", len(b))
+	}
+	return b, err
+}
+
+func (t *debugTransport) WriteMessage(b []byte) error {
+	t.log.Info(t.kind+" debug: message out", "type", t.messageType(b), "bytes", len(b))
+	return t.Transport.WriteMessage(b)
+}
+
+// messageType names the WAMP message in b, decoding it again (debug only).
+func (t *debugTransport) messageType(b []byte) string {
+	m, err := t.Codec().Decode(b)
+	if err != nil {
+		return "undecodable"
+	}
+	return m.Type().String()
+}
+
+var _ router.Transport = (*debugTransport)(nil)

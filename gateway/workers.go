@@ -27,16 +27,32 @@ func (g *Gateway) startWorkers(ctx context.Context, node *config.Node) error {
 		w := &node.Workers[i]
 		var c launch.Command
 		var err error
+		run := true
 		switch {
 		case w.Type == "guest":
 			c, err = g.guestCommand(node, w)
-		case w.Type == "container" || (w.Type == "router" && len(w.Components) > 0):
+		case w.Type == "container" && (len(w.Components) == 0 || pythonComponents(w) > 0),
+			w.Type == "router" && pythonComponents(w) > 0:
 			c, err = g.runnerCommand(node, w, i)
 		default:
-			continue
+			run = false
 		}
 		if err != nil {
 			return err
+		}
+		if w.Type == "router" || w.Type == "container" {
+			for j := range w.Components {
+				if wc := &w.Components[j]; runsNative(w, wc) {
+					nc, err := g.startNativeComponent(w, wc)
+					if err != nil {
+						return err
+					}
+					g.natives = append(g.natives, nc)
+				}
+			}
+		}
+		if !run {
+			continue
 		}
 		sup, err := launch.NewProcess(c, g.log)
 		if err != nil {
@@ -121,24 +137,43 @@ func (g *Gateway) watchGuest(wp *workerProc, c launch.Command, cfg config.GuestW
 	}
 }
 
-// stopWorkers stops every worker process (SIGTERM to its group, SIGKILL after stopTimeout).
-func (g *Gateway) stopWorkers() {
-	for _, wp := range g.workers {
-		wp.mu.Lock()
-		wp.stopped = true
-		wp.mu.Unlock()
-		close(wp.quit)
-		if wp.watch != nil {
-			_ = wp.watch.close()
-			<-wp.done
-		}
-		wp.mu.Lock()
-		sup := wp.sup
-		wp.mu.Unlock()
-		if err := sup.Stop(stopTimeout); err != nil {
-			g.log.Warn("stopping worker", "error", err)
+func pythonComponents(w *config.Worker) int {
+	n := 0
+	for j := range w.Components {
+		if !runsNative(w, &w.Components[j]) {
+			n++
 		}
 	}
+	return n
+}
+
+// stopWorkers stops the native router components and every worker process, all at once (the
+// stop signal to its group, SIGKILL after timeout).
+func (g *Gateway) stopWorkers(timeout time.Duration) {
+	for _, nc := range g.natives {
+		nc.stop()
+	}
+	g.natives = nil
+	var wg sync.WaitGroup
+	for _, wp := range g.workers {
+		wg.Go(func() {
+			wp.mu.Lock()
+			wp.stopped = true
+			wp.mu.Unlock()
+			close(wp.quit)
+			if wp.watch != nil {
+				_ = wp.watch.close()
+				<-wp.done
+			}
+			wp.mu.Lock()
+			sup := wp.sup
+			wp.mu.Unlock()
+			if err := sup.Stop(timeout); err != nil {
+				g.log.Warn("stopping worker", "error", err)
+			}
+		})
+	}
+	wg.Wait()
 	g.workers = nil
 }
 
@@ -243,6 +278,9 @@ func (g *Gateway) runnerCommand(node *config.Node, w *config.Worker, idx int) (l
 		Shutdown   string            `json:"shutdown"`
 	}{PythonPath: w.Options.PythonPath, Restart: w.Options.Restart, Shutdown: w.Options.Shutdown}
 	for j, c := range w.Components {
+		if runsNative(w, &c) {
+			continue
+		}
 		rc := runnerComponent{Place: c.Place, Type: c.Type, Classname: c.Classname, Callbacks: c.Callbacks, Realm: c.Realm, Extra: c.Extra}
 		if c.Type == "function" {
 			rc.Classname = "function"

@@ -79,3 +79,70 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Fatalf("%d requests failed across the reloads (%d ok), the first: %v", failed, ok, first)
 	}
 }
+
+// TestStopDuringReload: SIGTERM while a SIGHUP's reload waits for a uwsgi whose app is still
+// importing (for an hour) stops Portico at once: the reload runs beside the signal loop and
+// is abandoned, and no uwsgi is left behind. A SIGHUP during the reload does not hold up
+// the signal loop either.
+func TestStopDuringReload(t *testing.T) {
+	dir := seedNode(t)
+	marker := filepath.Join(t.TempDir(), "importing.pid")
+	hangs := fmt.Sprintf(`
+import os, time
+with open(%[1]q + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(%[1]q + ".tmp", %[1]q)
+time.sleep(3600)
+`, marker)
+	if err := os.WriteFile(filepath.Join(dir, "hangs.py"), []byte(hangs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := start(t, dir)
+	pid := n.cmd.Process.Pid
+	before := uwsgiPIDs(pid)
+	if len(before) == 0 {
+		t.Fatal("no launched uwsgi")
+	}
+
+	cfgPath := filepath.Join(dir, ".crossbar", "config.json")
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, []byte(strings.Replace(string(b), `"module": "myapp"`, `"module": "hangs"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	var importing int
+	testkit.WaitFor(t, 0, "the reload's uwsgi imports the app", func() bool {
+		b, err := os.ReadFile(marker)
+		if err != nil {
+			return false
+		}
+		_, err = fmt.Sscan(string(b), &importing)
+		return err == nil
+	})
+	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil { // asks for one more reload
+		t.Fatal(err)
+	}
+	if status, _ := get(t, n.base+"/"); status != 200 {
+		t.Errorf("the running configuration answers %d during the reload", status)
+	}
+	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 0, "portico exits on SIGTERM during a reload", func() bool {
+		select {
+		case <-n.done:
+			return true
+		default:
+			return false
+		}
+	})
+	waitGone(t, append(before, importing), testkit.Patience)
+	if !strings.Contains(n.logs.String(), "msg=stopped") {
+		t.Errorf("no clean stop logged:\n%s", n.logs.String())
+	}
+}

@@ -53,6 +53,9 @@ func issue(t *testing.T, name string, parent *pki, ca bool, key crypto.Signer, u
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{usage}
 		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		if net.ParseIP(name) == nil {
+			tmpl.DNSNames = []string{name} // what SNI picks the certificate by
+		}
 	}
 	signer, issuer := key, tmpl
 	if parent != nil {

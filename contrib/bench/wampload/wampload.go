@@ -416,3 +416,90 @@ func summarize(lat [][]time.Duration, d time.Duration) Result {
 	r.P99 = all[min(len(all)-1, len(all)*99/100)]
 	return r
 }
+
+// Callee registers procedure (an echo: it yields the call's arguments) on one session and
+// answers invocations until stop is called, for load that comes from elsewhere (the HTTP
+// bridge's caller service).
+func Callee(ctx context.Context, o Options, procedure string) (stop func(), err error) {
+	s, err := dial(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	req := s.nextID()
+	if err := s.send(&wamp.Register{Request: req, Options: wamp.Dict{}, Procedure: wamp.URI(procedure)}); err != nil {
+		s.close()
+		return nil, err
+	}
+	if _, err := await[*wamp.Registered](s, req); err != nil {
+		s.close()
+		return nil, fmt.Errorf("register: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			m, err := s.recv()
+			if err != nil {
+				return
+			}
+			if inv, ok := m.(*wamp.Invocation); ok {
+				if s.send(&wamp.Yield{Request: inv.Request, Options: wamp.Dict{}, Arguments: inv.Arguments}) != nil {
+					return
+				}
+			}
+		}
+	}()
+	return func() { s.close(); <-done }, nil
+}
+
+// Publish measures acknowledged publishes: publishers sessions each keep one PUBLISH
+// (acknowledge: true) outstanding, back to back, with no subscriber. It is the direct WAMP
+// counterpart of the HTTP bridge's publisher service, which publishes the same way.
+func Publish(ctx context.Context, o Options, publishers int) (Result, error) {
+	sessions := make([]*session, publishers)
+	defer func() {
+		for _, s := range sessions {
+			if s != nil {
+				s.close()
+			}
+		}
+	}()
+	var err error
+	for i := range sessions {
+		if sessions[i], err = dial(ctx, o); err != nil {
+			return Result{}, err
+		}
+	}
+	w := newWindow(o)
+	lat := make([][]time.Duration, publishers)
+	errs := make([]error, publishers)
+	var wg sync.WaitGroup
+	for i, s := range sessions {
+		wg.Go(func() {
+			args := wamp.List{"Hello, world"}
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if !t0.Before(w.end) {
+					return
+				}
+				req := s.nextID()
+				if err := s.send(&wamp.Publish{Request: req, Options: wamp.Dict{"acknowledge": true}, Topic: topic, Arguments: args}); err != nil {
+					errs[i] = err
+					return
+				}
+				if _, err := await[*wamp.Published](s, req); err != nil {
+					errs[i] = fmt.Errorf("publish: %w", err)
+					return
+				}
+				if w.counts(t0) {
+					lat[i] = append(lat[i], time.Since(t0))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return Result{}, err
+	}
+	return summarize(lat, o.Duration), nil
+}
