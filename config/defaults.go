@@ -301,10 +301,6 @@ func defaultWSGI(ws *WSGI, wo *WebOptions) {
 	if !s.has("buffering") {
 		ws.Buffering = true
 	}
-	if len(ws.Upstreams) == 0 && !s.has("uwsgi_persistent") {
-		// measured faster (contrib/bench/RESULTS.md); false turns it off
-		ws.Persistent = true
-	}
 	if !s.has("max_temp_file_size") {
 		setInt64(&ws.MaxTempFileSize, DefaultMaxTempFileSize)
 	}

@@ -168,7 +168,6 @@ func testPersistent(t *testing.T, svc *config.Service) {
 func TestPersistentUWSGIOff(t *testing.T) {
 	svc := persistService(t, false)
 	node := testNode(t, map[string]*config.Service{"/": svc})
-	svc.WSGI.Persistent = false // after the defaults, which turn it on for a model built in code
 	_, base := startGatewayG(t, node)
 	if n := countConns(t, base, 10); n != 10 {
 		t.Fatalf("10 sequential GETs used %d uwsgi connections, want 10", n)
