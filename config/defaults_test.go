@@ -114,7 +114,7 @@ func defaultsScenario() *Node {
 			Options:  WebOptions{Compression: Compression{object: true}},
 			Paths:    map[string]*Service{"/": {}},
 		}}},
-		{Type: "container", Components: []Component{{Transport: &ComponentTransport{}}}},
+		{Type: "container", Components: []Component{{Transport: &ComponentTransport{Endpoint: ConnectEndpoint{TLS: &ConnectTLS{}}}}}},
 		{Type: "guest", Guest: &Guest{Watch: &GuestWatch{}}},
 	}}
 	n.Workers[0].Transports[0].RawSocket = &RawSocket{Auth: &Auth{

@@ -41,7 +41,7 @@ type Controller struct {
 // supervised).
 type Worker struct {
 	Place      string // key path, e.g. "workers[0]"
-	Type       string // "router", "container" or "guest" (proxy workers become transports of a router worker)
+	Type       string // "router", "container", "guest" or "websocket-testee" (proxy workers become transports of a router worker)
 	ID         string
 	Options    WorkerOptions
 	Realms     []Realm
@@ -193,8 +193,26 @@ type ConnectEndpoint struct {
 	Path    string
 	Version int // 4 or 6, accepted for Crossbar
 	Timeout int // seconds; default 10, as Twisted's
+	// TLS is a tcp endpoint's `tls`: the component speaks TLS to the router.
+	TLS *ConnectTLS `json:",omitempty"`
 
 	set keySet // the keys the file gave, for applyDefaults
+}
+
+// ConnectTLS is a connecting endpoint's `tls` (Crossbar's check_connecting_endpoint_tls and
+// _create_tls_client_context): the component checks the router's certificate against
+// CACertificates for Hostname, and shows its own Certificate when it has a Key.
+type ConnectTLS struct {
+	// Hostname is the name the router's certificate must carry (`hostname`). Required.
+	Hostname string
+	// CACertificates are the PEM files of the certificates trusted to sign the router's
+	// (`ca_certificates`, absolute after resolution against the node directory). None: the
+	// system's trusted roots.
+	CACertificates []string
+	// Certificate and Key are the PEM files of the component's client certificate and its
+	// key (`certificate`, `key`, absolute). A certificate without a key is not shown, as in
+	// Crossbar.
+	Certificate, Key string
 }
 
 // WorkerOptions is a worker's `options`.
@@ -622,14 +640,18 @@ var DefaultCompressTypes = []string{
 // Service is one entry of a path table.
 type Service struct {
 	Place string // e.g. "workers[0].transports[0].paths.ws"
-	// Type is one of "wsgi", "websocket", "longpoll", "static", "redirect", "json", "nodeinfo"
-	// (Crossbar's node information page), "publisher", "caller", "webhook" (the HTTP
-	// bridge), "path".
+	// Type is one of "wsgi", "websocket", "longpoll", "static", "archive", "resource",
+	// "redirect", "json", "nodeinfo" (Crossbar's node information page), "publisher",
+	// "caller", "webhook" (the HTTP bridge), "path"; and "websocket-testee", the root of a
+	// websocket-testee worker's transport, which echoes every WebSocket message (its
+	// options are in WebSocket).
 	Type      string
 	WSGI      *WSGI
 	WebSocket *WebSocket
 	LongPoll  *LongPoll
 	Static    *Static
+	Archive   *Archive  `json:",omitempty"`
+	Resource  *Resource `json:",omitempty"`
 	Redirect  *Redirect
 	JSON      *JSON
 	Bridge    *Bridge
@@ -1082,6 +1104,54 @@ type Static struct {
 	FollowSymlinks bool
 
 	set keySet // the keys the file gave, for applyDefaults
+}
+
+// Archive serves the files of a ZIP archive (Crossbar's `archive` service,
+// crossbar/webservice/archive.py): the request path below the mount, with ObjectPrefix before
+// it, names a member of the archive.
+type Archive struct {
+	// File is the absolute path of the archive; `archive` is relative to the node directory.
+	// When it does not exist and Download is false, Portico warns (check and start) and the
+	// path answers 404, as Crossbar does.
+	File string
+	// Origin is the http or https URL the archive is downloaded from when File does not exist
+	// and Download is true. Key `origin`.
+	Origin string
+	// Download fetches Origin into File at start when File does not exist. Key `download`,
+	// default false.
+	Download bool
+	// Cache keeps the members served in memory, uncompressed, after their first request. Key
+	// `cache`, default false (each request reads the member from the archive).
+	Cache bool
+	// DefaultObject is appended to a request path that is empty or ends in "/" (Crossbar's
+	// `default_object`, e.g. "index.html"). Default none.
+	DefaultObject string
+	// ObjectPrefix is put before the request path to name the member ("dist" serves
+	// dist/app.js at app.js). Key `object_prefix`. Default none.
+	ObjectPrefix string
+	// MimeTypes maps the last extension of a member's name (".woff2") to its content type, over
+	// the built-in table. Key `mime_types`.
+	MimeTypes map[string]string
+	// Hashes are SHA-256 fingerprints (lower-case hex) of which the archive must match one; a
+	// mismatch refuses the archive. Key `hashes`. Default none: any archive is served.
+	Hashes []string
+	// DefaultFile is served, when set, for a request that names no member (a single-page
+	// app's index.html). Key `options.default_file`. Default none: 404.
+	DefaultFile string
+}
+
+// Resource is Crossbar's `resource` path service (crossbar/webservice/base.py
+// RouterWebServiceTwistedWeb): a Twisted Web resource class, made with `extra` and rendered
+// at the path. Portico runs it in a Python process of its own (the worker's options.python,
+// options.pythonpath and options.env), supervised as a container is, and passes it the
+// path's requests over a private unix socket.
+type Resource struct {
+	// Classname is "module.Class", imported with the worker's options.pythonpath first on
+	// the Python path, then the node directory. Required.
+	Classname string
+	// Extra is handed to the class's constructor (Crossbar's `extra`); without it the
+	// constructor gets an empty object, as from Crossbar.
+	Extra any
 }
 
 // Redirect answers every request with a redirect.

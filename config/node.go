@@ -16,11 +16,11 @@ import (
 var (
 	// Worker types of crossbar/personality.py default_native_workers and the edge personality
 	// (hostmonitor, xbrmm) that Portico does not run.
-	unsupportedWorkers    = []string{"websocket-testee", "hostmonitor", "xbrmm", "marketmaker", "hub"}
+	unsupportedWorkers    = []string{"hostmonitor", "xbrmm", "marketmaker", "hub"}
 	unsupportedTransports = []string{"mqtt", "flashpolicy", "stream", "websocket-testee", "stream-testee"}
 	// Path service types of crossbar/personality.py WEB_SERVICE_CHECKERS (and the edge
 	// personality's pairme), and older names.
-	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "resource", "upload", "cgi", "fileupload", "schemadoc", "wap", "archive", "catalog", "pairme", "mqtt", "rawsocket"}
+	unsupportedServices = []string{"none", "reverseproxy", "websocket-reverseproxy", "upload", "cgi", "fileupload", "schemadoc", "wap", "catalog", "pairme", "mqtt", "rawsocket"}
 )
 
 func contains(l []string, s string) bool {
@@ -136,14 +136,14 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	switch {
 	case !ok:
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (want \"router\", \"container\", \"guest\" or \"proxy\")")
+			d.add(o.line(), place, "missing \"type\" (want \"router\", \"container\", \"guest\", \"proxy\" or \"websocket-testee\")")
 		}
 		return w, false
 	case contains(unsupportedWorkers, typ):
-		d.add(o.line(), place, "worker type %q is not supported yet (Portico runs \"router\", \"container\", \"guest\" and \"proxy\" workers)", typ)
+		d.add(o.line(), place, "worker type %q is not supported yet (Portico runs \"router\", \"container\", \"guest\", \"proxy\" and \"websocket-testee\" workers)", typ)
 		return w, false
-	case typ != "router" && typ != "container" && typ != "guest" && typ != "proxy":
-		d.add(o.line(), place, "unknown worker type %q (want \"router\", \"container\", \"guest\" or \"proxy\")", typ)
+	case typ != "router" && typ != "container" && typ != "guest" && typ != "proxy" && typ != "websocket-testee":
+		d.add(o.line(), place, "unknown worker type %q (want \"router\", \"container\", \"guest\", \"proxy\" or \"websocket-testee\")", typ)
 		return w, false
 	}
 	w.Type = typ
@@ -153,6 +153,10 @@ func (d *decoder) decodeWorker(v *value, place, dir string) (Worker, bool) {
 	switch typ {
 	case "guest":
 		d.decodeGuest(o, place, dir, &w)
+		o.done()
+		return w, true
+	case "websocket-testee":
+		d.decodeTestee(o, place, dir, &w)
 		o.done()
 		return w, true
 	case "container":
@@ -500,8 +504,11 @@ func (d *decoder) decodeConnectTransport(v *value, place, dir string) *Component
 	o.ignore("id", "debug", "options")
 	if u, ok := o.str("url"); ok {
 		uv, up := o.take("url")
-		pu, err := url.Parse(u)
-		if err != nil || (pu.Scheme != "ws" && pu.Scheme != "wss" && pu.Scheme != "rs" && pu.Scheme != "rss") || pu.Host == "" {
+		if typ == "rawsocket" {
+			if err := checkRawSocketURL(u); err != nil {
+				d.add(uv.line, up, "url %q: %v", u, err)
+			}
+		} else if pu, err := url.Parse(u); err != nil || (pu.Scheme != "ws" && pu.Scheme != "wss") || pu.Host == "" {
 			d.add(uv.line, up, "url %q: want a WebSocket URL such as \"ws://127.0.0.1:8080/ws\"", u)
 		}
 		t.URL = u
@@ -543,7 +550,9 @@ func (d *decoder) decodeConnectTransport(v *value, place, dir string) *Component
 			d.add(e.line(), ep, "missing \"port\"")
 		}
 		e.integer("version", 4, 6, &t.Endpoint.Version)
-		e.unsupported("tls")
+		if tv, tp := e.take("tls"); tv != nil && tv.kind != kNull {
+			t.Endpoint.TLS = d.decodeConnectTLS(tv, tp, dir)
+		}
 	case et == "unix":
 		if p, ok := e.str("path"); ok {
 			t.Endpoint.Path = abs(dir, p)
@@ -1491,7 +1500,7 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 	typ, ok := o.str("type")
 	if !ok {
 		if !o.has("type") {
-			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, longpoll, static, redirect, json, nodeinfo, publisher, caller, webhook or path)")
+			d.add(o.line(), place, "missing \"type\" (wsgi, websocket, longpoll, static, archive, resource, redirect, json, nodeinfo, publisher, caller, webhook or path)")
 			// Name misspelt keys too: "tpye" is likely why the type is missing.
 			for _, e := range o.v.keys {
 				if !contains(serviceKeys, e.key) {
@@ -1520,6 +1529,10 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		s.LongPoll = d.decodeLongPoll(o)
 	case "static":
 		s.Static = d.decodeStatic(o, place, dir)
+	case "archive":
+		s.Archive = d.decodeArchive(o, place, dir)
+	case "resource":
+		s.Resource = d.decodeResource(o, place)
 	case "redirect":
 		s.Redirect = d.decodeRedirect(o, place)
 	case "json":
@@ -1537,10 +1550,11 @@ func (d *decoder) decodeService(v *value, place, dir string, w *Worker) *Service
 		}
 	default:
 		tv, tp := o.take("type")
-		if contains(unsupportedServices, typ) {
+		switch {
+		case contains(unsupportedServices, typ):
 			d.add(tv.line, tp, "service type %q is not supported yet", typ)
-		} else {
-			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, longpoll, static, redirect, json, nodeinfo, publisher, caller, webhook or path)", typ)
+		default:
+			d.add(tv.line, tp, "unknown service type %q (want wsgi, websocket, longpoll, static, archive, resource, redirect, json, nodeinfo, publisher, caller, webhook or path)", typ)
 		}
 		return nil
 	}
@@ -1685,7 +1699,9 @@ var serviceKeys = []string{"type", "id", "module", "object", "minthreads", "maxt
 	"processes", "threads", "uwsgi", "uwsgi_args", "uwsgi_persistent", "env", "max_concurrency", "queue_timeout",
 	"connect_timeout", "read_timeout", "send_timeout", "max_body_size", "request_buffering", "buffering", "max_temp_file_size", "sendfile_roots", "internal", "balance", "max_fails",
 	"fail_timeout", "serializers", "options", "auth", "debug", "cookie", "url", "directory",
-	"package", "resource", "code", "value", "paths", "headers", "vars", "intercept_errors", "realm", "role"}
+	"package", "resource", "code", "value", "paths", "headers", "vars", "intercept_errors", "realm", "role",
+	"archive", "origin", "download", "cache", "default_object", "object_prefix", "mime_types", "hashes",
+	"classname", "extra"}
 
 // serializers Portico speaks; Crossbar also knows these others.
 var (

@@ -51,7 +51,7 @@ func (d *decoder) mergeShared(n *Node) {
 	bad := map[int]bool{}
 	for wi := range n.Workers {
 		w := &n.Workers[wi]
-		if w.Type != "router" && w.Type != "proxy" {
+		if w.Type != "router" && w.Type != "proxy" && w.Type != "websocket-testee" {
 			continue
 		}
 		for ti := range w.Transports {
@@ -100,7 +100,10 @@ func (d *decoder) mergeShared(n *Node) {
 			{"realms", "realms", "Crossbar gives each worker sharing a port its own router, so a client on the port meets one set of realms or the other by chance; Portico serves the port with one router, which has one set"},
 			{"components", "router components", "Portico runs the components of the one router that serves the port once"},
 		}
-		if w.Type == "proxy" {
+		switch w.Type {
+		case "websocket-testee":
+			parts = nil // one echoing transport: nothing else to agree on
+		case "proxy":
 			parts = []struct{ key, what, why string }{
 				{"routes", "routes", "Crossbar forwards a client on the port by one worker's routes or the other's, by chance; Portico serves the port once"},
 				{"connections", "connections", "Portico serves the port once, by the router the connections lead to"},

@@ -81,7 +81,7 @@ func (g *Gateway) buildInto(ctx context.Context, node *config.Node, tables map[s
 					return err
 				}
 			}
-			if err := g.addPaths(ctx, node, w, t, tab, tab.root, t.Paths); err != nil {
+			if err := g.addPaths(ctx, node, w, t, tab, tab.root, nil, t.Paths); err != nil {
 				for _, svc := range tab.services {
 					svc.close()
 				}
@@ -115,10 +115,13 @@ func hasWSGI(paths map[string]*config.Service) bool {
 	return false
 }
 
-func (g *Gateway) addPaths(ctx context.Context, node *config.Node, w *config.Worker, t *config.Transport, tab *pathTable, at *pathNode, paths map[string]*config.Service) error {
+// addPaths adds paths below the node at, whose path segments are mount.
+func (g *Gateway) addPaths(ctx context.Context, node *config.Node, w *config.Worker, t *config.Transport, tab *pathTable, at *pathNode, mount []string, paths map[string]*config.Service) error {
 	for key, svc := range paths {
 		n := at
+		here := mount
 		if key != "/" {
+			here = append(slices.Clip(mount), key)
 			if at.children == nil {
 				at.children = map[string]*pathNode{}
 			}
@@ -129,12 +132,12 @@ func (g *Gateway) addPaths(ctx context.Context, node *config.Node, w *config.Wor
 			}
 		}
 		if svc.Type == "path" {
-			if err := g.addPaths(ctx, node, w, t, tab, n, svc.Paths); err != nil {
+			if err := g.addPaths(ctx, node, w, t, tab, n, here, svc.Paths); err != nil {
 				return err
 			}
 			continue
 		}
-		s, err := g.newService(ctx, node, w, t, svc)
+		s, err := g.newService(ctx, node, w, t, svc, here)
 		if err != nil {
 			return err
 		}
@@ -159,7 +162,7 @@ func (g *Gateway) addPaths(ctx context.Context, node *config.Node, w *config.Wor
 	return nil
 }
 
-func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.Worker, t *config.Transport, svc *config.Service) (service, error) {
+func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.Worker, t *config.Transport, svc *config.Service, mount []string) (service, error) {
 	log := g.log.With("service", svc.Place)
 	switch svc.Type {
 	case "wsgi":
@@ -193,6 +196,8 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 			return nil, err
 		}
 		return newWebSocketService(svc, t, ref, log)
+	case "websocket-testee":
+		return newEchoService(svc, t, g.echoFor(w), g.upgraded.of(t.Place), log), nil
 	case "longpoll":
 		ref, err := g.routerFor(w)
 		if err != nil {
@@ -201,6 +206,10 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		return newLongPollService(svc, t, ref, log)
 	case "static":
 		return newStaticService(svc, t.Options.WriteTimeout)
+	case "archive":
+		return newArchiveService(svc, t.Options.WriteTimeout, log)
+	case "resource":
+		return g.newResourceService(ctx, node, w, t, svc, mount, log)
 	case "redirect":
 		return newRedirectService(svc), nil
 	case "json":

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"archive/zip"
 	"context"
 	"errors"
 	"fmt"
@@ -101,6 +102,8 @@ func (e *interceptedError) Error() string {
 //
 //	timeout (dial, send, read)          504
 //	queue timeout / queue full          503
+//	archive downloading or not got      503 (archive path; the log says why)
+//	archive member corrupt/unsupported  500
 //	WebSocket over max_connections      503 (upgraded connections fasthttp no longer counts)
 //	vars block over 65535 bytes         431 (the request's headers are what made it large)
 //	body over max_body_size             413
@@ -150,8 +153,10 @@ func statusOf(err error) int {
 		}
 		return fasthttp.StatusBadRequest
 	case errors.Is(err, errQueueTimeout), errors.Is(err, errQueueFull), errors.Is(err, errWSLimit),
-		errors.Is(err, errLongPollLimit), errors.Is(err, errLongPollTimeout):
+		errors.Is(err, errArchiveUnavailable), errors.Is(err, errLongPollLimit), errors.Is(err, errLongPollTimeout):
 		return fasthttp.StatusServiceUnavailable
+	case errors.Is(err, zip.ErrFormat), errors.Is(err, zip.ErrChecksum), errors.Is(err, zip.ErrAlgorithm):
+		return fasthttp.StatusInternalServerError
 	case errors.Is(err, errBodyTooLarge):
 		return fasthttp.StatusRequestEntityTooLarge
 	case errors.Is(err, errSpoolFull):
@@ -217,6 +222,8 @@ func causeOf(err error) string {
 		return "max_spool_per_client"
 	case errors.Is(err, errSendfile):
 		return "sendfile_roots"
+	case errors.Is(err, errArchiveUnavailable):
+		return "archive unavailable"
 	case errors.Is(err, errAccelRedirect):
 		return "x-accel-redirect"
 	case errors.As(err, new(*interceptedError)):
@@ -268,8 +275,8 @@ func fail(ctx *fasthttp.RequestCtx, log *slog.Logger, place string, err error) {
 		ctx.Response.Header.Set("Upgrade", "websocket") // RFC 9110 section 15.5.22
 	case fasthttp.StatusMethodNotAllowed:
 		// RFC 9110 section 15.5.6: a 405 names the methods the resource has. The services
-		// that refuse methods (static, json, nodeinfo) have GET and HEAD; the long-poll
-		// operations have POST.
+		// that refuse methods (static, archive, json, nodeinfo) have GET and HEAD; the
+		// long-poll operations have POST.
 		if errors.Is(err, errLongPollMethod) {
 			ctx.Response.Header.Set("Allow", "POST, OPTIONS")
 		} else {

@@ -49,6 +49,7 @@ type Gateway struct {
 	launchSeq  int
 	retiring   map[*launched]bool    // replaced by a reload, draining
 	routers    map[string]*routerRef // by worker place
+	echoes     map[string]*echoGroup // websocket-testee workers' connections, by worker place
 	workers    []*workerProc         // guest and container workers, router components
 	natives    []*nativeComponent    // router components run in Go (RESTCallee, MessageForwarder)
 	private    []*server             // router components' private listeners
@@ -211,6 +212,10 @@ func (g *Gateway) Addrs() []net.Addr {
 	return out
 }
 
+// maxUnixPath is the longest path a unix socket can be bound to on Linux (sun_path is 108
+// bytes with the terminating NUL).
+const maxUnixPath = 107
+
 func (g *Gateway) listen(t *config.Transport) (*server, error) {
 	ep := t.Endpoint
 	var ln net.Listener
@@ -221,6 +226,10 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 			_ = os.Remove(ep.Path) // a stale socket from an earlier run
 		}
 		ln, err = net.Listen("unix", ep.Path)
+		if err != nil && len(ep.Path) > maxUnixPath {
+			// The kernel's EINVAL says nothing of the cause: sun_path holds 108 bytes.
+			err = fmt.Errorf("%w: the socket path %s is %d bytes long, the system allows at most %d (use a shorter node directory or path)", err, ep.Path, len(ep.Path), maxUnixPath)
+		}
 	default:
 		network := "tcp4"
 		host := ep.Interface
@@ -655,7 +664,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 				<-s.done // accepts no more: every connection it took is counted in its router
 				return
 			}
-			if err := s.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			// net.ErrClosed: the listener was closed already (fasthttp closes it too); that
+			// is the end sought, not a failure worth a warning at every stop.
+			if err := s.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, net.ErrClosed) {
 				errs[i] = err
 			}
 		})
@@ -712,6 +723,9 @@ func (g *Gateway) closeAll(timeout time.Duration) {
 	for key, l := range g.launched {
 		stop = append(stop, l)
 		delete(g.launched, key)
+	}
+	for _, e := range g.echoes {
+		wg.Go(e.close) // websocket-testee connections: goodbye, then closed
 	}
 	for l := range g.retiring {
 		stop = append(stop, l)

@@ -150,7 +150,7 @@ func TestLPTransportQueue(t *testing.T) {
 	for _, m := range []string{"[1]", "[2]", "[3]"} {
 		_ = bt.WriteMessage([]byte(m))
 	}
-	if b, _ := bt.take(); string(b) != "[1]\x1e[2]\x1e[3]\x1e" {
+	if b, _ := bt.take(); string(b) != "[1]\x18[2]\x18[3]\x18" { // autobahn-python's separator, as over WebSocket
 		t.Errorf("batched take: %q", b)
 	}
 	_ = bt.Close()

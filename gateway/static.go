@@ -93,6 +93,16 @@ func (s *staticService) openRoot() (*os.Root, error) {
 	return r, nil
 }
 
+// redirectSlash answers 301 to the request's path with a "/" added, query kept.
+func redirectSlash(ctx *fasthttp.RequestCtx, rq *request) {
+	loc := string(rq.path) + "/"
+	if q := ctx.URI().QueryString(); len(q) > 0 {
+		loc += "?" + string(q)
+	}
+	ctx.Response.Header.Set("Location", loc)
+	ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
+}
+
 // open opens a regular file or a directory under the root; anything else (a FIFO, a socket,
 // a device) is not found, as nginx answers (ngx_http_static_handler: "is not a regular file",
 // 404). The type is checked before opening, and the open itself is non-blocking, as nginx's
@@ -170,12 +180,7 @@ func (s *staticService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 		f.Close()
 		if !strings.HasSuffix(urlPath, "/") {
 			// Relative links in the index need the trailing slash (as nginx and Twisted do).
-			loc := string(rq.path) + "/"
-			if q := ctx.URI().QueryString(); len(q) > 0 {
-				loc += "?" + string(q)
-			}
-			ctx.Response.Header.Set("Location", loc)
-			ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
+			redirectSlash(ctx, rq)
 			return nil
 		}
 		if f, err = s.open(path.Join(rel, s.index)); err == nil {
@@ -196,9 +201,13 @@ func (s *staticService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 	return s.sendFile(ctx, rq, rel, f, fi)
 }
 
-func (s *staticService) contentType(name string) string {
+func (s *staticService) contentType(name string) string { return contentType(name, s.mimes) }
+
+// contentType is the type of a file by its last extension: the path's mime_types (keys
+// lower-case), else the built-in table, else application/octet-stream.
+func contentType(name string, mimes map[string]string) string {
 	ext := strings.ToLower(path.Ext(name))
-	if t, ok := s.mimes[ext]; ok {
+	if t, ok := mimes[ext]; ok {
 		return t
 	}
 	if t := mime.TypeByExtension(ext); t != "" {

@@ -344,6 +344,69 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	if !ctx.IsGet() {
 		return errMethod
 	}
+	if err := checkUpgrade(h, &s.opts); err != nil {
+		return err
+	}
+	proto, offered := negotiate(h.PeekAll("Sec-WebSocket-Protocol"), s.allowed)
+	if proto == "" {
+		return &clientReason{err: errNoSubprotocol, reason: "This server only speaks WebSocket subprotocols " + strings.Join(s.allowed, ", ")}
+	}
+	codec, batched, _ := wamp.LookupSubprotocol(proto)
+	// The subprotocol is named only to a client that offered some: RFC 6455 section 4.2.2
+	// forbids answering one the client did not offer, and a client that offered none speaks
+	// wamp.2.json unnamed (autobahn's WampWebSocketServerProtocol.onConnect).
+	respHeader := http.Header{}
+	if offered {
+		respHeader.Set("Sec-WebSocket-Protocol", proto)
+	}
+	req := upgradeRequest(h)
+	// The session's peer is the client: behind trusted_proxies the forwarded address, as for
+	// a wsgi path's REMOTE_ADDR (Crossbar's trust_x_forwarded_for does the same for autobahn).
+	remote := ctx.RemoteAddr().String()
+	if a, p, fwd := s.ip.client(addrPort(ctx.RemoteAddr()), h); fwd {
+		remote = hostPort(a, p)
+	}
+	info := router.PeerInfo{Transport: "websocket", RemoteAddr: remote, Protocol: proto, Auth: s.auth,
+		Limits: s.opts.SessionLimits, TrustedRole: s.trustedRole}
+	if s.cookies != nil {
+		info.Cookie = s.trackCookie(ctx, respHeader)
+	}
+	info.Secure, info.ChannelID = channelBinding(ctx.TLSConnectionState())
+	info.PeerCert = peerCert(ctx.TLSConnectionState())
+	return hijackUpgrade(ctx, upgradeSlots{s.slots, s.maxConns, &s.ref.wg}, s.log, info.RemoteAddr,
+		func(hc net.Conn) (*websocket.Conn, error) { return s.upgrade(hc, req, respHeader) },
+		func(c *websocket.Conn) { s.session(c, codec, batched, info) })
+}
+
+// aLongTimeAgo is a read deadline that makes a read return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// upgrade answers 101 on the hijacked connection hc and returns the WebSocket connection
+// over the network connection under it. fasthttp reads the request through a buffer that
+// may already hold bytes the client sent after its request (RFC 6455 section 4.1 says it
+// must wait for the 101, but a client may not); detachHijacked puts them in front of it.
+func (s *wsService) upgrade(hc net.Conn, req *http.Request, respHeader http.Header) (*websocket.Conn, error) {
+	return upgradeHijacked(&s.up, hc, req, respHeader)
+}
+
+func upgradeHijacked(up *websocket.Upgrader, hc net.Conn, req *http.Request, respHeader http.Header) (*websocket.Conn, error) {
+	nc, err := detachHijacked(hc)
+	if err != nil {
+		return nil, err
+	}
+	w := &hijackWriter{conn: nc}
+	c, err := up.Upgrade(w, req, respHeader)
+	if err != nil {
+		_ = nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkUpgrade makes the checks of an opening handshake that do not depend on what is spoken
+// over the connection (RFC 6455 section 4.2.1): version 13, a key of 16 bytes, at most one
+// Origin, and that one allowed by the options (autobahn's allowed_origins).
+func checkUpgrade(h *fasthttp.RequestHeader, o *config.WebSocketOptions) error {
 	if v := h.Peek("Sec-WebSocket-Version"); string(v) != "13" {
 		// RFC 6455 section 4.4: name the versions this server speaks.
 		return &clientReason{err: errBadHandshake, reason: "unsupported Sec-WebSocket-Version " + strconv.Quote(string(v)) + ", this server speaks 13"}
@@ -360,53 +423,49 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 		if len(origins) > 1 {
 			return &clientReason{err: errBadHandshake, reason: "Origin header appears more than once"}
 		}
-		if !originAllowed(string(origins[0]), s.opts.AllowedOrigins, s.opts.AllowNullOrigin) {
+		if !originAllowed(string(origins[0]), o.AllowedOrigins, o.AllowNullOrigin) {
 			return &clientReason{err: errOrigin, reason: "WebSocket connection denied: origin " + strconv.Quote(string(origins[0])) + " not allowed"}
 		}
 	}
-	proto, offered := negotiate(h.PeekAll("Sec-WebSocket-Protocol"), s.allowed)
-	if proto == "" {
-		return &clientReason{err: errNoSubprotocol, reason: "This server only speaks WebSocket subprotocols " + strings.Join(s.allowed, ", ")}
-	}
-	codec, batched, _ := wamp.LookupSubprotocol(proto)
-	// The subprotocol is named only to a client that offered some: RFC 6455 section 4.2.2
-	// forbids answering one the client did not offer, and a client that offered none speaks
-	// wamp.2.json unnamed (autobahn's WampWebSocketServerProtocol.onConnect).
-	respHeader := http.Header{}
-	if offered {
-		respHeader.Set("Sec-WebSocket-Protocol", proto)
-	}
+	return nil
+}
+
+// upgradeRequest is the request the websocket package's Upgrader checks and answers: the
+// headers of the handshake, from the fasthttp request.
+func upgradeRequest(h *fasthttp.RequestHeader) *http.Request {
 	req := &http.Request{Method: http.MethodGet, Header: http.Header{}}
 	for _, k := range []string{"Connection", "Upgrade", "Sec-WebSocket-Version", "Sec-WebSocket-Key", "Sec-WebSocket-Extensions"} {
 		for _, v := range h.PeekAll(k) {
 			req.Header.Add(k, string(v))
 		}
 	}
-	// The session's peer is the client: behind trusted_proxies the forwarded address, as for
-	// a wsgi path's REMOTE_ADDR (Crossbar's trust_x_forwarded_for does the same for autobahn).
-	remote := ctx.RemoteAddr().String()
-	if a, p, fwd := s.ip.client(addrPort(ctx.RemoteAddr()), h); fwd {
-		remote = hostPort(a, p)
-	}
-	info := router.PeerInfo{Transport: "websocket", RemoteAddr: remote, Protocol: proto, Auth: s.auth,
-		Limits: s.opts.SessionLimits, TrustedRole: s.trustedRole}
-	if s.cookies != nil {
-		info.Cookie = s.trackCookie(ctx, respHeader)
-	}
-	info.Secure, info.ChannelID = channelBinding(ctx.TLSConnectionState())
-	info.PeerCert = peerCert(ctx.TLSConnectionState())
-	// A slot is taken before the 101 and given back when the session ends, or when the
-	// connection never gets to it (Upgrade refuses, or the 101 cannot be written).
-	if s.slots.Add(1) > s.maxConns {
-		s.slots.Add(-1)
+	return req
+}
+
+// upgradeSlots bound the live upgraded connections of a transport (slots, max_connections)
+// and count them for a shutdown's wait (wg).
+type upgradeSlots struct {
+	n   *atomic.Int64
+	max int64
+	wg  *sync.WaitGroup
+}
+
+// hijackUpgrade takes a slot, has fasthttp hand over the connection after this handler,
+// upgrades it there and runs run on it in a goroutine of its own. The slot is given back when
+// run returns, or when the connection never gets to it (the upgrade refuses, or the 101
+// cannot be written).
+func hijackUpgrade(ctx *fasthttp.RequestCtx, slots upgradeSlots, log *slog.Logger, remote string,
+	upgrade func(net.Conn) (*websocket.Conn, error), run func(*websocket.Conn)) error {
+	if slots.n.Add(1) > slots.max {
+		slots.n.Add(-1)
 		// A refused client should not keep an HTTP connection (and its max_connections slot).
 		ctx.SetConnectionClose()
 		return &clientReason{err: errWSLimit, reason: "too many WebSocket connections, try again later"}
 	}
-	s.ref.wg.Add(1)
+	slots.wg.Add(1)
 	release := func() {
-		s.slots.Add(-1)
-		s.ref.wg.Done()
+		slots.n.Add(-1)
+		slots.wg.Done()
 	}
 	conn := ctx.Conn()
 	ctx.HijackSetNoResponse(true) // the Upgrader writes the 101 on the hijacked connection
@@ -414,45 +473,24 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 		if !claimUpgrade(conn) {
 			return // closed first: upgradeConnState released the slot
 		}
-		c, err := s.upgrade(hc, req, respHeader)
+		c, err := upgrade(hc)
 		if err != nil {
 			release()
-			s.log.Debug("websocket upgrade failed", "remote", info.RemoteAddr, "error", err)
+			log.Debug("websocket upgrade failed", "remote", remote, "error", err)
 			return
 		}
 		// The session runs on past this handler: fasthttp then drops what it kept for the
 		// connection (its request context and its read buffer of max_header_size bytes,
 		// which a hijacked connection otherwise holds for its whole life); the server keeps
-		// hijacked connections open (KeepHijackedConns), session closes it.
+		// hijacked connections open (KeepHijackedConns), run closes it.
 		go func() {
 			defer release()
-			s.session(c, codec, batched, info)
+			run(c)
 		}()
 	})
 	pendingUpgrades.n.Add(1)
 	pendingUpgrades.m.Store(conn, release)
 	return nil
-}
-
-// aLongTimeAgo is a read deadline that makes a read return at once.
-var aLongTimeAgo = time.Unix(1, 0)
-
-// upgrade answers 101 on the hijacked connection hc and returns the WebSocket connection
-// over the network connection under it. fasthttp reads the request through a buffer that
-// may already hold bytes the client sent after its request (RFC 6455 section 4.1 says it
-// must wait for the 101, but a client may not); detachHijacked puts them in front of it.
-func (s *wsService) upgrade(hc net.Conn, req *http.Request, respHeader http.Header) (*websocket.Conn, error) {
-	nc, err := detachHijacked(hc)
-	if err != nil {
-		return nil, err
-	}
-	w := &hijackWriter{conn: nc}
-	c, err := s.up.Upgrade(w, req, respHeader)
-	if err != nil {
-		_ = nc.Close()
-		return nil, err
-	}
-	return c, nil
 }
 
 // earlyConn reads bytes the client sent before the 101, then the connection.

@@ -269,7 +269,7 @@ func TestWebSocketFrames(t *testing.T) {
 		{"wamp.2.json", websocket.TextMessage, []byte(`[1,"realm1",{}]`), [][]byte{[]byte(`[1,"realm1",{}]`)}, websocket.TextMessage},
 		{"wamp.2.msgpack", websocket.BinaryMessage, []byte{0x93, 1, 0xa1, 'r', 0x80}, [][]byte{{0x93, 1, 0xa1, 'r', 0x80}}, websocket.BinaryMessage},
 		{"wamp.2.cbor", websocket.BinaryMessage, []byte{0x83, 1, 0x61, 'r', 0xa0}, [][]byte{{0x83, 1, 0x61, 'r', 0xa0}}, websocket.BinaryMessage},
-		{"wamp.2.json.batched", websocket.TextMessage, []byte("[1]\x1e[2,3]\x1e"), [][]byte{[]byte("[1]\x1e"), []byte("[2,3]\x1e")}, websocket.TextMessage},
+		{"wamp.2.json.batched", websocket.TextMessage, []byte("[1]\x1e[2,3]\x18"), [][]byte{[]byte("[1]\x18"), []byte("[2,3]\x18")}, websocket.TextMessage}, // 0x1e and 0x18 read, 0x18 (autobahn-python's) written
 		{"wamp.2.cbor.batched", websocket.BinaryMessage, []byte{0, 0, 0, 1, 0x80, 0, 0, 0, 2, 0x81, 1},
 			[][]byte{{0, 0, 0, 1, 0x80}, {0, 0, 0, 2, 0x81, 1}}, websocket.BinaryMessage},
 	} {

@@ -302,6 +302,10 @@ func (g *Gateway) runnerCommand(node *config.Node, w *config.Worker, idx int) (l
 				ep["path"] = t.Endpoint.Path
 			} else {
 				ep["host"], ep["port"], ep["version"] = t.Endpoint.Host, t.Endpoint.Port, t.Endpoint.Version
+				if tl := t.Endpoint.TLS; tl != nil {
+					ep["tls"] = map[string]any{"hostname": tl.Hostname, "ca_certificates": tl.CACertificates,
+						"certificate": tl.Certificate, "key": tl.Key}
+				}
 			}
 			rc.Transport = map[string]any{"type": t.Type, "url": t.URL, "serializer": t.Serializer, "endpoint": ep}
 		}

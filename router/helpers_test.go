@@ -205,8 +205,8 @@ func (c *client) goodbye() {
 	c.t.Helper()
 	c.send(&wamp.Goodbye{Details: wamp.Dict{}, Reason: "wamp.close.close_realm"})
 	g := expect[*wamp.Goodbye](c)
-	if g.Reason != closeGoodbyeAndOut {
-		c.t.Fatalf("GOODBYE reply %s, want %s", g.Reason, closeGoodbyeAndOut)
+	if g.Reason != closeGoodbyeReply {
+		c.t.Fatalf("GOODBYE reply %s, want %s", g.Reason, closeGoodbyeReply)
 	}
 	if err := c.expectEnd(); err != nil {
 		c.t.Fatalf("Serve after GOODBYE: %v", err)

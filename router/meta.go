@@ -109,8 +109,12 @@ func (rl *realm) metaSessionJoin(s *session) {
 	rl.publishLocked(nil, "wamp.session.on_join", wamp.List{s.sessionDetails(!rl.dynamic)}, nil, nil, &publishOpts{})
 }
 
+// metaSessionLeave publishes on_leave with the session's ID only, as Crossbar does
+// (crossbar/router/session.py); the spec's later (session, authid, authrole) would break
+// handlers written against Crossbar, such as crossbar-examples' metaapi monitor's
+// on_session_leave(session_id), which autobahn-python calls with every positional argument.
 func (rl *realm) metaSessionLeave(s *session) {
-	rl.publishLocked(nil, "wamp.session.on_leave", wamp.List{uint64(s.id), s.authid, s.authrole}, nil, nil, &publishOpts{})
+	rl.publishLocked(nil, "wamp.session.on_leave", wamp.List{uint64(s.id)}, nil, nil, &publishOpts{})
 }
 
 // filterAuthroles reads the optional filter_authroles argument of count/list.

@@ -28,9 +28,16 @@ const (
 	errCanceled           = wamp.URI("wamp.error.canceled")
 	errInvalidPayload     = wamp.URI("wamp.error.invalid_payload")
 	errSystemShutdown     = wamp.URI("wamp.close.system_shutdown")
-	closeGoodbyeAndOut    = wamp.URI("wamp.close.goodbye_and_out")
-	closeKilled           = wamp.URI("wamp.close.killed")
-	errSlowConsumer       = wamp.URI("portico.error.slow_consumer")
+	// closeGoodbyeReply is the reason of the GOODBYE that answers a client's GOODBYE. The
+	// spec suggests wamp.close.goodbye_and_out; Crossbar answers with autobahn's default,
+	// wamp.close.normal, and clients written against it test for that (crossbar-examples'
+	// authentication clients exit 1 on any other reason of onLeave). Portico follows Crossbar.
+	closeGoodbyeReply = wamp.URI("wamp.close.normal")
+	// closeGoodbyeAndOut is the spec's reply reason, which Portico's own client sessions
+	// (the auth service) send.
+	closeGoodbyeAndOut = wamp.URI("wamp.close.goodbye_and_out")
+	closeKilled        = wamp.URI("wamp.close.killed")
+	errSlowConsumer    = wamp.URI("portico.error.slow_consumer")
 	// errTimeout ends a session that did not finish its opening handshake in time (the
 	// reason autobahn and other clients know for a peer's timeout; Crossbar has no such bound).
 	errTimeout = wamp.URI("wamp.error.timeout")
@@ -465,7 +472,7 @@ func (s *session) handle(m wamp.Message) (done bool, err error) {
 	switch m := m.(type) {
 	case *wamp.Goodbye:
 		s.cookieLogout(m.Reason)
-		s.send(&wamp.Goodbye{Details: wamp.Dict{}, Reason: closeGoodbyeAndOut})
+		s.send(&wamp.Goodbye{Details: wamp.Dict{}, Reason: closeGoodbyeReply})
 		s.out.close() // the reply is the last message
 		return true, nil
 	case *wamp.Abort:

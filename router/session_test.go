@@ -173,7 +173,7 @@ func TestRouterCloseSendsGoodbye(t *testing.T) {
 			if g.Reason != errSystemShutdown {
 				t.Fatalf("GOODBYE %s, want %s", g.Reason, errSystemShutdown)
 			}
-			cl.send(&wamp.Goodbye{Details: wamp.Dict{}, Reason: closeGoodbyeAndOut})
+			cl.send(&wamp.Goodbye{Details: wamp.Dict{}, Reason: closeGoodbyeReply})
 			if err := cl.expectEnd(); err != nil {
 				t.Fatalf("Serve = %v, want nil after the GOODBYE handshake", err)
 			}

@@ -105,6 +105,24 @@ func TestCrossbarCorpus(t *testing.T) {
 		}
 	}
 	t.Logf("crossbar corpus: %d of %d pass", pass, len(files))
+	// The share that matters to a Crossbar user: of the configs Crossbar itself accepts.
+	refused := crossbarRefuses(t)
+	accepted := 0
+	for _, f := range files {
+		rel, _ := filepath.Rel(corpus, f)
+		if _, ok := refused[filepath.ToSlash(rel)]; ok {
+			delete(refused, filepath.ToSlash(rel))
+			if !strings.Contains(got.String(), filepath.ToSlash(rel)+"\t") {
+				t.Errorf("%s: Crossbar's checkconfig refuses it (crossbar-refuses.txt) but Portico accepts it", rel)
+			}
+			continue
+		}
+		accepted++
+	}
+	for f := range refused {
+		t.Errorf("crossbar-refuses.txt names %s, which is not in the corpus", f)
+	}
+	t.Logf("crossbar corpus: %d of the %d configs Crossbar's checkconfig accepts pass (%.1f%%)", pass, accepted, 100*float64(pass)/float64(accepted))
 	t.Logf("crossbar corpus: %d more are refused only for files their repository does not carry (%s)", missingOnly, strings.Join(sortedSet(missing), ", "))
 	ranked := make([]string, 0, len(reasons))
 	for r := range reasons {
@@ -178,4 +196,26 @@ func sortedSet(m map[string]bool) []string {
 	}
 	sort.Strings(l)
 	return l
+}
+
+// crossbarRefuses reads crossbar-refuses.txt: the corpus files Crossbar's own checkconfig
+// refuses, each with its reason.
+func crossbarRefuses(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(corpus, "crossbar-refuses.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		f, why, ok := strings.Cut(l, "\t")
+		if !ok || why == "" {
+			t.Fatalf("crossbar-refuses.txt: %q: want file, tab, Crossbar's reason", l)
+		}
+		m[f] = why
+	}
+	return m
 }

@@ -197,16 +197,17 @@ func TestLongPollProtocol(t *testing.T) {
 		if a := lpPost(t, tr+"/send", hello+"\x1e"+`[32, 1, {}, "com.example.b"]`+"\x1e"); a.status != 204 {
 			t.Fatalf("send HELLO+SUBSCRIBE: %+v", a)
 		}
-		// WELCOME and SUBSCRIBED, one batch or two, each closed by 0x1e.
+		// WELCOME and SUBSCRIBED, one batch or two, each closed by 0x18 (autobahn-python's
+		// separator; Portico reads the spec's 0x1e too, as sent above).
 		var got string
-		for strings.Count(got, "\x1e") < 2 {
+		for strings.Count(got, "\x18") < 2 {
 			a := lpPost(t, tr+"/receive", "")
 			if a.status != 200 {
 				t.Fatalf("receive: %+v", a)
 			}
 			got += a.body
 		}
-		if msgs := strings.Split(strings.TrimSuffix(got, "\x1e"), "\x1e"); len(msgs) != 2 ||
+		if msgs := strings.Split(strings.TrimSuffix(got, "\x18"), "\x18"); len(msgs) != 2 ||
 			!strings.HasPrefix(msgs[0], "[2,") || !strings.HasPrefix(msgs[1], "[33,1,") {
 			t.Errorf("received %q", got)
 		}

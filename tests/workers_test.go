@@ -21,7 +21,7 @@ import (
 func workersNode(t *testing.T, routerComponents string, extra ...string) (dir string, port int) {
 	t.Helper()
 	dir = t.TempDir()
-	for _, f := range []string{"txcomp.py", "aiocomp.py", "guest.py"} {
+	for _, f := range []string{"txcomp.py", "aiocomp.py", "guest.py", "needsdep.py"} {
 		b, err := os.ReadFile(filepath.Join("testdata", "workers", f))
 		if err != nil {
 			t.Fatal(err)
@@ -120,6 +120,7 @@ func TestContainerComponents(t *testing.T) {
 func TestContainerFailures(t *testing.T) {
 	for _, tc := range []struct{ classname, want string }{
 		{"nosuchmod.Thing", `module 'nosuchmod' not found (No module named 'nosuchmod'); Python path: [`},
+		{"needsdep.Session", `module 'needsdep' imports 'no_such_dependency_pkg', which /usr/bin/python3 cannot import (No module named 'no_such_dependency_pkg'): install it`},
 		{"txcomp.Nope", `class 'Nope' not found in module 'txcomp'`},
 		{"txcomp.BadInit", `the constructor of txcomp.BadInit raised:`},
 		{"txcomp.BadJoin", `onJoin raised:`},
@@ -160,6 +161,19 @@ func TestContainerFailures(t *testing.T) {
 			t.Errorf("output:\n%s", out)
 		}
 	})
+	// A WebSocket upgrade the node refuses (a path that is no websocket service; crossbar-examples'
+	// containers/failures/container/failure8) ends the start at once, with autobahn's reason.
+	for _, cls := range []string{"txcomp.Adder", "aiocomp.Multiplier"} {
+		t.Run("upgrade refused "+cls, func(t *testing.T) {
+			dir, port := workersNode(t, "")
+			addWorker(t, dir, strings.Replace(container(cls, port, ""), "/ws\"", "/nosuch\"", 1))
+			out := runFailing(t, dir)
+			want := fmt.Sprintf("workers[1].components[0] (%s): the connection to ws://127.0.0.1:%d/nosuch closed before the WAMP session opened: ", cls, port)
+			if !strings.Contains(out, want) || !strings.Contains(out, "WebSocket connection upgrade failed") {
+				t.Errorf("output lacks %q and the upgrade's failure:\n%s", want, out)
+			}
+		})
+	}
 	t.Run("router component role", func(t *testing.T) {
 		dir, _ := workersNode(t, `{"type": "class", "classname": "txcomp.Adder", "realm": "realm1", "role": "nosuchrole"}`)
 		out := runFailing(t, dir)

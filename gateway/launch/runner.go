@@ -13,6 +13,12 @@ import (
 //go:embed runner.py
 var RunnerScript []byte
 
+// ResourceScript hosts a `resource` path service (resource.py): the Twisted Web resource
+// class served with Twisted Web on a private unix socket. Part of the binary, as RunnerScript.
+//
+//go:embed resource.py
+var ResourceScript []byte
+
 // runnerPrefix starts every line the runner writes about a component.
 const runnerPrefix = "portico-runner: "
 

@@ -19,6 +19,8 @@ import sys
 import traceback
 
 PREFIX = "portico-runner: "
+# How long a component's onJoin may run before the component counts as started anyway.
+ONJOIN_GRACE = 5.0
 CLEAN_REASONS = ("wamp.close.normal", "wamp.close.goodbye_and_out", "wamp.close.close_realm")
 
 
@@ -44,6 +46,20 @@ def notify_ready():
         s.close()
 
 
+def missing(comp, modname, e):
+    """Ends the runner for a ModuleNotFoundError raised importing modname: the component's
+    own module is not on the Python path, or a module it imports is not installed for this
+    interpreter."""
+    if e.name and (modname == e.name or modname.startswith(e.name + ".")):
+        die(comp, "module %r not found (No module named %r); Python path: %s"
+            % (modname, e.name, json.dumps(sys.path)))
+    if e.name:
+        die(comp, "module %r imports %r, which %s cannot import (No module named %r): install it "
+            "for this interpreter (or set the worker's options.python to one that has it); Python path: %s\n%s"
+            % (modname, e.name, sys.executable, e.name, json.dumps(sys.path), traceback.format_exc()))
+    die(comp, "importing module %r failed:\n%s" % (modname, traceback.format_exc()))
+
+
 def load_function(comp, first):
     """A "function" component: Crossbar's _appsession_loader makes a Twisted ApplicationSession
     and hands it each callback ("module.function") as a listener; join(session, details) runs
@@ -55,10 +71,7 @@ def load_function(comp, first):
         try:
             mod = importlib.import_module(modname)
         except ModuleNotFoundError as e:
-            if e.name and (modname == e.name or modname.startswith(e.name + ".")):
-                die(c, "module %r not found (No module named %r); Python path: %s"
-                    % (modname, e.name, json.dumps(sys.path)))
-            die(c, "importing module %r failed:\n%s" % (modname, traceback.format_exc()))
+            missing(c, modname, e)
         except BaseException:
             die(c, "importing module %r failed:\n%s" % (modname, traceback.format_exc()))
         fn = getattr(mod, fname, None)
@@ -98,10 +111,7 @@ def load(comp, first):
                 "put them in two container workers" % (modname, first["place"], first["classname"], e))
         die(comp, "importing module %r failed:\n%s" % (modname, traceback.format_exc()))
     except ModuleNotFoundError as e:
-        if e.name and (modname == e.name or modname.startswith(e.name + ".")):
-            die(comp, "module %r not found (No module named %r); Python path: %s"
-                % (modname, e.name, json.dumps(sys.path)))
-        die(comp, "importing module %r failed:\n%s" % (modname, traceback.format_exc()))
+        missing(comp, modname, e)
     except BaseException:
         die(comp, "importing module %r failed:\n%s" % (modname, traceback.format_exc()))
     cls = getattr(mod, clsname, None)
@@ -191,7 +201,7 @@ class Runner:
         session_leave = sess.leave
 
         def leave(reason=None, message=None):
-            # The router answers GOODBYE with wamp.close.goodbye_and_out whatever the reason
+            # The router answers GOODBYE with its own reason (wamp.close.normal) whatever the reason
             # the session gave: that one tells a failure from a normal end.
             st["left_with"] = reason or "wamp.close.normal"
             return session_leave(reason, message)
@@ -202,8 +212,18 @@ class Runner:
 
             def ok(res):
                 st["joined"] = True
-                self.joined(comp)
+                self.joined(comp, st)
                 return res
+
+            def still_running():
+                # Many components loop in onJoin for as long as they live (crossbar-examples'
+                # hello: publish, call, sleep, forever): Crossbar runs them all the same. One
+                # whose onJoin has neither returned nor raised after ONJOIN_GRACE counts as
+                # started; should it raise later, that is a failure of a running component.
+                if st["failed"] is None and st.get("done") is None and not st["joined"]:
+                    st["joined"] = True
+                    self.joined(comp, st, " (its onJoin still runs)")
+            self.call_later(ONJOIN_GRACE, still_running)
 
             def err(f):
                 st["failed"] = "onJoin raised:\n%s" % txaio.failure_format_traceback(f)
@@ -227,7 +247,13 @@ class Runner:
             self.ended(comp, cls, attempt, st)
             return r
 
-        sess.onJoin, sess.onLeave, sess.onDisconnect = on_join, on_leave, on_disconnect
+        user_connect = sess.onConnect
+
+        def on_connect(*a, **kw):
+            st["opened"] = True  # the transport is up: its end now reaches onDisconnect
+            return user_connect(*a, **kw)
+
+        sess.onJoin, sess.onLeave, sess.onDisconnect, sess.onConnect = on_join, on_leave, on_disconnect, on_connect
         self.connect(comp, cls, attempt, sess, st)
 
     def connect(self, comp, cls, attempt, sess, st):
@@ -239,6 +265,30 @@ class Runner:
         def conn_failed(e):
             st["failed"] = "could not connect to %s (%s): %s" % (url if t["type"] == "websocket" else where, where, e)
             self.ended(comp, cls, attempt, st)
+
+        def watch(proto, twisted):
+            # A connection that ends before the session opened (a TLS handshake that fails
+            # its certificate check, a refused WebSocket upgrade: wrong path, 404) reaches no
+            # session callback: say so here, with the reason autobahn gives, or the component
+            # would wait for ever.
+            lost = proto.connectionLost if twisted else proto.connection_lost
+
+            def connection_lost(reason):
+                try:
+                    return lost(reason)
+                finally:
+                    if not st.get("opened") and not st.get("done"):
+                        why = getattr(proto, "wasNotCleanReason", None) or reason or "closed by the router"
+                        if hasattr(why, "getErrorMessage"):
+                            why = why.getErrorMessage()
+                        st["failed"] = "the connection to %s closed before the WAMP session opened: %s" % (
+                            url if t["type"] == "websocket" else where, why)
+                        self.ended(comp, cls, attempt, st)
+            if twisted:
+                proto.connectionLost = connection_lost
+            else:
+                proto.connection_lost = connection_lost
+            return proto
 
         if self.flavor == "twisted":
             from twisted.internet import reactor
@@ -255,6 +305,14 @@ class Runner:
                 e = TCP6ClientEndpoint(reactor, ep["host"], ep["port"], timeout=ep.get("timeout", 10))
             else:
                 e = TCP4ClientEndpoint(reactor, ep["host"], ep["port"], timeout=ep.get("timeout", 10))
+            if ep.get("tls"):
+                from twisted.internet.endpoints import wrapClientTLS
+                try:
+                    e = wrapClientTLS(twisted_tls(ep["tls"]), e)
+                except Exception as ex:
+                    return conn_failed("TLS setup: %s" % (ex,))
+            build = factory.buildProtocol
+            factory.buildProtocol = lambda addr: watch(build(addr), True)
             d = e.connect(factory)
             d.addErrback(lambda f: conn_failed(f.getErrorMessage()))
         else:
@@ -263,12 +321,25 @@ class Runner:
                 from autobahn.asyncio.websocket import WampWebSocketClientFactory
                 factory = WampWebSocketClientFactory(lambda: sess, url=url)
             else:
-                from autobahn.asyncio.rawsocket import WampRawSocketClientFactory
-                factory = WampRawSocketClientFactory(lambda: sess, serializer=serializer(t, "asyncio"))
+                from autobahn.asyncio import rawsocket
+                # autobahn 22.7 (Debian bookworm's): the asyncio RawSocket protocol keeps its
+                # details in _transport_details, while the session reads transport_details
+                # when it joins (AttributeError "While firing onWelcome"); the Twisted one has it.
+                if not hasattr(rawsocket.WampRawSocketClientProtocol, "transport_details"):
+                    rawsocket.WampRawSocketClientProtocol.transport_details = property(lambda p: p._transport_details)
+                factory = rawsocket.WampRawSocketClientFactory(lambda: sess, serializer=serializer(t, "asyncio"))
+            watched = lambda: watch(factory(), False)  # noqa: E731
             if ep["type"] == "unix":
-                coro = self.loop.create_unix_connection(factory, ep["path"])
+                coro = self.loop.create_unix_connection(watched, ep["path"])
+            elif ep.get("tls"):
+                try:
+                    ctx = asyncio_tls(ep["tls"])
+                except Exception as ex:
+                    return conn_failed("TLS setup: %s" % (ex,))
+                coro = self.loop.create_connection(watched, ep["host"], ep["port"], ssl=ctx,
+                                                   server_hostname=ep["tls"]["hostname"])
             else:
-                coro = self.loop.create_connection(factory, ep["host"], ep["port"])
+                coro = self.loop.create_connection(watched, ep["host"], ep["port"])
             task = asyncio.ensure_future(asyncio.wait_for(coro, ep.get("timeout", 10) or None))
 
             def done(f):
@@ -276,9 +347,12 @@ class Runner:
                     conn_failed(f.exception() or "timeout")
             task.add_done_callback(done)
 
-    def joined(self, comp):
+    def joined(self, comp, st, note=""):
+        if st.get("announced"):
+            return
+        st["announced"] = True
         self.running.add(comp["place"])
-        say("%s (%s) joined realm %r" % (comp["place"], comp["classname"], comp["realm"]))
+        say("%s (%s) joined realm %r%s" % (comp["place"], comp["classname"], comp["realm"], note))
         self.pending.discard(comp["place"])
         if not self.ready and not self.pending:
             self.ready = True
@@ -326,6 +400,38 @@ class Runner:
             return self.stop_loop(0)
 
 
+def twisted_tls(tls):
+    """The client TLS options of a connecting endpoint's `tls`, as Crossbar's
+    _create_tls_client_context makes them: trust only ca_certificates when given (else the
+    platform's roots), check the certificate against hostname, show certificate + key."""
+    from OpenSSL import crypto
+    from twisted.internet.ssl import (Certificate, KeyPair, PrivateCertificate, optionsForClientTLS,
+                                      trustRootFromCertificates)
+    trust = None
+    if tls.get("ca_certificates"):
+        trust = trustRootFromCertificates([Certificate.loadPEM(open(f, "rb").read()) for f in tls["ca_certificates"]])
+    client = None
+    if tls.get("certificate") and tls.get("key"):
+        client = PrivateCertificate.fromCertificateAndKeyPair(
+            Certificate.loadPEM(open(tls["certificate"], "rb").read()),
+            KeyPair.load(open(tls["key"], "rb").read(), crypto.FILETYPE_PEM))
+    return optionsForClientTLS(tls["hostname"], trustRoot=trust, clientCertificate=client)
+
+
+def asyncio_tls(tls):
+    """The same for asyncio, with the standard library's ssl."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the certificate and the hostname
+    if tls.get("ca_certificates"):
+        for f in tls["ca_certificates"]:
+            ctx.load_verify_locations(cafile=f)
+    else:
+        ctx.load_default_certs()
+    if tls.get("certificate") and tls.get("key"):
+        ctx.load_cert_chain(tls["certificate"], tls["key"])
+    return ctx
+
+
 def serializer(t, flavor):
     name = t.get("serializer") or "json"
     mod = importlib.import_module("autobahn.wamp.serializer")
@@ -354,7 +460,38 @@ def main():
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         signal.sigwait({signal.SIGTERM, signal.SIGINT})
         return
-    Runner(cfg, next(iter(flavors))).run(comps)
+    flavor = next(iter(flavors))
+    # What the components log (self.log.info(...), txaio.make_logger()) reaches Portico's log
+    # as it reaches Crossbar's node log; without this Twisted keeps it in memory.
+    start_logging(flavor)
+    Runner(cfg, flavor).run(comps)
+
+
+def start_logging(flavor):
+    """Sends what the components log (self.log.info(...), txaio.make_logger()) to stdout,
+    level info and up, one event a line, as Crossbar's node log shows it; Portico adds the
+    time. Without this Twisted keeps the events in memory and shows none."""
+    import txaio
+    if flavor == "asyncio":
+        txaio.use_asyncio()
+        txaio.start_logging(out=sys.stdout, level="info")
+        return
+    txaio.use_twisted()
+    from twisted.logger import (globalLogBeginner, FileLogObserver, FilteringLogObserver,
+                                LogLevel, LogLevelFilterPredicate, formatEvent)
+
+    def fmt(event):
+        text = formatEvent(event)
+        f = event.get("log_failure")
+        if f is not None:
+            try:
+                text += "\n" + f.getTraceback()
+            except Exception:
+                pass
+        return text.rstrip("\n") + "\n"
+    obs = FilteringLogObserver(FileLogObserver(sys.stdout, fmt), [LogLevelFilterPredicate(LogLevel.info)])
+    # stdout and stderr stay as they are: print() and the runner's own lines go out unchanged.
+    globalLogBeginner.beginLoggingTo([obs], redirectStandardIO=False)
 
 
 if __name__ == "__main__":

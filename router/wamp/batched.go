@@ -9,11 +9,18 @@ import (
 )
 
 // Batched framing, spec "Batched WebSocket transport": several messages in one WebSocket
-// frame. With JSON each message is followed by the ASCII record separator 0x1e (JSON text never
-// holds a raw 0x1e: control characters are escaped inside strings); with the binary
-// serializers each message is prefixed by its length as a 4-byte big-endian unsigned integer.
+// frame. With the binary serializers each message is prefixed by its length as a 4-byte
+// big-endian unsigned integer. With JSON each message is followed by a separator: the spec
+// names "ASCII record separator, 30" (0x1e), but autobahn-python, the client and serializer
+// Crossbar is built on, writes and splits on '\30', which Python reads as octal: 0x18. Portico
+// writes 0x18, so that autobahn-python clients (wamp.2.json.batched is offered first by its
+// ApplicationRunner) read it, and accepts either when reading (JSON text never holds a raw
+// control character: they are escaped inside strings).
 
-const recordSeparator = 0x1e
+const (
+	recordSeparator = 0x18 // what autobahn-python and Crossbar write
+	separators      = "\x18\x1e"
+)
 
 // AppendBatched appends one framed message to dst. msg must be shorter than 4 GiB for the
 // binary serializers (WebSocket message limits keep it far below).
@@ -42,9 +49,9 @@ func SplitBatched(c Codec, frame []byte, fn func(msg []byte) error) error {
 	for i := 0; len(frame) > 0; i++ {
 		var msg []byte
 		if !c.Binary() {
-			end := bytes.IndexByte(frame, recordSeparator)
+			end := bytes.IndexAny(frame, separators)
 			if end < 0 {
-				return fmt.Errorf("batched frame: message %d: %d bytes without a closing 0x1e", i, len(frame))
+				return fmt.Errorf("batched frame: message %d: %d bytes without a closing 0x18 or 0x1e", i, len(frame))
 			}
 			msg, frame = frame[:end], frame[end+1:]
 		} else {

@@ -32,9 +32,15 @@ func TestBatched(t *testing.T) {
 			t.Fatalf("%s: batched round trip differs", c.Name())
 		}
 	}
-	// The wire form (spec "Batched WebSocket transport").
-	if got := string(AppendBatched([]byte("x"), JSON, []byte("[1]"))); got != "x[1]\x1e" {
+	// The wire form (spec "Batched WebSocket transport"). JSON: autobahn-python's separator
+	// 0x18 written (its '\30' is octal), and both 0x18 and the spec's 0x1e read.
+	if got := string(AppendBatched([]byte("x"), JSON, []byte("[1]"))); got != "x[1]\x18" {
 		t.Errorf("JSON framing = %q", got)
+	}
+	var msgs []string
+	if err := SplitBatched(JSON, []byte("[1]\x18[2]\x1e[3]\x18"), func(m []byte) error { msgs = append(msgs, string(m)); return nil }); err != nil ||
+		!reflect.DeepEqual(msgs, []string{"[1]", "[2]", "[3]"}) {
+		t.Errorf("JSON split of mixed separators = %q, %v", msgs, err)
 	}
 	if got := string(AppendBatched(nil, CBOR, []byte("ab"))); got != "\x00\x00\x00\x02ab" {
 		t.Errorf("CBOR framing = %q", got)
@@ -49,7 +55,7 @@ func TestSplitBatchedErrors(t *testing.T) {
 		n     int // messages passed to fn before the error
 	}{
 		{JSON, "", "empty", 0},
-		{JSON, "[1]", "without a closing 0x1e", 0},
+		{JSON, "[1]", "without a closing 0x18 or 0x1e", 0},
 		{JSON, "[1]\x1e[2]", "message 1: 3 bytes without a closing", 1},
 		{JSON, "[1]\x1e\x1e", "message 1 is empty", 1},
 		{MsgPack, "", "empty", 0},

@@ -43,7 +43,7 @@ func ExampleSplitBatched() {
 		return err
 	})
 	// Output:
-	// "[17,1,2]\x1e[6,{},\"wamp.close.normal\"]\x1e"
+	// "[17,1,2]\x18[6,{},\"wamp.close.normal\"]\x18"
 	// PUBLISHED <nil>
 	// GOODBYE <nil>
 }

@@ -10,3 +10,10 @@ class Multiplier(ApplicationSession):
 class BadJoin(ApplicationSession):
     async def onJoin(self, details):
         raise KeyError("no queue in onJoin")
+
+
+class Doubler(ApplicationSession):
+    """Registers extra["proc"], which doubles its argument."""
+
+    async def onJoin(self, details):
+        await self.register(lambda x: x * 2, self.config.extra["proc"])
