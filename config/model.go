@@ -752,6 +752,11 @@ type WSGI struct {
 	UWSGI string
 	// UWSGIArgs are extra arguments for the launched uwsgi.
 	UWSGIArgs []string
+	// Persistent (uwsgi_persistent) makes a launched uwsgi listen on a second socket in the
+	// persistent uwsgi protocol, where Portico keeps up to processes*threads connections open
+	// and sends bodyless GET and HEAD requests one after another. Opt-in: the measurements
+	// in contrib/bench/RESULTS.md did not show a win at every point.
+	Persistent bool
 	// Env is added to the launched uwsgi's environment: the worker's `options.env.vars`,
 	// overridden by the service's own `env`.
 	Env map[string]string

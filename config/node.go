@@ -1654,6 +1654,10 @@ func (d *decoder) decodeWSGI(o *obj, place, dir string, w *Worker) *WSGI {
 	if a, ok := o.strList("uwsgi_args", false); ok {
 		ws.UWSGIArgs = a
 	}
+	if v, vp := o.take("uwsgi_persistent"); v != nil && v.kind != kNull && !launched {
+		d.add(v.line, vp, "applies to a launched uwsgi only: remove it, or remove \"upstream\" to let Portico launch uwsgi")
+	}
+	o.boolean("uwsgi_persistent", &ws.Persistent)
 	ws.WorkerEnv = w.Options.Env
 	if len(w.Options.Env.Vars) > 0 {
 		ws.Env = make(map[string]string, len(w.Options.Env.Vars))
@@ -1731,7 +1735,7 @@ func normUpstream(dir, u string) (string, error) {
 // serviceKeys are the keys of every path service type, to tell misspelt keys from keys of
 // another type when a service has no type.
 var serviceKeys = []string{"type", "id", "module", "object", "minthreads", "maxthreads", "upstream",
-	"processes", "threads", "uwsgi", "uwsgi_args", "env", "max_concurrency", "queue_timeout",
+	"processes", "threads", "uwsgi", "uwsgi_args", "uwsgi_persistent", "env", "max_concurrency", "queue_timeout",
 	"connect_timeout", "read_timeout", "send_timeout", "max_body_size", "request_buffering", "buffering", "max_temp_file_size", "sendfile_roots", "internal", "balance", "max_fails",
 	"fail_timeout", "serializers", "options", "auth", "debug", "cookie", "url", "directory",
 	"package", "resource", "code", "value", "paths", "headers", "vars", "intercept_errors", "realm", "role",

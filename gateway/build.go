@@ -19,6 +19,9 @@ type launched struct {
 	key  string
 	sup  *launch.Supervisor
 	used bool // still referenced by the current configuration
+	// persist holds the connections to the persistent socket (uwsgi_persistent), shared by
+	// the services that use this uwsgi across reloads; nil without one.
+	persist *persistPool
 }
 
 // build makes the path table of every transport in node. It launches the uwsgi servers the
@@ -215,6 +218,9 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		if err != nil {
 			return nil, err
 		}
+		if len(svc.WSGI.Upstreams) == 0 {
+			s.persist = g.launched[launchKey(svc)].persist
+		}
 		q := g.spools[t.Place] // made by build, with this configuration's limits
 		s.quota, s.spoolDir = q, q.dir
 		if g.counting {
@@ -278,7 +284,7 @@ func launchKey(svc *config.Service) string {
 	return strings.Join([]string{
 		svc.Place, w.Module, w.Object, strings.Join(w.PythonPath, "\x00"), w.Chdir,
 		fmt.Sprint(w.Processes, "/", w.Threads), w.UWSGI, strings.Join(w.UWSGIArgs, "\x00"),
-		fmt.Sprint(sortedEnv(w.Env), w.WorkerEnv.InheritAll, w.WorkerEnv.Inherit),
+		fmt.Sprint(sortedEnv(w.Env), w.WorkerEnv.InheritAll, w.WorkerEnv.Inherit, w.Persistent),
 	}, "\x01")
 }
 
@@ -312,6 +318,7 @@ func (g *Gateway) ensureLaunched(ctx context.Context, node *config.Node, w *conf
 		RestrictEnv: !ws.WorkerEnv.InheritAll,
 		Inherit:     ws.WorkerEnv.Inherit,
 		ExtraArgs:   ws.UWSGIArgs,
+		Persistent:  ws.Persistent,
 		// A directory per launch: a uwsgi started by a reload must not share the socket path
 		// of the one it replaces while that one drains.
 		RuntimeDir: filepath.Join(g.runtimeDir, strconv.Itoa(g.launchSeq)),
@@ -347,6 +354,13 @@ func (g *Gateway) ensureLaunched(ctx context.Context, node *config.Node, w *conf
 		return nil, errShuttingDown
 	}
 	l := &launched{key: key, sup: sup, used: true}
+	if ws.Persistent {
+		var ok bool
+		if l.persist, ok = newPersistPool(sup.PersistentSocket(), sup.Workers()); !ok {
+			_ = sup.Stop(stopTimeout)
+			return nil, fmt.Errorf("%s: persistent uwsgi socket path %q is too long", svc.Place, sup.PersistentSocket())
+		}
+	}
 	g.launched[key] = l
 	return l, nil
 }
@@ -357,6 +371,9 @@ func (g *Gateway) stopUnused(keep map[string]bool) {
 	for key, l := range g.launched {
 		if keep != nil && l.used {
 			continue
+		}
+		if l.persist != nil {
+			l.persist.close()
 		}
 		if err := l.sup.Stop(stopTimeout); err != nil {
 			g.log.Warn("stopping uwsgi", "uwsgi", l.sup.Upstream(), "error", err)

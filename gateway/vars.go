@@ -160,6 +160,9 @@ func (s *wsgiService) buildVars(ctx *fasthttp.RequestCtx, rq *request, ps *proxy
 	if len(s.vars) > 0 {
 		sc = s.addConfiguredVars(e, ctx, rq, remote.Addr(), sc)
 	}
+	if ps.chunkedVar {
+		e.Add("PORTICO_CHUNKED", "1")
+	}
 	ps.scratch = sc
 	return e.Packet()
 }

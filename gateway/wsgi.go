@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http/httputil"
 	"net/netip"
 	"os"
 	"sync"
@@ -66,6 +67,33 @@ type wsgiService struct {
 	maxUpgraded int64
 
 	stop func() // stops a launched uwsgi; nil for external upstreams
+
+	// persist is the launched uwsgi's persistent socket (uwsgi_persistent, persist.go):
+	// bodyless GET and HEAD requests go there; nil without one.
+	persist *persistPool
+}
+
+// connKind tells how a request reached uwsgi, and so how its connection ends.
+type connKind uint8
+
+const (
+	connPlain         connKind = iota // a new connection on the uwsgi socket
+	connDirect                        // the same, counted against a persistent pool's workers
+	connPersistNew                    // a new connection on the persistent socket
+	connPersistReused                 // an idle one from the persistent pool
+)
+
+// dropConn closes a connection that is not kept (and frees its place in the persistent pool).
+func (s *wsgiService) dropConn(conn upstreamConn, kind connKind) {
+	switch kind {
+	case connPersistNew, connPersistReused:
+		s.persist.put(conn, false, time.Time{})
+	case connDirect:
+		conn.Close()
+		s.persist.endDirect()
+	default:
+		conn.Close()
+	}
 }
 
 // envConfig holds what the CGI vars need beyond the request itself.
@@ -193,6 +221,8 @@ type proxyState struct {
 	xff     []byte // a trusted proxy's X-Forwarded-For, extended in buildVars
 	hdrs    []hdr
 	spool   spool
+	// chunkedVar adds PORTICO_CHUNKED to the vars (see serve).
+	chunkedVar bool
 	// upgradeSlot: the request holds one of the transport's upgraded-connection slots
 	// (wsgiService.upgraded) until serve returns or a relay takes it over.
 	upgradeSlot bool
@@ -262,6 +292,11 @@ func (s *wsgiService) proxy(ctx *fasthttp.RequestCtx, rq *request) error {
 	}
 	streamed := cl > 0 && !s.buffering
 
+	// bodyless requests may go over the persistent socket (uWSGI reads no body there); they
+	// ask the launched app's wrapper (launch/persist.py) to frame an unsized response in
+	// chunks, wherever they go, so that its end is seen without a close.
+	bodyless := s.persist != nil && body == nil && bodyLen == 0 && (h.IsGet() || h.IsHead()) && !upgradeRequested(ctx)
+	ps.chunkedVar = bodyless
 	packet, err := s.buildVars(ctx, rq, ps, bodyLen)
 	if err != nil {
 		return err
@@ -270,8 +305,12 @@ func (s *wsgiService) proxy(ctx *fasthttp.RequestCtx, rq *request) error {
 	deadline := time.Now().Add(s.queueTimeout)
 	var ub *upstreamBody
 	early := false // the app answered before it took the whole body
+	// reuseFailed: a kept connection broke before any answer (a worker that reloaded or
+	// died, or uWSGI closing it after its socket timeout); the request is sent once more on
+	// a new connection (GET and HEAD only, and nothing has reached the client yet).
+	reuseFailed := false
 	for attempt := 0; ; attempt++ {
-		conn, u, err := s.connect(deadline)
+		conn, u, kind, err := s.connect(deadline, bodyless, reuseFailed)
 		if err != nil {
 			return err
 		}
@@ -283,7 +322,13 @@ func (s *wsgiService) proxy(ctx *fasthttp.RequestCtx, rq *request) error {
 			_ = conn.SetWriteDeadline(time.Now().Add(s.sendTimeout))
 		}
 		if _, err := conn.Write(packet); err != nil {
-			uerr := s.abort(conn, u, "send", err)
+			if kind == connPersistReused && !reuseFailed {
+				s.dropConn(conn, kind)
+				u.release()
+				reuseFailed = true
+				continue
+			}
+			uerr := s.abort(conn, kind, u, "send", err)
 			if bodyLen > 0 || !idempotent(h.Method()) || attempt >= maxAttempts || !retryable(err) || time.Now().After(deadline) {
 				return uerr
 			}
@@ -294,14 +339,14 @@ func (s *wsgiService) proxy(ctx *fasthttp.RequestCtx, rq *request) error {
 		if body != nil && bodyLen > 0 {
 			if err := s.sendBody(conn, body, bodyLen); err != nil {
 				if err.client || !unconsumed(err.err) {
-					return err.withConn(s, conn, u)
+					return err.withConn(s, conn, kind, u)
 				}
 				// uwsgi closed: the app may have answered without reading it all (below).
 				sendFailed = err.err
 			}
 		}
 
-		ub = s.acquireBody(conn, u)
+		ub = s.acquireBody(conn, kind, u)
 		err = uwsgiproto.ReadResponseHead(ub.br, s.maxHeadBytes, &ub.head)
 		if err == nil {
 			u.succeeded()
@@ -314,6 +359,10 @@ func (s *wsgiService) proxy(ctx *fasthttp.RequestCtx, rq *request) error {
 		}
 		got := ub.src.n
 		ub.Close()
+		if kind == connPersistReused && !reuseFailed && got == 0 && retryable(err) {
+			reuseFailed = true
+			continue
+		}
 		u.failed(time.Now())
 		if sendFailed != nil {
 			return &upstreamError{upstream: u.label, op: "send body", err: sendFailed}
@@ -360,6 +409,11 @@ func (s *wsgiService) proxy(ctx *fasthttp.RequestCtx, rq *request) error {
 	}
 	s.writeHead(ctx, &ub.head)
 	u := ub.u
+	// A persistent connection is kept only after a sized body read whole: HEAD, 204, 304
+	// and 1xx answers are closed, as an app may send a body uWSGI does not strip.
+	framed := ub.head.ContentLength >= 0 || (bodyless && ub.head.Chunked)
+	ub.reusable = (ub.kind == connPersistNew || ub.kind == connPersistReused) && !h.IsHead() &&
+		status >= 200 && status != 204 && status != 304 && framed
 
 	if h.IsHead() || status == 204 || status == 304 || (status >= 100 && status < 200) {
 		if ub.head.ContentLength >= 0 {
@@ -375,6 +429,9 @@ func (s *wsgiService) proxy(ctx *fasthttp.RequestCtx, rq *request) error {
 		// upstream slot is freed before the client is written to, and fasthttp sends head
 		// and body in one write.
 		err := ub.readSmallBody(&ctx.Response, int(cl))
+		if err == nil {
+			ub.remaining = 0
+		}
 		ub.Close()
 		if err != nil {
 			u.failed(time.Now())
@@ -384,6 +441,10 @@ func (s *wsgiService) proxy(ctx *fasthttp.RequestCtx, rq *request) error {
 	}
 	ub.remaining = ub.head.ContentLength
 	ub.resetEnds = bodyLen > 0
+	if bodyless && ub.head.Chunked {
+		// Framed by the launched app's wrapper: decoded here, sent on as fasthttp frames it.
+		ub.chunked = httputil.NewChunkedReader(ub.br)
+	}
 	if early || shouldBuffer(s.respBuffering, &ub.head) {
 		// ub belongs to fill from here on: it may be done, and ub reused, before this returns.
 		length := ub.head.ContentLength
@@ -459,17 +520,31 @@ func unconsumed(err error) bool {
 // connect picks an upstream, takes a slot and dials. A failed dial tries the next upstream
 // (nothing was sent yet, so this is safe for every method); a launched uwsgi that is
 // restarting is waited for within the queue timeout instead of failing at once.
-func (s *wsgiService) connect(deadline time.Time) (upstreamConn, *upstream, error) {
+//
+// With a persistent pool, a bodyless request takes a kept connection, or opens one while the
+// pool has room (fresh: never a kept one); every other request goes to the plain socket,
+// counted so that the pool leaves it a worker.
+func (s *wsgiService) connect(deadline time.Time, bodyless, fresh bool) (upstreamConn, *upstream, connKind, error) {
 	var tried uint64
 	var lastErr error
 	for {
 		i := s.bal.pick(tried)
 		if i < 0 {
-			return nil, nil, lastErr
+			return nil, nil, connPlain, lastErr
 		}
 		u := s.bal.ups[i]
 		if err := u.acquire(deadline); err != nil {
-			return nil, nil, &upstreamError{upstream: u.label, op: "queue", err: err}
+			return nil, nil, connPlain, &upstreamError{upstream: u.label, op: "queue", err: err}
+		}
+		if pp := s.persist; pp != nil && bodyless {
+			// A failed dial (a restarting uwsgi) falls through to the plain socket, which
+			// waits for the relaunch below.
+			if c, reused, _ := pp.get(time.Now(), fresh); c != nil {
+				if reused {
+					return c, u, connPersistReused, nil
+				}
+				return c, u, connPersistNew, nil
+			}
 		}
 		conn, err := u.dial(s.connectTimeout)
 		for err != nil && u.waitReady != nil {
@@ -483,7 +558,7 @@ func (s *wsgiService) connect(deadline time.Time) (upstreamConn, *upstream, erro
 				// The launched uwsgi did not come back within queue_timeout: the request
 				// waited its turn in vain, which is a 503, as for a full queue.
 				u.release()
-				return nil, nil, &upstreamError{upstream: u.label, op: "queue", err: fmt.Errorf("%w (last dial: %v)", errQueueTimeout, err)}
+				return nil, nil, connPlain, &upstreamError{upstream: u.label, op: "queue", err: fmt.Errorf("%w (last dial: %v)", errQueueTimeout, err)}
 			}
 			if werr != nil {
 				break // stopped
@@ -493,7 +568,11 @@ func (s *wsgiService) connect(deadline time.Time) (upstreamConn, *upstream, erro
 			}
 		}
 		if err == nil {
-			return conn, u, nil
+			if s.persist != nil {
+				s.persist.beginDirect()
+				return conn, u, connDirect, nil
+			}
+			return conn, u, connPlain, nil
 		}
 		u.release()
 		u.failed(time.Now())
@@ -502,13 +581,13 @@ func (s *wsgiService) connect(deadline time.Time) (upstreamConn, *upstream, erro
 			tried |= 1 << i
 		}
 		if time.Now().After(deadline) {
-			return nil, nil, lastErr
+			return nil, nil, connPlain, lastErr
 		}
 	}
 }
 
-func (s *wsgiService) abort(conn upstreamConn, u *upstream, op string, err error) error {
-	conn.Close()
+func (s *wsgiService) abort(conn upstreamConn, kind connKind, u *upstream, op string, err error) error {
+	s.dropConn(conn, kind)
 	u.release()
 	u.failed(time.Now())
 	return &upstreamError{upstream: u.label, op: op, err: err}
@@ -521,13 +600,13 @@ type sendErr struct {
 	err    error
 }
 
-func (e *sendErr) withConn(s *wsgiService, conn upstreamConn, u *upstream) error {
+func (e *sendErr) withConn(s *wsgiService, conn upstreamConn, kind connKind, u *upstream) error {
 	if e.client {
-		conn.Close()
+		s.dropConn(conn, kind)
 		u.release()
 		return &clientError{err: e.err}
 	}
-	return s.abort(conn, u, "send body", e.err)
+	return s.abort(conn, kind, u, "send body", e.err)
 }
 
 // clientError is a failure on the client's side of the request (body read timeout, client
@@ -653,6 +732,10 @@ func tokenListed(list, name []byte) bool {
 // frees the slot.
 type upstreamBody struct {
 	conn      upstreamConn
+	kind      connKind
+	pool      *persistPool
+	reusable  bool      // a persistent connection that may be kept once the body is read whole
+	chunked   io.Reader // decodes a body framed in chunks (persist.go); nil for others
 	u         *upstream
 	log       *slog.Logger
 	src       deadlineConn // what br reads from
@@ -688,10 +771,10 @@ var upstreamBodyPool = sync.Pool{New: func() any {
 	return b
 }}
 
-func (s *wsgiService) acquireBody(conn upstreamConn, u *upstream) *upstreamBody {
+func (s *wsgiService) acquireBody(conn upstreamConn, kind connKind, u *upstream) *upstreamBody {
 	b := upstreamBodyPool.Get().(*upstreamBody)
 	b.closed = false
-	b.conn, b.u, b.log = conn, u, s.log
+	b.conn, b.kind, b.pool, b.reusable, b.remaining, b.chunked, b.u, b.log = conn, kind, s.persist, false, -1, nil, u, s.log
 	b.src = deadlineConn{c: conn, d: s.readTimeout}
 	b.br.Reset(&b.src)
 	return b
@@ -718,6 +801,15 @@ func (b *upstreamBody) read(p []byte) (int, error) {
 	if b.remaining == 0 {
 		return 0, io.EOF
 	}
+	if b.chunked != nil {
+		n, err := b.chunked.Read(p)
+		if err == io.EOF {
+			if err = skipTrailer(b.br); err == nil {
+				b.remaining, err = 0, io.EOF
+			}
+		}
+		return n, err
+	}
 	if b.remaining > 0 && int64(len(p)) > b.remaining {
 		p = p[:b.remaining]
 	}
@@ -735,6 +827,24 @@ func (b *upstreamBody) read(p []byte) (int, error) {
 		err = io.EOF
 	}
 	return n, err
+}
+
+// skipTrailer reads the trailer section after the last chunk, up to its empty line (the
+// chunked reader stops before it).
+func skipTrailer(br *bufio.Reader) error {
+	for range 64 {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
+			return nil
+		}
+	}
+	return errors.New("chunked body: trailer section too long")
 }
 
 // WriteTo hands fasthttp one upstream read at a time (fasthttp.BodyWriterTo). Without it
@@ -779,7 +889,17 @@ func (b *upstreamBody) Close() error {
 		return nil
 	}
 	b.closed = true
-	b.conn.Close()
+	switch b.kind {
+	case connPersistNew, connPersistReused:
+		// Kept only when the sized body was read whole and nothing followed it: anything
+		// more would be taken for the next response.
+		b.pool.put(b.conn, b.reusable && b.remaining == 0 && b.br.Buffered() == 0, time.Now())
+	case connDirect:
+		b.conn.Close()
+		b.pool.endDirect()
+	default:
+		b.conn.Close()
+	}
 	b.u.release()
 	b.conn, b.u, b.src, b.client = nil, nil, deadlineConn{}, nil
 	b.br.Reset(nil)

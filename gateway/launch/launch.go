@@ -40,6 +40,7 @@ package launch
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -70,8 +71,12 @@ type Spec struct {
 	RestrictEnv bool
 	Inherit     []string
 	ExtraArgs   []string
-	RuntimeDir  string // directory for the private 0600 socket; created 0700 if missing
-	ConfigKey   string // config place named in errors ("workers[0].transports[0].paths./")
+	// Persistent adds a second socket in uWSGI's persistent uwsgi protocol (--puwsgi-socket,
+	// proto/puwsgi.c): a connection there carries one request after another, bodyless ones
+	// only (uWSGI reads no request body on it). The plain socket stays for everything else.
+	Persistent bool
+	RuntimeDir string // directory for the private 0600 socket; created 0700 if missing
+	ConfigKey  string // config place named in errors ("workers[0].transports[0].paths./")
 	// OnRestart, when set, is called after each restart of the uwsgi by its supervisor.
 	OnRestart func()
 }
@@ -119,7 +124,7 @@ func New(spec Spec, log *slog.Logger) (*Supervisor, error) {
 	notify := filepath.Join(spec.RuntimeDir, base+".notify")
 	// sun_path is 108 bytes including the NUL (unix(7)); Debian's uWSGI 2.0.21 refuses
 	// socket paths over 102 bytes with "invalid socket name" (measured).
-	if len(sock) > 102 || len(notify) > 107 {
+	if len(sock)+2 > 102 || len(notify) > 107 { // +2: the persistent socket's "-p"
 		return nil, fmt.Errorf("%s: runtime directory %q is too long for the uwsgi socket path %s (%d bytes, uwsgi accepts at most 102)",
 			key, spec.RuntimeDir, sock, len(sock))
 	}
@@ -177,8 +182,14 @@ func (s *Supervisor) buildArgs() []string {
 		a = append(a, "--plugin", "python3")
 	}
 	a = append(a, "--master", "--need-app", "--strict",
-		"--socket", s.cmd.Socket, "--chmod-socket=600",
-		"--module", sp.Module+":"+sp.Object)
+		"--socket", s.cmd.Socket)
+	if sp.Persistent {
+		// The app is loaded through persist.py, which frames responses without a length.
+		a = append(a, "--puwsgi-socket", s.PersistentSocket(), "--chmod-socket=600",
+			"--wsgi-file", s.persistScript(), "--env", "PORTICO_WSGI_APP="+sp.Module+":"+sp.Object)
+	} else {
+		a = append(a, "--chmod-socket=600", "--module", sp.Module+":"+sp.Object)
+	}
 	for _, p := range sp.PythonPath {
 		a = append(a, "--pythonpath", p)
 	}
@@ -198,6 +209,27 @@ func (s *Supervisor) Binary() string { return s.cmd.Path }
 
 // Upstream is the uWSGI socket address in config form: "unix:/abs/path.sock".
 func (s *Supervisor) Upstream() string { return "unix:" + s.cmd.Socket }
+
+// PersistentSocket is the path of the persistent uwsgi socket (Spec.Persistent), next to the
+// plain one; "" when there is none.
+func (s *Supervisor) PersistentSocket() string {
+	if !s.spec.Persistent {
+		return ""
+	}
+	return strings.TrimSuffix(s.cmd.Socket, ".sock") + "-p.sock"
+}
+
+func (s *Supervisor) persistScript() string {
+	return strings.TrimSuffix(s.cmd.Socket, ".sock") + "-persist.py"
+}
+
+// persistPy wraps the app of a uWSGI with a persistent socket: see its header.
+//
+//go:embed persist.py
+var persistPy []byte
+
+// Workers is how many requests the launched uWSGI serves at once (processes x threads).
+func (s *Supervisor) Workers() int { return s.spec.Processes * s.spec.Threads }
 
 // explainExit explains a uWSGI exit before readiness. For exit status 22 (--need-app) it
 // shows the Python traceback and the search path that was given to uWSGI.

@@ -150,6 +150,30 @@ func TestArgs(t *testing.T) {
 	}
 }
 
+// TestArgsPersistent: with Persistent the uwsgi also listens on the persistent socket, and
+// the app is loaded through the wrapper that frames unsized responses.
+func TestArgsPersistent(t *testing.T) {
+	s := newSup(t, Spec{Module: "m", Object: "app", Processes: 3, Threads: 4, Persistent: true})
+	sock := strings.TrimPrefix(s.Upstream(), "unix:")
+	ps := s.PersistentSocket()
+	if ps == "" || ps == sock || filepath.Dir(ps) != filepath.Dir(sock) {
+		t.Fatalf("persistent socket %q next to %q", ps, sock)
+	}
+	got := strings.Join(s.Args(), " ")
+	want := "--plugin python3 --master --need-app --strict --socket " + sock + " --puwsgi-socket " + ps +
+		" --chmod-socket=600 --wsgi-file " + s.persistScript() + " --env PORTICO_WSGI_APP=m:app --processes 3 --threads 4" +
+		" --enable-threads --die-on-term --no-orphans --vacuum --disable-logging"
+	if got != want {
+		t.Fatalf("args\n got %s\nwant %s", got, want)
+	}
+	if s.Workers() != 12 {
+		t.Fatalf("Workers() = %d, want 12", s.Workers())
+	}
+	if p := newSup(t, Spec{Module: "m"}).PersistentSocket(); p != "" {
+		t.Fatalf("PersistentSocket() without Persistent = %q", p)
+	}
+}
+
 func TestImportFailureShowsTraceback(t *testing.T) {
 	dir := project(t, map[string]string{"broken.py": "import os\nimport no_such_module_here\napp = None\n"})
 	s := newSup(t, Spec{Module: "broken", Object: "app", PythonPath: []string{dir}, Chdir: dir})

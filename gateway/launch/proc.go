@@ -347,6 +347,9 @@ func (s *Supervisor) teardown() {
 	s.mu.Unlock()
 	if s.cmd.Socket != "" {
 		os.Remove(s.cmd.Socket)
+		if ps := s.PersistentSocket(); ps != "" {
+			os.Remove(ps)
+		}
 	}
 	if s.cmd.NotifyPath != "" {
 		os.Remove(s.cmd.NotifyPath)
@@ -422,8 +425,16 @@ func (s *Supervisor) isStopping() bool {
 
 // launch forks one instance and waits until it is ready or has failed.
 func (s *Supervisor) launch(ctx context.Context) (*proc, error) {
+	if s.spec.Persistent {
+		if err := os.WriteFile(s.persistScript(), persistPy, 0o600); err != nil {
+			return nil, fmt.Errorf("writing the app wrapper for the persistent socket: %w", err)
+		}
+	}
 	if s.cmd.Socket != "" {
 		os.Remove(s.cmd.Socket)
+		if ps := s.PersistentSocket(); ps != "" {
+			os.Remove(ps)
+		}
 	}
 	s.out.reset()
 	p, err := s.spawn()

@@ -93,6 +93,16 @@ func (e *env) start(name string) (*gateway, error) {
 			env = append(env, strings.Split(extraEnv, "+")...)
 		}
 		p, err = e.startPortico(dir, logf, port, env, kind == "portico-metrics")
+	case "portico-launched", "portico-puwsgi":
+		// Portico launching its own uwsgi (2 processes of 1 thread, as the shared backend),
+		// without and with the persistent socket (uwsgi_persistent): an A/B of that setting.
+		// The gateway's CPU then includes the app's, as for twisted.
+		var env []string
+		env, pprofAddr, err = profileEnv()
+		if err != nil {
+			return nil, err
+		}
+		p, err = e.startPorticoLaunched(dir, logf, port, env, kind == "portico-puwsgi")
 	case "nginx":
 		p, err = e.startNginx(dir, logf, port)
 	case "uwsgi-http":
@@ -106,7 +116,7 @@ func (e *env) start(name string) (*gateway, error) {
 		p, err = e.ps.start(name, dir, logf, nil, e.python, filepath.Join(e.benchDir, "apps", "twisted_wsgi.py"),
 			strconv.Itoa(port), e.app.dir, e.app.module, e.app.object)
 	default:
-		return nil, fmt.Errorf("unknown gateway %q (portico, portico+VAR=value, portico-metrics, nginx, uwsgi-http, twisted)", name)
+		return nil, fmt.Errorf("unknown gateway %q (portico, portico+VAR=value, portico-metrics, portico-launched, portico-puwsgi, nginx, uwsgi-http, twisted)", name)
 	}
 	if err != nil {
 		return nil, err
@@ -136,6 +146,29 @@ endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
   type = "metrics"
 `
 	}
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	return e.ps.start("portico", dir, logf, env, e.portico, "start", "--cbdir", dir, "--loglevel", "warn")
+}
+
+func (e *env) startPorticoLaunched(dir, logf string, port int, env []string, persistent bool) (*proc, error) {
+	cfg := fmt.Sprintf(`# Portico launching uwsgi for the app.
+[router]
+pythonpath = [%q]
+
+[[transport]]
+endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
+
+  [transport.paths."/"]
+  type = "wsgi"
+  module = %q
+  object = %q
+  processes = 2
+  threads = 1
+  uwsgi_args = ["--listen", "1024"]
+  uwsgi_persistent = %v
+`, e.app.dir, port, e.app.module, e.app.object, persistent)
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
