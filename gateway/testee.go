@@ -97,24 +97,10 @@ func (s *echoService) place() string { return s.where }
 func (s *echoService) close() {}
 
 func (s *echoService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
-	if !ctx.IsGet() && !ctx.IsHead() {
-		return errMethod
-	}
-	if !websocket.FastHTTPIsWebSocketUpgrade(ctx) {
-		if !s.opts.EnableWebStatus {
-			return &clientReason{err: errUpgradeRequired, reason: "this is a WebSocket echo server"}
-		}
-		s.statusPage(ctx)
-		return nil
-	}
-	if !ctx.IsGet() {
-		return errMethod
-	}
-	h := &ctx.Request.Header
-	if err := checkUpgrade(h, &s.opts); err != nil {
+	if upgrade, err := upgradeGate(ctx, &s.opts, s.statusPage, "this is a WebSocket echo server"); !upgrade {
 		return err
 	}
-	req := upgradeRequest(h)
+	req := upgradeRequest(&ctx.Request.Header)
 	remote := ctx.RemoteAddr().String()
 	return hijackUpgrade(ctx, upgradeSlots{s.slots, s.maxConns, &s.grp.wg}, s.log, remote,
 		func(hc net.Conn) (*websocket.Conn, error) { return upgradeHijacked(&s.up, hc, req, nil) },

@@ -331,21 +331,7 @@ func (s *wsService) close() {
 
 func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	h := &ctx.Request.Header
-	if !ctx.IsGet() && !ctx.IsHead() {
-		return errMethod
-	}
-	if !websocket.FastHTTPIsWebSocketUpgrade(ctx) {
-		if !s.opts.EnableWebStatus {
-			// autobahn answers 426 when the status page is off.
-			return &clientReason{err: errUpgradeRequired, reason: "this path speaks WAMP over WebSocket only"}
-		}
-		s.statusPage(ctx)
-		return nil
-	}
-	if !ctx.IsGet() {
-		return errMethod
-	}
-	if err := checkUpgrade(h, &s.opts); err != nil {
+	if upgrade, err := upgradeGate(ctx, &s.opts, s.statusPage, "this path speaks WAMP over WebSocket only"); !upgrade {
 		return err
 	}
 	proto, offered := negotiate(h.PeekAll("Sec-WebSocket-Protocol"), s.allowed)
@@ -407,6 +393,30 @@ func upgradeHijacked(up *websocket.Upgrader, hc net.Conn, req *http.Request, res
 // checkUpgrade makes the checks of an opening handshake that do not depend on what is spoken
 // over the connection (RFC 6455 section 4.2.1): version 13, a key of 16 bytes, at most one
 // Origin, and that one allowed by the options (autobahn's allowed_origins).
+// upgradeGate is what a WebSocket path does before its upgrade: GET and HEAD only; a
+// request that is no upgrade gets the status page (enable_webstatus) or, as from autobahn
+// when it is off, 426 with reason; an upgrade must be a GET that checkUpgrade accepts. It
+// says whether the upgrade may go on; when not, err is the answer (nil: the page was written).
+func upgradeGate(ctx *fasthttp.RequestCtx, o *config.WebSocketOptions, statusPage func(*fasthttp.RequestCtx), reason string) (upgrade bool, err error) {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		return false, errMethod
+	}
+	if !websocket.FastHTTPIsWebSocketUpgrade(ctx) {
+		if !o.EnableWebStatus {
+			return false, &clientReason{err: errUpgradeRequired, reason: reason}
+		}
+		statusPage(ctx)
+		return false, nil
+	}
+	if !ctx.IsGet() {
+		return false, errMethod
+	}
+	if err := checkUpgrade(&ctx.Request.Header, o); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 func checkUpgrade(h *fasthttp.RequestHeader, o *config.WebSocketOptions) error {
 	if v := h.Peek("Sec-WebSocket-Version"); string(v) != "13" {
 		// RFC 6455 section 4.4: name the versions this server speaks.
