@@ -231,8 +231,7 @@ func (s *session) register(m *wamp.Register) {
 			c := reg.callees[len(reg.callees)-1]
 			d.removeCallee(rl, reg, c)
 			if c.calleeRevoke && c != s {
-				c.send(&wamp.Unregistered{Request: 0, Details: wamp.Dict{
-					"registration": uint64(reg.id), "reason": "wamp.error.unregistered"}})
+				c.send(&wamp.Unregistered{Request: 0, Details: revocation("registration", reg.id, "wamp.error.unregistered")})
 			}
 		}
 		reg = nil

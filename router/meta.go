@@ -578,11 +578,7 @@ func metaRemoveCallee(rl *realm, _ *session, args wamp.List, kw wamp.Dict) (wamp
 	id := reg.id
 	rl.dealer.removeCallee(rl, reg, s)
 	if s.calleeRevoke {
-		d := wamp.Dict{"registration": uint64(id)}
-		if reason != "" {
-			d["reason"] = reason
-		}
-		s.send(&wamp.Unregistered{Request: 0, Details: d})
+		s.send(&wamp.Unregistered{Request: 0, Details: revocation("registration", id, reason)})
 	}
 	return wamp.List{}, nil
 }
@@ -607,11 +603,18 @@ func metaRemoveSubscriber(rl *realm, _ *session, args wamp.List, kw wamp.Dict) (
 	id := sub.id
 	rl.broker.removeSubscriber(rl, sub, s)
 	if s.subscriberRevoke {
-		d := wamp.Dict{"subscription": uint64(id)}
-		if reason != "" {
-			d["reason"] = reason
-		}
-		s.send(&wamp.Unsubscribed{Request: 0, Details: d})
+		s.send(&wamp.Unsubscribed{Request: 0, Details: revocation("subscription", id, reason)})
 	}
 	return wamp.List{}, nil
+}
+
+// revocation is the details of an UNREGISTERED or UNSUBSCRIBED the router sends on its own
+// (request 0, WAMP spec "Registration Revocation"): key ("registration" or "subscription")
+// names the id, and the reason is given when there is one.
+func revocation(key string, id wamp.ID, reason string) wamp.Dict {
+	d := wamp.Dict{key: uint64(id)}
+	if reason != "" {
+		d["reason"] = reason
+	}
+	return d
 }
