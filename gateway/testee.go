@@ -103,7 +103,7 @@ func (s *echoService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	req := upgradeRequest(&ctx.Request.Header)
 	remote := ctx.RemoteAddr().String()
 	return hijackUpgrade(ctx, upgradeSlots{s.slots, s.maxConns, &s.grp.wg}, s.log, remote,
-		func(hc net.Conn) (*websocket.Conn, error) { return upgradeHijacked(&s.up, hc, req, nil) },
+		func(hc net.Conn) (*websocket.Conn, error) { return upgradeHijacked(&s.up, hc, req, nil, false) },
 		func(c *websocket.Conn) { s.run(c, remote) })
 }
 

@@ -372,14 +372,18 @@ var aLongTimeAgo = time.Unix(1, 0)
 // over the network connection under it. fasthttp reads the request through a buffer that
 // may already hold bytes the client sent after its request (RFC 6455 section 4.1 says it
 // must wait for the 101, but a client may not); detachHijacked puts them in front of it.
+// The WAMP session's writes go through a corkConn (corkconn.go).
 func (s *wsService) upgrade(hc net.Conn, req *http.Request, respHeader http.Header) (*websocket.Conn, error) {
-	return upgradeHijacked(&s.up, hc, req, respHeader)
+	return upgradeHijacked(&s.up, hc, req, respHeader, true)
 }
 
-func upgradeHijacked(up *websocket.Upgrader, hc net.Conn, req *http.Request, respHeader http.Header) (*websocket.Conn, error) {
+func upgradeHijacked(up *websocket.Upgrader, hc net.Conn, req *http.Request, respHeader http.Header, cork bool) (*websocket.Conn, error) {
 	nc, err := detachHijacked(hc)
 	if err != nil {
 		return nil, err
+	}
+	if cork {
+		nc = &corkConn{Conn: nc}
 	}
 	w := &hijackWriter{conn: nc}
 	c, err := up.Upgrade(w, req, respHeader)
@@ -686,10 +690,11 @@ type wsTransport struct {
 	remote string
 
 	readMu  sync.Mutex
-	opened  bool     // the first message arrived
-	pending [][]byte // messages of a batched frame not yet read
-	readErr error    // the first read error; the websocket package panics on reads after one
-	wbuf    []byte   // batched frame being written
+	opened  bool      // the first message arrived
+	pending [][]byte  // messages of a batched frame not yet read
+	readErr error     // the first read error; the websocket package panics on reads after one
+	wbuf    []byte    // batched frame being written
+	cc      *corkConn // the connection under conn, when it can cork
 
 	closeBy   atomic.Int64 // unix nanoseconds: the read deadline once closing
 	silent    atomic.Bool  // the client stopped answering: no closing handshake, as autobahn drops it
@@ -706,6 +711,7 @@ func newWSTransport(c *websocket.Conn, codec wamp.Codec, batched bool, o config.
 	if codec.Binary() {
 		t.frame = websocket.BinaryMessage
 	}
+	t.cc, _ = c.NetConn().(*corkConn)
 	if t.closeTO <= 0 {
 		t.closeTO = time.Second
 	}
@@ -894,6 +900,25 @@ func (t *wsTransport) WriteMessage(b []byte) error {
 		return net.ErrClosed
 	}
 	if err := t.conn.WriteMessage(t.frame, b); err != nil {
+		return fmt.Errorf("websocket write: %w", err)
+	}
+	return nil
+}
+
+// Cork holds the next messages' frames until Uncork (router.CorkTransport); without a
+// corkConn under the connection, messages go out one by one as ever.
+func (t *wsTransport) Cork() {
+	if t.cc != nil {
+		t.cc.cork()
+	}
+}
+
+// Uncork sends the frames held since Cork with one write.
+func (t *wsTransport) Uncork() error {
+	if t.cc == nil {
+		return nil
+	}
+	if err := t.cc.uncork(); err != nil {
 		return fmt.Errorf("websocket write: %w", err)
 	}
 	return nil

@@ -147,15 +147,15 @@ func (q *outQueue) wakeSendersLocked() {
 	}
 }
 
-// release accounts for one item the writer wrote (or dropped). It reports false once the
-// queue overflowed: the writer stops writing and aborts.
-func (q *outQueue) release(size int) bool {
+// release accounts for n items of size bytes in all that the writer wrote (or dropped). It
+// reports false once the queue overflowed: the writer stops writing and aborts.
+func (q *outQueue) release(n, size int) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.overflow {
 		return false
 	}
-	q.n--
+	q.n -= n
 	q.bytes -= size
 	if q.above && q.n <= q.lwmN && q.bytes <= q.lwmBytes {
 		q.wakeSendersLocked()

@@ -349,10 +349,13 @@ func (s *session) realmName() wamp.URI {
 
 // writeLoop is the session's one writer: it writes queued messages in order and closes the
 // transport when the queue closes or a write fails. The transport bounds each write with its
-// own deadline, so the loop never waits on a client forever.
+// own deadline, so the loop never waits on a client forever. When more than one message is
+// queued and the transport can cork (CorkTransport), up to maxCorkBytes of them go out in one
+// write; their items count against the queue's bounds until that write is done.
 func (s *session) writeLoop() {
 	defer close(s.writerDone)
 	defer s.closeTransport()
+	ct, _ := s.t.(CorkTransport)
 	var spare []outItem
 	var buf []byte
 	for range s.out.wake {
@@ -366,28 +369,11 @@ func (s *session) writeLoop() {
 			_ = s.t.WriteMessage(buf)
 			return
 		}
-		for i := range items {
-			b := items[i].b
-			if b == nil {
-				var err error
-				buf, err = s.codec.Encode(buf[:0], items[i].msg)
-				if err != nil {
-					s.log.Error("router: cannot encode a message", "session", s.id,
-						"type", items[i].msg.Type(), "err", err)
-					if !s.out.release(items[i].size) {
-						break
-					}
-					continue
-				}
-				b = buf
-			}
-			if err := s.t.WriteMessage(b); err != nil {
-				s.out.close()
-				return
-			}
-			if !s.out.release(items[i].size) {
-				break // overflowed meanwhile: the next take aborts
-			}
+		var failed bool
+		buf, failed = s.writeItems(items, ct, buf)
+		if failed {
+			s.out.close()
+			return
 		}
 		clear(items) // drop references to sent messages
 		spare = items
@@ -395,6 +381,79 @@ func (s *session) writeLoop() {
 			return
 		}
 	}
+}
+
+// maxCorkBytes bounds what one corked write holds.
+const maxCorkBytes = 64 << 10
+
+// writeItems writes items in order, corked when ct is not nil and there is more than one. It
+// stops early when the queue overflowed meanwhile (the next take aborts), and reports failed
+// when the transport could not write. buf is the encoding buffer, returned for reuse.
+func (s *session) writeItems(items []outItem, ct CorkTransport, buf []byte) (_ []byte, failed bool) {
+	if len(items) < 2 {
+		ct = nil
+	}
+	// held: items written corked and not yet released, and their sizes.
+	var held, heldSize, heldBytes int
+	uncork := func() (ok, failed bool) {
+		if held == 0 {
+			return true, false
+		}
+		if err := ct.Uncork(); err != nil {
+			return false, true
+		}
+		ok = s.out.release(held, heldSize)
+		held, heldSize, heldBytes = 0, 0, 0
+		return ok, false
+	}
+	for i := range items {
+		b := items[i].b
+		if b == nil {
+			var err error
+			buf, err = s.codec.Encode(buf[:0], items[i].msg)
+			if err != nil {
+				s.log.Error("router: cannot encode a message", "session", s.id,
+					"type", items[i].msg.Type(), "err", err)
+				if !s.out.release(1, items[i].size) {
+					break
+				}
+				continue
+			}
+			b = buf
+		}
+		if ct != nil && held == 0 {
+			ct.Cork()
+		}
+		if err := s.t.WriteMessage(b); err != nil {
+			if held > 0 {
+				_ = ct.Uncork()
+			}
+			return buf, true
+		}
+		if ct == nil {
+			if !s.out.release(1, items[i].size) {
+				break // overflowed meanwhile: the next take aborts
+			}
+			continue
+		}
+		held++
+		heldSize += items[i].size
+		heldBytes += len(b)
+		if heldBytes >= maxCorkBytes || i == len(items)-1 {
+			ok, failed := uncork()
+			if failed {
+				return buf, true
+			}
+			if !ok {
+				break
+			}
+		}
+	}
+	// An encoding error on the last item leaves held ones.
+	if _, failed := uncork(); failed {
+		return buf, true
+	}
+	return buf, false
 }
 
 // abort sends ABORT with reason and a message in details, then closes (spec: "ABORT ... then

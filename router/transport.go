@@ -21,3 +21,14 @@ type Transport interface {
 	// Close ends the transport; a blocked ReadMessage returns.
 	Close() error
 }
+
+// CorkTransport is a Transport that can hold several messages and send them with one write
+// (one system call instead of one per message). Between Cork and Uncork, WriteMessage may
+// buffer what it is given; Uncork sends what was held and reports the first write error. The
+// session's writer corks only while it has more than one message to write, so a lone
+// message goes out at once.
+type CorkTransport interface {
+	Transport
+	Cork()
+	Uncork() error
+}
