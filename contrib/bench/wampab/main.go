@@ -34,6 +34,7 @@ var (
 	flagDur    = flag.Duration("d", 2*time.Second, "duration of one measurement")
 	flagProcs  = flag.String("procs", "2", "GOMAXPROCS values for Portico, comma-separated")
 	flagOnly   = flag.String("only", "", "run only the matrix points whose name contains this")
+	flagPubs   = flag.Int("publishers", 0, "with more than 1, also pub/sub from this many publishers at once to 10 and 100 subscribers")
 )
 
 type point struct {
@@ -54,6 +55,11 @@ func matrix() []point {
 			ps = append(ps, point{c, fmt.Sprintf("pub/sub 1->%d", n), func(ctx context.Context, o wampload.Options) (wampload.Result, error) {
 				return wampload.PubSub(ctx, o, n)
 			}})
+			if p := *flagPubs; p > 1 {
+				ps = append(ps, point{c, fmt.Sprintf("pub/sub %d->%d", p, n), func(ctx context.Context, o wampload.Options) (wampload.Result, error) {
+					return wampload.PubSubN(ctx, o, p, n)
+				}})
+			}
 		}
 	}
 	if *flagOnly != "" {

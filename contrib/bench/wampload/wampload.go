@@ -278,6 +278,13 @@ const topic = "bench.topic"
 // at most pubWindow events ahead of the slowest subscriber, so the router is measured at the
 // rate its subscribers can take, not pushed into its slow-consumer policy.
 func PubSub(ctx context.Context, o Options, subscribers int) (Result, error) {
+	return PubSubN(ctx, o, 1, subscribers)
+}
+
+// PubSubN is PubSub with publishers sessions publishing to the topic at once, together at most
+// pubWindow events per publisher ahead of the slowest subscriber: the router routes several
+// publications side by side.
+func PubSubN(ctx context.Context, o Options, publishers, subscribers int) (Result, error) {
 	const pubWindow = 64
 	subs := make([]*session, subscribers)
 	defer func() {
@@ -300,11 +307,19 @@ func PubSub(ctx context.Context, o Options, subscribers int) (Result, error) {
 			return Result{}, fmt.Errorf("subscribe: %w", err)
 		}
 	}
-	pub, err := dial(ctx, o)
-	if err != nil {
-		return Result{}, err
+	pubs := make([]*session, publishers)
+	defer func() {
+		for _, s := range pubs {
+			if s != nil {
+				s.close()
+			}
+		}
+	}()
+	for i := range pubs {
+		if pubs[i], err = dial(ctx, o); err != nil {
+			return Result{}, err
+		}
 	}
-	defer pub.close()
 
 	w := newWindow(o)
 	received := make([]atomic.Int64, subscribers)
@@ -340,26 +355,35 @@ func PubSub(ctx context.Context, o Options, subscribers int) (Result, error) {
 		}
 		return m
 	}
-	var published int64
-	var pubErr error
-	for ctx.Err() == nil {
-		now := time.Now()
-		if !now.Before(w.end) {
-			break
-		}
-		if published-minReceived() >= pubWindow {
-			time.Sleep(50 * time.Microsecond)
-			continue
-		}
-		if pubErr = pub.send(&wamp.Publish{Request: pub.nextID(), Options: wamp.Dict{}, Topic: topic,
-			Arguments: wamp.List{now.UnixNano()}}); pubErr != nil {
-			break
-		}
-		published++
+	var published atomic.Int64
+	pubErrs := make([]error, publishers)
+	var pwg sync.WaitGroup
+	for pi, pub := range pubs {
+		pwg.Go(func() {
+			for ctx.Err() == nil {
+				now := time.Now()
+				if !now.Before(w.end) {
+					return
+				}
+				if published.Load()-minReceived() >= int64(pubWindow*publishers) {
+					time.Sleep(50 * time.Microsecond)
+					continue
+				}
+				published.Add(1)
+				if err := pub.send(&wamp.Publish{Request: pub.nextID(), Options: wamp.Dict{}, Topic: topic,
+					Arguments: wamp.List{now.UnixNano()}}); err != nil {
+					published.Add(-1)
+					pubErrs[pi] = err
+					return
+				}
+			}
+		})
 	}
+	pwg.Wait()
+	pubErr := errors.Join(pubErrs...)
 	// Let the last events arrive, then end the subscribers' reads.
 	drain := time.Now().Add(5 * time.Second)
-	for pubErr == nil && minReceived() < published && time.Now().Before(drain) {
+	for pubErr == nil && minReceived() < published.Load() && time.Now().Before(drain) {
 		time.Sleep(time.Millisecond)
 	}
 	for _, s := range subs {
@@ -375,8 +399,8 @@ func PubSub(ctx context.Context, o Options, subscribers int) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
-	if got := minReceived(); got < published {
-		return Result{}, fmt.Errorf("a subscriber received %d of %d events", got, published)
+	if got := minReceived(); got < published.Load() {
+		return Result{}, fmt.Errorf("a subscriber received %d of %d events", got, published.Load())
 	}
 	return summarize(lat, o.Duration), nil
 }
