@@ -3,6 +3,7 @@ package gateway
 import (
 	"net"
 	"sync"
+	"time"
 )
 
 // corkConn is the network connection under a WAMP session's WebSocket: while corked, the
@@ -12,11 +13,16 @@ import (
 // instead of one per EVENT. A control frame written meanwhile from another goroutine (a pong,
 // a ping, the close frame) joins the held frames in order; the frames stay whole, which is all
 // RFC 6455 section 5.4 asks of frames between messages.
+//
+// While corked, the write deadline the websocket package sets before each frame is only noted
+// (one deadline system call per write, not per frame): uncork applies the last one.
 type corkConn struct {
 	net.Conn
 	mu     sync.Mutex
 	corked bool
 	buf    []byte
+	wd     time.Time // the write deadline to apply at uncork
+	wdSet  bool
 }
 
 // maxCorkBuf is the buffer kept between corked writes; a larger one is let go.
@@ -32,6 +38,18 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// SetWriteDeadline is noted while corked, and applied at once otherwise.
+func (c *corkConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	if c.corked {
+		c.wd, c.wdSet = t, true
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	return c.Conn.SetWriteDeadline(t)
+}
+
 func (c *corkConn) cork() {
 	c.mu.Lock()
 	c.corked = true
@@ -39,13 +57,26 @@ func (c *corkConn) cork() {
 }
 
 // uncork writes what was held, under the write deadline last set on the connection. Writes
-// from other goroutines wait for it, so they stay in order.
-func (c *corkConn) uncork() error {
+// from other goroutines wait for it, so they stay in order. cut, checked after the deadline is
+// applied, reports that the connection was cut meanwhile (its deadlines put in the past for
+// good): then nothing is written, as a cut that came first must not be undone by the deadline.
+func (c *corkConn) uncork(cut func() bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.corked = false
+	if c.wdSet {
+		c.wdSet = false
+		if err := c.Conn.SetWriteDeadline(c.wd); err != nil {
+			c.buf = c.buf[:0]
+			return err
+		}
+	}
 	if len(c.buf) == 0 {
 		return nil
+	}
+	if cut != nil && cut() {
+		c.buf = c.buf[:0]
+		return net.ErrClosed
 	}
 	_, err := c.Conn.Write(c.buf)
 	if cap(c.buf) > maxCorkBuf {

@@ -695,6 +695,7 @@ type wsTransport struct {
 	readErr error     // the first read error; the websocket package panics on reads after one
 	wbuf    []byte    // batched frame being written
 	cc      *corkConn // the connection under conn, when it can cork
+	corked  bool      // between Cork and Uncork (the writer's own)
 
 	closeBy   atomic.Int64 // unix nanoseconds: the read deadline once closing
 	silent    atomic.Bool  // the client stopped answering: no closing handshake, as autobahn drops it
@@ -892,6 +893,10 @@ func (t *wsTransport) WriteMessage(b []byte) error {
 		t.wbuf = wamp.AppendBatched(t.wbuf[:0], t.codec, b)
 		b = t.wbuf
 	}
+	if t.corked {
+		// Held until Uncork, which applies the deadline Cork set and checks for a cut.
+		return t.conn.WriteMessage(t.frame, b)
+	}
 	if t.writeTO > 0 {
 		_ = t.conn.SetWriteDeadline(time.Now().Add(t.writeTO))
 	}
@@ -906,11 +911,19 @@ func (t *wsTransport) WriteMessage(b []byte) error {
 }
 
 // Cork holds the next messages' frames until Uncork (router.CorkTransport); without a
-// corkConn under the connection, messages go out one by one as ever.
+// corkConn under the connection, messages go out one by one as ever. The held frames share
+// one write deadline, write_timeout from now.
 func (t *wsTransport) Cork() {
-	if t.cc != nil {
-		t.cc.cork()
+	if t.cc == nil {
+		return
 	}
+	t.cc.cork()
+	t.corked = true
+	var d time.Time
+	if t.writeTO > 0 {
+		d = time.Now().Add(t.writeTO)
+	}
+	_ = t.conn.SetWriteDeadline(d)
 }
 
 // Uncork sends the frames held since Cork with one write.
@@ -918,7 +931,8 @@ func (t *wsTransport) Uncork() error {
 	if t.cc == nil {
 		return nil
 	}
-	if err := t.cc.uncork(); err != nil {
+	t.corked = false
+	if err := t.cc.uncork(t.isCut.Load); err != nil {
 		return fmt.Errorf("websocket write: %w", err)
 	}
 	return nil
