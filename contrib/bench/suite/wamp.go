@@ -14,7 +14,7 @@ import (
 )
 
 // wampHalf starts a Portico that routes WAMP at /ws and measures RPC round trips (1, 8 and 64
-// concurrent callers, one callee) and pub/sub fan-out (1 publisher, 100 subscribers) with
+// concurrent callers, one callee) and pub/sub fan-out (1 publisher, 10 and 100 subscribers) with
 // each serializer. When the router does not serve sessions, it says so instead of numbers.
 func wampHalf(ctx context.Context, ps *procs, tmp, portico string) (string, error) {
 	dir := filepath.Join(tmp, "wamp")
@@ -82,6 +82,7 @@ endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
 			{"RPC, 1 caller", func() (wampload.Result, error) { return wampload.RPC(ctx, o, 1) }},
 			{"RPC, 8 callers", func() (wampload.Result, error) { return wampload.RPC(ctx, o, 8) }},
 			{"RPC, 64 callers", func() (wampload.Result, error) { return wampload.RPC(ctx, o, 64) }},
+			{"pub/sub, 1 -> 10 subscribers", func() (wampload.Result, error) { return wampload.PubSub(ctx, o, 10) }},
 			{"pub/sub, 1 -> 100 subscribers", func() (wampload.Result, error) { return wampload.PubSub(ctx, o, 100) }},
 		}
 		for _, t := range tests {
