@@ -43,9 +43,10 @@ func (r Result) Rate() float64 {
 	return float64(r.Ops) / r.Elapsed.Seconds()
 }
 
-// session is one WAMP session over one WebSocket connection. It is used by one goroutine at
-// a time for writing and one for reading.
+// session is one WAMP session over one WebSocket connection. One goroutine reads; writes are
+// serialized by wmu (the callee's answers and its GOODBYE come from different goroutines).
 type session struct {
+	wmu   sync.Mutex
 	c     *websocket.Conn
 	codec wamp.Codec
 	mt    int // websocket.TextMessage or BinaryMessage, as the codec wants (spec "WebSocket Transport")
@@ -96,6 +97,8 @@ func dial(ctx context.Context, o Options) (*session, error) {
 }
 
 func (s *session) send(m wamp.Message) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	var err error
 	s.buf, err = s.codec.Encode(s.buf[:0], m)
 	if err != nil {
