@@ -165,7 +165,7 @@ func newWSGIService(svc *config.Service, to *config.Transport, node *config.Node
 		u := &upstream{
 			label: spec, network: network, addr: addr, max: limit,
 			maxFails: w.MaxFails, failTimeout: w.FailTimeout, waitReady: waitReady,
-			io: defaultUpstreamIO,
+			netpoll: upstreamNetpoll,
 		}
 		if network == "unix" {
 			var ok bool
