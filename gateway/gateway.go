@@ -60,7 +60,8 @@ type Gateway struct {
 	shutdowned bool
 
 	// Request body spools, see buffering.go.
-	spools map[string]*spoolQuota // by transport place
+	spools     map[string]*spoolQuota // by transport place
+	spoolPlans map[string]*spoolPlan  // those of the configuration being built (buffering.go)
 	// upgraded counts each transport's live upgraded connections (websocket.go connSlots).
 	upgraded connSlots
 	spoolDir string // the default spool directory, made when first needed
@@ -197,6 +198,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		g.stopUnused(nil)
 		return err
 	}
+	g.commitSpools()
 	for i := range g.node.Workers {
 		w := &g.node.Workers[i]
 		for j := range w.Transports {
