@@ -20,6 +20,9 @@ type outItem struct {
 	size int
 }
 
+// maxSpareItems bounds the slices of items an idle queue keeps for its next writer.
+const maxSpareItems = 16
+
 // msgSizeHint is what a message the router makes itself (SUBSCRIBED, an ERROR, a meta API
 // result) counts against the byte bound: its encoding is not known before the writer makes it.
 const msgSizeHint = 64
@@ -70,6 +73,9 @@ type outQueue struct {
 	// overflowed or a failed write).
 	writing bool
 	start   func()
+	// spare is the writer's second slice of items, kept while it does not run (when small),
+	// so that items and spare alternate as with a writer that never ends.
+	spare []outItem
 }
 
 // init sets the bounds; start runs the writer in a goroutine of its own (nil: no writer, the
@@ -240,10 +246,18 @@ func (q *outQueue) run(kick bool) {
 func (q *outQueue) take(spare []outItem) (items []outItem, closed, overflow, idle bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if spare == nil {
+		spare, q.spare = q.spare, nil
+	}
 	if len(q.items) == 0 && !q.closed {
 		q.writing = false
-		if cap(q.items) == 0 && cap(spare) <= 16 {
-			q.items = spare[:0] // for the next run; a larger one is left to the GC
+		// Kept for the next run when small; a larger one (after a burst) is left to the GC.
+		if cap(spare) <= maxSpareItems {
+			if cap(q.items) == 0 {
+				q.items = spare[:0]
+			} else {
+				q.spare = spare[:0]
+			}
 		}
 		return nil, false, false, true
 	}
