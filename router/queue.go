@@ -18,6 +18,7 @@ type outItem struct {
 	msg  wamp.Message
 	b    []byte
 	size int
+	typ  wamp.MessageType // b's message type (msg has its own), for Metrics.Sent
 }
 
 // maxSpareItems bounds the slices of items an idle queue keeps for its next writer.
