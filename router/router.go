@@ -298,7 +298,6 @@ func (r *Router) Serve(t Transport, info PeerInfo) error {
 	r.mu.Unlock()
 	defer r.wg.Done()
 
-	go s.writeLoop()
 	s.authTimer = time.AfterFunc(s.lim.AuthTimeout, s.authExpired)
 	err := s.readLoop()
 	s.authTimer.Stop()
