@@ -156,7 +156,7 @@ type session struct {
 func newSession(r *Router, t Transport, info PeerInfo) *session {
 	s := &session{r: r, t: t, codec: t.Codec(), info: info, log: r.log,
 		closing: make(chan struct{}), writerDone: make(chan struct{})}
-	s.out.init(r.opts.OutQueueLimit, r.opts.OutQueueBytes, r.opts.OutQueueTimeout)
+	s.out.init(r.opts.OutQueueLimit, r.opts.OutQueueBytes, r.opts.OutQueueTimeout, func() { go s.writeLoop() })
 	s.lim = withDefaults(info.Limits)
 	return s
 }
@@ -203,9 +203,11 @@ func (s *session) closeTransport() {
 // send queues m, a message the router makes, for the writer. See push for the bounds.
 func (s *session) send(m wamp.Message) { s.push(outItem{msg: m, size: msgSizeHint}) }
 
-// sendBytes queues an already encoded message. It reports that the queue is over its
-// high-water mark: the sender should wait (noteCongested).
-func (s *session) sendBytes(b []byte) bool { return s.push(outItem{b: b, size: len(b)}) }
+// sendBytes queues an already encoded message of type t. It reports that the queue is over
+// its high-water mark: the sender should wait (noteCongested).
+func (s *session) sendBytes(t wamp.MessageType, b []byte) bool {
+	return s.push(outItem{b: b, size: len(b), typ: t})
+}
 
 // noteCongested records, in the session whose message is being handled, that it took t's
 // queue over the high-water mark: the session waits for t to drain before reading on.
@@ -347,38 +349,67 @@ func (s *session) realmName() wamp.URI {
 	return s.realm.name
 }
 
-// writeLoop is the session's one writer: it writes queued messages in order and closes the
-// transport when the queue closes or a write fails. The transport bounds each write with its
-// own deadline, so the loop never waits on a client forever. When more than one message is
-// queued and the transport can cork (CorkTransport), up to maxCorkBytes of them go out in one
-// write; their items count against the queue's bounds until that write is done.
+// writeLoop is the session's one writer: it writes queued messages in order until the queue
+// is empty, then ends (the next push starts it again, see outQueue), and closes the transport
+// when the queue closes or a write fails. The transport bounds each write with its own
+// deadline, so the loop never waits on a client forever. When more than one message is queued
+// and the transport can cork (CorkTransport), up to maxCorkBytes of them go out in one write;
+// their items count against the queue's bounds until that write is done.
 func (s *session) writeLoop() {
-	defer close(s.writerDone)
-	defer s.closeTransport()
+	bp := encodeBufs.Get().(*[]byte)
+	done := s.write(bp)
+	if cap(*bp) <= maxPooledEncodeBuf {
+		encodeBufs.Put(bp)
+	}
+	if done {
+		s.closeTransport()
+		close(s.writerDone)
+	}
+}
+
+// encodeBufs are the writers' buffers for encoding messages, shared: a writer holds one only
+// while it runs. One that grew past maxPooledEncodeBuf (a large result) is left to the GC.
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+const maxPooledEncodeBuf = 64 << 10
+
+// write writes what is queued until the queue is empty (false) or the session's writing is
+// over (true): the queue closed, overflowed or a write failed.
+func (s *session) write(bp *[]byte) (done bool) {
 	ct, _ := s.t.(CorkTransport)
 	var spare []outItem
-	var buf []byte
-	for range s.out.wake {
-		items, closed, overflow := s.out.take(spare)
+	buf := (*bp)[:0]
+	defer func() { *bp = buf[:0] }()
+	var sent func(wamp.MessageType)
+	if mt := s.r.opts.Metrics; mt != nil {
+		sent = mt.Sent
+	}
+	for {
+		items, closed, overflow, idle := s.out.take(spare)
+		if idle {
+			return false
+		}
 		if overflow {
 			// The queue was released when it overflowed; say why, then go.
 			buf, _ = s.codec.Encode(buf[:0], &wamp.Abort{
 				Details: wamp.Dict{"message": "the client did not read its messages fast enough"},
 				Reason:  errSlowConsumer,
 			})
-			_ = s.t.WriteMessage(buf)
-			return
+			if s.t.WriteMessage(buf) == nil && sent != nil {
+				sent(wamp.ABORT)
+			}
+			return true
 		}
 		var failed bool
-		buf, failed = s.writeItems(items, ct, buf)
+		buf, failed = s.writeItems(items, ct, buf, sent)
 		if failed {
 			s.out.close()
-			return
+			return true
 		}
 		clear(items) // drop references to sent messages
 		spare = items
 		if closed {
-			return
+			return true
 		}
 	}
 }
@@ -386,21 +417,30 @@ func (s *session) writeLoop() {
 // maxCorkBytes bounds what one corked write holds.
 const maxCorkBytes = 64 << 10
 
-// writeItems writes items in order, corked when ct is not nil and there is more than one. It
-// stops early when the queue overflowed meanwhile (the next take aborts), and reports failed
-// when the transport could not write. buf is the encoding buffer, returned for reuse.
-func (s *session) writeItems(items []outItem, ct CorkTransport, buf []byte) (_ []byte, failed bool) {
+// writeItems writes items in order, corked when ct is not nil and there is more than one, and
+// counts each written message with sent (when not nil). It stops early when the queue
+// overflowed meanwhile (the next take aborts), and reports failed when the transport could not
+// write. buf is the encoding buffer, returned for reuse.
+func (s *session) writeItems(items []outItem, ct CorkTransport, buf []byte, sent func(wamp.MessageType)) (_ []byte, failed bool) {
 	if len(items) < 2 {
 		ct = nil
 	}
-	// held: items written corked and not yet released, and their sizes.
-	var held, heldSize, heldBytes int
-	uncork := func() (ok, failed bool) {
+	// Items written corked and not yet released: from first, held of them (some may have
+	// failed to encode, typ 0), their sizes.
+	var first, held, heldSize, heldBytes int
+	uncork := func(upto int) (ok, failed bool) {
 		if held == 0 {
 			return true, false
 		}
 		if err := ct.Uncork(); err != nil {
 			return false, true
+		}
+		if sent != nil {
+			for j := first; j < upto; j++ {
+				if items[j].typ != 0 {
+					sent(items[j].typ)
+				}
+			}
 		}
 		ok = s.out.release(held, heldSize)
 		held, heldSize, heldBytes = 0, 0, 0
@@ -409,11 +449,18 @@ func (s *session) writeItems(items []outItem, ct CorkTransport, buf []byte) (_ [
 	for i := range items {
 		b := items[i].b
 		if b == nil {
+			items[i].typ = items[i].msg.Type()
 			var err error
 			buf, err = s.codec.Encode(buf[:0], items[i].msg)
 			if err != nil {
 				s.log.Error("router: cannot encode a message", "session", s.id,
 					"type", items[i].msg.Type(), "err", err)
+				items[i].typ = 0
+				if held > 0 {
+					held++
+					heldSize += items[i].size
+					continue
+				}
 				if !s.out.release(1, items[i].size) {
 					break
 				}
@@ -423,6 +470,7 @@ func (s *session) writeItems(items []outItem, ct CorkTransport, buf []byte) (_ [
 		}
 		if ct != nil && held == 0 {
 			ct.Cork()
+			first = i
 		}
 		if err := s.t.WriteMessage(b); err != nil {
 			if held > 0 {
@@ -431,6 +479,9 @@ func (s *session) writeItems(items []outItem, ct CorkTransport, buf []byte) (_ [
 			return buf, true
 		}
 		if ct == nil {
+			if sent != nil {
+				sent(items[i].typ)
+			}
 			if !s.out.release(1, items[i].size) {
 				break // overflowed meanwhile: the next take aborts
 			}
@@ -440,7 +491,7 @@ func (s *session) writeItems(items []outItem, ct CorkTransport, buf []byte) (_ [
 		heldSize += items[i].size
 		heldBytes += len(b)
 		if heldBytes >= maxCorkBytes || i == len(items)-1 {
-			ok, failed := uncork()
+			ok, failed := uncork(i + 1)
 			if failed {
 				return buf, true
 			}
@@ -449,8 +500,8 @@ func (s *session) writeItems(items []outItem, ct CorkTransport, buf []byte) (_ [
 			}
 		}
 	}
-	// An encoding error on the last item leaves held ones.
-	if _, failed := uncork(); failed {
+	// An encoding error on the last items leaves held ones.
+	if _, failed := uncork(len(items)); failed {
 		return buf, true
 	}
 	return buf, false
