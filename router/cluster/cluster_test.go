@@ -235,3 +235,60 @@ func TestClusterLocalFirst(t *testing.T) {
 
 // same compares decoded numbers with what was sent, whatever integer type the codec chose.
 func same(got any, want any) bool { return fmt.Sprint(got) == fmt.Sprint(want) }
+
+// TestClusterPatternTimeoutCancel: a prefix registration on B serves a call made on A; a call
+// timeout set on A interrupts the callee on B; a caller's cancel (kill) reaches the callee on
+// B and the callee's answer comes back.
+func TestClusterPatternTimeoutCancel(t *testing.T) {
+	ra, na := startNode(t, "a", "")
+	rb, nb := startNode(t, "b", na.ClientURL())
+	for _, n := range []*Node{na, nb} {
+		testkit.WaitFor(t, guard, "the nodes see each other", func() bool { return n.Peers() == 1 })
+	}
+	callee, caller := join(t, rb), join(t, ra)
+	callee.send(&wamp.Register{Request: callee.next(), Options: wamp.Dict{"match": "prefix"}, Procedure: "com.ex.p."})
+	callee.expect("REGISTERED")
+	testkit.WaitFor(t, guard, "A knows B's prefix registration", func() bool {
+		caller.send(&wamp.Call{Request: caller.next(), Options: wamp.Dict{}, Procedure: "com.ex.p.one"})
+		select {
+		case m := <-callee.in:
+			inv := m.(*wamp.Invocation)
+			if inv.Details["procedure"] != "com.ex.p.one" {
+				t.Errorf("INVOCATION.Details %v: want procedure com.ex.p.one", inv.Details)
+			}
+			callee.send(&wamp.Yield{Request: inv.Request, Options: wamp.Dict{}})
+			caller.expect("RESULT")
+			return true
+		case m := <-caller.in:
+			if e, ok := m.(*wamp.Error); !ok || e.Error != "wamp.error.no_such_procedure" {
+				t.Fatalf("unexpected %+v", m)
+			}
+			return false
+		case <-time.After(guard):
+			t.Fatal("no answer")
+		}
+		return false
+	})
+
+	// Timeout: the dealer on A ends the call; the callee on B is interrupted.
+	req := caller.next()
+	caller.send(&wamp.Call{Request: req, Options: wamp.Dict{"timeout": 100}, Procedure: "com.ex.p.slow"})
+	inv := callee.expect("INVOCATION").(*wamp.Invocation)
+	if e := caller.expect("ERROR").(*wamp.Error); e.Request != req || e.Error != "wamp.error.canceled" {
+		t.Errorf("ERROR %+v, want wamp.error.canceled", e)
+	}
+	if i := callee.expect("INTERRUPT").(*wamp.Interrupt); i.Request != inv.Request {
+		t.Errorf("INTERRUPT %+v for INVOCATION %d", i, inv.Request)
+	}
+
+	// Cancel with kill: the callee's answer to the INTERRUPT is the caller's.
+	req = caller.next()
+	caller.send(&wamp.Call{Request: req, Options: wamp.Dict{}, Procedure: "com.ex.p.slow"})
+	inv = callee.expect("INVOCATION").(*wamp.Invocation)
+	caller.send(&wamp.Cancel{Request: req, Options: wamp.Dict{"mode": "kill"}})
+	callee.expect("INTERRUPT")
+	callee.send(&wamp.Error{RequestType: wamp.INVOCATION, Request: inv.Request, Details: wamp.Dict{}, Error: "wamp.error.canceled", Arguments: wamp.List{"stopped"}})
+	if e := caller.expect("ERROR").(*wamp.Error); e.Request != req || e.Error != "wamp.error.canceled" || !same(e.Arguments, wamp.List{"stopped"}) {
+		t.Errorf("ERROR %+v, want the callee's", e)
+	}
+}
