@@ -103,7 +103,7 @@ func (n *Node) Peers() int { return int(n.peers.Load()) }
 func (n *Node) Start(r *router.Router) error {
 	n.r = r
 	if e := n.cfg.NATS.Embedded; e != nil {
-		srv, err := startEmbedded(n.cfg.Name, e)
+		srv, err := startEmbedded(n.cfg.Name, n.cfg.Node, e)
 		if err != nil {
 			return err
 		}
@@ -211,12 +211,12 @@ func (n *Node) natsOptions() ([]nats.Option, error) {
 }
 
 // startEmbedded runs a NATS server in this process.
-func startEmbedded(name string, e *config.ClusterEmbedded) (*server.Server, error) {
+func startEmbedded(name, node string, e *config.ClusterEmbedded) (*server.Server, error) {
 	host, port, err := hostPort(e.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("cluster.nats.embedded.listen: %w", err)
 	}
-	o := &server.Options{ServerName: "portico-" + name + "-" + e.Listen, Host: host, Port: port, NoSigs: true, NoLog: true, MaxPayload: 8 << 20}
+	o := &server.Options{ServerName: "portico-" + name + "-" + node, Host: host, Port: port, NoSigs: true, NoLog: true, MaxPayload: 8 << 20}
 	if e.ClusterListen != "" {
 		ch, cp, err := hostPort(e.ClusterListen)
 		if err != nil {
@@ -247,6 +247,9 @@ func hostPort(addr string) (string, int, error) {
 	port, err := strconv.Atoi(p)
 	if err != nil || port < 0 || port > 65535 {
 		return "", 0, fmt.Errorf("bad port in %q", addr)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT // nats-server reads 0 as its default port (4222, 6222)
 	}
 	return h, port, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"testing"
 	"time"
 
@@ -291,4 +292,44 @@ func TestClusterPatternTimeoutCancel(t *testing.T) {
 	if e := caller.expect("ERROR").(*wamp.Error); e.Request != req || e.Error != "wamp.error.canceled" || !same(e.Arguments, wamp.List{"stopped"}) {
 		t.Errorf("ERROR %+v, want the callee's", e)
 	}
+}
+
+// TestClusterEmbeddedRoutes: two nodes each running an embedded NATS server, the second
+// routed to the first (cluster_listen, routes), share publications and calls.
+func TestClusterEmbeddedRoutes(t *testing.T) {
+	mk := func(name string, e *config.ClusterEmbedded) (*router.Router, *Node) {
+		c := config.Cluster{Name: "c1", Node: name, SubjectPrefix: "portico", NodeTimeout: time.Second}
+		c.NATS.Embedded = e
+		c.NATS.URLs = []string{"nats://" + e.Listen}
+		n := New(c, quiet())
+		r := router.New(router.Options{Realms: allowAll, Log: quiet(), Cluster: n})
+		if err := n.Start(r); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close(); r.Close(guard) })
+		return r, n
+	}
+	ra, na := mk("a", &config.ClusterEmbedded{Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:" + fmt.Sprint(freePort(t))})
+	routeTo := "nats://" + na.cfg.NATS.Embedded.ClusterListen
+	rb, nb := mk("b", &config.ClusterEmbedded{Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:" + fmt.Sprint(freePort(t)), Routes: []string{routeTo}})
+	for _, n := range []*Node{na, nb} {
+		testkit.WaitFor(t, guard, "the nodes see each other through the NATS route", func() bool { return n.Peers() == 1 })
+	}
+	sub, pub := join(t, rb), join(t, ra)
+	sub.send(&wamp.Subscribe{Request: sub.next(), Options: wamp.Dict{"match": "wildcard"}, Topic: "com..topic"})
+	sub.expect("SUBSCRIBED")
+	pub.send(&wamp.Publish{Request: pub.next(), Options: wamp.Dict{"acknowledge": true}, Topic: "com.ex.topic", Arguments: wamp.List{"routed"}})
+	pub.expect("PUBLISHED")
+	if ev := sub.expect("EVENT").(*wamp.Event); !same(ev.Arguments, wamp.List{"routed"}) || ev.Details["topic"] != "com.ex.topic" {
+		t.Errorf("EVENT %+v", ev)
+	}
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
