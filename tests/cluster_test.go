@@ -1,9 +1,11 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -127,6 +129,20 @@ func clusterScenario(t *testing.T, a, b, c *node) {
 		return (strings.Contains(l, `"error"`) || strings.Contains(l, `"result"`)) && jsonInto(l, &end)
 	})
 	expect(t, end, "wamp.error.canceled", "error")
+
+	// A reload that changes the cluster section is refused (the node keeps running as it is).
+	cfg := filepath.Join(a.cmd.Dir, ".crossbar", "config.json")
+	old, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, bytes.Replace(old, []byte(`"node_timeout": "1s"`), []byte(`"node_timeout": "2s"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGHUP)
+	testkit.WaitFor(t, 2*testkit.Patience, "the refusal", func() bool {
+		return strings.Contains(a.logs.String(), "reload: cluster changed; restart Portico to apply it")
+	})
 }
 
 // jsonInto decodes line into *m and reports whether it was a JSON object.
