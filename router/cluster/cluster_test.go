@@ -24,7 +24,7 @@ var allowAll = []config.Realm{{Name: "realm1", Roles: []config.Role{{Name: "anon
 	URI: "", Match: "prefix", Allow: config.Allow{Call: true, Register: true, Publish: true, Subscribe: true}}}}}}}
 
 // startNode runs a router with a cluster node; url "" runs an embedded NATS server.
-func startNode(t *testing.T, name, url string) (*router.Router, *Node) {
+func startNode(t testing.TB, name, url string) (*router.Router, *Node) {
 	t.Helper()
 	c := config.Cluster{Name: "c1", Node: name, SubjectPrefix: "portico", NodeTimeout: time.Second}
 	if url == "" {
@@ -44,7 +44,7 @@ func startNode(t *testing.T, name, url string) (*router.Router, *Node) {
 
 // client is a WAMP peer over an in-process pipe.
 type client struct {
-	t     *testing.T
+	t     testing.TB
 	end   router.Transport
 	codec wamp.Codec
 	in    chan wamp.Message
@@ -52,7 +52,7 @@ type client struct {
 	req   wamp.ID
 }
 
-func join(t *testing.T, r *router.Router) *client {
+func join(t testing.TB, r *router.Router) *client {
 	t.Helper()
 	codec, _ := wamp.CodecByName("json")
 	srv, end := router.Pipe(codec, 64)
@@ -90,6 +90,18 @@ func (c *client) send(m wamp.Message) {
 }
 
 func (c *client) next() wamp.ID { c.req++; return c.req }
+
+// expectAny returns the next message.
+func (c *client) expectAny() wamp.Message {
+	c.t.Helper()
+	select {
+	case m := <-c.in:
+		return m
+	case <-time.After(guard):
+		c.t.Fatalf("session %d: no message within %s", c.id, guard)
+	}
+	return nil
+}
 
 // expect returns the next message, which must be of type name.
 func (c *client) expect(name string) wamp.Message {
