@@ -492,22 +492,22 @@ func (n *Node) lost(name string) {
 
 // resync brings each link's remote registrations in line with the node table.
 func (n *Node) resync() {
-	want := map[wamp.URI]map[router.Procedure]bool{}
+	for realm, l := range n.links {
+		l.sync(n.want(realm))
+	}
+}
+
+// want returns the procedures other live nodes have on realm.
+func (n *Node) want(realm wamp.URI) map[router.Procedure]bool {
+	want := map[router.Procedure]bool{}
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	for _, p := range n.nodes {
-		for realm, procs := range p.procs {
-			if want[realm] == nil {
-				want[realm] = map[router.Procedure]bool{}
-			}
-			for _, x := range procs {
-				want[realm][x] = true
-			}
+		for _, x := range p.procs[realm] {
+			want[x] = true
 		}
 	}
-	n.mu.Unlock()
-	for realm, l := range n.links {
-		l.sync(want[realm])
-	}
+	return want
 }
 
 // target returns the node a call to proc goes to: among the live nodes that registered it,

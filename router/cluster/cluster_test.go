@@ -345,3 +345,33 @@ func freePort(t *testing.T) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// TestClusterLinkRestarts: when the router ends a node's link session (it would cut a slow
+// one), the link starts again and calls across nodes work again.
+func TestClusterLinkRestarts(t *testing.T) {
+	ra, na := startNode(t, "a", "")
+	rb, nb := startNode(t, "b", na.ClientURL())
+	for _, n := range []*Node{na, nb} {
+		testkit.WaitFor(t, guard, "the nodes see each other", func() bool { return n.Peers() == 1 })
+	}
+	callee, caller := join(t, rb), join(t, ra)
+	callee.send(&wamp.Register{Request: callee.next(), Options: wamp.Dict{}, Procedure: "com.ex.r"})
+	callee.expect("REGISTERED")
+	go func() {
+		for m := range callee.in {
+			if inv, ok := m.(*wamp.Invocation); ok {
+				b, _ := callee.codec.Encode(nil, &wamp.Yield{Request: inv.Request, Options: wamp.Dict{}})
+				_ = callee.end.WriteMessage(b)
+			}
+		}
+	}()
+	works := func() bool {
+		caller.send(&wamp.Call{Request: caller.next(), Options: wamp.Dict{}, Procedure: "com.ex.r"})
+		return caller.expectAny().Type() == wamp.RESULT
+	}
+	testkit.WaitFor(t, guard, "a call from A reaches B", works)
+	for _, n := range []*Node{na, nb} {
+		_ = n.links["realm1"].transport().Close()
+	}
+	testkit.WaitFor(t, guard, "a call from A reaches B again", works)
+}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"portico/config"
 	"portico/router"
@@ -47,34 +48,82 @@ type origin struct {
 const errCanceled = wamp.URI("wamp.error.canceled")
 
 func (n *Node) openLink(realm wamp.URI) *link {
-	client, server := router.Pipe(n.codec, 256)
-	l := &link{n: n, realm: realm, t: client, codec: n.codec, done: make(chan struct{}),
-		regs: map[router.Procedure]wamp.ID{}, byReg: map[wamp.ID]router.Procedure{}, pending: map[wamp.ID]router.Procedure{},
-		out: map[wamp.ID]string{}, in: map[wamp.ID]origin{}, byOrigin: map[origin]wamp.ID{}}
-	lim := config.DefaultSessionLimits()
-	lim.MaxRegistrations, lim.MaxCallsInFlight = 1<<30, 1<<30
-	go func() {
-		err := n.r.Serve(server, router.PeerInfo{Transport: "inprocess", TrustedRole: "trusted", ClusterLink: true, Limits: lim})
-		if err != nil && !errors.Is(err, router.ErrClosed) {
-			n.log.Debug("cluster: link session ended", "realm", realm, "err", err)
-		}
-	}()
-	go l.readLoop()
-	features := wamp.Dict{"call_canceling": true, "progressive_call_results": true, "call_timeout": true, "caller_identification": true, "pattern_based_registration": true}
-	l.write(&wamp.Hello{Realm: realm, Details: wamp.Dict{"roles": wamp.Dict{
-		"caller": wamp.Dict{"features": features}, "callee": wamp.Dict{"features": features}}}})
+	l := &link{n: n, realm: realm, codec: n.codec, done: make(chan struct{})}
+	l.connect()
+	go l.run()
 	return l
 }
 
+// connect starts a fresh link session (the state of the one before, if any, forgotten).
+func (l *link) connect() {
+	client, server := router.Pipe(l.codec, 256)
+	l.mu.Lock()
+	l.t = client
+	l.regs, l.byReg, l.pending = map[router.Procedure]wamp.ID{}, map[wamp.ID]router.Procedure{}, map[wamp.ID]router.Procedure{}
+	l.out, l.in, l.byOrigin = map[wamp.ID]string{}, map[wamp.ID]origin{}, map[origin]wamp.ID{}
+	l.mu.Unlock()
+	lim := config.DefaultSessionLimits()
+	lim.MaxRegistrations, lim.MaxCallsInFlight = 1<<30, 1<<30
+	go func() {
+		err := l.n.r.Serve(server, router.PeerInfo{Transport: "inprocess", TrustedRole: "trusted", ClusterLink: true, Limits: lim})
+		if err != nil && !errors.Is(err, router.ErrClosed) {
+			l.n.log.Debug("cluster: link session ended", "realm", l.realm, "err", err)
+		}
+	}()
+	features := wamp.Dict{"call_canceling": true, "progressive_call_results": true, "call_timeout": true, "caller_identification": true, "pattern_based_registration": true}
+	l.write(&wamp.Hello{Realm: l.realm, Details: wamp.Dict{"roles": wamp.Dict{
+		"caller": wamp.Dict{"features": features}, "callee": wamp.Dict{"features": features}}}})
+}
+
+// run reads the link session until the node closes, starting it again when it ends before
+// (the router cut it: a slow consumer, say). The local callers' calls on other nodes end with
+// the session (the router answers them: the callee left); the other nodes' calls made here
+// are answered wamp.error.canceled.
+func (l *link) run() {
+	defer close(l.done)
+	for {
+		l.readLoop()
+		select {
+		case <-l.n.stop:
+			return
+		default:
+		}
+		l.mu.Lock()
+		_ = l.t.Close()
+		in := l.in
+		l.mu.Unlock()
+		l.n.log.Warn("cluster: the link session ended; starting it again", "realm", l.realm, "calls_canceled", len(in))
+		for _, o := range in {
+			l.to(o.node, &wamp.Error{RequestType: wamp.CALL, Request: o.corr, Details: wamp.Dict{}, Error: errCanceled,
+				Arguments: wamp.List{"the cluster link on node " + l.n.cfg.Node + " ended"}})
+		}
+		select {
+		case <-l.n.stop:
+			return
+		case <-time.After(100 * time.Millisecond): // no busy loop if it cannot join
+		}
+		l.connect()
+	}
+}
+
 func (l *link) close() {
-	_ = l.t.Close()
+	l.mu.Lock()
+	t := l.t
+	l.mu.Unlock()
+	_ = t.Close()
 	<-l.done
+}
+
+func (l *link) transport() router.Transport {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.t
 }
 
 func (l *link) write(m wamp.Message) {
 	b, err := l.codec.Encode(nil, m)
 	if err == nil {
-		err = l.t.WriteMessage(b)
+		err = l.transport().WriteMessage(b)
 	}
 	if err != nil && !errors.Is(err, router.ErrPipeClosed) {
 		l.n.log.Warn("cluster: link session write", "realm", l.realm, "type", m.Type(), "err", err)
@@ -83,11 +132,11 @@ func (l *link) write(m wamp.Message) {
 
 func (l *link) to(node string, m wamp.Message) { l.n.send(l.n.base+".node."+node, l.realm, m) }
 
-// readLoop takes what the router sends the link session.
+// readLoop takes what the router sends the link session, until it ends.
 func (l *link) readLoop() {
-	defer close(l.done)
+	t := l.transport()
 	for {
-		b, err := l.t.ReadMessage()
+		b, err := t.ReadMessage()
 		if err != nil {
 			return
 		}
@@ -98,7 +147,7 @@ func (l *link) readLoop() {
 		}
 		switch m := m.(type) {
 		case *wamp.Welcome:
-			l.n.changed()
+			go l.sync(l.n.want(l.realm)) // the remote registrations, into this (new) session
 		case *wamp.Abort:
 			l.n.log.Error("cluster: the link session was refused; calls across nodes do not work on this realm", "realm", l.realm, "reason", m.Reason, "details", m.Details)
 			return
