@@ -235,6 +235,7 @@ func (r *Router) realm(name wamp.URI) (*realm, error) {
 	}
 	rl := newRealm(name, map[string]*role{"anonymous": allowAll()}, r.opts.Now)
 	rl.dynamic = true
+	rl.cluster = r.opts.Cluster
 	rl.broker.bound(r.opts.MaxRetainedEvents, r.opts.MaxRetainedBytes, r.log)
 	r.realms[name] = rl
 	r.enterLocked(rl)

@@ -25,6 +25,11 @@ var allowAll = []config.Realm{{Name: "realm1", Roles: []config.Role{{Name: "anon
 
 // startNode runs a router with a cluster node; url "" runs an embedded NATS server.
 func startNode(t testing.TB, name, url string) (*router.Router, *Node) {
+	return startNodeRealms(t, name, url, allowAll)
+}
+
+// startNodeRealms is startNode with the given realms (none: made on HELLO).
+func startNodeRealms(t testing.TB, name, url string, realms []config.Realm) (*router.Router, *Node) {
 	t.Helper()
 	c := config.Cluster{Name: "c1", Node: name, SubjectPrefix: "portico", NodeTimeout: time.Second}
 	if url == "" {
@@ -34,7 +39,7 @@ func startNode(t testing.TB, name, url string) (*router.Router, *Node) {
 		c.NATS.URLs = []string{url}
 	}
 	n := New(c, quiet())
-	r := router.New(router.Options{Realms: allowAll, Log: quiet(), Cluster: n})
+	r := router.New(router.Options{Realms: realms, Log: quiet(), Cluster: n})
 	if err := n.Start(r); err != nil {
 		t.Fatal(err)
 	}
@@ -374,4 +379,21 @@ func TestClusterLinkRestarts(t *testing.T) {
 		_ = n.links["realm1"].transport().Close()
 	}
 	testkit.WaitFor(t, guard, "a call from A reaches B again", works)
+}
+
+// TestClusterRealmsMadeOnHello: without configured realms, publications cross to the nodes
+// where the realm exists (calls do not: README).
+func TestClusterRealmsMadeOnHello(t *testing.T) {
+	ra, na := startNodeRealms(t, "a", "", nil)
+	rb, nb := startNodeRealms(t, "b", na.ClientURL(), nil)
+	for _, n := range []*Node{na, nb} {
+		testkit.WaitFor(t, guard, "the nodes see each other", func() bool { return n.Peers() == 1 })
+	}
+	sub, pub := join(t, rb), join(t, ra)
+	sub.send(&wamp.Subscribe{Request: sub.next(), Options: wamp.Dict{}, Topic: "com.ex.dyn"})
+	sub.expect("SUBSCRIBED")
+	pub.send(&wamp.Publish{Request: pub.next(), Options: wamp.Dict{}, Topic: "com.ex.dyn", Arguments: wamp.List{"x"}})
+	if ev := sub.expect("EVENT").(*wamp.Event); !same(ev.Arguments, wamp.List{"x"}) {
+		t.Errorf("EVENT %+v", ev)
+	}
 }
