@@ -4,7 +4,8 @@
 GO       ?= go
 BIN      := bin/portico
 APT_PKGS := uwsgi-core uwsgi-plugin-python3 python3-flask python3-django python3-autobahn \
-            python3-msgpack python3-cbor2 python3-ubjson python3-twisted python3-nacl nginx-light wrk chromium curl
+            python3-msgpack python3-cbor2 python3-ubjson python3-twisted python3-nacl nginx-light wrk chromium curl \
+            nats-server
 FUZZTIME ?= 5s
 
 .PHONY: all build deps demo test test-go test-allocs test-js test-stress fuzz fuzz-short bench bench-memory bench-idle vet clean
