@@ -33,10 +33,10 @@ const acmeDomain = "localhost"
 // does, with real validation: its VA connects to httpPort for HTTP-01 and to tlsPort for
 // TLS-ALPN-01 on the address acmeDomain resolves to.
 type pebbleCA struct {
-	dir    string        // the ACME directory URL
-	caRoot string        // PEM file of the root that verifies pebble's HTTPS (tls.acme.ca_root)
+	dir    string         // the ACME directory URL
+	caRoot string         // PEM file of the root that verifies pebble's HTTPS (tls.acme.ca_root)
 	roots  *x509.CertPool // pebble's issuing root: verifies the certificates it issues
-	orders atomic.Int32  // new-order requests seen
+	orders atomic.Int32   // new-order requests seen
 	logs   *syncBuffer
 }
 
