@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -213,3 +214,34 @@ func TestACMETLSALPN01(t *testing.T) {
 }
 
 const acmeALPNProto = "acme-tls/1"
+
+// TestACMEConfigErrors: `portico check` and `portico start` refuse a tls.acme without domains
+// or with a CA that is not an https URL, naming the key and the line.
+func TestACMEConfigErrors(t *testing.T) {
+	dir := writeJSONNode(t, `{"version": 2, "workers": [{"type": "router", "transports": [
+  {"type": "web",
+   "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": 8443, "tls": {"acme": {"email": "ops@example.com"}}},
+   "paths": {"/": {"type": "json", "value": 1}}},
+  {"type": "web",
+   "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": 9443, "tls": {"acme": {
+     "domains": ["example.com"], "ca": "acme.example.org/directory"}}},
+   "paths": {"/": {"type": "json", "value": 2}}}
+]}]}`)
+	for _, args := range [][]string{{"check"}, {"start"}} {
+		cmd := exec.Command(portico, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "PORTICO_DIR=")
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("portico %s accepted the config:\n%s", args[0], out)
+		}
+		for _, want := range []string{
+			`config.json:3: workers[0].transports[0].endpoint.tls.acme: missing "domains"`,
+			`config.json:7: workers[0].transports[1].endpoint.tls.acme.ca: "acme.example.org/directory" is not a URL`,
+		} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("portico %s output lacks %q:\n%s", args[0], want, out)
+			}
+		}
+	}
+}
