@@ -168,6 +168,16 @@ func TestACMEHTTP01(t *testing.T) {
 		t.Errorf("stored certificates under .crossbar/acme: %v, want one %s.crt", stored, acmeDomain)
 	}
 
+	// A reload (SIGHUP) builds the transport's TLS configuration anew: the ACME certificate
+	// is still served.
+	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 0, "the reload", func() bool { return strings.Contains(n.logs.String(), "msg=reloaded") })
+	if _, cert, err := p.get(addr); err != nil || !cert.Equal(leaf) {
+		t.Errorf("after a reload: %v (same certificate: %v)", err, cert != nil && cert.Equal(leaf))
+	}
+
 	// A restart serves the stored certificate: no new order.
 	n.stop(t, syscall.SIGTERM)
 	n = start(t, dir)
