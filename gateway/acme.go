@@ -192,17 +192,23 @@ func (a *acmeSet) start(servers []*server) {
 			s.issuer.DisableHTTPChallenge = true
 			a.log.Warn("acme: http-01 is off: the node has no plain-HTTP tcp transport to answer it", "transport", s.place)
 		default:
-			s.issuer.ListenHost, s.issuer.AltHTTPPort = plain.IP.String(), plain.Port
+			s.issuer.AltHTTPPort = plain.Port
 		}
+		var own *net.TCPAddr
 		for _, srv := range servers {
-			if srv.where == s.place {
-				if addr, ok := srv.ln.Addr().(*net.TCPAddr); ok {
-					s.issuer.AltTLSALPNPort = addr.Port
-					if s.issuer.ListenHost == "" {
-						s.issuer.ListenHost = addr.IP.String()
-					}
-				}
+			if addr, ok := srv.ln.Addr().(*net.TCPAddr); ok && srv.where == s.place {
+				own = addr
+				s.issuer.AltTLSALPNPort = addr.Port
 			}
+		}
+		// certmagic tries to listen on ListenHost at those ports, finds them taken (by
+		// Portico) and leaves the answers to the listeners. The host is the transports' own
+		// when they share it; else the wildcard, which conflicts with any of them.
+		switch {
+		case own != nil && (plain == nil || s.issuer.DisableHTTPChallenge || plain.IP.Equal(own.IP)):
+			s.issuer.ListenHost = own.IP.String()
+		case own == nil && plain != nil:
+			s.issuer.ListenHost = plain.IP.String()
 		}
 		if s.issuer.DisableHTTPChallenge && s.issuer.DisableTLSALPNChallenge {
 			a.log.Error("acme: no challenge can be answered; no certificate will be obtained", "transport", s.place)
