@@ -466,7 +466,7 @@ type Endpoint struct {
 // (Crossbar's is 1.1).
 type TLS struct {
 	// Key and Certificate are PEM files: the private key and the server certificate (`key`,
-	// `certificate`, required unless `certificates` is given). Certificate may hold the
+	// `certificate`, required unless `certificates` or `acme` is given). Certificate may hold the
 	// intermediates after the server's. They are read at start and again on every reload
 	// (SIGHUP), so a renewed certificate is served without a restart.
 	Key         string
