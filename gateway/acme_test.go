@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,5 +119,26 @@ func TestACMEStaticCertificatesWin(t *testing.T) {
 	}
 	if got := site.configFor(&tls.ClientHelloInfo{SupportedProtos: []string{"h2", "http/1.1"}}, cfg); got != cfg {
 		t.Error("an ordinary hello did not get the transport's configuration")
+	}
+}
+
+// TestACMEReloadRefusesChange: tls.acme is set up at start; a reload that changes it is
+// refused, naming the key, and one that keeps it is taken.
+func TestACMEReloadRefusesChange(t *testing.T) {
+	ca := closedURL(t)
+	n := acmeTestNode(t, ca, nil)
+	n.Workers[0].Transports[1].Endpoint.TLS.ACME.Storage = t.TempDir()
+	g, _ := startGatewayG(t, n)
+	same := acmeTestNode(t, ca, nil)
+	same.Workers[0].Transports[1].Endpoint.TLS.ACME.Storage = n.Workers[0].Transports[1].Endpoint.TLS.ACME.Storage
+	if err := g.Reload(same); err != nil {
+		t.Fatalf("a reload with the same acme: %v", err)
+	}
+	changed := acmeTestNode(t, ca, nil)
+	changed.Workers[0].Transports[1].Endpoint.TLS.ACME.Storage = n.Workers[0].Transports[1].Endpoint.TLS.ACME.Storage
+	changed.Workers[0].Transports[1].Endpoint.TLS.ACME.Domains = []string{"localhost", "www.localhost"}
+	err := g.Reload(changed)
+	if err == nil || !strings.Contains(err.Error(), "workers[0].transports[1].endpoint.tls.acme changed") {
+		t.Fatalf("a reload that changes acme: %v, want it refused naming the key", err)
 	}
 }
