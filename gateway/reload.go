@@ -103,6 +103,7 @@ func (g *Gateway) Reload(node *config.Node) error {
 		g.mu.Lock()
 		return err
 	}
+	g.commitSpools()
 	var old []*pathTable
 	for _, s := range g.servers {
 		old = append(old, s.table.Swap(tables[s.where]))

@@ -354,7 +354,7 @@ func (rl *realm) publishLocked(pub *session, topic wamp.URI, args wamp.List, kwa
 				rl.logEncodeError(s, topic, err)
 				continue
 			}
-			if s.sendBytes(bs) && pub != nil {
+			if s.sendBytes(wamp.EVENT, bs) && pub != nil {
 				pub.noteCongested(s)
 			}
 		}

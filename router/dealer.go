@@ -556,7 +556,7 @@ func (inv *invocation) invoke(callee *session, limit *calleeLimit, m *wamp.Call,
 		if err != nil {
 			return err
 		}
-		callee.sendBytes(b)
+		callee.sendBytes(msg.Type(), b)
 	}
 	callee.nextInv = id
 	inv.id, inv.callee = id, callee
@@ -648,7 +648,7 @@ func (s *session) sendAcross(from *session, m wamp.Message) error {
 		if err != nil {
 			return err
 		}
-		congested = s.sendBytes(b)
+		congested = s.sendBytes(m.Type(), b)
 	}
 	if congested {
 		from.noteCongested(s)

@@ -18,6 +18,7 @@ type outItem struct {
 	msg  wamp.Message
 	b    []byte
 	size int
+	typ  wamp.MessageType // b's message type (msg has its own), for Metrics.Sent
 }
 
 // msgSizeHint is what a message the router makes itself (SUBSCRIBED, an ERROR, a meta API

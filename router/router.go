@@ -58,6 +58,9 @@ type Metrics struct {
 	Joined, Left func(realm wamp.URI)
 	// Received is called for every message decoded from a client.
 	Received func(t wamp.MessageType)
+	// Sent is called for every message written to a client (after the write), on the
+	// session's writer goroutine.
+	Sent func(t wamp.MessageType)
 	// SlowConsumer is called when a session is disconnected because its outbound queue went
 	// over a bound.
 	SlowConsumer func()

@@ -203,9 +203,11 @@ func (s *session) closeTransport() {
 // send queues m, a message the router makes, for the writer. See push for the bounds.
 func (s *session) send(m wamp.Message) { s.push(outItem{msg: m, size: msgSizeHint}) }
 
-// sendBytes queues an already encoded message. It reports that the queue is over its
-// high-water mark: the sender should wait (noteCongested).
-func (s *session) sendBytes(b []byte) bool { return s.push(outItem{b: b, size: len(b)}) }
+// sendBytes queues an already encoded message of type t. It reports that the queue is over
+// its high-water mark: the sender should wait (noteCongested).
+func (s *session) sendBytes(t wamp.MessageType, b []byte) bool {
+	return s.push(outItem{b: b, size: len(b), typ: t})
+}
 
 // noteCongested records, in the session whose message is being handled, that it took t's
 // queue over the high-water mark: the session waits for t to drain before reading on.
@@ -355,6 +357,10 @@ func (s *session) writeLoop() {
 	defer s.closeTransport()
 	var spare []outItem
 	var buf []byte
+	var sent func(wamp.MessageType)
+	if mt := s.r.opts.Metrics; mt != nil {
+		sent = mt.Sent
+	}
 	for range s.out.wake {
 		items, closed, overflow := s.out.take(spare)
 		if overflow {
@@ -363,12 +369,15 @@ func (s *session) writeLoop() {
 				Details: wamp.Dict{"message": "the client did not read its messages fast enough"},
 				Reason:  errSlowConsumer,
 			})
-			_ = s.t.WriteMessage(buf)
+			if s.t.WriteMessage(buf) == nil && sent != nil {
+				sent(wamp.ABORT)
+			}
 			return
 		}
 		for i := range items {
-			b := items[i].b
+			b, typ := items[i].b, items[i].typ
 			if b == nil {
+				typ = items[i].msg.Type()
 				var err error
 				buf, err = s.codec.Encode(buf[:0], items[i].msg)
 				if err != nil {
@@ -384,6 +393,9 @@ func (s *session) writeLoop() {
 			if err := s.t.WriteMessage(b); err != nil {
 				s.out.close()
 				return
+			}
+			if sent != nil {
+				sent(typ)
 			}
 			if !s.out.release(items[i].size) {
 				break // overflowed meanwhile: the next take aborts
