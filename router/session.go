@@ -156,7 +156,7 @@ type session struct {
 func newSession(r *Router, t Transport, info PeerInfo) *session {
 	s := &session{r: r, t: t, codec: t.Codec(), info: info, log: r.log,
 		closing: make(chan struct{}), writerDone: make(chan struct{})}
-	s.out.init(r.opts.OutQueueLimit, r.opts.OutQueueBytes, r.opts.OutQueueTimeout)
+	s.out.init(r.opts.OutQueueLimit, r.opts.OutQueueBytes, r.opts.OutQueueTimeout, func() { go s.writeLoop() })
 	s.lim = withDefaults(info.Limits)
 	return s
 }
@@ -349,20 +349,43 @@ func (s *session) realmName() wamp.URI {
 	return s.realm.name
 }
 
-// writeLoop is the session's one writer: it writes queued messages in order and closes the
-// transport when the queue closes or a write fails. The transport bounds each write with its
-// own deadline, so the loop never waits on a client forever.
+// writeLoop is the session's one writer: it writes queued messages in order until the queue
+// is empty, then ends (the next push starts it again, see outQueue), and closes the transport
+// when the queue closes or a write fails. The transport bounds each write with its own
+// deadline, so the loop never waits on a client forever.
 func (s *session) writeLoop() {
-	defer close(s.writerDone)
-	defer s.closeTransport()
+	bp := encodeBufs.Get().(*[]byte)
+	done := s.write(bp)
+	if cap(*bp) <= maxPooledEncodeBuf {
+		encodeBufs.Put(bp)
+	}
+	if done {
+		s.closeTransport()
+		close(s.writerDone)
+	}
+}
+
+// encodeBufs are the writers' buffers for encoding messages, shared: a writer holds one only
+// while it runs. One that grew past maxPooledEncodeBuf (a large result) is left to the GC.
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+const maxPooledEncodeBuf = 64 << 10
+
+// write writes what is queued until the queue is empty (false) or the session's writing is
+// over (true): the queue closed, overflowed or a write failed.
+func (s *session) write(bp *[]byte) (done bool) {
 	var spare []outItem
-	var buf []byte
+	buf := (*bp)[:0]
+	defer func() { *bp = buf[:0] }()
 	var sent func(wamp.MessageType)
 	if mt := s.r.opts.Metrics; mt != nil {
 		sent = mt.Sent
 	}
-	for range s.out.wake {
-		items, closed, overflow := s.out.take(spare)
+	for {
+		items, closed, overflow, idle := s.out.take(spare)
+		if idle {
+			return false
+		}
 		if overflow {
 			// The queue was released when it overflowed; say why, then go.
 			buf, _ = s.codec.Encode(buf[:0], &wamp.Abort{
@@ -372,7 +395,7 @@ func (s *session) writeLoop() {
 			if s.t.WriteMessage(buf) == nil && sent != nil {
 				sent(wamp.ABORT)
 			}
-			return
+			return true
 		}
 		for i := range items {
 			b, typ := items[i].b, items[i].typ
@@ -392,7 +415,7 @@ func (s *session) writeLoop() {
 			}
 			if err := s.t.WriteMessage(b); err != nil {
 				s.out.close()
-				return
+				return true
 			}
 			if sent != nil {
 				sent(typ)
@@ -404,7 +427,7 @@ func (s *session) writeLoop() {
 		clear(items) // drop references to sent messages
 		spare = items
 		if closed {
-			return
+			return true
 		}
 	}
 }
