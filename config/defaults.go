@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -102,6 +103,18 @@ func defaultWorker(w *Worker, dir string) {
 	}
 	for i := range w.Transports {
 		defaultTransport(&w.Transports[i])
+		if t := w.Transports[i].Endpoint.TLS; t != nil && t.ACME != nil && t.ACME.Storage == "" && dir != "" {
+			t.ACME.Storage = filepath.Join(dir, "acme")
+		}
+	}
+}
+
+// defaultACME: Let's Encrypt, both challenges. The storage, the node directory's acme/, is
+// set with the worker's transports (defaultWorker), where the node directory is known.
+func defaultACME(a *ACME) {
+	setStr(&a.CA, LetsEncrypt)
+	if a.Challenges == nil {
+		a.Challenges = []string{ChallengeHTTP01, ChallengeTLSALPN01}
 	}
 }
 
@@ -137,6 +150,9 @@ func defaultTransport(t *Transport) {
 	}
 	// Every transport has web options, also a websocket or rawsocket one: the websocket
 	// paths take write_timeout and max_connections from them.
+	if t.Endpoint.TLS != nil && t.Endpoint.TLS.ACME != nil {
+		defaultACME(t.Endpoint.TLS.ACME)
+	}
 	defaultWebOptions(&t.Options)
 	defaultPaths(t.Paths, &t.Options)
 	if r := t.RawSocket; r != nil {

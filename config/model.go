@@ -469,7 +469,7 @@ type Endpoint struct {
 // (Crossbar's is 1.1).
 type TLS struct {
 	// Key and Certificate are PEM files: the private key and the server certificate (`key`,
-	// `certificate`, required unless `certificates` is given). Certificate may hold the
+	// `certificate`, required unless `certificates` or `acme` is given). Certificate may hold the
 	// intermediates after the server's. They are read at start and again on every reload
 	// (SIGHUP), so a renewed certificate is served without a restart.
 	Key         string
@@ -496,7 +496,46 @@ type TLS struct {
 	// suites. Go's crypto/tls does not implement DHE, so the file is not read (a warning says
 	// so); clients use ECDHE or TLS 1.3 key exchange instead.
 	DHParam string
+	// ACME obtains and renews certificates automatically (`acme`), served for its domains
+	// beside the static ones: a name that a static certificate (`key`/`certificate`,
+	// `certificates`) covers is served that certificate; the other names of Domains are
+	// served the ACME ones. nil: off.
+	ACME *ACME `json:",omitempty"`
 }
+
+// ACME is `tls.acme`: certificates from an ACME CA (RFC 8555), obtained in the background
+// at start and renewed before they expire, with their OCSP responses stapled.
+type ACME struct {
+	// Domains are the DNS names certificates are obtained for (`domains`, required), one
+	// certificate per name. Wildcards are refused: they need the DNS-01 challenge.
+	Domains []string
+	// Email is the ACME account's contact (`email`), told of expiry problems. Default none.
+	Email string
+	// CA is the ACME directory URL (`ca`), https. Default Let's Encrypt's production
+	// directory, https://acme-v02.api.letsencrypt.org/directory.
+	CA string
+	// CARoot is a PEM file of the root certificates that verify the CA's own HTTPS
+	// (`ca_root`), for a private ACME CA; relative to the node directory. Empty: the
+	// system's roots verify it.
+	CARoot string
+	// Storage is the directory that keeps the account, keys and certificates (`storage`),
+	// so that a restart serves the certificates it has without ordering new ones. Relative
+	// to the node directory. Default <node directory>/acme.
+	Storage string
+	// Challenges are the ACME challenges offered (`challenges`): "http-01" (answered on the
+	// node's plain HTTP web transports at /.well-known/acme-challenge/) and "tls-alpn-01"
+	// (answered on this TLS endpoint). Default both.
+	Challenges []string
+}
+
+// ACME challenge names (RFC 8555 section 8.3, RFC 8737).
+const (
+	ChallengeHTTP01    = "http-01"
+	ChallengeTLSALPN01 = "tls-alpn-01"
+)
+
+// LetsEncrypt is the default ACME directory.
+const LetsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
 
 // TLSCertificate is one entry of `tls.certificates`.
 type TLSCertificate struct {

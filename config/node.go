@@ -3,9 +3,11 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -1244,7 +1246,10 @@ func (d *decoder) decodeTLS(v *value, place, dir string) *TLS {
 			d.add(v.line, lp, "an empty list: name at least one {key, certificate}, or remove certificates")
 		}
 	}
-	d.decodeKeyPair(o, place, dir, len(t.Certificates) == 0, &t.Key, &t.Certificate)
+	if av, ap := o.take("acme"); av != nil && av.kind != kNull {
+		t.ACME = d.decodeACME(av, ap, dir)
+	}
+	d.decodeKeyPair(o, place, dir, len(t.Certificates) == 0 && t.ACME == nil, &t.Key, &t.Certificate)
 	t.ChainCertificates = d.decodeFiles(o, dir, "chain_certificates")
 	t.CACertificates = d.decodeFiles(o, dir, "ca_certificates")
 	if t.Key == "" && len(t.ChainCertificates) > 0 {
@@ -1279,6 +1284,100 @@ func (d *decoder) decodeTLS(v *value, place, dir string) *TLS {
 	o.unsupported("curve")
 	o.done()
 	return t
+}
+
+// decodeACME reads `tls.acme`. Defaults (ca, storage, challenges) come in applyDefaults.
+func (d *decoder) decodeACME(v *value, place, dir string) *ACME {
+	a := &ACME{}
+	o := d.object(v, place)
+	if l, ok := o.strList("domains", false); ok {
+		lv, lp := o.take("domains")
+		seen := map[string]bool{}
+		for i, name := range l {
+			name = strings.ToLower(name)
+			if why := acmeDomainProblem(name); why != "" {
+				d.add(lv.line, indexPlace(lp, i), "%q %s", name, why)
+				continue
+			}
+			if seen[name] {
+				d.add(lv.line, indexPlace(lp, i), "%q is listed twice", name)
+				continue
+			}
+			seen[name] = true
+			a.Domains = append(a.Domains, name)
+		}
+		if len(l) == 0 {
+			d.add(lv.line, lp, "an empty list: name the domains to obtain certificates for")
+		}
+	} else if !o.has("domains") {
+		d.add(o.line(), place, "missing \"domains\" (the names to obtain certificates for)")
+	}
+	if e, ok := o.str("email"); ok {
+		ev, ep := o.take("email")
+		if _, err := mail.ParseAddress(e); err != nil || strings.ContainsAny(e, "<> ") {
+			d.add(ev.line, ep, "%q is not an email address", e)
+		}
+		a.Email = e
+	}
+	if ca, ok := o.str("ca"); ok {
+		cv, cp := o.take("ca")
+		u, err := url.Parse(ca)
+		switch {
+		case err != nil || u.Host == "":
+			d.add(cv.line, cp, "%q is not a URL (want the CA's ACME directory, e.g. %q)", ca, LetsEncrypt)
+		case u.Scheme != "https":
+			// RFC 8555 section 6.1: ACME runs over HTTPS only.
+			d.add(cv.line, cp, "%q: an ACME directory is an https URL (RFC 8555 section 6.1)", ca)
+		}
+		a.CA = ca
+	}
+	if r, ok := o.str("ca_root"); ok {
+		rv, rp := o.take("ca_root")
+		a.CARoot = abs(dir, r)
+		if _, err := os.Stat(a.CARoot); err != nil {
+			d.add(rv.line, rp, "%s", statMsg(err, a.CARoot))
+		}
+	}
+	if s, ok := o.str("storage"); ok {
+		a.Storage = abs(dir, s)
+	}
+	if l, ok := o.strList("challenges", true); ok {
+		lv, lp := o.take("challenges")
+		for i, c := range l {
+			if c != ChallengeHTTP01 && c != ChallengeTLSALPN01 {
+				d.add(lv.line, indexPlace(lp, i), "%q: want %q or %q (DNS-01 is not offered)", c, ChallengeHTTP01, ChallengeTLSALPN01)
+				continue
+			}
+			if !slices.Contains(a.Challenges, c) {
+				a.Challenges = append(a.Challenges, c)
+			}
+		}
+		if len(l) == 0 {
+			d.add(lv.line, lp, "an empty list: name %q, %q or both, or remove challenges for both", ChallengeHTTP01, ChallengeTLSALPN01)
+		}
+	}
+	o.done()
+	return a
+}
+
+// acmeDomainProblem says why name cannot be an ACME domain here, or "".
+func acmeDomainProblem(name string) string {
+	switch {
+	case name == "":
+		return "is empty"
+	case strings.Contains(name, "*"):
+		return "is a wildcard: it needs the DNS-01 challenge, which Portico does not offer; list the names"
+	case net.ParseIP(name) != nil:
+		return "is an IP address: list DNS names"
+	case strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, ".."):
+		return "is not a DNS name"
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return "is not a DNS name (letters, digits, '-' and '.'; write international names in their xn-- form)"
+		}
+	}
+	return ""
 }
 
 // decodeKeyPair reads `key` and `certificate` of o, files that must exist; both are needed

@@ -45,6 +45,9 @@ type Gateway struct {
 	// bg counts the goroutines the gateway owns (retire); Shutdown waits for them.
 	bg    sync.WaitGroup
 	pprof *pprofServer
+	// acme obtains and renews the certificates of tls.acme (acme.go); nil without. Set by
+	// Start before any transport serves.
+	acme *acmeSet
 
 	mu         sync.Mutex
 	node       *config.Node
@@ -199,6 +202,11 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return err
 	}
 	g.commitSpools()
+	if g.acme, err = newACME(g.node, g.log); err != nil {
+		closeTables(tables)
+		g.closeAll(stopTimeout)
+		return err
+	}
 	for i := range g.node.Workers {
 		w := &g.node.Workers[i]
 		for j := range w.Transports {
@@ -216,6 +224,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 			g.servers = append(g.servers, s)
 		}
 	}
+	g.acme.start(g.servers)
 	for _, s := range g.servers {
 		go s.serve()
 	}
@@ -308,12 +317,14 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 			ln.Close()
 			return nil, fmt.Errorf("%s.endpoint.tls: %w", t.Place, err)
 		}
+		site := g.acme.site(t.Place)
+		site.hook(cfg)
 		s.tls.Store(cfg)
 		logCertificates(g.log, t.Place, cfg)
 		// Every handshake takes the configuration of the moment, so that a reload changes
 		// the certificates of new connections and leaves open ones as they are.
-		ln = tls.NewListener(ln, &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return s.tls.Load(), nil
+		ln = tls.NewListener(ln, &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			return site.configFor(hello, s.tls.Load()), nil
 		}})
 	}
 	s.ln = ln
@@ -557,6 +568,13 @@ func (s *server) handle(ctx *fasthttp.RequestCtx) {
 		requestID(&ctx.Request.Header, tab.requestID, rq)
 	}
 
+	if s.ep.TLS == nil && s.g.acme.isChallenge(rq.path) && s.g.acme.serveChallenge(ctx, rq) {
+		// An ACME HTTP-01 validation (acme.go): answered before paths and redirect_https.
+		tab.finish(ctx, nil, false)
+		tab.observe(ctx, nil)
+		s.logAccess(ctx, tab, rq, s.where+".acme")
+		return
+	}
 	if tab.redirectHTTPS != 0 {
 		if err := redirectHTTPS(ctx, rq, tab.redirectHTTPS); err != nil {
 			fail(ctx, s.g.log, s.where, err)
@@ -789,6 +807,7 @@ func (g *Gateway) closeAll(timeout time.Duration) {
 			}
 		})
 	}
+	wg.Go(g.acme.stop)
 	wg.Wait()
 	_ = os.RemoveAll(g.runtimeDir)
 	if g.spoolDir != "" {

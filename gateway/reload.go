@@ -58,10 +58,14 @@ func (g *Gateway) Reload(node *config.Node) error {
 			return fmt.Errorf("reload: %s.type changed from %q to %q; restart Portico to apply it", s.where, s.kind, t.Type)
 		}
 		if t.Endpoint.TLS != nil {
+			if !reflect.DeepEqual(t.Endpoint.TLS.ACME, s.ep.TLS.ACME) {
+				return fmt.Errorf("reload: %s.endpoint.tls.acme changed; restart Portico to apply it", s.where)
+			}
 			cfg, err := tlsConfig(t.Endpoint.TLS)
 			if err != nil {
 				return fmt.Errorf("reload: %s.endpoint.tls: %w", s.where, err)
 			}
+			g.acme.site(s.where).hook(cfg)
 			tlsNew[s] = cfg
 		}
 	}
