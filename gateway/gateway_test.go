@@ -135,9 +135,19 @@ func startGatewayG(t *testing.T, node *config.Node) (*Gateway, string) {
 // It is shut down when the test ends.
 func startGatewayLogTo(t *testing.T, node *config.Node, w io.Writer) (*Gateway, string) {
 	t.Helper()
+	return startGatewaySet(t, node, w, nil)
+}
+
+// startGatewaySet is startGatewayLogTo with set, when not nil, called on the gateway before
+// it starts (its timing fields).
+func startGatewaySet(t *testing.T, node *config.Node, w io.Writer, set func(*Gateway)) (*Gateway, string) {
+	t.Helper()
 	g, err := New(node, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if set != nil {
+		set(g)
 	}
 	if err := g.Start(context.Background()); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"portico/config"
-	"portico/gateway/launch"
 	"portico/internal/testkit"
 )
 
@@ -258,14 +257,11 @@ func TestReloadKeepsUnchangedUWSGI(t *testing.T) {
 // relaunched wait for it up to queue_timeout; one whose wait runs out gets 503 (not a 502
 // at once), and serving resumes when uwsgi is back.
 func TestQueueTimeoutWhileRelaunching(t *testing.T) {
-	// A long restart delay keeps uwsgi down for longer than the queue timeout. Set before
-	// the supervisor starts (its goroutine reads it), restored after it stopped.
-	old := launch.BackoffMin
-	launch.BackoffMin = 6 * time.Second
-	t.Cleanup(func() { launch.BackoffMin = old })
 	svc := launchedService(t)
 	svc.WSGI.QueueTimeout = 500 * time.Millisecond
-	g, base := startGatewayG(t, testNode(t, map[string]*config.Service{"/": svc}))
+	// A long restart delay keeps uwsgi down for longer than the queue timeout.
+	g, base := startGatewaySet(t, testNode(t, map[string]*config.Service{"/": svc}), testWriter{t},
+		func(g *Gateway) { g.launchTiming.BackoffMin = 6 * time.Second })
 	getOK(t, base+"/env")
 	sup := g.launchedSupervisors()[0]
 	pid := sup.PID()

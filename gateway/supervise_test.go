@@ -18,7 +18,6 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"portico/config"
-	"portico/gateway/launch"
 	"portico/internal/testkit"
 )
 
@@ -59,10 +58,6 @@ func readPID(t *testing.T, file string) int {
 // for an hour) holds up neither Shutdown nor Addrs. Shutdown abandons the reload, which is
 // refused, and leaves no uwsgi behind.
 func TestShutdownDuringReload(t *testing.T) {
-	old := launch.StartTimeout
-	launch.StartTimeout = time.Hour
-	t.Cleanup(func() { launch.StartTimeout = old })
-
 	marker := filepath.Join(t.TempDir(), "importing.pid")
 	dir := writeModule(t, "hangs", `
 import os, time
@@ -71,7 +66,8 @@ with open(os.environ["MARKER"] + ".tmp", "w") as f:
 os.rename(os.environ["MARKER"] + ".tmp", os.environ["MARKER"])
 time.sleep(3600)
 `)
-	g, base := startGatewayG(t, testNode(t, map[string]*config.Service{"/": launchedService(t)}))
+	g, base := startGatewaySet(t, testNode(t, map[string]*config.Service{"/": launchedService(t)}), testWriter{t},
+		func(g *Gateway) { g.launchTiming.StartTimeout = time.Hour })
 	getOK(t, base+"/env")
 
 	slow := launchedModule(t, dir, "hangs")
@@ -106,10 +102,6 @@ time.sleep(3600)
 // signal are both killed within Shutdown's deadline, not one after another at stopTimeout
 // each (here an hour).
 func TestShutdownStopsUWSGIAtOnce(t *testing.T) {
-	old := stopTimeout
-	stopTimeout = time.Hour
-	t.Cleanup(func() { stopTimeout = old })
-
 	dir := writeModule(t, "stubborn", `
 import os, signal
 def application(environ, start_response):
@@ -120,10 +112,10 @@ def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [str(os.getpid()).encode()]
 `)
-	g, base := startGatewayG(t, testNode(t, map[string]*config.Service{
+	g, base := startGatewaySet(t, testNode(t, map[string]*config.Service{
 		"a": launchedModule(t, dir, "stubborn"),
 		"b": launchedModule(t, dir, "stubborn"),
-	}))
+	}), testWriter{t}, func(g *Gateway) { g.stopTimeout = time.Hour })
 	var pids []int
 	for _, p := range []string{"/a/", "/b/"} {
 		pid, err := strconv.Atoi(getOK(t, base+p))

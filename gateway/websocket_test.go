@@ -75,7 +75,7 @@ func sessionServer(t testing.TB, serializers []string, o config.WebSocketOptions
 	svc.Place = "ws"
 	tr := config.TransportWithDefaults(&config.Transport{Options: config.WebOptions{WriteTimeout: 5 * time.Second},
 		Paths: map[string]*config.Service{"ws": svc}})
-	s, err := newWebSocketService(svc, tr, ref, log)
+	s, err := newWebSocketService(svc, tr, ref, &pendingUpgrades{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,7 +522,7 @@ func TestWebSocketShutdownCutsSessions(t *testing.T) {
 	ref := &routerRef{r: router.New(router.Options{Log: log}), conns: map[cutter]struct{}{}}
 	svc := wsPath(nil, wsOptions())
 	tr := config.TransportWithDefaults(&config.Transport{Paths: map[string]*config.Service{"ws": svc}})
-	s, err := newWebSocketService(svc, tr, ref, log)
+	s, err := newWebSocketService(svc, tr, ref, &pendingUpgrades{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -762,34 +762,32 @@ func TestUpgradeConnState(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 	var released atomic.Int32
-	pending := pendingUpgrades.n.Load()
-	pendingUpgrades.n.Add(1)
-	pendingUpgrades.m.Store(a, func() { released.Add(1) })
+	var u pendingUpgrades
+	u.hold(a, func() { released.Add(1) })
 
-	upgradeConnState(b, fasthttp.StateClosed)
+	u.connState(b, fasthttp.StateClosed)
 	for _, st := range []fasthttp.ConnState{fasthttp.StateNew, fasthttp.StateActive, fasthttp.StateIdle, fasthttp.StateHijacked} {
-		upgradeConnState(a, st)
+		u.connState(a, st)
 	}
 	if released.Load() != 0 {
 		t.Fatal("released by another connection or state")
 	}
-	upgradeConnState(a, fasthttp.StateClosed)
-	upgradeConnState(a, fasthttp.StateClosed)
+	u.connState(a, fasthttp.StateClosed)
+	u.connState(a, fasthttp.StateClosed)
 	if released.Load() != 1 {
 		t.Fatalf("released %d times, want 1", released.Load())
 	}
-	if claimUpgrade(a) {
+	if u.claim(a) {
 		t.Fatal("claimed after the close released it")
 	}
 
-	pendingUpgrades.n.Add(1)
-	pendingUpgrades.m.Store(b, func() { released.Add(1) })
-	if !claimUpgrade(b) {
+	u.hold(b, func() { released.Add(1) })
+	if !u.claim(b) {
 		t.Fatal("hijack could not claim its connection")
 	}
-	upgradeConnState(b, fasthttp.StateClosed)
-	if released.Load() != 1 || pendingUpgrades.n.Load() != pending {
-		t.Fatalf("released %d, pending %d after the claim", released.Load(), pendingUpgrades.n.Load())
+	u.connState(b, fasthttp.StateClosed)
+	if released.Load() != 1 || u.n.Load() != 0 {
+		t.Fatalf("released %d, pending %d after the claim", released.Load(), u.n.Load())
 	}
 }
 
