@@ -200,6 +200,7 @@ func getEnv(t *testing.T, resp *http.Response) map[string]string {
 }
 
 func TestWSGIEnviron(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock), "app": wsgiUpstream(sock)})
 	base := startGateway(t, node)
@@ -253,6 +254,7 @@ func TestWSGIEnviron(t *testing.T) {
 }
 
 func TestWSGITrustedProxy(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
 	node.Workers[0].Transports[0].Options.TrustedProxies = []string{"127.0.0.0/8"}
@@ -264,6 +266,7 @@ func TestWSGITrustedProxy(t *testing.T) {
 }
 
 func TestWSGIBodies(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
 	base := startGateway(t, node)
@@ -308,6 +311,7 @@ func TestWSGIBodies(t *testing.T) {
 }
 
 func TestWSGIStreamingResponse(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
 	base := startGateway(t, node)
@@ -340,6 +344,7 @@ func TestWSGIStreamingResponse(t *testing.T) {
 }
 
 func TestWSGIStatusAndHeaders(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
 	base := startGateway(t, node)
@@ -359,6 +364,7 @@ func TestWSGIStatusAndHeaders(t *testing.T) {
 }
 
 func TestWSGIFailures(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	missing := filepath.Join(t.TempDir(), "nobody.sock")
 	slow := wsgiUpstream(sock)
@@ -448,6 +454,7 @@ func TestWSGIFailures(t *testing.T) {
 }
 
 func TestStaticAndSimpleServices(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	must := func(err error) {
 		t.Helper()

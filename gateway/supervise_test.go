@@ -58,6 +58,7 @@ func readPID(t *testing.T, file string) int {
 // for an hour) holds up neither Shutdown nor Addrs. Shutdown abandons the reload, which is
 // refused, and leaves no uwsgi behind.
 func TestShutdownDuringReload(t *testing.T) {
+	t.Parallel()
 	marker := filepath.Join(t.TempDir(), "importing.pid")
 	dir := writeModule(t, "hangs", `
 import os, time
@@ -102,6 +103,7 @@ time.sleep(3600)
 // signal are both killed within Shutdown's deadline, not one after another at stopTimeout
 // each (here an hour).
 func TestShutdownStopsUWSGIAtOnce(t *testing.T) {
+	t.Parallel()
 	dir := writeModule(t, "stubborn", `
 import os, signal
 def application(environ, start_response):
@@ -290,6 +292,7 @@ func (l *syncLog) String() string {
 // connection, each WAMP message in and out by type and size, and the end; the ticket a
 // client authenticates with is not in the log. A path without it logs none of that.
 func TestWebSocketDebug(t *testing.T) {
+	t.Parallel()
 	noisy := wsPath([]string{"json"}, wsOptions())
 	noisy.WebSocket.Debug = true
 	noisy.WebSocket.Auth = &config.Auth{Ticket: &config.TicketAuth{Principals: map[string]config.TicketPrincipal{
@@ -364,6 +367,7 @@ func TestWebSocketDebug(t *testing.T) {
 // TestRawSocketDebug: a rawsocket transport with `debug` logs its connections and their
 // messages at info level, as a websocket path does.
 func TestRawSocketDebug(t *testing.T) {
+	t.Parallel()
 	node := rawNode(t, 1<<20, 5*time.Second)
 	node.Workers[0].Transports[0].RawSocket.Debug = true
 	var logs syncLog
