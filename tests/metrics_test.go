@@ -119,6 +119,7 @@ func rawRequest(t *testing.T, n *node, req string) string {
 // autobahn-python client, a scrape of the metrics path parses as the Prometheus text format
 // and its counters have moved; a uwsgi killed and restarted by its supervisor is counted.
 func TestMetricsScrape(t *testing.T) {
+	t.Parallel()
 	n, _ := opsNode(t, "")
 	const app = "workers[0].transports[0].paths./"
 	before := scrape(t, n)
