@@ -4,10 +4,11 @@
 GO       ?= go
 BIN      := bin/portico
 APT_PKGS := uwsgi-core uwsgi-plugin-python3 python3-flask python3-django python3-autobahn \
-            python3-msgpack python3-cbor2 python3-ubjson python3-twisted python3-nacl nginx-light wrk chromium curl
+            python3-msgpack python3-cbor2 python3-ubjson python3-twisted python3-nacl nginx-light wrk chromium curl \
+            nats-server
 FUZZTIME ?= 5s
 
-.PHONY: all build deps demo test test-go test-allocs test-js test-stress fuzz fuzz-short bench bench-memory vet clean
+.PHONY: all build deps demo test test-go test-allocs test-js test-stress fuzz fuzz-short bench bench-memory bench-idle vet clean
 
 all: build
 
@@ -71,6 +72,10 @@ bench: deps build
 # Peak RSS of portico while it moves 1 GiB down and 512 MiB up (contrib/bench/memory/README.md).
 bench-memory: deps build
 	$(GO) run ./contrib/bench/memory -portico $(BIN)
+
+# RSS of 10,000 idle WAMP sessions and 10,000 idle keep-alive connections (contrib/bench/idle/README.md).
+bench-idle: deps build
+	$(GO) run ./contrib/bench/idle -portico $(BIN)
 
 clean:
 	rm -rf bin

@@ -217,6 +217,10 @@ func runStart(log *slog.Logger, stderr io.Writer, cbdir, cfgFile string) error {
 		return exitCode(1)
 	}
 	logWarnings(log, node)
+	inherited, err := inheritedSockets()
+	if err != nil {
+		return err
+	}
 	procs := setProcs(node)
 	log.Info("starting", "version", buildVersion(), "config", file, "node", dir, "gomaxprocs", procs)
 
@@ -232,6 +236,7 @@ func runStart(log *slog.Logger, stderr io.Writer, cbdir, cfgFile string) error {
 	if err != nil {
 		return err
 	}
+	g.Inherit(inherited)
 	startErr := make(chan error, 1)
 	go func() { startErr <- g.Start(ctx) }()
 	// Reloads run beside the signal loop, one at a time, once the node is ready: a uwsgi they

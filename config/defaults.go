@@ -57,6 +57,7 @@ func applyDefaults(n *Node) {
 	for i := range n.Workers {
 		defaultWorker(&n.Workers[i], n.Dir)
 	}
+	defaultCluster(n.Cluster)
 }
 
 func defaultWorker(w *Worker, dir string) {

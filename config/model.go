@@ -23,6 +23,9 @@ type Node struct {
 	Version    int
 	Controller Controller
 	Workers    []Worker
+	// Cluster shares the node's realms with other Portico nodes over NATS; nil (no `cluster`
+	// key) runs nothing of it.
+	Cluster *Cluster `json:",omitempty"`
 	// Warnings are what Portico serves differently from what the config seems to ask, without
 	// refusing it (a static directory that does not exist yet, a permission that matches no
 	// URI): `portico check` prints them and `portico start` logs them, each with its place.

@@ -62,6 +62,9 @@ func (d *decoder) decodeNode(root *value, dir string) *Node {
 		c.unsupported("fabric-center", "blockchain", "ipfs", "transport", "connections")
 		c.done()
 	}
+	if v, p := o.take("cluster"); v != nil && v.kind != kNull {
+		n.Cluster = d.decodeCluster(v, p)
+	}
 	// `crossbar init` writes "$schema" (the JSON schema URL, for editors) at the top.
 	o.ignore("$schema")
 	ws, wp := o.list("workers")

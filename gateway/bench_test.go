@@ -70,8 +70,13 @@ func fixedUpstreamProcess(tb testing.TB) string {
 	return sock
 }
 
-// TestProxyAllocs is the allocation budget of one proxied request on the gateway's side:
-// the upstream connection's *os.File (two objects) and nothing else.
+// upstreamAllocs is the allocation budget of one proxied request on the gateway's side: the
+// upstream connection and nothing else. That is its fdConn (one object), and the *os.File
+// (two more) when a read or write has to wait and the socket joins the poller (fdconn.go);
+// how often a call waits depends on how busy the machine is, so the budget is the worst case.
+const upstreamAllocs = 3
+
+// TestProxyAllocs: one proxied request allocates no more than its upstream connection.
 func TestProxyAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
@@ -82,7 +87,7 @@ func TestProxyAllocs(t *testing.T) {
 			t.Fatalf("%d %q", ctx.Response.StatusCode(), ctx.Response.Body())
 		}
 	})
-	const budget = 2
+	const budget = upstreamAllocs
 	if n := testkit.Allocs(200, one); n > budget {
 		t.Fatalf("%v allocations per proxied request, budget %d", n, budget)
 	}
@@ -102,7 +107,7 @@ func TestProxyAllocsCounted(t *testing.T) {
 					t.Fatalf("%d %q", ctx.Response.StatusCode(), ctx.Response.Body())
 				}
 			})
-			const budget = 2
+			const budget = upstreamAllocs
 			if n := testkit.Allocs(200, one); n > budget {
 				t.Fatalf("%v allocations per proxied request, budget %d", n, budget)
 			}

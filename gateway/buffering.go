@@ -137,10 +137,20 @@ func (s *wsgiService) clientKey(ctx *fasthttp.RequestCtx) netip.Addr {
 	return a
 }
 
-// spoolFor returns the transport's spool quota with its limits and directory as configured
-// now, making the directory when needed. Called once per transport when a path table is
-// built.
-func (g *Gateway) spoolFor(t *config.Transport) (*spoolQuota, error) {
+// spoolPlan is a transport's spool as a configuration being built sets it: the quota (the
+// transport's own, which lives across reloads) and the limits and directory that
+// commitSpools puts in force once that configuration is, so that a refused reload leaves the
+// running ones as they are.
+type spoolPlan struct {
+	q             *spoolQuota
+	total, client int64
+	dir           string
+}
+
+// spoolFor plans the transport's spool quota with its limits and directory as configured
+// now, making the directory when needed; the services built read the plan
+// (g.spoolPlans). Called once per transport when a path table is built.
+func (g *Gateway) spoolFor(t *config.Transport) (*spoolPlan, error) {
 	o := &t.Options
 	dir := o.SpoolDir
 	if dir == "" {
@@ -156,17 +166,31 @@ func (g *Gateway) spoolFor(t *config.Transport) (*spoolQuota, error) {
 		g.log.Warn("request and response bodies are spooled to a tmpfs, which is RAM: set spool_dir to a directory on disk",
 			"transport", t.Place, "spool_dir", dir, "max_spool_size", o.MaxSpoolSize)
 	}
-	if g.spools == nil {
-		g.spools = map[string]*spoolQuota{}
-	}
 	q := g.spools[t.Place]
 	if q == nil {
 		q = &spoolQuota{}
-		g.spools[t.Place] = q
 	}
-	q.setLimits(o.MaxSpoolSize, o.MaxSpoolPerClient)
-	q.dir = dir
-	return q, nil
+	p := &spoolPlan{q: q, total: o.MaxSpoolSize, client: o.MaxSpoolPerClient, dir: dir}
+	if g.spoolPlans == nil {
+		g.spoolPlans = map[string]*spoolPlan{}
+	}
+	g.spoolPlans[t.Place] = p
+	return p, nil
+}
+
+// commitSpools puts the spools of the configuration just built in force: its limits and
+// directories (for bodies read from now on; those being read keep their files). Start and
+// Reload call it once the configuration is taken, with g.mu held.
+func (g *Gateway) commitSpools() {
+	if g.spools == nil {
+		g.spools = map[string]*spoolQuota{}
+	}
+	for place, p := range g.spoolPlans {
+		p.q.setLimits(p.total, p.client)
+		p.q.dir = p.dir // read by builds only, which g.building serialises
+		g.spools[place] = p.q
+	}
+	g.spoolPlans = nil
 }
 
 // defaultSpoolBase is where the default spool directory is made: /var/tmp survives reboots

@@ -52,6 +52,7 @@ func (g *Gateway) buildInto(ctx context.Context, node *config.Node, tables map[s
 	for _, l := range g.launched {
 		l.used = false
 	}
+	g.spoolPlans = nil // put in force by commitSpools when the configuration is taken
 	// Requests and upstreams are counted only when a `metrics` path serves the counts.
 	g.counting = servesMetrics(node)
 	for i := range node.Workers {
@@ -221,8 +222,8 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 		if len(svc.WSGI.Upstreams) == 0 {
 			s.persist = g.launched[launchKey(svc)].persist
 		}
-		q := g.spools[t.Place] // made by build, with this configuration's limits
-		s.quota, s.spoolDir = q, q.dir
+		p := g.spoolPlans[t.Place] // made by build, with this configuration's directory
+		s.quota, s.spoolDir = p.q, p.dir
 		if g.counting {
 			for _, u := range s.bal.ups {
 				name := u.label

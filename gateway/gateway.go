@@ -69,10 +69,16 @@ type Gateway struct {
 	shutdowned bool
 
 	// Request body spools, see buffering.go.
-	spools map[string]*spoolQuota // by transport place
+	spools     map[string]*spoolQuota // by transport place
+	spoolPlans map[string]*spoolPlan  // those of the configuration being built (buffering.go)
 	// upgraded counts each transport's live upgraded connections (websocket.go connSlots).
 	upgraded connSlots
 	spoolDir string // the default spool directory, made when first needed
+
+	// inherited are the sockets the service manager passed (activation.go); adopted those
+	// of them Start assigned to a transport, by place, until its listener takes them.
+	inherited []Inherited
+	adopted   map[string]net.Listener
 }
 
 // server is one listening transport: HTTP (web, websocket), RawSocket, or both (universal).
@@ -192,11 +198,17 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if g.shutdowned {
 		return errShuttingDown
 	}
+	adopted, err := matchInherited(g.node, g.inherited)
+	if err != nil {
+		return err
+	}
+	g.adopted = adopted
 	tables, err := g.build(ctx, g.node)
 	if err != nil {
 		g.stopUnused(nil)
 		return err
 	}
+	g.commitSpools()
 	for i := range g.node.Workers {
 		w := &g.node.Workers[i]
 		for j := range w.Transports {
@@ -244,8 +256,14 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 	ep := t.Endpoint
 	var ln net.Listener
 	var err error
-	switch ep.Type {
-	case "unix":
+	inherited, ok := g.adopted[t.Place]
+	switch {
+	case ok:
+		// systemd opened it (activation.go); a reload keeps it like any other listener.
+		ln = inherited
+		delete(g.adopted, t.Place)
+		g.log.Info("serving an inherited socket instead of binding", "transport", t.Place, "addr", ln.Addr().String())
+	case ep.Type == "unix":
 		if fi, serr := os.Lstat(ep.Path); serr == nil && fi.Mode()&os.ModeSocket != 0 {
 			_ = os.Remove(ep.Path) // a stale socket from an earlier run
 		}

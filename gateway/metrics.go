@@ -42,6 +42,8 @@ type gwMetrics struct {
 
 	messages     [wamp.EVENT_RECEIVED + 1]*metrics.Counter // received, by message type
 	otherMsg     *metrics.Counter
+	sent         [wamp.YIELD + 1]*metrics.Counter // sent, by message type
+	otherSent    *metrics.Counter
 	slowConsumer *metrics.Counter
 	authFailed   map[string]*metrics.Counter
 }
@@ -55,6 +57,14 @@ func newMetrics() *gwMetrics {
 		m.messages[t] = m.set.NewCounter(`portico_wamp_messages_received_total{type="` + t.String() + `"}`)
 	}
 	m.otherMsg = m.set.NewCounter(`portico_wamp_messages_received_total{type="other"}`)
+	// What a router sends; INTERRUPT and the router's own UNSUBSCRIBED and UNREGISTERED
+	// included, and the client messages it forwards (none).
+	for _, t := range []wamp.MessageType{wamp.WELCOME, wamp.ABORT, wamp.CHALLENGE, wamp.GOODBYE, wamp.ERROR,
+		wamp.PUBLISHED, wamp.SUBSCRIBED, wamp.UNSUBSCRIBED, wamp.EVENT, wamp.RESULT, wamp.REGISTERED,
+		wamp.UNREGISTERED, wamp.INVOCATION, wamp.INTERRUPT} {
+		m.sent[t] = m.set.NewCounter(`portico_wamp_messages_sent_total{type="` + t.String() + `"}`)
+	}
+	m.otherSent = m.set.NewCounter(`portico_wamp_messages_sent_total{type="other"}`)
 	m.slowConsumer = m.set.NewCounter(`portico_wamp_slow_consumer_disconnects_total`)
 	return m
 }
@@ -240,6 +250,7 @@ func (m *gwMetrics) routerHooks() *router.Metrics {
 		Joined:   func(realm wamp.URI) { m.realm(realm).Inc() },
 		Left:     func(realm wamp.URI) { m.realm(realm).Dec() },
 		Received: m.received,
+		Sent:     m.sentMsg,
 		SlowConsumer: func() {
 			m.slowConsumer.Inc()
 		},
@@ -264,6 +275,17 @@ func (m *gwMetrics) received(t wamp.MessageType) {
 		}
 	}
 	m.otherMsg.Inc()
+}
+
+// sentMsg counts a message written to a client: one atomic add, no allocation.
+func (m *gwMetrics) sentMsg(t wamp.MessageType) {
+	if t >= 0 && int(t) < len(m.sent) {
+		if c := m.sent[t]; c != nil {
+			c.Inc()
+			return
+		}
+	}
+	m.otherSent.Inc()
 }
 
 func (m *gwMetrics) realm(name wamp.URI) *metrics.Gauge {

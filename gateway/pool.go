@@ -26,6 +26,7 @@ type upstream struct {
 	network string // "unix" or "tcp"
 	addr    string
 	sa      rawSockaddrUnix // addr, encoded once for connect(2)
+	netpoll bool            // a unix socket joins Go's poller at once (fdconn.go)
 
 	// waitReady, when set, blocks until a launched uwsgi is accepting again (during a restart).
 	waitReady func(ctx context.Context) error
@@ -190,7 +191,15 @@ type upstreamConn interface {
 
 func (u *upstream) dial(timeout time.Duration) (upstreamConn, error) {
 	if u.network == "unix" {
-		// No resolver, no dual-stack racing and no address lookups on the hot path.
+		// No resolver, no dual-stack racing and no address lookups on the hot path; by
+		// default no poller either (fdconn.go).
+		if !u.netpoll {
+			c, err := dialUnixRaw(&u.sa, u.addr)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
 		c, err := dialUnixFast(&u.sa, u.addr)
 		if err != nil {
 			return nil, err

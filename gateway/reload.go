@@ -32,6 +32,10 @@ func (g *Gateway) Reload(node *config.Node) error {
 	if !reflect.DeepEqual(processWorkers(node), processWorkers(g.node)) {
 		return fmt.Errorf("reload: guest or container workers, or router components, changed; restart Portico to apply it")
 	}
+	if !reflect.DeepEqual(node.Cluster, g.node.Cluster) {
+		// The cluster node lives with the router it spreads (cluster.go).
+		return fmt.Errorf("reload: cluster changed; restart Portico to apply it")
+	}
 	byPlace := map[string]*config.Transport{}
 	for i := range node.Workers {
 		for j := range node.Workers[i].Transports {
@@ -99,6 +103,7 @@ func (g *Gateway) Reload(node *config.Node) error {
 		g.mu.Lock()
 		return err
 	}
+	g.commitSpools()
 	var old []*pathTable
 	for _, s := range g.servers {
 		old = append(old, s.table.Swap(tables[s.where]))

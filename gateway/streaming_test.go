@@ -318,3 +318,24 @@ func TestSSEGaps(t *testing.T) {
 // testClient bounds every request of these tests, so that a hang fails the test that hung
 // with its own message instead of the whole package at its timeout.
 var testClient = &http.Client{Timeout: 60 * time.Second}
+
+// TestAppChunkedOnce: an app that frames its body in chunks itself (Transfer-Encoding:
+// chunked through uwsgi) reaches the client chunked once: the client decodes exactly the
+// app's body, not the app's chunk framing as data. Small (read whole) and large (streamed)
+// bodies both.
+func TestAppChunkedOnce(t *testing.T) {
+	sock := startEdgeUWSGI(t)
+	base := startGateway(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
+	for _, n := range []int{1, 5000} {
+		resp := rawRequest(t, base, fmt.Sprintf("GET /chunked?n=%d HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", n))
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("n=%d: %v", n, err)
+		}
+		want := strings.Repeat("hello, chunked world\n", n)
+		if resp.StatusCode != 200 || string(body) != want {
+			t.Fatalf("n=%d: status %d, body %d bytes %.80q, want %d bytes", n, resp.StatusCode, len(body), body, len(want))
+		}
+	}
+}

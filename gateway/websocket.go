@@ -24,6 +24,7 @@ import (
 
 	"portico/config"
 	"portico/router"
+	"portico/router/cluster"
 	"portico/router/wamp"
 )
 
@@ -52,9 +53,10 @@ const routerCloseBound = 5 * time.Second
 // worker's transports, with the connections it serves (so that a shutdown can cut those the
 // router did not end in time).
 type routerRef struct {
-	r      *router.Router
-	realms []config.Realm
-	flow   routerFlow
+	r       *router.Router
+	cluster *cluster.Node // nil without a cluster section (cluster.go)
+	realms  []config.Realm
+	flow    routerFlow
 
 	mu    sync.Mutex
 	conns map[cutter]struct{}
@@ -82,15 +84,28 @@ func (g *Gateway) routerFor(w *config.Worker) (*routerRef, error) {
 	if len(w.Realms) == 0 {
 		log.Warn("no realms configured: a realm is created on a client's first HELLO, and its anonymous role may call, register, publish and subscribe anything (but not kill sessions or read their peers' addresses)")
 	}
+	cl := g.clusterFor(w)
+	opts := router.Options{Realms: w.Realms, Log: log,
+		OutQueueLimit: flow.limit, OutQueueBytes: flow.bytes, OutQueueTimeout: flow.timeout,
+		MaxRetainedEvents: flow.events, MaxRetainedBytes: flow.stored, AuthorizerTimeout: flow.authz,
+		Metrics: g.metrics.routerHooks()}
+	if cl != nil {
+		opts.Cluster = cl // a nil *cluster.Node in the interface would not be nil
+	}
+	r := router.New(opts)
+	if cl != nil {
+		if err := cl.Start(r); err != nil {
+			r.Close(0)
+			return nil, err
+		}
+	}
 	ref := &routerRef{
-		r: router.New(router.Options{Realms: w.Realms, Log: log,
-			OutQueueLimit: flow.limit, OutQueueBytes: flow.bytes, OutQueueTimeout: flow.timeout,
-			MaxRetainedEvents: flow.events, MaxRetainedBytes: flow.stored, AuthorizerTimeout: flow.authz,
-			Metrics: g.metrics.routerHooks()}),
-		realms: w.Realms,
-		flow:   flow,
-		conns:  map[cutter]struct{}{},
-		slots:  &g.upgraded,
+		r:       r,
+		cluster: cl,
+		realms:  w.Realms,
+		flow:    flow,
+		conns:   map[cutter]struct{}{},
+		slots:   &g.upgraded,
 	}
 	g.routers[w.Place] = ref
 	return ref, nil
@@ -140,6 +155,9 @@ func flowOf(w *config.Worker) routerFlow {
 // and a session whose writer is blocked on a client that stopped reading would end only at
 // write_timeout.
 func (r *routerRef) close() {
+	if r.cluster != nil {
+		r.cluster.Close()
+	}
 	timer := time.AfterFunc(routerCloseBound, r.cutAll)
 	r.r.Close(routerCloseBound)
 	timer.Stop()

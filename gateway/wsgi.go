@@ -166,6 +166,7 @@ func newWSGIService(svc *config.Service, to *config.Transport, node *config.Node
 		u := &upstream{
 			label: spec, network: network, addr: addr, max: limit,
 			maxFails: w.MaxFails, failTimeout: w.FailTimeout, waitReady: waitReady,
+			netpoll: upstreamNetpoll,
 		}
 		if network == "unix" {
 			var ok bool
@@ -442,8 +443,10 @@ func (s *wsgiService) proxy(ctx *fasthttp.RequestCtx, rq *request) error {
 	}
 	ub.remaining = ub.head.ContentLength
 	ub.resetEnds = bodyLen > 0
-	if bodyless && ub.head.Chunked {
-		// Framed by the launched app's wrapper: decoded here, sent on as fasthttp frames it.
+	if ub.head.Chunked {
+		// Framed in chunks by the launched app's wrapper (persist.go), or by the app itself:
+		// decoded here and sent on as fasthttp frames it, so that the client sees one
+		// framing, not the app's chunk lines as data.
 		ub.chunked = httputil.NewChunkedReader(ub.br)
 	}
 	if early || shouldBuffer(s.respBuffering, &ub.head) {

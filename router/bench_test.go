@@ -192,7 +192,7 @@ func benchRealm(subscribers int, c wamp.Codec) (*realm, []*session) {
 	for i := 0; i < subscribers; i++ {
 		s := &session{r: r, codec: c, log: r.log, id: wamp.ID(i + 1), realm: rl, authid: "a", authrole: "anonymous",
 			subs: map[wamp.ID]*subscription{}, lim: withDefaults(config.SessionLimits{})}
-		s.out.init(1<<20, 1<<30, 0)
+		s.out.init(1<<20, 1<<30, 0, nil)
 		ss = append(ss, s)
 	}
 	return rl, ss

@@ -207,6 +207,11 @@ type publishOpts struct {
 	// ppt holds the payload passthru keys (pptOptions), forwarded in every EVENT's Details;
 	// nil without a passthru payload.
 	ppt wamp.Dict
+
+	// A publication of another node (DeliverRemote): its publication ID, and its publisher
+	// when disclosed.
+	id   wamp.ID
+	from *publisher
 }
 
 // parsePublishOpts reads PUBLISH.Options; the error names the bad option.
@@ -317,7 +322,10 @@ func (b *broker) collect(sub *subscription) bool {
 // publication ID. pub is the publishing session (nil for the router's meta events).
 func (rl *realm) publishLocked(pub *session, topic wamp.URI, args wamp.List, kwargs wamp.Dict, payload []byte, o *publishOpts) wamp.ID {
 	b := &rl.broker
-	pubID := globalID()
+	pubID := o.id
+	if pubID == 0 {
+		pubID = globalID()
+	}
 	subs := b.match(topic)
 	ev := &b.ev
 	var stored wamp.Dict // the publication as event histories keep it, built once
@@ -333,13 +341,15 @@ func (rl *realm) publishLocked(pub *session, topic wamp.URI, args wamp.List, kwa
 		if o.ppt != nil {
 			details = o.ppt // shared by the events of this publication, never modified
 		}
-		if sub.match != matchExact || o.disclose && pub != nil {
+		if sub.match != matchExact || o.disclose && (pub != nil || o.from != nil) {
 			details = make(wamp.Dict, 4+len(o.ppt))
 			if sub.match != matchExact {
 				details["topic"] = string(topic)
 			}
 			if o.disclose && pub != nil {
 				discloseInto(details, "publisher", pub)
+			} else if p := o.from; o.disclose && p != nil {
+				details["publisher"], details["publisher_authid"], details["publisher_authrole"] = uint64(p.id), p.authid, p.authrole
 			}
 			addPPT(details, o.ppt)
 		}
@@ -354,7 +364,7 @@ func (rl *realm) publishLocked(pub *session, topic wamp.URI, args wamp.List, kwa
 				rl.logEncodeError(s, topic, err)
 				continue
 			}
-			if s.sendBytes(bs) && pub != nil {
+			if s.sendBytes(wamp.EVENT, bs) && pub != nil {
 				pub.noteCongested(s)
 			}
 		}
@@ -365,6 +375,8 @@ func (rl *realm) publishLocked(pub *session, topic wamp.URI, args wamp.List, kwa
 		r := &retainedEvent{publication: pubID, args: args, kwargs: kwargs, payload: payload, opts: *o}
 		if o.disclose && pub != nil {
 			r.publisher = &publisher{id: pub.id, authid: pub.authid, authrole: pub.authrole}
+		} else if o.disclose {
+			r.publisher = o.from
 		}
 		rl.retain(topic, r)
 	}
@@ -426,6 +438,13 @@ func (s *session) publish(m *wamp.Publish) {
 	rl.mu.Lock()
 	id := rl.publishLocked(s, m.Topic, m.Arguments, m.ArgumentsKw, m.Payload, &o)
 	rl.mu.Unlock()
+	if rl.cluster != nil {
+		var p *Publisher
+		if o.disclose {
+			p = &Publisher{ID: s.id, AuthID: s.authid, AuthRole: s.authrole}
+		}
+		rl.cluster.Published(rl.name, m, id, p)
+	}
 	if o.acknowledge {
 		s.send(&wamp.Published{Request: m.Request, Publication: id})
 	}

@@ -41,6 +41,9 @@ type registration struct {
 	limits map[*session]*calleeLimit
 	// queue holds the calls waiting for a callee slot (realm store call-queue), oldest first.
 	queue []*invocation
+	// remote: a procedure of other nodes, in the realm's remote table (cluster.go), whose one
+	// callee is the cluster link's session.
+	remote bool
 }
 
 // calleeLimit is the REGISTER option `concurrency` of one callee (Crossbar's
@@ -71,6 +74,9 @@ type invocation struct {
 	// internal, for a call the router makes (a dynamic authorizer; caller nil), receives the
 	// callee's answer (authorizer.go).
 	internal chan internalAnswer
+	// as is the caller to disclose when the caller is the cluster link calling for a session
+	// of another node (ClusterCaller); nil otherwise.
+	as *publisher
 }
 
 // dealer is a realm's RPC state, guarded by realm.mu.
@@ -200,6 +206,10 @@ func (s *session) register(m *wamp.Register) {
 		s.sendError(wamp.REGISTER, m.Request, errInvalidURI, "register for restricted procedure URI %q", m.Procedure)
 		return
 	}
+	if s.info.ClusterLink {
+		s.registerRemote(m, match)
+		return
+	}
 	if ok, _, err := s.authorize(actRegister, m.Procedure, m.Options); err != nil {
 		s.sendAuthzFailure(wamp.REGISTER, m.Request, actRegister, m.Procedure, err)
 		return
@@ -274,6 +284,7 @@ func (s *session) register(m *wamp.Register) {
 	}
 	s.regs[reg.id] = reg
 	rl.registrationChanged(reg)
+	rl.clusterChanged(reg)
 	s.send(&wamp.Registered{Request: m.Request, Registration: reg.id})
 	rl.metaEvent(reg.uri, "wamp.registration.on_create", wamp.List{uint64(s.id), reg.details()})
 	rl.metaEvent(reg.uri, "wamp.registration.on_register", wamp.List{uint64(s.id), uint64(reg.id)})
@@ -300,7 +311,7 @@ func (s *session) unregister(m *wamp.Unregister) {
 		return
 	}
 	s.send(&wamp.Unregistered{Request: m.Request})
-	rl.dealer.removeCallee(rl, reg, s)
+	rl.dealerOf(reg).removeCallee(rl, reg, s)
 }
 
 // removeCallee takes s off reg, with the meta events, and deletes reg when it is empty. Calls
@@ -317,6 +328,10 @@ func (d *dealer) removeCallee(rl *realm, reg *registration, s *session) {
 	if reg.next >= len(reg.callees) {
 		reg.next = 0
 	}
+	if reg.remote {
+		d.deleteRegistration(reg)
+		return
+	}
 	rl.registrationChanged(reg)
 	rl.metaEvent(reg.uri, "wamp.registration.on_unregister", wamp.List{uint64(s.id), uint64(reg.id)})
 	if len(reg.callees) > 0 {
@@ -329,6 +344,13 @@ func (d *dealer) removeCallee(rl *realm, reg *registration, s *session) {
 			inv.caller.sendError(wamp.CALL, inv.call, errCanceled, "the procedure's last callee went away while the call was queued")
 		}
 	}
+	d.deleteRegistration(reg)
+	rl.clusterChanged(reg)
+	rl.metaEvent(reg.uri, "wamp.registration.on_delete", wamp.List{uint64(s.id), uint64(reg.id)})
+}
+
+// deleteRegistration takes reg out of the dealer's tables.
+func (d *dealer) deleteRegistration(reg *registration) {
 	delete(d.byID, reg.id)
 	switch reg.match {
 	case matchExact:
@@ -340,7 +362,6 @@ func (d *dealer) removeCallee(rl *realm, reg *registration, s *session) {
 		delete(d.patterns, patternKey{reg.uri, reg.match})
 		d.trie.removeWildcard(string(reg.uri))
 	}
-	rl.metaEvent(reg.uri, "wamp.registration.on_delete", wamp.List{uint64(s.id), uint64(reg.id)})
 }
 
 func (s *session) call(m *wamp.Call) error {
@@ -403,12 +424,20 @@ func (s *session) call(m *wamp.Call) error {
 		return nil
 	}
 	reg := rl.dealer.lookup(m.Procedure)
+	if reg == nil && rl.remote != nil {
+		reg = rl.remote.lookup(m.Procedure)
+	}
 	if reg == nil {
 		s.sendError(wamp.CALL, m.Request, errNoSuchProcedure, "no callee registered for procedure %q", m.Procedure)
 		return nil
 	}
 	callee, limit := reg.pick()
 	inv := &invocation{call: m.Request, caller: s, progress: progress, reg: reg, streaming: streaming}
+	if s.info.ClusterLink {
+		if inv.as = identity(m.Options[ClusterCaller]); inv.as != nil {
+			disclose = true
+		}
+	}
 	if streaming && callee != nil && !callee.calleeProgressive {
 		s.sendError(wamp.CALL, m.Request, errFeatureNotSupported,
 			"the callee of procedure %q does not support progressive call invocations", m.Procedure)
@@ -533,7 +562,9 @@ func (inv *invocation) invoke(callee *session, limit *calleeLimit, m *wamp.Call,
 		if reg.match != matchExact {
 			details["procedure"] = string(m.Procedure)
 		}
-		if disclose {
+		if p := inv.as; disclose && p != nil {
+			details["caller"], details["caller_authid"], details["caller_authrole"] = uint64(p.id), p.authid, p.authrole
+		} else if disclose {
 			discloseInto(details, "caller", inv.caller)
 		}
 		if inv.progress {
@@ -556,7 +587,7 @@ func (inv *invocation) invoke(callee *session, limit *calleeLimit, m *wamp.Call,
 		if err != nil {
 			return err
 		}
-		callee.sendBytes(b)
+		callee.sendBytes(msg.Type(), b)
 	}
 	callee.nextInv = id
 	inv.id, inv.callee = id, callee
@@ -648,7 +679,7 @@ func (s *session) sendAcross(from *session, m wamp.Message) error {
 		if err != nil {
 			return err
 		}
-		congested = s.sendBytes(b)
+		congested = s.sendBytes(m.Type(), b)
 	}
 	if congested {
 		from.noteCongested(s)
@@ -818,6 +849,6 @@ func (d *dealer) sessionLeft(rl *realm, s *session) {
 		}
 	}
 	for _, reg := range s.regs {
-		d.removeCallee(rl, reg, s)
+		rl.dealerOf(reg).removeCallee(rl, reg, s)
 	}
 }

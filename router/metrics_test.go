@@ -1,6 +1,7 @@
 package router
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 
@@ -13,17 +14,20 @@ type countingMetrics struct {
 	mu       sync.Mutex
 	sessions map[wamp.URI]int
 	received map[wamp.MessageType]int
+	sent     map[wamp.MessageType]int
 	authFail map[string]int
 	slow     int
 }
 
 func (m *countingMetrics) hooks() *Metrics {
 	m.sessions, m.received, m.authFail = map[wamp.URI]int{}, map[wamp.MessageType]int{}, map[string]int{}
+	m.sent = map[wamp.MessageType]int{}
 	locked := func(f func()) { m.mu.Lock(); f(); m.mu.Unlock() }
 	return &Metrics{
 		Joined:       func(r wamp.URI) { locked(func() { m.sessions[r]++ }) },
 		Left:         func(r wamp.URI) { locked(func() { m.sessions[r]-- }) },
 		Received:     func(t wamp.MessageType) { locked(func() { m.received[t]++ }) },
+		Sent:         func(t wamp.MessageType) { locked(func() { m.sent[t]++ }) },
 		SlowConsumer: func() { locked(func() { m.slow++ }) },
 		AuthFailed:   func(method string) { locked(func() { m.authFail[method]++ }) },
 	}
@@ -35,8 +39,8 @@ func (m *countingMetrics) get(f func() int) int {
 	return f()
 }
 
-// TestMetricsHooks: sessions per realm, received messages by type and refused authentications
-// reach the hooks.
+// TestMetricsHooks: sessions per realm, received and sent messages by type and refused
+// authentications reach the hooks.
 func TestMetricsHooks(t *testing.T) {
 	c := wamp.JSON
 	var m countingMetrics
@@ -77,4 +81,17 @@ func TestMetricsHooks(t *testing.T) {
 	if n := m.get(func() int { return len(m.authFail) }); n != 2 {
 		t.Errorf("failures by method: %v", m.authFail)
 	}
+	// A message is counted once written, which may come after the client read it.
+	sent := map[wamp.MessageType]int{wamp.WELCOME: 2, wamp.REGISTERED: 1, wamp.PUBLISHED: 1,
+		wamp.GOODBYE: 1, wamp.CHALLENGE: 1, wamp.ABORT: 3}
+	testkit.CheckFor(t, guard, func() error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for typ, want := range sent {
+			if m.sent[typ] != want {
+				return fmt.Errorf("%v sent: %d, want %d (all: %v)", typ, m.sent[typ], want, m.sent)
+			}
+		}
+		return nil
+	})
 }

@@ -18,14 +18,21 @@ type outItem struct {
 	msg  wamp.Message
 	b    []byte
 	size int
+	typ  wamp.MessageType // b's message type (msg has its own), for Metrics.Sent
 }
+
+// maxSpareItems bounds the slices of items an idle queue keeps for its next writer.
+const maxSpareItems = 16
 
 // msgSizeHint is what a message the router makes itself (SUBSCRIBED, an ERROR, a meta API
 // result) counts against the byte bound: its encoding is not known before the writer makes it.
 const msgSizeHint = 64
 
 // outQueue is a session's bounded outbound queue, drained by the session's one writer
-// goroutine (nats-server's client writeLoop shape). Pushing never blocks. The bounds, after
+// goroutine (nats-server's client writeLoop shape). The writer runs only while there is
+// something to write: a push into an idle queue starts it, and it ends when it finds the
+// queue empty, so that an idle session holds no goroutine (and no stack) for writing; at most
+// one runs at a time (writing). Pushing never blocks. The bounds, after
 // nats-server's slow consumer rules (client.go: max_pending bytes, write_deadline):
 //
 //   - limit messages and maxBytes bytes, counting those queued and the one being written. A push
@@ -62,10 +69,19 @@ type outQueue struct {
 	closed     bool   // no more pushes; the writer drains what is queued and ends
 	overflow   bool   // closed because a bound was hit
 	reason     string // which bound, for the log line
-	wake       chan struct{}
+	// writing is set while a writer runs (or is about to): the push that finds the queue
+	// idle starts one with start. It stays set once the writer ended for good (closed,
+	// overflowed or a failed write).
+	writing bool
+	start   func()
+	// spare is the writer's second slice of items, kept while it does not run (when small),
+	// so that items and spare alternate as with a writer that never ends.
+	spare []outItem
 }
 
-func (q *outQueue) init(limit, maxBytes int, timeout time.Duration) {
+// init sets the bounds; start runs the writer in a goroutine of its own (nil: no writer, the
+// items stay queued, as in the benchmarks).
+func (q *outQueue) init(limit, maxBytes int, timeout time.Duration, start func()) {
 	if limit <= 0 {
 		limit = DefaultOutQueueLimit
 	}
@@ -74,7 +90,7 @@ func (q *outQueue) init(limit, maxBytes int, timeout time.Duration) {
 	}
 	q.limit, q.maxBytes, q.timeout = limit, maxBytes, timeout
 	q.hwmN, q.hwmBytes, q.lwmN, q.lwmBytes = limit/2, maxBytes/2, limit/4, maxBytes/4
-	q.wake = make(chan struct{}, 1)
+	q.start = start
 }
 
 // pushResult says what push did.
@@ -107,8 +123,9 @@ func (q *outQueue) push(it outItem) (res pushResult, congested bool) {
 			q.overflowLocked(q.stallReason())
 		}
 		if q.overflow {
+			kick := q.kickLocked()
 			q.mu.Unlock()
-			q.signal()
+			q.run(kick)
 			return pushOverflow, false
 		}
 		if !q.above {
@@ -120,8 +137,9 @@ func (q *outQueue) push(it outItem) (res pushResult, congested bool) {
 	q.items = append(q.items, it)
 	q.n++
 	q.bytes += it.size
+	kick := q.kickLocked()
 	q.mu.Unlock()
-	q.signal()
+	q.run(kick)
 	return pushed, congested
 }
 
@@ -186,12 +204,14 @@ func (q *outQueue) congestion() (<-chan struct{}, time.Time) {
 // It reports whether this call made it overflow.
 func (q *outQueue) checkStall() bool {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.closed || !q.above || q.timeout <= 0 || time.Since(q.aboveSince) < q.timeout {
+		q.mu.Unlock()
 		return false
 	}
 	q.overflowLocked(q.stallReason())
-	q.signal()
+	kick := q.kickLocked()
+	q.mu.Unlock()
+	q.run(kick)
 	return true
 }
 
@@ -200,25 +220,51 @@ func (q *outQueue) close() {
 	q.mu.Lock()
 	q.closed = true
 	q.wakeSendersLocked()
+	kick := q.kickLocked()
 	q.mu.Unlock()
-	q.signal()
+	q.run(kick)
 }
 
-func (q *outQueue) signal() {
-	select {
-	case q.wake <- struct{}{}:
-	default:
+// kickLocked reports whether the caller must start the writer: there is work (items, or the
+// queue closed) and none runs. It marks the writer running.
+func (q *outQueue) kickLocked() bool {
+	if q.writing || q.start == nil || len(q.items) == 0 && !q.closed {
+		return false
+	}
+	q.writing = true
+	return true
+}
+
+func (q *outQueue) run(kick bool) {
+	if kick {
+		q.start()
 	}
 }
 
 // take swaps the queued items into spare (which it reuses) and reports the queue's state. The
-// items still count against the bounds until the writer releases them.
-func (q *outQueue) take(spare []outItem) (items []outItem, closed, overflow bool) {
+// items still count against the bounds until the writer releases them. idle reports an empty
+// open queue: the writer must end (take marked it ended; the next push starts another).
+func (q *outQueue) take(spare []outItem) (items []outItem, closed, overflow, idle bool) {
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	if spare == nil {
+		spare, q.spare = q.spare, nil
+	}
+	if len(q.items) == 0 && !q.closed {
+		q.writing = false
+		// Kept for the next run when small; a larger one (after a burst) is left to the GC.
+		if cap(spare) <= maxSpareItems {
+			if cap(q.items) == 0 {
+				q.items = spare[:0]
+			} else {
+				q.spare = spare[:0]
+			}
+		}
+		return nil, false, false, true
+	}
 	items, q.items = q.items, spare[:0]
 	closed, overflow = q.closed, q.overflow
-	q.mu.Unlock()
-	return items, closed, overflow
+	return items, closed, overflow, false
 }
 
 func (q *outQueue) overflowed() bool {

@@ -52,6 +52,11 @@ type realm struct {
 	// callQueues are the store's call-queue entries (dealer.go). Both set at creation.
 	store      *eventStore
 	callQueues []config.StoreEntry
+	// cluster is the router's cluster link (Options.Cluster), nil on a single node; remote
+	// holds the procedures of other nodes' callees, registered by the link's session (nil
+	// until it registers one). A CALL looks there only when no local callee has the procedure.
+	cluster Cluster
+	remote  *dealer
 }
 
 func newRealm(name wamp.URI, roles map[string]*role, now func() time.Time) *realm {

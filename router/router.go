@@ -48,6 +48,9 @@ type Options struct {
 	// Metrics receives the router's counts (the gateway exports them to Prometheus); nil:
 	// none. The router imports no metrics library (deps_test.go).
 	Metrics *Metrics
+	// Cluster spreads the configured realms over other nodes (router/cluster); nil: this
+	// node alone.
+	Cluster Cluster
 }
 
 // Metrics are the hooks through which the router reports what it counts. Each field may be
@@ -58,6 +61,9 @@ type Metrics struct {
 	Joined, Left func(realm wamp.URI)
 	// Received is called for every message decoded from a client.
 	Received func(t wamp.MessageType)
+	// Sent is called for every message written to a client (after the write), on the
+	// session's writer goroutine.
+	Sent func(t wamp.MessageType)
 	// SlowConsumer is called when a session is disconnected because its outbound queue went
 	// over a bound.
 	SlowConsumer func()
@@ -100,6 +106,10 @@ type PeerInfo struct {
 	// the path has none: sessions that authenticate are remembered on it, and the `cookie`
 	// authmethod joins by it (cookie.go).
 	Cookie *CookieTrack
+	// ClusterLink marks the cluster link's own session on a realm (router/cluster): its
+	// REGISTERs name other nodes' procedures (the realm's remote table), and its CALLs may
+	// carry the remote caller to disclose (ClusterCaller).
+	ClusterLink bool
 }
 
 // The defaults of Options; config sets the same (config.WebSocketOptions, config.WorkerOptions).
@@ -195,6 +205,7 @@ func New(o Options) *Router {
 		}
 		rl := newRealm(wamp.URI(c.Name), roles, o.Now)
 		rl.authorizers = authorizers
+		rl.cluster = o.Cluster
 		rl.broker.bound(o.MaxRetainedEvents, o.MaxRetainedBytes, o.Log)
 		rl.initStore(c.Store)
 		r.realms[wamp.URI(c.Name)] = rl
@@ -227,6 +238,7 @@ func (r *Router) realm(name wamp.URI) (*realm, error) {
 	}
 	rl := newRealm(name, map[string]*role{"anonymous": allowAll()}, r.opts.Now)
 	rl.dynamic = true
+	rl.cluster = r.opts.Cluster
 	rl.broker.bound(r.opts.MaxRetainedEvents, r.opts.MaxRetainedBytes, r.log)
 	r.realms[name] = rl
 	r.enterLocked(rl)
@@ -295,7 +307,6 @@ func (r *Router) Serve(t Transport, info PeerInfo) error {
 	r.mu.Unlock()
 	defer r.wg.Done()
 
-	go s.writeLoop()
 	s.authTimer = time.AfterFunc(s.lim.AuthTimeout, s.authExpired)
 	err := s.readLoop()
 	s.authTimer.Stop()

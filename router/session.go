@@ -156,7 +156,7 @@ type session struct {
 func newSession(r *Router, t Transport, info PeerInfo) *session {
 	s := &session{r: r, t: t, codec: t.Codec(), info: info, log: r.log,
 		closing: make(chan struct{}), writerDone: make(chan struct{})}
-	s.out.init(r.opts.OutQueueLimit, r.opts.OutQueueBytes, r.opts.OutQueueTimeout)
+	s.out.init(r.opts.OutQueueLimit, r.opts.OutQueueBytes, r.opts.OutQueueTimeout, func() { go s.writeLoop() })
 	s.lim = withDefaults(info.Limits)
 	return s
 }
@@ -203,9 +203,11 @@ func (s *session) closeTransport() {
 // send queues m, a message the router makes, for the writer. See push for the bounds.
 func (s *session) send(m wamp.Message) { s.push(outItem{msg: m, size: msgSizeHint}) }
 
-// sendBytes queues an already encoded message. It reports that the queue is over its
-// high-water mark: the sender should wait (noteCongested).
-func (s *session) sendBytes(b []byte) bool { return s.push(outItem{b: b, size: len(b)}) }
+// sendBytes queues an already encoded message of type t. It reports that the queue is over
+// its high-water mark: the sender should wait (noteCongested).
+func (s *session) sendBytes(t wamp.MessageType, b []byte) bool {
+	return s.push(outItem{b: b, size: len(b), typ: t})
+}
 
 // noteCongested records, in the session whose message is being handled, that it took t's
 // queue over the high-water mark: the session waits for t to drain before reading on.
@@ -347,28 +349,58 @@ func (s *session) realmName() wamp.URI {
 	return s.realm.name
 }
 
-// writeLoop is the session's one writer: it writes queued messages in order and closes the
-// transport when the queue closes or a write fails. The transport bounds each write with its
-// own deadline, so the loop never waits on a client forever.
+// writeLoop is the session's one writer: it writes queued messages in order until the queue
+// is empty, then ends (the next push starts it again, see outQueue), and closes the transport
+// when the queue closes or a write fails. The transport bounds each write with its own
+// deadline, so the loop never waits on a client forever.
 func (s *session) writeLoop() {
-	defer close(s.writerDone)
-	defer s.closeTransport()
+	bp := encodeBufs.Get().(*[]byte)
+	done := s.write(bp)
+	if cap(*bp) <= maxPooledEncodeBuf {
+		encodeBufs.Put(bp)
+	}
+	if done {
+		s.closeTransport()
+		close(s.writerDone)
+	}
+}
+
+// encodeBufs are the writers' buffers for encoding messages, shared: a writer holds one only
+// while it runs. One that grew past maxPooledEncodeBuf (a large result) is left to the GC.
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+const maxPooledEncodeBuf = 64 << 10
+
+// write writes what is queued until the queue is empty (false) or the session's writing is
+// over (true): the queue closed, overflowed or a write failed.
+func (s *session) write(bp *[]byte) (done bool) {
 	var spare []outItem
-	var buf []byte
-	for range s.out.wake {
-		items, closed, overflow := s.out.take(spare)
+	buf := (*bp)[:0]
+	defer func() { *bp = buf[:0] }()
+	var sent func(wamp.MessageType)
+	if mt := s.r.opts.Metrics; mt != nil {
+		sent = mt.Sent
+	}
+	for {
+		items, closed, overflow, idle := s.out.take(spare)
+		if idle {
+			return false
+		}
 		if overflow {
 			// The queue was released when it overflowed; say why, then go.
 			buf, _ = s.codec.Encode(buf[:0], &wamp.Abort{
 				Details: wamp.Dict{"message": "the client did not read its messages fast enough"},
 				Reason:  errSlowConsumer,
 			})
-			_ = s.t.WriteMessage(buf)
-			return
+			if s.t.WriteMessage(buf) == nil && sent != nil {
+				sent(wamp.ABORT)
+			}
+			return true
 		}
 		for i := range items {
-			b := items[i].b
+			b, typ := items[i].b, items[i].typ
 			if b == nil {
+				typ = items[i].msg.Type()
 				var err error
 				buf, err = s.codec.Encode(buf[:0], items[i].msg)
 				if err != nil {
@@ -383,7 +415,10 @@ func (s *session) writeLoop() {
 			}
 			if err := s.t.WriteMessage(b); err != nil {
 				s.out.close()
-				return
+				return true
+			}
+			if sent != nil {
+				sent(typ)
 			}
 			if !s.out.release(items[i].size) {
 				break // overflowed meanwhile: the next take aborts
@@ -392,7 +427,7 @@ func (s *session) writeLoop() {
 		clear(items) // drop references to sent messages
 		spare = items
 		if closed {
-			return
+			return true
 		}
 	}
 }

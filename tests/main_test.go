@@ -129,6 +129,13 @@ func start(t *testing.T, dir string, args ...string) *node {
 	cmd := exec.Command(portico, append([]string{"start"}, args...)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PORTICO_DIR=")
+	return startCmd(t, cmd)
+}
+
+// startCmd is start with the command made by the caller (another environment, inherited
+// files); its output goes to the node's log.
+func startCmd(t *testing.T, cmd *exec.Cmd) *node {
+	t.Helper()
 	n := &node{cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
 	pr, pw := io.Pipe()
 	cmd.Stdout = n.logs

@@ -117,7 +117,8 @@ func rawRequest(t *testing.T, n *node, req string) string {
 
 // TestMetricsScrape: after a request to a launched uwsgi app and a WAMP session of a real
 // autobahn-python client, a scrape of the metrics path parses as the Prometheus text format
-// and its counters have moved; a uwsgi killed and restarted by its supervisor is counted.
+// and its counters have moved (WAMP messages received and sent by type among them); a uwsgi
+// killed and restarted by its supervisor is counted.
 func TestMetricsScrape(t *testing.T) {
 	t.Parallel()
 	n, _ := opsNode(t, "")
@@ -167,6 +168,21 @@ func TestMetricsScrape(t *testing.T) {
 			t.Errorf("%s%v = %v, want >= %v", c.name, c.labels, v, c.min)
 		}
 	}
+	// What the router sent the two sessions: each write is counted once it is done, which may
+	// come a moment after the client read it.
+	sent := map[string]float64{"WELCOME": 2, "REGISTERED": 1, "SUBSCRIBED": 1, "INVOCATION": 1, "RESULT": 1, "PUBLISHED": 1, "EVENT": 1}
+	testkit.CheckFor(t, 0, func() error {
+		fams := scrape(t, n)
+		for typ, min := range sent {
+			if v := value(fams, "portico_wamp_messages_sent_total", map[string]string{"type": typ}); math.IsNaN(v) || v < min {
+				return fmt.Errorf("portico_wamp_messages_sent_total{type=%q} = %v, want >= %v", typ, v, min)
+			}
+		}
+		if v := value(fams, "portico_wamp_messages_sent_total", map[string]string{"type": "other"}); v != 0 {
+			return fmt.Errorf("portico_wamp_messages_sent_total{type=\"other\"} = %v, want 0", v)
+		}
+		return nil
+	})
 	for _, m := range fams["portico_http_request_duration_seconds"].GetMetric() {
 		if h := m.GetHistogram(); h.GetSampleSum() > 60*float64(h.GetSampleCount()) {
 			t.Errorf("request durations: %v s over %d requests", h.GetSampleSum(), h.GetSampleCount())

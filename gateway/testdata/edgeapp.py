@@ -152,6 +152,18 @@ def application(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"slept\n"]
 
+    if path == "/chunked":
+        # The app frames its body in chunks itself and says so (Transfer-Encoding: chunked),
+        # as some frameworks do; uwsgi passes both on as they are. The decoded body is
+        # "hello, chunked world\n" (`n` pieces when given), and a trailer ends it.
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Transfer-Encoding", "chunked")])
+        pieces = [b"hello, ", b"chunked ", b"world\n"] * int(arg("n", "1"))
+        def gen():
+            for p in pieces:
+                yield b"%x\r\n%s\r\n" % (len(p), p)
+            yield b"0\r\nX-Trailer: t\r\n\r\n"
+        return gen()
+
     if path == "/pid":
         body = str(os.getppid()).encode()
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])

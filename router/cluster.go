@@ -1,0 +1,174 @@
+package router
+
+import (
+	"portico/router/wamp"
+)
+
+// Cluster is what the router tells the link that spreads its realms over other nodes
+// (router/cluster). Local traffic never reaches it but for these two calls, and a router
+// without one (Options.Cluster nil) pays one nil check per PUBLISH.
+type Cluster interface {
+	// Published is called after a local session's PUBLISH was delivered to this node's
+	// subscribers, outside realm.mu, on the publisher's reader goroutine. id is the
+	// publication ID; publisher is the disclosed identity, nil when not disclosed. It must
+	// not keep m or block for long.
+	Published(realm wamp.URI, m *wamp.Publish, id wamp.ID, publisher *Publisher)
+	// RegistrationsChanged is called under realm.mu when a registration of a local callee
+	// is created or deleted on realm. It must not block (nor call into the router).
+	RegistrationsChanged(realm wamp.URI)
+}
+
+// Publisher is a disclosed publisher's identity (spec, "Publisher Identification").
+type Publisher struct {
+	ID               wamp.ID
+	AuthID, AuthRole string
+}
+
+// Procedure is one registration's procedure pattern.
+type Procedure struct {
+	URI   wamp.URI
+	Match string // "exact", "prefix" or "wildcard"
+}
+
+// Options a cluster link puts on the PUBLISH and CALL messages it hands to the router (read
+// only from the cluster link's own session, PeerInfo.ClusterLink, or DeliverRemote).
+const (
+	// ClusterPublisher is [id, authid, authrole] of a remote publisher to disclose.
+	ClusterPublisher = "x_cluster_publisher"
+	// ClusterCaller is [id, authid, authrole] of a remote caller to disclose.
+	ClusterCaller = "x_cluster_caller"
+)
+
+// identity reads [id, authid, authrole].
+func identity(x any) *publisher {
+	l, ok := x.(wamp.List)
+	if !ok {
+		l2, ok2 := x.([]any)
+		if !ok2 {
+			return nil
+		}
+		l = l2
+	}
+	if len(l) != 3 {
+		return nil
+	}
+	id, ok := toInt(l[0])
+	if !ok || id <= 0 {
+		return nil
+	}
+	authid, _ := l[1].(string)
+	authrole, _ := l[2].(string)
+	return &publisher{id: wamp.ID(id), authid: authid, authrole: authrole}
+}
+
+// DeliverRemote delivers a publication of another node (m.Request is its publication ID) to
+// this node's subscribers of realm: matching, black- and whitelists by session, authid and
+// authrole, retention, all as for a local PUBLISH; exclude_me concerns a session of the other
+// node and so no local one. A realm this node does not have is skipped.
+func (r *Router) DeliverRemote(realm wamp.URI, m *wamp.Publish) {
+	r.mu.Lock()
+	rl := r.realms[realm]
+	r.mu.Unlock()
+	if rl == nil {
+		return
+	}
+	o, bad := parsePublishOpts(m.Options)
+	if bad != "" {
+		r.log.Warn("router: a publication from another node has a bad option, dropped", "realm", realm, "option", bad)
+		return
+	}
+	o.excludeMe = false
+	o.id = m.Request
+	if o.disclose {
+		o.from = identity(m.Options[ClusterPublisher])
+	}
+	rl.mu.Lock()
+	rl.publishLocked(nil, m.Topic, m.Arguments, m.ArgumentsKw, m.Payload, &o)
+	rl.mu.Unlock()
+}
+
+// LocalProcedures returns the procedures local callees registered on realm (the cluster
+// announces them to the other nodes).
+func (r *Router) LocalProcedures(realm wamp.URI) []Procedure {
+	r.mu.Lock()
+	rl := r.realms[realm]
+	r.mu.Unlock()
+	if rl == nil {
+		return nil
+	}
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	out := make([]Procedure, 0, len(rl.dealer.byID))
+	for _, reg := range rl.dealer.byID {
+		out = append(out, Procedure{URI: reg.uri, Match: reg.match})
+	}
+	return out
+}
+
+// ConfiguredRealms returns the names of the realms the configuration gives (none when realms
+// are made on HELLO).
+func (r *Router) ConfiguredRealms() []wamp.URI {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dynamic {
+		return nil
+	}
+	out := make([]wamp.URI, 0, len(r.realms))
+	for name := range r.realms {
+		out = append(out, name)
+	}
+	return out
+}
+
+// registerRemote records, for the cluster link s, a procedure that callees of other nodes
+// registered: in the realm's remote table, which a CALL looks at only when no local callee
+// has the procedure (local calls never leave the node).
+func (s *session) registerRemote(m *wamp.Register, match string) {
+	rl := s.realm
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if rl.remote == nil {
+		rl.remote = &dealer{}
+		rl.remote.init()
+	}
+	d := rl.remote
+	if d.exact[m.Procedure] != nil && match == matchExact || d.patterns[patternKey{m.Procedure, match}] != nil {
+		s.sendError(wamp.REGISTER, m.Request, errProcedureExists, "remote procedure %q is known already", m.Procedure)
+		return
+	}
+	reg := &registration{uri: m.Procedure, match: match, invoke: invokeSingle, created: rl.now(), callees: []*session{s}, remote: true}
+	for {
+		reg.id = globalID()
+		if d.byID[reg.id] == nil && rl.dealer.byID[reg.id] == nil {
+			break
+		}
+	}
+	d.byID[reg.id] = reg
+	switch match {
+	case matchExact:
+		d.exact[reg.uri] = reg
+	case matchPrefix:
+		d.patterns[patternKey{reg.uri, match}] = reg
+		d.trie.insertPrefix(string(reg.uri), reg)
+	case matchWildcard:
+		d.patterns[patternKey{reg.uri, match}] = reg
+		d.trie.insertWildcard(string(reg.uri), reg)
+	}
+	s.regs[reg.id] = reg
+	s.send(&wamp.Registered{Request: m.Request, Registration: reg.id})
+}
+
+// dealerOf returns the table reg is in.
+func (rl *realm) dealerOf(reg *registration) *dealer {
+	if reg.remote {
+		return rl.remote
+	}
+	return &rl.dealer
+}
+
+// clusterChanged tells the cluster that a local registration came or went.
+func (rl *realm) clusterChanged(reg *registration) {
+	if rl.cluster != nil && !reg.remote {
+		rl.cluster.RegistrationsChanged(rl.name)
+	}
+}

@@ -1,0 +1,525 @@
+// Package cluster spreads a router's configured realms over several Portico nodes through
+// NATS (nats.go; an embedded nats-server when configured). It is the router's only importer
+// of nats.go.
+//
+// Subjects, under base = <subject_prefix>.<cluster name>:
+//
+//	base.hb               heartbeats: node name, incarnation, its local registrations per realm
+//	base.<realm>.pub      publications, sent once per PUBLISH (not per subscriber) when another
+//	                      node is alive; each node's broker matches them against its own
+//	                      subscribers
+//	base.node.<node>      calls to a node's callees, their cancels, results and errors
+//
+// A message body is "<from node>\n<realm>\n" and one WAMP message in the msgpack serializer
+// (PUBLISH, CALL, CANCEL, RESULT, ERROR), so that values keep their types. Local traffic never
+// goes through NATS. See the README's Cluster section for what works across nodes.
+package cluster
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"portico/config"
+	"portico/router"
+	"portico/router/wamp"
+)
+
+// Node is this Portico node in its cluster. It implements router.Cluster.
+type Node struct {
+	cfg   config.Cluster
+	log   *slog.Logger
+	base  string
+	inc   uint64 // incarnation: tells a restarted node with the same name from its former self
+	codec wamp.Codec
+
+	r      *router.Router
+	srv    *server.Server // embedded NATS, nil without one
+	nc     *nats.Conn
+	links  map[wamp.URI]*link // per configured realm; read-only after Start
+	peers  atomic.Int32       // other nodes alive
+	change chan struct{}      // a local registration came or went
+	stop   chan struct{}
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	nodes map[string]*peer
+}
+
+// peer is another node as its heartbeats describe it.
+type peer struct {
+	inc   uint64
+	seq   uint64
+	last  time.Time
+	procs map[wamp.URI][]router.Procedure
+}
+
+// heartbeat is the body of a base.hb message.
+type heartbeat struct {
+	Node   string                          `json:"node"`
+	Inc    uint64                          `json:"inc"`
+	Seq    uint64                          `json:"seq"`
+	Realms map[wamp.URI][]router.Procedure `json:"realms,omitempty"`
+}
+
+// New returns the node for cfg (defaults applied); Start connects it.
+func New(cfg config.Cluster, log *slog.Logger) *Node {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	codec, _ := wamp.CodecByName("msgpack")
+	return &Node{cfg: cfg, log: log.With("cluster", cfg.Name, "node", cfg.Node),
+		base: cfg.SubjectPrefix + "." + cfg.Name, inc: binary.LittleEndian.Uint64(b[:]) | 1, codec: codec,
+		change: make(chan struct{}, 1), stop: make(chan struct{}), nodes: map[string]*peer{}}
+}
+
+// ClientURL is the embedded NATS server's client URL, "" without one.
+func (n *Node) ClientURL() string {
+	if n.srv == nil {
+		return ""
+	}
+	return n.srv.ClientURL()
+}
+
+// Peers returns how many other nodes are alive.
+func (n *Node) Peers() int { return int(n.peers.Load()) }
+
+// Start runs the embedded NATS server when configured, connects to NATS, opens one link
+// session on each configured realm of r, and starts the heartbeats.
+func (n *Node) Start(r *router.Router) error {
+	n.r = r
+	if e := n.cfg.NATS.Embedded; e != nil {
+		srv, err := startEmbedded(n.cfg.Name, n.cfg.Node, e)
+		if err != nil {
+			return err
+		}
+		n.srv = srv
+		if len(n.cfg.NATS.URLs) == 1 && n.cfg.NATS.URLs[0] == "nats://"+e.Listen {
+			n.cfg.NATS.URLs = []string{srv.ClientURL()} // the port chosen for ":0"
+		}
+		n.log.Info("cluster: embedded NATS server ready", "listen", srv.ClientURL(), "cluster_listen", e.ClusterListen, "routes", e.Routes)
+	}
+	opts, err := n.natsOptions()
+	if err != nil {
+		n.Close()
+		return err
+	}
+	nc, err := nats.Connect(strings.Join(n.cfg.NATS.URLs, ","), opts...)
+	if err != nil {
+		n.Close()
+		return fmt.Errorf("cluster: connecting to NATS at %s: %w", strings.Join(n.cfg.NATS.URLs, ","), err)
+	}
+	n.nc = nc
+	n.links = map[wamp.URI]*link{}
+	for _, realm := range r.ConfiguredRealms() {
+		n.links[realm] = n.openLink(realm)
+	}
+	subs := []struct {
+		subj string
+		fn   nats.MsgHandler
+	}{
+		{n.base + ".hb", n.onHeartbeat},
+		{n.base + ".*.pub", n.onPublication},
+		{n.base + ".node." + n.cfg.Node, n.onDirect},
+	}
+	for _, s := range subs {
+		if _, err := nc.Subscribe(s.subj, s.fn); err != nil {
+			n.Close()
+			return fmt.Errorf("cluster: subscribing to %s: %w", s.subj, err)
+		}
+	}
+	n.wg.Add(1)
+	go n.beat()
+	n.log.Info("cluster: joined", "nats", strings.Join(n.cfg.NATS.URLs, ","), "realms", len(n.links), "node_timeout", n.cfg.NodeTimeout)
+	return nil
+}
+
+// Close leaves the cluster: heartbeats stop (the others drop this node after node_timeout),
+// the link sessions end, the NATS connection and the embedded server close.
+func (n *Node) Close() {
+	select {
+	case <-n.stop:
+		return
+	default:
+		close(n.stop)
+	}
+	n.wg.Wait()
+	for _, l := range n.links {
+		l.close()
+	}
+	if n.nc != nil {
+		n.nc.Close()
+	}
+	if n.srv != nil {
+		n.srv.Shutdown()
+		n.srv.WaitForShutdown()
+	}
+}
+
+func (n *Node) natsOptions() ([]nats.Option, error) {
+	c := n.cfg.NATS
+	opts := []nats.Option{nats.Name("portico " + n.cfg.Name + "/" + n.cfg.Node), nats.NoEcho(),
+		nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			n.log.Warn("cluster: disconnected from NATS; local routing goes on", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			n.log.Info("cluster: reconnected to NATS", "url", nc.ConnectedUrl())
+			n.changed()
+		}),
+	}
+	switch {
+	case c.Token != "":
+		opts = append(opts, nats.Token(c.Token))
+	case c.User != "" || c.Password != "":
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	case c.Credentials != "":
+		opts = append(opts, nats.UserCredentials(c.Credentials))
+	case c.NKeySeed != "":
+		o, err := nats.NkeyOptionFromSeed(c.NKeySeed)
+		if err != nil {
+			return nil, fmt.Errorf("cluster.nats.nkey_seed: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	if t := c.TLS; t != nil {
+		if len(t.CACertificates) > 0 {
+			opts = append(opts, nats.RootCAs(t.CACertificates...))
+		}
+		if t.Certificate != "" {
+			opts = append(opts, nats.ClientCert(t.Certificate, t.Key))
+		}
+		if len(t.CACertificates) == 0 && t.Certificate == "" {
+			opts = append(opts, nats.Secure())
+		}
+	}
+	return opts, nil
+}
+
+// startEmbedded runs a NATS server in this process.
+func startEmbedded(name, node string, e *config.ClusterEmbedded) (*server.Server, error) {
+	host, port, err := hostPort(e.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.nats.embedded.listen: %w", err)
+	}
+	o := &server.Options{ServerName: "portico-" + name + "-" + node, Host: host, Port: port, NoSigs: true, NoLog: true, MaxPayload: 8 << 20}
+	if e.ClusterListen != "" {
+		ch, cp, err := hostPort(e.ClusterListen)
+		if err != nil {
+			return nil, fmt.Errorf("cluster.nats.embedded.cluster_listen: %w", err)
+		}
+		o.Cluster.Name, o.Cluster.Host, o.Cluster.Port = "portico-"+name, ch, cp
+	}
+	if len(e.Routes) > 0 {
+		o.Routes = server.RoutesFromStr(strings.Join(e.Routes, ","))
+	}
+	srv, err := server.NewServer(o)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: embedded NATS server: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("cluster: embedded NATS server on %s not ready within 10s", e.Listen)
+	}
+	return srv, nil
+}
+
+func hostPort(addr string) (string, int, error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port in %q", addr)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT // nats-server reads 0 as its default port (4222, 6222)
+	}
+	return h, port, nil
+}
+
+// --- router.Cluster
+
+// Published sends a local publication to the other nodes: once, on the realm's subject, and
+// only while another node is alive.
+func (n *Node) Published(realm wamp.URI, m *wamp.Publish, id wamp.ID, p *router.Publisher) {
+	if n.peers.Load() == 0 || n.nc == nil {
+		return
+	}
+	opts := make(wamp.Dict, len(m.Options)+2)
+	for k, v := range m.Options {
+		switch k {
+		case "acknowledge", "exclude_me", "disclose_me":
+		default:
+			opts[k] = v
+		}
+	}
+	if p != nil {
+		opts["disclose_me"] = true
+		opts[router.ClusterPublisher] = wamp.List{uint64(p.ID), p.AuthID, p.AuthRole}
+	}
+	n.send(n.base+"."+realmToken(realm)+".pub", realm, &wamp.Publish{Request: id, Options: opts,
+		Topic: m.Topic, Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload})
+}
+
+// RegistrationsChanged asks for a heartbeat now (it carries the registrations).
+func (n *Node) RegistrationsChanged(wamp.URI) { n.changed() }
+
+func (n *Node) changed() {
+	select {
+	case n.change <- struct{}{}:
+	default:
+	}
+}
+
+// realmToken is the realm as one subject token: itself when it is one, else a hash of it.
+func realmToken(realm wamp.URI) string {
+	if config.SubjectToken(string(realm)) {
+		return string(realm)
+	}
+	h := sha256.Sum256([]byte(realm))
+	return "_" + hex.EncodeToString(h[:8])
+}
+
+// send publishes one WAMP message to subj; a failure is logged (NATS down: the cluster part
+// is lost, local routing goes on).
+func (n *Node) send(subj string, realm wamp.URI, m wamp.Message) {
+	b := make([]byte, 0, 256)
+	b = append(b, n.cfg.Node...)
+	b = append(b, '\n')
+	b = append(b, realm...)
+	b = append(b, '\n')
+	b, err := n.codec.Encode(b, m)
+	if err == nil {
+		err = n.nc.Publish(subj, b)
+	}
+	if err != nil {
+		n.log.Warn("cluster: cannot send to NATS", "subject", subj, "type", m.Type(), "err", err)
+	}
+}
+
+// envelope splits a message body.
+func (n *Node) envelope(b []byte) (from string, realm wamp.URI, m wamp.Message, err error) {
+	i := slices.Index(b, '\n')
+	if i < 0 {
+		return "", "", nil, errors.New("no sender")
+	}
+	j := slices.Index(b[i+1:], '\n')
+	if j < 0 {
+		return "", "", nil, errors.New("no realm")
+	}
+	from, realm = string(b[:i]), wamp.URI(b[i+1:i+1+j])
+	m, err = n.codec.Decode(b[i+2+j:])
+	return from, realm, m, err
+}
+
+func (n *Node) onPublication(msg *nats.Msg) {
+	from, realm, m, err := n.envelope(msg.Data)
+	if err != nil {
+		n.log.Warn("cluster: bad publication", "subject", msg.Subject, "err", err)
+		return
+	}
+	p, ok := m.(*wamp.Publish)
+	if !ok || from == n.cfg.Node {
+		return
+	}
+	n.r.DeliverRemote(realm, p)
+}
+
+func (n *Node) onDirect(msg *nats.Msg) {
+	from, realm, m, err := n.envelope(msg.Data)
+	if err != nil {
+		n.log.Warn("cluster: bad message", "subject", msg.Subject, "err", err)
+		return
+	}
+	l := n.links[realm]
+	if l == nil {
+		if c, ok := m.(*wamp.Call); ok {
+			n.send(n.base+".node."+from, realm, &wamp.Error{RequestType: wamp.CALL, Request: c.Request, Details: wamp.Dict{},
+				Error: "wamp.error.no_such_realm", Arguments: wamp.List{"node " + n.cfg.Node + " has no realm " + string(realm)}})
+		}
+		return
+	}
+	switch m := m.(type) {
+	case *wamp.Call:
+		l.remoteCall(from, m)
+	case *wamp.Cancel:
+		l.remoteCancel(from, m)
+	case *wamp.Result:
+		l.remoteResult(from, m)
+	case *wamp.Error:
+		l.remoteError(from, m)
+	}
+}
+
+// --- heartbeats and the node table
+
+func (n *Node) beat() {
+	defer n.wg.Done()
+	period := n.cfg.NodeTimeout / 4
+	t := time.NewTicker(period)
+	defer t.Stop()
+	var seq uint64
+	for {
+		seq++
+		hb := heartbeat{Node: n.cfg.Node, Inc: n.inc, Seq: seq, Realms: map[wamp.URI][]router.Procedure{}}
+		for realm := range n.links {
+			if p := n.r.LocalProcedures(realm); len(p) > 0 {
+				slices.SortFunc(p, cmpProc)
+				hb.Realms[realm] = p
+			}
+		}
+		if b, err := json.Marshal(hb); err == nil {
+			if err := n.nc.Publish(n.base+".hb", b); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+				n.log.Warn("cluster: cannot send a heartbeat", "err", err)
+			}
+		}
+		n.sweep()
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		case <-n.change:
+		}
+	}
+}
+
+func cmpProc(a, b router.Procedure) int {
+	if c := strings.Compare(string(a.URI), string(b.URI)); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Match, b.Match)
+}
+
+func (n *Node) onHeartbeat(msg *nats.Msg) {
+	var hb heartbeat
+	if err := json.Unmarshal(msg.Data, &hb); err != nil || hb.Node == "" {
+		n.log.Warn("cluster: bad heartbeat", "err", err)
+		return
+	}
+	if hb.Node == n.cfg.Node {
+		if hb.Inc != n.inc {
+			n.log.Error("cluster: another node uses this node's name; give each node its own cluster.node", "name", hb.Node)
+		}
+		return
+	}
+	n.mu.Lock()
+	p := n.nodes[hb.Node]
+	restarted := p != nil && p.inc != hb.Inc
+	if p == nil || restarted {
+		if restarted {
+			n.log.Warn("cluster: node restarted", "peer", hb.Node)
+		} else {
+			n.log.Info("cluster: node joined", "peer", hb.Node)
+			n.peers.Add(1)
+		}
+		p = &peer{inc: hb.Inc}
+		n.nodes[hb.Node] = p
+	}
+	p.last = time.Now()
+	if hb.Seq < p.seq {
+		n.mu.Unlock()
+		return // out of order
+	}
+	p.seq = hb.Seq
+	same := !restarted && equalProcs(p.procs, hb.Realms)
+	p.procs = hb.Realms
+	n.mu.Unlock()
+	if restarted {
+		n.lost(hb.Node)
+	}
+	if !same {
+		n.resync()
+	}
+}
+
+func equalProcs(a, b map[wamp.URI][]router.Procedure) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// sweep drops the nodes whose heartbeats stopped for node_timeout.
+func (n *Node) sweep() {
+	now := time.Now()
+	var gone []string
+	n.mu.Lock()
+	for name, p := range n.nodes {
+		if now.Sub(p.last) > n.cfg.NodeTimeout {
+			delete(n.nodes, name)
+			n.peers.Add(-1)
+			gone = append(gone, name)
+		}
+	}
+	n.mu.Unlock()
+	for _, name := range gone {
+		n.log.Warn("cluster: node left (no heartbeat within node_timeout); its registrations are dropped and calls to it fail", "peer", name)
+		n.lost(name)
+	}
+	if len(gone) > 0 {
+		n.resync()
+	}
+}
+
+// lost ends what was in flight with node name.
+func (n *Node) lost(name string) {
+	for _, l := range n.links {
+		l.nodeLost(name)
+	}
+}
+
+// resync brings each link's remote registrations in line with the node table.
+func (n *Node) resync() {
+	for realm, l := range n.links {
+		l.sync(n.want(realm))
+	}
+}
+
+// want returns the procedures other live nodes have on realm.
+func (n *Node) want(realm wamp.URI) map[router.Procedure]bool {
+	want := map[router.Procedure]bool{}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range n.nodes {
+		for _, x := range p.procs[realm] {
+			want[x] = true
+		}
+	}
+	return want
+}
+
+// target returns the node a call to proc goes to: among the live nodes that registered it,
+// the first by name (a shared registration's policy applies among that node's callees).
+func (n *Node) target(realm wamp.URI, proc router.Procedure) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	best := ""
+	for name, p := range n.nodes {
+		if slices.Contains(p.procs[realm], proc) && (best == "" || name < best) {
+			best = name
+		}
+	}
+	return best
+}

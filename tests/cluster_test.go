@@ -1,0 +1,149 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"portico/internal/testkit"
+)
+
+// clusterConfig is a node of cluster c1 with realm1 (anonymous may do anything) on a websocket
+// path /ws; nats is its `cluster.nats` section.
+func clusterConfig(t *testing.T, name string, nats any) map[string]any {
+	return map[string]any{
+		"version": 2,
+		"cluster": map[string]any{"name": "c1", "node": name, "node_timeout": "1s", "nats": nats},
+		"workers": []any{map[string]any{
+			"type": "router",
+			"realms": []any{map[string]any{"name": "realm1", "roles": []any{map[string]any{"name": "anonymous",
+				"permissions": []any{map[string]any{"uri": "", "match": "prefix",
+					"allow":    map[string]any{"call": true, "register": true, "publish": true, "subscribe": true},
+					"disclose": map[string]any{"publisher": true, "caller": true}}}}}}},
+			"transports": []any{map[string]any{
+				"type":     "web",
+				"endpoint": map[string]any{"type": "tcp", "interface": "127.0.0.1", "port": freePort(t)},
+				"paths": map[string]any{
+					"/":  map[string]any{"type": "json", "value": map[string]any{}},
+					"ws": map[string]any{"type": "websocket"},
+				},
+			}},
+		}},
+	}
+}
+
+// clusterPy runs testdata/wamp/cluster_client.py to its end and returns its last JSON line.
+func clusterPy(t *testing.T, args ...string) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, append([]string{"testdata/wamp/cluster_client.py"}, args...)...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("cluster_client.py %v: %v\n%s\n%s", args, err, stdout.String(), stderr.String())
+	}
+	return lastJSON(t, stdout.String(), stderr.String())
+}
+
+// TestClusterThreeNodes: three `portico start` processes, one running the embedded NATS
+// server, with autobahn-python clients spread over them.
+func TestClusterThreeNodes(t *testing.T) {
+	natsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	a := startConfig(t, clusterConfig(t, "a", map[string]any{"embedded": map[string]any{"listen": natsAddr}}))
+	url := map[string]any{"url": "nats://" + natsAddr}
+	b := startConfig(t, clusterConfig(t, "b", url))
+	c := startConfig(t, clusterConfig(t, "c", url))
+	clusterScenario(t, a, b, c)
+}
+
+// TestClusterExternalNATS: the same with a separate nats-server process (the Debian package's
+// when installed, else built from the Go module Portico embeds).
+func TestClusterExternalNATS(t *testing.T) {
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		bin = filepath.Join(t.TempDir(), "nats-server")
+		build := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2")
+		build.Dir = ".."
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building nats-server: %v\n%s", err, out)
+		}
+	}
+	port := freePort(t)
+	srv := startProc(t, t.TempDir(), bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	testkit.WaitDial(t, "tcp", addr, srv.logs.String)
+	url := map[string]any{"url": "nats://" + addr}
+	a := startConfig(t, clusterConfig(t, "a", url))
+	b := startConfig(t, clusterConfig(t, "b", url))
+	c := startConfig(t, clusterConfig(t, "c", url))
+	clusterScenario(t, a, b, c)
+}
+
+func clusterScenario(t *testing.T, a, b, c *node) {
+	for _, peer := range []string{"peer=b", "peer=c"} {
+		testkit.WaitFor(t, 2*testkit.Patience, "node a hears of "+peer, func() bool {
+			return strings.Contains(a.logs.String(), "cluster: node joined") && strings.Contains(a.logs.String(), peer)
+		})
+	}
+	for _, n := range []*node{b, c} {
+		testkit.WaitFor(t, 2*testkit.Patience, "nodes b and c hear of a", func() bool { return strings.Contains(n.logs.String(), "peer=a") })
+	}
+
+	// Pub/sub: subscribers on B and C get what a session on A publishes, publisher disclosed.
+	subB := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "subscribe", wsURL(b))
+	subC := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "subscribe", wsURL(c))
+	subB.jsonLine(t, "ready")
+	subC.jsonLine(t, "ready")
+	pub := clusterPy(t, "publish", wsURL(a), "hello")
+	for _, s := range []*proc{subB, subC} {
+		var ev map[string]any
+		s.line(t, "event", func(l string) bool { return strings.Contains(l, `"event"`) && jsonInto(l, &ev) })
+		expect(t, ev, "hello", "event")
+		expect(t, ev, pub["session"], "publisher")
+	}
+
+	// RPC: a caller on A calls a procedure registered on C.
+	callee := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "callee", wsURL(c))
+	callee.jsonLine(t, "ready")
+	res := clusterPy(t, "call", wsURL(a))
+	expect(t, res, 5, "result")
+
+	// C killed (SIGKILL) while it serves a call from A: the caller gets wamp.error.canceled once
+	// A stops hearing C's heartbeats (node_timeout 1s), not never.
+	caller := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "hang", wsURL(a))
+	caller.jsonLine(t, "calling")
+	callee.jsonLine(t, "hanging")
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.done
+	var end map[string]any
+	caller.line(t, "the call's end", func(l string) bool {
+		return (strings.Contains(l, `"error"`) || strings.Contains(l, `"result"`)) && jsonInto(l, &end)
+	})
+	expect(t, end, "wamp.error.canceled", "error")
+
+	// A reload that changes the cluster section is refused (the node keeps running as it is).
+	cfg := filepath.Join(a.cmd.Dir, ".crossbar", "config.json")
+	old, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, bytes.Replace(old, []byte(`"node_timeout": "1s"`), []byte(`"node_timeout": "2s"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGHUP)
+	testkit.WaitFor(t, 2*testkit.Patience, "the refusal", func() bool {
+		return strings.Contains(a.logs.String(), "reload: cluster changed; restart Portico to apply it")
+	})
+}
+
+// jsonInto decodes line into *m and reports whether it was a JSON object.
+func jsonInto(line string, m *map[string]any) bool { return json.Unmarshal([]byte(line), m) == nil }

@@ -1,0 +1,95 @@
+"""WAMP client for Portico's cluster end-to-end test: autobahn-python (asyncio), JSON.
+
+Usage: cluster_client.py MODE URL [ARG]
+
+MODE
+  subscribe  subscribe to com.ex.topic, print {"ready": true}, then {"event": ARG0,
+             "publisher": ID} per event
+  callee     register com.ex.add (adds) and com.ex.hang (never answers; prints
+             {"hanging": true}), print {"ready": true, "session": ID}, then stay
+  publish    publish ARG on com.ex.topic with acknowledge (the role discloses publishers); print
+             {"published": true, "session": ID}
+  call       call com.ex.add(2, 3), retrying while the procedure is unknown (the nodes may not
+             have heard of each other yet; at most 60 s); print {"result": R}
+  hang       call com.ex.hang; print {"calling": true}, then {"error": URI} or {"result": R}
+"""
+
+import asyncio
+import json
+import sys
+from urllib.parse import urlparse
+
+from autobahn.asyncio.wamp import ApplicationSession
+from autobahn.asyncio.websocket import WampWebSocketClientFactory
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.serializer import JsonSerializer
+from autobahn.wamp.types import ComponentConfig, PublishOptions, SubscribeOptions
+
+
+def out(d):
+    print(json.dumps(d), flush=True)
+
+
+async def connect(url):
+    loop = asyncio.get_running_loop()
+    joined = loop.create_future()
+
+    class Session(ApplicationSession):
+        def onJoin(self, details):
+            if not joined.done():
+                joined.set_result(self)
+
+        def onLeave(self, details):
+            if not joined.done():
+                joined.set_exception(ConnectionError("left: %s" % details.reason))
+            self.disconnect()
+
+    factory = WampWebSocketClientFactory(lambda: Session(ComponentConfig("realm1")), url=url,
+                                         serializers=[JsonSerializer()])
+    u = urlparse(url)
+    await loop.create_connection(factory, u.hostname, u.port)
+    return await asyncio.wait_for(joined, 30)
+
+
+async def main(mode, url, arg):
+    s = await connect(url)
+    if mode == "subscribe":
+        def on(x, details=None):
+            out({"event": x, "publisher": details.publisher})
+        await s.subscribe(on, "com.ex.topic", SubscribeOptions(details=True))
+        out({"ready": True})
+        await asyncio.Future()
+    elif mode == "callee":
+        await s.register(lambda a, b: a + b, "com.ex.add")
+
+        async def hang():
+            out({"hanging": True})
+            await asyncio.Future()
+        await s.register(hang, "com.ex.hang")
+        out({"ready": True, "session": s._session_id})
+        await asyncio.Future()
+    elif mode == "publish":
+        await s.publish("com.ex.topic", arg, options=PublishOptions(acknowledge=True))
+        out({"published": True, "session": s._session_id})
+    elif mode == "call":
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 60
+        while True:
+            try:
+                out({"result": await s.call("com.ex.add", 2, 3)})
+                return
+            except ApplicationError as e:
+                if e.error != "wamp.error.no_such_procedure" or loop.time() > end:
+                    out({"error": e.error})
+                    return
+                await asyncio.sleep(0.1)  # poll: the nodes learn of each other's callees
+    elif mode == "hang":
+        out({"calling": True})
+        try:
+            out({"result": await s.call("com.ex.hang")})
+        except ApplicationError as e:
+            out({"error": e.error, "args": list(e.args)})
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None))
