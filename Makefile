@@ -39,15 +39,20 @@ test-js:
 	@if [ -f tests/js/package-lock.json ]; then cd tests/js && npm ci --no-audit --no-fund; fi
 
 # gotestsum (a tool dependency in go.mod) runs go test and ends with the list of skipped tests
-# and why, so that a reader sees what did not run.
+# and why, so that a reader sees what did not run. Most tests wait on processes (uwsgi, Python,
+# nginx, portico) rather than compute: TEST_PARALLEL of a package's parallel tests run at once
+# (go test's default is GOMAXPROCS, 2 on a 2-core machine). Tests that measure memory, count
+# this process's files or goroutines, set environment variables or load the machine stay
+# serial, and run before the parallel ones.
+TEST_PARALLEL ?= 4
 test-go: build
-	$(GO) tool gotestsum --format pkgname --format-hide-empty-pkg -- -race -count=1 -timeout 15m ./...
+	$(GO) tool gotestsum --format pkgname --format-hide-empty-pkg -- -race -count=1 -parallel $(TEST_PARALLEL) -timeout 15m ./...
 
 # The suite STRESS_RUNS times (default 5) while a busy loop runs on every core, as on a busy
 # CI machine; reports every test that failed, by name (contrib/stress.sh).
 STRESS_RUNS ?= 5
 test-stress: deps test-js build
-	contrib/stress.sh $(STRESS_RUNS)
+	STRESS_PARALLEL=$(TEST_PARALLEL) contrib/stress.sh $(STRESS_RUNS)
 
 # Allocation budgets are asserted without the race detector (it allocates on its own).
 test-allocs:

@@ -6,12 +6,14 @@
 #   STRESS_PKGS   packages to run (default ./...)
 #   STRESS_HOGS   busy loops (default: one per core)
 #   STRESS_OUT    directory for each run's log and JSON events (default: a new temp dir)
+#   STRESS_PARALLEL  parallel tests of a package at once (go test -parallel; default 4, as make test)
 set -u
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 pkgs=${STRESS_PKGS:-./...}
 hogs=${STRESS_HOGS:-$(nproc)}
 out=${STRESS_OUT:-$(mktemp -d -t portico-stress.XXXXXX)}
+parallel=${STRESS_PARALLEL:-4}
 mkdir -p "$out"
 
 pids=()
@@ -30,7 +32,7 @@ passed=0
 for r in $(seq "$runs"); do
 	t0=$(date +%s)
 	go tool gotestsum --format dots --hide-summary=all --jsonfile "$out/run$r.json" \
-		-- -race -count=1 -timeout 20m $pkgs >"$out/run$r.log" 2>&1
+		-- -race -count=1 -parallel "$parallel" -timeout 20m $pkgs >"$out/run$r.log" 2>&1
 	rc=$?
 	# A test (or a package, when it failed outside any test) that reported "fail".
 	grep '"Action":"fail"' "$out/run$r.json" |

@@ -34,6 +34,7 @@ func logCtx(t testing.TB, raw string) *fasthttp.RequestCtx {
 // headers gives one JSON object that decodes to its fields, and one combined line escaped as
 // nginx escapes it.
 func TestAccessLogLines(t *testing.T) {
+	t.Parallel()
 	ctx := logCtx(t, "GET /a%20b?q=\"x\" HTTP/1.1\r\nHost: Example.COM:8080\r\nUser-Agent: ua \"q\" \t \xff\r\nReferer: https://r.example/\r\n\r\n")
 	rq := &request{host: []byte("example.com"), requestID: []byte("id-1")}
 	client := netip.MustParseAddr("::ffff:192.0.2.7")
@@ -90,6 +91,7 @@ func FuzzAccessLogJSON(f *testing.F) {
 // TestLogSinkReopen: lines reach the file by the background writer, and after the file is
 // renamed and the sink reopened, the next ones go to a new file of the same name.
 func TestLogSinkReopen(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "access.log")
 	k, err := openSink(file, nil)
 	if err != nil {
@@ -116,6 +118,7 @@ func TestLogSinkReopen(t *testing.T) {
 
 // TestTimeCache: the cached formats give what time.Format gives, across seconds and zones.
 func TestTimeCache(t *testing.T) {
+	t.Parallel()
 	base := time.Date(2026, 11, 29, 21, 58, 2, 114_000_000, time.FixedZone("x", 3600))
 	for _, d := range []time.Duration{0, 5 * time.Millisecond, 886 * time.Millisecond, time.Second, 61*time.Second + 7*time.Millisecond, -time.Hour} {
 		at := base.Add(d)

@@ -118,6 +118,7 @@ func archiveGet(t *testing.T, method, url string, hdr ...string) archiveAnswer {
 // the archive or, with cache, from memory; with an ETag that If-None-Match answers 304, HEAD
 // without a body, 405 for other methods, and the mount redirected to its trailing slash.
 func TestArchiveService(t *testing.T) {
+	t.Parallel()
 	for _, cache := range []bool{false, true} {
 		t.Run(map[bool]string{false: "from archive", true: "cached"}[cache], func(t *testing.T) {
 			dir := t.TempDir()
@@ -182,6 +183,7 @@ func TestArchiveService(t *testing.T) {
 // TestArchiveDefaultFile: options.default_file is served for a path that names no member (a
 // single-page app's routes), found under object_prefix as the members are.
 func TestArchiveDefaultFile(t *testing.T) {
+	t.Parallel()
 	a := &config.Archive{File: writeZip(t, t.TempDir()), ObjectPrefix: "app-1.0", DefaultFile: "index.html"}
 	base := startGateway(t, testNode(t, map[string]*config.Service{"/": {Type: "archive", Archive: a}}))
 	for _, p := range []string{"/", "/route", "/deep/route/x"} {
@@ -197,6 +199,7 @@ func TestArchiveDefaultFile(t *testing.T) {
 // TestArchiveMissing: an archive that does not exist, without download, answers 404 (the
 // config warned); the rest of the node is served.
 func TestArchiveMissing(t *testing.T) {
+	t.Parallel()
 	a := &config.Archive{File: filepath.Join(t.TempDir(), "none.zip"), Origin: "http://127.0.0.1:1/none.zip"}
 	base := startGateway(t, testNode(t, map[string]*config.Service{
 		"/":    {Type: "archive", Archive: a},
@@ -213,6 +216,7 @@ func TestArchiveMissing(t *testing.T) {
 // TestArchiveRefused: an archive that exists but is not a ZIP file, or does not match its
 // hashes, keeps the node from starting, with the path and the cause, as Crossbar refuses.
 func TestArchiveRefused(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	notZip := filepath.Join(dir, "not.zip")
 	if err := os.WriteFile(notZip, []byte("<html>404</html>"), 0o644); err != nil {
@@ -253,6 +257,7 @@ func TestArchiveRefused(t *testing.T) {
 // origin while the node serves: 503 with a reason until it is there, then its members; it is
 // kept at `archive` for the next start, and nothing else is left beside it.
 func TestArchiveDownload(t *testing.T) {
+	t.Parallel()
 	zb := zipBytes(t)
 	release := make(chan struct{})
 	var asked sync.WaitGroup
@@ -306,6 +311,7 @@ func TestArchiveDownload(t *testing.T) {
 // no ZIP file, or one that matches none of the hashes, or cannot be reached) leaves the node
 // serving, the path answering 503 with a reason, the log saying why, and no file behind.
 func TestArchiveDownloadFails(t *testing.T) {
+	t.Parallel()
 	zb := zipBytes(t)
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -360,6 +366,7 @@ func TestArchiveDownloadFails(t *testing.T) {
 // TestArchiveCloseWithStreams: closing the service (a reload) while a member is streamed
 // keeps the archive open for that stream, and closes it after.
 func TestArchiveCloseWithStreams(t *testing.T) {
+	t.Parallel()
 	a := &config.Archive{File: writeZip(t, t.TempDir()), ObjectPrefix: "app-1.0"}
 	s, err := newArchiveService(&config.Service{Place: "p", Type: "archive", Archive: a}, time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

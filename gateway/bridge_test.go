@@ -19,6 +19,7 @@ import (
 // TestPyJSON: the bridge writes JSON as Python's json.dumps does (Crossbar's answers are
 // made by it), in both of the styles Crossbar uses.
 func TestPyJSON(t *testing.T) {
+	t.Parallel()
 	v := map[string]any{"b": []any{int64(1), 1.0, 1.5, 1e16, 1e-5, 0.0001, math.Copysign(0, -1), uint64(1 << 63), nil, true},
 		"a": "é\"\\\n\x01\x7f😀"}
 	for _, c := range []struct {
@@ -36,6 +37,7 @@ func TestPyJSON(t *testing.T) {
 }
 
 func TestBridgeTimestamp(t *testing.T) {
+	t.Parallel()
 	for s, want := range map[string]string{
 		"2011-10-14T16:59:51.123Z":     "2011-10-14T16:59:51.123Z",
 		"2011-1-4T6:9:1.5Z":            "2011-01-04T06:09:01.5Z",
@@ -60,6 +62,7 @@ func TestBridgeTimestamp(t *testing.T) {
 }
 
 func TestPyInt(t *testing.T) {
+	t.Parallel()
 	for s, want := range map[string]bool{"1": true, " -12 ": true, "+3": true, "1_000": true, "": false,
 		"1__0": false, "_1": false, "1_": false, "abc": false, "1.0": false, "0x10": false, "-": false} {
 		if pyInt([]byte(s)) != want {
@@ -71,6 +74,7 @@ func TestPyInt(t *testing.T) {
 // TestNonceMemory: a nonce is refused again within the window, accepted once the window has
 // passed, and a full memory refuses rather than forgets.
 func TestNonceMemory(t *testing.T) {
+	t.Parallel()
 	m := newNonceMemory(time.Minute, 3)
 	t0 := time.Unix(1_000_000, 0)
 	if m.add([]byte("1"), t0) != nonceNew || m.add([]byte("1"), t0.Add(59*time.Second)) != nonceSeen {

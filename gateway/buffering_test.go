@@ -194,6 +194,7 @@ func TestSpoolTotalBound(t *testing.T) {
 // TestSpoolPerClientBound: one client address holding max_spool_per_client gets 429 for more,
 // logged naming the key, while another address is still taken.
 func TestSpoolPerClientBound(t *testing.T) {
+	t.Parallel()
 	sock := startEdgeUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
 	o := &node.Workers[0].Transports[0].Options
@@ -234,6 +235,7 @@ func TestSpoolPerClientBound(t *testing.T) {
 // TestSpoolClientKey: the per-client bound counts by the TCP peer, by the nearest untrusted
 // X-Forwarded-For address behind trusted proxies, and an IPv6 client by its /64.
 func TestSpoolClientKey(t *testing.T) {
+	t.Parallel()
 	trusted, err := parseTrusted([]string{"10.0.0.0/8"})
 	if err != nil {
 		t.Fatal(err)
@@ -262,6 +264,7 @@ func TestSpoolClientKey(t *testing.T) {
 // TestSpoolDir: the default spool directory is a private (0700) directory on disk, removed at
 // stop; a spool_dir on a tmpfs (/dev/shm) draws a warning at start naming the key.
 func TestSpoolDir(t *testing.T) {
+	t.Parallel()
 	up := startEdgeUWSGI(t)
 	t.Run("default", func(t *testing.T) {
 		node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(up)})

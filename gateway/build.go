@@ -234,6 +234,7 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 			}
 		}
 		s.upgraded, s.maxUpgraded = g.upgraded.of(t.Place), int64(t.Options.MaxConnections)
+		s.upgrades = &g.upgrades
 		g.metrics.upgradedConnections(t.Place, s.upgraded)
 		if s.maxUpgraded <= 0 {
 			s.maxUpgraded = fasthttp.DefaultConcurrency // what max_connections 0 means for HTTP too
@@ -245,9 +246,9 @@ func (g *Gateway) newService(ctx context.Context, node *config.Node, w *config.W
 			return nil, err
 		}
 		g.metrics.upgradedConnections(t.Place, ref.slotsOf(t.Place))
-		return newWebSocketService(svc, t, ref, log)
+		return newWebSocketService(svc, t, ref, &g.upgrades, log)
 	case "websocket-testee":
-		return newEchoService(svc, t, g.echoFor(w), g.upgraded.of(t.Place), log), nil
+		return newEchoService(svc, t, g.echoFor(w), g.upgraded.of(t.Place), &g.upgrades, log), nil
 	case "longpoll":
 		ref, err := g.routerFor(w)
 		if err != nil {
@@ -325,13 +326,14 @@ func (g *Gateway) ensureLaunched(ctx context.Context, node *config.Node, w *conf
 		RuntimeDir: filepath.Join(g.runtimeDir, strconv.Itoa(g.launchSeq)),
 		ConfigKey:  svc.Place,
 		OnRestart:  g.metrics.restarts(svc.Place).Inc,
+		Timing:     g.launchTiming,
 	}
 	g.launchSeq++
 	sup, err := launch.New(spec, g.log)
 	if err != nil {
 		return nil, err
 	}
-	// uwsgi may take up to launch.StartTimeout to import the app and answer. g.mu is given
+	// uwsgi may take up to its StartTimeout (g.launchTiming) to import the app and answer. g.mu is given
 	// up meanwhile (g.building keeps other builds out), so that Shutdown and Addrs do not
 	// wait behind it; Shutdown ends g.life, which ends ctx, which abandons the launch.
 	g.mu.Unlock()
@@ -340,7 +342,7 @@ func (g *Gateway) ensureLaunched(ctx context.Context, node *config.Node, w *conf
 		err = errShuttingDown
 	}
 	if err != nil {
-		_ = sup.Stop(stopTimeout) // tears down what a failed Start left; at once when nothing runs
+		_ = sup.Stop(g.stopTimeout) // tears down what a failed Start left; at once when nothing runs
 		g.mu.Lock()
 		if g.shutdowned {
 			return nil, errShuttingDown
@@ -350,7 +352,7 @@ func (g *Gateway) ensureLaunched(ctx context.Context, node *config.Node, w *conf
 	g.mu.Lock()
 	if g.shutdowned { // Shutdown came while it started: it did not see this one
 		g.mu.Unlock()
-		_ = sup.Stop(stopTimeout)
+		_ = sup.Stop(g.stopTimeout)
 		g.mu.Lock()
 		return nil, errShuttingDown
 	}
@@ -358,7 +360,7 @@ func (g *Gateway) ensureLaunched(ctx context.Context, node *config.Node, w *conf
 	if ws.Persistent {
 		var ok bool
 		if l.persist, ok = newPersistPool(sup.PersistentSocket(), sup.Workers()); !ok {
-			_ = sup.Stop(stopTimeout)
+			_ = sup.Stop(g.stopTimeout)
 			return nil, fmt.Errorf("%s: persistent uwsgi socket path %q is too long", svc.Place, sup.PersistentSocket())
 		}
 	}
@@ -376,7 +378,7 @@ func (g *Gateway) stopUnused(keep map[string]bool) {
 		if l.persist != nil {
 			l.persist.close()
 		}
-		if err := l.sup.Stop(stopTimeout); err != nil {
+		if err := l.sup.Stop(g.stopTimeout); err != nil {
 			g.log.Warn("stopping uwsgi", "uwsgi", l.sup.Upstream(), "error", err)
 		}
 		delete(g.launched, key)

@@ -23,6 +23,7 @@ import (
 )
 
 func TestAcceptEncoding(t *testing.T) {
+	t.Parallel()
 	all := codings(1<<codingGzip | 1<<codingBrotli | 1<<codingZstd)
 	tests := []struct {
 		header  string
@@ -158,6 +159,7 @@ func varies(resp *http.Response) bool {
 // TestCompressionWSGI: a page held in memory, a sized stream and a chunked stream from uwsgi
 // are sent in the coding the client prefers, decode to the identity bytes, and carry Vary.
 func TestCompressionWSGI(t *testing.T) {
+	t.Parallel()
 	sock := startCompressApp(t)
 	base := startGateway(t, compressNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
 	for _, path := range []string{"/page?n=20000", "/page?n=300000", "/stream?n=300000"} {
@@ -190,6 +192,7 @@ func TestCompressionWSGI(t *testing.T) {
 
 // TestCompressionAcceptLines: Accept-Encoding sent on two lines is one list.
 func TestCompressionAcceptLines(t *testing.T) {
+	t.Parallel()
 	sock := startCompressApp(t)
 	base := startGateway(t, compressNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
 	resp := rawRequest(t, base, "GET /page HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip;q=0.5\r\nAccept-Encoding: br\r\nConnection: close\r\n\r\n")
@@ -201,6 +204,7 @@ func TestCompressionAcceptLines(t *testing.T) {
 
 // TestCompressionSkips: what must pass as it is, even to a client that accepts every coding.
 func TestCompressionSkips(t *testing.T) {
+	t.Parallel()
 	sock := startCompressApp(t)
 	base := startGateway(t, compressNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
 	const all = "gzip, br, zstd"
@@ -262,6 +266,7 @@ func TestCompressionSkips(t *testing.T) {
 // file), so the response completes only if each line is flushed through the compressor on its
 // own. An event stream is passed uncompressed, event by event.
 func TestCompressionStreamsLineByLine(t *testing.T) {
+	t.Parallel()
 	sock := startCompressApp(t)
 	base := startGateway(t, compressNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
 	for _, tc := range []struct{ typ, accept, enc, line string }{
@@ -311,6 +316,7 @@ func TestCompressionStreamsLineByLine(t *testing.T) {
 // original's Content-Type, Vary, an ETag of their own); a file without one is compressed on
 // the fly; a range request gets the original's bytes.
 func TestCompressionStatic(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	js := bytes.Repeat([]byte("function f(a, b) { return a + b; }\n"), 200)
 	write := func(name string, b []byte) {
@@ -398,6 +404,7 @@ func TestCompressionStatic(t *testing.T) {
 // TestCompressionJSONAndOff: a json service's answer is compressed; with compression off
 // nothing is, and no Vary is added.
 func TestCompressionJSONAndOff(t *testing.T) {
+	t.Parallel()
 	value := map[string]any{}
 	for i := range 100 {
 		value[fmt.Sprintf("key%03d", i)] = "some value that repeats"
@@ -477,6 +484,8 @@ func TestCompressBodyAllocs(t *testing.T) {
 // TestCompressedStreamBound: past maxCompressedStreams a stream goes uncompressed (with Vary),
 // and every compressed stream gives its place back when it ends.
 func TestCompressedStreamBound(t *testing.T) {
+	// Serial: maxCompressedStreams bounds the streams of the whole process, which this test
+	// fills and then finds empty.
 	sock := startCompressApp(t)
 	base := startGateway(t, compressNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
 	resp, b := getEncoded(t, "GET", base+"/stream?n=100000", "gzip")

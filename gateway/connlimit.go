@@ -48,7 +48,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 // connState counts a connection out when fasthttp is done with it; it chains the
 // upgrade hook.
 func (l *limitListener) connState(c net.Conn, st fasthttp.ConnState) {
-	upgradeConnState(c, st)
+	l.s.g.upgrades.connState(c, st)
 	if st == fasthttp.StateClosed || st == fasthttp.StateHijacked {
 		l.n.Add(-1)
 	}

@@ -16,6 +16,7 @@ import (
 // with the page, passes one without a page on, and a path without intercept_errors passes the
 // app's error on.
 func TestErrorPages(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	intercepting := wsgiUpstream(sock)
 	intercepting.WSGI.InterceptErrors = true
@@ -86,6 +87,7 @@ func TestErrorPages(t *testing.T) {
 // request: a changed file is served after a reload, and a file that grew past the bound fails
 // the reload, leaving the running pages in place.
 func TestErrorPagesReload(t *testing.T) {
+	t.Parallel()
 	node := testNode(t, map[string]*config.Service{"x": {Type: "json", JSON: &config.JSON{Value: 1}}})
 	page := filepath.Join(node.Dir, "404.html")
 	write := func(body string) {

@@ -120,6 +120,7 @@ func deafUpstream(t *testing.T) string {
 // or a cut connection once the response has begun, and the log line names the upstream and
 // the cause.
 func TestUpstreamFailures(t *testing.T) {
+	t.Parallel()
 	sock := startEdgeUWSGI(t)
 
 	// A unix socket file nobody listens on: connect is refused.
@@ -240,6 +241,7 @@ func (zeros) Read(p []byte) (int, error) {
 // the first sent nothing back and the request is idempotent and bodyless; once the upstream
 // has sent part of a response, or for a POST, the failure is the client's answer.
 func TestRetryRules(t *testing.T) {
+	t.Parallel()
 	sock := startEdgeUWSGI(t)
 	// Reads the request and hangs up without a byte of response.
 	silent := uwsgitest.Serve(t, func(_ io.Writer, r *uwsgitest.Request) {
@@ -325,6 +327,7 @@ func TestRetryRules(t *testing.T) {
 // TestLaunchedWorkerDeaths: a launched uwsgi whose worker segfaults or is killed by harakiri
 // answers the request in flight with 502 and serves the next ones.
 func TestLaunchedWorkerDeaths(t *testing.T) {
+	t.Parallel()
 	svc := launchedService(t)
 	svc.WSGI.Module = "edgeapp"
 	// One thread per worker: uwsgi keeps one harakiri timer per worker, which any other
@@ -363,6 +366,7 @@ func TestLaunchedWorkerDeaths(t *testing.T) {
 // has its answer passed on, as nginx does, although uwsgi closed before taking the body: the
 // body buffered whole first, or streaming (request_buffering off, under /stream).
 func TestEarlyAnswer(t *testing.T) {
+	t.Parallel()
 	sock := startEdgeUWSGI(t)
 	streaming := wsgiUpstream(sock)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock), "stream": streaming})
@@ -401,6 +405,7 @@ func earlyAnswer(t *testing.T, url string, size int, chunked bool) {
 // without a byte; the client gets 502 and the app ran once, not once per retry (nginx never
 // sends a request to the same upstream twice).
 func TestAppErrorRunsOnce(t *testing.T) {
+	t.Parallel()
 	sock := startEdgeUWSGI(t)
 	base := startGateway(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
 	runs := filepath.Join(t.TempDir(), "runs")

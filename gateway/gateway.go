@@ -22,6 +22,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"portico/config"
+	"portico/gateway/launch"
 )
 
 // Gateway serves one node configuration.
@@ -35,7 +36,7 @@ type Gateway struct {
 
 	// life ends when Shutdown begins: a uwsgi that Start or Reload is still waiting for is
 	// abandoned then, so that shutdown never waits behind a launch (up to
-	// launch.StartTimeout).
+	// launchTiming's StartTimeout).
 	life    context.Context
 	endLife context.CancelFunc
 	// building serialises Start and Reload. Lock order: building, then mu. A build gives mu
@@ -48,6 +49,14 @@ type Gateway struct {
 	// acme obtains and renews the certificates of tls.acme (acme.go); nil without. Set by
 	// Start before any transport serves.
 	acme *acmeSet
+	// stopTimeout is how long a stopped process may take to exit after its stop signal
+	// before its process group is killed (defaultStopTimeout).
+	stopTimeout time.Duration
+	// launchTiming bounds the launches and restarts of every process the gateway launches
+	// (zero fields: launch's defaults).
+	launchTiming launch.Timing
+	// upgrades holds the upgrades its transports answered until their hijack (websocket.go).
+	upgrades pendingUpgrades
 
 	mu         sync.Mutex
 	node       *config.Node
@@ -162,7 +171,8 @@ func New(node *config.Node, log *slog.Logger) (*Gateway, error) {
 	}
 	life, endLife := context.WithCancel(context.Background())
 	return &Gateway{log: log, node: node, runtimeDir: dir, life: life, endLife: endLife, metrics: newMetrics(),
-		launched: map[string]*launched{}, retiring: map[*launched]bool{}, routers: map[string]*routerRef{}}, nil
+		launched: map[string]*launched{}, retiring: map[*launched]bool{}, routers: map[string]*routerRef{},
+		stopTimeout: defaultStopTimeout}, nil
 }
 
 // runtimeDir is where launched uwsgi sockets live: private to this process (0700).
@@ -204,7 +214,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.commitSpools()
 	if g.acme, err = newACME(g.node, g.log); err != nil {
 		closeTables(tables)
-		g.closeAll(stopTimeout)
+		g.closeAll(g.stopTimeout)
 		return err
 	}
 	for i := range g.node.Workers {
@@ -217,7 +227,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 					delete(tables, s.where) // closed with their server
 				}
 				closeTables(tables)
-				g.closeAll(stopTimeout)
+				g.closeAll(g.stopTimeout)
 				return err
 			}
 			s.table.Store(tables[t.Place])
@@ -229,7 +239,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		go s.serve()
 	}
 	if err := g.startWorkers(ctx, g.node); err != nil {
-		g.closeAll(stopTimeout)
+		g.closeAll(g.stopTimeout)
 		return err
 	}
 	g.pprof = startPprof(g.log)
@@ -330,6 +340,7 @@ func (g *Gateway) listen(t *config.Transport) (*server, error) {
 	s.ln = ln
 	if t.Type != "rawsocket" {
 		s.srv = newServer(t, s.handle, g.log)
+		s.srv.ConnState = g.upgrades.connState
 		s.maxConns = int64(s.srv.Concurrency)
 		if s.maxConns <= 0 {
 			s.maxConns = fasthttp.DefaultConcurrency
@@ -468,7 +479,6 @@ func newServer(t *config.Transport, h fasthttp.RequestHandler, log *slog.Logger)
 		// (nginx send_timeout), see writeDeadline.
 		Concurrency: o.MaxConnections,
 		// Gives back the WebSocket slot of a connection closed before its upgrade completed.
-		ConnState: upgradeConnState,
 		// A WebSocket session outlives its hijack handler, so that fasthttp frees the
 		// request context and read buffer it keeps for the handler; the session closes its
 		// connection (wsService.serve).
@@ -740,7 +750,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	g.closeAll(stopBound(ctx))
+	g.closeAll(g.stopBound(ctx))
 	g.mu.Unlock()
 	g.bg.Wait() // retire: it sees g.life end and stops waiting for the drain
 	g.pprof.close()
@@ -748,9 +758,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 }
 
 // stopBound is how long a process stopped at shutdown may take to exit after its stop
-// signal: stopTimeout, or less when ctx ends sooner (then SIGKILL at once once it has).
-func stopBound(ctx context.Context) time.Duration {
-	d := stopTimeout
+// signal: g.stopTimeout, or less when ctx ends sooner (then SIGKILL at once once it has).
+func (g *Gateway) stopBound(ctx context.Context) time.Duration {
+	d := g.stopTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		d = min(d, max(0, time.Until(dl)))
 	}
@@ -815,6 +825,6 @@ func (g *Gateway) closeAll(timeout time.Duration) {
 	}
 }
 
-// stopTimeout is how long a stopped process may take to exit after its stop signal before
-// its process group is killed. A variable so that tests can lengthen it.
-var stopTimeout = 10 * time.Second
+// defaultStopTimeout is how long a stopped process may take to exit after its stop signal
+// before its process group is killed (Gateway.stopTimeout).
+const defaultStopTimeout = 10 * time.Second

@@ -135,9 +135,19 @@ func startGatewayG(t *testing.T, node *config.Node) (*Gateway, string) {
 // It is shut down when the test ends.
 func startGatewayLogTo(t *testing.T, node *config.Node, w io.Writer) (*Gateway, string) {
 	t.Helper()
+	return startGatewaySet(t, node, w, nil)
+}
+
+// startGatewaySet is startGatewayLogTo with set, when not nil, called on the gateway before
+// it starts (its timing fields).
+func startGatewaySet(t *testing.T, node *config.Node, w io.Writer, set func(*Gateway)) (*Gateway, string) {
+	t.Helper()
 	g, err := New(node, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if set != nil {
+		set(g)
 	}
 	if err := g.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -190,6 +200,7 @@ func getEnv(t *testing.T, resp *http.Response) map[string]string {
 }
 
 func TestWSGIEnviron(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock), "app": wsgiUpstream(sock)})
 	base := startGateway(t, node)
@@ -243,6 +254,7 @@ func TestWSGIEnviron(t *testing.T) {
 }
 
 func TestWSGITrustedProxy(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
 	node.Workers[0].Transports[0].Options.TrustedProxies = []string{"127.0.0.0/8"}
@@ -254,6 +266,7 @@ func TestWSGITrustedProxy(t *testing.T) {
 }
 
 func TestWSGIBodies(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
 	base := startGateway(t, node)
@@ -298,6 +311,7 @@ func TestWSGIBodies(t *testing.T) {
 }
 
 func TestWSGIStreamingResponse(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
 	base := startGateway(t, node)
@@ -330,6 +344,7 @@ func TestWSGIStreamingResponse(t *testing.T) {
 }
 
 func TestWSGIStatusAndHeaders(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
 	base := startGateway(t, node)
@@ -349,6 +364,7 @@ func TestWSGIStatusAndHeaders(t *testing.T) {
 }
 
 func TestWSGIFailures(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	missing := filepath.Join(t.TempDir(), "nobody.sock")
 	slow := wsgiUpstream(sock)
@@ -438,6 +454,7 @@ func TestWSGIFailures(t *testing.T) {
 }
 
 func TestStaticAndSimpleServices(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	must := func(err error) {
 		t.Helper()

@@ -16,6 +16,7 @@ import (
 // (remove, set over the app's value, add) and on Portico's own 404 and 502, and a path
 // without its own headers gets the transport's.
 func TestResponseHeaders(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	app := wsgiUpstream(sock)
 	app.Headers = &config.Headers{
@@ -84,6 +85,7 @@ func TestResponseHeaders(t *testing.T) {
 // TestServerHeaderDefault: without `headers`, Portico's responses say Server: Portico and an
 // app's own Server header is passed on.
 func TestServerHeaderDefault(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	base := startGateway(t, testNode(t, map[string]*config.Service{"app": wsgiUpstream(sock)}))
 	for path, want := range map[string]string{"/app/hdrs": "gunicorn", "/app/env": "Portico", "/nowhere": "Portico"} {

@@ -10,6 +10,7 @@ import (
 // host (nginx's $host), path and query over HTTPS: 301 for GET and HEAD, 308 for the other
 // methods, with the configured port when it is not 443, and the transport's headers.
 func TestRedirectHTTPS(t *testing.T) {
+	t.Parallel()
 	for _, port := range []int{443, 8443} {
 		node := testNode(t, map[string]*config.Service{"/": {Type: "json", JSON: &config.JSON{Value: "never"}}})
 		node.Workers[0].Transports[0].Options.RedirectHTTPS = port

@@ -21,6 +21,7 @@ import (
 // TestRequestFraming sends the requests nginx refuses for their framing and checks that they
 // are refused the same way and never reach the app.
 func TestRequestFraming(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	base := startGateway(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
 	tests := []struct {
@@ -53,6 +54,7 @@ func TestRequestFraming(t *testing.T) {
 // CGI name would turn into the same HTTP_X_FORWARDED_FOR) and Proxy (httpoxy, CVE-2016-5385)
 // never reach the app.
 func TestForwardedHeaders(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	plain := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
 	trusting := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
@@ -104,6 +106,7 @@ func TestForwardedHeaders(t *testing.T) {
 // symlink (to a file or a directory) points out; with follow_symlinks the symlinks are
 // served, and climbing out is still refused.
 func TestStaticConfinement(t *testing.T) {
+	t.Parallel()
 	outside := t.TempDir()
 	if err := os.WriteFile(filepath.Join(outside, "secret.txt"), []byte("secret"), 0o644); err != nil {
 		t.Fatal(err)
@@ -168,6 +171,7 @@ func TestStaticConfinement(t *testing.T) {
 // and checks the status and that the app never ran: /mark appends a line to a file for every
 // request the app sees.
 func TestRequestHead(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	base := startGateway(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
 	tests := []struct {
@@ -215,6 +219,7 @@ func TestRequestHead(t *testing.T) {
 // TestStaticFIFO: a FIFO in a static directory is not found, as nginx answers, and a request
 // for it never blocks: open(2) on a FIFO without a writer would hold an OS thread per request.
 func TestStaticFIFO(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	fifo := filepath.Join(root, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
@@ -305,6 +310,7 @@ func threads(t *testing.T) int {
 // is sent (Crossbar echoes any Origin with credentials, which lets any page read the answer
 // with the visitor's cookies); allowed_origins echoes only a listed Origin, with credentials.
 func TestJSONCORS(t *testing.T) {
+	t.Parallel()
 	node := testNode(t, map[string]*config.Service{
 		"/":      {Type: "json", JSON: &config.JSON{Value: "open", AllowCrossOrigin: true}},
 		"listed": {Type: "json", JSON: &config.JSON{Value: "listed", AllowedOrigins: []string{"https://app.example", "https://*.example.org:443"}}},

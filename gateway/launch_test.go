@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"portico/config"
-	"portico/gateway/launch"
 	"portico/internal/testkit"
 )
 
@@ -65,6 +64,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // uwsgi; when uwsgi is SIGKILLed, requests wait for the relaunch instead of failing, and
 // shutdown leaves no uwsgi behind.
 func TestLaunchedUWSGI(t *testing.T) {
+	t.Parallel()
 	node := testNode(t, map[string]*config.Service{"/": launchedService(t)})
 	g, base := startGatewayG(t, node)
 	if body := getOK(t, base+"/env"); !strings.Contains(body, `"SCRIPT_NAME": ""`) {
@@ -132,6 +132,7 @@ func startLoad(t *testing.T, workers int, url string) *testkit.Load {
 // TestReloadUnderLoad swaps the configuration while requests are running: the changed uwsgi
 // is started before the switch and the old one drains, so no request is lost.
 func TestReloadUnderLoad(t *testing.T) {
+	t.Parallel()
 	mk := func(value, processes int) *config.Node {
 		app := launchedService(t)
 		app.WSGI.Processes = processes
@@ -180,6 +181,7 @@ func TestReloadUnderLoad(t *testing.T) {
 // TestCrashUnderLoad kills the launched uwsgi while requests run: only requests in flight at
 // that instant may fail (at most the concurrency of the load), and serving resumes.
 func TestCrashUnderLoad(t *testing.T) {
+	t.Parallel()
 	node := testNode(t, map[string]*config.Service{"/": launchedService(t)})
 	g, base := startGatewayG(t, node)
 	getOK(t, base+"/env")
@@ -228,6 +230,7 @@ func TestLaunchedEnv(t *testing.T) {
 // TestReloadKeepsUnchangedUWSGI: a reload that does not touch a launched uwsgi's settings
 // swaps the path table (the new value is served) and leaves that uwsgi running as it was.
 func TestReloadKeepsUnchangedUWSGI(t *testing.T) {
+	t.Parallel()
 	mk := func(value int) *config.Node {
 		return testNode(t, map[string]*config.Service{
 			"/":    launchedService(t),
@@ -258,14 +261,12 @@ func TestReloadKeepsUnchangedUWSGI(t *testing.T) {
 // relaunched wait for it up to queue_timeout; one whose wait runs out gets 503 (not a 502
 // at once), and serving resumes when uwsgi is back.
 func TestQueueTimeoutWhileRelaunching(t *testing.T) {
-	// A long restart delay keeps uwsgi down for longer than the queue timeout. Set before
-	// the supervisor starts (its goroutine reads it), restored after it stopped.
-	old := launch.BackoffMin
-	launch.BackoffMin = 6 * time.Second
-	t.Cleanup(func() { launch.BackoffMin = old })
+	t.Parallel()
 	svc := launchedService(t)
 	svc.WSGI.QueueTimeout = 500 * time.Millisecond
-	g, base := startGatewayG(t, testNode(t, map[string]*config.Service{"/": svc}))
+	// A long restart delay keeps uwsgi down for longer than the queue timeout.
+	g, base := startGatewaySet(t, testNode(t, map[string]*config.Service{"/": svc}), testWriter{t},
+		func(g *Gateway) { g.launchTiming.BackoffMin = 6 * time.Second })
 	getOK(t, base+"/env")
 	sup := g.launchedSupervisors()[0]
 	pid := sup.PID()

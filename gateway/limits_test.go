@@ -18,6 +18,7 @@ import (
 // it is read, a client that stops sending its head or its body is cut off, and a head larger
 // than max_header_size is 431.
 func TestClientLimits(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	capped := wsgiUpstream(sock)
 	capped.WSGI.MaxBodySize = 1000
@@ -107,6 +108,7 @@ func TestClientLimits(t *testing.T) {
 // TestWriteTimeoutPerWrite: write_timeout bounds each write, not the whole response, so an
 // event stream longer than it still reaches the client whole.
 func TestWriteTimeoutPerWrite(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
 	node.Workers[0].Transports[0].Options.WriteTimeout = time.Second
@@ -126,6 +128,7 @@ func TestWriteTimeoutPerWrite(t *testing.T) {
 // header_read_timeout runs out (a bound on the whole head, not on each read), and a normal
 // client is served meanwhile.
 func TestSlowloris(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
 	node.Workers[0].Transports[0].Options.HeaderReadTimeout = 500 * time.Millisecond
@@ -187,6 +190,7 @@ func TestSlowloris(t *testing.T) {
 // TestIdleTimeout: a keep-alive connection with no next request is closed after idle_timeout
 // (nginx keepalive_timeout).
 func TestIdleTimeout(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
 	node.Workers[0].Transports[0].Options.IdleTimeout = 300 * time.Millisecond
@@ -216,6 +220,7 @@ func TestIdleTimeout(t *testing.T) {
 // TestMaxConnections: past max_connections a new connection is refused with 503 and closed,
 // with the transport's error page and headers, and the held ones are still served.
 func TestMaxConnections(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
 	o := &node.Workers[0].Transports[0].Options

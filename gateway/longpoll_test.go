@@ -12,6 +12,7 @@ import (
 )
 
 func TestSplitLongPollPath(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		in, id, op string
 		ok         bool
@@ -37,6 +38,7 @@ func TestSplitLongPollPath(t *testing.T) {
 }
 
 func TestParseOpen(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ body, proto, reason string }{
 		{`{"protocols": ["wamp.2.json"]}`, "wamp.2.json", ""},
 		{`{"protocols": ["wamp.2.xml", "wamp.2.cbor.batched", "wamp.2.json"]}`, "wamp.2.cbor.batched", ""},
@@ -111,6 +113,7 @@ func testLPTransport(batched bool, opts config.LongPoll) *lpTransport {
 // one takes all, framed; the queue limits close the transport (a message alone always fits);
 // after Close, what is queued is still there to take and writes fail.
 func TestLPTransportQueue(t *testing.T) {
+	t.Parallel()
 	tr := testLPTransport(false, config.LongPoll{QueueLimitMessages: 2, QueueLimitBytes: 10})
 	if err := tr.WriteMessage([]byte("[1,2,3,4,5,6,7,8,9]")); err != nil { // 19 bytes, alone: fits
 		t.Fatal(err)
@@ -159,6 +162,7 @@ func TestLPTransportQueue(t *testing.T) {
 // TestLPTransportExpiry: with no request for session_timeout (twice, at most), the
 // transport closes and is forgotten; a waiting receive keeps it alive.
 func TestLPTransportExpiry(t *testing.T) {
+	t.Parallel()
 	tr := testLPTransport(false, config.LongPoll{SessionTimeout: 20 * time.Millisecond})
 	forgotten := make(chan struct{})
 	tr.onClose = func() { close(forgotten) }
@@ -190,6 +194,7 @@ func TestLPTransportExpiry(t *testing.T) {
 
 // TestLPTransportTakeover: a new receive tells the one it replaces.
 func TestLPTransportTakeover(t *testing.T) {
+	t.Parallel()
 	tr := testLPTransport(false, config.LongPoll{})
 	defer tr.Close()
 	first := tr.startPoll()

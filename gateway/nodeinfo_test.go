@@ -14,6 +14,7 @@ import (
 // TestNodeinfo: Crossbar's `nodeinfo` page names the node, the process and the client's own
 // address, answers GET and HEAD only, and is never cached.
 func TestNodeinfo(t *testing.T) {
+	t.Parallel()
 	node := testNode(t, map[string]*config.Service{"info": {Type: "nodeinfo"}})
 	node.Controller.ID = "node-<1>"
 	base := startGateway(t, node)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestNormalizePath(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in, want string
 		bad      bool
@@ -88,6 +89,7 @@ func FuzzNormalizePath(f *testing.F) {
 }
 
 func TestPathLookup(t *testing.T) {
+	t.Parallel()
 	root := &pathNode{svc: named("/")}
 	root.children = map[string]*pathNode{
 		"ws":  {svc: named("ws")},

@@ -80,6 +80,7 @@ func countConns(t *testing.T, base string, n int) int {
 // bodies go to the plain socket and are not starved by workers parked on kept connections.
 // It runs with response buffering off and on (buffering reads the body through another path).
 func TestPersistentUWSGI(t *testing.T) {
+	t.Parallel()
 	for _, buffering := range []bool{false, true} {
 		t.Run(map[bool]string{false: "unbuffered", true: "buffered"}[buffering], func(t *testing.T) {
 			svc := persistService(t, true)
@@ -166,6 +167,7 @@ func testPersistent(t *testing.T, svc *config.Service) {
 // TestPersistentUWSGIOff: without uwsgi_persistent every request has its own connection (the
 // control for the count above).
 func TestPersistentUWSGIOff(t *testing.T) {
+	t.Parallel()
 	svc := persistService(t, false)
 	node := testNode(t, map[string]*config.Service{"/": svc})
 	_, base := startGatewayG(t, node)
@@ -178,6 +180,7 @@ func TestPersistentUWSGIOff(t *testing.T) {
 // a uwsgi reload (SIGHUP) are not passed requests again: the next GETs all succeed (a request
 // on a kept connection that turns out dead is sent once more on a new one).
 func TestPersistentUWSGIBroken(t *testing.T) {
+	t.Parallel()
 	node := testNode(t, map[string]*config.Service{"/": persistService(t, true)})
 	g, base := startGatewayG(t, node)
 	_, pid0 := connOf(t, base)

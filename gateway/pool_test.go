@@ -10,6 +10,7 @@ import (
 )
 
 func TestUpstreamQueueFIFO(t *testing.T) {
+	t.Parallel()
 	u := &upstream{label: "test", max: 1}
 	if err := u.acquire(far); err != nil {
 		t.Fatal(err)
@@ -47,6 +48,7 @@ func TestUpstreamQueueFIFO(t *testing.T) {
 }
 
 func TestUpstreamQueueTimeout(t *testing.T) {
+	t.Parallel()
 	u := &upstream{label: "test", max: 1}
 	if err := u.acquire(far); err != nil {
 		t.Fatal(err)
@@ -64,6 +66,7 @@ func TestUpstreamQueueTimeout(t *testing.T) {
 }
 
 func TestMaxFails(t *testing.T) {
+	t.Parallel()
 	a := &upstream{label: "a", max: 1, maxFails: 2, failTimeout: time.Minute}
 	b := &upstream{label: "b", max: 1, maxFails: 2, failTimeout: time.Minute}
 	bal := &balancer{ups: []*upstream{a, b}}
@@ -88,6 +91,7 @@ func TestMaxFails(t *testing.T) {
 }
 
 func TestLeastConn(t *testing.T) {
+	t.Parallel()
 	a := &upstream{label: "a", max: 10}
 	b := &upstream{label: "b", max: 10}
 	bal := &balancer{ups: []*upstream{a, b}, leastConn: true}

@@ -20,6 +20,7 @@ import (
 )
 
 func TestParseRanges(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		h       string
 		size    int64
@@ -55,6 +56,7 @@ func TestParseRanges(t *testing.T) {
 }
 
 func TestIfRangeHolds(t *testing.T) {
+	t.Parallel()
 	mod := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	etag := `"66322ec0-3e8"`
 	for ir, want := range map[string]bool{
@@ -76,6 +78,7 @@ func TestIfRangeHolds(t *testing.T) {
 // TestMultipartRangesLength: the Content-Length announced is what Read yields, and the parts
 // carry the file's bytes.
 func TestMultipartRangesLength(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "f")
 	content := strings.Repeat("0123456789", 10)
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
@@ -149,6 +152,7 @@ func (r *recordingReaderFrom) ReadFrom(src io.Reader) (int64, error) {
 // TestSendFileToHandsOverFile: a file body reaches a ReaderFrom as the shape sendfile takes,
 // in chunks of sendfileChunk, from the file's offset; the bytes are the file's.
 func TestSendFileToHandsOverFile(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "f")
 	content := make([]byte, 2*sendfileChunk+1000)
 	_, _ = rand.Read(content)
@@ -186,6 +190,7 @@ func TestSendFileToHandsOverFile(t *testing.T) {
 // TestStaticLargeFileBytes: files larger than a sendfile chunk arrive whole and in order
 // through the gateway, the whole file, one range from an offset and several ranges.
 func TestStaticLargeFileBytes(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	content := make([]byte, 3*sendfileChunk+12345)
 	_, _ = rand.Read(content)
@@ -236,6 +241,7 @@ func TestStaticLargeFileBytes(t *testing.T) {
 }
 
 func TestPreconditions(t *testing.T) {
+	t.Parallel()
 	mod := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	etag := `"66322ec0-3e8"`
 	for _, c := range []struct {

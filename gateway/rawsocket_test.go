@@ -93,6 +93,7 @@ func (r *rawClient) expect(prefix string) []byte {
 // transport's type is refused (a restart applies it); stopping Portico ends a session with
 // GOODBYE wamp.close.system_shutdown, then closes the connection.
 func TestRawSocketReloadAndShutdown(t *testing.T) {
+	t.Parallel()
 	g, _ := startGatewayG(t, rawNode(t, 128<<10, 5*time.Second))
 	addr := g.Addrs()[0].String()
 	a := rawJoin(t, addr, 8, `"subscriber":{}`) // 128 KiB: 2^(9+8)
@@ -189,6 +190,7 @@ func selfSigned(t *testing.T, dir string) *config.TLS {
 // TestUniversalTLS: a universal transport on a TLS endpoint tells RawSocket from HTTP by the
 // first octet inside TLS: HTTPS requests and WAMP over RawSocket over TLS on one port.
 func TestUniversalTLS(t *testing.T) {
+	t.Parallel()
 	n := rawNode(t, 1<<20, 5*time.Second)
 	tr := &n.Workers[0].Transports[0]
 	tr.Type = "universal"
@@ -342,6 +344,7 @@ func TestRawSocketSlowConsumer(t *testing.T) {
 // TestRawSocketRefusalLog: a flood of refused handshakes is not a flood of log lines: a line
 // stands for the refusals since the one before (refused=N).
 func TestRawSocketRefusalLog(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	s := &rawService{where: "workers[0].transports[0]", log: slog.New(slog.NewTextHandler(&buf, nil))}
 	const n = 1000

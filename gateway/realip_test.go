@@ -20,6 +20,7 @@ import (
 // TestRealIPClient: the client address behind trusted proxies follows nginx's realip module
 // with real_ip_recursive on (tests/parity_test.go compares with nginx itself).
 func TestRealIPClient(t *testing.T) {
+	t.Parallel()
 	trusted, err := parseTrusted([]string{"10.0.0.0/8", "2001:db8:ffff::/48"})
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +76,7 @@ func TestRealIPClient(t *testing.T) {
 }
 
 func TestForwardedHTTPS(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		lines []string
 		want  bool
@@ -174,6 +176,7 @@ func TestBuildVarsTrustedAllocs(t *testing.T) {
 // TestProxyProtocolTLS: on a TLS endpoint the PROXY header comes before the handshake, and
 // its source is the client's address for the request (the nodeinfo page shows it).
 func TestProxyProtocolTLS(t *testing.T) {
+	t.Parallel()
 	node := testNode(t, map[string]*config.Service{"info": {Type: "nodeinfo"}})
 	tr := &node.Workers[0].Transports[0]
 	tr.Endpoint.TLS = selfSigned(t, t.TempDir())
@@ -214,6 +217,7 @@ func TestProxyProtocolTLS(t *testing.T) {
 // TestAccessLogClient: behind trusted_proxies the access log names the forwarded client
 // beside the peer, as nginx logs $remote_addr after realip.
 func TestAccessLogClient(t *testing.T) {
+	t.Parallel()
 	node := testNode(t, map[string]*config.Service{"/": {Type: "json", JSON: &config.JSON{Value: 1}}})
 	tr := &node.Workers[0].Transports[0]
 	tr.Options.AccessLog = true

@@ -102,7 +102,7 @@ func (g *Gateway) Reload(node *config.Node) error {
 		}
 		g.mu.Unlock()
 		for _, sup := range stop {
-			_ = sup.Stop(stopTimeout)
+			_ = sup.Stop(g.stopTimeout)
 		}
 		g.mu.Lock()
 		return err
@@ -179,7 +179,7 @@ func (g *Gateway) retire(old []*pathTable, retired []*launched) {
 		if !mine {
 			continue // Shutdown stopped it already
 		}
-		if err := l.sup.Stop(stopTimeout); err != nil {
+		if err := l.sup.Stop(g.stopTimeout); err != nil {
 			g.log.Warn("stopping replaced uwsgi", "uwsgi", l.sup.Upstream(), "error", err)
 		}
 	}

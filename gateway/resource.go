@@ -40,6 +40,8 @@ type resourceService struct {
 	sock    string
 	client  *fasthttp.HostClient
 	maxBody int64
+	// stopTimeout: the gateway's, see Gateway.stopTimeout.
+	stopTimeout time.Duration
 }
 
 func (g *Gateway) newResourceService(ctx context.Context, node *config.Node, w *config.Worker, t *config.Transport, svc *config.Service, mount []string, log *slog.Logger) (*resourceService, error) {
@@ -77,6 +79,7 @@ func (g *Gateway) newResourceService(ctx context.Context, node *config.Node, w *
 		NotifyPath:  filepath.Join(g.runtimeDir, "resource"+seq+".notify"),
 		Restart:     launch.RestartAlways,
 		ExplainExit: launch.ExplainRunnerExit(svc.Place),
+		Timing:      g.launchTiming,
 	}, log)
 	if err != nil {
 		return nil, err
@@ -84,7 +87,7 @@ func (g *Gateway) newResourceService(ctx context.Context, node *config.Node, w *
 	if err := sup.Start(ctx); err != nil {
 		return nil, err
 	}
-	s := &resourceService{where: svc.Place, sup: sup, sock: sock, maxBody: t.Options.MaxBodySize}
+	s := &resourceService{where: svc.Place, sup: sup, sock: sock, maxBody: t.Options.MaxBodySize, stopTimeout: g.stopTimeout}
 	s.client = &fasthttp.HostClient{
 		Addr:                svc.Place,
 		Dial:                func(string) (net.Conn, error) { return net.DialTimeout("unix", sock, 10*time.Second) },
@@ -104,7 +107,7 @@ func (s *resourceService) place() string { return s.where }
 
 func (s *resourceService) close() {
 	s.client.CloseIdleConnections()
-	_ = s.sup.Stop(stopTimeout)
+	_ = s.sup.Stop(s.stopTimeout)
 }
 
 func (s *resourceService) serve(ctx *fasthttp.RequestCtx, _ *request) error {

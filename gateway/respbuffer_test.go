@@ -94,6 +94,13 @@ func TestSlowReadersDoNotStarveApp(t *testing.T) {
 			app := wsgiUpstream(sock)
 			node := testNode(t, map[string]*config.Service{"/": app})
 			app.WSGI.Buffering = tc.buffering
+			if tc.served {
+				// The requests queued behind the two workers wait while each response ahead
+				// of them is read into the spool, 16 MiB at a time: on a loaded machine that
+				// takes longer than the tests' queue_timeout (5 s). Where the GET is to be
+				// refused, queue_timeout is what refuses it and stays short.
+				app.WSGI.QueueTimeout = testkit.Patience
+			}
 			if tc.tune != nil {
 				tc.tune(app.WSGI, &node.Workers[0].Transports[0].Options)
 			}
@@ -185,6 +192,7 @@ func (yOnly) Write(p []byte) (int, error) {
 // on, the body is read before uwsgi is contacted, so no slot is held while it arrives:
 // TestSlowUploadersDoNotStarveApp.)
 func TestEarlyAnswerFreesSlot(t *testing.T) {
+	t.Parallel()
 	sock := startEdgeUWSGI(t)
 	app := wsgiUpstream(sock)
 	node := testNode(t, map[string]*config.Service{"/": app})
@@ -239,6 +247,7 @@ func TestEarlyAnswerFreesSlot(t *testing.T) {
 // socket buffers to the client, a few MiB), the client reads 12 MiB and stops: uwsgi must
 // have handed over about 12 MiB more; then the client reads the rest and gets every byte.
 func TestBufferedPastSpoolBound(t *testing.T) {
+	t.Parallel()
 	sock := startEdgeUWSGI(t, "--processes", "1", "--threads", "1", "--socket-timeout", "120")
 	app := wsgiUpstream(sock)
 	app.WSGI.Buffering = true

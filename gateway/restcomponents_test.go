@@ -14,6 +14,7 @@ import (
 // body, headers, params) as Python would bind them, and the answer becomes
 // {"code", "content", "headers"}.
 func TestRESTCalleeArguments(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "text/plain") // no charset: ISO-8859-1, as treq

@@ -51,6 +51,7 @@ func dialBase(t *testing.T, base string) net.Conn {
 // the app has read exactly that much; a proxy that collected the body first would never get
 // there.
 func TestSizedBodyStreams(t *testing.T) {
+	t.Parallel()
 	sock := startEdgeUWSGI(t)
 	streaming := wsgiUpstream(sock)
 	node := testNode(t, map[string]*config.Service{"/": streaming})
@@ -182,6 +183,7 @@ func TestChunkedSpoolRemoved(t *testing.T) {
 // directory is gone, as when a /tmp cleaner removed it), that is Portico's own failure: 500,
 // logged as a warning, not the 404 or 403 its file error would otherwise map to.
 func TestChunkedSpoolFails(t *testing.T) {
+	t.Parallel()
 	up := uwsgitest.Serve(t, func(w io.Writer, _ *uwsgitest.Request) {
 		_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	})
@@ -203,6 +205,7 @@ func TestChunkedSpoolFails(t *testing.T) {
 // (here the file size limit, as a full disk would) is 500, not the 400 of a client whose body
 // broke off. Go ignores SIGXFSZ, so the write past RLIMIT_FSIZE fails with EFBIG.
 func TestChunkedSpoolWriteFails(t *testing.T) {
+	t.Parallel()
 	up := uwsgitest.Serve(t, func(w io.Writer, _ *uwsgitest.Request) {
 		_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	})
@@ -236,6 +239,7 @@ func TestChunkedSpoolWriteFails(t *testing.T) {
 // stream, which is never buffered, nor for another type of stream, which response buffering
 // reads into its buffer and passes on as soon as it arrives.
 func TestSSEEventByEvent(t *testing.T) {
+	t.Parallel()
 	sock := startEdgeUWSGI(t)
 	base := startGateway(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
 	for _, ct := range []string{"text/event-stream", "application/x-ndjson"} {
@@ -278,6 +282,7 @@ func TestSSEEventByEvent(t *testing.T) {
 // events spread out as the app made them. The inter-arrival gaps are measured (not the total
 // time); a buffering proxy would deliver them together, with gaps near zero.
 func TestSSEGaps(t *testing.T) {
+	t.Parallel()
 	sock := startEdgeUWSGI(t)
 	base := startGateway(t, testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)}))
 	const n = 6

@@ -18,7 +18,6 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"portico/config"
-	"portico/gateway/launch"
 	"portico/internal/testkit"
 )
 
@@ -59,10 +58,7 @@ func readPID(t *testing.T, file string) int {
 // for an hour) holds up neither Shutdown nor Addrs. Shutdown abandons the reload, which is
 // refused, and leaves no uwsgi behind.
 func TestShutdownDuringReload(t *testing.T) {
-	old := launch.StartTimeout
-	launch.StartTimeout = time.Hour
-	t.Cleanup(func() { launch.StartTimeout = old })
-
+	t.Parallel()
 	marker := filepath.Join(t.TempDir(), "importing.pid")
 	dir := writeModule(t, "hangs", `
 import os, time
@@ -71,7 +67,8 @@ with open(os.environ["MARKER"] + ".tmp", "w") as f:
 os.rename(os.environ["MARKER"] + ".tmp", os.environ["MARKER"])
 time.sleep(3600)
 `)
-	g, base := startGatewayG(t, testNode(t, map[string]*config.Service{"/": launchedService(t)}))
+	g, base := startGatewaySet(t, testNode(t, map[string]*config.Service{"/": launchedService(t)}), testWriter{t},
+		func(g *Gateway) { g.launchTiming.StartTimeout = time.Hour })
 	getOK(t, base+"/env")
 
 	slow := launchedModule(t, dir, "hangs")
@@ -106,10 +103,7 @@ time.sleep(3600)
 // signal are both killed within Shutdown's deadline, not one after another at stopTimeout
 // each (here an hour).
 func TestShutdownStopsUWSGIAtOnce(t *testing.T) {
-	old := stopTimeout
-	stopTimeout = time.Hour
-	t.Cleanup(func() { stopTimeout = old })
-
+	t.Parallel()
 	dir := writeModule(t, "stubborn", `
 import os, signal
 def application(environ, start_response):
@@ -120,10 +114,10 @@ def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [str(os.getpid()).encode()]
 `)
-	g, base := startGatewayG(t, testNode(t, map[string]*config.Service{
+	g, base := startGatewaySet(t, testNode(t, map[string]*config.Service{
 		"a": launchedModule(t, dir, "stubborn"),
 		"b": launchedModule(t, dir, "stubborn"),
-	}))
+	}), testWriter{t}, func(g *Gateway) { g.stopTimeout = time.Hour })
 	var pids []int
 	for _, p := range []string{"/a/", "/b/"} {
 		pid, err := strconv.Atoi(getOK(t, base+p))
@@ -298,6 +292,7 @@ func (l *syncLog) String() string {
 // connection, each WAMP message in and out by type and size, and the end; the ticket a
 // client authenticates with is not in the log. A path without it logs none of that.
 func TestWebSocketDebug(t *testing.T) {
+	t.Parallel()
 	noisy := wsPath([]string{"json"}, wsOptions())
 	noisy.WebSocket.Debug = true
 	noisy.WebSocket.Auth = &config.Auth{Ticket: &config.TicketAuth{Principals: map[string]config.TicketPrincipal{
@@ -372,6 +367,7 @@ func TestWebSocketDebug(t *testing.T) {
 // TestRawSocketDebug: a rawsocket transport with `debug` logs its connections and their
 // messages at info level, as a websocket path does.
 func TestRawSocketDebug(t *testing.T) {
+	t.Parallel()
 	node := rawNode(t, 1<<20, 5*time.Second)
 	node.Workers[0].Transports[0].RawSocket.Debug = true
 	var logs syncLog

@@ -37,6 +37,7 @@ type echoService struct {
 	grp      *echoGroup
 	slots    *atomic.Int64
 	maxConns int64
+	upgrades *pendingUpgrades // the gateway's
 	up       websocket.Upgrader
 }
 
@@ -73,11 +74,11 @@ func (e *echoGroup) close() {
 }
 
 // newEchoService serves a testee's transport; slots counts the transport's live upgraded
-// connections (the gateway's connSlots).
-func newEchoService(svc *config.Service, t *config.Transport, grp *echoGroup, slots *atomic.Int64, log *slog.Logger) *echoService {
+// connections (the gateway's connSlots), upgrades holds them until their hijack.
+func newEchoService(svc *config.Service, t *config.Transport, grp *echoGroup, slots *atomic.Int64, upgrades *pendingUpgrades, log *slog.Logger) *echoService {
 	o := svc.WebSocket.Options
 	s := &echoService{where: svc.Place, log: log, opts: o, writeTO: t.Options.WriteTimeout, grp: grp,
-		slots: slots, maxConns: int64(t.Options.MaxConnections)}
+		slots: slots, maxConns: int64(t.Options.MaxConnections), upgrades: upgrades}
 	if s.maxConns <= 0 {
 		s.maxConns = fasthttp.DefaultConcurrency
 	}
@@ -102,7 +103,7 @@ func (s *echoService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	}
 	req := upgradeRequest(&ctx.Request.Header)
 	remote := ctx.RemoteAddr().String()
-	return hijackUpgrade(ctx, upgradeSlots{s.slots, s.maxConns, &s.grp.wg}, s.log, remote,
+	return hijackUpgrade(ctx, upgradeSlots{s.slots, s.maxConns, &s.grp.wg, s.upgrades}, s.log, remote,
 		func(hc net.Conn) (*websocket.Conn, error) { return upgradeHijacked(&s.up, hc, req, nil, false) },
 		func(c *websocket.Conn) { s.run(c, remote) })
 }

@@ -44,6 +44,7 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 // TestEchoUTF8: a text message is UTF-8 or refused, however its bytes are cut into reads
 // (frames), and an impossible sequence is refused at once, before the message ends.
 func TestEchoUTF8(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in string
 		ok bool
@@ -89,6 +90,7 @@ func FuzzEchoUTF8(f *testing.F) {
 
 // TestEchoShutdown: Shutdown says goodbye (1001) to a testee's live connections and ends them.
 func TestEchoShutdown(t *testing.T) {
+	t.Parallel()
 	node := testNode(t, map[string]*config.Service{"/": {Type: "websocket-testee", WebSocket: &config.WebSocket{
 		Options: config.WebSocketOptions{MaxMessageSize: 1 << 20, EnableWebStatus: true, CloseHandshakeTimeout: time.Second}}}})
 	g, base := startGatewayG(t, node)

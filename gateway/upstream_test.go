@@ -15,6 +15,7 @@ import (
 // values for bare CR/LF/NUL) but a broken or hostile upstream could: each is a 502, never
 // passed on. A test server stands in for uwsgi because uwsgi cannot be made to emit these.
 func TestMalformedUpstreamResponses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, resp string
 		status     int

@@ -32,6 +32,7 @@ func mustVars(t testing.TB, m map[string]string) []config.Var {
 // TestUWSGIVars: a wsgi path's vars reach the app with placeholders expanded; a var named like
 // a CGI variable Portico sends overrides it, and an HTTP_* var replaces the request header.
 func TestUWSGIVars(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t)
 	app := wsgiUpstream(sock)
 	app.WSGI.Vars = mustVars(t, map[string]string{
@@ -69,6 +70,7 @@ func TestUWSGIVars(t *testing.T) {
 // whose $request_uri takes the expanded vars past it is refused with 431, while the same request
 // passes on a path without them, and a short one passes on the path with them.
 func TestUWSGIVarsTooLarge(t *testing.T) {
+	t.Parallel()
 	sock := startUWSGI(t, "--buffer-size", "65535") // uwsgi's default takes 4 KiB of vars
 	app := wsgiUpstream(sock)
 	app.WSGI.Vars = mustVars(t, map[string]string{"BIG": strings.Repeat("x", 50000) + "$request_uri"})

@@ -41,6 +41,7 @@ func FuzzInotifyParse(f *testing.F) {
 // TestDirWatcher: a real inotify watcher reports a file written in a watched directory and
 // in a directory made after it started.
 func TestDirWatcher(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	w, err := newDirWatcher([]string{dir})
 	if err != nil {

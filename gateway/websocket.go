@@ -227,29 +227,36 @@ func (c *connSlots) of(place string) *atomic.Int64 {
 // pendingUpgrades holds, for each connection whose upgrade was answered with 101 but not yet
 // hijacked, the function that gives back its slot. fasthttp runs the hijack handler only after
 // it flushed the 101; when that write fails it closes the connection without running it
-// (fasthttp server.go serveConn), and only its ConnState hook, with StateClosed, tells.
-var pendingUpgrades struct {
+// (fasthttp server.go serveConn), and only its ConnState hook, with StateClosed, tells. Each
+// gateway has one (Gateway.upgrades), shared by its transports and the services they serve.
+type pendingUpgrades struct {
 	n atomic.Int64 // entries in m: the ConnState hook of every HTTP connection reads only this
 	m sync.Map     // net.Conn -> func()
 }
 
-// upgradeConnState is the transports' fasthttp ConnState hook: a connection closed before
-// its hijack gives back the WebSocket slot and the shutdown wait it was holding.
-func upgradeConnState(c net.Conn, st fasthttp.ConnState) {
-	if st != fasthttp.StateClosed || pendingUpgrades.n.Load() == 0 {
+// hold keeps release for c until its hijack handler claims it or c is closed first.
+func (u *pendingUpgrades) hold(c net.Conn, release func()) {
+	u.n.Add(1)
+	u.m.Store(c, release)
+}
+
+// connState is the transports' fasthttp ConnState hook: a connection closed before its
+// hijack gives back the WebSocket slot and the shutdown wait it was holding.
+func (u *pendingUpgrades) connState(c net.Conn, st fasthttp.ConnState) {
+	if st != fasthttp.StateClosed || u.n.Load() == 0 {
 		return
 	}
-	if release, ok := pendingUpgrades.m.LoadAndDelete(c); ok {
-		pendingUpgrades.n.Add(-1)
+	if release, ok := u.m.LoadAndDelete(c); ok {
+		u.n.Add(-1)
 		release.(func())()
 	}
 }
 
-// claimUpgrade takes c out of pendingUpgrades when its hijack handler starts; false when the
-// connection was closed (and its slot released) first.
-func claimUpgrade(c net.Conn) bool {
-	if _, ok := pendingUpgrades.m.LoadAndDelete(c); ok {
-		pendingUpgrades.n.Add(-1)
+// claim takes c out of the gate when its hijack handler starts; false when the connection
+// was closed (and its slot released) first.
+func (u *pendingUpgrades) claim(c net.Conn) bool {
+	if _, ok := u.m.LoadAndDelete(c); ok {
+		u.n.Add(-1)
 		return true
 	}
 	return false
@@ -276,6 +283,8 @@ type wsService struct {
 	// Concurrency (max_connections) stops counting a connection once it is hijacked.
 	slots    *atomic.Int64
 	maxConns int64
+	// upgrades holds an answered upgrade until its hijack (the gateway's pendingUpgrades).
+	upgrades *pendingUpgrades
 	up       websocket.Upgrader
 	// serveSession runs one session; the router's Serve (tests put an echo here to check the
 	// transport alone).
@@ -283,13 +292,13 @@ type wsService struct {
 	debug        bool // Crossbar's `debug`: log each connection and its messages (debugTransport)
 }
 
-func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRef, log *slog.Logger) (*wsService, error) {
+func newWebSocketService(svc *config.Service, t *config.Transport, ref *routerRef, upgrades *pendingUpgrades, log *slog.Logger) (*wsService, error) {
 	ws := svc.WebSocket
 	if ws == nil {
 		return nil, fmt.Errorf("%s: a websocket service without its configuration", svc.Place)
 	}
 	s := &wsService{where: svc.Place, log: log, ref: ref, opts: ws.Options, writeTO: t.Options.WriteTimeout, auth: ws.Auth,
-		slots: ref.slotsOf(t.Place), maxConns: int64(t.Options.MaxConnections), serveSession: ref.r.Serve,
+		slots: ref.slotsOf(t.Place), maxConns: int64(t.Options.MaxConnections), upgrades: upgrades, serveSession: ref.r.Serve,
 		debug: ws.Debug}
 	if s.maxConns <= 0 {
 		s.maxConns = fasthttp.DefaultConcurrency // what max_connections 0 means for HTTP too
@@ -378,7 +387,7 @@ func (s *wsService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
 	}
 	info.Secure, info.ChannelID = channelBinding(ctx.TLSConnectionState())
 	info.PeerCert = peerCert(ctx.TLSConnectionState())
-	return hijackUpgrade(ctx, upgradeSlots{s.slots, s.maxConns, &s.ref.wg}, s.log, info.RemoteAddr,
+	return hijackUpgrade(ctx, upgradeSlots{s.slots, s.maxConns, &s.ref.wg, s.upgrades}, s.log, info.RemoteAddr,
 		func(hc net.Conn) (*websocket.Conn, error) { return s.upgrade(hc, req, respHeader) },
 		func(c *websocket.Conn) { s.session(c, codec, batched, info) })
 }
@@ -478,9 +487,10 @@ func upgradeRequest(h *fasthttp.RequestHeader) *http.Request {
 // upgradeSlots bound the live upgraded connections of a transport (slots, max_connections)
 // and count them for a shutdown's wait (wg).
 type upgradeSlots struct {
-	n   *atomic.Int64
-	max int64
-	wg  *sync.WaitGroup
+	n       *atomic.Int64
+	max     int64
+	wg      *sync.WaitGroup
+	pending *pendingUpgrades // the gateway's, until the hijack
 }
 
 // hijackUpgrade takes a slot, has fasthttp hand over the connection after this handler,
@@ -503,8 +513,8 @@ func hijackUpgrade(ctx *fasthttp.RequestCtx, slots upgradeSlots, log *slog.Logge
 	conn := ctx.Conn()
 	ctx.HijackSetNoResponse(true) // the Upgrader writes the 101 on the hijacked connection
 	ctx.Hijack(func(hc net.Conn) {
-		if !claimUpgrade(conn) {
-			return // closed first: upgradeConnState released the slot
+		if !slots.pending.claim(conn) {
+			return // closed first: pendingUpgrades.connState released the slot
 		}
 		c, err := upgrade(hc)
 		if err != nil {
@@ -521,8 +531,7 @@ func hijackUpgrade(ctx *fasthttp.RequestCtx, slots upgradeSlots, log *slog.Logge
 			run(c)
 		}()
 	})
-	pendingUpgrades.n.Add(1)
-	pendingUpgrades.m.Store(conn, release)
+	slots.pending.hold(conn, release)
 	return nil
 }
 

@@ -75,7 +75,7 @@ func sessionServer(t testing.TB, serializers []string, o config.WebSocketOptions
 	svc.Place = "ws"
 	tr := config.TransportWithDefaults(&config.Transport{Options: config.WebOptions{WriteTimeout: 5 * time.Second},
 		Paths: map[string]*config.Service{"ws": svc}})
-	s, err := newWebSocketService(svc, tr, ref, log)
+	s, err := newWebSocketService(svc, tr, ref, &pendingUpgrades{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +121,7 @@ func body(resp *http.Response) string {
 // serves (client order, not the server's); no offer is wamp.2.json without naming it, as with
 // Crossbar; an offer of only unknown subprotocols is refused with 400 and the list served.
 func TestWebSocketNegotiation(t *testing.T) {
+	t.Parallel()
 	all := wsGateway(t, wsPath(nil, wsOptions()))
 	cborOnly := func() string { return wsGateway(t, wsPath([]string{"cbor"}, wsOptions())) }()
 	for _, tc := range []struct {
@@ -167,6 +168,7 @@ func TestWebSocketNegotiation(t *testing.T) {
 // TestWebSocketOrigin: allowed_origins patterns are matched against scheme://host:port as in
 // autobahn; the null origin needs allow_null_origin; a refusal is 403.
 func TestWebSocketOrigin(t *testing.T) {
+	t.Parallel()
 	o := wsOptions()
 	o.AllowedOrigins = []string{"https://*.example.com:*", "http://localhost:8080"}
 	strict := wsGateway(t, wsPath(nil, o))
@@ -210,6 +212,7 @@ func TestWebSocketOrigin(t *testing.T) {
 // TestWebSocketStatusPage: a plain GET answers the status page (or 426 when it is off);
 // other methods are 405.
 func TestWebSocketStatusPage(t *testing.T) {
+	t.Parallel()
 	on := wsGateway(t, wsPath([]string{"json", "cbor"}, wsOptions()))
 	offSvc := wsPath(nil, wsOptions())
 	offNode := testNode(t, map[string]*config.Service{"ws": offSvc})
@@ -258,6 +261,7 @@ func TestWebSocketStatusPage(t *testing.T) {
 // TestWebSocketFrames: json travels in text frames, msgpack and cbor in binary ones; batched
 // frames are split into messages, and each message goes back in a batch of its own.
 func TestWebSocketFrames(t *testing.T) {
+	t.Parallel()
 	url := echoServer(t, nil, wsOptions())
 	for _, tc := range []struct {
 		proto    string
@@ -299,6 +303,7 @@ func TestWebSocketFrames(t *testing.T) {
 // upgrade request, before the 101 (RFC 6455 section 4.1 says it must wait, some do not),
 // still has them read: the upgrade takes them out of fasthttp's request buffer first.
 func TestWebSocketEarlyFrames(t *testing.T) {
+	t.Parallel()
 	url := echoServer(t, nil, wsOptions())
 	addr := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/ws")
 	c, err := net.Dial("tcp", addr)
@@ -341,6 +346,7 @@ func (u *unevenReader) Read(p []byte) (int, error) { return u.r.Read(p[:min(len(
 // TestReadMessage: a message is read whole up to the limit, and one byte more is the read
 // limit error, around every size where the buffer changes shape (512 bytes, 1 MiB chunks).
 func TestReadMessage(t *testing.T) {
+	t.Parallel()
 	for _, size := range []int{0, 1, 511, 512, 513, 1 << 20, 1<<20 + 1, 3<<20 + 5} {
 		msg := make([]byte, size)
 		for i := range msg {
@@ -368,6 +374,7 @@ func TestReadMessage(t *testing.T) {
 // TestWebSocketMaxMessageSize: a message over max_message_size closes the connection with
 // 1009 (RFC 6455 section 7.4.1); one at the limit passes.
 func TestWebSocketMaxMessageSize(t *testing.T) {
+	t.Parallel()
 	o := wsOptions()
 	o.MaxMessageSize = 1024
 	c, _, err := dial(t, echoServer(t, nil, o), []string{"wamp.2.json"}, nil)
@@ -396,6 +403,7 @@ func TestWebSocketMaxMessageSize(t *testing.T) {
 // auto_ping_timeout, without a closing handshake. The answering client gets a timeout it
 // meets however busy the machine; the silent one a short one.
 func TestWebSocketAutoPing(t *testing.T) {
+	t.Parallel()
 	o := wsOptions()
 	o.AutoPingInterval = 20 * time.Millisecond
 	o.AutoPingTimeout = 40 * time.Millisecond
@@ -460,6 +468,7 @@ func TestWebSocketAutoPing(t *testing.T) {
 // TestWebSocketOpenHandshakeTimeout: a client that upgrades and then says nothing is cut after
 // open_handshake_timeout.
 func TestWebSocketOpenHandshakeTimeout(t *testing.T) {
+	t.Parallel()
 	o := wsOptions()
 	o.OpenHandshakeTimeout = 50 * time.Millisecond
 	c, _, err := dial(t, echoServer(t, nil, o), []string{"wamp.2.json"}, nil)
@@ -477,6 +486,7 @@ func TestWebSocketOpenHandshakeTimeout(t *testing.T) {
 // TestWebSocketCompression: permessage-deflate is negotiated when the path enables it, and
 // messages pass through it.
 func TestWebSocketCompression(t *testing.T) {
+	t.Parallel()
 	o := wsOptions()
 	o.Compression = true
 	d := websocket.Dialer{Subprotocols: []string{"wamp.2.json"}, EnableCompression: true, HandshakeTimeout: 10 * time.Second}
@@ -518,11 +528,12 @@ func TestWebSocketCompression(t *testing.T) {
 // TestWebSocketShutdownCutsSessions: closing the router's reference ends the sessions it
 // serves, also those the router did not end itself.
 func TestWebSocketShutdownCutsSessions(t *testing.T) {
+	t.Parallel()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ref := &routerRef{r: router.New(router.Options{Log: log}), conns: map[cutter]struct{}{}}
 	svc := wsPath(nil, wsOptions())
 	tr := config.TransportWithDefaults(&config.Transport{Paths: map[string]*config.Service{"ws": svc}})
-	s, err := newWebSocketService(svc, tr, ref, log)
+	s, err := newWebSocketService(svc, tr, ref, &pendingUpgrades{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -552,6 +563,7 @@ func TestWebSocketShutdownCutsSessions(t *testing.T) {
 }
 
 func TestWildcardMatch(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		p, s string
 		want bool
@@ -608,6 +620,7 @@ func FuzzOriginAllowed(f *testing.F) {
 // TestWebSocketReloadAndShutdown: a reload that keeps the realms keeps the router and its
 // sessions; one that changes them is refused; Shutdown says GOODBYE to the sessions.
 func TestWebSocketReloadAndShutdown(t *testing.T) {
+	t.Parallel()
 	node := func() *config.Node { return testNode(t, map[string]*config.Service{"ws": wsPath(nil, wsOptions())}) }
 	g, base := startGatewayG(t, node())
 	c, _, err := dial(t, "ws"+strings.TrimPrefix(base, "http")+"/ws", []string{"wamp.2.json"}, nil)
@@ -654,6 +667,7 @@ func TestWebSocketReloadAndShutdown(t *testing.T) {
 // paths of the transport: over it an upgrade is refused with 503, plain HTTP is still
 // served, and a session that ends gives its slot back to exactly one new client.
 func TestWebSocketMaxConnections(t *testing.T) {
+	t.Parallel()
 	node := testNode(t, map[string]*config.Service{"ws": wsPath(nil, wsOptions()), "ws2": wsPath(nil, wsOptions())})
 	node.Workers[0].Transports[0].Options.MaxConnections = 2
 	base := startGateway(t, node)
@@ -758,38 +772,37 @@ func TestWebSocketMaxConnections(t *testing.T) {
 // be written) gives back what its upgrade held, once; other state changes and connections
 // leave it alone, and a connection claimed by its hijack handler is no longer pending.
 func TestUpgradeConnState(t *testing.T) {
+	t.Parallel()
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
 	var released atomic.Int32
-	pending := pendingUpgrades.n.Load()
-	pendingUpgrades.n.Add(1)
-	pendingUpgrades.m.Store(a, func() { released.Add(1) })
+	var u pendingUpgrades
+	u.hold(a, func() { released.Add(1) })
 
-	upgradeConnState(b, fasthttp.StateClosed)
+	u.connState(b, fasthttp.StateClosed)
 	for _, st := range []fasthttp.ConnState{fasthttp.StateNew, fasthttp.StateActive, fasthttp.StateIdle, fasthttp.StateHijacked} {
-		upgradeConnState(a, st)
+		u.connState(a, st)
 	}
 	if released.Load() != 0 {
 		t.Fatal("released by another connection or state")
 	}
-	upgradeConnState(a, fasthttp.StateClosed)
-	upgradeConnState(a, fasthttp.StateClosed)
+	u.connState(a, fasthttp.StateClosed)
+	u.connState(a, fasthttp.StateClosed)
 	if released.Load() != 1 {
 		t.Fatalf("released %d times, want 1", released.Load())
 	}
-	if claimUpgrade(a) {
+	if u.claim(a) {
 		t.Fatal("claimed after the close released it")
 	}
 
-	pendingUpgrades.n.Add(1)
-	pendingUpgrades.m.Store(b, func() { released.Add(1) })
-	if !claimUpgrade(b) {
+	u.hold(b, func() { released.Add(1) })
+	if !u.claim(b) {
 		t.Fatal("hijack could not claim its connection")
 	}
-	upgradeConnState(b, fasthttp.StateClosed)
-	if released.Load() != 1 || pendingUpgrades.n.Load() != pending {
-		t.Fatalf("released %d, pending %d after the claim", released.Load(), pendingUpgrades.n.Load())
+	u.connState(b, fasthttp.StateClosed)
+	if released.Load() != 1 || u.n.Load() != 0 {
+		t.Fatalf("released %d, pending %d after the claim", released.Load(), u.n.Load())
 	}
 }
 

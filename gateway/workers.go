@@ -54,6 +54,7 @@ func (g *Gateway) startWorkers(ctx context.Context, node *config.Node) error {
 		if !run {
 			continue
 		}
+		c.Timing = g.launchTiming
 		sup, err := launch.NewProcess(c, g.log)
 		if err != nil {
 			return err
@@ -105,11 +106,11 @@ func (g *Gateway) watchGuest(wp *workerProc, c launch.Command, cfg config.GuestW
 		}
 		if cfg.Action != "restart" {
 			log.Info("watched directory changed: stopping the guest (options.watch has no action \"restart\")", "change", what)
-			_ = old.Stop(stopTimeout)
+			_ = old.Stop(g.stopTimeout)
 			return
 		}
 		log.Info("watched directory changed: restarting the guest", "change", what, "after", cfg.Timeout)
-		if err := old.Stop(stopTimeout); err != nil {
+		if err := old.Stop(g.stopTimeout); err != nil {
 			log.Warn("stopping the guest", "error", err)
 		}
 		select {
@@ -129,7 +130,7 @@ func (g *Gateway) watchGuest(wp *workerProc, c launch.Command, cfg config.GuestW
 		wp.mu.Lock()
 		if wp.stopped {
 			wp.mu.Unlock()
-			_ = sup.Stop(stopTimeout)
+			_ = sup.Stop(g.stopTimeout)
 			return
 		}
 		wp.sup = sup
@@ -368,7 +369,7 @@ func (g *Gateway) componentSocket(w *config.Worker, c config.Component, wi, ci i
 		s.ln.Close()
 		return "", fmt.Errorf("%s: %w", c.Place, err)
 	}
-	ws, err := newWebSocketService(svc, t, ref, g.log.With("component", c.Place))
+	ws, err := newWebSocketService(svc, t, ref, &g.upgrades, g.log.With("component", c.Place))
 	if err != nil {
 		s.ln.Close()
 		return "", err

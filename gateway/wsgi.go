@@ -64,6 +64,7 @@ type wsgiService struct {
 	// stops counting for a connection once it is hijacked. nil in tests that build the
 	// service alone.
 	upgraded    *atomic.Int64
+	upgrades    *pendingUpgrades // the gateway's: holds a relayed upgrade until its hijack
 	maxUpgraded int64
 
 	stop func() // stops a launched uwsgi; nil for external upstreams

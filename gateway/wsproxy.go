@@ -61,8 +61,8 @@ func (s *wsgiService) relayUpgrade(ctx *fasthttp.RequestCtx, ub *upstreamBody, s
 	ctx.Response.SetStatusCode(fasthttp.StatusSwitchingProtocols) // for the access log
 	ctx.HijackSetNoResponse(true)                                 // the relay writes the app's 101
 	ctx.Hijack(func(hc net.Conn) {
-		if !claimUpgrade(conn) {
-			return // closed first: upgradeConnState released the upstream
+		if !s.upgrades.claim(conn) {
+			return // closed first: the gate's connState released the upstream
 		}
 		c, err := detachHijacked(hc)
 		if err != nil {
@@ -74,9 +74,8 @@ func (s *wsgiService) relayUpgrade(ctx *fasthttp.RequestCtx, ub *upstreamBody, s
 		go s.relay(c, ub, head, remote, release)
 	})
 	// fasthttp closes the connection without running the hijack handler when it cannot
-	// hand it over; upgradeConnState then gives the upstream back.
-	pendingUpgrades.n.Add(1)
-	pendingUpgrades.m.Store(conn, release)
+	// hand it over; the gate's connState then gives the upstream back.
+	s.upgrades.hold(conn, release)
 	return nil
 }
 

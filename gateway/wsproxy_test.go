@@ -41,6 +41,7 @@ func wsEchoGatewayRead(t *testing.T, readTimeout time.Duration) (base string) {
 // with uwsgi.websocket_handshake; messages then go both ways through Portico, as through
 // nginx's uwsgi_pass. The connection holds its upstream slot until either side closes.
 func TestWSGIWebSocket(t *testing.T) {
+	t.Parallel()
 	base := wsEchoGateway(t)
 	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/app/echo"
 
@@ -130,6 +131,7 @@ func plainServed(t *testing.T, base string) {
 // TestWSGIWebSocketRefused: an app that answers an upgrade with anything but 101 has its
 // answer relayed as any response, and the connection stays HTTP.
 func TestWSGIWebSocketRefused(t *testing.T) {
+	t.Parallel()
 	base := wsEchoGateway(t)
 	_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/app/refuse", nil)
 	if err == nil {
@@ -145,6 +147,7 @@ func TestWSGIWebSocketRefused(t *testing.T) {
 // before it has seen the 101, reaches the app (it sat in the server's read buffer when the
 // connection was taken over).
 func TestWSGIWebSocketEarlyFrame(t *testing.T) {
+	t.Parallel()
 	base := wsEchoGateway(t)
 	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
@@ -186,6 +189,7 @@ func TestWSGIWebSocketEarlyFrame(t *testing.T) {
 // WebSocket closed (nginx's uwsgi_read_timeout on an upgraded connection), and its slot is
 // free again for the next request.
 func TestWSGIWebSocketReadTimeout(t *testing.T) {
+	t.Parallel()
 	base := wsEchoGatewayRead(t, 200*time.Millisecond)
 	// read_timeout bounds the wait for the app's 101 as well: on a busy machine the app may
 	// take longer than 200 ms to answer (504), so the upgrade is tried until it gets through.
@@ -220,6 +224,7 @@ func TestWSGIWebSocketReadTimeout(t *testing.T) {
 // before the app is asked, plain requests are still served, and a closed relay gives its slot
 // back.
 func TestWSGIWebSocketMaxConnections(t *testing.T) {
+	t.Parallel()
 	sock := filepath.Join(t.TempDir(), "ws.sock")
 	runUWSGI(t, sock, "testdata/wsapp.py")
 	node := testNode(t, map[string]*config.Service{"app": wsgiUpstream(sock), "ws": wsPath(nil, wsOptions())})

@@ -20,6 +20,7 @@ import (
 // the key; a missing file is 404; the app's own 304 is passed on. X-Sendfile and X-Accel-*
 // never reach the client.
 func TestXSendfile(t *testing.T) {
+	t.Parallel()
 	sock := startEdgeUWSGI(t)
 	roots := t.TempDir()
 	outside := t.TempDir()
@@ -99,6 +100,7 @@ func TestXSendfile(t *testing.T) {
 // slot, a client that does not read a 16 MiB file handed over by the app leaves the slot free
 // for the next request. A redirect to a named location is 500, and so is a cycle.
 func TestXAccelRedirect(t *testing.T) {
+	t.Parallel()
 	sock := startEdgeUWSGI(t)
 	files := t.TempDir()
 	const size = 16 << 20

@@ -67,6 +67,7 @@ var generatedID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 // the request ID the client sent or the one Portico made, which the app received too, as it
 // received traceparent; after logrotate's rename and SIGUSR1, lines go to a new file.
 func TestAccessLogJSON(t *testing.T) {
+	t.Parallel()
 	n, dir := opsNode(t, `"access_log": "json", "access_log_file": "access.log"`)
 	file := filepath.Join(dir, "access.log")
 
@@ -142,6 +143,7 @@ func TestAccessLogJSON(t *testing.T) {
 
 // TestAccessLogCombined: nginx's combined format, and request_id with a header of the user's.
 func TestAccessLogCombined(t *testing.T) {
+	t.Parallel()
 	n, dir := opsNode(t, `"access_log": "combined", "access_log_file": "access.log", "request_id": "X-Correlation-ID"`)
 	env := envRequest(t, n, `/c?x="1"`, map[string]string{"User-Agent": "ua \"quoted\"", "Referer": "http://ref.example/"})
 	if !generatedID.MatchString(env["HTTP_X_CORRELATION_ID"]) || env["HTTP_X_REQUEST_ID"] != "" {

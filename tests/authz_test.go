@@ -58,6 +58,7 @@ func crossbarExampleNode(t *testing.T, variant string) (*node, string) {
 // autobahn-python client of that role calls it; the authorizer's own role is static and may
 // not.
 func TestAuthorizerCrossbarExampleContainer(t *testing.T) {
+	t.Parallel()
 	n, url := crossbarExampleNode(t, "container")
 	testkit.WaitFor(t, 0, "both components joined", func() bool {
 		l := n.logs.String()
@@ -77,6 +78,7 @@ func TestAuthorizerCrossbarExampleContainer(t *testing.T) {
 // to register, is retried with three arguments, and succeeds: the app joins (its onJoin
 // would raise otherwise) and the node is ready.
 func TestAuthorizerCrossbarExampleEmbedded(t *testing.T) {
+	t.Parallel()
 	n, _ := crossbarExampleNode(t, "embedded")
 	testkit.WaitFor(t, 0, "both components joined", func() bool {
 		l := n.logs.String()
@@ -92,6 +94,7 @@ func TestAuthorizerCrossbarExampleEmbedded(t *testing.T) {
 // allowed and cached (asked once for two calls), denied (not_authorized), and an authorizer
 // that raises (authorization_failed, with its error in the message, and one log line).
 func TestAuthorizerAutobahnPython(t *testing.T) {
+	t.Parallel()
 	here, err := filepath.Abs("testdata/authz")
 	if err != nil {
 		t.Fatal(err)

@@ -175,6 +175,7 @@ func eventOf(t *testing.T, p *proc, want map[string]any) {
 // and body Crossbar's REST bridge gives it (crossbar/bridge/rest/common.py), and the events
 // and calls reach the WAMP peers.
 func TestHTTPBridge(t *testing.T) {
+	t.Parallel()
 	n := bridgeNode(t)
 	ws := wsURL(n)
 	py := startProc(t, ".", python, "testdata/wamp/bridge_peer.py", ws, "realm1", "msgpack", "com.example.py")
@@ -310,6 +311,7 @@ func TestHTTPBridge(t *testing.T) {
 // SIGHUP rebuilds the path table is still answered (the old service is retired once its
 // requests are done), and the rebuilt services serve.
 func TestHTTPBridgeReload(t *testing.T) {
+	t.Parallel()
 	n := bridgeNode(t)
 	py := startProc(t, ".", python, "testdata/wamp/bridge_peer.py", wsURL(n), "realm1", "json", "com.example.py")
 	py.jsonLine(t, "ready")
@@ -373,6 +375,7 @@ func TestHTTPBridgeReload(t *testing.T) {
 // an HTTP request whose answer is the call's result, and a WAMP event (published through the
 // publisher service) is POSTed as {"args", "kwargs"}.
 func TestHTTPBridgeComponents(t *testing.T) {
+	t.Parallel()
 	sink := startProc(t, ".", python, "testdata/wamp/http_sink.py")
 	port := int(sink.jsonLine(t, "port").(float64))
 	web := freePort(t)

@@ -82,6 +82,7 @@ func componentsNode(t *testing.T) (dir string, port, tlsPort int) {
 // asyncio. A separate client calls what each registered. A component that trusts another CA
 // is refused the connection, and the start fails naming it and the certificate check.
 func TestComponentTransports(t *testing.T) {
+	t.Parallel()
 	rawsocket := func(class, proc, ser string) string {
 		return fmt.Sprintf(`{"type": "class", "classname": %q, "realm": "realm1", "extra": {"proc": %q, "bias": 10},
 		  "transport": {"type": "rawsocket", "endpoint": {"type": "unix", "path": "crossbar.sock"}, "serializer": %q,

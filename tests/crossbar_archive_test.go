@@ -22,6 +22,7 @@ import (
 // that does not exist and has no origin, so it answers 404 and the log warns; the websocket
 // and nodeinfo paths beside them are served. curl gets the members as a browser would.
 func TestCrossbarArchive(t *testing.T) {
+	t.Parallel()
 	work := t.TempDir()
 	src := filepath.Join(work, "autobahn-js-browser-20.2.1")
 	if err := os.MkdirAll(src, 0o755); err != nil {

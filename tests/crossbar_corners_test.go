@@ -18,6 +18,7 @@ import (
 // (autobahn's convert_starred_uri), everything. An autobahn-python client registers, calls,
 // subscribes and publishes there, and the WSGI app at "/" answers.
 func TestCrossbarWSGIStarredPermission(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cbdir := filepath.Join(dir, ".crossbar")
 	if err := os.MkdirAll(cbdir, 0o755); err != nil {

@@ -18,15 +18,17 @@ import (
 // The nodes of crossbario/crossbar-examples under testdata/crossbar-examples, copied as they
 // are (testdata/crossbar-examples/README.md names each one's source), started with `portico
 // start` in the example's directory as `crossbar start` would be, and driven by the example's
-// own clients. Only port 8080 is changed, to a free one.
+// own clients. Only their ports (8080, and metaapi's second transport on 8090) are changed,
+// to free ones.
 
 // exampleNode copies testdata/crossbar-examples/name to a temporary directory and rewrites
-// port 8080 in every file (configs, Python and JS clients) to a free port.
+// port 8080 in every file (configs, Python and JS clients) to a free port, and 8090 to another.
 func exampleNode(t *testing.T, name string) (dir string, port int) {
 	t.Helper()
 	dir = t.TempDir()
 	copyTree(t, filepath.Join("testdata", "crossbar-examples", name), dir)
 	port = freePort(t)
+	ports := strings.NewReplacer("8080", strconv.Itoa(port), "8090", strconv.Itoa(freePort(t)))
 	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 		if err != nil || fi.IsDir() {
 			return err
@@ -35,7 +37,7 @@ func exampleNode(t *testing.T, name string) (dir string, port int) {
 		if err != nil {
 			return err
 		}
-		if nb := bytes.ReplaceAll(b, []byte("8080"), []byte(strconv.Itoa(port))); !bytes.Equal(b, nb) {
+		if nb := []byte(ports.Replace(string(b))); !bytes.Equal(b, nb) {
 			return os.WriteFile(p, nb, fi.Mode().Perm())
 		}
 		return nil
@@ -112,6 +114,7 @@ func (c *exampleClient) waitOutput(t *testing.T, want string) {
 // add2 answers, and what the component logs reaches Portico's log. No Python process
 // outlives Portico, stopped or SIGKILLed.
 func TestCrossbarExampleHello(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			dir, port := exampleNode(t, "hello-python")
@@ -183,6 +186,7 @@ func TestCrossbarExampleTicketStatic(t *testing.T) {
 // Python clients (pub/sub and RPC, autobahn's Component API over json.batched) and its
 // Node.js client (autobahn-js).
 func TestCrossbarExampleGettingStarted(t *testing.T) {
+	t.Parallel()
 	dir, port := exampleNode(t, "getting-started")
 	start(t, dir)
 	hw := filepath.Join(dir, "1.hello-world")
@@ -213,6 +217,7 @@ func TestCrossbarExampleGettingStarted(t *testing.T) {
 // TestCrossbarExampleWSGI: crossbar-examples' wsgi node: its Flask app answers on "/", and
 // its role's permission "uri": "*" (no match) allows every action, as in Crossbar.
 func TestCrossbarExampleWSGI(t *testing.T) {
+	t.Parallel()
 	dir, port := exampleNode(t, "wsgi")
 	n := start(t, dir)
 	if code, body := get(t, n.base+"/"); code != 200 || !strings.Contains(body, "Hello from Crossbar.io: #") {
@@ -226,6 +231,7 @@ func TestCrossbarExampleWSGI(t *testing.T) {
 // sessions, then sees one join and leave (its on_leave handler takes the session ID alone,
 // as Crossbar publishes it).
 func TestCrossbarExampleMetaAPI(t *testing.T) {
+	t.Parallel()
 	dir, port := exampleNode(t, "metaapi")
 	start(t, dir)
 	mon := startClient(t, dir, nil, "monitor-sessions.py", "--url", fmt.Sprintf("ws://127.0.0.1:%d/ws", port))
@@ -256,6 +262,7 @@ func nodeModules(t *testing.T) string {
 // (crossbar-examples' benchmark/rpc_roundtrip uses "crossbar.sock" in the node directory, so
 // a deep node directory gets there) is refused with the cause, not a bare "invalid argument".
 func TestUnixSocketPathTooLong(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, strings.Repeat("d", 60), strings.Repeat("s", 60)+".sock")
 	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {

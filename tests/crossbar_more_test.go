@@ -15,6 +15,7 @@ import (
 // HTTP and WAMP with the realms of the workers, the second worker's own transport on another
 // port is served by the same router, and the log says the port is served once.
 func TestCrossbarSharedPort(t *testing.T) {
+	t.Parallel()
 	port, other := freePort(t), freePort(t)
 	worker := func(cpu int, extra string) string {
 		return fmt.Sprintf(`{
@@ -72,6 +73,7 @@ func writeJSONNode(t *testing.T, cfg string) string {
 // log says the router of this process serves it, and the warnings name the realm no route
 // names and the router transport's anonymous-proxy method, which no client is offered.
 func TestCrossbarProxyWorker(t *testing.T) {
+	t.Parallel()
 	port := freePort(t)
 	n := startJSON(t, fmt.Sprintf(`{"version": 2, "workers": [
   {

@@ -33,6 +33,7 @@ func resourceNode(t *testing.T, cfg string) string {
 // port: its resource path (myresource.MyResource, from the same example) answers as in
 // Crossbar, beside the json path.
 func TestCrossbarResource(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile(filepath.Join(corpus, "crossbar-examples", "benchmark_web_.crossbar_config_w2.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -56,6 +57,7 @@ func TestCrossbarResource(t *testing.T) {
 // process, which goes with Portico; a class that cannot be made stops the start with the
 // path's place and the cause.
 func TestResourcePath(t *testing.T) {
+	t.Parallel()
 	port := freePort(t)
 	cfg := func(class string) string {
 		return fmt.Sprintf(`{"version": 2, "workers": [{"type": "router", "options": {"pythonpath": [".."]},

@@ -34,6 +34,7 @@ func testeeClient(t *testing.T, url, scenario string) map[string]any {
 // it (text, binary, 2 MiB, fragmented across characters, empty), and a text message that is
 // not UTF-8 fails the connection with 1007; a plain GET gets the status page.
 func TestCrossbarWebSocketTestee(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile(filepath.Join(corpus, "crossbar-examples", "benchmark_websocket_.crossbar_config.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +70,7 @@ func TestCrossbarWebSocketTestee(t *testing.T) {
 // server pings a silent client (auto_ping_interval), and enable_webstatus false answers a
 // plain GET with 426.
 func TestWebSocketTesteeOptions(t *testing.T) {
+	t.Parallel()
 	port := freePort(t)
 	n := startJSON(t, fmt.Sprintf(`{
   "version": 2,

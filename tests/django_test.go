@@ -11,6 +11,7 @@ import (
 // TestDjangoMountedAtApp: a Django project mounted at /app (a nested path next to a json
 // service at the root) sees SCRIPT_NAME=/app and builds its URLs with the prefix.
 func TestDjangoMountedAtApp(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	copyTree(t, "testdata/django", dir)
 	port := freePort(t)

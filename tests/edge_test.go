@@ -376,6 +376,7 @@ func edgeMaster(t *testing.T, pid, workers int) int {
 // 6.3: smuggling), path normalisation, the HTTP version and what makes a request head
 // malformed (header names, userinfo) must not differ.
 func TestHygieneParityWithNginx(t *testing.T) {
+	t.Parallel()
 	nginx, portico := nginxAndPortico(t, "")
 
 	const h = "Host: example.com\r\n"

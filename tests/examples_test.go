@@ -22,6 +22,7 @@ const examples = "../contrib/examples"
 // TestExamplesCheck: every config file under contrib/examples passes `portico check` as it
 // is in the repository, read from its own directory as the node directory.
 func TestExamplesCheck(t *testing.T) {
+	t.Parallel()
 	var configs []string
 	err := filepath.WalkDir(examples, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -88,6 +89,7 @@ func TestExamplesCheck(t *testing.T) {
 // project mounted at /app; the page's links carry the /app prefix, the static files it
 // references are served from static/, / redirects to the app and /ws is the WAMP router.
 func TestExamplesDjango(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	copyTree(t, filepath.Join(examples, "django"), dir)
 	setPort(t, filepath.Join(dir, ".crossbar", "config.yaml"), 0)
@@ -161,6 +163,7 @@ func TestExamplesDjango(t *testing.T) {
 // request, the static alias serves the same bytes with the same max-age, a 2 MiB upload
 // passes and one over client_max_body_size / max_body_size gets 413.
 func TestExamplesNginxMigration(t *testing.T) {
+	t.Parallel()
 	dir := nginxReadableTempDir(t)
 	copyTree(t, filepath.Join(examples, "nginx-migration"), dir)
 
@@ -267,6 +270,7 @@ func TestExamplesNginxMigration(t *testing.T) {
 // TestExamplesSystemdUnit: contrib/systemd/portico.service passes `systemd-analyze verify`
 // with its ExecStart pointed at the built binary.
 func TestExamplesSystemdUnit(t *testing.T) {
+	t.Parallel()
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("systemd-analyze not installed")

@@ -14,6 +14,7 @@ import (
 // in front of the same uwsgi: the app sees the same values, and clients get the same headers
 // on the app's responses and on the proxy's own 502, and the same redirects.
 func TestNginxParityHeadersAndParams(t *testing.T) {
+	t.Parallel()
 	dir := nginxReadableTempDir(t)
 	sock := startEnvUWSGI(t, dir)
 	dead := filepath.Join(dir, "nobody.sock")

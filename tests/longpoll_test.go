@@ -49,6 +49,7 @@ func longPollNode(t *testing.T) *node {
 // Portico; twenty events published back to back reach the long-poll session in order; the
 // long-poll session leaves cleanly.
 func TestLongPollAutobahnJS(t *testing.T) {
+	t.Parallel()
 	dir := jsDir(t)
 	n := longPollNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -121,6 +122,7 @@ func lpOpen(t *testing.T, base, protocol string) string {
 // an empty receive at request_timeout, unknown transports and operations, close, session
 // expiry at session_timeout and the queue limit.
 func TestLongPollProtocol(t *testing.T) {
+	t.Parallel()
 	n := longPollNode(t)
 	lp := n.base + "/lp"
 	const hello = `[1,"realm1",{"roles":{"subscriber":{},"publisher":{}}}]`

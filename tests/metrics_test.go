@@ -120,6 +120,7 @@ func rawRequest(t *testing.T, n *node, req string) string {
 // and its counters have moved (WAMP messages received and sent by type among them); a uwsgi
 // killed and restarted by its supervisor is counted.
 func TestMetricsScrape(t *testing.T) {
+	t.Parallel()
 	n, _ := opsNode(t, "")
 	const app = "workers[0].transports[0].paths./"
 	before := scrape(t, n)

@@ -189,6 +189,7 @@ func nginxAndPortico(t *testing.T, head string) (nginx, portico string) {
 // through nginx with Debian's uwsgi_params, for varied requests, except for the documented
 // differences (README, "The environ").
 func TestNginxParity(t *testing.T) {
+	t.Parallel()
 	nginx, p := nginxAndPortico(t, "version = 2\n\n")
 
 	// Keys that differ by design or by nature (ports, document root).

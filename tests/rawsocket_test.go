@@ -88,6 +88,7 @@ func expectRawSocketSession(t *testing.T, res map[string]any) {
 // TestRawSocketAutobahn: autobahn-python's RawSocket client, over TCP and a unix socket, in
 // each serializer (ubjson included: handshake serializer ID 4), registers, calls, subscribes and publishes through rawsocket transports.
 func TestRawSocketAutobahn(t *testing.T) {
+	t.Parallel()
 	n, addrs, cb := transportNode(t,
 		map[string]any{"type": "rawsocket", "endpoint": tcpEndpoint()},
 		map[string]any{"type": "rawsocket", "endpoint": map[string]any{"type": "unix", "path": "router.sock"}},
@@ -184,6 +185,7 @@ func (r *rsConn) hello() {
 // and that a frame over max_message_size or of a reserved type closes the connection with
 // one log line.
 func TestRawSocketProtocol(t *testing.T) {
+	t.Parallel()
 	n, addrs, _ := transportNode(t, map[string]any{
 		"type": "rawsocket", "endpoint": tcpEndpoint(), "serializers": []string{"json"},
 		"max_message_size": 1500, "options": map[string]any{"max_connections": 1},
@@ -332,6 +334,7 @@ func TestRawSocketProtocol(t *testing.T) {
 // `websocket` path (autobahn-python) and WAMP over RawSocket (autobahn-python, Twisted),
 // Crossbar's universal transport.
 func TestUniversalTransport(t *testing.T) {
+	t.Parallel()
 	n, addrs, _ := transportNode(t,
 		map[string]any{
 			"type": "universal", "endpoint": tcpEndpoint(),
@@ -385,6 +388,7 @@ func TestUniversalTransport(t *testing.T) {
 // TestWebSocketTransport: a stand-alone websocket transport serves WAMP at every path of its
 // endpoint, as Crossbar does, to autobahn-python, and its status page to a plain GET.
 func TestWebSocketTransport(t *testing.T) {
+	t.Parallel()
 	_, addrs, _ := transportNode(t, map[string]any{
 		"type": "websocket", "endpoint": tcpEndpoint(), "url": "ws://localhost:8080",
 		"serializers": []string{"json", "msgpack", "cbor"},

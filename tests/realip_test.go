@@ -87,6 +87,7 @@ func envVia(t *testing.T, local net.Addr, addr string, prefix []byte, req string
 // (listen ... proxy_protocol, real_ip_header proxy_protocol), v1 and v2, written here as
 // HAProxy writes them and sent by curl --haproxy-protocol.
 func TestRealIPNginxParity(t *testing.T) {
+	t.Parallel()
 	dir := nginxReadableTempDir(t)
 	sock := startEnvUWSGI(t, dir)
 	nxXFF, nxPP := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -312,6 +313,7 @@ endpoint = { type = "tcp", port = %[4]d, interface = "127.0.0.1" }
 // proxy_protocol, the PROXY source (v1 and v2) is the WAMP session's peer (wamp.session.get,
 // transport.peer), and a header from a peer not in proxy_protocol_from closes the connection.
 func TestProxyProtocolWAMPPeer(t *testing.T) {
+	t.Parallel()
 	ep := func() map[string]any {
 		return map[string]any{"type": "tcp", "interface": "127.0.0.1", "port": 0,
 			"proxy_protocol": true, "proxy_protocol_from": []string{"127.0.0.1"}}

@@ -85,6 +85,7 @@ func TestReloadUnderLoad(t *testing.T) {
 // is abandoned, and no uwsgi is left behind. A SIGHUP during the reload does not hold up
 // the signal loop either.
 func TestStopDuringReload(t *testing.T) {
+	t.Parallel()
 	dir := seedNode(t)
 	marker := filepath.Join(t.TempDir(), "importing.pid")
 	hangs := fmt.Sprintf(`

@@ -25,6 +25,7 @@ func seedNode(t *testing.T) string {
 // TestSeedExample: `portico start` in the example's directory renders the Jinja template
 // through a uwsgi it launched itself.
 func TestSeedExample(t *testing.T) {
+	t.Parallel()
 	n := start(t, seedNode(t))
 	status, body := get(t, n.base+"/")
 	if status != 200 || !strings.Contains(body, "<h1>Hello from Crossbar.io</h1>") {
@@ -37,6 +38,7 @@ func TestSeedExample(t *testing.T) {
 
 // TestLaunchedUWSGISurvivesKill: the launched uwsgi killed with SIGKILL comes back and serves.
 func TestLaunchedUWSGISurvivesKill(t *testing.T) {
+	t.Parallel()
 	n := start(t, seedNode(t))
 	before := uwsgiPIDs(n.cmd.Process.Pid)
 	if len(before) == 0 {
@@ -57,6 +59,7 @@ func TestLaunchedUWSGISurvivesKill(t *testing.T) {
 // TestNoUWSGISurvivesPortico: neither a graceful stop nor SIGKILL of portico leaves uwsgi
 // running.
 func TestNoUWSGISurvivesPortico(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			n := start(t, seedNode(t))
@@ -78,6 +81,7 @@ func TestNoUWSGISurvivesPortico(t *testing.T) {
 // TestCheck: `portico check` points at every problem with file, line and key path, and exits
 // non-zero; a good node passes.
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	dir := seedNode(t)
 	out, err := exec.Command(portico, "check", "--cbdir", filepath.Join(dir, ".crossbar")).CombinedOutput()
 	if err != nil {

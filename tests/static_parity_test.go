@@ -126,6 +126,7 @@ func fetchStatic(t *testing.T, addr, method, path string, hdr ...string) staticA
 // nginx and Portico alike: status, validators, Content-Range, Content-Length, Accept-Ranges and
 // body; a multipart/byteranges answer has the same parts (type, range, bytes) in the same order.
 func TestStaticRangesNginxParity(t *testing.T) {
+	t.Parallel()
 	dir := nginxReadableTempDir(t)
 	www := filepath.Join(dir, "www")
 	if err := os.MkdirAll(www, 0o755); err != nil {

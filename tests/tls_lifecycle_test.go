@@ -46,6 +46,7 @@ func writePair(t *testing.T, p *pki, certFile, keyFile string) {
 // (a certificate with another key) is refused, naming the file, and the last good one is
 // still served. curl and openssl s_client, when installed, see the same.
 func TestTLSLifecycle(t *testing.T) {
+	t.Parallel()
 	ca := issue(t, "test ca", nil, true, nil, 0)
 	first := issue(t, "127.0.0.1", ca, false, nil, x509.ExtKeyUsageServerAuth)
 	other := issue(t, "b.example", ca, false, nil, x509.ExtKeyUsageServerAuth)

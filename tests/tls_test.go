@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -29,7 +30,8 @@ type pki struct {
 	pem  []byte
 }
 
-var serial int64
+// serial numbers the certificates of this process (tests issue them in parallel).
+var serial atomic.Int64
 
 // issue makes a certificate for name signed by parent (self-signed when parent is nil).
 func issue(t *testing.T, name string, parent *pki, ca bool, key crypto.Signer, usage x509.ExtKeyUsage) *pki {
@@ -41,9 +43,8 @@ func issue(t *testing.T, name string, parent *pki, ca bool, key crypto.Signer, u
 		}
 		key = k
 	}
-	serial++
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IsCA: ca, BasicConstraintsValid: true,
 	}
@@ -86,6 +87,7 @@ func writePEM(t *testing.T, file string, b []byte) {
 // a client without a certificate, or with one of another CA, is refused; a TLS 1.2 client gets
 // a suite of the string and none outside it. The warnings name dhparam and the DHE parts.
 func TestCrossbarTLSEndpoint(t *testing.T) {
+	t.Parallel()
 	root := issue(t, "root", nil, true, nil, 0)
 	inter := issue(t, "intermediate", root, true, nil, 0)
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)

@@ -26,6 +26,7 @@ import (
 // router (an event published on one reaches the other). curl --unix-socket, when installed,
 // gets the page too. The socket file is removed at stop.
 func TestUnixListener(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	copyTree(t, "../contrib/examples/flask", dir)
 	sock := filepath.Join(dir, ".crossbar", "web.sock")

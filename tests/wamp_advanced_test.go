@@ -55,6 +55,7 @@ func advancedNode(t *testing.T) *node {
 // queue (three calls to a callee of concurrency 1 all answered, in order), force_reregister,
 // wamp.registration.remove_callee, and event history (wamp.subscription.get_events).
 func TestWAMPAdvancedAutobahnPython(t *testing.T) {
+	t.Parallel()
 	n := advancedNode(t)
 	for _, ser := range serializers {
 		t.Run(ser, func(t *testing.T) {
@@ -102,6 +103,7 @@ func TestWAMPAdvancedAutobahnPython(t *testing.T) {
 // (wampy's progressiveCall; the callee is raw WAMP, no JavaScript library being one), and
 // wamp.subscription.remove_subscriber.
 func TestWAMPAdvancedWampy(t *testing.T) {
+	t.Parallel()
 	dir := jsDir(t)
 	n := advancedNode(t)
 	for _, ser := range serializers {

@@ -100,6 +100,7 @@ func runAuthClient(t *testing.T, base, ser string, attempts []byte) map[string]a
 // configured roles; wrong tickets, wrong secrets and unknown authids are refused; a path with
 // `auth` and no `anonymous` refuses anonymous clients.
 func TestWAMPAuthAutobahnPython(t *testing.T) {
+	t.Parallel()
 	n := authNode(t)
 	base := "ws" + strings.TrimPrefix(n.base, "http") + "/"
 	attempts := []authAttempt{

@@ -16,6 +16,7 @@ import (
 // see its README): their config and their authenticator components, run as router
 // components, with autobahn-python clients.
 func TestWAMPAuthCrossbarExamples(t *testing.T) {
+	t.Parallel()
 	cs := "testdata/crossbar-auth/cryptosign-static/.keys/"
 	cd := "testdata/crossbar-auth/cryptosign-dynamic/.keys/"
 	abs := func(p string) string {
@@ -198,6 +199,7 @@ func authDynamicNode(t *testing.T) (port, rawPort int) {
 // decide the session; its errors, its crashes, its silence, its absence and bad signatures
 // are each a clear ABORT.
 func TestWAMPAuthDynamic(t *testing.T) {
+	t.Parallel()
 	port, rawPort := authDynamicNode(t)
 	base := fmt.Sprintf("ws://127.0.0.1:%d/", port)
 	key := func(name string) string {
@@ -277,6 +279,7 @@ func TestWAMPAuthDynamic(t *testing.T) {
 // refused. TLS 1.3 has no tls-unique: a client that asks for the binding there is refused,
 // one that does not joins.
 func TestWAMPAuthCryptosignTLS(t *testing.T) {
+	t.Parallel()
 	root := issue(t, "root", nil, true, nil, 0)
 	server := issue(t, "127.0.0.1", root, false, nil, x509.ExtKeyUsageServerAuth)
 	port := freePort(t)
@@ -330,6 +333,7 @@ func TestWAMPAuthCryptosignTLS(t *testing.T) {
 // (another certificate of the same CA is refused), and a dynamic authenticator (a router
 // component) that names the client by its certificate's subject CN.
 func TestWAMPAuthTLSClientCert(t *testing.T) {
+	t.Parallel()
 	root := issue(t, "root", nil, true, nil, 0)
 	server := issue(t, "127.0.0.1", root, false, nil, x509.ExtKeyUsageServerAuth)
 	clientCA := issue(t, "client ca", nil, true, nil, 0)

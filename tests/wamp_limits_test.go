@@ -47,6 +47,7 @@ func limitsNode(t *testing.T) *node {
 // realm1; a session over max_subscriptions or max_uri_length gets an ERROR and stays; a
 // client that never answers its CHALLENGE is ended with ABORT wamp.error.timeout.
 func TestWAMPLimitsAutobahnPython(t *testing.T) {
+	t.Parallel()
 	n := limitsNode(t)
 	base := "ws" + strings.TrimPrefix(n.base, "http")
 	for _, ser := range serializers {

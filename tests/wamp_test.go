@@ -118,6 +118,7 @@ func expect(t *testing.T, res map[string]any, want any, keys ...string) {
 // subscriptions, black and white lists, shared registrations, progressive results, cancel,
 // timeout and the meta API.
 func TestWAMPAutobahnPython(t *testing.T) {
+	t.Parallel()
 	n := wampNode(t, "")
 	for _, ser := range pySerializers {
 		t.Run(ser, func(t *testing.T) {
@@ -176,6 +177,7 @@ func TestWAMPAutobahnPython(t *testing.T) {
 // configured), accepts autobahn-python sessions with each serializer; a call and a publish
 // go through, and the start-up log says realms are made on first HELLO.
 func TestWAMPSeedExample(t *testing.T) {
+	t.Parallel()
 	n := start(t, seedNode(t))
 	if !strings.Contains(n.logs.String(), "no realms configured") {
 		t.Errorf("no warning about realms created on first HELLO:\n%s", n.logs.String())
@@ -214,6 +216,7 @@ func jsDir(t *testing.T) string {
 // leaves unset (SUBSCRIBE {"match": undefined, "get_retained": undefined}), which the router
 // must take as absent, as Crossbar does.
 func TestWAMPJavaScriptClients(t *testing.T) {
+	t.Parallel()
 	dir := jsDir(t)
 	n := wampNode(t, "")
 	for _, wp := range serializers {
@@ -322,6 +325,7 @@ func (p *proc) jsonLine(t *testing.T, key string) any {
 // and the page calls the example's Python backend and exchanges events with it through the
 // router. The page publishes what it saw; a Python subscriber reports it here.
 func TestWAMPBrowser(t *testing.T) {
+	t.Parallel()
 	js := jsDir(t)
 	browser := chromium(t)
 	dir := t.TempDir()
@@ -362,6 +366,7 @@ func TestWAMPBrowser(t *testing.T) {
 // TestWAMPShutdownSaysGoodbye: stopping portico ends live sessions with GOODBYE
 // wamp.close.system_shutdown, which autobahn-python reports as the reason it left.
 func TestWAMPShutdownSaysGoodbye(t *testing.T) {
+	t.Parallel()
 	n := wampNode(t, "")
 	abs, err := filepath.Abs("testdata/wamp/client.py")
 	if err != nil {

@@ -89,6 +89,7 @@ func pythonPIDs(pid int) []int {
 // role "backend", register procedures that a separate autobahn-python client calls through
 // the node's websocket path. No Python process outlives Portico, be it stopped or SIGKILLed.
 func TestContainerComponents(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			rc := `{"type": "class", "classname": "txcomp.Adder", "realm": "realm1", "role": "backend", "extra": {"proc": "com.router.add2", "bias": 100}},
@@ -118,6 +119,7 @@ func TestContainerComponents(t *testing.T) {
 // TestContainerFailures: a component that cannot start stops Portico's start with a message
 // naming the component's config place and the cause.
 func TestContainerFailures(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ classname, want string }{
 		{"nosuchmod.Thing", `module 'nosuchmod' not found (No module named 'nosuchmod'); Python path: [`},
 		{"needsdep.Session", `module 'needsdep' imports 'no_such_dependency_pkg', which /usr/bin/python3 cannot import (No module named 'no_such_dependency_pkg'): install it`},
@@ -238,6 +240,7 @@ func runFailing(t *testing.T, dir string) string {
 // restarted after failures (restart-on-failed), and is stopped with the node, even when
 // Portico is SIGKILLed.
 func TestGuestWorker(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			dir, _ := workersNode(t, "")
@@ -280,6 +283,7 @@ func TestGuestWorker(t *testing.T) {
 // TestContainerRestart: with restart-on-failed, a component that left with an error reason is
 // started again in the same container process (Crossbar's container.py _component_closed).
 func TestContainerRestart(t *testing.T) {
+	t.Parallel()
 	dir, port := workersNode(t, "")
 	addWorker(t, dir, container("txcomp.Flaky", port, `, "restart": "restart-on-failed"`))
 	n := start(t, dir)
@@ -310,6 +314,7 @@ func TestContainerRestart(t *testing.T) {
 // TestContainerMixedFlavors: Twisted and asyncio sessions cannot share one process (txaio
 // is per process); the error names both components.
 func TestContainerMixedFlavors(t *testing.T) {
+	t.Parallel()
 	dir, port := workersNode(t, "")
 	var w map[string]any
 	if err := json.Unmarshal([]byte(container("txcomp.Adder", port, "")), &w); err != nil {
@@ -329,6 +334,7 @@ func TestContainerMixedFlavors(t *testing.T) {
 // TestReloadKeepsWorkers: a SIGHUP whose configuration changes a guest is refused (the
 // running one stays); one that changes only paths applies and the guest is not restarted.
 func TestReloadKeepsWorkers(t *testing.T) {
+	t.Parallel()
 	dir, _ := workersNode(t, "")
 	addWorker(t, dir, fmt.Sprintf(`{"type": "guest", "executable": %q, "arguments": ["guest.py"],
 	  "options": {"stdin": {"type": "json", "value": 1}}}`, python))
@@ -364,6 +370,7 @@ func TestReloadKeepsWorkers(t *testing.T) {
 // TestContainerShutdown: with shutdown-on-last-component-stopped a container whose only
 // component left ends, and stays down; Portico runs on.
 func TestContainerShutdown(t *testing.T) {
+	t.Parallel()
 	dir, port := workersNode(t, "")
 	addWorker(t, dir, container("txcomp.Flaky", port, `, "shutdown": "shutdown-on-last-component-stopped"`))
 	n := start(t, dir)
@@ -386,6 +393,7 @@ func TestContainerShutdown(t *testing.T) {
 // TestGuestWatch: a change under a watched directory restarts the guest (options.watch,
 // action "restart"), also in a directory created after the start.
 func TestGuestWatch(t *testing.T) {
+	t.Parallel()
 	dir, _ := workersNode(t, "")
 	src := filepath.Join(dir, "src")
 	if err := os.Mkdir(src, 0o755); err != nil {

@@ -18,6 +18,7 @@ import (
 // wsgi path as behind nginx's uwsgi_pass (Debian's uwsgi_params, no other directive): the
 // same 101 head, the same echoes, and the connection ends when the app returns.
 func TestWSGIWebSocketNginxParity(t *testing.T) {
+	t.Parallel()
 	dir := nginxReadableTempDir(t)
 	sock := startAppUWSGI(t, dir, "../gateway/testdata/wsapp.py")
 	nginx := startNginx(t, dir, sock)

@@ -21,6 +21,7 @@ import (
 // client asking for the internal path itself; the app's Content-Type and Content-Disposition
 // are kept, its other headers and body dropped, and no X-Accel-* header reaches the client.
 func TestXAccelParity(t *testing.T) {
+	t.Parallel()
 	dir := nginxReadableTempDir(t)
 	sock := startEnvUWSGI(t, dir)
 	files := filepath.Join(dir, "protected")

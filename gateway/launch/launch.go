@@ -79,6 +79,8 @@ type Spec struct {
 	ConfigKey  string // config place named in errors ("workers[0].transports[0].paths./")
 	// OnRestart, when set, is called after each restart of the uwsgi by its supervisor.
 	OnRestart func()
+	// Timing bounds launches and restarts; zero fields take the defaults.
+	Timing Timing
 }
 
 const exitNeedApp = 22 // UWSGI_FAILED_APP_CODE: --need-app found no app
@@ -142,6 +144,7 @@ func New(spec Spec, log *slog.Logger) (*Supervisor, error) {
 		// SIGINT makes a master shut down; SIGTERM would make it reload.
 		StopSignal: syscall.SIGINT,
 		OnRestart:  spec.OnRestart,
+		Timing:     spec.Timing,
 	}
 	s, err := NewProcess(c, log)
 	if err != nil {

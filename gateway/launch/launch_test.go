@@ -204,10 +204,9 @@ func TestMissingModuleObject(t *testing.T) {
 }
 
 func TestRestartAfterSIGKILL(t *testing.T) {
-	BackoffMin = 20 * time.Millisecond
-	defer func() { BackoffMin = 100 * time.Millisecond }()
 	dir := project(t, map[string]string{"myapp.py": flaskApp})
-	s := newSup(t, Spec{Module: "myapp", Object: "app", PythonPath: []string{dir}, Processes: 2})
+	s := newSup(t, Spec{Module: "myapp", Object: "app", PythonPath: []string{dir}, Processes: 2,
+		Timing: Timing{BackoffMin: 20 * time.Millisecond}})
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -89,19 +89,44 @@ type Command struct {
 	ExplainExit func(status string, code int, lines []string) error
 	// OnRestart, when set, is called after each restart by the restart policy (metrics).
 	OnRestart func()
+	// Timing bounds launches and restarts; zero fields take the defaults.
+	Timing Timing
 }
 
-// Timing knobs; variables so that tests can shorten them.
-var (
+// Timing bounds one supervisor's launches and restarts (Command.Timing, Spec.Timing); a zero
+// field takes its default. Each supervisor has its own, so that tests can shorten or
+// lengthen them without touching other supervisors.
+type Timing struct {
 	// StartTimeout bounds one launch, from fork to ready, when the context has no earlier
-	// deadline. Django or a large Flask app can take seconds to import.
-	StartTimeout = 60 * time.Second
+	// deadline (default DefaultStartTimeout).
+	StartTimeout time.Duration
 	// BackoffMin and BackoffMax bound the delay before a restart; it doubles after every
 	// failed launch and resets once an instance stayed up for stableAfter.
-	BackoffMin  = 100 * time.Millisecond
-	BackoffMax  = 5 * time.Second
-	stableAfter = 10 * time.Second
+	BackoffMin time.Duration
+	BackoffMax time.Duration
+}
+
+// Timing defaults. Django or a large Flask app can take seconds to import.
+const (
+	DefaultStartTimeout = 60 * time.Second
+	DefaultBackoffMin   = 100 * time.Millisecond
+	DefaultBackoffMax   = 5 * time.Second
+	stableAfter         = 10 * time.Second
 )
+
+// withDefaults fills the zero fields of t.
+func (t Timing) withDefaults() Timing {
+	if t.StartTimeout <= 0 {
+		t.StartTimeout = DefaultStartTimeout
+	}
+	if t.BackoffMin <= 0 {
+		t.BackoffMin = DefaultBackoffMin
+	}
+	if t.BackoffMax <= 0 {
+		t.BackoffMax = DefaultBackoffMax
+	}
+	return t
+}
 
 // ErrStopped is returned by WaitReady and Start once Stop has been called.
 var ErrStopped = errors.New("launch: supervisor stopped")
@@ -156,6 +181,7 @@ func NewProcess(c Command, log *slog.Logger) (*Supervisor, error) {
 	if c.StopSignal == 0 {
 		c.StopSignal = syscall.SIGTERM
 	}
+	c.Timing = c.Timing.withDefaults()
 	if c.Ready == ReadyNotify && (c.NotifyPath == "" || !filepath.IsAbs(c.NotifyPath)) {
 		return nil, fmt.Errorf("%s: the readiness socket path %q must be absolute", c.ConfigKey, c.NotifyPath)
 	}
@@ -360,7 +386,7 @@ func (s *Supervisor) teardown() {
 // with capped backoff.
 func (s *Supervisor) supervise(p *proc, done chan struct{}) {
 	defer close(done)
-	backoff := BackoffMin
+	backoff := s.cmd.Timing.BackoffMin
 	for {
 		select {
 		case <-p.done:
@@ -390,7 +416,7 @@ func (s *Supervisor) supervise(p *proc, done chan struct{}) {
 			return
 		}
 		if time.Since(p.began) > stableAfter {
-			backoff = BackoffMin
+			backoff = s.cmd.Timing.BackoffMin
 		}
 		s.log.Error(s.cmd.Kind+" exited unexpectedly; restarting", "pid", p.pid, "status", status, "after", backoff)
 		for {
@@ -399,7 +425,7 @@ func (s *Supervisor) supervise(p *proc, done chan struct{}) {
 			case <-s.stopCh:
 				return
 			}
-			backoff = min(backoff*2, BackoffMax)
+			backoff = min(backoff*2, s.cmd.Timing.BackoffMax)
 			np, err := s.launch(context.Background())
 			if err == nil {
 				s.log.Info(s.cmd.Kind+" restarted", "pid", np.pid)
@@ -698,7 +724,7 @@ func (s *Supervisor) readNotify(c *net.UnixConn) {
 // waitStarted waits for READY=1 and then, when a socket is named, for it to accept a
 // connection.
 func (s *Supervisor) waitStarted(ctx context.Context, p *proc) error {
-	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cmd.Timing.StartTimeout)
 	defer cancel()
 	select {
 	case <-p.ready:

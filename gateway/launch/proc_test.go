@@ -30,13 +30,11 @@ func newProc(t *testing.T, c Command) *Supervisor {
 // TestProcessStdinRestartStop: a guest reads the JSON written to its stdin (then closed),
 // is restarted on failure with the same input, and Stop takes down its whole group.
 func TestProcessStdinRestartStop(t *testing.T) {
-	BackoffMin = 10 * time.Millisecond
-	defer func() { BackoffMin = 100 * time.Millisecond }()
 	dir := t.TempDir()
 	script := `n=$(ls "$1" | wc -l); cat > "$1/stdin.$n"; sleep 300 & echo child $!; wait`
 	s := newProc(t, Command{Path: "/bin/sh", Args: []string{"-c", script, "sh", dir},
 		StdinPipe: true, Stdin: []byte(`{"a":1}`), CloseStdin: true, Restart: RestartOnFailure,
-		Env: Environ(true, nil, []string{"X=1"})})
+		Env: Environ(true, nil, []string{"X=1"}), Timing: Timing{BackoffMin: 10 * time.Millisecond}})
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
