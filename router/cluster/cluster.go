@@ -4,7 +4,8 @@
 //
 // Subjects, under base = <subject_prefix>.<cluster name>:
 //
-//	base.hb               heartbeats: node name, incarnation, its local registrations per realm
+//	base.hb               heartbeats: node name, incarnation, ConfigHash, its local
+//	                      registrations per realm
 //	base.<realm>.pub      publications, sent once per PUBLISH (not per subscriber) when another
 //	                      node is alive; each node's broker matches them against its own
 //	                      subscribers
@@ -57,6 +58,9 @@ type Node struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 
+	config     string       // ConfigHash of this node's realms and roles ("" unset)
+	mismatched atomic.Int32 // live peers whose ConfigHash differs (agreement.go)
+
 	mu    sync.Mutex
 	nodes map[string]*peer
 }
@@ -67,6 +71,10 @@ type peer struct {
 	seq   uint64
 	last  time.Time
 	procs map[wamp.URI][]router.Procedure
+	// config is the peer's ConfigHash; mismatch says it differs from this node's (logged
+	// once per peer and hash).
+	config   string
+	mismatch bool
 }
 
 // heartbeat is the body of a base.hb message.
@@ -74,6 +82,7 @@ type heartbeat struct {
 	Node   string                          `json:"node"`
 	Inc    uint64                          `json:"inc"`
 	Seq    uint64                          `json:"seq"`
+	Config string                          `json:"config,omitempty"`
 	Realms map[wamp.URI][]router.Procedure `json:"realms,omitempty"`
 }
 
@@ -378,7 +387,7 @@ func (n *Node) beat() {
 	var seq uint64
 	for {
 		seq++
-		hb := heartbeat{Node: n.cfg.Node, Inc: n.inc, Seq: seq, Realms: map[wamp.URI][]router.Procedure{}}
+		hb := heartbeat{Node: n.cfg.Node, Inc: n.inc, Seq: seq, Config: n.config, Realms: map[wamp.URI][]router.Procedure{}}
 		for realm := range n.links {
 			if p := n.r.LocalProcedures(realm); len(p) > 0 {
 				slices.SortFunc(p, cmpProc)
@@ -429,6 +438,9 @@ func (n *Node) onHeartbeat(msg *nats.Msg) {
 			n.log.Info("cluster: node joined", "peer", hb.Node)
 			n.peers.Add(1)
 		}
+		if p != nil && p.mismatch {
+			n.mismatched.Add(-1)
+		}
 		p = &peer{inc: hb.Inc}
 		n.nodes[hb.Node] = p
 	}
@@ -438,6 +450,7 @@ func (n *Node) onHeartbeat(msg *nats.Msg) {
 		return // out of order
 	}
 	p.seq = hb.Seq
+	n.agree(hb.Node, p, hb.Config)
 	same := !restarted && equalProcs(p.procs, hb.Realms)
 	p.procs = hb.Realms
 	n.mu.Unlock()
@@ -468,6 +481,9 @@ func (n *Node) sweep() {
 	n.mu.Lock()
 	for name, p := range n.nodes {
 		if now.Sub(p.last) > n.cfg.NodeTimeout {
+			if p.mismatch {
+				n.mismatched.Add(-1)
+			}
 			delete(n.nodes, name)
 			n.peers.Add(-1)
 			gone = append(gone, name)
