@@ -68,15 +68,7 @@ func TestClusterThreeNodes(t *testing.T) {
 // TestClusterExternalNATS: the same with a separate nats-server process (the Debian package's
 // when installed, else built from the Go module Portico embeds).
 func TestClusterExternalNATS(t *testing.T) {
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		bin = filepath.Join(t.TempDir(), "nats-server")
-		build := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2")
-		build.Dir = ".."
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("building nats-server: %v\n%s", err, out)
-		}
-	}
+	bin := natsServer(t)
 	port := freePort(t)
 	srv := startProc(t, t.TempDir(), bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -86,6 +78,83 @@ func TestClusterExternalNATS(t *testing.T) {
 	b := startConfig(t, clusterConfig(t, "b", url))
 	c := startConfig(t, clusterConfig(t, "c", url))
 	clusterScenario(t, a, b, c)
+}
+
+// natsServer returns a nats-server binary: the Debian package's when installed, else one built
+// from the Go module Portico embeds.
+func natsServer(t *testing.T) string {
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		bin = filepath.Join(t.TempDir(), "nats-server")
+		build := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2")
+		build.Dir = ".."
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building nats-server: %v\n%s", err, out)
+		}
+	}
+	return bin
+}
+
+// TestClusterNATSRestart: the external nats-server is killed (SIGKILL) under two nodes; each
+// node's local routing goes on through the outage, and once nats-server is back on the same
+// port the nodes find each other again: calls and events cross in both directions.
+func TestClusterNATSRestart(t *testing.T) {
+	bin := natsServer(t)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	srv := startProc(t, t.TempDir(), bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
+	testkit.WaitDial(t, "tcp", addr, srv.logs.String)
+	url := map[string]any{"url": "nats://" + addr}
+	a := startConfig(t, clusterConfig(t, "a", url))
+	b := startConfig(t, clusterConfig(t, "b", url))
+	testkit.WaitFor(t, 2*testkit.Patience, "a and b hear of each other", func() bool {
+		return strings.Contains(a.logs.String(), "peer=b") && strings.Contains(b.logs.String(), "peer=a")
+	})
+	calleeA := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "callee", wsURL(a), "com.ex.local")
+	calleeB := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "callee", wsURL(b))
+	subA := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "subscribe", wsURL(a))
+	subB := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "subscribe", wsURL(b))
+	for _, p := range []*proc{calleeA, calleeB, subA, subB} {
+		p.jsonLine(t, "ready")
+	}
+	expect(t, clusterPy(t, "call", wsURL(a)), 5, "result") // across, before the outage
+
+	// The outage: both nodes lose NATS, then drop each other (node_timeout 1s).
+	_ = srv.cmd.Process.Signal(syscall.SIGKILL)
+	_ = srv.cmd.Wait()
+	for _, x := range []struct {
+		n    *node
+		peer string
+	}{{a, "peer=b"}, {b, "peer=a"}} {
+		testkit.WaitFor(t, 2*testkit.Patience, "the outage seen", func() bool {
+			l := x.n.logs.String()
+			return strings.Contains(l, "cluster: disconnected from NATS") && strings.Contains(l, "cluster: node left") && strings.Contains(l, x.peer)
+		})
+	}
+	// Local routing goes on: a call and an event on A, a call on B.
+	expect(t, clusterPy(t, "call", wsURL(a), "com.ex.local"), 5, "result")
+	expect(t, clusterPy(t, "call", wsURL(b)), 5, "result")
+	clusterPy(t, "publish", wsURL(a), "during")
+	var ev map[string]any
+	subA.line(t, "the local event", func(l string) bool { return strings.Contains(l, `"during"`) && jsonInto(l, &ev) })
+	expect(t, ev, "during", "event")
+
+	// nats-server back on the same port: the nodes reconnect and rejoin.
+	srv = startProc(t, t.TempDir(), bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
+	testkit.WaitDial(t, "tcp", addr, srv.logs.String)
+	for _, n := range []*node{a, b} {
+		testkit.WaitFor(t, 2*testkit.Patience, "the reconnection", func() bool {
+			return strings.Contains(n.logs.String(), "cluster: reconnected to NATS")
+		})
+	}
+	// Calls across, both ways (the client retries while the procedure is unknown, at most 60s).
+	expect(t, clusterPy(t, "call", wsURL(a)), 5, "result")
+	expect(t, clusterPy(t, "call", wsURL(b), "com.ex.local"), 5, "result")
+	// Events across, both ways: a steady stream until the other node's subscriber has one.
+	startProc(t, ".", python, "testdata/wamp/cluster_client.py", "publish_every", wsURL(a), "fromA")
+	startProc(t, ".", python, "testdata/wamp/cluster_client.py", "publish_every", wsURL(b), "fromB")
+	subB.line(t, "an event from A after the restart", func(l string) bool { return strings.Contains(l, `"fromA-`) })
+	subA.line(t, "an event from B after the restart", func(l string) bool { return strings.Contains(l, `"fromB-`) })
 }
 
 func clusterScenario(t *testing.T, a, b, c *node) {
