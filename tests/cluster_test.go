@@ -157,6 +157,63 @@ func TestClusterNATSRestart(t *testing.T) {
 	subA.line(t, "an event from B after the restart", func(l string) bool { return strings.Contains(l, `"fromB-`) })
 }
 
+// TestClusterTestamentOnSIGKILL: a session on node C adds a testament, C is killed with
+// SIGKILL; the subscribers on A and B get the testament once (A, the lowest live name,
+// publishes it; B does not).
+func TestClusterTestamentOnSIGKILL(t *testing.T) {
+	natsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	a := startConfig(t, clusterConfig(t, "a", map[string]any{"embedded": map[string]any{"listen": natsAddr}}))
+	url := map[string]any{"url": "nats://" + natsAddr}
+	b := startConfig(t, clusterConfig(t, "b", url))
+	c := startConfig(t, clusterConfig(t, "c", url))
+	subA := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "subscribe", wsURL(a))
+	subB := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "subscribe", wsURL(b))
+	subA.jsonLine(t, "ready")
+	subB.jsonLine(t, "ready")
+	will := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "testament", wsURL(c), "will")
+	session := will.jsonLine(t, "session")
+	// A callee on C, registered after the testament: once A can call it, A has had the
+	// heartbeat that carries the testament too.
+	callee := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "callee", wsURL(c))
+	callee.jsonLine(t, "ready")
+	expect(t, clusterPy(t, "call", wsURL(a)), 5, "result")
+	expect(t, clusterPy(t, "call", wsURL(b)), 5, "result")
+
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.done
+	for _, s := range []*proc{subA, subB} {
+		var ev map[string]any
+		s.line(t, "the testament", func(l string) bool { return strings.Contains(l, `"will"`) && jsonInto(l, &ev) })
+		expect(t, ev, session, "publisher")
+	}
+	// Once: when A and B have both dropped C (and so decided whether to publish it), one
+	// publication from each is the next thing each subscriber gets.
+	for _, n := range []*node{a, b} {
+		testkit.WaitFor(t, 2*testkit.Patience, "C dropped", func() bool {
+			for _, l := range strings.Split(n.logs.String(), "\n") {
+				if strings.Contains(l, "cluster: node left") && strings.Contains(l, "peer=c") {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	clusterPy(t, "publish", wsURL(a), "afterA")
+	clusterPy(t, "publish", wsURL(b), "afterB")
+	for _, s := range []*proc{subA, subB} {
+		seen := map[string]bool{}
+		for len(seen) < 2 {
+			var ev map[string]any
+			s.line(t, "an event", func(l string) bool { return strings.Contains(l, `"event"`) && jsonInto(l, &ev) })
+			x, _ := ev["event"].(string)
+			if x != "afterA" && x != "afterB" {
+				t.Fatalf("a subscriber got %v again", ev)
+			}
+			seen[x] = true
+		}
+	}
+}
+
 func clusterScenario(t *testing.T, a, b, c *node) {
 	for _, peer := range []string{"peer=b", "peer=c"} {
 		testkit.WaitFor(t, 2*testkit.Patience, "node a hears of "+peer, func() bool {

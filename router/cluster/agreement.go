@@ -78,6 +78,7 @@ func (n *Node) agree(name string, p *peer, hash string) {
 	}
 	p.config = hash
 	bad := hash != "" && n.config != "" && hash != n.config
+	was := p.mismatch
 	switch {
 	case bad && !p.mismatch:
 		n.mismatched.Add(1)
@@ -88,7 +89,7 @@ func (n *Node) agree(name string, p *peer, hash string) {
 	if bad {
 		n.log.Error("cluster: a node runs another realm and role configuration; every node must run the same realms, roles, permissions and auth methods",
 			"peer", name, "peer_config_hash", hash, "config_hash", n.config)
-	} else if hash != "" && n.config != "" {
+	} else if was {
 		n.log.Info("cluster: the node's realm and role configuration agrees again", "peer", name, "config_hash", hash)
 	}
 }

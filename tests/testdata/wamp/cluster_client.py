@@ -10,6 +10,8 @@ MODE
   publish    publish ARG on com.ex.topic with acknowledge (the role discloses publishers); print
              {"published": true, "session": ID}
   publish_every  publish "ARG-N" (N = 1, 2, ...) on com.ex.topic every 0.1 s, until killed
+  testament  add a testament publishing ARG on com.ex.topic (wamp.session.add_testament),
+             print {"ready": true, "session": ID}, then stay
   call       call ARG (default com.ex.add) with (2, 3), retrying while the procedure is unknown (the nodes may not
              have heard of each other yet; at most 60 s); print {"result": R}
   hang       call com.ex.hang; print {"calling": true}, then {"error": URI} or {"result": R}
@@ -78,6 +80,10 @@ async def main(mode, url, arg):
             n += 1
             s.publish("com.ex.topic", "%s-%d" % (arg, n))
             await asyncio.sleep(0.1)  # a steady stream, until the test has what it waits for
+    elif mode == "testament":
+        await s.call("wamp.session.add_testament", "com.ex.topic", [arg], {})
+        out({"ready": True, "session": s._session_id})
+        await asyncio.Future()
     elif mode == "call":
         loop = asyncio.get_running_loop()
         end = loop.time() + 60
