@@ -214,6 +214,42 @@ func TestClusterTestamentOnSIGKILL(t *testing.T) {
 	}
 }
 
+// TestClusterConfigMismatch: two nodes whose roles differ log it, naming each other and both
+// hashes; a third with the same config as the first does not.
+func TestClusterConfigMismatch(t *testing.T) {
+	natsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	a := startConfig(t, clusterConfig(t, "a", map[string]any{"embedded": map[string]any{"listen": natsAddr}}))
+	url := map[string]any{"url": "nats://" + natsAddr}
+	cfgB := clusterConfig(t, "b", url)
+	realm := cfgB["workers"].([]any)[0].(map[string]any)["realms"].([]any)[0].(map[string]any)
+	realm["roles"] = append(realm["roles"].([]any), map[string]any{"name": "backend", "permissions": []any{}})
+	b := startConfig(t, cfgB)
+	c := startConfig(t, clusterConfig(t, "c", url))
+	mismatch := func(n *node, peer string) string {
+		for _, l := range strings.Split(n.logs.String(), "\n") {
+			if strings.Contains(l, "another realm and role configuration") && strings.Contains(l, "peer="+peer+" ") {
+				return l
+			}
+		}
+		return ""
+	}
+	var la, lb string
+	testkit.WaitFor(t, 2*testkit.Patience, "the mismatch logged on a and b", func() bool {
+		la, lb = mismatch(a, "b"), mismatch(b, "a")
+		return la != "" && lb != ""
+	})
+	for _, x := range []struct{ line, node string }{{la, "a"}, {lb, "b"}} {
+		if !strings.Contains(x.line, "level=ERROR") || !strings.Contains(x.line, "node="+x.node+" ") ||
+			!strings.Contains(x.line, "peer_config_hash=") || !strings.Contains(x.line, " config_hash=") {
+			t.Errorf("the line does not name both nodes and both hashes: %s", x.line)
+		}
+	}
+	testkit.WaitFor(t, 2*testkit.Patience, "c hears of a", func() bool { return strings.Contains(c.logs.String(), "peer=a") })
+	if l := mismatch(c, "a"); l != "" {
+		t.Errorf("c, with a's config, logged a mismatch: %s", l)
+	}
+}
+
 func clusterScenario(t *testing.T, a, b, c *node) {
 	for _, peer := range []string{"peer=b", "peer=c"} {
 		testkit.WaitFor(t, 2*testkit.Patience, "node a hears of "+peer, func() bool {
