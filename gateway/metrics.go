@@ -339,7 +339,8 @@ var _ service = (*metricsService)(nil)
 
 // clusterNode exports the cluster node's gauges: portico_cluster_config_mismatch, the live
 // nodes whose realm and role configuration differs from this node's, and
-// portico_cluster_peers, the other live nodes.
+// portico_cluster_peers, the other live nodes, and portico_cluster_dropped_total, the NATS
+// messages dropped because this node fell behind (slow consumer).
 func (m *gwMetrics) clusterNode(n *cluster.Node) {
 	if m.cluster.Swap(n) != nil {
 		return
@@ -349,5 +350,8 @@ func (m *gwMetrics) clusterNode(n *cluster.Node) {
 	})
 	m.set.GetOrCreateGauge(`portico_cluster_peers`, func() float64 {
 		return float64(m.cluster.Load().Peers())
+	})
+	m.set.GetOrCreateGauge(`portico_cluster_dropped_total`, func() float64 {
+		return float64(m.cluster.Load().Dropped())
 	})
 }

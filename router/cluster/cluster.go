@@ -68,6 +68,12 @@ type Node struct {
 	tdirty bool
 	resend atomic.Bool
 
+	slow slowLog // slow consumers on the NATS subscriptions (slow.go)
+	// pendingMsgs and pendingBytes are the subscriptions' pending limits (slow.go).
+	pendingMsgs, pendingBytes int
+	// onMsg, when set (tests), runs first in each NATS message handler.
+	onMsg func(subject string)
+
 	mu    sync.Mutex
 	nodes map[string]*peer
 }
@@ -105,7 +111,9 @@ func New(cfg config.Cluster, log *slog.Logger) *Node {
 	codec, _ := wamp.CodecByName("msgpack")
 	return &Node{cfg: cfg, log: log.With("cluster", cfg.Name, "node", cfg.Node),
 		base: cfg.SubjectPrefix + "." + cfg.Name, inc: binary.LittleEndian.Uint64(b[:]) | 1, codec: codec,
-		change: make(chan struct{}, 1), stop: make(chan struct{}), nodes: map[string]*peer{}, local: testaments{}}
+		change: make(chan struct{}, 1), stop: make(chan struct{}), nodes: map[string]*peer{}, local: testaments{},
+		pendingMsgs: defaultPendingMsgs, pendingBytes: defaultPendingBytes,
+		slow: slowLog{last: map[string]time.Time{}, dropped: map[*nats.Subscription]int{}}}
 }
 
 // ClientURL is the embedded NATS server's client URL, "" without one.
@@ -158,7 +166,11 @@ func (n *Node) Start(r *router.Router) error {
 		{n.base + ".node." + n.cfg.Node, n.onDirect},
 	}
 	for _, s := range subs {
-		if _, err := nc.Subscribe(s.subj, s.fn); err != nil {
+		sub, err := nc.Subscribe(s.subj, s.fn)
+		if err == nil {
+			err = sub.SetPendingLimits(n.pendingMsgs, n.pendingBytes)
+		}
+		if err != nil {
 			n.Close()
 			return fmt.Errorf("cluster: subscribing to %s: %w", s.subj, err)
 		}
@@ -198,6 +210,7 @@ func (n *Node) natsOptions() ([]nats.Option, error) {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			n.log.Warn("cluster: disconnected from NATS; local routing goes on", "err", err)
 		}),
+		nats.ErrorHandler(n.asyncError),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			n.log.Info("cluster: reconnected to NATS", "url", nc.ConnectedUrl())
 			n.resend.Store(true)
@@ -352,6 +365,9 @@ func (n *Node) envelope(b []byte) (from string, realm wamp.URI, m wamp.Message, 
 }
 
 func (n *Node) onPublication(msg *nats.Msg) {
+	if n.onMsg != nil {
+		n.onMsg(msg.Subject)
+	}
 	from, realm, m, err := n.envelope(msg.Data)
 	if err != nil {
 		n.log.Warn("cluster: bad publication", "subject", msg.Subject, "err", err)
