@@ -37,6 +37,9 @@ type Publisher struct {
 type Procedure struct {
 	URI   wamp.URI
 	Match string // "exact", "prefix" or "wildcard"
+	// Invoke is the registration's invocation policy ("single", "roundrobin", ...), which
+	// spreads the calls of other nodes over the nodes that have it; "" where it plays no part.
+	Invoke string `json:",omitempty"`
 }
 
 // Options a cluster link puts on the PUBLISH and CALL messages it hands to the router (read
@@ -109,7 +112,7 @@ func (r *Router) LocalProcedures(realm wamp.URI) []Procedure {
 	defer rl.mu.Unlock()
 	out := make([]Procedure, 0, len(rl.dealer.byID))
 	for _, reg := range rl.dealer.byID {
-		out = append(out, Procedure{URI: reg.uri, Match: reg.match})
+		out = append(out, Procedure{URI: reg.uri, Match: reg.match, Invoke: reg.invoke})
 	}
 	return out
 }

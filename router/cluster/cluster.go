@@ -5,7 +5,7 @@
 // Subjects, under base = <subject_prefix>.<cluster name>:
 //
 //	base.hb               heartbeats: node name, incarnation, ConfigHash, its local
-//	                      registrations per realm
+//	                      registrations per realm (URI, match, invocation policy)
 //	base.<realm>.pub      publications, sent once per PUBLISH (not per subscriber) when another
 //	                      node is alive; each node's broker matches them against its own
 //	                      subscribers
@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -76,6 +77,10 @@ type Node struct {
 
 	mu    sync.Mutex
 	nodes map[string]*peer
+	// rr holds the roundrobin counters of the procedures other nodes have (target); scratch
+	// is target's list of candidate nodes.
+	rr      map[rrKey]uint64
+	scratch []string
 }
 
 // peer is another node as its heartbeats describe it.
@@ -111,7 +116,7 @@ func New(cfg config.Cluster, log *slog.Logger) *Node {
 	codec, _ := wamp.CodecByName("msgpack")
 	return &Node{cfg: cfg, log: log.With("cluster", cfg.Name, "node", cfg.Node),
 		base: cfg.SubjectPrefix + "." + cfg.Name, inc: binary.LittleEndian.Uint64(b[:]) | 1, codec: codec,
-		change: make(chan struct{}, 1), stop: make(chan struct{}), nodes: map[string]*peer{}, local: testaments{},
+		change: make(chan struct{}, 1), stop: make(chan struct{}), nodes: map[string]*peer{}, rr: map[rrKey]uint64{}, local: testaments{},
 		pendingMsgs: defaultPendingMsgs, pendingBytes: defaultPendingBytes,
 		slow: slowLog{last: map[string]time.Time{}, dropped: map[*nats.Subscription]int{}}}
 }
@@ -566,22 +571,64 @@ func (n *Node) want(realm wamp.URI) map[router.Procedure]bool {
 	defer n.mu.Unlock()
 	for _, p := range n.nodes {
 		for _, x := range p.procs[realm] {
+			x.Invoke = "" // one link registration per URI and match, whatever each node's policy
 			want[x] = true
+		}
+	}
+	for k := range n.rr {
+		if k.realm == realm && !want[k.proc] {
+			delete(n.rr, k) // no node has it any more
 		}
 	}
 	return want
 }
 
-// target returns the node a call to proc goes to: among the live nodes that registered it,
-// the first by name (a shared registration's policy applies among that node's callees).
+// target returns the node a call to proc goes to, among the live nodes that registered it,
+// by the registration's invocation policy (as the first of those nodes by name announced
+// it): single and first take the first node by name, last the last, roundrobin rotates over
+// them (one counter per realm and procedure), random takes any. The chosen node's dealer
+// then applies the policy among its own callees.
 func (n *Node) target(realm wamp.URI, proc router.Procedure) string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	best := ""
+	names := n.scratch[:0]
+	first, invoke := "", ""
 	for name, p := range n.nodes {
-		if slices.Contains(p.procs[realm], proc) && (best == "" || name < best) {
-			best = name
+		for _, x := range p.procs[realm] {
+			if x.URI == proc.URI && x.Match == proc.Match {
+				names = append(names, name)
+				if first == "" || name < first {
+					first, invoke = name, x.Invoke
+				}
+				break
+			}
 		}
 	}
-	return best
+	n.scratch = names
+	switch {
+	case len(names) == 0:
+		return ""
+	case len(names) == 1:
+		return names[0]
+	}
+	switch invoke {
+	case "roundrobin":
+		slices.Sort(names)
+		k := rrKey{realm, proc}
+		i := n.rr[k]
+		n.rr[k] = i + 1
+		return names[i%uint64(len(names))]
+	case "random":
+		return names[mrand.IntN(len(names))]
+	case "last":
+		return slices.Max(names)
+	default:
+		return first
+	}
+}
+
+// rrKey names a roundrobin counter: a realm's procedure (its URI and match).
+type rrKey struct {
+	realm wamp.URI
+	proc  router.Procedure
 }
