@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"testing"
+	"time"
 
 	"portico/internal/testkit"
 	"portico/router/wamp"
@@ -55,14 +56,20 @@ func TestClusterCallsSpreadByPolicy(t *testing.T) {
 		t.Helper()
 		caller.send(&wamp.Call{Request: caller.next(), Options: wamp.Dict{}, Procedure: wamp.URI(proc)})
 		var name string
-		var inv *wamp.Invocation
+		var m wamp.Message
 		select {
-		case m := <-callees["b"].in:
-			name, inv = "b", m.(*wamp.Invocation)
-		case m := <-callees["c"].in:
-			name, inv = "c", m.(*wamp.Invocation)
-		case m := <-caller.in:
-			t.Fatalf("%s: the caller got %s %+v before any callee an invocation", proc, m.Type(), m)
+		case m = <-callees["b"].in:
+			name = "b"
+		case m = <-callees["c"].in:
+			name = "c"
+		case m = <-caller.in:
+			t.Fatalf("%s: the caller got %+v before any callee an invocation", proc, m)
+		case <-time.After(guard):
+			t.Fatalf("%s: no invocation within %s", proc, guard)
+		}
+		inv, ok := m.(*wamp.Invocation)
+		if !ok {
+			t.Fatalf("%s: callee %s got %+v, want an INVOCATION", proc, name, m)
 		}
 		callees[name].send(&wamp.Yield{Request: inv.Request, Options: wamp.Dict{}, Arguments: wamp.List{name}})
 		res := caller.expect("RESULT").(*wamp.Result)
