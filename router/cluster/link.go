@@ -58,10 +58,15 @@ func (n *Node) openLink(realm wamp.URI) *link {
 func (l *link) connect() {
 	client, server := router.Pipe(l.codec, 256)
 	l.mu.Lock()
+	gap := l.in // calls other nodes sent while no session was up: they went nowhere
 	l.t = client
 	l.regs, l.byReg, l.pending = map[router.Procedure]wamp.ID{}, map[wamp.ID]router.Procedure{}, map[wamp.ID]router.Procedure{}
 	l.out, l.in, l.byOrigin = map[wamp.ID]string{}, map[wamp.ID]origin{}, map[origin]wamp.ID{}
 	l.mu.Unlock()
+	for _, o := range gap {
+		l.to(o.node, &wamp.Error{RequestType: wamp.CALL, Request: o.corr, Details: wamp.Dict{}, Error: errCanceled,
+			Arguments: wamp.List{"the cluster link on node " + l.n.cfg.Node + " ended"}})
+	}
 	lim := config.DefaultSessionLimits()
 	lim.MaxRegistrations, lim.MaxCallsInFlight = 1<<30, 1<<30
 	go func() {
@@ -90,7 +95,8 @@ func (l *link) run() {
 		}
 		l.mu.Lock()
 		_ = l.t.Close()
-		in := l.in
+		in := l.in // taken: the calls that arrive until the new session are in a new map
+		l.in, l.byOrigin = map[wamp.ID]origin{}, map[origin]wamp.ID{}
 		l.mu.Unlock()
 		l.n.log.Warn("cluster: the link session ended; starting it again", "realm", l.realm, "calls_canceled", len(in))
 		for _, o := range in {
