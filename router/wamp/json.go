@@ -8,11 +8,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 )
 
-// jsonCodec is wamp.2.json (spec "JSON"). Decoding (jsonParser) keeps integers integers;
+// jsonCodec is wamp.2.json (spec "JSON"). Decoding (jsonDecode, with valyala/fastjson) keeps integers integers;
 // encoding is append-style and writes the few JSON forms WAMP needs
 // directly, which keeps the fan-out path free of allocations.
 type jsonCodec struct{}
@@ -24,22 +23,12 @@ func (c jsonCodec) Encode(dst []byte, m Message) ([]byte, error) {
 	return appendMessage(c, dst, m)
 }
 
-var jsonParsers = sync.Pool{New: func() any { return &jsonParser{items: make([]any, 0, 32)} }}
-
 func (jsonCodec) Decode(b []byte) (Message, error) {
 	// Bound nesting and the count of values before anything is built.
 	if err := jsonScan(b); err != nil {
 		return nil, &DecodeError{Element: -1, Err: fmt.Errorf("json: %w", err)}
 	}
-	p := jsonParsers.Get().(*jsonParser)
-	p.b, p.off = b, 0
-	v, err := p.document()
-	p.b = nil
-	clear(p.items) // an error leaves items behind; none may stay reachable
-	p.items = p.items[:0]
-	if cap(p.items) <= 1<<10 && cap(p.buf) <= 64<<10 { // a huge message does not pin its scratch
-		jsonParsers.Put(p)
-	}
+	v, err := jsonDecode(b)
 	if err != nil {
 		return nil, &DecodeError{Element: -1, Err: fmt.Errorf("json: %w", err)}
 	}

@@ -1,346 +1,195 @@
 package wamp
 
 import (
+	"bytes"
 	"encoding/base64"
-	"errors"
+	"encoding/json"
 	"fmt"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
 )
 
-// jsonParser reads one JSON text (RFC 8259) straight into codec-neutral values: []any,
+// jsonDecoder reads one JSON text (RFC 8259) into codec-neutral values: []any,
 // map[string]any, string, []byte (spec "Binary support in JSON"), int64/uint64/float64, bool
-// and nil. It accepts exactly what encoding/json accepts and decodes it to the same values as
-// encoding/json with UseNumber followed by jsonNeutral did, without the boxing of json.Number
-// and the decoder's state: a CALL costs a handful of allocations instead of dozens.
-// jsonScan has bounded the nesting and the count of values before it runs.
-type jsonParser struct {
-	b     []byte
-	off   int
-	buf   []byte // scratch for strings with escapes or invalid UTF-8
-	items []any  // stack of the items of the open lists: each list is allocated once, at its size
+// and nil. It accepts exactly what encoding/json accepts and gives the same values as
+// encoding/json with UseNumber followed by jsonNeutral (FuzzJSONParser holds it to that).
+//
+// valyala/fastjson parses into its own tree of Values, which a reused Parser keeps, so the
+// only allocations are the neutral values themselves. fastjson is lenient where encoding/json
+// is not, and the gaps are closed here:
+//   - grammar (number forms such as 01, 1. and NaN, unknown escapes, trailing data):
+//     fastjson.ValidateBytes, which is strict, runs first;
+//   - depth and the count of values: jsonScan has bounded them before (maxDepth is far below
+//     fastjson.MaxDepth);
+//   - duplicate keys: the last one wins, as in encoding/json;
+//   - control characters: fastjson.ValidateBytes misses one in a string when an escape
+//     follows it (`"<0x19>\b"`), so a message with any byte below 0x20 (compact JSON, what
+//     WAMP clients send, has none, not even as whitespace) is decoded by encoding/json
+//     (jsonFallback);
+//   - text that is not well formed (invalid UTF-8, and \u escapes of a surrogate that is not
+//     half of a pair): fastjson keeps it as it stands, encoding/json writes U+FFFD; such a
+//     message, rare and already broken, is decoded by encoding/json (jsonFallback).
+type jsonDecoder struct {
+	p   fastjson.Parser // reused: its Values and its copy of the text
+	num []byte          // scratch for a number's text
 }
 
-var errJSONEnd = errors.New("unexpected end of JSON input")
+var jsonDecoders = sync.Pool{New: func() any { return new(jsonDecoder) }}
 
-func (p *jsonParser) syntax(what string) error {
-	if p.off >= len(p.b) {
-		return errJSONEnd
-	}
-	return fmt.Errorf("invalid character %q %s at offset %d", p.b[p.off], what, p.off)
-}
+// jsonMaxPooled: a parser that read more than this is dropped, so that a huge message does
+// not pin its copy of the text in the pool.
+const jsonMaxPooled = 64 << 10
 
-func (p *jsonParser) space() {
-	for p.off < len(p.b) {
-		switch p.b[p.off] {
-		case ' ', '\t', '\r', '\n':
-			p.off++
-		default:
-			return
-		}
-	}
-}
-
-// document parses one value and allows only whitespace after it.
-func (p *jsonParser) document() (any, error) {
-	p.space()
-	v, err := p.value(0)
-	if err != nil {
+// jsonDecode decodes b, which jsonScan has accepted.
+func jsonDecode(b []byte) (any, error) {
+	if err := fastjson.ValidateBytes(b); err != nil {
 		return nil, err
 	}
-	p.space()
-	if p.off < len(p.b) {
-		return nil, fmt.Errorf("%d bytes of trailing data", len(p.b)-p.off)
+	if !utf8.Valid(b) || jsonHasControl(b) || jsonIllFormedEscape(b) {
+		return jsonFallback(b)
 	}
-	return v, nil
+	d := jsonDecoders.Get().(*jsonDecoder)
+	v, err := d.p.ParseBytes(b)
+	var out any
+	if err == nil {
+		out, err = d.value(v)
+	}
+	if len(b) <= jsonMaxPooled {
+		jsonDecoders.Put(d)
+	}
+	return out, err
 }
 
-func (p *jsonParser) value(depth int) (any, error) {
-	if depth > maxDepth {
-		return nil, errDepth
-	}
-	if p.off >= len(p.b) {
-		return nil, errJSONEnd
-	}
-	switch c := p.b[p.off]; {
-	case c == '[':
-		return p.array(depth)
-	case c == '{':
-		return p.object(depth)
-	case c == '"':
-		s, err := p.str()
+func (d *jsonDecoder) value(v *fastjson.Value) (any, error) {
+	switch v.Type() {
+	case fastjson.TypeArray:
+		items, _ := v.Array()
+		l := make([]any, len(items))
+		for i, e := range items {
+			x, err := d.value(e)
+			if err != nil {
+				return nil, err
+			}
+			l[i] = x
+		}
+		return l, nil
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		m := make(map[string]any, o.Len())
+		var err error
+		o.Visit(func(k []byte, e *fastjson.Value) {
+			if err != nil {
+				return
+			}
+			var x any
+			if x, err = d.value(e); err == nil {
+				m[string(k)] = x // a repeated key: the last one wins, as in encoding/json
+			}
+		})
 		if err != nil {
 			return nil, err
 		}
-		if len(s) > 0 && s[0] == 0 {
-			return jsonBinary(s)
-		}
-		return s, nil
-	case c == '-' || c >= '0' && c <= '9':
-		return p.number()
-	case c == 't':
-		return true, p.literal("true")
-	case c == 'f':
-		return false, p.literal("false")
-	case c == 'n':
-		return nil, p.literal("null")
-	}
-	return nil, p.syntax("looking for beginning of value")
-}
-
-func (p *jsonParser) literal(lit string) error {
-	for i := 0; i < len(lit); i++ {
-		if p.off >= len(p.b) || p.b[p.off] != lit[i] {
-			return p.syntax("in literal " + lit)
-		}
-		p.off++
-	}
-	return nil
-}
-
-func (p *jsonParser) array(depth int) (any, error) {
-	p.off++ // '['
-	p.space()
-	if p.off < len(p.b) && p.b[p.off] == ']' {
-		p.off++
-		return []any{}, nil
-	}
-	mark := len(p.items)
-	for {
-		p.space()
-		v, err := p.value(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		p.items = append(p.items, v)
-		p.space()
-		if p.off >= len(p.b) {
-			return nil, errJSONEnd
-		}
-		switch p.b[p.off] {
-		case ',':
-			p.off++
-		case ']':
-			p.off++
-			l := make([]any, len(p.items)-mark)
-			copy(l, p.items[mark:])
-			clear(p.items[mark:])
-			p.items = p.items[:mark]
-			return l, nil
-		default:
-			return nil, p.syntax("after array element")
-		}
-	}
-}
-
-func (p *jsonParser) object(depth int) (any, error) {
-	p.off++ // '{'
-	m := make(map[string]any)
-	p.space()
-	if p.off < len(p.b) && p.b[p.off] == '}' {
-		p.off++
 		return m, nil
+	case fastjson.TypeString:
+		s, _ := v.StringBytes()
+		if len(s) > 0 && s[0] == 0 {
+			return jsonBinary(string(s))
+		}
+		return string(s), nil
+	case fastjson.TypeNumber:
+		d.num = v.MarshalTo(d.num[:0]) // a number marshals as its text
+		if bytes.ContainsAny(d.num, ".eE") {
+			return jsonNumber(string(d.num))
+		}
+		if n, err := v.Int64(); err == nil {
+			return n, nil
+		}
+		if n, err := v.Uint64(); err == nil {
+			return n, nil
+		}
+		// An integer no 64-bit type holds: turning it into a float would change it silently.
+		return nil, fmt.Errorf("number %s: %w", d.num, errIntRange)
+	case fastjson.TypeTrue:
+		return true, nil
+	case fastjson.TypeFalse:
+		return false, nil
 	}
-	for {
-		p.space()
-		if p.off >= len(p.b) {
-			return nil, errJSONEnd
-		}
-		if p.b[p.off] != '"' {
-			return nil, p.syntax("looking for beginning of object key string")
-		}
-		k, err := p.str()
-		if err != nil {
-			return nil, err
-		}
-		p.space()
-		if p.off >= len(p.b) {
-			return nil, errJSONEnd
-		}
-		if p.b[p.off] != ':' {
-			return nil, p.syntax("after object key")
-		}
-		p.off++
-		p.space()
-		v, err := p.value(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		m[k] = v // a repeated key: the last one wins, as in encoding/json
-		p.space()
-		if p.off >= len(p.b) {
-			return nil, errJSONEnd
-		}
-		switch p.b[p.off] {
-		case ',':
-			p.off++
-		case '}':
-			p.off++
-			return m, nil
-		default:
-			return nil, p.syntax("after object key:value pair")
-		}
-	}
+	return nil, nil // null
 }
 
-// str reads a string. Invalid UTF-8 and lone surrogates become U+FFFD, as in encoding/json.
-func (p *jsonParser) str() (string, error) {
-	p.off++ // '"'
-	start := p.off
-	// Fast path: printable ASCII up to the closing quote.
-	for p.off < len(p.b) {
-		c := p.b[p.off]
-		if c == '"' {
-			s := string(p.b[start:p.off])
-			p.off++
-			return s, nil
-		}
-		if c >= utf8.RuneSelf {
-			if r, size := utf8.DecodeRune(p.b[p.off:]); r != utf8.RuneError || size != 1 {
-				p.off += size
-				continue
-			}
-			break
-		}
-		if c == '\\' || c < 0x20 {
-			break
-		}
-		p.off++
-	}
-	buf := append(p.buf[:0], p.b[start:p.off]...)
-	for {
-		if p.off >= len(p.b) {
-			return "", errJSONEnd
-		}
-		c := p.b[p.off]
-		switch {
-		case c == '"':
-			p.off++
-			p.buf = buf
-			return string(buf), nil
-		case c < 0x20:
-			return "", p.syntax("in string literal")
-		case c == '\\':
-			p.off++
-			if p.off >= len(p.b) {
-				return "", errJSONEnd
-			}
-			e := p.b[p.off]
-			p.off++
-			switch e {
-			case '"', '\\', '/':
-				buf = append(buf, e)
-			case 'b':
-				buf = append(buf, '\b')
-			case 'f':
-				buf = append(buf, '\f')
-			case 'n':
-				buf = append(buf, '\n')
-			case 'r':
-				buf = append(buf, '\r')
-			case 't':
-				buf = append(buf, '\t')
-			case 'u':
-				r, ok := p.hex4()
-				if !ok {
-					return "", p.syntax("in \\u hexadecimal character escape")
-				}
-				if utf16.IsSurrogate(r) {
-					// A pair only when a low surrogate escape follows; otherwise U+FFFD and the
-					// next escape is read on its own.
-					r2 := rune(-1)
-					if p.off+1 < len(p.b) && p.b[p.off] == '\\' && p.b[p.off+1] == 'u' {
-						save := p.off
-						p.off += 2
-						var ok2 bool
-						if r2, ok2 = p.hex4(); !ok2 {
-							return "", p.syntax("in \\u hexadecimal character escape")
-						}
-						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-							buf = utf8.AppendRune(buf, d)
-							continue
-						}
-						p.off = save
-					}
-					r = utf8.RuneError
-				}
-				buf = utf8.AppendRune(buf, r)
-			default:
-				p.off--
-				return "", p.syntax("in string escape code")
-			}
-		case c < utf8.RuneSelf:
-			buf = append(buf, c)
-			p.off++
-		default:
-			r, size := utf8.DecodeRune(p.b[p.off:])
-			if r == utf8.RuneError && size == 1 {
-				buf = utf8.AppendRune(buf, utf8.RuneError)
-			} else {
-				buf = append(buf, p.b[p.off:p.off+size]...)
-			}
-			p.off += size
+// jsonHasControl reports whether b holds a byte below 0x20.
+func jsonHasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
 		}
 	}
+	return false
 }
 
-func (p *jsonParser) hex4() (rune, bool) {
-	if p.off+4 > len(p.b) {
-		return 0, false
+// jsonIllFormedEscape reports whether b, valid JSON, holds a \u escape of a surrogate that is
+// not a high surrogate followed by the escape of a low one: encoding/json writes U+FFFD for it
+// (and reads a following escape on its own), fastjson keeps the escape's text or takes the
+// following escape with it.
+func jsonIllFormedEscape(b []byte) bool {
+	for i := bytes.IndexByte(b, '\\'); i >= 0; {
+		// b[i] is a backslash in a string (valid JSON has none elsewhere).
+		if b[i+1] != 'u' {
+			i += 2
+		} else {
+			r := jsonHex4(b[i+2 : i+6])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if r >= 0xdc00 || i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+					return true
+				}
+				if r2 := jsonHex4(b[i+2 : i+6]); r2 < 0xdc00 || r2 > 0xdfff {
+					return true
+				}
+				i += 6
+			}
+		}
+		j := bytes.IndexByte(b[i:], '\\')
+		if j < 0 {
+			return false
+		}
+		i += j
 	}
+	return false
+}
+
+// jsonHex4 reads the four hex digits of a \u escape that fastjson.ValidateBytes has accepted.
+func jsonHex4(h []byte) rune {
 	var r rune
-	for _, c := range p.b[p.off : p.off+4] {
+	for _, c := range h {
 		switch {
-		case c >= '0' && c <= '9':
+		case c <= '9':
 			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
+		case c >= 'a':
+			c -= 'a' - 10
 		default:
-			return 0, false
+			c -= 'A' - 10
 		}
 		r = r<<4 | rune(c)
 	}
-	p.off += 4
-	return r, true
+	return r
 }
 
-// number checks the grammar -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? and converts with
-// jsonNumber.
-func (p *jsonParser) number() (any, error) {
-	start := p.off
-	if p.b[p.off] == '-' {
-		p.off++
+// jsonFallback decodes, with encoding/json, the valid JSON whose text is not well formed.
+func jsonFallback(b []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
 	}
-	digits := func() bool {
-		s := p.off
-		for p.off < len(p.b) && p.b[p.off] >= '0' && p.b[p.off] <= '9' {
-			p.off++
-		}
-		return p.off > s
+	if rest := bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return nil, fmt.Errorf("%d bytes of trailing data", len(rest))
 	}
-	if p.off < len(p.b) && p.b[p.off] == '0' {
-		p.off++
-	} else if !digits() {
-		return nil, p.syntax("in numeric literal")
-	}
-	if p.off < len(p.b) && p.b[p.off] == '.' {
-		p.off++
-		if !digits() {
-			return nil, p.syntax("after decimal point in numeric literal")
-		}
-	}
-	if p.off < len(p.b) && (p.b[p.off] == 'e' || p.b[p.off] == 'E') {
-		p.off++
-		if p.off < len(p.b) && (p.b[p.off] == '+' || p.b[p.off] == '-') {
-			p.off++
-		}
-		if !digits() {
-			return nil, p.syntax("in exponent of numeric literal")
-		}
-	}
-	return jsonNumberBytes(p.b[start:p.off])
+	return jsonNeutral(v, 0)
 }
 
 // jsonBinary decodes the spec's "\u0000" + base64 form.
@@ -354,28 +203,4 @@ func jsonBinary(s string) (any, error) {
 		}
 	}
 	return b, nil
-}
-
-// jsonNumberBytes is jsonNumber for a number the grammar has accepted; integers that fit an
-// int64 are read without converting the bytes to a string.
-func jsonNumberBytes(b []byte) (any, error) {
-	neg := b[0] == '-'
-	digits := b
-	if neg {
-		digits = b[1:]
-	}
-	if len(digits) <= 18 { // 18 decimal digits always fit an int64
-		var n int64
-		for _, c := range digits {
-			if c < '0' || c > '9' {
-				return jsonNumber(string(b))
-			}
-			n = n*10 + int64(c-'0')
-		}
-		if neg {
-			n = -n
-		}
-		return n, nil
-	}
-	return jsonNumber(string(b))
 }
