@@ -46,6 +46,10 @@ const jsonMaxPooled = 64 << 10
 // jsonDecode decodes b, which jsonScan has accepted.
 func jsonDecode(b []byte) (any, error) {
 	if err := fastjson.ValidateBytes(b); err != nil {
+		// The error is encoding/json's, which says what and where as this decoder always has.
+		if _, jerr := jsonFallback(b); jerr != nil {
+			return nil, jerr
+		}
 		return nil, err
 	}
 	if !utf8.Valid(b) || jsonHasControl(b) || jsonIllFormedEscape(b) {
