@@ -8,7 +8,7 @@ APT_PKGS := uwsgi-core uwsgi-plugin-python3 python3-flask python3-django python3
             nats-server
 FUZZTIME ?= 5s
 
-.PHONY: all build deps demo test test-go test-allocs test-js test-stress fuzz fuzz-short bench bench-memory bench-idle vet clean
+.PHONY: all build deps demo test test-go test-allocs test-js test-stress fuzz fuzz-short bench bench-memory bench-idle bench-cluster vet clean
 
 all: build
 
@@ -76,6 +76,11 @@ bench-memory: deps build
 # RSS of 10,000 idle WAMP sessions and 10,000 idle keep-alive connections (contrib/bench/idle/README.md).
 bench-idle: deps build
 	$(GO) run ./contrib/bench/idle -portico $(BIN)
+
+# WAMP calls and deliveries across 1, 2, 3 nodes clustered over NATS next to a single node
+# (contrib/bench/RESULTS.md, "Cluster over NATS").
+bench-cluster: build
+	$(GO) run ./contrib/bench/cluster -portico $(BIN) -rounds 5
 
 clean:
 	rm -rf bin

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -11,6 +12,7 @@ import (
 
 	"portico/config"
 	"portico/router"
+	"portico/router/cluster"
 	"portico/router/wamp"
 )
 
@@ -46,6 +48,8 @@ type gwMetrics struct {
 	otherSent    *metrics.Counter
 	slowConsumer *metrics.Counter
 	authFailed   map[string]*metrics.Counter
+
+	cluster atomic.Pointer[cluster.Node] // the node's cluster node, nil without one
 }
 
 func newMetrics() *gwMetrics {
@@ -332,3 +336,18 @@ func (s *metricsService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 }
 
 var _ service = (*metricsService)(nil)
+
+// clusterNode exports the cluster node's gauges: portico_cluster_config_mismatch, the live
+// nodes whose realm and role configuration differs from this node's, and
+// portico_cluster_peers, the other live nodes.
+func (m *gwMetrics) clusterNode(n *cluster.Node) {
+	if m.cluster.Swap(n) != nil {
+		return
+	}
+	m.set.GetOrCreateGauge(`portico_cluster_config_mismatch`, func() float64 {
+		return float64(m.cluster.Load().ConfigMismatches())
+	})
+	m.set.GetOrCreateGauge(`portico_cluster_peers`, func() float64 {
+		return float64(m.cluster.Load().Peers())
+	})
+}

@@ -13,9 +13,18 @@ type Cluster interface {
 	// publication ID; publisher is the disclosed identity, nil when not disclosed. It must
 	// not keep m or block for long.
 	Published(realm wamp.URI, m *wamp.Publish, id wamp.ID, publisher *Publisher)
+	// Published is also called, under realm.mu, for the testaments of a session that leaves
+	// (Published must not call into the router).
 	// RegistrationsChanged is called under realm.mu when a registration of a local callee
 	// is created or deleted on realm. It must not block (nor call into the router).
 	RegistrationsChanged(realm wamp.URI)
+	// TestamentsChanged is called under realm.mu when the testaments of local session id
+	// change (wamp.session.add_testament, flush_testaments) and when it leaves (ts nil: it
+	// leaves normally and this node publishes them). ts are the PUBLISH messages its
+	// testaments send (Request 0; a disclosed publisher in ClusterPublisher), which another
+	// node publishes should this one die. It must not block (nor call into the router); it
+	// may keep ts, which the router does not change.
+	TestamentsChanged(realm wamp.URI, id wamp.ID, ts []*wamp.Publish)
 }
 
 // Publisher is a disclosed publisher's identity (spec, "Publisher Identification").
@@ -171,4 +180,52 @@ func (rl *realm) clusterChanged(reg *registration) {
 	if rl.cluster != nil && !reg.remote {
 		rl.cluster.RegistrationsChanged(rl.name)
 	}
+}
+
+// clusterTestaments tells the cluster of s's testaments (under rl.mu).
+func (rl *realm) clusterTestaments(s *session) {
+	if rl.cluster == nil {
+		return
+	}
+	var ts []*wamp.Publish
+	for _, scope := range []string{"detached", "destroyed"} {
+		for i := range s.testaments[scope] {
+			ts = append(ts, s.testamentPublish(&s.testaments[scope][i]))
+		}
+	}
+	rl.cluster.TestamentsChanged(rl.name, s.id, ts)
+}
+
+// clusterTestament sends the other nodes the testament of s that this node has just
+// published as publication id (s leaves; under rl.mu: Published does not call into the
+// router).
+func (rl *realm) clusterTestament(s *session, t *testament, id wamp.ID) {
+	if rl.cluster == nil {
+		return
+	}
+	m := s.testamentPublish(t)
+	var p *Publisher
+	if t.opts.disclose {
+		p = &Publisher{ID: s.id, AuthID: s.authid, AuthRole: s.authrole}
+	}
+	delete(m.Options, ClusterPublisher)
+	rl.cluster.Published(rl.name, m, id, p)
+}
+
+// testamentPublish is t as the PUBLISH another node makes for s: its publish_options, and
+// the publisher in ClusterPublisher when disclosed.
+func (s *session) testamentPublish(t *testament) *wamp.Publish {
+	opts := make(wamp.Dict, len(t.raw)+2)
+	for k, v := range t.raw {
+		switch k {
+		case "acknowledge", "exclude_me", "disclose_me", ClusterPublisher:
+		default:
+			opts[k] = v
+		}
+	}
+	if t.opts.disclose {
+		opts["disclose_me"] = true
+		opts[ClusterPublisher] = wamp.List{uint64(s.id), s.authid, s.authrole}
+	}
+	return &wamp.Publish{Options: opts, Topic: t.topic, Arguments: t.args, ArgumentsKw: t.kwargs}
 }

@@ -256,7 +256,8 @@ type testament struct {
 	args   wamp.List
 	kwargs wamp.Dict
 	opts   publishOpts
-	size   int // encoded, for max_testament_bytes
+	raw    wamp.Dict // publish_options as given, for the cluster
+	size   int       // encoded, for max_testament_bytes
 }
 
 func testamentScope(kw wamp.Dict) (string, *metaError) {
@@ -329,9 +330,10 @@ func metaAddTestament(rl *realm, caller *session, args wamp.List, kw wamp.Dict) 
 	if caller.testaments == nil {
 		caller.testaments = make(map[string][]testament)
 	}
-	caller.testaments[scope] = append(caller.testaments[scope], testament{topic: wamp.URI(topic), args: targs, kwargs: tkw, opts: o, size: len(enc)})
+	caller.testaments[scope] = append(caller.testaments[scope], testament{topic: wamp.URI(topic), args: targs, kwargs: tkw, opts: o, raw: popts, size: len(enc)})
 	caller.testamentCount++
 	caller.testamentBytes += len(enc)
+	rl.clusterTestaments(caller)
 	return wamp.List{}, nil
 }
 
@@ -347,6 +349,9 @@ func metaFlushTestaments(rl *realm, caller *session, _ wamp.List, kw wamp.Dict) 
 	}
 	caller.testamentCount -= n
 	delete(caller.testaments, scope)
+	if n > 0 {
+		rl.clusterTestaments(caller)
+	}
 	return wamp.List{int64(n)}, nil
 }
 

@@ -794,8 +794,12 @@ func (s *session) detach() {
 	// own subscriptions are gone.
 	for _, scope := range []string{"detached", "destroyed"} {
 		for _, t := range s.testaments[scope] {
-			rl.publishLocked(s, t.topic, t.args, t.kwargs, nil, &t.opts)
+			id := rl.publishLocked(s, t.topic, t.args, t.kwargs, nil, &t.opts)
+			rl.clusterTestament(s, &t, id)
 		}
+	}
+	if len(s.testaments) > 0 && rl.cluster != nil {
+		rl.cluster.TestamentsChanged(rl.name, s.id, nil)
 	}
 	s.testaments = nil
 	delete(rl.sessions, s.id)

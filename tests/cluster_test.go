@@ -68,15 +68,7 @@ func TestClusterThreeNodes(t *testing.T) {
 // TestClusterExternalNATS: the same with a separate nats-server process (the Debian package's
 // when installed, else built from the Go module Portico embeds).
 func TestClusterExternalNATS(t *testing.T) {
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		bin = filepath.Join(t.TempDir(), "nats-server")
-		build := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2")
-		build.Dir = ".."
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("building nats-server: %v\n%s", err, out)
-		}
-	}
+	bin := natsServer(t)
 	port := freePort(t)
 	srv := startProc(t, t.TempDir(), bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -86,6 +78,176 @@ func TestClusterExternalNATS(t *testing.T) {
 	b := startConfig(t, clusterConfig(t, "b", url))
 	c := startConfig(t, clusterConfig(t, "c", url))
 	clusterScenario(t, a, b, c)
+}
+
+// natsServer returns a nats-server binary: the Debian package's when installed, else one built
+// from the Go module Portico embeds.
+func natsServer(t *testing.T) string {
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		bin = filepath.Join(t.TempDir(), "nats-server")
+		build := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2")
+		build.Dir = ".."
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building nats-server: %v\n%s", err, out)
+		}
+	}
+	return bin
+}
+
+// TestClusterNATSRestart: the external nats-server is killed (SIGKILL) under two nodes; each
+// node's local routing goes on through the outage, and once nats-server is back on the same
+// port the nodes find each other again: calls and events cross in both directions.
+func TestClusterNATSRestart(t *testing.T) {
+	bin := natsServer(t)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	srv := startProc(t, t.TempDir(), bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
+	testkit.WaitDial(t, "tcp", addr, srv.logs.String)
+	url := map[string]any{"url": "nats://" + addr}
+	a := startConfig(t, clusterConfig(t, "a", url))
+	b := startConfig(t, clusterConfig(t, "b", url))
+	testkit.WaitFor(t, 2*testkit.Patience, "a and b hear of each other", func() bool {
+		return strings.Contains(a.logs.String(), "peer=b") && strings.Contains(b.logs.String(), "peer=a")
+	})
+	calleeA := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "callee", wsURL(a), "com.ex.local")
+	calleeB := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "callee", wsURL(b))
+	subA := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "subscribe", wsURL(a))
+	subB := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "subscribe", wsURL(b))
+	for _, p := range []*proc{calleeA, calleeB, subA, subB} {
+		p.jsonLine(t, "ready")
+	}
+	expect(t, clusterPy(t, "call", wsURL(a)), 5, "result") // across, before the outage
+
+	// The outage: both nodes lose NATS, then drop each other (node_timeout 1s).
+	_ = srv.cmd.Process.Signal(syscall.SIGKILL)
+	_ = srv.cmd.Wait()
+	for _, x := range []struct {
+		n    *node
+		peer string
+	}{{a, "peer=b"}, {b, "peer=a"}} {
+		testkit.WaitFor(t, 2*testkit.Patience, "the outage seen", func() bool {
+			l := x.n.logs.String()
+			return strings.Contains(l, "cluster: disconnected from NATS") && strings.Contains(l, "cluster: node left") && strings.Contains(l, x.peer)
+		})
+	}
+	// Local routing goes on: a call and an event on A, a call on B.
+	expect(t, clusterPy(t, "call", wsURL(a), "com.ex.local"), 5, "result")
+	expect(t, clusterPy(t, "call", wsURL(b)), 5, "result")
+	clusterPy(t, "publish", wsURL(a), "during")
+	var ev map[string]any
+	subA.line(t, "the local event", func(l string) bool { return strings.Contains(l, `"during"`) && jsonInto(l, &ev) })
+	expect(t, ev, "during", "event")
+
+	// nats-server back on the same port: the nodes reconnect and rejoin.
+	srv = startProc(t, t.TempDir(), bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
+	testkit.WaitDial(t, "tcp", addr, srv.logs.String)
+	for _, n := range []*node{a, b} {
+		testkit.WaitFor(t, 2*testkit.Patience, "the reconnection", func() bool {
+			return strings.Contains(n.logs.String(), "cluster: reconnected to NATS")
+		})
+	}
+	// Calls across, both ways (the client retries while the procedure is unknown, at most 60s).
+	expect(t, clusterPy(t, "call", wsURL(a)), 5, "result")
+	expect(t, clusterPy(t, "call", wsURL(b), "com.ex.local"), 5, "result")
+	// Events across, both ways: a steady stream until the other node's subscriber has one.
+	startProc(t, ".", python, "testdata/wamp/cluster_client.py", "publish_every", wsURL(a), "fromA")
+	startProc(t, ".", python, "testdata/wamp/cluster_client.py", "publish_every", wsURL(b), "fromB")
+	subB.line(t, "an event from A after the restart", func(l string) bool { return strings.Contains(l, `"fromA-`) })
+	subA.line(t, "an event from B after the restart", func(l string) bool { return strings.Contains(l, `"fromB-`) })
+}
+
+// TestClusterTestamentOnSIGKILL: a session on node C adds a testament, C is killed with
+// SIGKILL; the subscribers on A and B get the testament once (A, the lowest live name,
+// publishes it; B does not).
+func TestClusterTestamentOnSIGKILL(t *testing.T) {
+	natsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	a := startConfig(t, clusterConfig(t, "a", map[string]any{"embedded": map[string]any{"listen": natsAddr}}))
+	url := map[string]any{"url": "nats://" + natsAddr}
+	b := startConfig(t, clusterConfig(t, "b", url))
+	c := startConfig(t, clusterConfig(t, "c", url))
+	subA := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "subscribe", wsURL(a))
+	subB := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "subscribe", wsURL(b))
+	subA.jsonLine(t, "ready")
+	subB.jsonLine(t, "ready")
+	will := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "testament", wsURL(c), "will")
+	session := will.jsonLine(t, "session")
+	// A callee on C, registered after the testament: once A can call it, A has had the
+	// heartbeat that carries the testament too.
+	callee := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "callee", wsURL(c))
+	callee.jsonLine(t, "ready")
+	expect(t, clusterPy(t, "call", wsURL(a)), 5, "result")
+	expect(t, clusterPy(t, "call", wsURL(b)), 5, "result")
+
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.done
+	for _, s := range []*proc{subA, subB} {
+		var ev map[string]any
+		s.line(t, "the testament", func(l string) bool { return strings.Contains(l, `"will"`) && jsonInto(l, &ev) })
+		expect(t, ev, session, "publisher")
+	}
+	// Once: when A and B have both dropped C (and so decided whether to publish it), one
+	// publication from each is the next thing each subscriber gets.
+	for _, n := range []*node{a, b} {
+		testkit.WaitFor(t, 2*testkit.Patience, "C dropped", func() bool {
+			for _, l := range strings.Split(n.logs.String(), "\n") {
+				if strings.Contains(l, "cluster: node left") && strings.Contains(l, "peer=c") {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	clusterPy(t, "publish", wsURL(a), "afterA")
+	clusterPy(t, "publish", wsURL(b), "afterB")
+	for _, s := range []*proc{subA, subB} {
+		seen := map[string]bool{}
+		for len(seen) < 2 {
+			var ev map[string]any
+			s.line(t, "an event", func(l string) bool { return strings.Contains(l, `"event"`) && jsonInto(l, &ev) })
+			x, _ := ev["event"].(string)
+			if x != "afterA" && x != "afterB" {
+				t.Fatalf("a subscriber got %v again", ev)
+			}
+			seen[x] = true
+		}
+	}
+}
+
+// TestClusterConfigMismatch: two nodes whose roles differ log it, naming each other and both
+// hashes; a third with the same config as the first does not.
+func TestClusterConfigMismatch(t *testing.T) {
+	natsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	a := startConfig(t, clusterConfig(t, "a", map[string]any{"embedded": map[string]any{"listen": natsAddr}}))
+	url := map[string]any{"url": "nats://" + natsAddr}
+	cfgB := clusterConfig(t, "b", url)
+	realm := cfgB["workers"].([]any)[0].(map[string]any)["realms"].([]any)[0].(map[string]any)
+	realm["roles"] = append(realm["roles"].([]any), map[string]any{"name": "backend", "permissions": []any{}})
+	b := startConfig(t, cfgB)
+	c := startConfig(t, clusterConfig(t, "c", url))
+	mismatch := func(n *node, peer string) string {
+		for _, l := range strings.Split(n.logs.String(), "\n") {
+			if strings.Contains(l, "another realm and role configuration") && strings.Contains(l, "peer="+peer+" ") {
+				return l
+			}
+		}
+		return ""
+	}
+	var la, lb string
+	testkit.WaitFor(t, 2*testkit.Patience, "the mismatch logged on a and b", func() bool {
+		la, lb = mismatch(a, "b"), mismatch(b, "a")
+		return la != "" && lb != ""
+	})
+	for _, x := range []struct{ line, node string }{{la, "a"}, {lb, "b"}} {
+		if !strings.Contains(x.line, "level=ERROR") || !strings.Contains(x.line, "node="+x.node+" ") ||
+			!strings.Contains(x.line, "peer_config_hash=") || !strings.Contains(x.line, " config_hash=") {
+			t.Errorf("the line does not name both nodes and both hashes: %s", x.line)
+		}
+	}
+	testkit.WaitFor(t, 2*testkit.Patience, "c hears of a", func() bool { return strings.Contains(c.logs.String(), "peer=a") })
+	if l := mismatch(c, "a"); l != "" {
+		t.Errorf("c, with a's config, logged a mismatch: %s", l)
+	}
 }
 
 func clusterScenario(t *testing.T, a, b, c *node) {

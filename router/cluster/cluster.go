@@ -4,7 +4,8 @@
 //
 // Subjects, under base = <subject_prefix>.<cluster name>:
 //
-//	base.hb               heartbeats: node name, incarnation, its local registrations per realm
+//	base.hb               heartbeats: node name, incarnation, ConfigHash, its local
+//	                      registrations per realm
 //	base.<realm>.pub      publications, sent once per PUBLISH (not per subscriber) when another
 //	                      node is alive; each node's broker matches them against its own
 //	                      subscribers
@@ -57,6 +58,16 @@ type Node struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 
+	config     string       // ConfigHash of this node's realms and roles ("" unset)
+	mismatched atomic.Int32 // live peers whose ConfigHash differs (agreement.go)
+
+	// local: this node's sessions' testaments (testament.go), tdirty: changed since the last
+	// heartbeat; resend: the next heartbeat carries them anyway.
+	tmu    sync.Mutex
+	local  testaments
+	tdirty bool
+	resend atomic.Bool
+
 	mu    sync.Mutex
 	nodes map[string]*peer
 }
@@ -67,14 +78,24 @@ type peer struct {
 	seq   uint64
 	last  time.Time
 	procs map[wamp.URI][]router.Procedure
+	// config is the peer's ConfigHash; mismatch says it differs from this node's (logged
+	// once per peer and hash).
+	config   string
+	mismatch bool
+	// testaments are the peer's sessions' testaments, as its last heartbeat with them said.
+	testaments testaments
 }
 
 // heartbeat is the body of a base.hb message.
 type heartbeat struct {
-	Node   string                          `json:"node"`
-	Inc    uint64                          `json:"inc"`
-	Seq    uint64                          `json:"seq"`
-	Realms map[wamp.URI][]router.Procedure `json:"realms,omitempty"`
+	Node   string `json:"node"`
+	Inc    uint64 `json:"inc"`
+	Seq    uint64 `json:"seq"`
+	Config string `json:"config,omitempty"`
+	// Testaments, when present (HasTestaments), replace what the node had sent before.
+	HasTestaments bool                            `json:"has_testaments,omitempty"`
+	Testaments    testaments                      `json:"testaments,omitempty"`
+	Realms        map[wamp.URI][]router.Procedure `json:"realms,omitempty"`
 }
 
 // New returns the node for cfg (defaults applied); Start connects it.
@@ -84,7 +105,7 @@ func New(cfg config.Cluster, log *slog.Logger) *Node {
 	codec, _ := wamp.CodecByName("msgpack")
 	return &Node{cfg: cfg, log: log.With("cluster", cfg.Name, "node", cfg.Node),
 		base: cfg.SubjectPrefix + "." + cfg.Name, inc: binary.LittleEndian.Uint64(b[:]) | 1, codec: codec,
-		change: make(chan struct{}, 1), stop: make(chan struct{}), nodes: map[string]*peer{}}
+		change: make(chan struct{}, 1), stop: make(chan struct{}), nodes: map[string]*peer{}, local: testaments{}}
 }
 
 // ClientURL is the embedded NATS server's client URL, "" without one.
@@ -179,6 +200,7 @@ func (n *Node) natsOptions() ([]nats.Option, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			n.log.Info("cluster: reconnected to NATS", "url", nc.ConnectedUrl())
+			n.resend.Store(true)
 			n.changed()
 		}),
 	}
@@ -259,7 +281,7 @@ func hostPort(addr string) (string, int, error) {
 // Published sends a local publication to the other nodes: once, on the realm's subject, and
 // only while another node is alive.
 func (n *Node) Published(realm wamp.URI, m *wamp.Publish, id wamp.ID, p *router.Publisher) {
-	if n.peers.Load() == 0 || n.nc == nil {
+	if n.peers.Load() == 0 || n.nc == nil || n.nc.IsClosed() {
 		return
 	}
 	opts := make(wamp.Dict, len(m.Options)+2)
@@ -378,12 +400,15 @@ func (n *Node) beat() {
 	var seq uint64
 	for {
 		seq++
-		hb := heartbeat{Node: n.cfg.Node, Inc: n.inc, Seq: seq, Realms: map[wamp.URI][]router.Procedure{}}
+		hb := heartbeat{Node: n.cfg.Node, Inc: n.inc, Seq: seq, Config: n.config, Realms: map[wamp.URI][]router.Procedure{}}
 		for realm := range n.links {
 			if p := n.r.LocalProcedures(realm); len(p) > 0 {
 				slices.SortFunc(p, cmpProc)
 				hb.Realms[realm] = p
 			}
+		}
+		if ts := n.testamentsToSend(seq); ts != nil {
+			hb.HasTestaments, hb.Testaments = true, ts
 		}
 		if b, err := json.Marshal(hb); err == nil {
 			if err := n.nc.Publish(n.base+".hb", b); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
@@ -422,12 +447,21 @@ func (n *Node) onHeartbeat(msg *nats.Msg) {
 	n.mu.Lock()
 	p := n.nodes[hb.Node]
 	restarted := p != nil && p.inc != hb.Inc
+	var orphans testaments // the former incarnation's
 	if p == nil || restarted {
+		n.resend.Store(true) // the new node learns this one's testaments
+		n.changed()
+		if restarted {
+			orphans = p.testaments
+		}
 		if restarted {
 			n.log.Warn("cluster: node restarted", "peer", hb.Node)
 		} else {
 			n.log.Info("cluster: node joined", "peer", hb.Node)
 			n.peers.Add(1)
+		}
+		if p != nil && p.mismatch {
+			n.mismatched.Add(-1)
 		}
 		p = &peer{inc: hb.Inc}
 		n.nodes[hb.Node] = p
@@ -438,11 +472,16 @@ func (n *Node) onHeartbeat(msg *nats.Msg) {
 		return // out of order
 	}
 	p.seq = hb.Seq
+	n.agree(hb.Node, p, hb.Config)
+	if hb.HasTestaments {
+		p.testaments = hb.Testaments
+	}
 	same := !restarted && equalProcs(p.procs, hb.Realms)
 	p.procs = hb.Realms
 	n.mu.Unlock()
 	if restarted {
 		n.lost(hb.Node)
+		n.fireTestaments(hb.Node, orphans)
 	}
 	if !same {
 		n.resync()
@@ -465,9 +504,14 @@ func equalProcs(a, b map[wamp.URI][]router.Procedure) bool {
 func (n *Node) sweep() {
 	now := time.Now()
 	var gone []string
+	orphans := map[string]testaments{}
 	n.mu.Lock()
 	for name, p := range n.nodes {
 		if now.Sub(p.last) > n.cfg.NodeTimeout {
+			orphans[name] = p.testaments
+			if p.mismatch {
+				n.mismatched.Add(-1)
+			}
 			delete(n.nodes, name)
 			n.peers.Add(-1)
 			gone = append(gone, name)
@@ -475,8 +519,10 @@ func (n *Node) sweep() {
 	}
 	n.mu.Unlock()
 	for _, name := range gone {
-		n.log.Warn("cluster: node left (no heartbeat within node_timeout); its registrations are dropped and calls to it fail", "peer", name)
 		n.lost(name)
+		n.fireTestaments(name, orphans[name])
+		// Logged once its testaments went (tests wait for this line).
+		n.log.Warn("cluster: node left (no heartbeat within node_timeout); its registrations are dropped and calls to it fail", "peer", name)
 	}
 	if len(gone) > 0 {
 		n.resync()

@@ -36,6 +36,7 @@ func FuzzHeartbeat(f *testing.F) {
 	good, _ := json.Marshal(heartbeat{Node: "b", Inc: 3, Seq: 1, Realms: map[wamp.URI][]router.Procedure{"realm1": {{URI: "com.ex.add", Match: "exact"}}}})
 	f.Add(good)
 	f.Add([]byte(`{"node":"a","inc":1}`))
+	f.Add([]byte(`{"node":"b","inc":3,"seq":2,"config":"ab12","has_testaments":true,"testaments":{"realm1":{"5":["lAEBgKRhLmI="]}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n := New(config.Cluster{Name: "c1", Node: "a", SubjectPrefix: "portico"}, quiet())
 		n.onHeartbeat(&nats.Msg{Data: data})

@@ -190,7 +190,14 @@ const procedure = "bench.echo"
 // RPC measures call round trips: one callee session registers an echo procedure, callers
 // sessions each keep one call outstanding, back to back, for the duration.
 func RPC(ctx context.Context, o Options, callers int) (Result, error) {
-	callee, err := dial(ctx, o)
+	return RPCAcross(ctx, o, o, callers)
+}
+
+// RPCAcross is RPC with the callee connected to calleeAt and the callers to o, e.g. another
+// node of a cluster: before the clock starts, one caller calls until the registration is
+// known where the callers are (bounded by readyWithin).
+func RPCAcross(ctx context.Context, calleeAt, o Options, callers int) (Result, error) {
+	callee, err := dial(ctx, calleeAt)
 	if err != nil {
 		return Result{}, err
 	}
@@ -229,6 +236,13 @@ func RPC(ctx context.Context, o Options, callers int) (Result, error) {
 	}()
 	for i := range sessions {
 		if sessions[i], err = dial(ctx, o); err != nil {
+			return Result{}, err
+		}
+	}
+	if calleeAt.URL != o.URL {
+		if err := until(ctx, "the callee's registration to be known at "+o.URL, func() error {
+			return sessions[0].call(procedure)
+		}); err != nil {
 			return Result{}, err
 		}
 	}
@@ -288,7 +302,18 @@ func PubSub(ctx context.Context, o Options, subscribers int) (Result, error) {
 // pubWindow events per publisher ahead of the slowest subscriber: the router routes several
 // publications side by side.
 func PubSubN(ctx context.Context, o Options, publishers, subscribers int) (Result, error) {
+	return PubSubSpread(ctx, o, nil, publishers, subscribers)
+}
+
+// PubSubSpread is PubSubN with the publishers connected to o and subscriber i to
+// subAt[i%len(subAt)] (o's URL when subAt is empty), e.g. the nodes of a cluster. When some
+// subscriber is elsewhere, the publisher first publishes probes until every subscriber has
+// one (bounded by readyWithin), so that the measurement starts once the nodes route to each other.
+func PubSubSpread(ctx context.Context, o Options, subAt []string, publishers, subscribers int) (Result, error) {
 	const pubWindow = 64
+	if len(subAt) == 0 {
+		subAt = []string{o.URL}
+	}
 	subs := make([]*session, subscribers)
 	defer func() {
 		for _, s := range subs {
@@ -299,7 +324,9 @@ func PubSubN(ctx context.Context, o Options, publishers, subscribers int) (Resul
 	}()
 	var err error
 	for i := range subs {
-		if subs[i], err = dial(ctx, o); err != nil {
+		so := o
+		so.URL = subAt[i%len(subAt)]
+		if subs[i], err = dial(ctx, so); err != nil {
 			return Result{}, err
 		}
 		req := subs[i].nextID()
@@ -324,13 +351,19 @@ func PubSubN(ctx context.Context, o Options, publishers, subscribers int) (Resul
 		}
 	}
 
-	w := newWindow(o)
 	received := make([]atomic.Int64, subscribers)
+	probed := make([]atomic.Bool, subscribers)
+	// The clock starts after the probes; the subscribers read it from wp.
+	var w window
+	var wp atomic.Pointer[window]
+	var wReady sync.WaitGroup
+	wReady.Add(1)
 	lat := make([][]time.Duration, subscribers)
 	errs := make([]error, subscribers)
 	var wg sync.WaitGroup
 	for i, s := range subs {
 		wg.Go(func() {
+			wReady.Wait()
 			for {
 				m, err := s.recv()
 				if err != nil {
@@ -343,8 +376,12 @@ func PubSubN(ctx context.Context, o Options, publishers, subscribers int) (Resul
 				if !ok || len(ev.Arguments) == 0 {
 					continue
 				}
+				if _, probe := ev.Arguments[0].(string); probe {
+					probed[i].Store(true)
+					continue
+				}
 				sent := time.Unix(0, asInt64(ev.Arguments[0]))
-				if w.counts(sent) {
+				if wp.Load().counts(sent) {
 					lat[i] = append(lat[i], time.Since(sent))
 				}
 				received[i].Add(1)
@@ -357,6 +394,41 @@ func PubSubN(ctx context.Context, o Options, publishers, subscribers int) (Resul
 			m = min(m, received[i+1].Load())
 		}
 		return m
+	}
+	spread := slices.ContainsFunc(subAt, func(u string) bool { return u != o.URL })
+	if !spread {
+		w = newWindow(o)
+		wp.Store(&w)
+	}
+	wReady.Done()
+	if spread {
+		err := until(ctx, "every subscriber to get a probe publication", func() error {
+			if err := pubs[0].send(&wamp.Publish{Request: pubs[0].nextID(), Options: wamp.Dict{}, Topic: topic,
+				Arguments: wamp.List{"probe"}}); err != nil {
+				return err
+			}
+			deadline := time.Now().Add(100 * time.Millisecond)
+			for time.Now().Before(deadline) {
+				all := true
+				for i := range probed {
+					all = all && probed[i].Load()
+				}
+				if all {
+					return nil
+				}
+				time.Sleep(time.Millisecond)
+			}
+			return errors.New("not yet")
+		})
+		if err != nil {
+			for _, s := range subs {
+				_ = s.c.SetReadDeadline(time.Now())
+			}
+			wg.Wait()
+			return Result{}, err
+		}
+		w = newWindow(o)
+		wp.Store(&w)
 	}
 	var published atomic.Int64
 	pubErrs := make([]error, publishers)
@@ -529,4 +601,49 @@ func Publish(ctx context.Context, o Options, publishers int) (Result, error) {
 		return Result{}, err
 	}
 	return summarize(lat, o.Duration), nil
+}
+
+// readyWithin bounds the waits for a cluster's nodes to route to each other.
+const readyWithin = 20 * time.Second
+
+// until retries try every 20ms until it succeeds, for at most readyWithin.
+func until(ctx context.Context, what string, try func() error) error {
+	deadline := time.Now().Add(readyWithin)
+	for {
+		err := try()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("waiting for %s: %w", what, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// call makes one call to procedure and waits for its result.
+func (s *session) call(procedure wamp.URI) error {
+	req := s.nextID()
+	if err := s.send(&wamp.Call{Request: req, Options: wamp.Dict{}, Procedure: procedure, Arguments: wamp.List{int64(0)}}); err != nil {
+		return err
+	}
+	_, err := await[*wamp.Result](s, req)
+	return err
+}
+
+// Call opens a session at o, calls procedure once and closes: it fails while no callee of
+// procedure is known there (e.g. before a cluster's nodes see each other).
+func Call(ctx context.Context, o Options, procedure string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := dial(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	_ = s.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	return s.call(wamp.URI(procedure))
 }

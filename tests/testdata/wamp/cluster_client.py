@@ -5,11 +5,14 @@ Usage: cluster_client.py MODE URL [ARG]
 MODE
   subscribe  subscribe to com.ex.topic, print {"ready": true}, then {"event": ARG0,
              "publisher": ID} per event
-  callee     register com.ex.add (adds) and com.ex.hang (never answers; prints
-             {"hanging": true}), print {"ready": true, "session": ID}, then stay
+  callee     register ARG (default com.ex.add; adds) and com.ex.hang (never answers;
+             prints {"hanging": true}), print {"ready": true, "session": ID}, then stay
   publish    publish ARG on com.ex.topic with acknowledge (the role discloses publishers); print
              {"published": true, "session": ID}
-  call       call com.ex.add(2, 3), retrying while the procedure is unknown (the nodes may not
+  publish_every  publish "ARG-N" (N = 1, 2, ...) on com.ex.topic every 0.1 s, until killed
+  testament  add a testament publishing ARG on com.ex.topic (wamp.session.add_testament),
+             print {"ready": true, "session": ID}, then stay
+  call       call ARG (default com.ex.add) with (2, 3), retrying while the procedure is unknown (the nodes may not
              have heard of each other yet; at most 60 s); print {"result": R}
   hang       call com.ex.hang; print {"calling": true}, then {"error": URI} or {"result": R}
 """
@@ -60,7 +63,7 @@ async def main(mode, url, arg):
         out({"ready": True})
         await asyncio.Future()
     elif mode == "callee":
-        await s.register(lambda a, b: a + b, "com.ex.add")
+        await s.register(lambda a, b: a + b, arg or "com.ex.add")
 
         async def hang():
             out({"hanging": True})
@@ -71,12 +74,22 @@ async def main(mode, url, arg):
     elif mode == "publish":
         await s.publish("com.ex.topic", arg, options=PublishOptions(acknowledge=True))
         out({"published": True, "session": s._session_id})
+    elif mode == "publish_every":
+        n = 0
+        while True:
+            n += 1
+            s.publish("com.ex.topic", "%s-%d" % (arg, n))
+            await asyncio.sleep(0.1)  # a steady stream, until the test has what it waits for
+    elif mode == "testament":
+        await s.call("wamp.session.add_testament", "com.ex.topic", [arg], {})
+        out({"ready": True, "session": s._session_id})
+        await asyncio.Future()
     elif mode == "call":
         loop = asyncio.get_running_loop()
         end = loop.time() + 60
         while True:
             try:
-                out({"result": await s.call("com.ex.add", 2, 3)})
+                out({"result": await s.call(arg or "com.ex.add", 2, 3)})
                 return
             except ApplicationError as e:
                 if e.error != "wamp.error.no_such_procedure" or loop.time() > end:
