@@ -270,8 +270,8 @@ func TestCallAllocs(t *testing.T) {
 	roundTrip()
 	n := testkit.Allocs(200, roundTrip)
 	t.Logf("router allocations per call round trip: %v", n)
-	// The call's bookkeeping, the INVOCATION and the RESULT, and the URI check's split.
-	if n > 4 {
-		t.Errorf("a call round trip allocates %v times in the router, want at most 4", n)
+	// The call's bookkeeping, the INVOCATION and the RESULT.
+	if n > 3 {
+		t.Errorf("a call round trip allocates %v times in the router, want at most 3", n)
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"unicode/utf8"
 )
 
-// jsonCodec is wamp.2.json (spec "JSON"). Decoding uses encoding/json with UseNumber, so that
-// integers stay integers; encoding is append-style and writes the few JSON forms WAMP needs
+// jsonCodec is wamp.2.json (spec "JSON"). Decoding (jsonDecode, with valyala/fastjson) keeps integers integers;
+// encoding is append-style and writes the few JSON forms WAMP needs
 // directly, which keeps the fan-out path free of allocations.
 type jsonCodec struct{}
 
@@ -24,30 +24,19 @@ func (c jsonCodec) Encode(dst []byte, m Message) ([]byte, error) {
 }
 
 func (jsonCodec) Decode(b []byte) (Message, error) {
-	// encoding/json builds a map for every `{}` and boxes every value before anything can
-	// be checked: bound nesting and the count of values first.
+	// Bound nesting and the count of values before anything is built.
 	if err := jsonScan(b); err != nil {
 		return nil, &DecodeError{Element: -1, Err: fmt.Errorf("json: %w", err)}
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	v, err := jsonDecode(b)
+	if err != nil {
 		return nil, &DecodeError{Element: -1, Err: fmt.Errorf("json: %w", err)}
-	}
-	// Decode stops after one value: anything but whitespace after it is trailing data.
-	if rest := bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
-		return nil, &DecodeError{Element: -1, Err: fmt.Errorf("json: %d bytes of trailing data", len(rest))}
 	}
 	l, ok := v.([]any)
 	if !ok {
 		return nil, &DecodeError{Element: -1, Err: expected("list", v)}
 	}
-	v, err := jsonNeutral(l, 0)
-	if err != nil {
-		return nil, &DecodeError{Element: -1, Err: fmt.Errorf("json: %w", err)}
-	}
-	return fromList(v.([]any))
+	return fromList(l)
 }
 
 // jsonNeutral rewrites, in place, what encoding/json produced into codec-neutral values:
@@ -63,15 +52,7 @@ func jsonNeutral(v any, depth int) (any, error) {
 		return jsonNumber(string(x))
 	case string:
 		if strings.HasPrefix(x, "\x00") {
-			b, err := base64.StdEncoding.DecodeString(x[1:])
-			if err != nil {
-				// Some encoders drop the padding.
-				var err2 error
-				if b, err2 = base64.RawStdEncoding.DecodeString(x[1:]); err2 != nil {
-					return nil, fmt.Errorf("binary string: %w", err)
-				}
-			}
-			return b, nil
+			return jsonBinary(x)
 		}
 		return x, nil
 	case []any:

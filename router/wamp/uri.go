@@ -29,10 +29,16 @@ func CheckURI(u URI, strict, allowEmpty bool) error {
 		}
 		return errors.New("empty URI")
 	}
-	for i, comp := range strings.Split(s, ".") {
+	rest := s
+	for i := 0; ; i++ {
+		comp, tail, more := strings.Cut(rest, ".")
+		rest = tail
 		if comp == "" {
 			if !allowEmpty {
 				return fmt.Errorf("URI %q: component %d is empty", s, i+1)
+			}
+			if !more {
+				break
 			}
 			continue
 		}
@@ -44,6 +50,9 @@ func CheckURI(u URI, strict, allowEmpty bool) error {
 				}
 				return fmt.Errorf("URI %q: %q is not allowed in a component (%s rules)", s, r, rule)
 			}
+		}
+		if !more {
+			break
 		}
 	}
 	return nil
