@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 )
 
 // The upstream leg of a request to a unix-socket uwsgi, with Go's network poller only when a
@@ -46,26 +45,9 @@ type fdConn struct {
 }
 
 func dialUnixRaw(sa *rawSockaddrUnix, path string) (*fdConn, error) {
-	if sa.len == 0 {
-		return nil, &net.OpError{Op: "dial", Net: "unix", Err: syscall.EINVAL}
-	}
-	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	fd, err := connectUnix(sa, path)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
-	}
-	for {
-		_, _, e := syscall.Syscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa.sa)), uintptr(sa.len))
-		err = nil
-		if e != 0 {
-			err = e
-		}
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		syscall.Close(fd)
-		return nil, &net.OpError{Op: "dial", Net: "unix", Addr: &net.UnixAddr{Name: path, Net: "unix"}, Err: os.NewSyscallError("connect", err)}
+		return nil, err
 	}
 	c := &fdConn{fd: fd}
 	c.refs.Store(1)

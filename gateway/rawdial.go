@@ -28,16 +28,15 @@ func newRawSockaddrUnix(path string) (rawSockaddrUnix, bool) {
 	return r, true
 }
 
-// dialUnixFast connects a non-blocking unix stream socket and wraps it as a pollable
-// *os.File, skipping the getsockname/getpeername pair net.DialUnix spends on every
-// connection (a uwsgi connection lives for one request, so those are per request).
-func dialUnixFast(sa *rawSockaddrUnix, path string) (*os.File, error) {
+// connectUnix connects a non-blocking, close-on-exec unix stream socket to sa and returns its
+// descriptor, which the caller owns.
+func connectUnix(sa *rawSockaddrUnix, path string) (int, error) {
 	if sa.len == 0 {
-		return nil, &net.OpError{Op: "dial", Net: "unix", Err: syscall.EINVAL}
+		return -1, &net.OpError{Op: "dial", Net: "unix", Err: syscall.EINVAL}
 	}
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+		return -1, os.NewSyscallError("socket", err)
 	}
 	for {
 		_, _, e := syscall.Syscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa.sa)), uintptr(sa.len))
@@ -51,7 +50,18 @@ func dialUnixFast(sa *rawSockaddrUnix, path string) (*os.File, error) {
 	}
 	if err != nil {
 		syscall.Close(fd)
-		return nil, &net.OpError{Op: "dial", Net: "unix", Addr: &net.UnixAddr{Name: path, Net: "unix"}, Err: os.NewSyscallError("connect", err)}
+		return -1, &net.OpError{Op: "dial", Net: "unix", Addr: &net.UnixAddr{Name: path, Net: "unix"}, Err: os.NewSyscallError("connect", err)}
+	}
+	return fd, nil
+}
+
+// dialUnixFast connects a non-blocking unix stream socket and wraps it as a pollable
+// *os.File, skipping the getsockname/getpeername pair net.DialUnix spends on every
+// connection (a uwsgi connection lives for one request, so those are per request).
+func dialUnixFast(sa *rawSockaddrUnix, path string) (*os.File, error) {
+	fd, err := connectUnix(sa, path)
+	if err != nil {
+		return nil, err
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }
