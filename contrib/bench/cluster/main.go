@@ -20,17 +20,18 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"portico/contrib/bench/benchkit"
 	"portico/contrib/bench/wampload"
 	"portico/router/wamp"
 )
@@ -152,7 +153,7 @@ func main() {
 	load, _ := os.ReadFile("/proc/loadavg")
 	host, _ := os.Hostname()
 	fmt.Printf("\n%s, %d CPUs, load average %s at the end, %s; %d rounds of %s per point, medians; each node GOMAXPROCS=%d, the load generator in the same machine\n",
-		host, numCPU(), strings.Join(strings.Fields(string(load))[:3], " "), time.Now().UTC().Format("2006-01-02 15:04 UTC"), *flagRounds, *flagDur, *flagProcs)
+		host, runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "), time.Now().UTC().Format("2006-01-02 15:04 UTC"), *flagRounds, *flagDur, *flagProcs)
 	fmt.Println("\nops/s (RPC calls, pub/sub deliveries, acknowledged publishes); x/single = that column over the single node without cluster")
 	fmt.Print("\n| test |")
 	for _, s := range setups {
@@ -221,28 +222,10 @@ func med(s []sample) sample {
 		for i := range s {
 			v[i] = f(s[i])
 		}
-		slices.Sort(v)
-		if len(v) == 0 {
-			return 0
-		}
-		return v[len(v)/2]
+		return benchkit.Median(v)
 	}
 	return sample{pick(func(x sample) float64 { return x.rate }), pick(func(x sample) float64 { return x.cpu }),
 		pick(func(x sample) float64 { return x.p50 }), pick(func(x sample) float64 { return x.p99 })}
-}
-
-func numCPU() int {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	return strings.Count(string(b), "processor\t:")
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // node is one running portico process.
@@ -265,7 +248,7 @@ func (n *node) stop() {
 }
 
 func start(dir string, s setup, i int, natsAddr string) (*node, error) {
-	port, err := freePort()
+	port, err := benchkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +279,7 @@ func runOne(ctx context.Context, s setup, ps []point, out [][]sample) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	natsPort, err := freePort()
+	natsPort, err := benchkit.FreePort()
 	if err != nil {
 		return err
 	}
@@ -380,20 +363,7 @@ func poll(ctx context.Context, within time.Duration, try func() error) error {
 func cpuTimes(nodes []*node) time.Duration {
 	var t time.Duration
 	for _, n := range nodes {
-		t += cpuTime(n.cmd.Process.Pid)
+		t += benchkit.CPUTime(n.cmd.Process.Pid)
 	}
 	return t
-}
-
-// cpuTime is the process's user+system time from /proc/PID/stat (clock ticks of 10 ms).
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	k, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+k) * 10 * time.Millisecond
 }

@@ -34,6 +34,8 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"portico/contrib/bench/benchkit"
 )
 
 func main() {
@@ -67,7 +69,7 @@ func run() error {
 	kinds := flag.String("kinds", "ws,http", "what to measure: ws, http or both")
 	limitFlag := flag.String("limit", "20k", "bound per connection; above it the run fails (0: none)")
 	flag.Parse()
-	limit, err := parseSize(*limitFlag)
+	limit, err := benchkit.ParseSize(*limitFlag)
 	if err != nil {
 		return fmt.Errorf("-limit: %w", err)
 	}
@@ -86,7 +88,7 @@ func run() error {
 	if o.bin == "" {
 		o.bin = filepath.Join(dir, "portico")
 		build := exec.Command("go", "build", "-o", o.bin, ".")
-		build.Dir, build.Stdout, build.Stderr = moduleRoot(), os.Stderr, os.Stderr
+		build.Dir, build.Stdout, build.Stderr = benchkit.ModuleRoot(), os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("building portico: %w", err)
 		}
@@ -131,7 +133,7 @@ func run() error {
 // measure starts a node in dir, opens the warm-up and the N connections with open and
 // returns VmRSS before the N and after they settled.
 func measure(o options, dir, kind string, open func(string) (io.Closer, error)) (before, after int64, err error) {
-	port, err := freePort()
+	port, err := benchkit.FreePort()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -160,7 +162,7 @@ endpoint = { type = "tcp", interface = "127.0.0.1", port = %d }
 	cmd.Env = append(os.Environ(), "PORTICO_DIR=")
 	pprofAddr := ""
 	if o.profile != "" {
-		pp, err := freePort()
+		pp, err := benchkit.FreePort()
 		if err != nil {
 			return 0, 0, err
 		}
@@ -403,41 +405,4 @@ func waitReady(addr string, exited <-chan struct{}) error {
 	return errors.New("portico did not listen within 30s")
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func moduleRoot() string {
-	dir, _ := os.Getwd()
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			return dir
-		}
-	}
-}
-
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
-
-// parseSize reads 20k, 1m, 512 (bytes).
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	s = strings.ToLower(strings.TrimSpace(s))
-	for suffix, m := range map[string]int64{"k": 1 << 10, "m": 1 << 20, "g": 1 << 30} {
-		if v, ok := strings.CutSuffix(s, suffix); ok {
-			s, mult = v, m
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("bad size %q", s)
-	}
-	return n * mult, nil
-}

@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"portico/contrib/bench/benchkit"
 )
 
 //go:embed memapp.py
@@ -46,15 +47,15 @@ func run() error {
 	verbose := flag.Bool("v", false, "show portico's log")
 	par := flag.Int("parallel", 8, "transfers at once in the parallel rows")
 	flag.Parse()
-	downN, err := parseSize(*down)
+	downN, err := benchkit.ParseSize(*down)
 	if err != nil {
 		return fmt.Errorf("-down: %w", err)
 	}
-	upN, err := parseSize(*up)
+	upN, err := benchkit.ParseSize(*up)
 	if err != nil {
 		return fmt.Errorf("-up: %w", err)
 	}
-	limit, err := parseSize(*limitFlag)
+	limit, err := benchkit.ParseSize(*limitFlag)
 	if err != nil {
 		return fmt.Errorf("-limit: %w", err)
 	}
@@ -67,12 +68,12 @@ func run() error {
 	if *bin == "" {
 		*bin = filepath.Join(dir, "portico")
 		build := exec.Command("go", "build", "-o", *bin, ".")
-		build.Dir, build.Stdout, build.Stderr = moduleRoot(), os.Stderr, os.Stderr
+		build.Dir, build.Stdout, build.Stderr = benchkit.ModuleRoot(), os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("building portico: %w", err)
 		}
 	}
-	port, err := freePort()
+	port, err := benchkit.FreePort()
 	if err != nil {
 		return err
 	}
@@ -309,52 +310,6 @@ func waitReady(base string, exited <-chan struct{}) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return errors.New("portico not ready after 60s (run with -v for its log)")
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// moduleRoot is the directory of go.mod, found from the working directory upwards.
-func moduleRoot() string {
-	d, _ := os.Getwd()
-	for p := d; ; p = filepath.Dir(p) {
-		if _, err := os.Stat(filepath.Join(p, "go.mod")); err == nil {
-			return p
-		}
-		if filepath.Dir(p) == p {
-			return d
-		}
-	}
-}
-
-// parseSize reads 512m, 1g, 64k or a plain byte count (powers of 1024).
-func parseSize(s string) (int64, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	mult := int64(1)
-	if s != "" {
-		switch s[len(s)-1] {
-		case 'k':
-			mult = 1 << 10
-		case 'm':
-			mult = 1 << 20
-		case 'g':
-			mult = 1 << 30
-		}
-		if mult > 1 {
-			s = s[:len(s)-1]
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a size (like 512m, 1g)", s)
-	}
-	return n * mult, nil
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"portico/contrib/bench/benchkit"
 )
 
 // app is one WSGI app under test.
@@ -65,7 +67,7 @@ func (e *env) backend() (*proc, error) {
 }
 
 func (e *env) start(name string) (*gateway, error) {
-	port, err := freePort()
+	port, err := benchkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +236,7 @@ func profileEnv() (env []string, addr string, err error) {
 	if *flagProfile == "" {
 		return nil, "", nil
 	}
-	port, err := freePort()
+	port, err := benchkit.FreePort()
 	if err != nil {
 		return nil, "", err
 	}

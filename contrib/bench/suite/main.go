@@ -18,11 +18,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"portico/contrib/bench/benchkit"
 )
 
 var (
@@ -381,7 +382,7 @@ func ratio(a, b *series, f func(sample) float64) float64 {
 			rs = append(rs, f(a.rounds[i])/d)
 		}
 	}
-	return median(rs)
+	return benchkit.Median(rs)
 }
 
 func med(ss []sample, f func(sample) float64) float64 {
@@ -389,19 +390,7 @@ func med(ss []sample, f func(sample) float64) float64 {
 	for i, s := range ss {
 		v[i] = f(s)
 	}
-	return median(v)
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	v = slices.Clone(v)
-	slices.Sort(v)
-	if n := len(v); n%2 == 0 {
-		return (v[n/2-1] + v[n/2]) / 2
-	}
-	return v[len(v)/2]
+	return benchkit.Median(v)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -120,17 +120,6 @@ func waitDial(ctx context.Context, p *proc, network, addr string, within time.Du
 	}
 }
 
-// freePort asks the kernel for a free loopback port. It is released before the gateway binds
-// it, which is racy in principle but not in practice on a machine that is not short of ports.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // treeUsage is the CPU time and peak memory of a process tree, read from /proc.
 type treeUsage struct {
 	cpu   time.Duration // utime+stime of every process in the tree, all threads (proc(5))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"portico/contrib/bench/benchkit"
 	"portico/contrib/bench/wampload"
 	"portico/router/wamp"
 )
@@ -21,7 +22,7 @@ func wampHalf(ctx context.Context, ps *procs, tmp, portico string) (string, erro
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	port, err := freePort()
+	port, err := benchkit.FreePort()
 	if err != nil {
 		return "", err
 	}

@@ -17,12 +17,14 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"portico/contrib/bench/benchkit"
 	"portico/contrib/bench/wampload"
 	"portico/router/wamp"
 )
@@ -122,7 +124,7 @@ func main() {
 	}
 	host, _ := os.Hostname()
 	fmt.Printf("\n%s, %d CPUs, %s, %d rounds of %s per point, medians; ops/s (RPC calls, pub/sub deliveries), Portico CPU µs/op, p99 ms\n\n",
-		host, numCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), *flagRounds, *flagDur)
+		host, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), *flagRounds, *flagDur)
 	fmt.Println("| GOMAXPROCS | serializer | test | old ops/s | new ops/s | new/old | old µs/op | new µs/op | old p99 | new p99 |")
 	fmt.Println("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, p := range procs {
@@ -140,18 +142,9 @@ func med(s []sample) sample {
 		for i := range s {
 			v[i] = f(s[i])
 		}
-		slices.Sort(v)
-		if len(v) == 0 {
-			return 0
-		}
-		return v[len(v)/2]
+		return benchkit.Median(v)
 	}
 	return sample{pick(func(x sample) float64 { return x.rate }), pick(func(x sample) float64 { return x.cpu }), pick(func(x sample) float64 { return x.p99 })}
-}
-
-func numCPU() int {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	return strings.Count(string(b), "processor\t:")
 }
 
 func runOne(ctx context.Context, bin string, procs int, ps []point, out [][]sample) error {
@@ -205,29 +198,16 @@ func runOne(ctx context.Context, bin string, procs int, ps []point, out [][]samp
 	}
 	for i, pt := range ps {
 		o.Codec = pt.codec
-		c0 := cpuTime(cmd.Process.Pid)
+		c0 := benchkit.CPUTime(cmd.Process.Pid)
 		r, err := pt.run(ctx, o)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", pt.codec.Name(), pt.name, err)
 		}
-		c1 := cpuTime(cmd.Process.Pid)
+		c1 := benchkit.CPUTime(cmd.Process.Pid)
 		total := float64(r.Ops) * float64(o.Warmup+o.Duration) / float64(o.Duration)
 		s := sample{rate: r.Rate(), cpu: float64((c1 - c0).Microseconds()) / max(total, 1), p99: float64(r.P99) / 1e6}
 		out[i] = append(out[i], s)
 		log.Printf("%s P=%d %s %s: %.0f ops/s %.1f µs/op p99 %.2f ms", filepath.Base(bin), procs, pt.codec.Name(), pt.name, s.rate, s.cpu, s.p99)
 	}
 	return nil
-}
-
-// cpuTime is the process's user+system time from /proc/PID/stat (clock ticks of 10 ms).
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	k, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+k) * 10 * time.Millisecond
 }
