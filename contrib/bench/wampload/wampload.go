@@ -185,6 +185,33 @@ func newWindow(o Options) window {
 
 func (w window) counts(t time.Time) bool { return !t.Before(w.start) && t.Before(w.end) }
 
+// roundTrips runs one closed loop per session: each sends a request and waits for its answer
+// (one), back to back, until the window ends, and keeps the latencies inside the window.
+func roundTrips(ctx context.Context, w window, sessions []*session, one func(s *session, i int) error) ([][]time.Duration, error) {
+	lat := make([][]time.Duration, len(sessions))
+	errs := make([]error, len(sessions))
+	var wg sync.WaitGroup
+	for i, s := range sessions {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if !t0.Before(w.end) {
+					return
+				}
+				if err := one(s, i); err != nil {
+					errs[i] = err
+					return
+				}
+				if w.counts(t0) {
+					lat[i] = append(lat[i], time.Since(t0))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return lat, errors.Join(errs...)
+}
+
 const procedure = "bench.echo"
 
 // RPC measures call round trips: one callee session registers an echo procedure, callers
@@ -247,34 +274,17 @@ func RPCAcross(ctx context.Context, calleeAt, o Options, callers int) (Result, e
 		}
 	}
 	w := newWindow(o)
-	lat := make([][]time.Duration, callers)
-	errs := make([]error, callers)
-	var wg sync.WaitGroup
-	for i, s := range sessions {
-		wg.Go(func() {
-			args := wamp.List{int64(i)}
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				if !t0.Before(w.end) {
-					return
-				}
-				req := s.nextID()
-				if err := s.send(&wamp.Call{Request: req, Options: wamp.Dict{}, Procedure: procedure, Arguments: args}); err != nil {
-					errs[i] = err
-					return
-				}
-				if _, err := await[*wamp.Result](s, req); err != nil {
-					errs[i] = fmt.Errorf("call: %w", err)
-					return
-				}
-				if w.counts(t0) {
-					lat[i] = append(lat[i], time.Since(t0))
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	lat, err := roundTrips(ctx, w, sessions, func(s *session, i int) error {
+		req := s.nextID()
+		if err := s.send(&wamp.Call{Request: req, Options: wamp.Dict{}, Procedure: procedure, Arguments: wamp.List{int64(i)}}); err != nil {
+			return err
+		}
+		if _, err := await[*wamp.Result](s, req); err != nil {
+			return fmt.Errorf("call: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
 		return Result{}, err
 	}
 	select {
@@ -570,34 +580,18 @@ func Publish(ctx context.Context, o Options, publishers int) (Result, error) {
 		}
 	}
 	w := newWindow(o)
-	lat := make([][]time.Duration, publishers)
-	errs := make([]error, publishers)
-	var wg sync.WaitGroup
-	for i, s := range sessions {
-		wg.Go(func() {
-			args := wamp.List{"Hello, world"}
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				if !t0.Before(w.end) {
-					return
-				}
-				req := s.nextID()
-				if err := s.send(&wamp.Publish{Request: req, Options: wamp.Dict{"acknowledge": true}, Topic: topic, Arguments: args}); err != nil {
-					errs[i] = err
-					return
-				}
-				if _, err := await[*wamp.Published](s, req); err != nil {
-					errs[i] = fmt.Errorf("publish: %w", err)
-					return
-				}
-				if w.counts(t0) {
-					lat[i] = append(lat[i], time.Since(t0))
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	args := wamp.List{"Hello, world"}
+	lat, err := roundTrips(ctx, w, sessions, func(s *session, _ int) error {
+		req := s.nextID()
+		if err := s.send(&wamp.Publish{Request: req, Options: wamp.Dict{"acknowledge": true}, Topic: topic, Arguments: args}); err != nil {
+			return err
+		}
+		if _, err := await[*wamp.Published](s, req); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
 		return Result{}, err
 	}
 	return summarize(lat, o.Duration), nil
