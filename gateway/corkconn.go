@@ -20,22 +20,41 @@ type corkConn struct {
 	net.Conn
 	mu     sync.Mutex
 	corked bool
-	buf    []byte
+	buf    *[]byte   // the frames held while corked, from corkBufs; nil when none are
 	wd     time.Time // the write deadline to apply at uncork
 	wdSet  bool
 }
 
-// maxCorkBuf is the buffer kept between corked writes; a larger one is let go.
+// corkBufs are the buffers of corked writes, shared by the connections: a connection holds one
+// only from its first held frame to its uncork, so that an idle session keeps none. One that
+// grew past maxCorkBuf is let go.
+var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
 const maxCorkBuf = 256 << 10
 
 func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.corked {
-		c.buf = append(c.buf, p...)
+		if c.buf == nil {
+			c.buf = corkBufs.Get().(*[]byte)
+		}
+		*c.buf = append(*c.buf, p...)
 		return len(p), nil
 	}
 	return c.Conn.Write(p)
+}
+
+// release gives the held buffer back to corkBufs.
+func (c *corkConn) release() {
+	if c.buf == nil {
+		return
+	}
+	if cap(*c.buf) <= maxCorkBuf {
+		*c.buf = (*c.buf)[:0]
+		corkBufs.Put(c.buf)
+	}
+	c.buf = nil
 }
 
 // SetWriteDeadline is noted while corked, and applied at once otherwise.
@@ -64,25 +83,19 @@ func (c *corkConn) uncork(cut func() bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.corked = false
+	defer c.release()
 	if c.wdSet {
 		c.wdSet = false
 		if err := c.Conn.SetWriteDeadline(c.wd); err != nil {
-			c.buf = c.buf[:0]
 			return err
 		}
 	}
-	if len(c.buf) == 0 {
+	if c.buf == nil || len(*c.buf) == 0 {
 		return nil
 	}
 	if cut != nil && cut() {
-		c.buf = c.buf[:0]
 		return net.ErrClosed
 	}
-	_, err := c.Conn.Write(c.buf)
-	if cap(c.buf) > maxCorkBuf {
-		c.buf = nil
-	} else {
-		c.buf = c.buf[:0]
-	}
+	_, err := c.Conn.Write(*c.buf)
 	return err
 }
