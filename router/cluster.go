@@ -149,23 +149,7 @@ func (s *session) registerRemote(m *wamp.Register, match string) {
 		return
 	}
 	reg := &registration{uri: m.Procedure, match: match, invoke: invokeSingle, created: rl.now(), callees: []*session{s}, remote: true}
-	for {
-		reg.id = globalID()
-		if d.byID[reg.id] == nil && rl.dealer.byID[reg.id] == nil {
-			break
-		}
-	}
-	d.byID[reg.id] = reg
-	switch match {
-	case matchExact:
-		d.exact[reg.uri] = reg
-	case matchPrefix:
-		d.patterns[patternKey{reg.uri, match}] = reg
-		d.trie.insertPrefix(string(reg.uri), reg)
-	case matchWildcard:
-		d.patterns[patternKey{reg.uri, match}] = reg
-		d.trie.insertWildcard(string(reg.uri), reg)
-	}
+	d.addRegistration(reg, &rl.dealer)
 	s.regs[reg.id] = reg
 	s.send(&wamp.Registered{Request: m.Request, Registration: reg.id})
 }

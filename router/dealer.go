@@ -265,23 +265,7 @@ func (s *session) register(m *wamp.Register) {
 	}
 	reg = &registration{uri: m.Procedure, match: match, invoke: invoke, created: rl.now(), callees: []*session{s}}
 	reg.setLimit(s, concurrency)
-	for {
-		reg.id = globalID()
-		if d.byID[reg.id] == nil {
-			break
-		}
-	}
-	d.byID[reg.id] = reg
-	switch match {
-	case matchExact:
-		d.exact[reg.uri] = reg
-	case matchPrefix:
-		d.patterns[patternKey{reg.uri, match}] = reg
-		d.trie.insertPrefix(string(reg.uri), reg)
-	case matchWildcard:
-		d.patterns[patternKey{reg.uri, match}] = reg
-		d.trie.insertWildcard(string(reg.uri), reg)
-	}
+	d.addRegistration(reg, nil)
 	s.regs[reg.id] = reg
 	rl.registrationChanged(reg)
 	rl.clusterChanged(reg)
@@ -347,6 +331,28 @@ func (d *dealer) removeCallee(rl *realm, reg *registration, s *session) {
 	d.deleteRegistration(reg)
 	rl.clusterChanged(reg)
 	rl.metaEvent(reg.uri, "wamp.registration.on_delete", wamp.List{uint64(s.id), uint64(reg.id)})
+}
+
+// addRegistration gives reg an ID that neither d nor other (when not nil) uses and puts it in
+// d's tables by its match; deleteRegistration takes it out.
+func (d *dealer) addRegistration(reg *registration, other *dealer) {
+	for {
+		reg.id = globalID()
+		if d.byID[reg.id] == nil && (other == nil || other.byID[reg.id] == nil) {
+			break
+		}
+	}
+	d.byID[reg.id] = reg
+	switch reg.match {
+	case matchExact:
+		d.exact[reg.uri] = reg
+	case matchPrefix:
+		d.patterns[patternKey{reg.uri, reg.match}] = reg
+		d.trie.insertPrefix(string(reg.uri), reg)
+	case matchWildcard:
+		d.patterns[patternKey{reg.uri, reg.match}] = reg
+		d.trie.insertWildcard(string(reg.uri), reg)
+	}
 }
 
 // deleteRegistration takes reg out of the dealer's tables.
