@@ -1,6 +1,6 @@
 // Package benchkit holds what the benchmark programs under contrib/bench share: a free
-// loopback port, the module's root, sizes as flags give them, a process's CPU time and the
-// median of a series.
+// loopback port, the module's root, sizes as flags give them, a process's CPU time and memory,
+// the median of a series, and the WAMP node they measure.
 package benchkit
 
 import (
@@ -97,4 +97,35 @@ func Median(v []float64) float64 {
 		return (v[n/2-1] + v[n/2]) / 2
 	}
 	return v[len(v)/2]
+}
+
+// WAMPNode is the TOML of a Portico node routing WAMP at ws://127.0.0.1:PORT/ws, where anonymous
+// clients may do everything in realm1; a format with the port as its one verb.
+const WAMPNode = `[[realm]]
+name = "realm1"
+  [[realm.role]]
+  name = "anonymous"
+    [[realm.role.permission]]
+    uri = ""
+    match = "prefix"
+    allow = { call = true, register = true, publish = true, subscribe = true }
+[[transport]]
+endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
+  [transport.paths.ws]
+  type = "websocket"
+`
+
+// ProcStatusBytes reads a size field of /proc/PID/status ("VmRSS", "VmHWM", ...), in bytes.
+func ProcStatusBytes(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }

@@ -92,21 +92,6 @@ func matrix() []point {
 	return ps
 }
 
-const realm = `
-[[realm]]
-name = "realm1"
-  [[realm.role]]
-  name = "anonymous"
-    [[realm.role.permission]]
-    uri = ""
-    match = "prefix"
-    allow = { call = true, register = true, publish = true, subscribe = true }
-[[transport]]
-endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
-  [transport.paths.ws]
-  type = "websocket"
-`
-
 // config is node i's (0-based) TOML: node 0 runs the embedded NATS at natsAddr.
 func config(s setup, i, port int, natsAddr string) string {
 	var b strings.Builder
@@ -118,7 +103,7 @@ func config(s setup, i, port int, natsAddr string) string {
 			fmt.Fprintf(&b, "nats.url = %q\n", "nats://"+natsAddr)
 		}
 	}
-	fmt.Fprintf(&b, realm, port)
+	fmt.Fprintf(&b, benchkit.WAMPNode, port)
 	return b.String()
 }
 

@@ -329,7 +329,7 @@ func settled(pid int, d time.Duration) (int64, error) {
 	low, still := int64(-1), 0
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		v, err := vmRSS(pid)
+		v, err := benchkit.ProcStatusBytes(pid, "VmRSS")
 		if err != nil {
 			return 0, err
 		}
@@ -346,20 +346,6 @@ func settled(pid int, d time.Duration) (int64, error) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	return low, nil
-}
-
-func vmRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("no VmRSS in /proc/PID/status")
 }
 
 // saveProfiles writes the heap profile (after a collection) and the goroutine counts.

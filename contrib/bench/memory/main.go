@@ -21,8 +21,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -133,7 +131,7 @@ endpoint = { type = "tcp", interface = "127.0.0.1", port = %d }
 		<-exited
 		return fmt.Errorf("%w (%v)", err, waitErr)
 	}
-	startup, err := vmHWM(pid)
+	startup, err := benchkit.ProcStatusBytes(pid, "VmHWM")
 	if err != nil {
 		return err
 	}
@@ -166,7 +164,7 @@ endpoint = { type = "tcp", interface = "127.0.0.1", port = %d }
 		t0 := time.Now()
 		n, err := tr.do()
 		secs := time.Since(t0).Seconds()
-		peak, herr := vmHWM(pid)
+		peak, herr := benchkit.ProcStatusBytes(pid, "VmHWM")
 		if herr != nil {
 			return herr
 		}
@@ -275,21 +273,6 @@ func (p *pattern) Read(b []byte) (int, error) {
 	}
 	p.left -= int64(n)
 	return n, nil
-}
-
-// vmHWM is the process's peak resident set size in bytes (proc(5), /proc/PID/status).
-func vmHWM(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }
 
 func waitReady(base string, exited <-chan struct{}) error {

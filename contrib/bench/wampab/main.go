@@ -70,20 +70,6 @@ func matrix() []point {
 	return ps
 }
 
-const config = `[[realm]]
-name = "realm1"
-  [[realm.role]]
-  name = "anonymous"
-    [[realm.role.permission]]
-    uri = ""
-    match = "prefix"
-    allow = { call = true, register = true, publish = true, subscribe = true }
-[[transport]]
-endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
-  [transport.paths.ws]
-  type = "websocket"
-`
-
 type sample struct{ rate, cpu, p99 float64 }
 
 func main() {
@@ -159,7 +145,7 @@ func runOne(ctx context.Context, bin string, procs int, ps []point, out [][]samp
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(fmt.Sprintf(config, port)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(fmt.Sprintf(benchkit.WAMPNode, port)), 0o644); err != nil {
 		return err
 	}
 	logf, err := os.Create(filepath.Join(dir, "out.log"))
