@@ -2,7 +2,6 @@ package tests
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -43,15 +42,7 @@ func clusterConfig(t *testing.T, name string, nats any) map[string]any {
 // clusterPy runs testdata/wamp/cluster_client.py to its end and returns its last JSON line.
 func clusterPy(t *testing.T, args ...string) map[string]any {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, python, append([]string{"testdata/wamp/cluster_client.py"}, args...)...)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("cluster_client.py %v: %v\n%s\n%s", args, err, stdout.String(), stderr.String())
-	}
-	return lastJSON(t, stdout.String(), stderr.String())
+	return pyScript(t, 2*time.Minute, "testdata/wamp/cluster_client.py", args...)
 }
 
 // TestClusterThreeNodes: three `portico start` processes, one running the embedded NATS

@@ -62,13 +62,20 @@ func wsURL(n *node) string { return "ws" + strings.TrimPrefix(n.base, "http") + 
 // it prints last.
 func pyClient(t *testing.T, args ...string) map[string]any {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	return pyScript(t, 4*time.Minute, "testdata/wamp/client.py", args...)
+}
+
+// pyScript runs a Python client script to its end (within bounds it: a hang guard, not a
+// timing) and decodes the JSON object it prints last.
+func pyScript(t *testing.T, within time.Duration, script string, args ...string) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, python, append([]string{"testdata/wamp/client.py"}, args...)...)
+	cmd := exec.CommandContext(ctx, python, append([]string{script}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("client.py %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, stdout.String(), stderr.String())
+		t.Fatalf("%s %v: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(script), args, err, stdout.String(), stderr.String())
 	}
 	return lastJSON(t, stdout.String(), stderr.String())
 }
