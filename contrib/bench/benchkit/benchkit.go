@@ -1,16 +1,18 @@
 // Package benchkit holds what the benchmark programs under contrib/bench share: a free
 // loopback port, the module's root, sizes as flags give them, a process's CPU time and memory,
-// the median of a series, and the WAMP node they measure.
+// the median of a series, the WAMP node they measure, and starting and stopping a process.
 package benchkit
 
 import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -128,4 +130,34 @@ func ProcStatusBytes(pid int, field string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// Started is a process Start started: Exited closes when it ended, with Err what Wait
+// returned (read it only after Exited closed).
+type Started struct {
+	Cmd    *exec.Cmd
+	Exited <-chan struct{}
+	Err    error
+}
+
+// Start starts cmd and waits for it in the background.
+func Start(cmd *exec.Cmd) (*Started, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan struct{})
+	p := &Started{Cmd: cmd, Exited: exited}
+	go func() { p.Err = cmd.Wait(); close(exited) }()
+	return p, nil
+}
+
+// Stop sends SIGTERM and waits for the end; after 30 s it kills the process.
+func (p *Started) Stop() {
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.Exited:
+	case <-time.After(30 * time.Second):
+		_ = p.Cmd.Process.Kill()
+		<-p.Exited
+	}
 }

@@ -172,23 +172,14 @@ endpoint = { type = "tcp", interface = "127.0.0.1", port = %d }
 	if o.verbose {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	}
-	if err := cmd.Start(); err != nil {
+	p, err := benchkit.Start(cmd)
+	if err != nil {
 		return 0, 0, err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
+	defer p.Stop()
 	pid := cmd.Process.Pid
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	if err := waitReady(addr, exited); err != nil {
+	if err := waitReady(addr, p.Exited); err != nil {
 		return 0, 0, err
 	}
 	var conns []io.Closer
@@ -228,7 +219,7 @@ endpoint = { type = "tcp", interface = "127.0.0.1", port = %d }
 		}
 	}
 	select {
-	case <-exited:
+	case <-p.Exited:
 		return 0, 0, errors.New("portico exited")
 	default:
 	}

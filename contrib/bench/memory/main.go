@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"portico/contrib/bench/benchkit"
@@ -110,26 +109,16 @@ endpoint = { type = "tcp", interface = "127.0.0.1", port = %d }
 	if *verbose {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	}
-	if err := cmd.Start(); err != nil {
+	p, err := benchkit.Start(cmd)
+	if err != nil {
 		return err
 	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
+	defer p.Stop()
 	pid := cmd.Process.Pid
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitReady(base, exited); err != nil {
-		<-exited
-		return fmt.Errorf("%w (%v)", err, waitErr)
+	if err := waitReady(base, p.Exited); err != nil {
+		<-p.Exited
+		return fmt.Errorf("%w (%v)", err, p.Err)
 	}
 	startup, err := benchkit.ProcStatusBytes(pid, "VmHWM")
 	if err != nil {

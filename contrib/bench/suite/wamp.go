@@ -26,28 +26,11 @@ func wampHalf(ctx context.Context, ps *procs, tmp, portico string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	cfg := fmt.Sprintf(`# Portico routing WAMP, anonymous clients may do everything in realm1.
-[[realm]]
-name = "realm1"
-
-  [[realm.role]]
-  name = "anonymous"
-
-    [[realm.role.permission]]
-    uri = ""
-    match = "prefix"
-    allow = { call = true, register = true, publish = true, subscribe = true }
-
-[[transport]]
-endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
-
-  [transport.paths."/"]
+	// The node the other WAMP programs measure, with a json path at "/".
+	cfg := fmt.Sprintf(benchkit.WAMPNode, port) + `  [transport.paths."/"]
   type = "json"
   value = "portico"
-
-  [transport.paths.ws]
-  type = "websocket"
-`, port)
+`
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
 		return "", err
 	}
