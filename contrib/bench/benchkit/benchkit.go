@@ -102,7 +102,9 @@ func Median(v []float64) float64 {
 }
 
 // WAMPNode is the TOML of a Portico node routing WAMP at ws://127.0.0.1:PORT/ws, where anonymous
-// clients may do everything in realm1; a format with the port as its one verb.
+// clients may do everything in realm1, with a json service at "/" (which earlier Portico binaries
+// required, so that wampab can take any of them as its baseline); a format with the port as its
+// one verb.
 const WAMPNode = `[[realm]]
 name = "realm1"
   [[realm.role]]
@@ -115,6 +117,9 @@ name = "realm1"
 endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
   [transport.paths.ws]
   type = "websocket"
+  [transport.paths."/"]
+  type = "json"
+  value = "portico"
 `
 
 // ProcStatusBytes reads a size field of /proc/PID/status ("VmRSS", "VmHWM", ...), in bytes.

@@ -26,11 +26,7 @@ func wampHalf(ctx context.Context, ps *procs, tmp, portico string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	// The node the other WAMP programs measure, with a json path at "/".
-	cfg := fmt.Sprintf(benchkit.WAMPNode, port) + `  [transport.paths."/"]
-  type = "json"
-  value = "portico"
-`
+	cfg := fmt.Sprintf(benchkit.WAMPNode, port)
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
 		return "", err
 	}
