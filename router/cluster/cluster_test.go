@@ -59,6 +59,12 @@ type client struct {
 
 func join(t testing.TB, r *router.Router) *client {
 	t.Helper()
+	return joinWith(t, r, nil)
+}
+
+// joinWith is join announcing the extra features too (in every role).
+func joinWith(t testing.TB, r *router.Router, extra wamp.Dict) *client {
+	t.Helper()
 	codec, _ := wamp.CodecByName("json")
 	srv, end := router.Pipe(codec, 64)
 	c := &client{t: t, end: end, codec: codec, in: make(chan wamp.Message, 256)}
@@ -78,7 +84,11 @@ func join(t testing.TB, r *router.Router) *client {
 		}
 	}()
 	t.Cleanup(func() { _ = end.Close() })
-	feat := wamp.Dict{"features": wamp.Dict{"call_canceling": true, "progressive_call_results": true, "publisher_identification": true, "caller_identification": true}}
+	f := wamp.Dict{"call_canceling": true, "progressive_call_results": true, "publisher_identification": true, "caller_identification": true}
+	for k, v := range extra {
+		f[k] = v
+	}
+	feat := wamp.Dict{"features": f}
 	c.send(&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": wamp.Dict{"caller": feat, "callee": feat, "publisher": feat, "subscriber": feat}}})
 	c.id = c.expect("WELCOME").(*wamp.Welcome).Session
 	return c

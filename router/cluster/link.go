@@ -32,11 +32,18 @@ type link struct {
 	pending map[wamp.ID]router.Procedure // REGISTER request -> procedure
 	// out: the calls of local callers in flight on other nodes, by INVOCATION request ID
 	// (also the correlation ID on NATS).
-	out map[wamp.ID]string
+	out map[wamp.ID]outCall
 	// in: the calls of other nodes' callers this link makes here, by its CALL request ID;
 	// byOrigin finds them by (node, correlation ID) for a cancel.
 	in       map[wamp.ID]origin
 	byOrigin map[origin]wamp.ID
+}
+
+// outCall is a local caller's call in flight on another node: the node, and the procedure
+// called (the later CALLs of a progressive call invocation name it again, progressive.go).
+type outCall struct {
+	node string
+	proc wamp.URI
 }
 
 type origin struct {
@@ -61,7 +68,7 @@ func (l *link) connect() {
 	gap := l.in // calls other nodes sent while no session was up: they went nowhere
 	l.t = client
 	l.regs, l.byReg, l.pending = map[router.Procedure]wamp.ID{}, map[wamp.ID]router.Procedure{}, map[wamp.ID]router.Procedure{}
-	l.out, l.in, l.byOrigin = map[wamp.ID]string{}, map[wamp.ID]origin{}, map[origin]wamp.ID{}
+	l.out, l.in, l.byOrigin = map[wamp.ID]outCall{}, map[wamp.ID]origin{}, map[origin]wamp.ID{}
 	l.mu.Unlock()
 	for _, o := range gap {
 		l.to(o.node, &wamp.Error{RequestType: wamp.CALL, Request: o.corr, Details: wamp.Dict{}, Error: errCanceled,
@@ -75,7 +82,8 @@ func (l *link) connect() {
 			l.n.log.Debug("cluster: link session ended", "realm", l.realm, "err", err)
 		}
 	}()
-	features := wamp.Dict{"call_canceling": true, "progressive_call_results": true, "call_timeout": true, "caller_identification": true, "pattern_based_registration": true}
+	features := wamp.Dict{"call_canceling": true, "progressive_call_results": true, "progressive_call_invocations": true,
+		"call_timeout": true, "caller_identification": true, "pattern_based_registration": true}
 	l.write(&wamp.Hello{Realm: l.realm, Details: wamp.Dict{"roles": wamp.Dict{
 		"caller": wamp.Dict{"features": features}, "callee": wamp.Dict{"features": features}}}})
 }
@@ -238,7 +246,12 @@ func (l *link) registered(m *wamp.Registered) {
 func (l *link) invocation(m *wamp.Invocation) {
 	l.mu.Lock()
 	p, ok := l.byReg[m.Registration]
+	c, more := l.out[m.Request]
 	l.mu.Unlock()
+	if more {
+		l.continueInvocation(c, m) // a later CALL of a progressive call invocation
+		return
+	}
 	node := ""
 	if ok {
 		node = l.n.target(l.realm, p)
@@ -256,6 +269,9 @@ func (l *link) invocation(m *wamp.Invocation) {
 	if v, _ := m.Details["receive_progress"].(bool); v {
 		opts["receive_progress"] = true
 	}
+	if v, _ := m.Details["progress"].(bool); v {
+		opts["progress"] = true // the first CALL of a progressive call invocation
+	}
 	if t, ok := m.Details["timeout"]; ok {
 		opts["timeout"] = t
 	}
@@ -263,7 +279,7 @@ func (l *link) invocation(m *wamp.Invocation) {
 		opts[router.ClusterCaller] = wamp.List{c, m.Details["caller_authid"], m.Details["caller_authrole"]}
 	}
 	l.mu.Lock()
-	l.out[m.Request] = node
+	l.out[m.Request] = outCall{node, uri}
 	l.mu.Unlock()
 	l.to(node, &wamp.Call{Request: m.Request, Options: opts, Procedure: uri,
 		Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload})
@@ -273,13 +289,13 @@ func (l *link) invocation(m *wamp.Invocation) {
 func (l *link) interrupt(m *wamp.Interrupt) {
 	mode, _ := m.Options["mode"].(string)
 	l.mu.Lock()
-	node, ok := l.out[m.Request]
+	c, ok := l.out[m.Request]
 	if ok && mode != "kill" {
 		delete(l.out, m.Request) // the dealer has answered the caller already
 	}
 	l.mu.Unlock()
 	if ok {
-		l.to(node, &wamp.Cancel{Request: m.Request, Options: wamp.Dict{"mode": mode}})
+		l.to(c.node, &wamp.Cancel{Request: m.Request, Options: wamp.Dict{"mode": mode}})
 	}
 }
 
@@ -287,7 +303,8 @@ func (l *link) interrupt(m *wamp.Interrupt) {
 func (l *link) remoteResult(from string, m *wamp.Result) {
 	progress, _ := m.Details["progress"].(bool)
 	l.mu.Lock()
-	node, ok := l.out[m.Request]
+	c, ok := l.out[m.Request]
+	node := c.node
 	if ok && node == from && !progress {
 		delete(l.out, m.Request)
 	}
@@ -304,7 +321,8 @@ func (l *link) remoteResult(from string, m *wamp.Result) {
 
 func (l *link) remoteError(from string, m *wamp.Error) {
 	l.mu.Lock()
-	node, ok := l.out[m.Request]
+	c, ok := l.out[m.Request]
+	node := c.node
 	if ok && node == from {
 		delete(l.out, m.Request)
 	}
@@ -318,6 +336,10 @@ func (l *link) remoteError(from string, m *wamp.Error) {
 
 // remoteCall makes here the call of another node's caller.
 func (l *link) remoteCall(from string, m *wamp.Call) {
+	if cont, _ := m.Options[continuation].(bool); cont {
+		l.remoteContinue(from, m)
+		return
+	}
 	l.mu.Lock()
 	l.next++
 	req := l.next
@@ -374,7 +396,7 @@ func (l *link) nodeLost(node string) {
 	var cancel []wamp.ID
 	l.mu.Lock()
 	for id, x := range l.out {
-		if x == node {
+		if x.node == node {
 			fail = append(fail, id)
 			delete(l.out, id)
 		}
