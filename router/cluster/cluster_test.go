@@ -31,6 +31,12 @@ func startNode(t testing.TB, name, url string) (*router.Router, *Node) {
 // startNodeRealms is startNode with the given realms (none: made on HELLO).
 func startNodeRealms(t testing.TB, name, url string, realms []config.Realm) (*router.Router, *Node) {
 	t.Helper()
+	return startNodeLog(t, name, url, realms, quiet())
+}
+
+// startNodeLog is startNodeRealms with the node logging to log.
+func startNodeLog(t testing.TB, name, url string, realms []config.Realm, log *slog.Logger) (*router.Router, *Node) {
+	t.Helper()
 	c := config.Cluster{Name: "c1", Node: name, SubjectPrefix: "portico", NodeTimeout: time.Second}
 	if url == "" {
 		c.NATS.Embedded = &config.ClusterEmbedded{Listen: "127.0.0.1:0"}
@@ -38,7 +44,7 @@ func startNodeRealms(t testing.TB, name, url string, realms []config.Realm) (*ro
 	} else {
 		c.NATS.URLs = []string{url}
 	}
-	n := New(c, quiet())
+	n := New(c, log)
 	r := router.New(router.Options{Realms: realms, Log: quiet(), Cluster: n})
 	if err := n.Start(r); err != nil {
 		t.Fatal(err)
