@@ -13,7 +13,9 @@
 //
 // A message body is "<from node>\n<realm>\n" and one WAMP message in the msgpack serializer
 // (PUBLISH, CALL, CANCEL, RESULT, ERROR), so that values keep their types. Local traffic never
-// goes through NATS. See the README's Cluster section for what works across nodes.
+// goes through NATS. Retained events are kept, beside, in the JetStream key-value bucket
+// <subject_prefix>_<cluster name>_retained, one key per realm and topic, each value such a
+// body (retain.go). See the README's Cluster section for what works across nodes.
 package cluster
 
 import (
