@@ -63,6 +63,8 @@ type retainer struct {
 	wake    chan struct{}
 	dropped int
 	warned  time.Time
+	// putWarned: when a put last failed for want of NATS (logged once a minute).
+	putWarned time.Time
 }
 
 func newRetainer(n *Node) *retainer {
@@ -96,6 +98,10 @@ func (rt *retainer) put(realm, topic wamp.URI, env []byte) {
 	}
 	rt.pending[k] = env
 	rt.mu.Unlock()
+	rt.wakeUp()
+}
+
+func (rt *retainer) wakeUp() {
 	select {
 	case rt.wake <- struct{}{}:
 	default:
@@ -146,14 +152,14 @@ func (rt *retainer) run() {
 			continue
 		}
 		rt.mu.Lock()
+		first := rt.kv == nil
 		rt.kv = kv
 		rt.mu.Unlock()
-		done := make(chan struct{})
-		rt.n.wg.Add(1)
-		go rt.putLoop(kv, done)
-		again := rt.watch(kv, once)
-		close(done)
-		if !again {
+		if first {
+			rt.n.wg.Add(1)
+			go rt.putLoop()
+		}
+		if !rt.watch(kv, once) {
 			return
 		}
 	}
@@ -241,8 +247,9 @@ func (rt *retainer) apply(b []byte) bool {
 	return true
 }
 
-// putLoop puts the queued retained events into kv until done.
-func (rt *retainer) putLoop(kv jetstream.KeyValue, done chan struct{}) {
+// putLoop puts the queued retained events into the bucket, one at a time (so that a topic's
+// newer event is never overtaken by an older one), until the node closes.
+func (rt *retainer) putLoop() {
 	defer rt.n.wg.Done()
 	for {
 		for {
@@ -255,16 +262,42 @@ func (rt *retainer) putLoop(kv jetstream.KeyValue, done chan struct{}) {
 			rt.order = rt.order[1:]
 			v := rt.pending[k]
 			delete(rt.pending, k)
+			kv := rt.kv
 			rt.mu.Unlock()
 			ctx, cancel := context.WithTimeout(rt.ctx, retainOpTimeout)
 			_, err := kv.Put(ctx, k, v)
 			cancel()
-			if err != nil && !errors.Is(err, nats.ErrConnectionClosed) && rt.ctx.Err() == nil {
-				rt.n.log.Warn("cluster: cannot put a retained event into JetStream; nodes that start later will not have it", "err", err)
+			if err == nil || rt.ctx.Err() != nil {
+				continue
 			}
+			if !rt.n.nc.IsConnected() || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+				errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrConnectionReconnecting) {
+				// NATS or JetStream is away: put it again after a pause (unless a newer one
+				// came meanwhile).
+				rt.mu.Lock()
+				if _, ok := rt.pending[k]; !ok {
+					rt.pending[k] = v
+					rt.order = append(rt.order, k)
+				}
+				log := time.Since(rt.putWarned) >= time.Minute
+				if log {
+					rt.putWarned = time.Now()
+				}
+				rt.mu.Unlock()
+				if log {
+					rt.n.log.Warn("cluster: cannot put a retained event into JetStream yet; it is put again when NATS is back", "retry_in", retainRetry, "err", err)
+				}
+				select {
+				case <-rt.n.stop:
+					return
+				case <-time.After(retainRetry):
+				}
+				continue
+			}
+			rt.n.log.Warn("cluster: cannot put a retained event into JetStream; nodes that start later will not have it", "err", err)
 		}
 		select {
-		case <-done:
+		case <-rt.n.stop:
 			return
 		case <-rt.wake:
 		}

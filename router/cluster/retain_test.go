@@ -154,3 +154,63 @@ func TestClusterRetainedWithoutJetStream(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterRetainedAcrossNATSRestart: the NATS server (JetStream, its data kept) goes away
+// and comes back on the same port: an event retained on A meanwhile, when A and B had dropped
+// each other, is put once NATS is back and reaches B, which follows the bucket again, and C,
+// started afterwards, with the event retained before the outage.
+func TestClusterRetainedAcrossNATSRestart(t *testing.T) {
+	port, store := freePort(t), t.TempDir()
+	startJS := func() *server.Server {
+		srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoSigs: true, NoLog: true,
+			ServerName: "js", JetStream: true, StoreDir: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Start()
+		if !srv.ReadyForConnections(guard) {
+			t.Fatal("NATS server not ready")
+		}
+		return srv
+	}
+	srv := startJS()
+	url := srv.ClientURL()
+	ra, na := startNode(t, "a", url)
+	rb, nb := startNode(t, "b", url)
+	for _, n := range []*Node{na, nb} {
+		testkit.WaitFor(t, guard, "the nodes see each other", func() bool { return n.Peers() == 1 })
+	}
+	pub := join(t, ra)
+	retain := func(topic wamp.URI, arg string) {
+		pub.send(&wamp.Publish{Request: pub.next(), Options: wamp.Dict{"retain": true, "acknowledge": true}, Topic: topic, Arguments: wamp.List{arg}})
+		pub.expect("PUBLISHED")
+	}
+	retain("com.ex.r1", "before")
+	na.ret.mu.Lock()
+	kv := na.ret.kv
+	na.ret.mu.Unlock()
+	testkit.WaitFor(t, guard, "the bucket has it", func() bool {
+		_, err := kv.Get(context.Background(), retainKey("realm1", "com.ex.r1"))
+		return err == nil
+	})
+
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	for _, n := range []*Node{na, nb} {
+		testkit.WaitFor(t, guard, "the nodes drop each other", func() bool { return n.Peers() == 0 })
+	}
+	retain("com.ex.r2", "during") // not sent to B: A has no peer
+	srv = startJS()
+	t.Cleanup(srv.Shutdown)
+	for _, n := range []*Node{na, nb} {
+		testkit.WaitFor(t, guard, "the nodes see each other again", func() bool { return n.Peers() == 1 })
+	}
+	sub := join(t, rb)
+	testkit.WaitFor(t, 2*guard, "B has the event retained during the outage", func() bool {
+		return retainedOn(t, sub, "com.ex.r2", "exact")["during"] != nil
+	})
+	rc, _ := startNode(t, "c", url)
+	if got := retainedOn(t, join(t, rc), "com.ex.r", "prefix"); len(got) != 2 || got["before"] == nil || got["during"] == nil {
+		t.Errorf("C got the retained events %v, want before and during", keys(got))
+	}
+}
