@@ -122,11 +122,13 @@ func New(cfg config.Cluster, log *slog.Logger) *Node {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	codec, _ := wamp.CodecByName("msgpack")
-	return &Node{cfg: cfg, log: log.With("cluster", cfg.Name, "node", cfg.Node),
+	n := &Node{cfg: cfg, log: log.With("cluster", cfg.Name, "node", cfg.Node),
 		base: cfg.SubjectPrefix + "." + cfg.Name, inc: binary.LittleEndian.Uint64(b[:]) | 1, codec: codec,
 		change: make(chan struct{}, 1), stop: make(chan struct{}), nodes: map[string]*peer{}, rr: map[rrKey]uint64{}, local: testaments{},
 		pendingMsgs: defaultPendingMsgs, pendingBytes: defaultPendingBytes,
 		slow: slowLog{last: map[string]time.Time{}, dropped: map[*nats.Subscription]int{}}}
+	n.ret = newRetainer(n)
+	return n
 }
 
 // ClientURL is the embedded NATS server's client URL, "" without one.
@@ -144,7 +146,6 @@ func (n *Node) Peers() int { return int(n.peers.Load()) }
 // session on each configured realm of r, and starts the heartbeats.
 func (n *Node) Start(r *router.Router) error {
 	n.r = r
-	n.ret = newRetainer(n)
 	if e := n.cfg.NATS.Embedded; e != nil {
 		if e.StoreDir == "" {
 			dir, err := os.MkdirTemp("", "portico-nats-")
@@ -153,6 +154,10 @@ func (n *Node) Start(r *router.Router) error {
 			}
 			c := *e
 			c.StoreDir, n.tmpStore, e = dir, dir, &c
+		}
+		if err := os.MkdirAll(e.StoreDir, 0o755); err != nil {
+			n.Close()
+			return fmt.Errorf("cluster.nats.embedded.store_dir: the embedded NATS server's JetStream directory: %w", err)
 		}
 		srv, err := startEmbedded(n.cfg.Name, n.cfg.Node, e)
 		if err != nil {
