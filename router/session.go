@@ -156,7 +156,8 @@ type session struct {
 func newSession(r *Router, t Transport, info PeerInfo) *session {
 	s := &session{r: r, t: t, codec: t.Codec(), info: info, log: r.log,
 		closing: make(chan struct{}), writerDone: make(chan struct{})}
-	s.out.init(r.opts.OutQueueLimit, r.opts.OutQueueBytes, r.opts.OutQueueTimeout, func() { go s.writeLoop() })
+	writeLoop := s.writeLoop
+	s.out.init(r.opts.OutQueueLimit, r.opts.OutQueueBytes, r.opts.OutQueueTimeout, func() { r.writers.run(writeLoop) })
 	s.lim = withDefaults(info.Limits)
 	return s
 }
