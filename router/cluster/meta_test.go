@@ -292,3 +292,35 @@ func TestClusterMetaSilentNode(t *testing.T) {
 		return strings.Contains(buf.String(), "did not answer a meta call") && strings.Contains(buf.String(), "missing=[b]")
 	})
 }
+
+// TestClusterMetaMatch: wamp.registration.match on a node without a matching registration
+// names the one a call would go to among the other nodes' (exact, then the longest prefix,
+// then a wildcard), and its own when it has one (a call takes a local callee first).
+func TestClusterMetaMatch(t *testing.T) {
+	ra, na := startNode(t, "a", "")
+	rb, nb := startNode(t, "b", na.ClientURL())
+	rc, nc := startNode(t, "c", na.ClientURL())
+	for _, n := range []*Node{na, nb, nc} {
+		testkit.WaitFor(t, guard, "every node sees the two others", func() bool { return n.Peers() == 2 })
+	}
+	register := func(c *client, uri wamp.URI, match string) wamp.ID {
+		c.send(&wamp.Register{Request: c.next(), Options: wamp.Dict{"match": match}, Procedure: uri})
+		return c.expect("REGISTERED").(*wamp.Registered).Registration
+	}
+	cb, cc, asker := join(t, rb), join(t, rc), join(t, ra)
+	prefixB := register(cb, "com.ex.", "prefix")
+	wildC := register(cc, "com..x", "wildcard")
+	exactC := register(cc, "com.ex.y", "exact")
+	for _, x := range []struct {
+		uri  string
+		want any
+	}{{"com.ex.x", prefixB}, {"com.ex.y", exactC}, {"com.other.x", wildC}, {"org.none", nil}} {
+		if got := result(asker, "wamp.registration.match", x.uri); !same(got, x.want) {
+			t.Errorf("wamp.registration.match(%s) on A: %v, want %v", x.uri, got, x.want)
+		}
+	}
+	prefixA := register(join(t, ra), "com.", "prefix")
+	if got := result(asker, "wamp.registration.match", "com.ex.y"); !same(got, prefixA) {
+		t.Errorf("wamp.registration.match(com.ex.y) with A's own prefix: %v, want A's %d", got, prefixA)
+	}
+}
