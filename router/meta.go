@@ -10,7 +10,9 @@ import (
 // The WAMP meta API (spec, "Session Meta API", "Registration Meta API", "Subscription Meta
 // API", "Testament Meta API"): procedures the router answers itself and events it publishes.
 // Argument shapes and results follow Crossbar's implementation where the spec leaves room.
-// Meta procedures run under realm.mu; they only read realm state and queue messages.
+// Meta procedures run under realm.mu; they only read realm state and queue messages. In a
+// cluster, those of clusterMerges also ask the other nodes and answer later
+// (cluster_meta.go).
 
 // metaError is an ERROR a meta procedure answers with.
 type metaError struct {

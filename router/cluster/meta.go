@@ -18,6 +18,9 @@ import (
 // time anyway), and goes on without the ones that did not answer, logging them. The meta
 // events (on_join, on_register, ...) need nothing here: the router passes them to Published,
 // as publications.
+//
+// Lock order: Meta runs under the router's realm.mu and takes Node.mu, then Node.gmu, each
+// alone; neither is held while calling into the router (await calls done without them).
 
 // gather is one meta call waiting for the other nodes' parts.
 type gather struct {
