@@ -241,7 +241,9 @@ func TestClusterConfigMismatch(t *testing.T) {
 	}
 }
 
-func clusterScenario(t *testing.T, a, b, c *node) {
+// clusterJoined waits until node a (named "a") has heard of nodes "b" and "c", and b and c of a.
+func clusterJoined(t *testing.T, a, b, c *node) {
+	t.Helper()
 	for _, peer := range []string{"peer=b", "peer=c"} {
 		testkit.WaitFor(t, 2*testkit.Patience, "node a hears of "+peer, func() bool {
 			return strings.Contains(a.logs.String(), "cluster: node joined") && strings.Contains(a.logs.String(), peer)
@@ -250,6 +252,10 @@ func clusterScenario(t *testing.T, a, b, c *node) {
 	for _, n := range []*node{b, c} {
 		testkit.WaitFor(t, 2*testkit.Patience, "nodes b and c hear of a", func() bool { return strings.Contains(n.logs.String(), "peer=a") })
 	}
+}
+
+func clusterScenario(t *testing.T, a, b, c *node) {
+	clusterJoined(t, a, b, c)
 
 	// Pub/sub: subscribers on B and C get what a session on A publishes, publisher disclosed.
 	subB := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "subscribe", wsURL(b))

@@ -20,6 +20,12 @@ MODE
   retained   subscribe to com.ex.retained with get_retained, then publish "end" there to itself
              (not retained); print {"event": X, "retained": B, "publisher": ID} for the first
              event: the retained one, or "end" when the node had none
+  stay       print {"ready": true, "session": ID}, stay; when the router ends the session,
+             print {"left": REASON, "message": MESSAGE} and exit
+  meta       call the meta procedure ARG with the arguments in the JSON list ARG2; print
+             {"result": R} or {"error": URI}
+  meta_subscribe  subscribe to the meta topic ARG, print {"ready": true}, then {"meta": ARGS}
+             per event
 """
 
 import asyncio
@@ -38,7 +44,7 @@ def out(d):
     print(json.dumps(d), flush=True)
 
 
-async def connect(url):
+async def connect(url, left=None):
     loop = asyncio.get_running_loop()
     joined = loop.create_future()
 
@@ -50,6 +56,8 @@ async def connect(url):
         def onLeave(self, details):
             if not joined.done():
                 joined.set_exception(ConnectionError("left: %s" % details.reason))
+            elif left is not None and not left.done():
+                left.set_result(details)
             self.disconnect()
 
     factory = WampWebSocketClientFactory(lambda: Session(ComponentConfig("realm1")), url=url,
@@ -60,7 +68,8 @@ async def connect(url):
 
 
 async def main(mode, url, arg):
-    s = await connect(url)
+    left = asyncio.get_running_loop().create_future()
+    s = await connect(url, left)
     if mode == "subscribe":
         def on(x, details=None):
             out({"event": x, "publisher": details.publisher})
@@ -114,6 +123,19 @@ async def main(mode, url, arg):
         await s.publish("com.ex.retained", "end", options=PublishOptions(acknowledge=True, exclude_me=False,
                                                                          eligible=[s._session_id]))
         out(await asyncio.wait_for(first, 30))
+    elif mode == "stay":
+        out({"ready": True, "session": s._session_id})
+        details = await left
+        out({"left": details.reason, "message": details.message})
+    elif mode == "meta":
+        try:
+            out({"result": await s.call(arg, *json.loads(sys.argv[4]))})
+        except ApplicationError as e:
+            out({"error": e.error, "args": list(e.args)})
+    elif mode == "meta_subscribe":
+        await s.subscribe(lambda *a: out({"meta": list(a)}), arg)
+        out({"ready": True})
+        await asyncio.Future()
     elif mode == "hang":
         out({"calling": True})
         try:
