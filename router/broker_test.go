@@ -352,7 +352,7 @@ func TestRetainedEventReleasesPublisher(t *testing.T) {
 	r := newTestRouter(t, Options{})
 	p := join(t, r, wamp.JSON, "realm1")
 	p.publishAck("ret.a", wamp.Dict{"retain": true, "disclose_me": true}, "x")
-	rl, err := r.realm("realm1")
+	rl, err := r.realm("realm1", false)
 	if err != nil {
 		t.Fatal(err)
 	}

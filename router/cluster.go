@@ -33,6 +33,14 @@ type Cluster interface {
 	// out). It returns false, and never calls done, when no other node is alive. It is
 	// called under realm.mu: it must not block (nor call into the router), nor keep m.
 	Meta(realm wamp.URI, m *wamp.Call, done func(parts []wamp.Message)) bool
+	// RealmCreated is called under Router.mu when a realm is created on a client's HELLO (no
+	// realms configured), before any session joins it: the cluster opens its link session on
+	// it. It returns the cluster's retained events of realm (PUBLISH messages with retain as
+	// RetainRemote takes them), which the new realm starts with. RealmDropped is called under
+	// Router.mu (and the realm's realm.mu) when such a realm is freed or dropped: the cluster
+	// closes its link session there. Neither may block nor call into the router.
+	RealmCreated(realm wamp.URI) []*wamp.Publish
+	RealmDropped(realm wamp.URI)
 }
 
 // Publisher is a disclosed publisher's identity (spec, "Publisher Identification").
@@ -223,4 +231,16 @@ func (s *session) testamentPublish(t *testament) *wamp.Publish {
 		opts[ClusterPublisher] = wamp.List{uint64(s.id), s.authid, s.authrole}
 	}
 	return &wamp.Publish{Options: opts, Topic: t.topic, Arguments: t.args, ArgumentsKw: t.kwargs}
+}
+
+// Realms returns the names of the realms the router has now: the configured ones, or those
+// created on HELLO that are alive.
+func (r *Router) Realms() []wamp.URI {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]wamp.URI, 0, len(r.realms))
+	for name := range r.realms {
+		out = append(out, name)
+	}
+	return out
 }

@@ -1,6 +1,10 @@
 package router
 
-import "portico/router/wamp"
+import (
+	"log/slog"
+
+	"portico/router/wamp"
+)
 
 // RetainRemote keeps m, a publication with retain made on some node of the cluster (the
 // cluster's retained events, router/cluster), as realm's retained event on m.Topic, replacing
@@ -16,9 +20,16 @@ func (r *Router) RetainRemote(realm wamp.URI, m *wamp.Publish) {
 	if rl == nil {
 		return
 	}
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	rl.retainRemote(m, r.log)
+}
+
+// retainRemote keeps m as RetainRemote says (under rl.mu, or before rl is shared).
+func (rl *realm) retainRemote(m *wamp.Publish, log *slog.Logger) {
 	o, bad := parsePublishOpts(m.Options)
 	if bad != "" {
-		r.log.Warn("router: a retained event from the cluster has a bad option, dropped", "realm", realm, "topic", m.Topic, "option", bad)
+		log.Warn("router: a retained event from the cluster has a bad option, dropped", "realm", rl.name, "topic", m.Topic, "option", bad)
 		return
 	}
 	o.excludeMe = false
@@ -26,8 +37,6 @@ func (r *Router) RetainRemote(realm wamp.URI, m *wamp.Publish) {
 	if o.disclose {
 		ev.publisher = identity(m.Options[ClusterPublisher])
 	}
-	rl.mu.Lock()
-	defer rl.mu.Unlock()
 	if old := rl.broker.retained[m.Topic]; old != nil && old.publication == m.Request {
 		return
 	}

@@ -13,7 +13,8 @@ import (
 // Lock order (as nats-server's locksordering.txt):
 //
 //	realm.mu         everything of one realm (below)
-//	Router.mu        realms and live sessions; never held while taking another lock, and
+//	Router.mu        realms and live sessions; never held while taking another lock but
+//	                 the cluster's own leaf locks (Cluster.RealmCreated, RealmDropped), and
 //	                 taken under realm.mu only to count the members of a realm created on
 //	                 HELLO (Router.leaveRealm)
 //	session.joinMu   WELCOME and the established and expired flags, against Router.Close and

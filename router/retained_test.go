@@ -91,7 +91,7 @@ func TestRetainedEventsBoundedByBytes(t *testing.T) {
 	if again := retainedTopics(t, join(t, r, wamp.MsgPack, "realm1"), "big."); len(again) != len(topics) {
 		t.Fatalf("an event over the byte bound dropped the others: %d retained, were %d", len(again), len(topics))
 	}
-	rl, _ := r.realm("realm1")
+	rl, _ := r.realm("realm1", false)
 	rl.mu.Lock()
 	n := rl.broker.retainedBytes
 	rl.mu.Unlock()

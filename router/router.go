@@ -48,8 +48,8 @@ type Options struct {
 	// Metrics receives the router's counts (the gateway exports them to Prometheus); nil:
 	// none. The router imports no metrics library (deps_test.go).
 	Metrics *Metrics
-	// Cluster spreads the configured realms over other nodes (router/cluster); nil: this
-	// node alone.
+	// Cluster spreads the realms, configured or created on HELLO, over other nodes
+	// (router/cluster); nil: this node alone.
 	Cluster Cluster
 }
 
@@ -138,6 +138,10 @@ const maxIdleDynamicRealms = 256
 // errNoSuchRealmConfigured is realm's answer for a realm the configuration does not name.
 var errNoSuchRealmConfigured = errors.New("the configuration names no such realm")
 
+// errNoSuchRealmNow is realm's answer to the cluster's link session for a realm created on
+// HELLO that is gone (or not there yet).
+var errNoSuchRealmNow = errors.New("no session created this realm, or it is gone")
+
 // errTooManyRealms is realm's answer for a new realm over maxDynamicRealms.
 var errTooManyRealms = fmt.Errorf("%d realms created on HELLO have sessions, the most this router makes without configuration; configure the worker's realms", maxDynamicRealms)
 
@@ -217,17 +221,24 @@ func New(o Options) *Router {
 // realm returns the named realm, creating it (allow-all anonymous role) when no realms are
 // configured. A realm created on HELLO counts the caller as one of its members from here on:
 // the caller joins it or calls leaveRealm.
-func (r *Router) realm(name wamp.URI) (*realm, error) {
+//
+// The cluster's link session (link) is no member: it joins a realm that exists and never
+// creates one, so that it neither keeps a realm alive nor takes one of maxDynamicRealms; the
+// cluster closes it when the realm is dropped (Cluster.RealmDropped).
+func (r *Router) realm(name wamp.URI, link bool) (*realm, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rl := r.realms[name]; rl != nil {
-		if rl.dynamic {
+		if rl.dynamic && !link {
 			r.enterLocked(rl)
 		}
 		return rl, nil
 	}
 	if !r.dynamic {
 		return nil, errNoSuchRealmConfigured
+	}
+	if link {
+		return nil, errNoSuchRealmNow
 	}
 	if r.liveDynamic >= maxDynamicRealms {
 		if !r.fullLogged {
@@ -241,6 +252,11 @@ func (r *Router) realm(name wamp.URI) (*realm, error) {
 	rl.dynamic = true
 	rl.cluster = r.opts.Cluster
 	rl.broker.bound(r.opts.MaxRetainedEvents, r.opts.MaxRetainedBytes, r.log)
+	if rl.cluster != nil {
+		for _, m := range rl.cluster.RealmCreated(name) {
+			rl.retainRemote(m, r.log) // rl is not shared yet: no rl.mu
+		}
+	}
 	r.realms[name] = rl
 	r.enterLocked(rl)
 	r.log.Info("router: realm created on first HELLO", "realm", name)
@@ -262,8 +278,8 @@ func (r *Router) enterLocked(rl *realm) {
 // that got the realm and then did not join. The last member's leaving frees the realm, unless
 // it keeps retained events; then it waits for its next session among the idle ones. realm.mu
 // is held, so that no event is retained meanwhile.
-func (r *Router) leaveRealm(rl *realm) {
-	if !rl.dynamic {
+func (r *Router) leaveRealm(rl *realm, link bool) {
+	if !rl.dynamic || link {
 		return
 	}
 	retains := len(rl.broker.retained) > 0
@@ -276,7 +292,7 @@ func (r *Router) leaveRealm(rl *realm) {
 	r.liveDynamic--
 	r.fullLogged = r.fullLogged && r.liveDynamic >= maxDynamicRealms
 	if !retains {
-		delete(r.realms, rl.name)
+		r.dropLocked(rl)
 		r.log.Debug("router: realm created on HELLO freed: its last session left", "realm", rl.name)
 		return
 	}
@@ -284,9 +300,18 @@ func (r *Router) leaveRealm(rl *realm) {
 	if len(r.idle) > maxIdleDynamicRealms {
 		old := r.idle[0]
 		r.idle = slices.Delete(r.idle, 0, 1)
-		delete(r.realms, old.name)
+		r.dropLocked(old)
 		r.log.Info("router: realm created on HELLO dropped with its retained events: it had no session and the idle ones were too many",
 			"realm", old.name, "bound", maxIdleDynamicRealms)
+	}
+}
+
+// dropLocked takes a realm created on HELLO out of the router (Router.mu held), and tells the
+// cluster, which ends its link session there.
+func (r *Router) dropLocked(rl *realm) {
+	delete(r.realms, rl.name)
+	if rl.cluster != nil {
+		rl.cluster.RealmDropped(rl.name)
 	}
 }
 

@@ -695,13 +695,13 @@ func (s *session) hello(m *wamp.Hello) (joined bool, err error) {
 // join admits the authenticated session to realm under authrole: the session ID, then
 // WELCOME and the on_join meta event.
 func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovider string) error {
-	rl, err := s.r.realm(realm)
+	rl, err := s.r.realm(realm, s.info.ClusterLink)
 	if err != nil {
 		return s.abort(errNoSuchRealm, "no realm %q on this router (%v)", realm, err)
 	}
 	refuse := func(reason wamp.URI, format string, args ...any) error {
 		rl.mu.Lock()
-		s.r.leaveRealm(rl)
+		s.r.leaveRealm(rl, s.info.ClusterLink)
 		rl.mu.Unlock()
 		return s.abort(reason, format, args...)
 	}
@@ -737,7 +737,7 @@ func (s *session) join(realm wamp.URI, authrole, authid, authmethod, authprovide
 	if s.expired.Load() {
 		// auth_timeout struck meanwhile: ABORT is sent, the transport is closing.
 		s.joinMu.Unlock()
-		s.r.leaveRealm(rl)
+		s.r.leaveRealm(rl, s.info.ClusterLink)
 		rl.mu.Unlock()
 		return ErrAuthTimeout
 	}
@@ -808,7 +808,7 @@ func (s *session) detach() {
 	s.testaments = nil
 	delete(rl.sessions, s.id)
 	rl.metaSessionLeave(s)
-	s.r.leaveRealm(rl)
+	s.r.leaveRealm(rl, s.info.ClusterLink)
 	if mt := s.r.opts.Metrics; mt != nil && mt.Left != nil {
 		mt.Left(rl.name)
 	}

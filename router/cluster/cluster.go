@@ -1,5 +1,5 @@
-// Package cluster spreads a router's configured realms over several Portico nodes through
-// NATS (nats.go; an embedded nats-server when configured). It is the router's only importer
+// Package cluster spreads a router's realms, configured or created on HELLO, over several
+// Portico nodes through NATS (nats.go; an embedded nats-server when configured). It is the router's only importer
 // of nats.go.
 //
 // Subjects, under base = <subject_prefix>.<cluster name>:
@@ -59,9 +59,8 @@ type Node struct {
 	r      *router.Router
 	srv    *server.Server // embedded NATS, nil without one
 	nc     *nats.Conn
-	links  map[wamp.URI]*link // per configured realm; read-only after Start
-	peers  atomic.Int32       // other nodes alive
-	change chan struct{}      // a local registration came or went
+	peers  atomic.Int32  // other nodes alive
+	change chan struct{} // a local registration came or went
 	stop   chan struct{}
 	wg     sync.WaitGroup
 
@@ -80,6 +79,7 @@ type Node struct {
 	// store_dir (made in code: tests), removed on Close.
 	tmpStore string
 
+	linkState         // the link sessions, one per realm (links.go)
 	metaState         // meta calls waiting for the other nodes (meta.go)
 	slow      slowLog // slow consumers on the NATS subscriptions (slow.go)
 	// pendingMsgs and pendingBytes are the subscriptions' pending limits (slow.go).
@@ -130,6 +130,7 @@ func New(cfg config.Cluster, log *slog.Logger) *Node {
 		base: cfg.SubjectPrefix + "." + cfg.Name, inc: binary.LittleEndian.Uint64(b[:]) | 1, codec: codec,
 		change: make(chan struct{}, 1), stop: make(chan struct{}), nodes: map[string]*peer{}, rr: map[rrKey]uint64{}, local: testaments{},
 		metaState:   metaState{gathers: map[wamp.ID]*gather{}},
+		linkState:   linkState{links: map[wamp.URI]*link{}, lwake: make(chan struct{}, 1)},
 		pendingMsgs: defaultPendingMsgs, pendingBytes: defaultPendingBytes,
 		slow: slowLog{last: map[string]time.Time{}, dropped: map[*nats.Subscription]int{}}}
 	n.ret = newRetainer(n)
@@ -148,7 +149,8 @@ func (n *Node) ClientURL() string {
 func (n *Node) Peers() int { return int(n.peers.Load()) }
 
 // Start runs the embedded NATS server when configured, connects to NATS, opens one link
-// session on each configured realm of r, and starts the heartbeats.
+// session on each configured realm of r (on each realm r creates on HELLO as it comes,
+// links.go), and starts the heartbeats.
 func (n *Node) Start(r *router.Router) error {
 	n.r = r
 	if e := n.cfg.NATS.Embedded; e != nil {
@@ -189,10 +191,14 @@ func (n *Node) Start(r *router.Router) error {
 		return fmt.Errorf("cluster: connecting to NATS at %s: %w", strings.Join(n.cfg.NATS.URLs, ","), err)
 	}
 	n.nc = nc
-	n.links = map[wamp.URI]*link{}
-	for _, realm := range r.ConfiguredRealms() {
-		n.links[realm] = n.openLink(realm)
+	configured := r.ConfiguredRealms()
+	n.ret.dynamic = len(configured) == 0
+	n.lmu.Lock()
+	for _, realm := range configured {
+		n.links[realm] = n.openLink(realm, false)
 	}
+	count := len(n.links)
+	n.lmu.Unlock()
 	subs := []struct {
 		subj string
 		fn   nats.MsgHandler
@@ -213,15 +219,16 @@ func (n *Node) Start(r *router.Router) error {
 			return fmt.Errorf("cluster: subscribing to %s: %w", s.subj, err)
 		}
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.beat()
 	go n.ret.run()
+	go n.manageLinks()
 	select {
 	case <-n.ret.loaded:
 	case <-time.After(retainLoadWait):
 		n.log.Warn("cluster: the retained events are not loaded from JetStream yet; they come in the background", "waited", retainLoadWait)
 	}
-	n.log.Info("cluster: joined", "nats", strings.Join(n.cfg.NATS.URLs, ","), "realms", len(n.links), "node_timeout", n.cfg.NodeTimeout)
+	n.log.Info("cluster: joined", "nats", strings.Join(n.cfg.NATS.URLs, ","), "realms", count, "dynamic", len(configured) == 0, "node_timeout", n.cfg.NodeTimeout)
 	return nil
 }
 
@@ -238,7 +245,11 @@ func (n *Node) Close() {
 		n.ret.cancel()
 	}
 	n.wg.Wait()
-	for _, l := range n.links {
+	n.lmu.Lock()
+	links := n.links
+	n.links = map[wamp.URI]*link{}
+	n.lmu.Unlock()
+	for _, l := range links {
 		l.close()
 	}
 	if n.nc != nil {
@@ -471,7 +482,7 @@ func (n *Node) onDirect(msg *nats.Msg) {
 		n.log.Warn("cluster: bad message", "subject", msg.Subject, "err", err)
 		return
 	}
-	l := n.links[realm]
+	l := n.linkOf(realm)
 	if l == nil {
 		if c, ok := m.(*wamp.Call); ok {
 			n.send(n.base+".node."+from, realm, &wamp.Error{RequestType: wamp.CALL, Request: c.Request, Details: wamp.Dict{},
@@ -502,7 +513,7 @@ func (n *Node) beat() {
 	for {
 		seq++
 		hb := heartbeat{Node: n.cfg.Node, Inc: n.inc, Seq: seq, Config: n.config, Realms: map[wamp.URI][]router.Procedure{}}
-		for realm := range n.links {
+		for _, realm := range n.linkRealms() {
 			if p := n.r.LocalProcedures(realm); len(p) > 0 {
 				slices.SortFunc(p, cmpProc)
 				hb.Realms[realm] = p
@@ -632,15 +643,15 @@ func (n *Node) sweep() {
 
 // lost ends what was in flight with node name.
 func (n *Node) lost(name string) {
-	for _, l := range n.links {
+	for _, l := range n.linkList() {
 		l.nodeLost(name)
 	}
 }
 
 // resync brings each link's remote registrations in line with the node table.
 func (n *Node) resync() {
-	for realm, l := range n.links {
-		l.sync(n.want(realm))
+	for _, l := range n.linkList() {
+		l.sync(n.want(l.realm))
 	}
 }
 

@@ -71,6 +71,17 @@ func join(t testing.TB, r *router.Router) *client {
 // joinWith is join announcing the extra features too (in every role).
 func joinWith(t testing.TB, r *router.Router, extra wamp.Dict) *client {
 	t.Helper()
+	return joinRealmWith(t, r, "realm1", extra)
+}
+
+// joinRealm is join on realm.
+func joinRealm(t testing.TB, r *router.Router, realm wamp.URI) *client {
+	t.Helper()
+	return joinRealmWith(t, r, realm, nil)
+}
+
+func joinRealmWith(t testing.TB, r *router.Router, realm wamp.URI, extra wamp.Dict) *client {
+	t.Helper()
 	codec, _ := wamp.CodecByName("json")
 	srv, end := router.Pipe(codec, 64)
 	c := &client{t: t, end: end, codec: codec, in: make(chan wamp.Message, 256)}
@@ -95,7 +106,7 @@ func joinWith(t testing.TB, r *router.Router, extra wamp.Dict) *client {
 		f[k] = v
 	}
 	feat := wamp.Dict{"features": f}
-	c.send(&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": wamp.Dict{"caller": feat, "callee": feat, "publisher": feat, "subscriber": feat}}})
+	c.send(&wamp.Hello{Realm: realm, Details: wamp.Dict{"roles": wamp.Dict{"caller": feat, "callee": feat, "publisher": feat, "subscriber": feat}}})
 	c.id = c.expect("WELCOME").(*wamp.Welcome).Session
 	return c
 }
@@ -392,7 +403,7 @@ func TestClusterLinkRestarts(t *testing.T) {
 	}
 	testkit.WaitFor(t, guard, "a call from A reaches B", works)
 	for _, n := range []*Node{na, nb} {
-		_ = n.links["realm1"].transport().Close()
+		_ = n.linkOf("realm1").transport().Close()
 	}
 	testkit.WaitFor(t, guard, "a call from A reaches B again", works)
 }

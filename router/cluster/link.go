@@ -21,10 +21,16 @@ type link struct {
 	realm wamp.URI
 	t     router.Transport
 	codec wamp.Codec
-	done  chan struct{}
+	// dynamic: the realm was created on HELLO; the link ends with it (links.go).
+	dynamic bool
+	done    chan struct{} // closed when run returns
+	quit    chan struct{} // closed by close
+	// served counts the router's sessions of this link that are still running.
+	served sync.WaitGroup
 
-	mu   sync.Mutex
-	next wamp.ID
+	mu     sync.Mutex
+	closed bool // close was called: no new session
+	next   wamp.ID
 	// Remote registrations: wanted, registered (by ID), and REGISTER/UNREGISTER in flight.
 	want    map[router.Procedure]bool
 	regs    map[router.Procedure]wamp.ID
@@ -54,8 +60,8 @@ type origin struct {
 // errCallee* are what a local caller gets when its call's node goes away.
 const errCanceled = wamp.URI("wamp.error.canceled")
 
-func (n *Node) openLink(realm wamp.URI) *link {
-	l := &link{n: n, realm: realm, codec: n.codec, done: make(chan struct{})}
+func (n *Node) openLink(realm wamp.URI, dynamic bool) *link {
+	l := &link{n: n, realm: realm, codec: n.codec, dynamic: dynamic, done: make(chan struct{}), quit: make(chan struct{})}
 	l.connect()
 	go l.run()
 	return l
@@ -65,6 +71,12 @@ func (n *Node) openLink(realm wamp.URI) *link {
 func (l *link) connect() {
 	client, server := router.Pipe(l.codec, 256)
 	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		_ = client.Close()
+		_ = server.Close()
+		return
+	}
 	gap := l.in // calls other nodes sent while no session was up: they went nowhere
 	l.t = client
 	l.regs, l.byReg, l.pending = map[router.Procedure]wamp.ID{}, map[wamp.ID]router.Procedure{}, map[wamp.ID]router.Procedure{}
@@ -76,7 +88,9 @@ func (l *link) connect() {
 	}
 	lim := config.DefaultSessionLimits()
 	lim.MaxRegistrations, lim.MaxCallsInFlight = 1<<30, 1<<30
+	l.served.Add(1)
 	go func() {
+		defer l.served.Done()
 		err := l.n.r.Serve(server, router.PeerInfo{Transport: "inprocess", TrustedRole: "trusted", ClusterLink: true, Limits: lim})
 		if err != nil && !errors.Is(err, router.ErrClosed) {
 			l.n.log.Debug("cluster: link session ended", "realm", l.realm, "err", err)
@@ -99,6 +113,8 @@ func (l *link) run() {
 		select {
 		case <-l.n.stop:
 			return
+		case <-l.quit:
+			return
 		default:
 		}
 		l.mu.Lock()
@@ -106,7 +122,12 @@ func (l *link) run() {
 		in := l.in // taken: the calls that arrive until the new session are in a new map
 		l.in, l.byOrigin = map[wamp.ID]origin{}, map[origin]wamp.ID{}
 		l.mu.Unlock()
-		l.n.log.Warn("cluster: the link session ended; starting it again", "realm", l.realm, "calls_canceled", len(in))
+		if l.dynamic {
+			// Refused, most likely: the realm is gone, and RealmDropped closes the link.
+			l.n.log.Debug("cluster: the link session ended; starting it again", "realm", l.realm, "calls_canceled", len(in))
+		} else {
+			l.n.log.Warn("cluster: the link session ended; starting it again", "realm", l.realm, "calls_canceled", len(in))
+		}
 		for _, o := range in {
 			l.to(o.node, &wamp.Error{RequestType: wamp.CALL, Request: o.corr, Details: wamp.Dict{}, Error: errCanceled,
 				Arguments: wamp.List{"the cluster link on node " + l.n.cfg.Node + " ended"}})
@@ -114,18 +135,27 @@ func (l *link) run() {
 		select {
 		case <-l.n.stop:
 			return
+		case <-l.quit:
+			return
 		case <-time.After(100 * time.Millisecond): // no busy loop if it cannot join
 		}
 		l.connect()
 	}
 }
 
+// close ends the link: its session leaves the realm, and close returns once the router's
+// side of it is over.
 func (l *link) close() {
 	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.quit)
+	}
 	t := l.t
 	l.mu.Unlock()
 	_ = t.Close()
 	<-l.done
+	l.served.Wait()
 }
 
 func (l *link) transport() router.Transport {
@@ -163,6 +193,9 @@ func (l *link) readLoop() {
 		case *wamp.Welcome:
 			go l.sync(l.n.want(l.realm)) // the remote registrations, into this (new) session
 		case *wamp.Abort:
+			if l.dynamic && m.Reason == "wamp.error.no_such_realm" {
+				return // the realm created on HELLO is gone already
+			}
 			l.n.log.Error("cluster: the link session was refused; calls across nodes do not work on this realm", "realm", l.realm, "reason", m.Reason, "details", m.Details)
 			return
 		case *wamp.Goodbye:

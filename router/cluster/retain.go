@@ -24,6 +24,13 @@ import (
 // it comes. The bucket orders the puts, so every node ends with the same event per topic.
 // Without JetStream on the NATS server, each node keeps only the retained events published
 // while it is alive (one warning at start).
+//
+// A router whose realms are created on HELLO does not have a realm before a client joins it,
+// and RetainRemote skips a realm it does not have; so such a node also keeps the bucket's
+// values (the envelopes, the newest per realm and topic: the bucket's size in memory), and
+// a realm it creates starts with its retained events (RealmCreated, retainedOf). apply keeps
+// a value before giving it to the router, so that a realm created meanwhile has it one way or
+// the other.
 
 // retainLoadWait bounds how long Start waits for the bucket's values.
 const retainLoadWait = 5 * time.Second
@@ -65,6 +72,10 @@ type retainer struct {
 	warned  time.Time
 	// putWarned: when a put last failed for want of NATS (logged once a minute).
 	putWarned time.Time
+	// dynamic: the router creates its realms on HELLO (set at Start); kept then holds the
+	// bucket's values by realm and topic.
+	dynamic bool
+	kept    map[wamp.URI]map[wamp.URI][]byte
 }
 
 func newRetainer(n *Node) *retainer {
@@ -243,8 +254,36 @@ func (rt *retainer) apply(b []byte) bool {
 	if !ok {
 		return false
 	}
+	if rt.dynamic {
+		rt.mu.Lock()
+		if rt.kept == nil {
+			rt.kept = map[wamp.URI]map[wamp.URI][]byte{}
+		}
+		if rt.kept[realm] == nil {
+			rt.kept[realm] = map[wamp.URI][]byte{}
+		}
+		rt.kept[realm][p.Topic] = b
+		rt.mu.Unlock()
+	}
 	rt.n.r.RetainRemote(realm, p)
 	return true
+}
+
+// retainedOf returns the bucket's values of realm as PUBLISH messages (a router whose realms
+// are created on HELLO: nil otherwise). It is called under the router's Router.mu: it takes
+// only rt.mu.
+func (rt *retainer) retainedOf(realm wamp.URI) []*wamp.Publish {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	var out []*wamp.Publish
+	for _, b := range rt.kept[realm] {
+		if _, _, m, err := rt.n.envelope(b); err == nil {
+			if p, ok := m.(*wamp.Publish); ok {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 // putLoop puts the queued retained events into the bucket, one at a time (so that a topic's
