@@ -3,7 +3,7 @@
 Usage: cluster_client.py MODE URL [ARG]
 
 MODE
-  subscribe  subscribe to com.ex.topic, print {"ready": true}, then {"event": ARG0,
+  subscribe  subscribe to ARG (default com.ex.topic), print {"ready": true}, then {"event": ARG0,
              "publisher": ID} per event
   callee     register ARG (default com.ex.add; adds) and com.ex.hang (never answers;
              prints {"hanging": true}), print {"ready": true, "session": ID}, then stay
@@ -59,7 +59,7 @@ async def main(mode, url, arg):
     if mode == "subscribe":
         def on(x, details=None):
             out({"event": x, "publisher": details.publisher})
-        await s.subscribe(on, "com.ex.topic", SubscribeOptions(details=True))
+        await s.subscribe(on, arg or "com.ex.topic", SubscribeOptions(details=True))
         out({"ready": True})
         await asyncio.Future()
     elif mode == "callee":
