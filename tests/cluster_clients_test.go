@@ -201,3 +201,38 @@ func TestClusterKillMidCall(t *testing.T) {
 	}
 	t.Logf("last ticks seen: %v", last)
 }
+
+// TestClusterPausedCalleeNode: node B is stopped (SIGSTOP) while a caller on A waits for a
+// callee on B; A drops B after node_timeout and the caller gets wamp.error.canceled. When B
+// goes on (SIGCONT), the callee on B is interrupted (the call it serves has no caller any
+// more), and calls from A reach B again.
+func TestClusterPausedCalleeNode(t *testing.T) {
+	nodes := embeddedCluster(t, "a", "b")
+	waitJoined(t, nodes, "a", "b")
+	a, b := nodes[0], nodes[1]
+	callee := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "callee", wsURL(b))
+	callee.jsonLine(t, "ready")
+	expect(t, clusterPy(t, "call", wsURL(a)), 5, "result")
+	caller := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "hang", wsURL(a))
+	caller.jsonLine(t, "calling")
+	callee.jsonLine(t, "hanging")
+
+	_ = b.cmd.Process.Signal(syscall.SIGSTOP)
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = b.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	testkit.WaitFor(t, 2*testkit.Patience, "A drops B", func() bool { return logged(a, "cluster: node left", "b") })
+	var end map[string]any
+	caller.line(t, "the call's end", func(l string) bool {
+		return (strings.Contains(l, `"error"`) || strings.Contains(l, `"result"`)) && jsonInto(l, &end)
+	})
+	expect(t, end, "wamp.error.canceled", "error")
+
+	_ = b.cmd.Process.Signal(syscall.SIGCONT)
+	resumed = true
+	callee.jsonLine(t, "interrupted")
+	expect(t, clusterPy(t, "call", wsURL(a)), 5, "result")
+}

@@ -397,3 +397,70 @@ func TestClusterRealmsMadeOnHello(t *testing.T) {
 		t.Errorf("EVENT %+v", ev)
 	}
 }
+
+// TestClusterDroppedNodeStillConnected: A drops B (no heartbeat within node_timeout: B was
+// stopped or slow) while B is still on NATS, with a call from A to a callee on B and one from
+// B to a callee on A in flight. The caller on A gets wamp.error.canceled and the callee on B
+// is interrupted; the callee on A is interrupted and the caller on B gets
+// wamp.error.canceled: neither node keeps a call the other has forgotten.
+func TestClusterDroppedNodeStillConnected(t *testing.T) {
+	ra, na := startNode(t, "a", "")
+	rb, nb := startNode(t, "b", na.ClientURL())
+	for _, n := range []*Node{na, nb} {
+		testkit.WaitFor(t, guard, "the nodes see each other", func() bool { return n.Peers() == 1 })
+	}
+	calleeA, callerA, calleeB, callerB := join(t, ra), join(t, ra), join(t, rb), join(t, rb)
+	calleeA.send(&wamp.Register{Request: calleeA.next(), Options: wamp.Dict{}, Procedure: "com.ex.on_a"})
+	calleeA.expect("REGISTERED")
+	calleeB.send(&wamp.Register{Request: calleeB.next(), Options: wamp.Dict{}, Procedure: "com.ex.on_b"})
+	calleeB.expect("REGISTERED")
+	// invoked calls proc from caller until callee gets the INVOCATION (the other node may not
+	// know the procedure yet), and returns the call's request ID.
+	invoked := func(caller, callee *client, proc wamp.URI) wamp.ID {
+		var req wamp.ID
+		testkit.WaitFor(t, guard, "the call reaches the other node", func() bool {
+			req = caller.next()
+			caller.send(&wamp.Call{Request: req, Options: wamp.Dict{}, Procedure: proc})
+			select {
+			case m := <-callee.in:
+				if _, ok := m.(*wamp.Invocation); !ok {
+					t.Fatalf("callee got %+v", m)
+				}
+				return true
+			case m := <-caller.in:
+				if e, ok := m.(*wamp.Error); !ok || e.Error != "wamp.error.no_such_procedure" {
+					t.Fatalf("caller got %+v", m)
+				}
+				return false
+			case <-time.After(guard):
+				t.Fatal("no answer")
+			}
+			return false
+		})
+		return req
+	}
+	reqA := invoked(callerA, calleeB, "com.ex.on_b")
+	reqB := invoked(callerB, calleeA, "com.ex.on_a")
+
+	// A drops B as if B's heartbeats had stopped, B's keep coming (it rejoins after).
+	testkit.WaitFor(t, guard, "A drops B", func() bool {
+		na.mu.Lock()
+		p := na.nodes["b"]
+		if p != nil {
+			p.last = time.Time{}
+		}
+		na.mu.Unlock()
+		na.sweep()
+		na.mu.Lock()
+		defer na.mu.Unlock()
+		return p != nil && na.nodes["b"] != p
+	})
+	if e := callerA.expect("ERROR").(*wamp.Error); e.Request != reqA || e.Error != "wamp.error.canceled" {
+		t.Errorf("caller on A: ERROR %+v, want wamp.error.canceled", e)
+	}
+	calleeB.expect("INTERRUPT")
+	calleeA.expect("INTERRUPT")
+	if e := callerB.expect("ERROR").(*wamp.Error); e.Request != reqB || e.Error != "wamp.error.canceled" {
+		t.Errorf("caller on B: ERROR %+v, want wamp.error.canceled", e)
+	}
+}
