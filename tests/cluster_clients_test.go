@@ -205,7 +205,8 @@ func TestClusterKillMidCall(t *testing.T) {
 // TestClusterPausedCalleeNode: node B is stopped (SIGSTOP) while a caller on A waits for a
 // callee on B; A drops B after node_timeout and the caller gets wamp.error.canceled. When B
 // goes on (SIGCONT), the callee on B is interrupted (the call it serves has no caller any
-// more), and calls from A reach B again.
+// more), calls from A reach B again, and B does not drop A for the heartbeats it could not
+// read while stopped.
 func TestClusterPausedCalleeNode(t *testing.T) {
 	nodes := embeddedCluster(t, "a", "b")
 	waitJoined(t, nodes, "a", "b")
@@ -235,4 +236,11 @@ func TestClusterPausedCalleeNode(t *testing.T) {
 	resumed = true
 	callee.jsonLine(t, "interrupted")
 	expect(t, clusterPy(t, "call", wsURL(a)), 5, "result")
+	// B knows it was the one stopped: it gave A node_timeout again rather than dropping it.
+	testkit.WaitFor(t, 2*testkit.Patience, "B's note of its stall", func() bool {
+		return strings.Contains(b.logs.String(), "cluster: this node did not run for longer than node_timeout")
+	})
+	if logged(b, "cluster: node left", "a") {
+		t.Errorf("B, stopped, dropped A:\n%s", b.logs.String())
+	}
 }

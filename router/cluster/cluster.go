@@ -81,6 +81,9 @@ type Node struct {
 	// is target's list of candidate nodes.
 	rr      map[rrKey]uint64
 	scratch []string
+	// swept is when sweep last ran: a gap of more than node_timeout since says this node
+	// itself did not run (stopped, starved), not that the others went silent.
+	swept time.Time
 }
 
 // peer is another node as its heartbeats describe it.
@@ -521,14 +524,23 @@ func equalProcs(a, b map[wamp.URI][]router.Procedure) bool {
 	return true
 }
 
-// sweep drops the nodes whose heartbeats stopped for node_timeout.
+// sweep drops the nodes whose heartbeats stopped for node_timeout. When this node itself
+// did not run for node_timeout (stopped with SIGSTOP, a suspended VM, starved), the others'
+// heartbeats may be waiting unread: they get node_timeout again from now instead.
 func (n *Node) sweep() {
 	now := time.Now()
 	var gone []string
 	orphans := map[string]testaments{}
 	n.mu.Lock()
+	gap := now.Sub(n.swept)
+	stalled := !n.swept.IsZero() && gap > n.cfg.NodeTimeout
+	n.swept = now
 	for name, p := range n.nodes {
-		if now.Sub(p.last) > n.cfg.NodeTimeout {
+		switch {
+		case now.Sub(p.last) <= n.cfg.NodeTimeout:
+		case stalled:
+			p.last = now
+		default:
 			orphans[name] = p.testaments
 			if p.mismatch {
 				n.mismatched.Add(-1)
@@ -539,6 +551,9 @@ func (n *Node) sweep() {
 		}
 	}
 	n.mu.Unlock()
+	if stalled {
+		n.log.Warn("cluster: this node did not run for longer than node_timeout; the other nodes get node_timeout again to be heard from", "gap", gap.Round(time.Millisecond))
+	}
 	for _, name := range gone {
 		n.lost(name)
 		n.fireTestaments(name, orphans[name])

@@ -464,3 +464,26 @@ func TestClusterDroppedNodeStillConnected(t *testing.T) {
 		t.Errorf("caller on B: ERROR %+v, want wamp.error.canceled", e)
 	}
 }
+
+// TestClusterStalledNodeKeepsPeers: a node whose own sweep did not run for node_timeout (it
+// was stopped, say) does not drop the others for the heartbeats it could not read meanwhile;
+// they get node_timeout again.
+func TestClusterStalledNodeKeepsPeers(t *testing.T) {
+	_, na := startNode(t, "a", "")
+	_, nb := startNode(t, "b", na.ClientURL())
+	for _, n := range []*Node{na, nb} {
+		testkit.WaitFor(t, guard, "the nodes see each other", func() bool { return n.Peers() == 1 })
+	}
+	long := time.Now().Add(-time.Hour)
+	na.mu.Lock()
+	p := na.nodes["b"]
+	p.last, na.swept = long, long
+	na.mu.Unlock()
+	na.sweep()
+	na.mu.Lock()
+	kept := na.nodes["b"] == p
+	na.mu.Unlock()
+	if !kept || na.Peers() != 1 {
+		t.Errorf("A, stalled for an hour, dropped B (peers %d)", na.Peers())
+	}
+}
