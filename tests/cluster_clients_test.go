@@ -17,6 +17,13 @@ func clusterJS(t *testing.T, lib, mode string, n *node, ns string, args ...strin
 	return startProc(t, jsDir(t), "node", append([]string{"cluster.mjs", lib, mode, wsURL(n), ns}, args...)...)
 }
 
+// clusterJSRun runs tests/js/cluster.mjs's one-shot mode to its end and returns its last JSON
+// line.
+func clusterJSRun(t *testing.T, lib, mode string, n *node, ns string, args ...string) map[string]any {
+	t.Helper()
+	return runScript(t, 2*time.Minute, jsDir(t), "node", "cluster.mjs", append([]string{lib, mode, wsURL(n), ns}, args...)...)
+}
+
 // event waits for p's next event line and returns it decoded.
 func event(t *testing.T, p *proc) map[string]any {
 	t.Helper()
@@ -49,12 +56,12 @@ func TestClusterJSClients(t *testing.T) {
 		t.Run(x+"_callees_"+y+"_callers", func(t *testing.T) {
 			// A callee on B, called from A.
 			clusterJS(t, x, "callee", b, ns).jsonLine(t, "ready")
-			expect(t, map[string]any{"add": clusterJS(t, y, "call", a, ns, "add").jsonLine(t, "result")}, 5, "add")
+			expect(t, clusterJSRun(t, y, "call", a, ns, "add"), 5, "result")
 
 			// A prefix registration on B, called from C (registered after the callee: once C
 			// can call it, C knows the callee's procedures too).
 			clusterJS(t, x, "pattern", b, ns).jsonLine(t, "ready")
-			expect(t, map[string]any{"pattern": clusterJS(t, y, "call", c, ns, "pfx.deep.name").jsonLine(t, "result")}, ns+".pfx.deep.name", "pattern")
+			expect(t, clusterJSRun(t, y, "call", c, ns, "pfx.deep.name"), ns+".pfx.deep.name", "result")
 
 			// Progressive results from the callee on B to a caller on C.
 			stream := clusterJS(t, y, "stream", c, ns, "3")
@@ -80,9 +87,9 @@ func TestClusterJSClients(t *testing.T) {
 			clusterJS(t, x, "shared", b, ns, "b").jsonLine(t, "ready")
 			clusterJS(t, y, "shared", c, ns, "c").jsonLine(t, "ready")
 			for _, m := range []string{"b", "c"} {
-				expect(t, map[string]any{"marker": clusterJS(t, x, "call", a, ns, "marker."+m).jsonLine(t, "result")}, m, "marker")
+				expect(t, clusterJSRun(t, x, "call", a, ns, "marker."+m), m, "result")
 			}
-			res := clusterJS(t, x, "calls", a, ns, "4").jsonLine(t, "results")
+			res := clusterJSRun(t, x, "calls", a, ns, "4")["results"]
 			seq, _ := res.([]any)
 			if len(seq) != 4 || seq[0] == seq[1] || seq[1] == seq[2] || seq[2] == seq[3] || seq[0] != seq[2] {
 				t.Errorf("roundrobin over B and C from A: %v, want b and c in turn", res)
@@ -95,14 +102,13 @@ func TestClusterJSClients(t *testing.T) {
 			for _, s := range subs {
 				s.jsonLine(t, "ready")
 			}
-			pub := clusterJS(t, x, "publish", c, ns, "hello")
-			session := pub.jsonLine(t, "session")
+			session := clusterJSRun(t, x, "publish", c, ns, "hello")["session"]
 			for _, s := range subs {
 				ev := event(t, s)
 				expect(t, ev, "hello", "event")
 				expect(t, ev, session, "publisher")
 			}
-			clusterJS(t, y, "publish", c, ns, "again").jsonLine(t, "published")
+			expect(t, clusterJSRun(t, y, "publish", c, ns, "again"), true, "published")
 			for _, s := range subs {
 				expect(t, event(t, s), "again", "event") // not "hello" a second time
 			}
@@ -153,7 +159,7 @@ func TestClusterKillMidCall(t *testing.T) {
 
 	callee := clusterJS(t, "autobahn", "callee", b, ns)
 	callee.jsonLine(t, "ready")
-	expect(t, map[string]any{"add": clusterJS(t, "wampy", "call", a, ns, "add").jsonLine(t, "result")}, 5, "add")
+	expect(t, clusterJSRun(t, "wampy", "call", a, ns, "add"), 5, "result")
 	hang := clusterJS(t, "wampy", "hang", a, ns)
 	hang.jsonLine(t, "calling")
 	callee.jsonLine(t, "hanging")
