@@ -117,18 +117,19 @@ func TestClusterJSClients(t *testing.T) {
 }
 
 // TestClusterKillMidCall: node B is killed (SIGKILL) while a caller on A waits for a callee
-// on B that never answers and another caller on A receives progressive results from B. Both
-// calls end with wamp.error.canceled once A drops B (node_timeout 1s; bounded here with
-// generous slack), with no progressive result after the error; meanwhile subscribers on A and
-// D go on getting, without a gap, the events a publisher on C sends every 0.1 s.
+// on B that never answers, another caller on A receives progressive results from B, and a
+// caller on B waits for a callee on D. The calls from A end with wamp.error.canceled once A
+// drops B (node_timeout 1s; bounded here with generous slack), with no progressive result
+// after the error, and the callee on D is interrupted once D drops B; meanwhile subscribers on
+// A and D go on getting, without a gap, the events a publisher on C sends every 0.1 s.
 func TestClusterKillMidCall(t *testing.T) {
 	const nodeTimeout, slack = time.Second, 30 * time.Second
 	nodes := embeddedCluster(t, "a", "b", "c", "d")
 	waitJoined(t, nodes, "a", "b", "c", "d")
 	a, b, c, d := nodes[0], nodes[1], nodes[2], nodes[3]
-	const ns = "com.ex"
+	const ns, py = "com.js", "com.ex" // the JavaScript callee's URIs; cluster_client.py's
 
-	subs := []*proc{clusterJS(t, "wampy", "subscribe", a, ns), clusterJS(t, "autobahn", "subscribe", d, ns)}
+	subs := []*proc{clusterJS(t, "wampy", "subscribe", a, py), clusterJS(t, "autobahn", "subscribe", d, py)}
 	for _, s := range subs {
 		s.jsonLine(t, "ready")
 	}
@@ -167,6 +168,11 @@ func TestClusterKillMidCall(t *testing.T) {
 	for k := 1; k <= 2; k++ {
 		expect(t, map[string]any{"progress": stream.jsonLine(t, "progress")}, k, "progress")
 	}
+	calleeD := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "callee", wsURL(d))
+	calleeD.jsonLine(t, "ready")
+	expect(t, clusterJSRun(t, "autobahn", "call", b, py, "add"), 5, "result")
+	clusterJS(t, "autobahn", "hang", b, py).jsonLine(t, "calling")
+	calleeD.jsonLine(t, "hanging")
 
 	_ = b.cmd.Process.Signal(syscall.SIGKILL)
 	killed := time.Now()
@@ -191,6 +197,11 @@ func TestClusterKillMidCall(t *testing.T) {
 	}
 	expect(t, end, "wamp.error.canceled", "error")
 	expect(t, streamAfter(t, stream), 0, "late")
+
+	calleeD.jsonLine(t, "interrupted")
+	if e := time.Since(killed); e > nodeTimeout+slack {
+		t.Errorf("the callee on D was interrupted %v after the kill, over node_timeout %v + %v", e, nodeTimeout, slack)
+	}
 
 	// The survivors' events went on through the kill and B's drop, tick after tick.
 	for _, n := range []*node{a, c, d} {
