@@ -45,11 +45,22 @@ func streamAfter(t *testing.T, p *proc) map[string]any {
 // once with each JavaScript library on each side: a callee on B called from A, a prefix
 // registration on B called from C, a roundrobin shared registration on B and C called from
 // A, progressive results from B to a caller on C, and an acknowledged publication from C that
-// each subscriber on A and B gets once.
+// each subscriber on A and B gets once. The nodes share an embedded NATS server, then an
+// external nats-server.
 func TestClusterJSClients(t *testing.T) {
-	nodes := embeddedCluster(t, "a", "b", "c")
-	waitJoined(t, nodes, "a", "b", "c")
-	a, b, c := nodes[0], nodes[1], nodes[2]
+	for _, nats := range []struct {
+		name  string
+		start func(*testing.T, ...string) []*node
+	}{{"embedded", embeddedCluster}, {"external", externalCluster}} {
+		t.Run(nats.name, func(t *testing.T) {
+			nodes := nats.start(t, "a", "b", "c")
+			waitJoined(t, nodes, "a", "b", "c")
+			jsScenario(t, nodes[0], nodes[1], nodes[2])
+		})
+	}
+}
+
+func jsScenario(t *testing.T, a, b, c *node) {
 	for _, libs := range [][2]string{{"autobahn", "wampy"}, {"wampy", "autobahn"}} {
 		x, y := libs[0], libs[1]
 		ns := "com." + x

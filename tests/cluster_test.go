@@ -90,16 +90,23 @@ func logged(n *node, msg, peer string) bool {
 // TestClusterExternalNATS: the same with a separate nats-server process (the Debian package's
 // when installed, else built from the Go module Portico embeds).
 func TestClusterExternalNATS(t *testing.T) {
+	n := externalCluster(t, "a", "b", "c")
+	clusterScenario(t, n[0], n[1], n[2])
+}
+
+// externalCluster starts a nats-server process and one node per name connected to it.
+func externalCluster(t *testing.T, names ...string) []*node {
+	t.Helper()
 	bin := natsServer(t)
 	port := freePort(t)
 	srv := startProc(t, t.TempDir(), bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	testkit.WaitDial(t, "tcp", addr, srv.logs.String)
-	url := map[string]any{"url": "nats://" + addr}
-	a := startConfig(t, clusterConfig(t, "a", url))
-	b := startConfig(t, clusterConfig(t, "b", url))
-	c := startConfig(t, clusterConfig(t, "c", url))
-	clusterScenario(t, a, b, c)
+	var nodes []*node
+	for _, name := range names {
+		nodes = append(nodes, startConfig(t, clusterConfig(t, name, map[string]any{"url": "nats://" + addr})))
+	}
+	return nodes
 }
 
 // natsServer returns a nats-server binary: the Debian package's when installed, else one built
