@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -485,5 +486,24 @@ func TestClusterStalledNodeKeepsPeers(t *testing.T) {
 	na.mu.Unlock()
 	if !kept || na.Peers() != 1 {
 		t.Errorf("A, stalled for an hour, dropped B (peers %d)", na.Peers())
+	}
+}
+
+// TestClusterForMe: what a node sends a node it dropped names that node's incarnation; a
+// node of the same name started since ignores it (its own request IDs start again from 1),
+// and the key does not go further.
+func TestClusterForMe(t *testing.T) {
+	n := New(config.Cluster{Name: "c1", Node: "b", NodeTimeout: time.Second}, quiet())
+	mine, other := strconv.FormatUint(n.inc, 10), strconv.FormatUint(n.inc+2, 10)
+	c := &wamp.Cancel{Request: 1, Options: wamp.Dict{"mode": "killnowait", toIncarnation: mine}}
+	if !n.forMe(c) || c.Options[toIncarnation] != nil || c.Options["mode"] != "killnowait" {
+		t.Errorf("a CANCEL for this incarnation: options %v", c.Options)
+	}
+	e := &wamp.Error{RequestType: wamp.CALL, Request: 1, Details: wamp.Dict{toIncarnation: other}, Error: errCanceled}
+	if n.forMe(e) {
+		t.Error("an ERROR for another incarnation was taken")
+	}
+	if !n.forMe(&wamp.Error{RequestType: wamp.CALL, Request: 1, Error: "com.ex.oops"}) || !n.forMe(&wamp.Call{Request: 1, Procedure: "com.ex.p"}) {
+		t.Error("a message naming no incarnation was not taken")
 	}
 }
