@@ -23,7 +23,7 @@ type Cluster struct {
 	SubjectPrefix string
 	// NodeTimeout is how long a node may stay silent (no heartbeat) before the others drop
 	// its registrations and fail the calls in flight to it. Heartbeats go every quarter of it.
-	// Default 3s.
+	// It also bounds a meta API call's wait for the other nodes' parts. Default 3s.
 	NodeTimeout time.Duration
 	NATS        ClusterNATS
 }

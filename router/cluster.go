@@ -14,6 +14,7 @@ type Cluster interface {
 	// not keep m or block for long.
 	Published(realm wamp.URI, m *wamp.Publish, id wamp.ID, publisher *Publisher)
 	// Published is also called, under realm.mu, for the testaments of a session that leaves
+	// and for the meta events (on_join, on_register, ...; publisher nil) of this node
 	// (Published must not call into the router).
 	// RegistrationsChanged is called under realm.mu when a registration of a local callee
 	// is created or deleted on realm. It must not block (nor call into the router).
@@ -25,6 +26,13 @@ type Cluster interface {
 	// node publishes should this one die. It must not block (nor call into the router); it
 	// may keep ts, which the router does not change.
 	TestamentsChanged(realm wamp.URI, id wamp.ID, ts []*wamp.Publish)
+	// Meta asks the other live nodes for their part of the answer to meta call m (each
+	// answers with its Router.MetaPart) and calls done once, on a goroutine of its own,
+	// with their answers (RESULT or ERROR, in node name order) when every node alive when it
+	// asked has answered, or when the wait is over (the nodes that did not answer are left
+	// out). It returns false, and never calls done, when no other node is alive. It is
+	// called under realm.mu: it must not block (nor call into the router), nor keep m.
+	Meta(realm wamp.URI, m *wamp.Call, done func(parts []wamp.Message)) bool
 }
 
 // Publisher is a disclosed publisher's identity (spec, "Publisher Identification").

@@ -10,7 +10,9 @@ import (
 // The WAMP meta API (spec, "Session Meta API", "Registration Meta API", "Subscription Meta
 // API", "Testament Meta API"): procedures the router answers itself and events it publishes.
 // Argument shapes and results follow Crossbar's implementation where the spec leaves room.
-// Meta procedures run under realm.mu; they only read realm state and queue messages.
+// Meta procedures run under realm.mu; they only read realm state and queue messages. In a
+// cluster, those of clusterMerges also ask the other nodes and answer later
+// (cluster_meta.go).
 
 // metaError is an ERROR a meta procedure answers with.
 type metaError struct {
@@ -85,6 +87,12 @@ func (rl *realm) callMeta(s *session, m *wamp.Call, h metaProcedure) {
 			"session is not authorized to call procedure %q: a realm created on HELLO gives it to authenticated clients only (configure the realm and its roles to grant it)", m.Procedure)
 		return
 	}
+	if rl.cluster != nil {
+		if mg := clusterMerges[m.Procedure]; mg != 0 {
+			rl.callMetaCluster(s, m, h, mg)
+			return
+		}
+	}
 	res, err := h(rl, s, m.Arguments, m.ArgumentsKw)
 	if err != nil {
 		s.send(&wamp.Error{RequestType: wamp.CALL, Request: m.Request, Details: wamp.Dict{},
@@ -100,13 +108,16 @@ func (rl *realm) metaEvent(uri wamp.URI, topic wamp.URI, args wamp.List) {
 	if restrictedURI(uri) {
 		return
 	}
-	rl.publishLocked(nil, topic, args, nil, nil, &publishOpts{})
+	rl.metaPublish(topic, args)
 }
 
 // metaSessionJoin publishes on_join. A realm created on HELLO leaves the peer's address out:
 // the event is encoded once for all its subscribers, and they may be anonymous.
 func (rl *realm) metaSessionJoin(s *session) {
-	rl.publishLocked(nil, "wamp.session.on_join", wamp.List{s.sessionDetails(!rl.dynamic)}, nil, nil, &publishOpts{})
+	if s.info.ClusterLink {
+		return // the cluster's own session is not in the meta API
+	}
+	rl.metaPublish("wamp.session.on_join", wamp.List{s.sessionDetails(!rl.dynamic)})
 }
 
 // metaSessionLeave publishes on_leave with the session's ID only, as Crossbar does
@@ -114,7 +125,19 @@ func (rl *realm) metaSessionJoin(s *session) {
 // handlers written against Crossbar, such as crossbar-examples' metaapi monitor's
 // on_session_leave(session_id), which autobahn-python calls with every positional argument.
 func (rl *realm) metaSessionLeave(s *session) {
-	rl.publishLocked(nil, "wamp.session.on_leave", wamp.List{uint64(s.id)}, nil, nil, &publishOpts{})
+	if s.info.ClusterLink {
+		return
+	}
+	rl.metaPublish("wamp.session.on_leave", wamp.List{uint64(s.id)})
+}
+
+// metaPublish publishes a meta event to this node's subscribers and, in a cluster, to the
+// other nodes' (once, from the node where it happened).
+func (rl *realm) metaPublish(topic wamp.URI, args wamp.List) {
+	id := rl.publishLocked(nil, topic, args, nil, nil, &publishOpts{})
+	if rl.cluster != nil {
+		rl.cluster.Published(rl.name, &wamp.Publish{Options: wamp.Dict{}, Topic: topic, Arguments: args}, id, nil)
+	}
 }
 
 // filterAuthroles reads the optional filter_authroles argument of count/list.
@@ -144,7 +167,7 @@ func (rl *realm) sessionIDs(args wamp.List) ([]any, *metaError) {
 	}
 	ids := make([]uint64, 0, len(rl.sessions))
 	for id, s := range rl.sessions {
-		if !filter || containsString(roles, s.authrole) {
+		if !s.info.ClusterLink && (!filter || containsString(roles, s.authrole)) {
 			ids = append(ids, uint64(id))
 		}
 	}
@@ -178,7 +201,7 @@ func (rl *realm) sessionArg(args wamp.List) (*session, *metaError) {
 		return nil, metaErr(errInvalidArgument, "expected a session ID as the first argument")
 	}
 	s := rl.sessions[id]
-	if s == nil {
+	if s == nil || s.info.ClusterLink {
 		return nil, metaErr(errNoSuchSession, "no session with ID %d", id)
 	}
 	return s, nil
@@ -240,7 +263,7 @@ func metaSessionKillBy(key string) metaProcedure {
 			if key == "authrole" {
 				v = s.authrole
 			}
-			if s != caller && v == want {
+			if s != caller && v == want && !s.info.ClusterLink {
 				s.sendGoodbye(reason, msg)
 				killed = append(killed, uint64(id))
 			}

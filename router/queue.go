@@ -29,9 +29,10 @@ const maxSpareItems = 16
 const msgSizeHint = 64
 
 // outQueue is a session's bounded outbound queue, drained by the session's one writer
-// goroutine (nats-server's client writeLoop shape). The writer runs only while there is
-// something to write: a push into an idle queue starts it, and it ends when it finds the
-// queue empty, so that an idle session holds no goroutine (and no stack) for writing; at most
+// (nats-server's client writeLoop shape). The writer runs only while there is something to
+// write: a push into an idle queue starts it (on a goroutine of the router's writerPool), and
+// it ends when it finds the queue empty, so that an idle session holds no goroutine (and no
+// stack) for writing; at most
 // one runs at a time (writing). Pushing never blocks. The bounds, after
 // nats-server's slow consumer rules (client.go: max_pending bytes, write_deadline):
 //
@@ -79,8 +80,8 @@ type outQueue struct {
 	spare []outItem
 }
 
-// init sets the bounds; start runs the writer in a goroutine of its own (nil: no writer, the
-// items stay queued, as in the benchmarks).
+// init sets the bounds; start runs the writer on a goroutine other than the caller's (nil: no
+// writer, the items stay queued, as in the benchmarks).
 func (q *outQueue) init(limit, maxBytes int, timeout time.Duration, start func()) {
 	if limit <= 0 {
 		limit = DefaultOutQueueLimit

@@ -158,6 +158,7 @@ type Router struct {
 	fullLogged  bool
 	live        map[*session]struct{}
 	closed      bool
+	writers     writerPool     // runs the sessions' writers (writers.go)
 	wg          sync.WaitGroup // one per running Serve
 	auth        authServices   // sessions that call dynamic authenticators (authservice.go)
 }
@@ -349,6 +350,7 @@ func (r *Router) Close(wait time.Duration) {
 	go func() { r.wg.Wait(); close(done) }()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	defer r.writers.close()
 	select {
 	case <-done:
 		return

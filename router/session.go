@@ -126,6 +126,9 @@ type session struct {
 	// testamentCount and testamentBytes total the testaments of every scope (their bounds).
 	testamentCount, testamentBytes int
 	left                           bool // detached from the realm
+	// clusterMeta counts this session's meta calls waiting for the other nodes' answers
+	// (cluster_meta.go), bounded by max_calls_in_flight.
+	clusterMeta int
 
 	// goodbyeSent is set once the router has sent GOODBYE (Router.Close, wamp.session.kill):
 	// from then on only the client's GOODBYE counts (spec, "Session Closing").
@@ -156,7 +159,8 @@ type session struct {
 func newSession(r *Router, t Transport, info PeerInfo) *session {
 	s := &session{r: r, t: t, codec: t.Codec(), info: info, log: r.log,
 		closing: make(chan struct{}), writerDone: make(chan struct{})}
-	s.out.init(r.opts.OutQueueLimit, r.opts.OutQueueBytes, r.opts.OutQueueTimeout, func() { go s.writeLoop() })
+	writeLoop := s.writeLoop
+	s.out.init(r.opts.OutQueueLimit, r.opts.OutQueueBytes, r.opts.OutQueueTimeout, func() { r.writers.run(writeLoop) })
 	s.lim = withDefaults(info.Limits)
 	return s
 }

@@ -10,6 +10,9 @@
 //	                      node is alive; each node's broker matches them against its own
 //	                      subscribers
 //	base.node.<node>      calls to a node's callees, their cancels, results and errors
+//	base.<realm>.meta     meta API calls (wamp.session.count, ...) asking every other node for
+//	                      its part, answered on the asker's base.node.<node>.meta (meta.go);
+//	                      the meta events travel on base.<realm>.pub as publications
 //
 // A message body is "<from node>\n<realm>\n" and one WAMP message in the msgpack serializer
 // (PUBLISH, CALL, CANCEL, RESULT, ERROR), so that values keep their types. Local traffic never
@@ -69,7 +72,8 @@ type Node struct {
 	tdirty bool
 	resend atomic.Bool
 
-	slow slowLog // slow consumers on the NATS subscriptions (slow.go)
+	metaState         // meta calls waiting for the other nodes (meta.go)
+	slow      slowLog // slow consumers on the NATS subscriptions (slow.go)
 	// pendingMsgs and pendingBytes are the subscriptions' pending limits (slow.go).
 	pendingMsgs, pendingBytes int
 	// onMsg, when set (tests), runs first in each NATS message handler.
@@ -120,6 +124,7 @@ func New(cfg config.Cluster, log *slog.Logger) *Node {
 	return &Node{cfg: cfg, log: log.With("cluster", cfg.Name, "node", cfg.Node),
 		base: cfg.SubjectPrefix + "." + cfg.Name, inc: binary.LittleEndian.Uint64(b[:]) | 1, codec: codec,
 		change: make(chan struct{}, 1), stop: make(chan struct{}), nodes: map[string]*peer{}, rr: map[rrKey]uint64{}, local: testaments{},
+		metaState:   metaState{gathers: map[wamp.ID]*gather{}},
 		pendingMsgs: defaultPendingMsgs, pendingBytes: defaultPendingBytes,
 		slow: slowLog{last: map[string]time.Time{}, dropped: map[*nats.Subscription]int{}}}
 }
@@ -172,6 +177,8 @@ func (n *Node) Start(r *router.Router) error {
 		{n.base + ".hb", n.onHeartbeat},
 		{n.base + ".*.pub", n.onPublication},
 		{n.base + ".node." + n.cfg.Node, n.onDirect},
+		{n.base + ".*.meta", n.onMetaCall},
+		{n.replySubject(), n.onMetaAnswer},
 	}
 	for _, s := range subs {
 		sub, err := nc.Subscribe(s.subj, s.fn)
@@ -343,18 +350,23 @@ func realmToken(realm wamp.URI) string {
 // send publishes one WAMP message to subj; a failure is logged (NATS down: the cluster part
 // is lost, local routing goes on).
 func (n *Node) send(subj string, realm wamp.URI, m wamp.Message) {
-	b := make([]byte, 0, 256)
-	b = append(b, n.cfg.Node...)
-	b = append(b, '\n')
-	b = append(b, realm...)
-	b = append(b, '\n')
-	b, err := n.codec.Encode(b, m)
+	b, err := n.encode(realm, m)
 	if err == nil {
 		err = n.nc.Publish(subj, b)
 	}
 	if err != nil {
 		n.log.Warn("cluster: cannot send to NATS", "subject", subj, "type", m.Type(), "err", err)
 	}
+}
+
+// encode makes a message body: "<this node>\n<realm>\n" and m in msgpack.
+func (n *Node) encode(realm wamp.URI, m wamp.Message) ([]byte, error) {
+	b := make([]byte, 0, 256)
+	b = append(b, n.cfg.Node...)
+	b = append(b, '\n')
+	b = append(b, realm...)
+	b = append(b, '\n')
+	return n.codec.Encode(b, m)
 }
 
 // envelope splits a message body.

@@ -16,6 +16,12 @@ MODE
   call       call ARG (default com.ex.add) with (2, 3), retrying while the procedure is unknown (the nodes may not
              have heard of each other yet; at most 60 s); print {"result": R}
   hang       call com.ex.hang; print {"calling": true}, then {"error": URI} or {"result": R}
+  stay       print {"ready": true, "session": ID}, stay; when the router ends the session,
+             print {"left": REASON, "message": MESSAGE} and exit
+  meta       call the meta procedure ARG with the arguments in the JSON list ARG2; print
+             {"result": R} or {"error": URI}
+  meta_subscribe  subscribe to the meta topic ARG, print {"ready": true}, then {"meta": ARGS}
+             per event
 """
 
 import asyncio
@@ -34,7 +40,7 @@ def out(d):
     print(json.dumps(d), flush=True)
 
 
-async def connect(url):
+async def connect(url, left=None):
     loop = asyncio.get_running_loop()
     joined = loop.create_future()
 
@@ -46,6 +52,8 @@ async def connect(url):
         def onLeave(self, details):
             if not joined.done():
                 joined.set_exception(ConnectionError("left: %s" % details.reason))
+            elif left is not None and not left.done():
+                left.set_result(details)
             self.disconnect()
 
     factory = WampWebSocketClientFactory(lambda: Session(ComponentConfig("realm1")), url=url,
@@ -56,7 +64,8 @@ async def connect(url):
 
 
 async def main(mode, url, arg):
-    s = await connect(url)
+    left = asyncio.get_running_loop().create_future()
+    s = await connect(url, left)
     if mode == "subscribe":
         def on(x, details=None):
             out({"event": x, "publisher": details.publisher})
@@ -101,6 +110,19 @@ async def main(mode, url, arg):
                     out({"error": e.error})
                     return
                 await asyncio.sleep(0.1)  # poll: the nodes learn of each other's callees
+    elif mode == "stay":
+        out({"ready": True, "session": s._session_id})
+        details = await left
+        out({"left": details.reason, "message": details.message})
+    elif mode == "meta":
+        try:
+            out({"result": await s.call(arg, *json.loads(sys.argv[4]))})
+        except ApplicationError as e:
+            out({"error": e.error, "args": list(e.args)})
+    elif mode == "meta_subscribe":
+        await s.subscribe(lambda *a: out({"meta": list(a)}), arg)
+        out({"ready": True})
+        await asyncio.Future()
     elif mode == "hang":
         out({"calling": True})
         try:
