@@ -60,6 +60,9 @@ func TestClusterJSClients(t *testing.T) {
 	}
 }
 
+// jsScenario is TestClusterJSClients on nodes a, b and c, once with AutobahnJS callees and
+// publishers and wampy callers (and subscribers on A), once the other way round; each round
+// has its own URIs, so that what the first left behind on the nodes cannot answer the second.
 func jsScenario(t *testing.T, a, b, c *node) {
 	for _, libs := range [][2]string{{"autobahn", "wampy"}, {"wampy", "autobahn"}} {
 		x, y := libs[0], libs[1]
