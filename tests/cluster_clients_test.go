@@ -131,11 +131,12 @@ func jsScenario(t *testing.T, a, b, c *node) {
 }
 
 // TestClusterKillMidCall: node B is killed (SIGKILL) while a caller on A waits for a callee
-// on B that never answers, another caller on A receives progressive results from B, and a
-// caller on B waits for a callee on D. The calls from A end with wamp.error.canceled once A
-// drops B (node_timeout 1s; bounded here with generous slack), with no progressive result
-// after the error, and the callee on D is interrupted once D drops B; meanwhile subscribers on
-// A and D go on getting, without a gap, the events a publisher on C sends every 0.1 s.
+// on B that never answers, two more (AutobahnJS, wampy) receive progressive results from B,
+// and a caller on B waits for a callee on D. The calls from A end with wamp.error.canceled
+// once A drops B (node_timeout 1s; bounded here with generous slack), with no progressive
+// result after the error, and the callee on D is interrupted once D drops B; meanwhile
+// subscribers on A and D go on getting, without a gap, the events a publisher on C sends
+// every 0.1 s.
 func TestClusterKillMidCall(t *testing.T) {
 	const nodeTimeout, slack = time.Second, 30 * time.Second
 	nodes := embeddedCluster(t, "a", "b", "c", "d")
@@ -178,9 +179,11 @@ func TestClusterKillMidCall(t *testing.T) {
 	hang := clusterJS(t, "wampy", "hang", a, ns)
 	hang.jsonLine(t, "calling")
 	callee.jsonLine(t, "hanging")
-	stream := clusterJS(t, "autobahn", "stream", a, ns, "0")
-	for k := 1; k <= 2; k++ {
-		expect(t, map[string]any{"progress": stream.jsonLine(t, "progress")}, k, "progress")
+	streams := []*proc{clusterJS(t, "autobahn", "stream", a, ns, "0"), clusterJS(t, "wampy", "stream", a, ns, "0")}
+	for _, stream := range streams {
+		for k := 1; k <= 2; k++ {
+			expect(t, map[string]any{"progress": stream.jsonLine(t, "progress")}, k, "progress")
+		}
 	}
 	calleeD := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "callee", wsURL(d))
 	calleeD.jsonLine(t, "ready")
@@ -201,16 +204,18 @@ func TestClusterKillMidCall(t *testing.T) {
 	}
 	expect(t, end, "wamp.error.canceled", "error")
 
-	end = nil
-	stream.line(t, "the stream's end", func(l string) bool {
-		var m map[string]any
-		return jsonInto(l, &m) && m["progress"] == nil && jsonInto(l, &end)
-	})
-	if e := time.Since(killed); e > nodeTimeout+slack {
-		t.Errorf("the stream ended %v after the kill, over node_timeout %v + %v", e, nodeTimeout, slack)
+	for _, stream := range streams {
+		end = nil
+		stream.line(t, "the stream's end", func(l string) bool {
+			var m map[string]any
+			return jsonInto(l, &m) && m["progress"] == nil && jsonInto(l, &end)
+		})
+		if e := time.Since(killed); e > nodeTimeout+slack {
+			t.Errorf("the stream ended %v after the kill, over node_timeout %v + %v", e, nodeTimeout, slack)
+		}
+		expect(t, end, "wamp.error.canceled", "error")
+		expect(t, streamAfter(t, stream), 0, "late")
 	}
-	expect(t, end, "wamp.error.canceled", "error")
-	expect(t, streamAfter(t, stream), 0, "late")
 
 	calleeD.jsonLine(t, "interrupted")
 	if e := time.Since(killed); e > nodeTimeout+slack {
