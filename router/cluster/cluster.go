@@ -16,7 +16,9 @@
 //
 // A message body is "<from node>\n<realm>\n" and one WAMP message in the msgpack serializer
 // (PUBLISH, CALL, CANCEL, RESULT, ERROR), so that values keep their types. Local traffic never
-// goes through NATS. See the README's Cluster section for what works across nodes.
+// goes through NATS. Retained events are kept, beside, in the JetStream key-value bucket
+// <subject_prefix>_<cluster name>_retained, one key per realm and topic, each value such a
+// body (retain.go). See the README's Cluster section for what works across nodes.
 package cluster
 
 import (
@@ -30,6 +32,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,6 +74,11 @@ type Node struct {
 	local  testaments
 	tdirty bool
 	resend atomic.Bool
+
+	ret *retainer // the cluster's retained events (retain.go)
+	// tmpStore is the embedded server's JetStream directory made for a config without
+	// store_dir (made in code: tests), removed on Close.
+	tmpStore string
 
 	metaState         // meta calls waiting for the other nodes (meta.go)
 	slow      slowLog // slow consumers on the NATS subscriptions (slow.go)
@@ -121,12 +129,14 @@ func New(cfg config.Cluster, log *slog.Logger) *Node {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	codec, _ := wamp.CodecByName("msgpack")
-	return &Node{cfg: cfg, log: log.With("cluster", cfg.Name, "node", cfg.Node),
+	n := &Node{cfg: cfg, log: log.With("cluster", cfg.Name, "node", cfg.Node),
 		base: cfg.SubjectPrefix + "." + cfg.Name, inc: binary.LittleEndian.Uint64(b[:]) | 1, codec: codec,
 		change: make(chan struct{}, 1), stop: make(chan struct{}), nodes: map[string]*peer{}, rr: map[rrKey]uint64{}, local: testaments{},
 		metaState:   metaState{gathers: map[wamp.ID]*gather{}},
 		pendingMsgs: defaultPendingMsgs, pendingBytes: defaultPendingBytes,
 		slow: slowLog{last: map[string]time.Time{}, dropped: map[*nats.Subscription]int{}}}
+	n.ret = newRetainer(n)
+	return n
 }
 
 // ClientURL is the embedded NATS server's client URL, "" without one.
@@ -145,15 +155,31 @@ func (n *Node) Peers() int { return int(n.peers.Load()) }
 func (n *Node) Start(r *router.Router) error {
 	n.r = r
 	if e := n.cfg.NATS.Embedded; e != nil {
+		if e.StoreDir == "" {
+			dir, err := os.MkdirTemp("", "portico-nats-")
+			if err != nil {
+				return fmt.Errorf("cluster: a JetStream directory for the embedded NATS server: %w", err)
+			}
+			c := *e
+			c.StoreDir, n.tmpStore, e = dir, dir, &c
+		}
+		if err := os.MkdirAll(e.StoreDir, 0o755); err != nil {
+			n.Close()
+			return fmt.Errorf("cluster.nats.embedded.store_dir: the embedded NATS server's JetStream directory: %w", err)
+		}
 		srv, err := startEmbedded(n.cfg.Name, n.cfg.Node, e)
 		if err != nil {
+			n.Close()
 			return err
 		}
 		n.srv = srv
 		if len(n.cfg.NATS.URLs) == 1 && n.cfg.NATS.URLs[0] == "nats://"+e.Listen {
 			n.cfg.NATS.URLs = []string{srv.ClientURL()} // the port chosen for ":0"
 		}
-		n.log.Info("cluster: embedded NATS server ready", "listen", srv.ClientURL(), "cluster_listen", e.ClusterListen, "routes", e.Routes)
+		n.log.Info("cluster: embedded NATS server ready", "listen", srv.ClientURL(), "cluster_listen", e.ClusterListen, "routes", e.Routes, "jetstream", embeddedJetStream(e))
+		if !embeddedJetStream(e) {
+			n.log.Warn("cluster: the embedded NATS server runs without JetStream: it has a cluster_listen and no routes, and JetStream in a NATS cluster needs routes (list the others, or its own cluster URL); the cluster's retained events live on the other NATS servers, or per node when none has JetStream")
+		}
 	}
 	opts, err := n.natsOptions()
 	if err != nil {
@@ -190,8 +216,14 @@ func (n *Node) Start(r *router.Router) error {
 			return fmt.Errorf("cluster: subscribing to %s: %w", s.subj, err)
 		}
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.beat()
+	go n.ret.run()
+	select {
+	case <-n.ret.loaded:
+	case <-time.After(retainLoadWait):
+		n.log.Warn("cluster: the retained events are not loaded from JetStream yet; they come in the background", "waited", retainLoadWait)
+	}
 	n.log.Info("cluster: joined", "nats", strings.Join(n.cfg.NATS.URLs, ","), "realms", len(n.links), "node_timeout", n.cfg.NodeTimeout)
 	return nil
 }
@@ -205,6 +237,9 @@ func (n *Node) Close() {
 	default:
 		close(n.stop)
 	}
+	if n.ret != nil {
+		n.ret.cancel()
+	}
 	n.wg.Wait()
 	for _, l := range n.links {
 		l.close()
@@ -215,6 +250,9 @@ func (n *Node) Close() {
 	if n.srv != nil {
 		n.srv.Shutdown()
 		n.srv.WaitForShutdown()
+	}
+	if n.tmpStore != "" {
+		_ = os.RemoveAll(n.tmpStore)
 	}
 }
 
@@ -230,6 +268,7 @@ func (n *Node) natsOptions() ([]nats.Option, error) {
 			n.log.Info("cluster: reconnected to NATS", "url", nc.ConnectedUrl())
 			n.resend.Store(true)
 			n.changed()
+			n.ret.reconnected()
 		}),
 	}
 	switch {
@@ -266,7 +305,10 @@ func startEmbedded(name, node string, e *config.ClusterEmbedded) (*server.Server
 	if err != nil {
 		return nil, fmt.Errorf("cluster.nats.embedded.listen: %w", err)
 	}
-	o := &server.Options{ServerName: "portico-" + name + "-" + node, Host: host, Port: port, NoSigs: true, NoLog: true, MaxPayload: 8 << 20}
+	// JetStream keeps the cluster's retained events (retain.go); a NATS cluster's JetStream
+	// needs routes (nats-server refuses to start otherwise).
+	o := &server.Options{ServerName: "portico-" + name + "-" + node, Host: host, Port: port, NoSigs: true, NoLog: true, MaxPayload: 8 << 20,
+		JetStream: embeddedJetStream(e), StoreDir: e.StoreDir}
 	if e.ClusterListen != "" {
 		ch, cp, err := hostPort(e.ClusterListen)
 		if err != nil {
@@ -289,6 +331,12 @@ func startEmbedded(name, node string, e *config.ClusterEmbedded) (*server.Server
 	return srv, nil
 }
 
+// embeddedJetStream reports whether the embedded server e runs JetStream: always but with a
+// cluster_listen and no routes, which JetStream in a NATS cluster cannot do with.
+func embeddedJetStream(e *config.ClusterEmbedded) bool {
+	return e.ClusterListen == "" || len(e.Routes) > 0
+}
+
 func hostPort(addr string) (string, int, error) {
 	h, p, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -307,9 +355,13 @@ func hostPort(addr string) (string, int, error) {
 // --- router.Cluster
 
 // Published sends a local publication to the other nodes: once, on the realm's subject, and
-// only while another node is alive.
+// only while another node is alive. One with retain also goes to the cluster's retained events
+// (retain.go), whether another node is alive or not.
 func (n *Node) Published(realm wamp.URI, m *wamp.Publish, id wamp.ID, p *router.Publisher) {
-	if n.peers.Load() == 0 || n.nc == nil || n.nc.IsClosed() {
+	retain, _ := m.Options["retain"].(bool)
+	retain = retain && n.ret != nil && n.ret.active()
+	others := n.peers.Load() > 0
+	if !others && !retain || n.nc == nil || n.nc.IsClosed() {
 		return
 	}
 	opts := make(wamp.Dict, len(m.Options)+2)
@@ -324,8 +376,18 @@ func (n *Node) Published(realm wamp.URI, m *wamp.Publish, id wamp.ID, p *router.
 		opts["disclose_me"] = true
 		opts[router.ClusterPublisher] = wamp.List{uint64(p.ID), p.AuthID, p.AuthRole}
 	}
-	n.send(n.base+"."+realmToken(realm)+".pub", realm, &wamp.Publish{Request: id, Options: opts,
-		Topic: m.Topic, Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload})
+	pub := &wamp.Publish{Request: id, Options: opts, Topic: m.Topic, Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload}
+	b, err := n.encode(realm, pub)
+	if err != nil {
+		n.log.Warn("cluster: cannot encode a publication", "realm", realm, "topic", m.Topic, "err", err)
+		return
+	}
+	if others {
+		n.publish(n.base+"."+realmToken(realm)+".pub", pub, b)
+	}
+	if retain {
+		n.ret.put(realm, m.Topic, b)
+	}
 }
 
 // RegistrationsChanged asks for a heartbeat now (it carries the registrations).
@@ -351,10 +413,16 @@ func realmToken(realm wamp.URI) string {
 // is lost, local routing goes on).
 func (n *Node) send(subj string, realm wamp.URI, m wamp.Message) {
 	b, err := n.encode(realm, m)
-	if err == nil {
-		err = n.nc.Publish(subj, b)
-	}
 	if err != nil {
+		n.log.Warn("cluster: cannot send to NATS", "subject", subj, "type", m.Type(), "err", err)
+		return
+	}
+	n.publish(subj, m, b)
+}
+
+// publish sends b, the body of m, to subj; a failure is logged.
+func (n *Node) publish(subj string, m wamp.Message, b []byte) {
+	if err := n.nc.Publish(subj, b); err != nil {
 		n.log.Warn("cluster: cannot send to NATS", "subject", subj, "type", m.Type(), "err", err)
 	}
 }

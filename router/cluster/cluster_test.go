@@ -32,6 +32,12 @@ func startNode(t testing.TB, name, url string) (*router.Router, *Node) {
 // startNodeRealms is startNode with the given realms (none: made on HELLO).
 func startNodeRealms(t testing.TB, name, url string, realms []config.Realm) (*router.Router, *Node) {
 	t.Helper()
+	return startNodeLog(t, name, url, realms, quiet())
+}
+
+// startNodeLog is startNodeRealms with the node logging to log.
+func startNodeLog(t testing.TB, name, url string, realms []config.Realm, log *slog.Logger) (*router.Router, *Node) {
+	t.Helper()
 	c := config.Cluster{Name: "c1", Node: name, SubjectPrefix: "portico", NodeTimeout: time.Second}
 	if url == "" {
 		c.NATS.Embedded = &config.ClusterEmbedded{Listen: "127.0.0.1:0"}
@@ -39,7 +45,7 @@ func startNodeRealms(t testing.TB, name, url string, realms []config.Realm) (*ro
 	} else {
 		c.NATS.URLs = []string{url}
 	}
-	n := New(c, quiet())
+	n := New(c, log)
 	r := router.New(router.Options{Realms: realms, Log: quiet(), Cluster: n})
 	if err := n.Start(r); err != nil {
 		t.Fatal(err)
@@ -60,6 +66,12 @@ type client struct {
 
 func join(t testing.TB, r *router.Router) *client {
 	t.Helper()
+	return joinWith(t, r, nil)
+}
+
+// joinWith is join announcing the extra features too (in every role).
+func joinWith(t testing.TB, r *router.Router, extra wamp.Dict) *client {
+	t.Helper()
 	codec, _ := wamp.CodecByName("json")
 	srv, end := router.Pipe(codec, 64)
 	c := &client{t: t, end: end, codec: codec, in: make(chan wamp.Message, 256)}
@@ -79,7 +91,11 @@ func join(t testing.TB, r *router.Router) *client {
 		}
 	}()
 	t.Cleanup(func() { _ = end.Close() })
-	feat := wamp.Dict{"features": wamp.Dict{"call_canceling": true, "progressive_call_results": true, "publisher_identification": true, "caller_identification": true}}
+	f := wamp.Dict{"call_canceling": true, "progressive_call_results": true, "publisher_identification": true, "caller_identification": true}
+	for k, v := range extra {
+		f[k] = v
+	}
+	feat := wamp.Dict{"features": f}
 	c.send(&wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": wamp.Dict{"caller": feat, "callee": feat, "publisher": feat, "subscriber": feat}}})
 	c.id = c.expect("WELCOME").(*wamp.Welcome).Session
 	return c

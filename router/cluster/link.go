@@ -33,11 +33,18 @@ type link struct {
 	pending map[wamp.ID]router.Procedure // REGISTER request -> procedure
 	// out: the calls of local callers in flight on other nodes, by INVOCATION request ID
 	// (also the correlation ID on NATS).
-	out map[wamp.ID]string
+	out map[wamp.ID]outCall
 	// in: the calls of other nodes' callers this link makes here, by its CALL request ID;
 	// byOrigin finds them by (node, correlation ID) for a cancel.
 	in       map[wamp.ID]origin
 	byOrigin map[origin]wamp.ID
+}
+
+// outCall is a local caller's call in flight on another node: the node, and the procedure
+// called (the later CALLs of a progressive call invocation name it again, progressive.go).
+type outCall struct {
+	node string
+	proc wamp.URI
 }
 
 type origin struct {
@@ -62,7 +69,7 @@ func (l *link) connect() {
 	gap := l.in // calls other nodes sent while no session was up: they went nowhere
 	l.t = client
 	l.regs, l.byReg, l.pending = map[router.Procedure]wamp.ID{}, map[wamp.ID]router.Procedure{}, map[wamp.ID]router.Procedure{}
-	l.out, l.in, l.byOrigin = map[wamp.ID]string{}, map[wamp.ID]origin{}, map[origin]wamp.ID{}
+	l.out, l.in, l.byOrigin = map[wamp.ID]outCall{}, map[wamp.ID]origin{}, map[origin]wamp.ID{}
 	l.mu.Unlock()
 	for _, o := range gap {
 		l.to(o.node, &wamp.Error{RequestType: wamp.CALL, Request: o.corr, Details: wamp.Dict{}, Error: errCanceled,
@@ -76,7 +83,8 @@ func (l *link) connect() {
 			l.n.log.Debug("cluster: link session ended", "realm", l.realm, "err", err)
 		}
 	}()
-	features := wamp.Dict{"call_canceling": true, "progressive_call_results": true, "call_timeout": true, "caller_identification": true, "pattern_based_registration": true}
+	features := wamp.Dict{"call_canceling": true, "progressive_call_results": true, "progressive_call_invocations": true,
+		"call_timeout": true, "caller_identification": true, "pattern_based_registration": true}
 	l.write(&wamp.Hello{Realm: l.realm, Details: wamp.Dict{"roles": wamp.Dict{
 		"caller": wamp.Dict{"features": features}, "callee": wamp.Dict{"features": features}}}})
 }
@@ -239,7 +247,12 @@ func (l *link) registered(m *wamp.Registered) {
 func (l *link) invocation(m *wamp.Invocation) {
 	l.mu.Lock()
 	p, ok := l.byReg[m.Registration]
+	c, more := l.out[m.Request]
 	l.mu.Unlock()
+	if more {
+		l.continueInvocation(c, m) // a later CALL of a progressive call invocation
+		return
+	}
 	node := ""
 	if ok {
 		node = l.n.target(l.realm, p)
@@ -257,6 +270,9 @@ func (l *link) invocation(m *wamp.Invocation) {
 	if v, _ := m.Details["receive_progress"].(bool); v {
 		opts["receive_progress"] = true
 	}
+	if v, _ := m.Details["progress"].(bool); v {
+		opts["progress"] = true // the first CALL of a progressive call invocation
+	}
 	if t, ok := m.Details["timeout"]; ok {
 		opts["timeout"] = t
 	}
@@ -264,7 +280,7 @@ func (l *link) invocation(m *wamp.Invocation) {
 		opts[router.ClusterCaller] = wamp.List{c, m.Details["caller_authid"], m.Details["caller_authrole"]}
 	}
 	l.mu.Lock()
-	l.out[m.Request] = node
+	l.out[m.Request] = outCall{node, uri}
 	l.mu.Unlock()
 	l.to(node, &wamp.Call{Request: m.Request, Options: opts, Procedure: uri,
 		Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload})
@@ -274,13 +290,13 @@ func (l *link) invocation(m *wamp.Invocation) {
 func (l *link) interrupt(m *wamp.Interrupt) {
 	mode, _ := m.Options["mode"].(string)
 	l.mu.Lock()
-	node, ok := l.out[m.Request]
+	c, ok := l.out[m.Request]
 	if ok && mode != "kill" {
 		delete(l.out, m.Request) // the dealer has answered the caller already
 	}
 	l.mu.Unlock()
 	if ok {
-		l.to(node, &wamp.Cancel{Request: m.Request, Options: wamp.Dict{"mode": mode}})
+		l.to(c.node, &wamp.Cancel{Request: m.Request, Options: wamp.Dict{"mode": mode}})
 	}
 }
 
@@ -288,7 +304,8 @@ func (l *link) interrupt(m *wamp.Interrupt) {
 func (l *link) remoteResult(from string, m *wamp.Result) {
 	progress, _ := m.Details["progress"].(bool)
 	l.mu.Lock()
-	node, ok := l.out[m.Request]
+	c, ok := l.out[m.Request]
+	node := c.node
 	if ok && node == from && !progress {
 		delete(l.out, m.Request)
 	}
@@ -305,7 +322,8 @@ func (l *link) remoteResult(from string, m *wamp.Result) {
 
 func (l *link) remoteError(from string, m *wamp.Error) {
 	l.mu.Lock()
-	node, ok := l.out[m.Request]
+	c, ok := l.out[m.Request]
+	node := c.node
 	if ok && node == from {
 		delete(l.out, m.Request)
 	}
@@ -319,6 +337,10 @@ func (l *link) remoteError(from string, m *wamp.Error) {
 
 // remoteCall makes here the call of another node's caller.
 func (l *link) remoteCall(from string, m *wamp.Call) {
+	if cont, _ := m.Options[continuation].(bool); cont {
+		l.remoteContinue(from, m)
+		return
+	}
 	l.mu.Lock()
 	l.next++
 	req := l.next
@@ -380,7 +402,7 @@ func (l *link) nodeLost(node string, inc uint64) {
 	cancel := map[wamp.ID]origin{}
 	l.mu.Lock()
 	for id, x := range l.out {
-		if x == node {
+		if x.node == node {
 			fail = append(fail, id)
 			delete(l.out, id)
 		}
