@@ -93,6 +93,9 @@ type Node struct {
 	// is target's list of candidate nodes.
 	rr      map[rrKey]uint64
 	scratch []string
+	// swept is when sweep last ran: a gap of more than node_timeout since says this node
+	// itself did not run (stopped, starved), not that the others went silent.
+	swept time.Time
 }
 
 // peer is another node as its heartbeats describe it.
@@ -490,6 +493,9 @@ func (n *Node) onDirect(msg *nats.Msg) {
 		}
 		return
 	}
+	if !n.forMe(m) {
+		return // meant for a former incarnation of this node (link.nodeLost)
+	}
 	switch m := m.(type) {
 	case *wamp.Call:
 		l.remoteCall(from, m)
@@ -500,6 +506,30 @@ func (n *Node) onDirect(msg *nats.Msg) {
 	case *wamp.Error:
 		l.remoteError(from, m)
 	}
+}
+
+// toIncarnation is the key, in a CANCEL's options or an ERROR's details, of the incarnation
+// of the node it is for (a decimal string), when the sender has dropped that node
+// (link.nodeLost): a node with the same name started since must not take it for its own
+// calls, whose request IDs start again from 1.
+const toIncarnation = "x_portico_to_incarnation"
+
+// forMe reports whether m, from another node, is for this incarnation, and takes the
+// toIncarnation key out of it.
+func (n *Node) forMe(m wamp.Message) bool {
+	var d wamp.Dict
+	switch m := m.(type) {
+	case *wamp.Cancel:
+		d = m.Options
+	case *wamp.Error:
+		d = m.Details
+	}
+	to, ok := d[toIncarnation]
+	if !ok {
+		return true
+	}
+	delete(d, toIncarnation)
+	return to == strconv.FormatUint(n.inc, 10)
 }
 
 // --- heartbeats and the node table
@@ -592,7 +622,7 @@ func (n *Node) onHeartbeat(msg *nats.Msg) {
 	p.procs = hb.Realms
 	n.mu.Unlock()
 	if restarted {
-		n.lost(hb.Node)
+		n.lost(hb.Node, 0) // the former incarnation is gone: nothing to tell
 		n.fireTestaments(hb.Node, orphans)
 	}
 	if !same {
@@ -612,15 +642,25 @@ func equalProcs(a, b map[wamp.URI][]router.Procedure) bool {
 	return true
 }
 
-// sweep drops the nodes whose heartbeats stopped for node_timeout.
+// sweep drops the nodes whose heartbeats stopped for node_timeout. When this node itself
+// did not run for node_timeout (stopped with SIGSTOP, a suspended VM, starved), the others'
+// heartbeats may be waiting unread: they get node_timeout again from now instead.
 func (n *Node) sweep() {
 	now := time.Now()
 	var gone []string
 	orphans := map[string]testaments{}
+	incs := map[string]uint64{}
 	n.mu.Lock()
+	gap := now.Sub(n.swept)
+	stalled := !n.swept.IsZero() && gap > n.cfg.NodeTimeout
+	n.swept = now
 	for name, p := range n.nodes {
-		if now.Sub(p.last) > n.cfg.NodeTimeout {
-			orphans[name] = p.testaments
+		switch {
+		case now.Sub(p.last) <= n.cfg.NodeTimeout:
+		case stalled:
+			p.last = now
+		default:
+			orphans[name], incs[name] = p.testaments, p.inc
 			if p.mismatch {
 				n.mismatched.Add(-1)
 			}
@@ -630,8 +670,11 @@ func (n *Node) sweep() {
 		}
 	}
 	n.mu.Unlock()
+	if stalled {
+		n.log.Warn("cluster: this node did not run for longer than node_timeout; the other nodes get node_timeout again to be heard from", "gap", gap.Round(time.Millisecond))
+	}
 	for _, name := range gone {
-		n.lost(name)
+		n.lost(name, incs[name])
 		n.fireTestaments(name, orphans[name])
 		// Logged once its testaments went (tests wait for this line).
 		n.log.Warn("cluster: node left (no heartbeat within node_timeout); its registrations are dropped and calls to it fail", "peer", name)
@@ -641,10 +684,11 @@ func (n *Node) sweep() {
 	}
 }
 
-// lost ends what was in flight with node name.
-func (n *Node) lost(name string) {
+// lost ends what was in flight with node name; inc, when not 0, is the incarnation of it to
+// tell (link.nodeLost).
+func (n *Node) lost(name string, inc uint64) {
 	for _, l := range n.linkList() {
-		l.nodeLost(name)
+		l.nodeLost(name, inc)
 	}
 }
 

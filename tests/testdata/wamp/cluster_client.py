@@ -3,10 +3,11 @@
 Usage: cluster_client.py MODE URL [ARG]
 
 MODE
-  subscribe  subscribe to com.ex.topic, print {"ready": true}, then {"event": ARG0,
+  subscribe  subscribe to ARG (default com.ex.topic), print {"ready": true}, then {"event": ARG0,
              "publisher": ID} per event
   callee     register ARG (default com.ex.add; adds) and com.ex.hang (never answers;
-             prints {"hanging": true}), print {"ready": true, "session": ID}, then stay
+             prints {"hanging": true}, and {"interrupted": true} when the call is canceled),
+             print {"ready": true, "session": ID}, then stay
   publish    publish ARG on com.ex.topic with acknowledge (the role discloses publishers); print
              {"published": true, "session": ID}
   publish_every  publish "ARG-N" (N = 1, 2, ...) on com.ex.topic every 0.1 s, until killed
@@ -73,7 +74,7 @@ async def main(mode, url, arg):
     if mode == "subscribe":
         def on(x, details=None):
             out({"event": x, "publisher": details.publisher})
-        await s.subscribe(on, "com.ex.topic", SubscribeOptions(details=True))
+        await s.subscribe(on, arg or "com.ex.topic", SubscribeOptions(details=True))
         out({"ready": True})
         await asyncio.Future()
     elif mode == "callee":
@@ -81,7 +82,11 @@ async def main(mode, url, arg):
 
         async def hang():
             out({"hanging": True})
-            await asyncio.Future()
+            try:
+                await asyncio.Future()
+            except asyncio.CancelledError:
+                out({"interrupted": True})  # the router sent INTERRUPT
+                raise
         await s.register(hang, "com.ex.hang")
         out({"ready": True, "session": s._session_id})
         await asyncio.Future()
