@@ -2,6 +2,8 @@
 
 Usage: cluster_client.py MODE URL [ARG]
 
+The realm is $WAMP_REALM, default realm1.
+
 MODE
   subscribe  subscribe to ARG (default com.ex.topic), print {"ready": true}, then {"event": ARG0,
              "publisher": ID} per event
@@ -31,6 +33,7 @@ MODE
 
 import asyncio
 import json
+import os
 import sys
 from urllib.parse import urlparse
 
@@ -61,7 +64,7 @@ async def connect(url, left=None):
                 left.set_result(details)
             self.disconnect()
 
-    factory = WampWebSocketClientFactory(lambda: Session(ComponentConfig("realm1")), url=url,
+    factory = WampWebSocketClientFactory(lambda: Session(ComponentConfig(os.environ.get("WAMP_REALM", "realm1"))), url=url,
                                          serializers=[JsonSerializer()])
     u = urlparse(url)
     await loop.create_connection(factory, u.hostname, u.port)
