@@ -695,7 +695,7 @@ func (n *Node) lost(name string, inc uint64) {
 // resync brings each link's remote registrations in line with the node table.
 func (n *Node) resync() {
 	for _, l := range n.linkList() {
-		l.sync(n.want(l.realm))
+		l.resync()
 	}
 }
 

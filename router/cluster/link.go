@@ -28,6 +28,8 @@ type link struct {
 	quit    chan struct{} // closed by close
 	// served counts the router's sessions of this link that are still running.
 	served sync.WaitGroup
+	// syncMu makes the syncs take turns (resync); taken before Node.mu and mu.
+	syncMu sync.Mutex
 
 	mu     sync.Mutex
 	closed bool // close was called: no new session
@@ -192,7 +194,7 @@ func (l *link) readLoop() {
 		}
 		switch m := m.(type) {
 		case *wamp.Welcome:
-			go l.sync(l.n.want(l.realm)) // the remote registrations, into this (new) session
+			go l.resync() // the remote registrations, into this (new) session
 		case *wamp.Abort:
 			if l.dynamic && m.Reason == "wamp.error.no_such_realm" {
 				return // the realm created on HELLO is gone already
@@ -220,6 +222,15 @@ func (l *link) readLoop() {
 			}
 		}
 	}
+}
+
+// resync brings the link's remote registrations in line with the node table as it is now.
+// The syncs of a link take turns, each reading the table when its turn comes: one that read
+// it before another's would undo the newer one's registrations.
+func (l *link) resync() {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.sync(l.n.want(l.realm))
 }
 
 // sync registers the procedures other nodes have and this link has not, and unregisters
