@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -202,6 +203,7 @@ func TestClusterDynamicRealmChurn(t *testing.T) {
 	for _, n := range []*Node{na, nb} {
 		testkit.WaitFor(t, guard, "the nodes see each other", func() bool { return n.Peers() == 1 })
 	}
+	base := runtime.NumGoroutine()
 	for i := range 20 {
 		realm := wamp.URI(fmt.Sprintf("churn%d", i%4))
 		callee := joinRealm(t, rb, realm)
@@ -223,4 +225,12 @@ func TestClusterDynamicRealmChurn(t *testing.T) {
 	}{{ra, na}, {rb, nb}} {
 		testkit.WaitFor(t, time.Until(deadline), "no realm and no link left", func() bool { return len(x.r.Realms()) == 0 && x.n.Links() == 0 })
 	}
+	// Each link that outlived its realm would keep a few goroutines (its reader, the router's
+	// session of it): 40 links made, a handful of goroutines of slack for NATS's own.
+	testkit.CheckFor(t, guard, func() error {
+		if n := runtime.NumGoroutine(); n > base+8 {
+			return fmt.Errorf("%d goroutines, %d before the realms came and went", n, base)
+		}
+		return nil
+	})
 }
