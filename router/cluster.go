@@ -37,7 +37,7 @@ type Cluster interface {
 	// realms configured), before any session joins it: the cluster opens its link session on
 	// it. It returns the cluster's retained events of realm (PUBLISH messages with retain as
 	// RetainRemote takes them), which the new realm starts with. RealmDropped is called under
-	// Router.mu (and the realm's realm.mu) when such a realm is freed or dropped: the cluster
+	// Router.mu (and a realm.mu) when such a realm is freed or dropped: the cluster
 	// closes its link session there. Neither may block nor call into the router.
 	RealmCreated(realm wamp.URI) []*wamp.Publish
 	RealmDropped(realm wamp.URI)

@@ -92,8 +92,8 @@ func TestClusterDynamicRealmCalls(t *testing.T) {
 
 	// C has no session on dyn1: no realm, no link. A realm of C alone works there and does
 	// not reach A and B.
-	if hasRealm(rc, "dyn1") || nc.Links() != 0 {
-		t.Errorf("C has realms %v and %d links, want none", rc.Realms(), nc.Links())
+	if hasRealm(rc, "dyn1") || nc.linkCount() != 0 {
+		t.Errorf("C has realms %v and %d links, want none", rc.Realms(), nc.linkCount())
 	}
 	soloCallee, soloCaller := joinRealm(t, rc, "solo"), joinRealm(t, rc, "solo")
 	soloCallee.send(&wamp.Register{Request: soloCallee.next(), Options: wamp.Dict{}, Procedure: "com.ex.echo"})
@@ -110,13 +110,13 @@ func TestClusterDynamicRealmCalls(t *testing.T) {
 			t.Errorf("node %d has C's realm solo: %v", i, r.Realms())
 		}
 	}
-	if na.Links() != 1 || nb.Links() != 1 {
-		t.Errorf("A has %d links, B %d; want 1 each (dyn1)", na.Links(), nb.Links())
+	if na.linkCount() != 1 || nb.linkCount() != 1 {
+		t.Errorf("A has %d links, B %d; want 1 each (dyn1)", na.linkCount(), nb.linkCount())
 	}
 
 	// The callee leaves: B frees dyn1 and closes its link; A's calls find no procedure.
 	_ = callee.end.Close()
-	testkit.WaitFor(t, guard, "B frees dyn1 and its link", func() bool { return !hasRealm(rb, "dyn1") && nb.Links() == 0 })
+	testkit.WaitFor(t, guard, "B frees dyn1 and its link", func() bool { return !hasRealm(rb, "dyn1") && nb.linkCount() == 0 })
 	testkit.CheckFor(t, guard, func() error {
 		_, err := callOnce(t, caller, "com.ex.echo", "gone")
 		if err == nil || err.Error() != "wamp.error.no_such_procedure" {
@@ -147,7 +147,7 @@ func TestClusterDynamicRealmCalls(t *testing.T) {
 	}
 	for i, n := range ns {
 		r := rs[i]
-		testkit.WaitFor(t, guard, "the node frees its realms and links", func() bool { return len(r.Realms()) == 0 && n.Links() == 0 })
+		testkit.WaitFor(t, guard, "the node frees its realms and links", func() bool { return len(r.Realms()) == 0 && n.linkCount() == 0 })
 	}
 }
 
@@ -223,7 +223,7 @@ func TestClusterDynamicRealmChurn(t *testing.T) {
 		r *router.Router
 		n *Node
 	}{{ra, na}, {rb, nb}} {
-		testkit.WaitFor(t, time.Until(deadline), "no realm and no link left", func() bool { return len(x.r.Realms()) == 0 && x.n.Links() == 0 })
+		testkit.WaitFor(t, time.Until(deadline), "no realm and no link left", func() bool { return len(x.r.Realms()) == 0 && x.n.linkCount() == 0 })
 	}
 	// Each link that outlived its realm would keep a few goroutines (its reader, the router's
 	// session of it): 40 links made, a handful of goroutines of slack for NATS's own.

@@ -124,8 +124,8 @@ func (n *Node) linkRealms() []wamp.URI {
 	return out
 }
 
-// Links returns how many link sessions the node has (tests, metrics).
-func (n *Node) Links() int {
+// linkCount returns how many link sessions the node has.
+func (n *Node) linkCount() int {
 	n.lmu.Lock()
 	defer n.lmu.Unlock()
 	return len(n.links)
