@@ -61,6 +61,9 @@ type Node struct {
 	change chan struct{}      // a local registration came or went
 	stop   chan struct{}
 	wg     sync.WaitGroup
+	// out queues what the node sends to NATS for the sender goroutine (swg; sender.go).
+	out *sendQueue
+	swg sync.WaitGroup
 
 	config     string       // ConfigHash of this node's realms and roles ("" unset)
 	mismatched atomic.Int32 // live peers whose ConfigHash differs (agreement.go)
@@ -121,7 +124,7 @@ func New(cfg config.Cluster, log *slog.Logger) *Node {
 	return &Node{cfg: cfg, log: log.With("cluster", cfg.Name, "node", cfg.Node),
 		base: cfg.SubjectPrefix + "." + cfg.Name, inc: binary.LittleEndian.Uint64(b[:]) | 1, codec: codec,
 		change: make(chan struct{}, 1), stop: make(chan struct{}), nodes: map[string]*peer{}, rr: map[rrKey]uint64{}, local: testaments{},
-		metaState:   metaState{gathers: map[wamp.ID]*gather{}},
+		metaState: metaState{gathers: map[wamp.ID]*gather{}}, out: newSendQueue(sendQueueBytes),
 		pendingMsgs: defaultPendingMsgs, pendingBytes: defaultPendingBytes,
 		slow: slowLog{last: map[string]time.Time{}, dropped: map[*nats.Subscription]int{}}}
 }
@@ -163,6 +166,8 @@ func (n *Node) Start(r *router.Router) error {
 		return fmt.Errorf("cluster: connecting to NATS at %s: %w", strings.Join(n.cfg.NATS.URLs, ","), err)
 	}
 	n.nc = nc
+	n.swg.Add(1)
+	go n.sender()
 	n.links = map[wamp.URI]*link{}
 	for _, realm := range r.ConfiguredRealms() {
 		n.links[realm] = n.openLink(realm)
@@ -194,7 +199,8 @@ func (n *Node) Start(r *router.Router) error {
 }
 
 // Close leaves the cluster: heartbeats stop (the others drop this node after node_timeout),
-// the link sessions end, the NATS connection and the embedded server close.
+// the link sessions end, the sender sends what is queued, the NATS connection and the
+// embedded server close.
 func (n *Node) Close() {
 	select {
 	case <-n.stop:
@@ -206,6 +212,8 @@ func (n *Node) Close() {
 	for _, l := range n.links {
 		l.close()
 	}
+	n.out.close()
+	n.swg.Wait()
 	if n.nc != nil {
 		n.nc.Close()
 	}
@@ -219,6 +227,10 @@ func (n *Node) natsOptions() ([]nats.Option, error) {
 	c := n.cfg.NATS
 	opts := []nats.Option{nats.Name("portico " + n.cfg.Name + "/" + n.cfg.Node), nats.NoEcho(),
 		nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.RetryOnFailedConnect(true),
+		// A write to a NATS server that stopped reading ends after flushTimeout and the
+		// connection is made again (sender.go); a silent one is found by the client's pings.
+		nats.FlusherTimeout(flushTimeout(n.cfg.NodeTimeout)), nats.ReconnectOnFlusherError(),
+		nats.PingInterval(pingInterval(n.cfg.NodeTimeout)),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			n.log.Warn("cluster: disconnected from NATS; local routing goes on", "err", err)
 		}),
@@ -304,9 +316,9 @@ func hostPort(addr string) (string, int, error) {
 // --- router.Cluster
 
 // Published sends a local publication to the other nodes: once, on the realm's subject, and
-// only while another node is alive.
+// only while another node is alive. It only queues it for the sender (never waits for NATS).
 func (n *Node) Published(realm wamp.URI, m *wamp.Publish, id wamp.ID, p *router.Publisher) {
-	if n.peers.Load() == 0 || n.nc == nil || n.nc.IsClosed() {
+	if n.peers.Load() == 0 || n.nc == nil {
 		return
 	}
 	opts := make(wamp.Dict, len(m.Options)+2)
@@ -344,16 +356,16 @@ func realmToken(realm wamp.URI) string {
 	return "_" + hex.EncodeToString(h[:8])
 }
 
-// send publishes one WAMP message to subj; a failure is logged (NATS down: the cluster part
-// is lost, local routing goes on).
+// send queues one WAMP message to subj for the sender (sender.go); a message that cannot
+// be encoded or queued is logged (NATS down or too slow: the cluster part is lost, local
+// routing goes on).
 func (n *Node) send(subj string, realm wamp.URI, m wamp.Message) {
 	b, err := n.encode(realm, m)
-	if err == nil {
-		err = n.nc.Publish(subj, b)
-	}
 	if err != nil {
-		n.log.Warn("cluster: cannot send to NATS", "subject", subj, "type", m.Type(), "err", err)
+		n.log.Warn("cluster: cannot encode a message for NATS", "subject", subj, "type", m.Type(), "err", err)
+		return
 	}
+	n.enqueue(outMsg{subj: subj, data: b}, m.Type())
 }
 
 // encode makes a message body: "<this node>\n<realm>\n" and m in msgpack.
@@ -443,10 +455,8 @@ func (n *Node) beat() {
 		if ts := n.testamentsToSend(seq); ts != nil {
 			hb.HasTestaments, hb.Testaments = true, ts
 		}
-		if b, err := json.Marshal(hb); err == nil {
-			if err := n.nc.Publish(n.base+".hb", b); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-				n.log.Warn("cluster: cannot send a heartbeat", "err", err)
-			}
+		if b, err := json.Marshal(hb); err == nil && n.out.heartbeat(b, hb.HasTestaments) {
+			n.resend.Store(true) // the one it replaced had them
 		}
 		n.sweep()
 		select {
