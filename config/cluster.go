@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -54,6 +55,9 @@ type ClusterEmbedded struct {
 	ClusterListen string
 	// Routes are the other NATS servers' cluster URLs ("nats://10.0.0.6:6222").
 	Routes []string
+	// StoreDir is where the embedded server's JetStream keeps its data (the cluster's
+	// retained events). Default <node directory>/nats.
+	StoreDir string
 }
 
 // ClusterTLS is `cluster.nats.tls`.
@@ -141,6 +145,9 @@ func (d *decoder) decodeCluster(v *value, place string) *Cluster {
 		}
 		c.NATS.Embedded.ClusterListen, _ = e.str("cluster_listen")
 		c.NATS.Embedded.Routes, _ = e.strList("routes", true)
+		if s, ok := e.str("store_dir"); ok {
+			c.NATS.Embedded.StoreDir = abs(d.cbdir, s)
+		}
 		e.done()
 	}
 	if len(c.NATS.URLs) == 0 && c.NATS.Embedded == nil {
@@ -194,8 +201,8 @@ func (d *decoder) decodeCluster(v *value, place string) *Cluster {
 	return c
 }
 
-// defaultCluster fills in the cluster section's defaults.
-func defaultCluster(c *Cluster) {
+// defaultCluster fills in the cluster section's defaults; dir is the node directory.
+func defaultCluster(c *Cluster, dir string) {
 	if c == nil {
 		return
 	}
@@ -210,5 +217,8 @@ func defaultCluster(c *Cluster) {
 	}
 	if e := c.NATS.Embedded; e != nil && len(c.NATS.URLs) == 0 {
 		c.NATS.URLs = []string{"nats://" + e.Listen}
+	}
+	if e := c.NATS.Embedded; e != nil && e.StoreDir == "" {
+		e.StoreDir = filepath.Join(dir, "nats")
 	}
 }

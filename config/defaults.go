@@ -58,7 +58,7 @@ func applyDefaults(n *Node) {
 	for i := range n.Workers {
 		defaultWorker(&n.Workers[i], n.Dir)
 	}
-	defaultCluster(n.Cluster)
+	defaultCluster(n.Cluster, n.Dir)
 }
 
 func defaultWorker(w *Worker, dir string) {

@@ -16,7 +16,9 @@
 //
 // A message body is "<from node>\n<realm>\n" and one WAMP message in the msgpack serializer
 // (PUBLISH, CALL, CANCEL, RESULT, ERROR), so that values keep their types. Local traffic never
-// goes through NATS. See the README's Cluster section for what works across nodes.
+// goes through NATS. Retained events are kept, beside, in the JetStream key-value bucket
+// <subject_prefix>_<cluster name>_retained, one key per realm and topic, each value such a
+// body (retain.go). See the README's Cluster section for what works across nodes.
 package cluster
 
 import (
@@ -30,6 +32,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,6 +78,11 @@ type Node struct {
 	tdirty bool
 	resend atomic.Bool
 
+	ret *retainer // the cluster's retained events (retain.go)
+	// tmpStore is the embedded server's JetStream directory made for a config without
+	// store_dir (made in code: tests), removed on Close.
+	tmpStore string
+
 	metaState         // meta calls waiting for the other nodes (meta.go)
 	slow      slowLog // slow consumers on the NATS subscriptions (slow.go)
 	// pendingMsgs and pendingBytes are the subscriptions' pending limits (slow.go).
@@ -88,6 +96,9 @@ type Node struct {
 	// is target's list of candidate nodes.
 	rr      map[rrKey]uint64
 	scratch []string
+	// swept is when sweep last ran: a gap of more than node_timeout since says this node
+	// itself did not run (stopped, starved), not that the others went silent.
+	swept time.Time
 }
 
 // peer is another node as its heartbeats describe it.
@@ -121,12 +132,14 @@ func New(cfg config.Cluster, log *slog.Logger) *Node {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	codec, _ := wamp.CodecByName("msgpack")
-	return &Node{cfg: cfg, log: log.With("cluster", cfg.Name, "node", cfg.Node),
+	n := &Node{cfg: cfg, log: log.With("cluster", cfg.Name, "node", cfg.Node),
 		base: cfg.SubjectPrefix + "." + cfg.Name, inc: binary.LittleEndian.Uint64(b[:]) | 1, codec: codec,
 		change: make(chan struct{}, 1), stop: make(chan struct{}), nodes: map[string]*peer{}, rr: map[rrKey]uint64{}, local: testaments{},
 		metaState: metaState{gathers: map[wamp.ID]*gather{}}, out: newSendQueue(sendQueueBytes),
 		pendingMsgs: defaultPendingMsgs, pendingBytes: defaultPendingBytes,
 		slow: slowLog{last: map[string]time.Time{}, dropped: map[*nats.Subscription]int{}}}
+	n.ret = newRetainer(n)
+	return n
 }
 
 // ClientURL is the embedded NATS server's client URL, "" without one.
@@ -145,15 +158,31 @@ func (n *Node) Peers() int { return int(n.peers.Load()) }
 func (n *Node) Start(r *router.Router) error {
 	n.r = r
 	if e := n.cfg.NATS.Embedded; e != nil {
+		if e.StoreDir == "" {
+			dir, err := os.MkdirTemp("", "portico-nats-")
+			if err != nil {
+				return fmt.Errorf("cluster: a JetStream directory for the embedded NATS server: %w", err)
+			}
+			c := *e
+			c.StoreDir, n.tmpStore, e = dir, dir, &c
+		}
+		if err := os.MkdirAll(e.StoreDir, 0o755); err != nil {
+			n.Close()
+			return fmt.Errorf("cluster.nats.embedded.store_dir: the embedded NATS server's JetStream directory: %w", err)
+		}
 		srv, err := startEmbedded(n.cfg.Name, n.cfg.Node, e)
 		if err != nil {
+			n.Close()
 			return err
 		}
 		n.srv = srv
 		if len(n.cfg.NATS.URLs) == 1 && n.cfg.NATS.URLs[0] == "nats://"+e.Listen {
 			n.cfg.NATS.URLs = []string{srv.ClientURL()} // the port chosen for ":0"
 		}
-		n.log.Info("cluster: embedded NATS server ready", "listen", srv.ClientURL(), "cluster_listen", e.ClusterListen, "routes", e.Routes)
+		n.log.Info("cluster: embedded NATS server ready", "listen", srv.ClientURL(), "cluster_listen", e.ClusterListen, "routes", e.Routes, "jetstream", embeddedJetStream(e))
+		if !embeddedJetStream(e) {
+			n.log.Warn("cluster: the embedded NATS server runs without JetStream: it has a cluster_listen and no routes, and JetStream in a NATS cluster needs routes (list the others, or its own cluster URL); the cluster's retained events live on the other NATS servers, or per node when none has JetStream")
+		}
 	}
 	opts, err := n.natsOptions()
 	if err != nil {
@@ -192,8 +221,14 @@ func (n *Node) Start(r *router.Router) error {
 			return fmt.Errorf("cluster: subscribing to %s: %w", s.subj, err)
 		}
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.beat()
+	go n.ret.run()
+	select {
+	case <-n.ret.loaded:
+	case <-time.After(retainLoadWait):
+		n.log.Warn("cluster: the retained events are not loaded from JetStream yet; they come in the background", "waited", retainLoadWait)
+	}
 	n.log.Info("cluster: joined", "nats", strings.Join(n.cfg.NATS.URLs, ","), "realms", len(n.links), "node_timeout", n.cfg.NodeTimeout)
 	return nil
 }
@@ -208,6 +243,9 @@ func (n *Node) Close() {
 	default:
 		close(n.stop)
 	}
+	if n.ret != nil {
+		n.ret.cancel()
+	}
 	n.wg.Wait()
 	for _, l := range n.links {
 		l.close()
@@ -220,6 +258,9 @@ func (n *Node) Close() {
 	if n.srv != nil {
 		n.srv.Shutdown()
 		n.srv.WaitForShutdown()
+	}
+	if n.tmpStore != "" {
+		_ = os.RemoveAll(n.tmpStore)
 	}
 }
 
@@ -239,6 +280,7 @@ func (n *Node) natsOptions() ([]nats.Option, error) {
 			n.log.Info("cluster: reconnected to NATS", "url", nc.ConnectedUrl())
 			n.resend.Store(true)
 			n.changed()
+			n.ret.reconnected()
 		}),
 	}
 	switch {
@@ -275,7 +317,10 @@ func startEmbedded(name, node string, e *config.ClusterEmbedded) (*server.Server
 	if err != nil {
 		return nil, fmt.Errorf("cluster.nats.embedded.listen: %w", err)
 	}
-	o := &server.Options{ServerName: "portico-" + name + "-" + node, Host: host, Port: port, NoSigs: true, NoLog: true, MaxPayload: 8 << 20}
+	// JetStream keeps the cluster's retained events (retain.go); a NATS cluster's JetStream
+	// needs routes (nats-server refuses to start otherwise).
+	o := &server.Options{ServerName: "portico-" + name + "-" + node, Host: host, Port: port, NoSigs: true, NoLog: true, MaxPayload: 8 << 20,
+		JetStream: embeddedJetStream(e), StoreDir: e.StoreDir}
 	if e.ClusterListen != "" {
 		ch, cp, err := hostPort(e.ClusterListen)
 		if err != nil {
@@ -298,6 +343,12 @@ func startEmbedded(name, node string, e *config.ClusterEmbedded) (*server.Server
 	return srv, nil
 }
 
+// embeddedJetStream reports whether the embedded server e runs JetStream: always but with a
+// cluster_listen and no routes, which JetStream in a NATS cluster cannot do with.
+func embeddedJetStream(e *config.ClusterEmbedded) bool {
+	return e.ClusterListen == "" || len(e.Routes) > 0
+}
+
 func hostPort(addr string) (string, int, error) {
 	h, p, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -316,9 +367,14 @@ func hostPort(addr string) (string, int, error) {
 // --- router.Cluster
 
 // Published sends a local publication to the other nodes: once, on the realm's subject, and
-// only while another node is alive. It only queues it for the sender (never waits for NATS).
+// only while another node is alive. One with retain also goes to the cluster's retained events
+// (retain.go), whether another node is alive or not. It only queues them (never waits for
+// NATS).
 func (n *Node) Published(realm wamp.URI, m *wamp.Publish, id wamp.ID, p *router.Publisher) {
-	if n.peers.Load() == 0 || n.nc == nil {
+	retain, _ := m.Options["retain"].(bool)
+	retain = retain && n.ret != nil && n.ret.active()
+	others := n.peers.Load() > 0
+	if !others && !retain || n.nc == nil {
 		return
 	}
 	opts := make(wamp.Dict, len(m.Options)+2)
@@ -333,8 +389,18 @@ func (n *Node) Published(realm wamp.URI, m *wamp.Publish, id wamp.ID, p *router.
 		opts["disclose_me"] = true
 		opts[router.ClusterPublisher] = wamp.List{uint64(p.ID), p.AuthID, p.AuthRole}
 	}
-	n.send(n.base+"."+realmToken(realm)+".pub", realm, &wamp.Publish{Request: id, Options: opts,
-		Topic: m.Topic, Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload})
+	pub := &wamp.Publish{Request: id, Options: opts, Topic: m.Topic, Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload}
+	b, err := n.encode(realm, pub)
+	if err != nil {
+		n.log.Warn("cluster: cannot encode a publication", "realm", realm, "topic", m.Topic, "err", err)
+		return
+	}
+	if others {
+		n.publish(n.base+"."+realmToken(realm)+".pub", pub, b)
+	}
+	if retain {
+		n.ret.put(realm, m.Topic, b)
+	}
 }
 
 // RegistrationsChanged asks for a heartbeat now (it carries the registrations).
@@ -365,6 +431,11 @@ func (n *Node) send(subj string, realm wamp.URI, m wamp.Message) {
 		n.log.Warn("cluster: cannot encode a message for NATS", "subject", subj, "type", m.Type(), "err", err)
 		return
 	}
+	n.publish(subj, m, b)
+}
+
+// publish queues b, the body of m, for subj (sender.go).
+func (n *Node) publish(subj string, m wamp.Message, b []byte) {
 	n.enqueue(outMsg{subj: subj, data: b}, m.Type())
 }
 
@@ -423,6 +494,9 @@ func (n *Node) onDirect(msg *nats.Msg) {
 		}
 		return
 	}
+	if !n.forMe(m) {
+		return // meant for a former incarnation of this node (link.nodeLost)
+	}
 	switch m := m.(type) {
 	case *wamp.Call:
 		l.remoteCall(from, m)
@@ -433,6 +507,30 @@ func (n *Node) onDirect(msg *nats.Msg) {
 	case *wamp.Error:
 		l.remoteError(from, m)
 	}
+}
+
+// toIncarnation is the key, in a CANCEL's options or an ERROR's details, of the incarnation
+// of the node it is for (a decimal string), when the sender has dropped that node
+// (link.nodeLost): a node with the same name started since must not take it for its own
+// calls, whose request IDs start again from 1.
+const toIncarnation = "x_portico_to_incarnation"
+
+// forMe reports whether m, from another node, is for this incarnation, and takes the
+// toIncarnation key out of it.
+func (n *Node) forMe(m wamp.Message) bool {
+	var d wamp.Dict
+	switch m := m.(type) {
+	case *wamp.Cancel:
+		d = m.Options
+	case *wamp.Error:
+		d = m.Details
+	}
+	to, ok := d[toIncarnation]
+	if !ok {
+		return true
+	}
+	delete(d, toIncarnation)
+	return to == strconv.FormatUint(n.inc, 10)
 }
 
 // --- heartbeats and the node table
@@ -523,7 +621,7 @@ func (n *Node) onHeartbeat(msg *nats.Msg) {
 	p.procs = hb.Realms
 	n.mu.Unlock()
 	if restarted {
-		n.lost(hb.Node)
+		n.lost(hb.Node, 0) // the former incarnation is gone: nothing to tell
 		n.fireTestaments(hb.Node, orphans)
 	}
 	if !same {
@@ -543,15 +641,25 @@ func equalProcs(a, b map[wamp.URI][]router.Procedure) bool {
 	return true
 }
 
-// sweep drops the nodes whose heartbeats stopped for node_timeout.
+// sweep drops the nodes whose heartbeats stopped for node_timeout. When this node itself
+// did not run for node_timeout (stopped with SIGSTOP, a suspended VM, starved), the others'
+// heartbeats may be waiting unread: they get node_timeout again from now instead.
 func (n *Node) sweep() {
 	now := time.Now()
 	var gone []string
 	orphans := map[string]testaments{}
+	incs := map[string]uint64{}
 	n.mu.Lock()
+	gap := now.Sub(n.swept)
+	stalled := !n.swept.IsZero() && gap > n.cfg.NodeTimeout
+	n.swept = now
 	for name, p := range n.nodes {
-		if now.Sub(p.last) > n.cfg.NodeTimeout {
-			orphans[name] = p.testaments
+		switch {
+		case now.Sub(p.last) <= n.cfg.NodeTimeout:
+		case stalled:
+			p.last = now
+		default:
+			orphans[name], incs[name] = p.testaments, p.inc
 			if p.mismatch {
 				n.mismatched.Add(-1)
 			}
@@ -561,8 +669,11 @@ func (n *Node) sweep() {
 		}
 	}
 	n.mu.Unlock()
+	if stalled {
+		n.log.Warn("cluster: this node did not run for longer than node_timeout; the other nodes get node_timeout again to be heard from", "gap", gap.Round(time.Millisecond))
+	}
 	for _, name := range gone {
-		n.lost(name)
+		n.lost(name, incs[name])
 		n.fireTestaments(name, orphans[name])
 		// Logged once its testaments went (tests wait for this line).
 		n.log.Warn("cluster: node left (no heartbeat within node_timeout); its registrations are dropped and calls to it fail", "peer", name)
@@ -572,10 +683,11 @@ func (n *Node) sweep() {
 	}
 }
 
-// lost ends what was in flight with node name.
-func (n *Node) lost(name string) {
+// lost ends what was in flight with node name; inc, when not 0, is the incarnation of it to
+// tell (link.nodeLost).
+func (n *Node) lost(name string, inc uint64) {
 	for _, l := range n.links {
-		l.nodeLost(name)
+		l.nodeLost(name, inc)
 	}
 }
 

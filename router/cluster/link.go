@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -32,11 +33,18 @@ type link struct {
 	pending map[wamp.ID]router.Procedure // REGISTER request -> procedure
 	// out: the calls of local callers in flight on other nodes, by INVOCATION request ID
 	// (also the correlation ID on NATS).
-	out map[wamp.ID]string
+	out map[wamp.ID]outCall
 	// in: the calls of other nodes' callers this link makes here, by its CALL request ID;
 	// byOrigin finds them by (node, correlation ID) for a cancel.
 	in       map[wamp.ID]origin
 	byOrigin map[origin]wamp.ID
+}
+
+// outCall is a local caller's call in flight on another node: the node, and the procedure
+// called (the later CALLs of a progressive call invocation name it again, progressive.go).
+type outCall struct {
+	node string
+	proc wamp.URI
 }
 
 type origin struct {
@@ -61,7 +69,7 @@ func (l *link) connect() {
 	gap := l.in // calls other nodes sent while no session was up: they went nowhere
 	l.t = client
 	l.regs, l.byReg, l.pending = map[router.Procedure]wamp.ID{}, map[wamp.ID]router.Procedure{}, map[wamp.ID]router.Procedure{}
-	l.out, l.in, l.byOrigin = map[wamp.ID]string{}, map[wamp.ID]origin{}, map[origin]wamp.ID{}
+	l.out, l.in, l.byOrigin = map[wamp.ID]outCall{}, map[wamp.ID]origin{}, map[origin]wamp.ID{}
 	l.mu.Unlock()
 	for _, o := range gap {
 		l.to(o.node, &wamp.Error{RequestType: wamp.CALL, Request: o.corr, Details: wamp.Dict{}, Error: errCanceled,
@@ -75,7 +83,8 @@ func (l *link) connect() {
 			l.n.log.Debug("cluster: link session ended", "realm", l.realm, "err", err)
 		}
 	}()
-	features := wamp.Dict{"call_canceling": true, "progressive_call_results": true, "call_timeout": true, "caller_identification": true, "pattern_based_registration": true}
+	features := wamp.Dict{"call_canceling": true, "progressive_call_results": true, "progressive_call_invocations": true,
+		"call_timeout": true, "caller_identification": true, "pattern_based_registration": true}
 	l.write(&wamp.Hello{Realm: l.realm, Details: wamp.Dict{"roles": wamp.Dict{
 		"caller": wamp.Dict{"features": features}, "callee": wamp.Dict{"features": features}}}})
 }
@@ -238,7 +247,12 @@ func (l *link) registered(m *wamp.Registered) {
 func (l *link) invocation(m *wamp.Invocation) {
 	l.mu.Lock()
 	p, ok := l.byReg[m.Registration]
+	c, more := l.out[m.Request]
 	l.mu.Unlock()
+	if more {
+		l.continueInvocation(c, m) // a later CALL of a progressive call invocation
+		return
+	}
 	node := ""
 	if ok {
 		node = l.n.target(l.realm, p)
@@ -256,6 +270,9 @@ func (l *link) invocation(m *wamp.Invocation) {
 	if v, _ := m.Details["receive_progress"].(bool); v {
 		opts["receive_progress"] = true
 	}
+	if v, _ := m.Details["progress"].(bool); v {
+		opts["progress"] = true // the first CALL of a progressive call invocation
+	}
 	if t, ok := m.Details["timeout"]; ok {
 		opts["timeout"] = t
 	}
@@ -263,7 +280,7 @@ func (l *link) invocation(m *wamp.Invocation) {
 		opts[router.ClusterCaller] = wamp.List{c, m.Details["caller_authid"], m.Details["caller_authrole"]}
 	}
 	l.mu.Lock()
-	l.out[m.Request] = node
+	l.out[m.Request] = outCall{node, uri}
 	l.mu.Unlock()
 	l.to(node, &wamp.Call{Request: m.Request, Options: opts, Procedure: uri,
 		Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw, Payload: m.Payload})
@@ -273,13 +290,13 @@ func (l *link) invocation(m *wamp.Invocation) {
 func (l *link) interrupt(m *wamp.Interrupt) {
 	mode, _ := m.Options["mode"].(string)
 	l.mu.Lock()
-	node, ok := l.out[m.Request]
+	c, ok := l.out[m.Request]
 	if ok && mode != "kill" {
 		delete(l.out, m.Request) // the dealer has answered the caller already
 	}
 	l.mu.Unlock()
 	if ok {
-		l.to(node, &wamp.Cancel{Request: m.Request, Options: wamp.Dict{"mode": mode}})
+		l.to(c.node, &wamp.Cancel{Request: m.Request, Options: wamp.Dict{"mode": mode}})
 	}
 }
 
@@ -287,7 +304,8 @@ func (l *link) interrupt(m *wamp.Interrupt) {
 func (l *link) remoteResult(from string, m *wamp.Result) {
 	progress, _ := m.Details["progress"].(bool)
 	l.mu.Lock()
-	node, ok := l.out[m.Request]
+	c, ok := l.out[m.Request]
+	node := c.node
 	if ok && node == from && !progress {
 		delete(l.out, m.Request)
 	}
@@ -304,7 +322,8 @@ func (l *link) remoteResult(from string, m *wamp.Result) {
 
 func (l *link) remoteError(from string, m *wamp.Error) {
 	l.mu.Lock()
-	node, ok := l.out[m.Request]
+	c, ok := l.out[m.Request]
+	node := c.node
 	if ok && node == from {
 		delete(l.out, m.Request)
 	}
@@ -318,6 +337,10 @@ func (l *link) remoteError(from string, m *wamp.Error) {
 
 // remoteCall makes here the call of another node's caller.
 func (l *link) remoteCall(from string, m *wamp.Call) {
+	if cont, _ := m.Options[continuation].(bool); cont {
+		l.remoteContinue(from, m)
+		return
+	}
 	l.mu.Lock()
 	l.next++
 	req := l.next
@@ -368,30 +391,43 @@ func (l *link) callError(m *wamp.Error) {
 }
 
 // nodeLost fails the local callers' calls in flight on node, and cancels the calls node's
-// callers made here.
-func (l *link) nodeLost(node string) {
+// callers made here. With inc (the incarnation of node dropped; 0: none, it restarted) it
+// tells node both too, as a CANCEL (killnowait) of each of the former and an ERROR answering
+// each of the latter: a node that was only stopped or slow, and is still connected to NATS,
+// then ends them as well, instead of keeping a callee busy or a caller waiting for a call the
+// others forgot (a node that is gone gets nothing; one started since with the same name
+// ignores them: Node.forMe).
+func (l *link) nodeLost(node string, inc uint64) {
 	var fail []wamp.ID
-	var cancel []wamp.ID
+	cancel := map[wamp.ID]origin{}
 	l.mu.Lock()
 	for id, x := range l.out {
-		if x == node {
+		if x.node == node {
 			fail = append(fail, id)
 			delete(l.out, id)
 		}
 	}
 	for req, o := range l.in {
 		if o.node == node {
-			cancel = append(cancel, req)
+			cancel[req] = o
 			delete(l.in, req)
 			delete(l.byOrigin, o)
 		}
 	}
 	l.mu.Unlock()
+	to := strconv.FormatUint(inc, 10)
 	for _, id := range fail {
 		l.write(&wamp.Error{RequestType: wamp.INVOCATION, Request: id, Details: wamp.Dict{}, Error: errCanceled,
 			Arguments: wamp.List{"the callee's node " + node + " left the cluster (no heartbeat within node_timeout)"}})
+		if inc != 0 {
+			l.to(node, &wamp.Cancel{Request: id, Options: wamp.Dict{"mode": "killnowait", toIncarnation: to}})
+		}
 	}
-	for _, req := range cancel {
+	for req, o := range cancel {
 		l.write(&wamp.Cancel{Request: req, Options: wamp.Dict{"mode": "killnowait"}})
+		if inc != 0 {
+			l.to(node, &wamp.Error{RequestType: wamp.CALL, Request: o.corr, Details: wamp.Dict{toIncarnation: to}, Error: errCanceled,
+				Arguments: wamp.List{"node " + l.n.cfg.Node + " dropped the caller's node " + node + " (no heartbeat within node_timeout)"}})
+		}
 	}
 }

@@ -198,7 +198,7 @@ func (n *Node) sender() {
 		for i := range batch {
 			n.sendHeartbeat()
 			m := &batch[i]
-			n.publish(m)
+			n.write(m)
 			q.bytes.Add(-m.cost())
 			*m = outMsg{} // the body goes with it
 		}
@@ -220,9 +220,8 @@ func (n *Node) sendHeartbeat() {
 	}
 }
 
-// publish sends m; a failure is counted as a drop and logged (at most once per
-// sendLogEvery).
-func (n *Node) publish(m *outMsg) {
+// write sends m; a failure is counted as a drop and logged (at most once per sendLogEvery).
+func (n *Node) write(m *outMsg) {
 	var err error
 	if m.reply != "" {
 		err = n.nc.PublishRequest(m.subj, m.reply, m.data)

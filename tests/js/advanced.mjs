@@ -1,6 +1,6 @@
 // Advanced-profile features through Portico with wampy, which speaks payload passthru mode
 // (ppt_scheme) and progressive call invocations as a caller. No JavaScript library is a callee
-// of progressive call invocations yet, so that callee is a few lines of raw WAMP over ws below.
+// of progressive call invocations yet, so that callee is a few lines of raw WAMP over ws (rawcallee.mjs).
 // Prints one JSON object of what was observed (the Go test asserts on it).
 //
 // Usage: node advanced.mjs URL REALM SERIALIZER
@@ -9,6 +9,7 @@ import { JsonSerializer } from 'wampy/JsonSerializer.js';
 import { MsgpackSerializer } from 'wampy/MsgpackSerializer.js';
 import { CborSerializer } from 'wampy/CborSerializer.js';
 import WebSocket from 'ws';
+import { rawCallee } from './rawcallee.mjs';
 
 const [url, realm, ser] = process.argv.slice(2);
 
@@ -35,41 +36,6 @@ async function openWampy() {
   return wp;
 }
 
-// rawCallee registers procedure as a callee announcing progressive_call_invocations: it sums
-// the first argument of every INVOCATION of a call and yields [sum, chunks, progress flags]
-// on the final one.
-function rawCallee(procedure) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, ['wamp.2.json']);
-    const calls = new Map();
-    ws.on('error', reject);
-    ws.on('open', () => ws.send(JSON.stringify([1, realm, { roles: { callee: { features: {
-      call_canceling: true, progressive_call_invocations: true,
-    } } } }])));
-    ws.on('message', (data) => {
-      const m = JSON.parse(data.toString());
-      switch (m[0]) {
-        case 2: ws.send(JSON.stringify([64, 1, {}, procedure])); break;
-        case 65: resolve(ws); break;
-        case 68: {
-          const [, req, , details, args] = m;
-          const c = calls.get(req) || { sum: 0, chunks: 0, flags: [] };
-          c.sum += args[0];
-          c.chunks += 1;
-          c.flags.push(details.progress === true);
-          calls.set(req, c);
-          if (!details.progress) {
-            calls.delete(req);
-            ws.send(JSON.stringify([70, req, {}, [c.sum, c.chunks, c.flags]]));
-          }
-          break;
-        }
-        default: reject(new Error(`raw callee got ${data}`));
-      }
-    });
-  });
-}
-
 async function main() {
   const a = await openWampy();
   const b = await openWampy();
@@ -90,7 +56,7 @@ async function main() {
 
   // Progressive call invocations: three CALLs with one request ID reach the raw callee as one
   // call.
-  const callee = await rawCallee('com.adv.js.sum');
+  const callee = await rawCallee(url, realm, 'com.adv.js.sum');
   const pc = a.progressiveCall('com.adv.js.sum', [1]);
   pc.sendData([2]);
   pc.sendData([3], { progress: false });

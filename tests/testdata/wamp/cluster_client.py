@@ -3,10 +3,11 @@
 Usage: cluster_client.py MODE URL [ARG]
 
 MODE
-  subscribe  subscribe to com.ex.topic, print {"ready": true}, then {"event": ARG0,
+  subscribe  subscribe to ARG (default com.ex.topic), print {"ready": true}, then {"event": ARG0,
              "publisher": ID} per event
   callee     register ARG (default com.ex.add; adds) and com.ex.hang (never answers;
-             prints {"hanging": true}), print {"ready": true, "session": ID}, then stay
+             prints {"hanging": true}, and {"interrupted": true} when the call is canceled),
+             print {"ready": true, "session": ID}, then stay
   publish    publish ARG on com.ex.topic with acknowledge (the role discloses publishers); print
              {"published": true, "session": ID}
   publish_every  publish "ARG-N" (N = 1, 2, ...) on com.ex.topic every 0.1 s, until killed
@@ -15,6 +16,11 @@ MODE
   call       call ARG (default com.ex.add) with (2, 3), retrying while the procedure is unknown (the nodes may not
              have heard of each other yet; at most 60 s); print {"result": R}
   hang       call com.ex.hang; print {"calling": true}, then {"error": URI} or {"result": R}
+  retain     publish ARG on com.ex.retained with retain and acknowledge; print
+             {"published": true, "session": ID}
+  retained   subscribe to com.ex.retained with get_retained, then publish "end" there to itself
+             (not retained); print {"event": X, "retained": B, "publisher": ID} for the first
+             event: the retained one, or "end" when the node had none
   stay       print {"ready": true, "session": ID}, stay; when the router ends the session,
              print {"left": REASON, "message": MESSAGE} and exit
   meta       call the meta procedure ARG with the arguments in the JSON list ARG2; print
@@ -77,7 +83,7 @@ async def main(mode, url, arg):
     if mode == "subscribe":
         def on(x, details=None):
             out({"event": x, "publisher": details.publisher})
-        await s.subscribe(on, "com.ex.topic", SubscribeOptions(details=True))
+        await s.subscribe(on, arg or "com.ex.topic", SubscribeOptions(details=True))
         out({"ready": True})
         await asyncio.Future()
     elif mode == "callee":
@@ -85,7 +91,11 @@ async def main(mode, url, arg):
 
         async def hang():
             out({"hanging": True})
-            await asyncio.Future()
+            try:
+                await asyncio.Future()
+            except asyncio.CancelledError:
+                out({"interrupted": True})  # the router sent INTERRUPT
+                raise
         await s.register(hang, "com.ex.hang")
         out({"ready": True, "session": s._session_id})
         await asyncio.Future()
@@ -114,6 +124,19 @@ async def main(mode, url, arg):
                     out({"error": e.error})
                     return
                 await asyncio.sleep(0.1)  # poll: the nodes learn of each other's callees
+    elif mode == "retain":
+        await s.publish("com.ex.retained", arg, options=PublishOptions(acknowledge=True, retain=True))
+        out({"published": True, "session": s._session_id})
+    elif mode == "retained":
+        first = asyncio.get_running_loop().create_future()
+
+        def on(x, details=None):
+            if not first.done():
+                first.set_result({"event": x, "retained": bool(details.retained), "publisher": details.publisher})
+        await s.subscribe(on, "com.ex.retained", SubscribeOptions(details=True, get_retained=True))
+        await s.publish("com.ex.retained", "end", options=PublishOptions(acknowledge=True, exclude_me=False,
+                                                                         eligible=[s._session_id]))
+        out(await asyncio.wait_for(first, 30))
     elif mode == "stay":
         out({"ready": True, "session": s._session_id})
         details = await left
