@@ -63,6 +63,9 @@ type Node struct {
 	change chan struct{} // a local registration came or went
 	stop   chan struct{}
 	wg     sync.WaitGroup
+	// out queues what the node sends to NATS for the sender goroutine (swg; sender.go).
+	out *sendQueue
+	swg sync.WaitGroup
 
 	config     string       // ConfigHash of this node's realms and roles ("" unset)
 	mismatched atomic.Int32 // live peers whose ConfigHash differs (agreement.go)
@@ -132,7 +135,7 @@ func New(cfg config.Cluster, log *slog.Logger) *Node {
 	n := &Node{cfg: cfg, log: log.With("cluster", cfg.Name, "node", cfg.Node),
 		base: cfg.SubjectPrefix + "." + cfg.Name, inc: binary.LittleEndian.Uint64(b[:]) | 1, codec: codec,
 		change: make(chan struct{}, 1), stop: make(chan struct{}), nodes: map[string]*peer{}, rr: map[rrKey]uint64{}, local: testaments{},
-		metaState:   metaState{gathers: map[wamp.ID]*gather{}},
+		metaState: metaState{gathers: map[wamp.ID]*gather{}}, out: newSendQueue(sendQueueBytes),
 		linkState:   linkState{links: map[wamp.URI]*link{}, lwake: make(chan struct{}, 1)},
 		pendingMsgs: defaultPendingMsgs, pendingBytes: defaultPendingBytes,
 		slow: slowLog{last: map[string]time.Time{}, dropped: map[*nats.Subscription]int{}}}
@@ -194,6 +197,8 @@ func (n *Node) Start(r *router.Router) error {
 		return fmt.Errorf("cluster: connecting to NATS at %s: %w", strings.Join(n.cfg.NATS.URLs, ","), err)
 	}
 	n.nc = nc
+	n.swg.Add(1)
+	go n.sender()
 	configured := r.ConfiguredRealms()
 	n.ret.dynamic = len(configured) == 0
 	n.lmu.Lock()
@@ -236,7 +241,8 @@ func (n *Node) Start(r *router.Router) error {
 }
 
 // Close leaves the cluster: heartbeats stop (the others drop this node after node_timeout),
-// the link sessions end, the NATS connection and the embedded server close.
+// the link sessions end, the sender sends what is queued, the NATS connection and the
+// embedded server close.
 func (n *Node) Close() {
 	select {
 	case <-n.stop:
@@ -255,6 +261,8 @@ func (n *Node) Close() {
 	for _, l := range links {
 		l.close()
 	}
+	n.out.close()
+	n.swg.Wait()
 	if n.nc != nil {
 		n.nc.Close()
 	}
@@ -271,6 +279,10 @@ func (n *Node) natsOptions() ([]nats.Option, error) {
 	c := n.cfg.NATS
 	opts := []nats.Option{nats.Name("portico " + n.cfg.Name + "/" + n.cfg.Node), nats.NoEcho(),
 		nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.RetryOnFailedConnect(true),
+		// A write to a NATS server that stopped reading ends after flushTimeout and the
+		// connection is made again (sender.go); a silent one is found by the client's pings.
+		nats.FlusherTimeout(flushTimeout(n.cfg.NodeTimeout)), nats.ReconnectOnFlusherError(),
+		nats.PingInterval(pingInterval(n.cfg.NodeTimeout)),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			n.log.Warn("cluster: disconnected from NATS; local routing goes on", "err", err)
 		}),
@@ -367,12 +379,13 @@ func hostPort(addr string) (string, int, error) {
 
 // Published sends a local publication to the other nodes: once, on the realm's subject, and
 // only while another node is alive. One with retain also goes to the cluster's retained events
-// (retain.go), whether another node is alive or not.
+// (retain.go), whether another node is alive or not. It only queues them (never waits for
+// NATS).
 func (n *Node) Published(realm wamp.URI, m *wamp.Publish, id wamp.ID, p *router.Publisher) {
 	retain, _ := m.Options["retain"].(bool)
 	retain = retain && n.ret != nil && n.ret.active()
 	others := n.peers.Load() > 0
-	if !others && !retain || n.nc == nil || n.nc.IsClosed() {
+	if !others && !retain || n.nc == nil {
 		return
 	}
 	opts := make(wamp.Dict, len(m.Options)+2)
@@ -420,22 +433,21 @@ func realmToken(realm wamp.URI) string {
 	return "_" + hex.EncodeToString(h[:8])
 }
 
-// send publishes one WAMP message to subj; a failure is logged (NATS down: the cluster part
-// is lost, local routing goes on).
+// send queues one WAMP message to subj for the sender (sender.go); a message that cannot
+// be encoded or queued is logged (NATS down or too slow: the cluster part is lost, local
+// routing goes on).
 func (n *Node) send(subj string, realm wamp.URI, m wamp.Message) {
 	b, err := n.encode(realm, m)
 	if err != nil {
-		n.log.Warn("cluster: cannot send to NATS", "subject", subj, "type", m.Type(), "err", err)
+		n.log.Warn("cluster: cannot encode a message for NATS", "subject", subj, "type", m.Type(), "err", err)
 		return
 	}
 	n.publish(subj, m, b)
 }
 
-// publish sends b, the body of m, to subj; a failure is logged.
+// publish queues b, the body of m, for subj (sender.go).
 func (n *Node) publish(subj string, m wamp.Message, b []byte) {
-	if err := n.nc.Publish(subj, b); err != nil {
-		n.log.Warn("cluster: cannot send to NATS", "subject", subj, "type", m.Type(), "err", err)
-	}
+	n.enqueue(outMsg{subj: subj, data: b}, m.Type())
 }
 
 // encode makes a message body: "<this node>\n<realm>\n" and m in msgpack.
@@ -552,10 +564,8 @@ func (n *Node) beat() {
 		if ts := n.testamentsToSend(seq); ts != nil {
 			hb.HasTestaments, hb.Testaments = true, ts
 		}
-		if b, err := json.Marshal(hb); err == nil {
-			if err := n.nc.Publish(n.base+".hb", b); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-				n.log.Warn("cluster: cannot send a heartbeat", "err", err)
-			}
+		if b, err := json.Marshal(hb); err == nil && n.out.heartbeat(b, hb.HasTestaments) {
+			n.resend.Store(true) // the one it replaced had them
 		}
 		n.sweep()
 		select {

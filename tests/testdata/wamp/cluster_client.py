@@ -29,11 +29,19 @@ MODE
              {"result": R} or {"error": URI}
   meta_subscribe  subscribe to the meta topic ARG, print {"ready": true}, then {"meta": ARGS}
              per event
+  count      subscribe to com.ex.big, print {"ready": true}, then {"n": N} per event (its
+             first argument, not its payload)
+  flood      joined, stop the process ARG4 (SIGSTOP: the NATS server), print {"stopped": true};
+             then with two sessions at once: one publishes ARG events ([N, payload of ARG2
+             bytes]) on com.ex.big with acknowledge, each acknowledgement awaited; the other
+             calls com.ex.local until the first is done; print {"acked": N, "calls": C} when
+             both are done, or {"error": "timeout", ...} if not within ARG3 seconds
 """
 
 import asyncio
 import json
 import os
+import signal
 import sys
 from urllib.parse import urlparse
 
@@ -144,6 +152,39 @@ async def main(mode, url, arg):
         await s.subscribe(lambda *a: out({"meta": list(a)}), arg)
         out({"ready": True})
         await asyncio.Future()
+    elif mode == "count":
+        await s.subscribe(lambda n, payload=None: out({"n": n}), "com.ex.big")
+        out({"ready": True})
+        await asyncio.Future()
+    elif mode == "flood":
+        count, size, within = int(arg), int(sys.argv[4]), float(sys.argv[5])
+        os.kill(int(sys.argv[6]), signal.SIGSTOP)
+        out({"stopped": True})
+        payload = "x" * size
+        state = {"acked": 0, "calls": 0}
+
+        async def publish():
+            for i in range(count):
+                await s.publish("com.ex.big", i, payload, options=PublishOptions(acknowledge=True))
+                state["acked"] += 1
+
+        async def call(publishing):
+            caller = await connect(url)  # its join is a meta event too
+            while True:
+                await caller.call("com.ex.local", 2, 3)
+                state["calls"] += 1
+                if publishing.done():
+                    return
+
+        async def both():
+            p = asyncio.ensure_future(publish())
+            await asyncio.gather(p, call(p))
+        try:
+            await asyncio.wait_for(both(), within)
+        except asyncio.TimeoutError:
+            out(dict(state, error="timeout"))
+            return
+        out(state)
     elif mode == "hang":
         out({"calling": True})
         try:
