@@ -340,7 +340,8 @@ var _ service = (*metricsService)(nil)
 // clusterNode exports the cluster node's gauges: portico_cluster_config_mismatch, the live
 // nodes whose realm and role configuration differs from this node's, and
 // portico_cluster_peers, the other live nodes, and portico_cluster_dropped_total, the NATS
-// messages dropped because this node fell behind (slow consumer).
+// messages dropped because this node fell behind (slow consumer) or NATS did not take its
+// sends (send queue full, write failed).
 func (m *gwMetrics) clusterNode(n *cluster.Node) {
 	if m.cluster.Swap(n) != nil {
 		return

@@ -23,12 +23,9 @@ func clusterMeta(t *testing.T, n *node, proc string, args ...any) map[string]any
 // sessions and registrations of B and C, a kill on A ends a session on C as on a single node,
 // and the on_join of a session on B reaches a meta subscriber on A (autobahn-python clients).
 func TestClusterMetaAPI(t *testing.T) {
-	natsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	a := startConfig(t, clusterConfig(t, "a", map[string]any{"embedded": map[string]any{"listen": natsAddr}}))
-	url := map[string]any{"url": "nats://" + natsAddr}
-	b := startConfig(t, clusterConfig(t, "b", url))
-	c := startConfig(t, clusterConfig(t, "c", url))
-	clusterJoined(t, a, b, c)
+	nodes := embeddedCluster(t, "a", "b", "c")
+	waitJoined(t, nodes, "a", "b", "c")
+	a, b, c := nodes[0], nodes[1], nodes[2]
 
 	mon := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "meta_subscribe", wsURL(a), "wamp.session.on_join")
 	mon.jsonLine(t, "ready")

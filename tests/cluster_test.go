@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -48,27 +49,64 @@ func clusterPy(t *testing.T, args ...string) map[string]any {
 // TestClusterThreeNodes: three `portico start` processes, one running the embedded NATS
 // server, with autobahn-python clients spread over them.
 func TestClusterThreeNodes(t *testing.T) {
+	n := embeddedCluster(t, "a", "b", "c")
+	clusterScenario(t, n[0], n[1], n[2])
+}
+
+// embeddedCluster starts one node per name, the first running the embedded NATS server the
+// others connect to.
+func embeddedCluster(t *testing.T, names ...string) []*node {
+	t.Helper()
 	natsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	a := startConfig(t, clusterConfig(t, "a", map[string]any{"embedded": map[string]any{"listen": natsAddr}}))
-	url := map[string]any{"url": "nats://" + natsAddr}
-	b := startConfig(t, clusterConfig(t, "b", url))
-	c := startConfig(t, clusterConfig(t, "c", url))
-	clusterScenario(t, a, b, c)
+	nodes := []*node{startConfig(t, clusterConfig(t, names[0], map[string]any{"embedded": map[string]any{"listen": natsAddr}}))}
+	for _, name := range names[1:] {
+		nodes = append(nodes, startConfig(t, clusterConfig(t, name, map[string]any{"url": "nats://" + natsAddr})))
+	}
+	return nodes
+}
+
+// waitJoined waits until each node has logged every other one (nodes[i] is names[i]) joining.
+func waitJoined(t *testing.T, nodes []*node, names ...string) {
+	t.Helper()
+	for i, n := range nodes {
+		for j, peer := range names {
+			if i != j {
+				testkit.WaitFor(t, 2*testkit.Patience, names[i]+" hears of "+peer, func() bool { return logged(n, "cluster: node joined", peer) })
+			}
+		}
+	}
+}
+
+// logged reports whether a line of n's log has msg and the attribute peer=peer.
+func logged(n *node, msg, peer string) bool {
+	for _, l := range strings.Split(n.logs.String(), "\n") {
+		if strings.Contains(l, msg) && slices.Contains(strings.Fields(l), "peer="+peer) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestClusterExternalNATS: the same with a separate nats-server process (the Debian package's
 // when installed, else built from the Go module Portico embeds).
 func TestClusterExternalNATS(t *testing.T) {
+	n := externalCluster(t, "a", "b", "c")
+	clusterScenario(t, n[0], n[1], n[2])
+}
+
+// externalCluster starts a nats-server process and one node per name connected to it.
+func externalCluster(t *testing.T, names ...string) []*node {
+	t.Helper()
 	bin := natsServer(t)
 	port := freePort(t)
 	srv := startProc(t, t.TempDir(), bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	testkit.WaitDial(t, "tcp", addr, srv.logs.String)
-	url := map[string]any{"url": "nats://" + addr}
-	a := startConfig(t, clusterConfig(t, "a", url))
-	b := startConfig(t, clusterConfig(t, "b", url))
-	c := startConfig(t, clusterConfig(t, "c", url))
-	clusterScenario(t, a, b, c)
+	var nodes []*node
+	for _, name := range names {
+		nodes = append(nodes, startConfig(t, clusterConfig(t, name, map[string]any{"url": "nats://" + addr})))
+	}
+	return nodes
 }
 
 // natsServer returns a nats-server binary: the Debian package's when installed, else one built
@@ -152,11 +190,8 @@ func TestClusterNATSRestart(t *testing.T) {
 // SIGKILL; the subscribers on A and B get the testament once (A, the lowest live name,
 // publishes it; B does not).
 func TestClusterTestamentOnSIGKILL(t *testing.T) {
-	natsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	a := startConfig(t, clusterConfig(t, "a", map[string]any{"embedded": map[string]any{"listen": natsAddr}}))
-	url := map[string]any{"url": "nats://" + natsAddr}
-	b := startConfig(t, clusterConfig(t, "b", url))
-	c := startConfig(t, clusterConfig(t, "c", url))
+	n := embeddedCluster(t, "a", "b", "c")
+	a, b, c := n[0], n[1], n[2]
 	subA := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "subscribe", wsURL(a))
 	subB := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "subscribe", wsURL(b))
 	subA.jsonLine(t, "ready")
@@ -180,14 +215,7 @@ func TestClusterTestamentOnSIGKILL(t *testing.T) {
 	// Once: when A and B have both dropped C (and so decided whether to publish it), one
 	// publication from each is the next thing each subscriber gets.
 	for _, n := range []*node{a, b} {
-		testkit.WaitFor(t, 2*testkit.Patience, "C dropped", func() bool {
-			for _, l := range strings.Split(n.logs.String(), "\n") {
-				if strings.Contains(l, "cluster: node left") && strings.Contains(l, "peer=c") {
-					return true
-				}
-			}
-			return false
-		})
+		testkit.WaitFor(t, 2*testkit.Patience, "C dropped", func() bool { return logged(n, "cluster: node left", "c") })
 	}
 	clusterPy(t, "publish", wsURL(a), "afterA")
 	clusterPy(t, "publish", wsURL(b), "afterB")
@@ -241,21 +269,8 @@ func TestClusterConfigMismatch(t *testing.T) {
 	}
 }
 
-// clusterJoined waits until node a (named "a") has heard of nodes "b" and "c", and b and c of a.
-func clusterJoined(t *testing.T, a, b, c *node) {
-	t.Helper()
-	for _, peer := range []string{"peer=b", "peer=c"} {
-		testkit.WaitFor(t, 2*testkit.Patience, "node a hears of "+peer, func() bool {
-			return strings.Contains(a.logs.String(), "cluster: node joined") && strings.Contains(a.logs.String(), peer)
-		})
-	}
-	for _, n := range []*node{b, c} {
-		testkit.WaitFor(t, 2*testkit.Patience, "nodes b and c hear of a", func() bool { return strings.Contains(n.logs.String(), "peer=a") })
-	}
-}
-
 func clusterScenario(t *testing.T, a, b, c *node) {
-	clusterJoined(t, a, b, c)
+	waitJoined(t, []*node{a, b, c}, "a", "b", "c")
 
 	// Pub/sub: subscribers on B and C get what a session on A publishes, publisher disclosed.
 	subB := startProc(t, ".", python, "testdata/wamp/cluster_client.py", "subscribe", wsURL(b))

@@ -69,9 +69,17 @@ func pyClient(t *testing.T, args ...string) map[string]any {
 // timing) and decodes the JSON object it prints last.
 func pyScript(t *testing.T, within time.Duration, script string, args ...string) map[string]any {
 	t.Helper()
+	return runScript(t, within, ".", python, script, args...)
+}
+
+// runScript runs interpreter script args in dir to its end (within bounds it) and decodes the
+// JSON object it prints last.
+func runScript(t *testing.T, within time.Duration, dir, interpreter, script string, args ...string) map[string]any {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, python, append([]string{script}, args...)...)
+	cmd := exec.CommandContext(ctx, interpreter, append([]string{script}, args...)...)
+	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

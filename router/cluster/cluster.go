@@ -64,6 +64,9 @@ type Node struct {
 	change chan struct{}      // a local registration came or went
 	stop   chan struct{}
 	wg     sync.WaitGroup
+	// out queues what the node sends to NATS for the sender goroutine (swg; sender.go).
+	out *sendQueue
+	swg sync.WaitGroup
 
 	config     string       // ConfigHash of this node's realms and roles ("" unset)
 	mismatched atomic.Int32 // live peers whose ConfigHash differs (agreement.go)
@@ -93,6 +96,9 @@ type Node struct {
 	// is target's list of candidate nodes.
 	rr      map[rrKey]uint64
 	scratch []string
+	// swept is when sweep last ran: a gap of more than node_timeout since says this node
+	// itself did not run (stopped, starved), not that the others went silent.
+	swept time.Time
 }
 
 // peer is another node as its heartbeats describe it.
@@ -129,7 +135,7 @@ func New(cfg config.Cluster, log *slog.Logger) *Node {
 	n := &Node{cfg: cfg, log: log.With("cluster", cfg.Name, "node", cfg.Node),
 		base: cfg.SubjectPrefix + "." + cfg.Name, inc: binary.LittleEndian.Uint64(b[:]) | 1, codec: codec,
 		change: make(chan struct{}, 1), stop: make(chan struct{}), nodes: map[string]*peer{}, rr: map[rrKey]uint64{}, local: testaments{},
-		metaState:   metaState{gathers: map[wamp.ID]*gather{}},
+		metaState: metaState{gathers: map[wamp.ID]*gather{}}, out: newSendQueue(sendQueueBytes),
 		pendingMsgs: defaultPendingMsgs, pendingBytes: defaultPendingBytes,
 		slow: slowLog{last: map[string]time.Time{}, dropped: map[*nats.Subscription]int{}}}
 	n.ret = newRetainer(n)
@@ -189,6 +195,8 @@ func (n *Node) Start(r *router.Router) error {
 		return fmt.Errorf("cluster: connecting to NATS at %s: %w", strings.Join(n.cfg.NATS.URLs, ","), err)
 	}
 	n.nc = nc
+	n.swg.Add(1)
+	go n.sender()
 	n.links = map[wamp.URI]*link{}
 	for _, realm := range r.ConfiguredRealms() {
 		n.links[realm] = n.openLink(realm)
@@ -226,7 +234,8 @@ func (n *Node) Start(r *router.Router) error {
 }
 
 // Close leaves the cluster: heartbeats stop (the others drop this node after node_timeout),
-// the link sessions end, the NATS connection and the embedded server close.
+// the link sessions end, the sender sends what is queued, the NATS connection and the
+// embedded server close.
 func (n *Node) Close() {
 	select {
 	case <-n.stop:
@@ -241,6 +250,8 @@ func (n *Node) Close() {
 	for _, l := range n.links {
 		l.close()
 	}
+	n.out.close()
+	n.swg.Wait()
 	if n.nc != nil {
 		n.nc.Close()
 	}
@@ -257,6 +268,10 @@ func (n *Node) natsOptions() ([]nats.Option, error) {
 	c := n.cfg.NATS
 	opts := []nats.Option{nats.Name("portico " + n.cfg.Name + "/" + n.cfg.Node), nats.NoEcho(),
 		nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.RetryOnFailedConnect(true),
+		// A write to a NATS server that stopped reading ends after flushTimeout and the
+		// connection is made again (sender.go); a silent one is found by the client's pings.
+		nats.FlusherTimeout(flushTimeout(n.cfg.NodeTimeout)), nats.ReconnectOnFlusherError(),
+		nats.PingInterval(pingInterval(n.cfg.NodeTimeout)),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			n.log.Warn("cluster: disconnected from NATS; local routing goes on", "err", err)
 		}),
@@ -353,12 +368,13 @@ func hostPort(addr string) (string, int, error) {
 
 // Published sends a local publication to the other nodes: once, on the realm's subject, and
 // only while another node is alive. One with retain also goes to the cluster's retained events
-// (retain.go), whether another node is alive or not.
+// (retain.go), whether another node is alive or not. It only queues them (never waits for
+// NATS).
 func (n *Node) Published(realm wamp.URI, m *wamp.Publish, id wamp.ID, p *router.Publisher) {
 	retain, _ := m.Options["retain"].(bool)
 	retain = retain && n.ret != nil && n.ret.active()
 	others := n.peers.Load() > 0
-	if !others && !retain || n.nc == nil || n.nc.IsClosed() {
+	if !others && !retain || n.nc == nil {
 		return
 	}
 	opts := make(wamp.Dict, len(m.Options)+2)
@@ -406,22 +422,21 @@ func realmToken(realm wamp.URI) string {
 	return "_" + hex.EncodeToString(h[:8])
 }
 
-// send publishes one WAMP message to subj; a failure is logged (NATS down: the cluster part
-// is lost, local routing goes on).
+// send queues one WAMP message to subj for the sender (sender.go); a message that cannot
+// be encoded or queued is logged (NATS down or too slow: the cluster part is lost, local
+// routing goes on).
 func (n *Node) send(subj string, realm wamp.URI, m wamp.Message) {
 	b, err := n.encode(realm, m)
 	if err != nil {
-		n.log.Warn("cluster: cannot send to NATS", "subject", subj, "type", m.Type(), "err", err)
+		n.log.Warn("cluster: cannot encode a message for NATS", "subject", subj, "type", m.Type(), "err", err)
 		return
 	}
 	n.publish(subj, m, b)
 }
 
-// publish sends b, the body of m, to subj; a failure is logged.
+// publish queues b, the body of m, for subj (sender.go).
 func (n *Node) publish(subj string, m wamp.Message, b []byte) {
-	if err := n.nc.Publish(subj, b); err != nil {
-		n.log.Warn("cluster: cannot send to NATS", "subject", subj, "type", m.Type(), "err", err)
-	}
+	n.enqueue(outMsg{subj: subj, data: b}, m.Type())
 }
 
 // encode makes a message body: "<this node>\n<realm>\n" and m in msgpack.
@@ -479,6 +494,9 @@ func (n *Node) onDirect(msg *nats.Msg) {
 		}
 		return
 	}
+	if !n.forMe(m) {
+		return // meant for a former incarnation of this node (link.nodeLost)
+	}
 	switch m := m.(type) {
 	case *wamp.Call:
 		l.remoteCall(from, m)
@@ -489,6 +507,30 @@ func (n *Node) onDirect(msg *nats.Msg) {
 	case *wamp.Error:
 		l.remoteError(from, m)
 	}
+}
+
+// toIncarnation is the key, in a CANCEL's options or an ERROR's details, of the incarnation
+// of the node it is for (a decimal string), when the sender has dropped that node
+// (link.nodeLost): a node with the same name started since must not take it for its own
+// calls, whose request IDs start again from 1.
+const toIncarnation = "x_portico_to_incarnation"
+
+// forMe reports whether m, from another node, is for this incarnation, and takes the
+// toIncarnation key out of it.
+func (n *Node) forMe(m wamp.Message) bool {
+	var d wamp.Dict
+	switch m := m.(type) {
+	case *wamp.Cancel:
+		d = m.Options
+	case *wamp.Error:
+		d = m.Details
+	}
+	to, ok := d[toIncarnation]
+	if !ok {
+		return true
+	}
+	delete(d, toIncarnation)
+	return to == strconv.FormatUint(n.inc, 10)
 }
 
 // --- heartbeats and the node table
@@ -511,10 +553,8 @@ func (n *Node) beat() {
 		if ts := n.testamentsToSend(seq); ts != nil {
 			hb.HasTestaments, hb.Testaments = true, ts
 		}
-		if b, err := json.Marshal(hb); err == nil {
-			if err := n.nc.Publish(n.base+".hb", b); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-				n.log.Warn("cluster: cannot send a heartbeat", "err", err)
-			}
+		if b, err := json.Marshal(hb); err == nil && n.out.heartbeat(b, hb.HasTestaments) {
+			n.resend.Store(true) // the one it replaced had them
 		}
 		n.sweep()
 		select {
@@ -581,7 +621,7 @@ func (n *Node) onHeartbeat(msg *nats.Msg) {
 	p.procs = hb.Realms
 	n.mu.Unlock()
 	if restarted {
-		n.lost(hb.Node)
+		n.lost(hb.Node, 0) // the former incarnation is gone: nothing to tell
 		n.fireTestaments(hb.Node, orphans)
 	}
 	if !same {
@@ -601,15 +641,25 @@ func equalProcs(a, b map[wamp.URI][]router.Procedure) bool {
 	return true
 }
 
-// sweep drops the nodes whose heartbeats stopped for node_timeout.
+// sweep drops the nodes whose heartbeats stopped for node_timeout. When this node itself
+// did not run for node_timeout (stopped with SIGSTOP, a suspended VM, starved), the others'
+// heartbeats may be waiting unread: they get node_timeout again from now instead.
 func (n *Node) sweep() {
 	now := time.Now()
 	var gone []string
 	orphans := map[string]testaments{}
+	incs := map[string]uint64{}
 	n.mu.Lock()
+	gap := now.Sub(n.swept)
+	stalled := !n.swept.IsZero() && gap > n.cfg.NodeTimeout
+	n.swept = now
 	for name, p := range n.nodes {
-		if now.Sub(p.last) > n.cfg.NodeTimeout {
-			orphans[name] = p.testaments
+		switch {
+		case now.Sub(p.last) <= n.cfg.NodeTimeout:
+		case stalled:
+			p.last = now
+		default:
+			orphans[name], incs[name] = p.testaments, p.inc
 			if p.mismatch {
 				n.mismatched.Add(-1)
 			}
@@ -619,8 +669,11 @@ func (n *Node) sweep() {
 		}
 	}
 	n.mu.Unlock()
+	if stalled {
+		n.log.Warn("cluster: this node did not run for longer than node_timeout; the other nodes get node_timeout again to be heard from", "gap", gap.Round(time.Millisecond))
+	}
 	for _, name := range gone {
-		n.lost(name)
+		n.lost(name, incs[name])
 		n.fireTestaments(name, orphans[name])
 		// Logged once its testaments went (tests wait for this line).
 		n.log.Warn("cluster: node left (no heartbeat within node_timeout); its registrations are dropped and calls to it fail", "peer", name)
@@ -630,10 +683,11 @@ func (n *Node) sweep() {
 	}
 }
 
-// lost ends what was in flight with node name.
-func (n *Node) lost(name string) {
+// lost ends what was in flight with node name; inc, when not 0, is the incarnation of it to
+// tell (link.nodeLost).
+func (n *Node) lost(name string, inc uint64) {
 	for _, l := range n.links {
-		l.nodeLost(name)
+		l.nodeLost(name, inc)
 	}
 }
 

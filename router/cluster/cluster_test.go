@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -411,5 +412,114 @@ func TestClusterRealmsMadeOnHello(t *testing.T) {
 	pub.send(&wamp.Publish{Request: pub.next(), Options: wamp.Dict{}, Topic: "com.ex.dyn", Arguments: wamp.List{"x"}})
 	if ev := sub.expect("EVENT").(*wamp.Event); !same(ev.Arguments, wamp.List{"x"}) {
 		t.Errorf("EVENT %+v", ev)
+	}
+}
+
+// TestClusterDroppedNodeStillConnected: A drops B (no heartbeat within node_timeout: B was
+// stopped or slow) while B is still on NATS, with a call from A to a callee on B and one from
+// B to a callee on A in flight. The caller on A gets wamp.error.canceled and the callee on B
+// is interrupted; the callee on A is interrupted and the caller on B gets
+// wamp.error.canceled: neither node keeps a call the other has forgotten.
+func TestClusterDroppedNodeStillConnected(t *testing.T) {
+	ra, na := startNode(t, "a", "")
+	rb, nb := startNode(t, "b", na.ClientURL())
+	for _, n := range []*Node{na, nb} {
+		testkit.WaitFor(t, guard, "the nodes see each other", func() bool { return n.Peers() == 1 })
+	}
+	calleeA, callerA, calleeB, callerB := join(t, ra), join(t, ra), join(t, rb), join(t, rb)
+	calleeA.send(&wamp.Register{Request: calleeA.next(), Options: wamp.Dict{}, Procedure: "com.ex.on_a"})
+	calleeA.expect("REGISTERED")
+	calleeB.send(&wamp.Register{Request: calleeB.next(), Options: wamp.Dict{}, Procedure: "com.ex.on_b"})
+	calleeB.expect("REGISTERED")
+	// invoked calls proc from caller until callee gets the INVOCATION (the other node may not
+	// know the procedure yet), and returns the call's request ID.
+	invoked := func(caller, callee *client, proc wamp.URI) wamp.ID {
+		var req wamp.ID
+		testkit.WaitFor(t, guard, "the call reaches the other node", func() bool {
+			req = caller.next()
+			caller.send(&wamp.Call{Request: req, Options: wamp.Dict{}, Procedure: proc})
+			select {
+			case m := <-callee.in:
+				if _, ok := m.(*wamp.Invocation); !ok {
+					t.Fatalf("callee got %+v", m)
+				}
+				return true
+			case m := <-caller.in:
+				if e, ok := m.(*wamp.Error); !ok || e.Error != "wamp.error.no_such_procedure" {
+					t.Fatalf("caller got %+v", m)
+				}
+				return false
+			case <-time.After(guard):
+				t.Fatal("no answer")
+			}
+			return false
+		})
+		return req
+	}
+	reqA := invoked(callerA, calleeB, "com.ex.on_b")
+	reqB := invoked(callerB, calleeA, "com.ex.on_a")
+
+	// A drops B as if B's heartbeats had stopped, B's keep coming (it rejoins after).
+	testkit.WaitFor(t, guard, "A drops B", func() bool {
+		na.mu.Lock()
+		p := na.nodes["b"]
+		if p != nil {
+			p.last = time.Time{}
+		}
+		na.mu.Unlock()
+		na.sweep()
+		na.mu.Lock()
+		defer na.mu.Unlock()
+		return p != nil && na.nodes["b"] != p
+	})
+	if e := callerA.expect("ERROR").(*wamp.Error); e.Request != reqA || e.Error != "wamp.error.canceled" {
+		t.Errorf("caller on A: ERROR %+v, want wamp.error.canceled", e)
+	}
+	calleeB.expect("INTERRUPT")
+	calleeA.expect("INTERRUPT")
+	if e := callerB.expect("ERROR").(*wamp.Error); e.Request != reqB || e.Error != "wamp.error.canceled" {
+		t.Errorf("caller on B: ERROR %+v, want wamp.error.canceled", e)
+	}
+}
+
+// TestClusterStalledNodeKeepsPeers: a node whose own sweep did not run for node_timeout (it
+// was stopped, say) does not drop the others for the heartbeats it could not read meanwhile;
+// they get node_timeout again.
+func TestClusterStalledNodeKeepsPeers(t *testing.T) {
+	_, na := startNode(t, "a", "")
+	_, nb := startNode(t, "b", na.ClientURL())
+	for _, n := range []*Node{na, nb} {
+		testkit.WaitFor(t, guard, "the nodes see each other", func() bool { return n.Peers() == 1 })
+	}
+	long := time.Now().Add(-time.Hour)
+	na.mu.Lock()
+	p := na.nodes["b"]
+	p.last, na.swept = long, long
+	na.mu.Unlock()
+	na.sweep()
+	na.mu.Lock()
+	kept := na.nodes["b"] == p
+	na.mu.Unlock()
+	if !kept || na.Peers() != 1 {
+		t.Errorf("A, stalled for an hour, dropped B (peers %d)", na.Peers())
+	}
+}
+
+// TestClusterForMe: what a node sends a node it dropped names that node's incarnation; a
+// node of the same name started since ignores it (its own request IDs start again from 1),
+// and the key does not go further.
+func TestClusterForMe(t *testing.T) {
+	n := New(config.Cluster{Name: "c1", Node: "b", NodeTimeout: time.Second}, quiet())
+	mine, other := strconv.FormatUint(n.inc, 10), strconv.FormatUint(n.inc+2, 10)
+	c := &wamp.Cancel{Request: 1, Options: wamp.Dict{"mode": "killnowait", toIncarnation: mine}}
+	if !n.forMe(c) || c.Options[toIncarnation] != nil || c.Options["mode"] != "killnowait" {
+		t.Errorf("a CANCEL for this incarnation: options %v", c.Options)
+	}
+	e := &wamp.Error{RequestType: wamp.CALL, Request: 1, Details: wamp.Dict{toIncarnation: other}, Error: errCanceled}
+	if n.forMe(e) {
+		t.Error("an ERROR for another incarnation was taken")
+	}
+	if !n.forMe(&wamp.Error{RequestType: wamp.CALL, Request: 1, Error: "com.ex.oops"}) || !n.forMe(&wamp.Call{Request: 1, Procedure: "com.ex.p"}) {
+		t.Error("a message naming no incarnation was not taken")
 	}
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -390,10 +391,15 @@ func (l *link) callError(m *wamp.Error) {
 }
 
 // nodeLost fails the local callers' calls in flight on node, and cancels the calls node's
-// callers made here.
-func (l *link) nodeLost(node string) {
+// callers made here. With inc (the incarnation of node dropped; 0: none, it restarted) it
+// tells node both too, as a CANCEL (killnowait) of each of the former and an ERROR answering
+// each of the latter: a node that was only stopped or slow, and is still connected to NATS,
+// then ends them as well, instead of keeping a callee busy or a caller waiting for a call the
+// others forgot (a node that is gone gets nothing; one started since with the same name
+// ignores them: Node.forMe).
+func (l *link) nodeLost(node string, inc uint64) {
 	var fail []wamp.ID
-	var cancel []wamp.ID
+	cancel := map[wamp.ID]origin{}
 	l.mu.Lock()
 	for id, x := range l.out {
 		if x.node == node {
@@ -403,17 +409,25 @@ func (l *link) nodeLost(node string) {
 	}
 	for req, o := range l.in {
 		if o.node == node {
-			cancel = append(cancel, req)
+			cancel[req] = o
 			delete(l.in, req)
 			delete(l.byOrigin, o)
 		}
 	}
 	l.mu.Unlock()
+	to := strconv.FormatUint(inc, 10)
 	for _, id := range fail {
 		l.write(&wamp.Error{RequestType: wamp.INVOCATION, Request: id, Details: wamp.Dict{}, Error: errCanceled,
 			Arguments: wamp.List{"the callee's node " + node + " left the cluster (no heartbeat within node_timeout)"}})
+		if inc != 0 {
+			l.to(node, &wamp.Cancel{Request: id, Options: wamp.Dict{"mode": "killnowait", toIncarnation: to}})
+		}
 	}
-	for _, req := range cancel {
+	for req, o := range cancel {
 		l.write(&wamp.Cancel{Request: req, Options: wamp.Dict{"mode": "killnowait"}})
+		if inc != 0 {
+			l.to(node, &wamp.Error{RequestType: wamp.CALL, Request: o.corr, Details: wamp.Dict{toIncarnation: to}, Error: errCanceled,
+				Arguments: wamp.List{"node " + l.n.cfg.Node + " dropped the caller's node " + node + " (no heartbeat within node_timeout)"}})
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -39,7 +40,7 @@ func (n *Node) replySubject() string              { return n.base + ".node." + n
 // Meta implements router.Cluster: it sends m to the other nodes and calls done with their
 // parts.
 func (n *Node) Meta(realm wamp.URI, m *wamp.Call, done func([]wamp.Message)) bool {
-	if n.peers.Load() == 0 || n.nc == nil || n.nc.IsClosed() {
+	if n.peers.Load() == 0 || n.nc == nil {
 		return false
 	}
 	g := &gather{proc: m.Procedure, want: map[string]bool{}, got: map[string]wamp.Message{}, full: make(chan struct{})}
@@ -60,8 +61,8 @@ func (n *Node) Meta(realm wamp.URI, m *wamp.Call, done func([]wamp.Message)) boo
 	q := *m
 	q.Request = corr
 	b, err := n.encode(realm, &q)
-	if err == nil {
-		err = n.nc.PublishRequest(n.metaSubject(realm), n.replySubject(), b)
+	if err == nil && !n.enqueue(outMsg{subj: n.metaSubject(realm), reply: n.replySubject(), data: b}, wamp.CALL) {
+		err = errors.New("the send queue is full or closed")
 	}
 	if err != nil {
 		n.gmu.Lock()

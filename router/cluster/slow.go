@@ -29,9 +29,10 @@ type slowLog struct {
 	total   atomic.Uint64 // messages NATS dropped on this node's subscriptions
 }
 
-// Dropped returns how many messages NATS dropped on this node's subscriptions because their
-// handlers fell behind (slow consumer).
-func (n *Node) Dropped() uint64 { return n.slow.total.Load() }
+// Dropped returns how many cluster messages this node lost: those NATS dropped on its
+// subscriptions because their handlers fell behind (slow consumer), and those it could not
+// send because NATS did not keep up (its send queue full, or the write failed; sender.go).
+func (n *Node) Dropped() uint64 { return n.slow.total.Load() + n.out.dropped.Load() }
 
 // asyncError is nats.go's ErrorHandler: a slow consumer on one of the node's subscriptions
 // (with its subject and pending counts), or another asynchronous error from the server.

@@ -3,10 +3,11 @@
 Usage: cluster_client.py MODE URL [ARG]
 
 MODE
-  subscribe  subscribe to com.ex.topic, print {"ready": true}, then {"event": ARG0,
+  subscribe  subscribe to ARG (default com.ex.topic), print {"ready": true}, then {"event": ARG0,
              "publisher": ID} per event
   callee     register ARG (default com.ex.add; adds) and com.ex.hang (never answers;
-             prints {"hanging": true}), print {"ready": true, "session": ID}, then stay
+             prints {"hanging": true}, and {"interrupted": true} when the call is canceled),
+             print {"ready": true, "session": ID}, then stay
   publish    publish ARG on com.ex.topic with acknowledge (the role discloses publishers); print
              {"published": true, "session": ID}
   publish_every  publish "ARG-N" (N = 1, 2, ...) on com.ex.topic every 0.1 s, until killed
@@ -26,10 +27,19 @@ MODE
              {"result": R} or {"error": URI}
   meta_subscribe  subscribe to the meta topic ARG, print {"ready": true}, then {"meta": ARGS}
              per event
+  count      subscribe to com.ex.big, print {"ready": true}, then {"n": N} per event (its
+             first argument, not its payload)
+  flood      joined, stop the process ARG4 (SIGSTOP: the NATS server), print {"stopped": true};
+             then with two sessions at once: one publishes ARG events ([N, payload of ARG2
+             bytes]) on com.ex.big with acknowledge, each acknowledgement awaited; the other
+             calls com.ex.local until the first is done; print {"acked": N, "calls": C} when
+             both are done, or {"error": "timeout", ...} if not within ARG3 seconds
 """
 
 import asyncio
 import json
+import os
+import signal
 import sys
 from urllib.parse import urlparse
 
@@ -73,7 +83,7 @@ async def main(mode, url, arg):
     if mode == "subscribe":
         def on(x, details=None):
             out({"event": x, "publisher": details.publisher})
-        await s.subscribe(on, "com.ex.topic", SubscribeOptions(details=True))
+        await s.subscribe(on, arg or "com.ex.topic", SubscribeOptions(details=True))
         out({"ready": True})
         await asyncio.Future()
     elif mode == "callee":
@@ -81,7 +91,11 @@ async def main(mode, url, arg):
 
         async def hang():
             out({"hanging": True})
-            await asyncio.Future()
+            try:
+                await asyncio.Future()
+            except asyncio.CancelledError:
+                out({"interrupted": True})  # the router sent INTERRUPT
+                raise
         await s.register(hang, "com.ex.hang")
         out({"ready": True, "session": s._session_id})
         await asyncio.Future()
@@ -136,6 +150,39 @@ async def main(mode, url, arg):
         await s.subscribe(lambda *a: out({"meta": list(a)}), arg)
         out({"ready": True})
         await asyncio.Future()
+    elif mode == "count":
+        await s.subscribe(lambda n, payload=None: out({"n": n}), "com.ex.big")
+        out({"ready": True})
+        await asyncio.Future()
+    elif mode == "flood":
+        count, size, within = int(arg), int(sys.argv[4]), float(sys.argv[5])
+        os.kill(int(sys.argv[6]), signal.SIGSTOP)
+        out({"stopped": True})
+        payload = "x" * size
+        state = {"acked": 0, "calls": 0}
+
+        async def publish():
+            for i in range(count):
+                await s.publish("com.ex.big", i, payload, options=PublishOptions(acknowledge=True))
+                state["acked"] += 1
+
+        async def call(publishing):
+            caller = await connect(url)  # its join is a meta event too
+            while True:
+                await caller.call("com.ex.local", 2, 3)
+                state["calls"] += 1
+                if publishing.done():
+                    return
+
+        async def both():
+            p = asyncio.ensure_future(publish())
+            await asyncio.gather(p, call(p))
+        try:
+            await asyncio.wait_for(both(), within)
+        except asyncio.TimeoutError:
+            out(dict(state, error="timeout"))
+            return
+        out(state)
     elif mode == "hang":
         out({"calling": True})
         try:
