@@ -115,10 +115,10 @@ func (s *rawService) serveConn(c net.Conn) {
 		return
 	}
 	// Sessions are long-lived and may be idle: no read deadline past the handshake (TCP
-	// keepalive finds dead peers); writes get write_timeout each.
+	// keepalive finds dead peers); writes get write_timeout each (a corked batch one).
 	_ = c.SetDeadline(time.Time{})
-	t := &rawTransport{conn: c, codec: codec, rd: rawsocket.Reader{R: c, Max: s.cfg.MaxMessageSize},
-		peerMax: h.MaxMessage(), writeTO: s.cfg.Options.WriteTimeout, log: s.log, place: s.where, remote: remote}
+	t := newRawTransport(c, codec, s.cfg.MaxMessageSize, h.MaxMessage(), s.cfg.Options.WriteTimeout)
+	t.log, t.place, t.remote = s.log, s.where, remote
 	s.ref.add(t)
 	defer s.ref.remove(t)
 	info := router.PeerInfo{Transport: "rawsocket", RemoteAddr: remote, Protocol: "wamp.2." + codec.Name(),
@@ -162,9 +162,11 @@ func (s *rawService) warnRefused(msg string, args ...any) {
 
 // rawTransport is router.Transport over one RawSocket connection. Reads happen in the
 // router's reader (which also answers PINGs) and, after the session, in drain; writes in the
-// router's writer and for PONGs, under wmu.
+// router's writer and for PONGs, under wmu. It is a router.CorkTransport: the frames written
+// between Cork and Uncork go out in one write, through cc.
 type rawTransport struct {
 	conn    net.Conn
+	cc      *corkConn // conn, for writes
 	codec   wamp.Codec
 	rd      rawsocket.Reader
 	peerMax int // the largest message the client accepts (its handshake)
@@ -177,13 +179,21 @@ type rawTransport struct {
 	readErr error // the reader's first error
 	broken  bool  // the client broke the framing: nothing more is read from it
 
-	wmu  sync.Mutex
-	wbuf []byte
+	wmu    sync.Mutex
+	wbuf   []byte
+	corked bool // between Cork and Uncork, under wmu
 
 	warned    atomic.Bool
 	closed    atomic.Bool
 	isCut     atomic.Bool
 	closeOnce sync.Once
+}
+
+// newRawTransport is the transport over c once its handshake is done: messages of up to
+// maxSize bytes are read (0: no bound), up to peerMax written.
+func newRawTransport(c net.Conn, codec wamp.Codec, maxSize, peerMax int, writeTO time.Duration) *rawTransport {
+	return &rawTransport{conn: c, cc: &corkConn{Conn: c}, codec: codec,
+		rd: rawsocket.Reader{R: c, Max: maxSize}, peerMax: peerMax, writeTO: writeTO}
 }
 
 func (t *rawTransport) Codec() wamp.Codec { return t.codec }
@@ -249,29 +259,59 @@ func (t *rawTransport) WriteMessage(b []byte) error {
 func (t *rawTransport) write(typ rawsocket.MessageType, b []byte) error {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
-	if t.writeTO > 0 {
-		_ = t.conn.SetWriteDeadline(time.Now().Add(t.writeTO))
-	}
-	// Checked after the deadline is set: a Close or cut that came first must not have its
-	// deadline undone by this one. Nothing is written after Close (the FIN is sent).
-	if t.closed.Load() {
-		return net.ErrClosed
+	// While corked, the frames are held until Uncork, which applies the deadline Cork set
+	// and checks for a Close; a PONG written meanwhile joins them, in order.
+	if !t.corked {
+		if t.writeTO > 0 {
+			_ = t.conn.SetWriteDeadline(time.Now().Add(t.writeTO))
+		}
+		// Checked after the deadline is set: a Close or cut that came first must not have
+		// its deadline undone by this one. Nothing is written after Close (the FIN is sent).
+		if t.closed.Load() {
+			return net.ErrClosed
+		}
 	}
 	t.wbuf = rawsocket.AppendHeader(t.wbuf[:0], typ, len(b))
 	if len(b) <= smallWrite {
 		t.wbuf = append(t.wbuf, b...)
 		b = nil
 	}
-	if _, err := t.conn.Write(t.wbuf); err != nil {
+	if _, err := t.cc.Write(t.wbuf); err != nil {
 		return fmt.Errorf("rawsocket write: %w", err)
 	}
 	if b != nil {
-		if _, err := t.conn.Write(b); err != nil {
+		if _, err := t.cc.Write(b); err != nil {
 			return fmt.Errorf("rawsocket write: %w", err)
 		}
 	}
 	if cap(t.wbuf) > 2*smallWrite {
 		t.wbuf = nil
+	}
+	return nil
+}
+
+// Cork holds the next frames until Uncork (router.CorkTransport). The held frames share one
+// write deadline, write_timeout from now.
+func (t *rawTransport) Cork() {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	t.cc.cork()
+	t.corked = true
+	var d time.Time
+	if t.writeTO > 0 {
+		d = time.Now().Add(t.writeTO)
+	}
+	_ = t.cc.SetWriteDeadline(d) // noted: applied at Uncork
+}
+
+// Uncork sends the frames held since Cork with one write. After a Close nothing is written
+// (the FIN is sent), as for a write of one frame.
+func (t *rawTransport) Uncork() error {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	t.corked = false
+	if err := t.cc.uncork(t.closed.Load); err != nil {
+		return fmt.Errorf("rawsocket write: %w", err)
 	}
 	return nil
 }
@@ -317,4 +357,4 @@ func (t *rawTransport) drain() {
 	_, _ = io.Copy(io.Discard, t.conn)
 }
 
-var _ router.Transport = (*rawTransport)(nil)
+var _ router.CorkTransport = (*rawTransport)(nil)

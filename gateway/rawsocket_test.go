@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -250,12 +251,13 @@ func (c discardConn) SetReadDeadline(time.Time) error  { return nil }
 func (c discardConn) SetDeadline(time.Time) error      { return nil }
 
 // TestRawSocketWriteAllocs: writing a message, small (copied behind its header into the
-// transport's buffer) or large (header and payload written apart), allocates nothing.
+// transport's buffer) or large (header and payload written apart), allocates nothing; nor
+// does a corked batch of them (its buffer is pooled).
 func TestRawSocketWriteAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	tr := &rawTransport{conn: discardConn{}, peerMax: 1 << 24, writeTO: time.Minute}
+	tr := newRawTransport(discardConn{}, nil, 0, 1<<24, time.Minute)
 	small, large := bytes.Repeat([]byte("s"), 200), bytes.Repeat([]byte("l"), 64<<10)
 	for _, m := range [][]byte{small, large} {
 		testkit.Budget(t, "rawsocket write of "+strconv.Itoa(len(m))+" bytes", 0, 200, func() {
@@ -264,6 +266,17 @@ func TestRawSocketWriteAllocs(t *testing.T) {
 			}
 		})
 	}
+	testkit.Budget(t, "rawsocket corked write of three messages", 0, 200, func() {
+		tr.Cork()
+		for _, m := range [][]byte{small, large, small} {
+			if err := tr.WriteMessage(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tr.Uncork(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // cycleReader reads b over and over.
@@ -288,7 +301,7 @@ func TestRawSocketReadAllocs(t *testing.T) {
 	stream := append(rawsocket.AppendHeader(nil, rawsocket.Ping, 4), "ping"...)
 	stream = append(rawsocket.AppendHeader(stream, rawsocket.Message, len(msg)), msg...)
 	c := discardConn{r: &cycleReader{b: stream}}
-	tr := &rawTransport{conn: c, rd: rawsocket.Reader{R: c, Max: 1 << 20}, peerMax: 1 << 24, writeTO: time.Minute}
+	tr := newRawTransport(c, nil, 1<<20, 1<<24, time.Minute)
 	testkit.Budget(t, "rawsocket read after a ping", 2, 200, func() {
 		b, err := tr.ReadMessage()
 		if err != nil || !bytes.Equal(b, msg) {
@@ -380,5 +393,105 @@ func TestRawSocketShutdownCutsHandshake(t *testing.T) {
 	case <-done:
 	case <-time.After(45 * time.Second):
 		t.Fatal("shutdown still waiting after 45 s for a connection in its handshake (auth_timeout 10 min)")
+	}
+}
+
+// gatedConn counts the writes that reach it; once hold is set, the next write waits for it
+// to close.
+type gatedConn struct {
+	net.Conn
+	mu     sync.Mutex
+	writes int
+	hold   chan struct{}
+}
+
+func (c *gatedConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writes++
+	h := c.hold
+	c.hold = nil
+	c.mu.Unlock()
+	if h != nil {
+		<-h
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *gatedConn) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes
+}
+
+// TestRawSocketBurstCorked: EVENTs queued for a RawSocket subscriber go out in far fewer
+// writes to its socket than there are EVENTs, whole and in order, large ones (written apart
+// from their header) among them.
+func TestRawSocketBurstCorked(t *testing.T) {
+	t.Parallel()
+	g, _ := startGatewayG(t, rawNode(t, 1<<20, 10*time.Second))
+	raw := g.servers[0].table.Load().raw
+	// The subscriber's connection is served from a listener of the test's, so that the
+	// writes to it can be counted and held.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	served := make(chan *gatedConn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(served)
+			return
+		}
+		gc := &gatedConn{Conn: c}
+		served <- gc
+		raw.ref.wg.Add(1)
+		raw.serveConn(gc)
+	}()
+	sub := rawJoin(t, ln.Addr().String(), 11, `"subscriber":{}`)
+	gc := <-served
+	if gc == nil {
+		t.Fatal("the subscriber's connection was not accepted")
+	}
+	sub.send(`[32,1,{},"com.example.burst"]`)
+	sub.expect("[33,1,")
+	pub := rawJoin(t, g.Addrs()[0].String(), 11, `"publisher":{}`)
+
+	// The subscriber's writer waits in its first write until every EVENT is queued (the
+	// acknowledged PUBLISH after the burst is routed after it).
+	const n = 100
+	release := make(chan struct{})
+	gc.mu.Lock()
+	gc.hold, gc.writes = release, 0
+	gc.mu.Unlock()
+	payload := func(i int) string {
+		if i%10 == 0 {
+			return strings.Repeat("L", 10<<10) // over smallWrite
+		}
+		return strconv.Itoa(i)
+	}
+	var burst []byte
+	for i := range n {
+		m := `[16,` + strconv.Itoa(i+2) + `,{},"com.example.burst",[` + strconv.Itoa(i) + `,"` + payload(i) + `"]]`
+		burst = append(rawsocket.AppendHeader(burst, rawsocket.Message, len(m)), m...)
+	}
+	if _, err := pub.c.Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	pub.send(`[16,1000,{"acknowledge":true},"com.example.burst",[]]`)
+	pub.expect("[17,1000,")
+	close(release)
+	for i := range n {
+		b := sub.expect("[36,")
+		want := `[` + strconv.Itoa(i) + `,"` + payload(i) + `"]]`
+		if !bytes.HasSuffix(b, []byte(want)) {
+			t.Fatalf("EVENT %d: %.80q..., want it to end in %.80q", i, b, want)
+		}
+	}
+	// One write held while the burst was queued, then the rest corked: about 110 KiB in
+	// writes of at most 64 KiB. One write per EVENT would be 100.
+	if w := gc.count(); w > 10 {
+		t.Fatalf("%d EVENTs went out in %d writes, want them corked (at most 10)", n, w)
 	}
 }

@@ -83,6 +83,7 @@ func expectRawSocketSession(t *testing.T, res map[string]any) {
 		map[string]any{"args": []any{}, "kwargs": map[string]any{"key": "v"}},
 	}, "events")
 	expect(t, res, "rawsocket", "transport")
+	expect(t, res, map[string]any{"count": 300, "in_order": true, "intact": true}, "burst")
 }
 
 // TestRawSocketAutobahn: autobahn-python's RawSocket client, over TCP and a unix socket, in

@@ -122,6 +122,13 @@ endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
   value = "portico"
 `
 
+// WAMPRawSocket is the TOML of a rawsocket transport at rs://127.0.0.1:PORT, to append to
+// WAMPNode (its realm1 and roles serve it too); a format with the port as its one verb.
+const WAMPRawSocket = `[[transport]]
+type = "rawsocket"
+endpoint = { type = "tcp", port = %d, interface = "127.0.0.1" }
+`
+
 // ProcStatusBytes reads a size field of /proc/PID/status ("VmRSS", "VmHWM", ...), in bytes.
 func ProcStatusBytes(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

@@ -2,7 +2,8 @@
 // 8 and 64 callers, pub/sub 1 -> 10 and 1 -> 100 subscribers, json and cbor. Each round starts
 // each binary in turn (the order alternates), at each GOMAXPROCS given, and runs the whole
 // matrix against it; the table gives the medians over the rounds and new/old. On a shared
-// machine, alternating in one run is what makes the ratio worth reading.
+// machine, alternating in one run is what makes the ratio worth reading. The clients speak
+// WebSocket, or RawSocket over TCP with -transport rawsocket.
 //
 //	go run ./contrib/bench/wampab -old /tmp/portico.main -new bin/portico -rounds 5 -procs 1,2
 package main
@@ -12,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -36,6 +36,7 @@ var (
 	flagDur    = flag.Duration("d", 2*time.Second, "duration of one measurement")
 	flagProcs  = flag.String("procs", "2", "GOMAXPROCS values for Portico, comma-separated")
 	flagOnly   = flag.String("only", "", "run only the matrix points whose name contains this")
+	flagTrans  = flag.String("transport", "websocket", "websocket or rawsocket: what the clients speak")
 	flagPubs   = flag.Int("publishers", 0, "with more than 1, also pub/sub from this many publishers at once to 10 and 100 subscribers")
 )
 
@@ -78,6 +79,9 @@ func main() {
 	if *flagOld == "" {
 		log.Fatal("-old is required")
 	}
+	if *flagTrans != "websocket" && *flagTrans != "rawsocket" {
+		log.Fatalf("-transport: %q, want websocket or rawsocket", *flagTrans)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var procs []int
@@ -109,8 +113,8 @@ func main() {
 		}
 	}
 	host, _ := os.Hostname()
-	fmt.Printf("\n%s, %d CPUs, %s, %d rounds of %s per point, medians; ops/s (RPC calls, pub/sub deliveries), Portico CPU µs/op, p99 ms\n\n",
-		host, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), *flagRounds, *flagDur)
+	fmt.Printf("\n%s, %d CPUs, %s, %s, %d rounds of %s per point, medians; ops/s (RPC calls, pub/sub deliveries), Portico CPU µs/op, p99 ms\n\n",
+		host, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), *flagTrans, *flagRounds, *flagDur)
 	fmt.Println("| GOMAXPROCS | serializer | test | old ops/s | new ops/s | new/old | old µs/op | new µs/op | old p99 | new p99 |")
 	fmt.Println("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, p := range procs {
@@ -139,13 +143,21 @@ func runOne(ctx context.Context, bin string, procs int, ps []point, out [][]samp
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := benchkit.FreePort()
 	if err != nil {
 		return err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(fmt.Sprintf(benchkit.WAMPNode, port)), 0o644); err != nil {
+	cfg := fmt.Sprintf(benchkit.WAMPNode, port)
+	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
+	if *flagTrans == "rawsocket" {
+		rsPort, err := benchkit.FreePort()
+		if err != nil {
+			return err
+		}
+		cfg += fmt.Sprintf(benchkit.WAMPRawSocket, rsPort)
+		url = fmt.Sprintf("rs://127.0.0.1:%d", rsPort)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
 		return err
 	}
 	logf, err := os.Create(filepath.Join(dir, "out.log"))
@@ -170,7 +182,7 @@ func runOne(ctx context.Context, bin string, procs int, ps []point, out [][]samp
 			<-done
 		}
 	}()
-	o := wampload.Options{URL: fmt.Sprintf("ws://127.0.0.1:%d/ws", port), Realm: "realm1", Duration: *flagDur, Warmup: 300 * time.Millisecond}
+	o := wampload.Options{URL: url, Realm: "realm1", Duration: *flagDur, Warmup: 300 * time.Millisecond}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		o.Codec = wamp.JSON

@@ -9,18 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/fasthttp/websocket"
 
 	"portico/router/wamp"
 )
 
 // Options says where and how to connect.
 type Options struct {
-	URL      string     // ws://127.0.0.1:8080/ws
+	URL      string     // ws://127.0.0.1:8080/ws; rs:// or tcp://127.0.0.1:8081 for RawSocket
 	Realm    string     // realm1
 	Codec    wamp.Codec // wamp.JSON, wamp.CBOR, ...
 	Duration time.Duration
@@ -43,41 +42,43 @@ func (r Result) Rate() float64 {
 	return float64(r.Ops) / r.Elapsed.Seconds()
 }
 
-// session is one WAMP session over one WebSocket connection. One goroutine reads; writes are
+// session is one WAMP session over one connection. One goroutine reads; writes are
 // serialized by wmu (the callee's answers and its GOODBYE come from different goroutines).
 type session struct {
 	wmu   sync.Mutex
-	c     *websocket.Conn
+	c     conn
 	codec wamp.Codec
-	mt    int // websocket.TextMessage or BinaryMessage, as the codec wants (spec "WebSocket Transport")
 	buf   []byte
 	req   wamp.ID
+}
+
+// conn carries whole WAMP messages: a WebSocket (wsConn) or a RawSocket (rsConn).
+type conn interface {
+	WriteMessage(b []byte) error
+	ReadMessage() ([]byte, error)
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+	Close() error
 }
 
 var roles = wamp.Dict{"roles": wamp.Dict{
 	"caller": wamp.Dict{}, "callee": wamp.Dict{}, "publisher": wamp.Dict{}, "subscriber": wamp.Dict{},
 }}
 
-// dial opens a session: WebSocket handshake with the codec's subprotocol, HELLO, WELCOME.
+// dial opens a session: the transport's opening (WebSocket handshake with the codec's
+// subprotocol, or RawSocket handshake with its serializer), HELLO, WELCOME.
 func dial(ctx context.Context, o Options) (*session, error) {
-	proto := "wamp.2." + o.Codec.Name()
-	d := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: 5 * time.Second,
-		ReadBufferSize: 16 << 10, WriteBufferSize: 16 << 10}
-	c, resp, err := d.DialContext(ctx, o.URL, nil)
+	var c conn
+	var err error
+	if strings.HasPrefix(o.URL, "ws://") || strings.HasPrefix(o.URL, "wss://") {
+		c, err = dialWS(ctx, o)
+	} else {
+		c, err = dialRS(ctx, o)
+	}
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("websocket %s: %w (HTTP %d)", o.URL, err, resp.StatusCode)
-		}
-		return nil, fmt.Errorf("websocket %s: %w", o.URL, err)
+		return nil, err
 	}
-	if c.Subprotocol() != proto {
-		c.Close()
-		return nil, fmt.Errorf("websocket %s: subprotocol %q, want %q", o.URL, c.Subprotocol(), proto)
-	}
-	s := &session{c: c, codec: o.Codec, mt: websocket.TextMessage}
-	if o.Codec.Binary() {
-		s.mt = websocket.BinaryMessage
-	}
+	s := &session{c: c, codec: o.Codec}
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if err := s.send(&wamp.Hello{Realm: wamp.URI(o.Realm), Details: roles}); err != nil {
 		c.Close()
@@ -104,11 +105,11 @@ func (s *session) send(m wamp.Message) error {
 	if err != nil {
 		return fmt.Errorf("encode %T: %w", m, err)
 	}
-	return s.c.WriteMessage(s.mt, s.buf)
+	return s.c.WriteMessage(s.buf)
 }
 
 func (s *session) recv() (wamp.Message, error) {
-	_, b, err := s.c.ReadMessage()
+	b, err := s.c.ReadMessage()
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,8 @@
 Usage: rawsocket_client.py ADDR REALM SERIALIZER
 
 ADDR is tcp:HOST:PORT or unix:PATH. Two sessions: one registers and subscribes, the other
-calls and publishes. Prints one JSON object of what was observed; the Go test judges it.
+calls and publishes, a burst of EVENTs among it. Prints one JSON object of what was observed;
+the Go test judges it.
 """
 
 import json
@@ -26,6 +27,12 @@ SERIALIZERS = {
     "ubjson": UBJSONSerializer,  # python3-ubjson (py-ubjson)
 }
 STEP = 10  # seconds any one step may take
+BURST = 300  # EVENTs published back to back
+
+
+def burst_payload(i):
+    # Every tenth one over 4 KiB (the router writes such a frame's header and payload apart).
+    return ("%d:" % i) + "y" * (20000 if i % 10 == 0 else i)
 
 
 def endpoint(reactor, addr):
@@ -91,6 +98,26 @@ def main(reactor, addr, realm, ser):
     yield got.addTimeout(STEP, reactor)
     out["events"] = events
     out["transport"] = (yield b.call("wamp.session.get", b._session_id)).get("transport", {}).get("type")
+
+    # A burst: EVENTs queued for a go out several to a write; each must arrive whole, in order.
+    burst = []
+    all_in = defer.Deferred()
+
+    def on_burst(i, s):
+        burst.append((i, s))
+        if len(burst) == BURST and not all_in.called:
+            all_in.callback(None)
+
+    yield a.subscribe(on_burst, "com.example.rs.burst")
+    for i in range(BURST):
+        b.publish("com.example.rs.burst", i, burst_payload(i))
+    yield b.publish("com.example.rs.burst.end", options=PublishOptions(acknowledge=True))
+    yield all_in.addTimeout(STEP, reactor)
+    out["burst"] = {
+        "count": len(burst),
+        "in_order": [i for i, _ in burst] == list(range(BURST)),
+        "intact": all(s == burst_payload(i) for i, s in burst),
+    }
     yield a.leave()
     yield b.leave()
     print(json.dumps(out), flush=True)
