@@ -1,6 +1,9 @@
 package router
 
 import (
+	"maps"
+	"slices"
+
 	"portico/router/wamp"
 )
 
@@ -95,9 +98,7 @@ func identity(x any) *publisher {
 // concerns a session of the other node and so no local one. A realm this node does not have
 // is skipped.
 func (r *Router) DeliverRemote(realm wamp.URI, m *wamp.Publish) {
-	r.mu.Lock()
-	rl := r.realms[realm]
-	r.mu.Unlock()
+	rl := r.existing(realm)
 	if rl == nil {
 		return
 	}
@@ -120,9 +121,7 @@ func (r *Router) DeliverRemote(realm wamp.URI, m *wamp.Publish) {
 // LocalProcedures returns the procedures local callees registered on realm (the cluster
 // announces them to the other nodes).
 func (r *Router) LocalProcedures(realm wamp.URI) []Procedure {
-	r.mu.Lock()
-	rl := r.realms[realm]
-	r.mu.Unlock()
+	rl := r.existing(realm)
 	if rl == nil {
 		return nil
 	}
@@ -240,9 +239,5 @@ func (s *session) testamentPublish(t *testament) *wamp.Publish {
 func (r *Router) Realms() []wamp.URI {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]wamp.URI, 0, len(r.realms))
-	for name := range r.realms {
-		out = append(out, name)
-	}
-	return out
+	return slices.Collect(maps.Keys(r.realms))
 }

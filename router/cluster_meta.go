@@ -305,9 +305,7 @@ func idList(ids []uint64) []any {
 // wamp.error.no_such_realm. The kill procedures end this node's sessions they name.
 func (r *Router) MetaPart(realm wamp.URI, m *wamp.Call) wamp.Message {
 	var a wamp.Message
-	r.mu.Lock()
-	rl := r.realms[realm]
-	r.mu.Unlock()
+	rl := r.existing(realm)
 	h := metaProcedures[m.Procedure]
 	switch {
 	case rl == nil:
