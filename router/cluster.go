@@ -91,8 +91,9 @@ func identity(x any) *publisher {
 
 // DeliverRemote delivers a publication of another node (m.Request is its publication ID) to
 // this node's subscribers of realm: matching, black- and whitelists by session, authid and
-// authrole, retention, all as for a local PUBLISH; exclude_me concerns a session of the other
-// node and so no local one. A realm this node does not have is skipped.
+// authrole, retention, event history (store.go), all as for a local PUBLISH; exclude_me
+// concerns a session of the other node and so no local one. A realm this node does not have
+// is skipped.
 func (r *Router) DeliverRemote(realm wamp.URI, m *wamp.Publish) {
 	r.mu.Lock()
 	rl := r.realms[realm]
@@ -106,6 +107,7 @@ func (r *Router) DeliverRemote(realm wamp.URI, m *wamp.Publish) {
 		return
 	}
 	o.excludeMe = false
+	o.remote = true
 	o.id = m.Request
 	if o.disclose {
 		o.from = identity(m.Options[ClusterPublisher])
