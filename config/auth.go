@@ -14,13 +14,14 @@ var (
 	unsupportedAuthMethods = []string{"cryptosign-proxy", "anonymous-proxy", "scram"}
 )
 
-const wantMethods = "want anonymous, ticket, wampcra, cryptosign or tls"
+// wantMethods names authMethods for error messages: "want anonymous, ticket, ... or cookie".
+var wantMethods = "want " + strings.Join(authMethods[:len(authMethods)-1], ", ") + " or " + authMethods[len(authMethods)-1]
 
 func (d *decoder) decodeAuth(v *value, place string) *Auth {
 	a := &Auth{}
 	o := d.object(v, place)
 	if v.kind == kMap && len(v.keys) == 0 {
-		d.add(v.line, place, "no authentication method: list at least one of anonymous, ticket, wampcra, cryptosign, tls, or remove \"auth\" to admit anonymous clients")
+		d.add(v.line, place, "no authentication method: list at least one of %s, or remove \"auth\" to admit anonymous clients", strings.Join(authMethods, ", "))
 	}
 	for _, e := range o.v.keys {
 		switch {

@@ -209,7 +209,7 @@ func (d *decoder) resolveProxies(n *Node) {
 				}
 			}
 			if at == "" {
-				d.add(pa.line, pa.place, "authentication method %q is not supported yet (want anonymous, ticket or wampcra); it is accepted on a transport that a proxy worker of this node connects to", pa.method)
+				d.add(pa.line, pa.place, "authentication method %q is not supported yet ("+wantMethods+"); it is accepted on a transport that a proxy worker of this node connects to", pa.method)
 				continue
 			}
 			d.warn(pa.line, pa.place, "offered to no client: it lets Crossbar's proxy workers vouch for their clients over a backend connection, and the proxy workers of this node are served by this router in-process, without one")

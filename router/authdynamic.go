@@ -245,7 +245,7 @@ func (s *session) callAuthenticator(pa *pendingAuth, a *config.Authenticator, re
 	if role == "" {
 		role = "trusted"
 	}
-	if !s.r.realmExists(arealm) && s.r.dynamic {
+	if s.r.existing(arealm) == nil && s.r.dynamic {
 		// Realms are made on HELLO here: nobody can have registered the authenticator on one
 		// that does not exist, and a service session would make (and keep) a realm for every
 		// name a client sends.
@@ -320,12 +320,12 @@ func (s *session) callAuthenticator(pa *pendingAuth, a *config.Authenticator, re
 	return principal{}, ae
 }
 
-// realmExists reports whether the router has realm now (configured, or made on HELLO and
-// still alive).
-func (r *Router) realmExists(name wamp.URI) bool {
+// existing returns the realm the router has now by that name (configured, or made on HELLO
+// and still alive), or nil.
+func (r *Router) existing(name wamp.URI) *realm {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.realms[name] != nil
+	return r.realms[name]
 }
 
 // deny ends the login with the authenticator's verdict.

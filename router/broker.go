@@ -208,10 +208,11 @@ type publishOpts struct {
 	// nil without a passthru payload.
 	ppt wamp.Dict
 
-	// A publication of another node (DeliverRemote): its publication ID, and its publisher
-	// when disclosed.
-	id   wamp.ID
-	from *publisher
+	// A publication of another node (DeliverRemote): remote set, its publication ID, and its
+	// publisher when disclosed.
+	remote bool
+	id     wamp.ID
+	from   *publisher
 }
 
 // parsePublishOpts reads PUBLISH.Options; the error names the bad option.
@@ -331,7 +332,7 @@ func (rl *realm) publishLocked(pub *session, topic wamp.URI, args wamp.List, kwa
 	var stored wamp.Dict // the publication as event histories keep it, built once
 	var storedSize int
 	for _, sub := range subs {
-		if sub.history != nil && o.kept(pub, payload) {
+		if sub.history != nil && o.kept(pub, topic, payload) {
 			if stored == nil {
 				stored, storedSize = rl.historyEvent(pub, pubID, topic, args, kwargs, o)
 			}

@@ -1,6 +1,9 @@
 package router
 
 import (
+	"maps"
+	"slices"
+
 	"portico/router/wamp"
 )
 
@@ -91,12 +94,11 @@ func identity(x any) *publisher {
 
 // DeliverRemote delivers a publication of another node (m.Request is its publication ID) to
 // this node's subscribers of realm: matching, black- and whitelists by session, authid and
-// authrole, retention, all as for a local PUBLISH; exclude_me concerns a session of the other
-// node and so no local one. A realm this node does not have is skipped.
+// authrole, retention, event history (store.go), all as for a local PUBLISH; exclude_me
+// concerns a session of the other node and so no local one. A realm this node does not have
+// is skipped.
 func (r *Router) DeliverRemote(realm wamp.URI, m *wamp.Publish) {
-	r.mu.Lock()
-	rl := r.realms[realm]
-	r.mu.Unlock()
+	rl := r.existing(realm)
 	if rl == nil {
 		return
 	}
@@ -106,6 +108,7 @@ func (r *Router) DeliverRemote(realm wamp.URI, m *wamp.Publish) {
 		return
 	}
 	o.excludeMe = false
+	o.remote = true
 	o.id = m.Request
 	if o.disclose {
 		o.from = identity(m.Options[ClusterPublisher])
@@ -118,9 +121,7 @@ func (r *Router) DeliverRemote(realm wamp.URI, m *wamp.Publish) {
 // LocalProcedures returns the procedures local callees registered on realm (the cluster
 // announces them to the other nodes).
 func (r *Router) LocalProcedures(realm wamp.URI) []Procedure {
-	r.mu.Lock()
-	rl := r.realms[realm]
-	r.mu.Unlock()
+	rl := r.existing(realm)
 	if rl == nil {
 		return nil
 	}
@@ -238,9 +239,5 @@ func (s *session) testamentPublish(t *testament) *wamp.Publish {
 func (r *Router) Realms() []wamp.URI {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]wamp.URI, 0, len(r.realms))
-	for name := range r.realms {
-		out = append(out, name)
-	}
-	return out
+	return slices.Collect(maps.Keys(r.realms))
 }

@@ -30,8 +30,9 @@ const (
 	// mergeByMatch joins {"exact": [...], "prefix": [...], "wildcard": [...]} (*.list).
 	mergeByMatch
 	// mergeFind answers from the node that has the session, registration or subscription
-	// (get, kill, callees, subscribers): this node's answer when it has it, else the first
-	// node's, by name, that does.
+	// (get, kill, callees, subscribers, remove_*): this node's answer when it has it, else the
+	// first node's, by name, that does; when none has it, the error of the node that got
+	// furthest (found the session but not the registration, for remove_callee).
 	mergeFind
 	// mergeFirst is this node's ID when it has one, else the first node's, by name (lookup).
 	mergeFirst
@@ -56,6 +57,7 @@ var clusterMerges = map[wamp.URI]metaMerge{
 	"wamp.registration.get":           mergeFind,
 	"wamp.registration.list_callees":  mergeFind,
 	"wamp.registration.count_callees": mergeFind,
+	"wamp.registration.remove_callee": mergeFind,
 
 	"wamp.subscription.list":              mergeByMatch,
 	"wamp.subscription.lookup":            mergeFirst,
@@ -63,6 +65,7 @@ var clusterMerges = map[wamp.URI]metaMerge{
 	"wamp.subscription.get":               mergeFind,
 	"wamp.subscription.list_subscribers":  mergeFind,
 	"wamp.subscription.count_subscribers": mergeFind,
+	"wamp.subscription.remove_subscriber": mergeFind,
 }
 
 // ClusterTrusted is the option of a meta query (MetaPart) that says whether the caller may
@@ -136,6 +139,24 @@ func notFound(a wamp.Message) bool {
 	return false
 }
 
+// foundRank orders the not-found ERRORs of mergeFind by how far the node got: a node without
+// the realm, one without the session, one with the session but without the registration or
+// subscription (remove_callee, remove_subscriber look the session up first, and a session is
+// on one node only).
+func foundRank(a wamp.Message) int {
+	e, _ := a.(*wamp.Error)
+	if e == nil {
+		return 0
+	}
+	switch e.Error {
+	case errNoSuchSession:
+		return 1
+	case errNoSuchRegistration, errNoSuchSubscription:
+		return 2
+	}
+	return 0
+}
+
 // firstArg is a RESULT's first argument (nil for an ERROR or none).
 func firstArg(a wamp.Message) any {
 	if r, ok := a.(*wamp.Result); ok && len(r.Arguments) > 0 {
@@ -203,7 +224,13 @@ func mergeMeta(mg metaMerge, proc wamp.URI, local wamp.Message, parts []wamp.Mes
 				return a // the node that has it refused (say, a bad reason URI)
 			}
 		}
-		return local
+		best := local
+		for _, a := range parts {
+			if foundRank(a) > foundRank(best) {
+				best = a
+			}
+		}
+		return best
 	case mergeFirst:
 		for _, a := range all {
 			if firstArg(a) != nil {
@@ -278,9 +305,7 @@ func idList(ids []uint64) []any {
 // wamp.error.no_such_realm. The kill procedures end this node's sessions they name.
 func (r *Router) MetaPart(realm wamp.URI, m *wamp.Call) wamp.Message {
 	var a wamp.Message
-	r.mu.Lock()
-	rl := r.realms[realm]
-	r.mu.Unlock()
+	rl := r.existing(realm)
 	h := metaProcedures[m.Procedure]
 	switch {
 	case rl == nil:

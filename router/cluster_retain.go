@@ -14,9 +14,7 @@ import (
 // ClusterPublisher when disclosed. The topic's retained event is left alone when it is this
 // publication already, and a realm this node does not have is skipped.
 func (r *Router) RetainRemote(realm wamp.URI, m *wamp.Publish) {
-	r.mu.Lock()
-	rl := r.realms[realm]
-	r.mu.Unlock()
+	rl := r.existing(realm)
 	if rl == nil {
 		return
 	}

@@ -9,7 +9,11 @@ import (
 // event history per configured topic pattern, read with wamp.subscription.get_events, and call
 // queues per configured procedure pattern (dealer.go). Everything lives in memory, under
 // realm.mu, and is bounded: each history keeps its `limit` newest events, and all of a realm's
-// histories together at most `max_bytes` (an estimate), the oldest dropped first.
+// histories together at most `max_bytes` (an estimate), the oldest dropped first. In a
+// cluster every node receives every publication of the realm's other nodes (DeliverRemote) and
+// keeps it in its histories as it keeps its own sessions' (kept), so each node's history is
+// the cluster's, but for what a node missed while it was down or cut off from NATS, and
+// get_events answers from the caller's node alone.
 
 // historyLog is the event history of one store subscription.
 type historyLog struct {
@@ -125,16 +129,20 @@ func (rl *realm) historyEvent(pub *session, pubID wamp.ID, topic wamp.URI, args 
 	}
 	if o.disclose && pub != nil {
 		ev["session_id"], ev["authid"], ev["authrole"] = uint64(pub.id), pub.authid, pub.authrole
+	} else if p := o.from; o.disclose && p != nil {
+		ev["session_id"], ev["authid"], ev["authrole"] = uint64(p.id), p.authid, p.authrole
 	}
 	return ev, storedOverhead + 2*len(topic) + len(rl.name) + valueSize(args) + valueSize(kwargs)
 }
 
-// kept reports whether a publication goes into event histories: not the router's own meta
-// events, not events for chosen receivers only (black and white lists: the history is read
-// by any session allowed to call get_events), not passthru payloads (the history has no
-// place for them, as in Crossbar's store).
-func (o *publishOpts) kept(pub *session, payload []byte) bool {
-	return pub != nil && payload == nil && o.ppt == nil &&
+// kept reports whether a publication on topic goes into event histories: a local session's or
+// another node's (DeliverRemote), not the router's own meta events (those of another node
+// come as remote publications on a "wamp." topic, which no client may publish on), not
+// events for chosen receivers only (black and white lists: the history is read by any
+// session allowed to call get_events), not passthru payloads (the history has no place for
+// them, as in Crossbar's store).
+func (o *publishOpts) kept(pub *session, topic wamp.URI, payload []byte) bool {
+	return (pub != nil || o.remote && !restrictedURI(topic)) && payload == nil && o.ppt == nil &&
 		!o.hasEligible && !o.hasEligibleAuthID && !o.hasEligibleRole &&
 		len(o.exclude) == 0 && len(o.excludeAuthID) == 0 && len(o.excludeAuthRole) == 0
 }

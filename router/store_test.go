@@ -218,3 +218,34 @@ func TestCallQueue(t *testing.T) {
 		}
 	})
 }
+
+// TestEventHistoryRemote: a publication of another node (DeliverRemote) enters the event
+// history as a local one does, with its publication ID and its disclosed publisher; another
+// node's meta events (remote publications on "wamp." topics) and events for chosen receivers
+// do not, as this node's own do not.
+func TestEventHistoryRemote(t *testing.T) {
+	r := newTestRouter(t, Options{Realms: []config.Realm{storeRealm("realm1", config.RealmStore{Limit: 100,
+		EventHistory: []config.StoreEntry{{URI: ".session.on_join", Match: "wildcard", Limit: 100}}})}})
+	c := join(t, r, codecs[0], "realm1")
+	remote := func(topic wamp.URI, id wamp.ID, opts wamp.Dict, arg any) {
+		r.DeliverRemote("realm1", &wamp.Publish{Request: id, Options: opts, Topic: topic, Arguments: wamp.List{arg}})
+	}
+	remote("com.session.on_join", 11, wamp.Dict{}, "remote")
+	remote("wamp.session.on_join", 12, wamp.Dict{}, "remote meta event")
+	remote("org.session.on_join", 13, wamp.Dict{"disclose_me": true, ClusterPublisher: wamp.List{uint64(77), "alice", "user"}}, "disclosed")
+	remote("net.session.on_join", 14, wamp.Dict{"eligible": wamp.List{uint64(c.id)}}, "for one")
+	c.publishAck("com.session.on_join", nil, "local")
+	sub := c.subscribe(".session.on_join", wamp.Dict{"match": "wildcard"})
+	if got := c.getEvents(sub, nil); fmt.Sprint(got) != "[local disclosed remote]" {
+		t.Fatalf("get_events: %v, want [local disclosed remote]", got)
+	}
+	res := c.call("wamp.subscription.get_events", wamp.List{uint64(sub)}, nil)
+	evs := res.Arguments[0].([]any)
+	d, r0 := evs[1].(map[string]any), evs[2].(map[string]any)
+	if fmt.Sprint(d["publication"]) != "13" || fmt.Sprint(d["session_id"]) != "77" || d["authid"] != "alice" || d["authrole"] != "user" {
+		t.Errorf("the disclosed remote publication: %v", d)
+	}
+	if fmt.Sprint(r0["publication"]) != "11" || r0["session_id"] != nil || r0["authid"] != nil {
+		t.Errorf("the undisclosed remote publication: %v", r0)
+	}
+}

@@ -57,10 +57,25 @@ func TestClusterThreeNodes(t *testing.T) {
 // others connect to.
 func embeddedCluster(t *testing.T, names ...string) []*node {
 	t.Helper()
+	return embeddedClusterWith(t, nil, names...)
+}
+
+// embeddedClusterWith is embeddedCluster with each node's clusterConfig changed by edit (nil:
+// none).
+func embeddedClusterWith(t *testing.T, edit func(cfg map[string]any), names ...string) []*node {
+	t.Helper()
 	natsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	nodes := []*node{startConfig(t, clusterConfig(t, names[0], map[string]any{"embedded": map[string]any{"listen": natsAddr}}))}
-	for _, name := range names[1:] {
-		nodes = append(nodes, startConfig(t, clusterConfig(t, name, map[string]any{"url": "nats://" + natsAddr})))
+	var nodes []*node
+	for i, name := range names {
+		nats := map[string]any{"url": "nats://" + natsAddr}
+		if i == 0 {
+			nats = map[string]any{"embedded": map[string]any{"listen": natsAddr}}
+		}
+		cfg := clusterConfig(t, name, nats)
+		if edit != nil {
+			edit(cfg)
+		}
+		nodes = append(nodes, startConfig(t, cfg))
 	}
 	return nodes
 }

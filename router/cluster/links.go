@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"maps"
+	"slices"
 	"sync"
 
 	"portico/router/wamp"
@@ -117,11 +119,7 @@ func (n *Node) linkList() []*link {
 func (n *Node) linkRealms() []wamp.URI {
 	n.lmu.Lock()
 	defer n.lmu.Unlock()
-	out := make([]wamp.URI, 0, len(n.links))
-	for realm := range n.links {
-		out = append(out, realm)
-	}
-	return out
+	return slices.Collect(maps.Keys(n.links))
 }
 
 // linkCount returns how many link sessions the node has.

@@ -324,3 +324,138 @@ func TestClusterMetaMatch(t *testing.T) {
 		t.Errorf("wamp.registration.match(com.ex.y) with A's own prefix: %v, want A's %d", got, prefixA)
 	}
 }
+
+// TestClusterMetaRemove: wamp.registration.remove_callee and wamp.subscription.remove_subscriber
+// on A of a session on C act on C: the session gets UNREGISTERED / UNSUBSCRIBED (it announced
+// revocation), a call on A then fails with no_such_procedure; the errors are single-node's,
+// from the node that got furthest (no such session anywhere; the session but no such
+// registration or subscription on its node).
+func TestClusterMetaRemove(t *testing.T) {
+	ra, na := startNode(t, "a", "")
+	rb, nb := startNode(t, "b", na.ClientURL())
+	rc, nc := startNode(t, "c", na.ClientURL())
+	for _, n := range []*Node{na, nb, nc} {
+		testkit.WaitFor(t, guard, "every node sees the two others", func() bool { return n.Peers() == 2 })
+	}
+	revoke := wamp.Dict{"registration_revocation": true, "subscription_revocation": true}
+	callee, other, caller := joinWith(t, rc, revoke), join(t, rb), join(t, ra)
+	callee.send(&wamp.Register{Request: callee.next(), Options: wamp.Dict{}, Procedure: "com.ex.rm"})
+	reg := callee.expect("REGISTERED").(*wamp.Registered).Registration
+	callee.send(&wamp.Subscribe{Request: callee.next(), Options: wamp.Dict{}, Topic: "com.ex.rmt"})
+	sub := callee.expect("SUBSCRIBED").(*wamp.Subscribed).Subscription
+
+	// A knows the procedure on C: a call from A reaches the callee.
+	call := func() wamp.ID {
+		req := caller.next()
+		caller.send(&wamp.Call{Request: req, Options: wamp.Dict{}, Procedure: "com.ex.rm"})
+		return req
+	}
+	testkit.WaitFor(t, guard, "a call from A served on C", func() bool {
+		req := call()
+		select {
+		case m := <-caller.in:
+			e, ok := m.(*wamp.Error)
+			if !ok || e.Request != req || e.Error != "wamp.error.no_such_procedure" {
+				t.Fatalf("call before the removal: %+v", m)
+			}
+			return false
+		case m := <-callee.in:
+			inv := m.(*wamp.Invocation)
+			callee.send(&wamp.Yield{Request: inv.Request, Options: wamp.Dict{}})
+			caller.expect("RESULT")
+			return true
+		case <-time.After(guard):
+			t.Fatal("no answer to the call")
+			return false
+		}
+	})
+
+	wantErr := func(proc wamp.URI, args wamp.List, want string) {
+		t.Helper()
+		if e, ok := meta(caller, proc, args, nil).(*wamp.Error); !ok || e.Error != wamp.URI(want) {
+			t.Errorf("%s%v on A: %+v, want ERROR %s", proc, args, e, want)
+		}
+	}
+	wantErr("wamp.registration.remove_callee", wamp.List{uint64(reg), uint64(1)}, "wamp.error.no_such_session")
+	wantErr("wamp.registration.remove_callee", wamp.List{uint64(1), uint64(callee.id)}, "wamp.error.no_such_registration")
+	wantErr("wamp.registration.remove_callee", wamp.List{uint64(reg), uint64(other.id)}, "wamp.error.no_such_registration")
+	wantErr("wamp.registration.remove_callee", wamp.List{uint64(reg), uint64(callee.id), "not a uri!"}, "wamp.error.invalid_uri")
+	wantErr("wamp.subscription.remove_subscriber", wamp.List{uint64(sub), uint64(1)}, "wamp.error.no_such_session")
+	wantErr("wamp.subscription.remove_subscriber", wamp.List{uint64(1), uint64(callee.id)}, "wamp.error.no_such_subscription")
+
+	// The removal: C's callee learns it, with the reason; A's calls find no procedure.
+	if r, ok := meta(caller, "wamp.registration.remove_callee", wamp.List{uint64(reg), uint64(callee.id)}, wamp.Dict{"reason": "com.ex.removed"}).(*wamp.Result); !ok || len(r.Arguments) != 0 {
+		t.Fatalf("wamp.registration.remove_callee on A: %+v", r)
+	}
+	if u := callee.expect("UNREGISTERED").(*wamp.Unregistered); u.Request != 0 || !same(u.Details["registration"], reg) || u.Details["reason"] != "com.ex.removed" {
+		t.Errorf("UNREGISTERED %+v", u)
+	}
+	testkit.WaitFor(t, guard, "A's call without a procedure", func() bool {
+		req := call()
+		e, ok := caller.expect("ERROR").(*wamp.Error)
+		return ok && e.Request == req && e.Error == "wamp.error.no_such_procedure"
+	})
+	wantErr("wamp.registration.remove_callee", wamp.List{uint64(reg), uint64(callee.id)}, "wamp.error.no_such_registration")
+
+	if r, ok := meta(caller, "wamp.subscription.remove_subscriber", wamp.List{uint64(sub), uint64(callee.id)}, nil).(*wamp.Result); !ok || len(r.Arguments) != 0 {
+		t.Fatalf("wamp.subscription.remove_subscriber on A: %+v", r)
+	}
+	if u := callee.expect("UNSUBSCRIBED").(*wamp.Unsubscribed); u.Request != 0 || !same(u.Details["subscription"], sub) || u.Details["reason"] != nil {
+		t.Errorf("UNSUBSCRIBED %+v", u)
+	}
+	wantErr("wamp.subscription.get", wamp.List{uint64(sub)}, "wamp.error.no_such_subscription")
+}
+
+// TestClusterMetaGetEvents: each node keeps the publications of the other nodes in its event
+// history as it keeps its own sessions', so wamp.subscription.get_events on A answers from
+// A's store with B's publications (same publication IDs, the disclosed publisher) next to
+// A's, newest first; what a history never keeps (events for chosen receivers) stays out.
+func TestClusterMetaGetEvents(t *testing.T) {
+	realms := []config.Realm{allowAll[0]}
+	realms[0].Store = &config.RealmStore{Type: "memory", EventHistory: []config.StoreEntry{{URI: "com.ex.h", Match: "exact", Limit: 10}}}
+	ra, na := startNodeRealms(t, "a", "", realms)
+	rb, nb := startNodeRealms(t, "b", na.ClientURL(), realms)
+	for _, n := range []*Node{na, nb} {
+		testkit.WaitFor(t, guard, "the nodes see each other", func() bool { return n.Peers() == 1 })
+	}
+	pubB, pubA, asker := join(t, rb), join(t, ra), join(t, ra)
+	publish := func(c *client, opts wamp.Dict, arg int) wamp.ID {
+		opts["acknowledge"] = true
+		c.send(&wamp.Publish{Request: c.next(), Options: opts, Topic: "com.ex.h", Arguments: wamp.List{arg}})
+		return c.expect("PUBLISHED").(*wamp.Published).Publication
+	}
+	p1 := publish(pubB, wamp.Dict{"disclose_me": true}, 1)
+	publish(pubB, wamp.Dict{"eligible": wamp.List{uint64(asker.id)}}, 2)
+	p3 := publish(pubB, wamp.Dict{}, 3)
+
+	sub := result(asker, "wamp.subscription.lookup", "com.ex.h")
+	if sub == nil {
+		t.Fatal("wamp.subscription.lookup on A: no store subscription")
+	}
+	var evs []any
+	testkit.WaitFor(t, guard, "B's publications in A's history", func() bool {
+		evs, _ = result(asker, "wamp.subscription.get_events", sub).([]any)
+		return len(evs) >= 2
+	})
+	p4 := publish(pubA, wamp.Dict{}, 4)
+	evs, _ = result(asker, "wamp.subscription.get_events", sub, 10).([]any)
+	type want struct {
+		pub     wamp.ID
+		arg     int
+		session any
+	}
+	wants := []want{{p4, 4, nil}, {p3, 3, nil}, {p1, 1, pubB.id}}
+	if len(evs) != len(wants) {
+		t.Fatalf("get_events on A: %d events %v, want %d (B's 1 and 3, A's 4; not the one for chosen receivers)", len(evs), evs, len(wants))
+	}
+	for i, w := range wants {
+		e, _ := evs[i].(map[string]any)
+		args, _ := e["args"].([]any)
+		if !same(e["publication"], w.pub) || len(args) != 1 || !same(args[0], w.arg) || !same(e["session_id"], w.session) || e["topic"] != "com.ex.h" || e["realm"] != "realm1" {
+			t.Errorf("event %d: %v, want publication %d, args [%d], session_id %v", i, e, w.pub, w.arg, w.session)
+		}
+	}
+	if e, _ := evs[2].(map[string]any); e["authrole"] != "anonymous" {
+		t.Errorf("the disclosed publisher's authrole in %v", e)
+	}
+}

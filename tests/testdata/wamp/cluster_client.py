@@ -29,6 +29,10 @@ MODE
              {"result": R} or {"error": URI}
   meta_subscribe  subscribe to the meta topic ARG, print {"ready": true}, then {"meta": ARGS}
              per event
+  revocable  register ARG (adds), print {"ready": true, "session": ID, "registration": RID};
+             print {"unregistered": RID, "reason": R} when the router takes the registration
+             away (UNREGISTERED with request 0: autobahn-python announces
+             registration_revocation), then stay
   count      subscribe to com.ex.big, print {"ready": true}, then {"n": N} per event (its
              first argument, not its payload)
   flood      joined, stop the process ARG4 (SIGSTOP: the NATS server), print {"stopped": true};
@@ -47,6 +51,7 @@ from urllib.parse import urlparse
 
 from autobahn.asyncio.wamp import ApplicationSession
 from autobahn.asyncio.websocket import WampWebSocketClientFactory
+from autobahn.wamp import message
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.serializer import JsonSerializer
 from autobahn.wamp.types import ComponentConfig, PublishOptions, SubscribeOptions
@@ -151,6 +156,17 @@ async def main(mode, url, arg):
     elif mode == "meta_subscribe":
         await s.subscribe(lambda *a: out({"meta": list(a)}), arg)
         out({"ready": True})
+        await asyncio.Future()
+    elif mode == "revocable":
+        received = s.onMessage
+
+        def on_message(msg):
+            if isinstance(msg, message.Unregistered) and msg.request == 0:
+                out({"unregistered": msg.registration, "reason": msg.reason})
+            received(msg)
+        s.onMessage = on_message
+        reg = await s.register(lambda a, b: a + b, arg)
+        out({"ready": True, "session": s._session_id, "registration": reg.id})
         await asyncio.Future()
     elif mode == "count":
         await s.subscribe(lambda n, payload=None: out({"n": n}), "com.ex.big")
