@@ -186,6 +186,12 @@ type ComponentTransport struct {
 	// Endpoint is where to connect: tcp Host and Port, or a unix Path (absolute after
 	// resolution against the node directory).
 	Endpoint ConnectEndpoint
+	// MaxMessageSize is `options.max_message_size`, 0 when not set: the largest message the
+	// component accepts from the router, handed to autobahn's client factory as Crossbar
+	// does (crossbar/worker/container.py, set_rawsocket_options / set_websocket_options:
+	// maxMessagePayloadSize). rawsocket: from 512 bytes to 16 MiB, what autobahn's
+	// RawSocket factory accepts; the handshake asks the router for the next power of two.
+	MaxMessageSize int
 }
 
 // ConnectEndpoint is a connecting endpoint.

@@ -492,6 +492,36 @@ func (d *decoder) decodeComponent(v *value, place, dir string, router bool) Comp
 	return c
 }
 
+// decodeComponentTransportOptions reads a component transport's `options` and returns its
+// max_message_size (0 when not set). rawsocket options have no other key in Crossbar
+// (check_rawsocket_options); websocket options are autobahn's WebSocket knobs, of which
+// max_message_size is honoured and the others accepted and ignored.
+func (d *decoder) decodeComponentTransportOptions(v *value, place, typ string) int {
+	x := d.object(v, place)
+	if typ != "rawsocket" {
+		for _, e := range x.v.keys {
+			x.ignore(e.key)
+		}
+	}
+	n := int64(0)
+	if x.size("max_message_size", &n) {
+		mv, mp := x.take("max_message_size")
+		lo, hi := int64(1), int64(64<<20) // Crossbar's check_transport_max_message_size
+		why := "Crossbar's"
+		if typ == "rawsocket" {
+			// autobahn's RawSocket factory asserts this range (setProtocolOptions), so
+			// Crossbar's component fails to start outside it.
+			lo, hi, why = 512, 16<<20, "autobahn's RawSocket client"
+		}
+		if n < lo || n > hi {
+			d.add(mv.line, mp, "%d bytes is out of range [%d, %d] (%s)", n, lo, hi, why)
+			n = 0
+		}
+	}
+	x.done()
+	return int(n)
+}
+
 // decodeConnectTransport reads a component's connecting transport (Crossbar's
 // check_connecting_transport_websocket / _rawsocket).
 func (d *decoder) decodeConnectTransport(v *value, place, dir string) *ComponentTransport {
@@ -506,7 +536,10 @@ func (d *decoder) decodeConnectTransport(v *value, place, dir string) *Component
 		d.oneOf(tv.line, tp, "type", typ, "websocket", "rawsocket")
 	}
 	t.Type = typ
-	o.ignore("id", "debug", "options")
+	o.ignore("id", "debug")
+	if ov, op := o.take("options"); ov != nil && ov.kind != kNull {
+		t.MaxMessageSize = d.decodeComponentTransportOptions(ov, op, typ)
+	}
 	if u, ok := o.str("url"); ok {
 		uv, up := o.take("url")
 		if typ == "rawsocket" {

@@ -53,6 +53,8 @@ func TestACMEShutdownStopsMaintenance(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	n := acmeTestNode(t, closedURL(t), nil)
 	n.Workers[0].Transports[1].Endpoint.TLS.ACME.Storage = t.TempDir()
+	// A service that answers every path below it (a json service answers its own path only).
+	n.Workers[0].Transports[0].Paths[".well-known"] = &config.Service{Place: "workers[0].transports[0].paths..well-known", Type: "nodeinfo"}
 	g, err := New(n, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +69,7 @@ func TestACMEShutdownStopsMaintenance(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Errorf("an unknown challenge token: status %d, want 200 from the path /", resp.StatusCode)
+		t.Errorf("an unknown challenge token: status %d, want 200 from the path .well-known", resp.StatusCode)
 	}
 	c, err := tls.Dial("tcp", addrs[1].String(), &tls.Config{ServerName: "localhost", InsecureSkipVerify: true})
 	if err == nil {

@@ -516,3 +516,90 @@ func TestStaticAndSimpleServices(t *testing.T) {
 		t.Errorf("json: %d %q", resp.StatusCode, body)
 	}
 }
+
+// TestJSONSubPaths: a json service answers its own path only, as Crossbar's JsonResource (a
+// Twisted Resource that is not a leaf) does: every sub-path, a trailing slash included, is a
+// 404, also before the method is looked at. On the root path "/" itself is answered.
+func TestJSONSubPaths(t *testing.T) {
+	t.Parallel()
+	node := testNode(t, map[string]*config.Service{
+		"/":    {Type: "json", JSON: &config.JSON{Value: "root"}},
+		"info": {Type: "json", JSON: &config.JSON{Value: map[string]any{"ok": true}}},
+	})
+	base := startGateway(t, node)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		body         string
+	}{
+		{"GET", "/", 200, `"root"`},
+		{"HEAD", "/", 200, ""},
+		{"GET", "/x", 404, ""},
+		{"GET", "/x/", 404, ""},
+		{"GET", "/x/y", 404, ""},
+		{"GET", "/x/y/", 404, ""},
+		{"GET", "/info", 200, `{"ok":true}`},
+		{"GET", "/info?a=1", 200, `{"ok":true}`},
+		{"GET", "/info/", 404, ""},
+		{"GET", "/info/x", 404, ""},
+		{"GET", "/info/x/", 404, ""},
+		{"GET", "/info/x/y", 404, ""},
+		{"POST", "/info/x", 404, ""},
+		{"POST", "/info", 405, ""},
+	} {
+		req, _ := http.NewRequest(tc.method, base+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s %s: status %d, want %d (%q)", tc.method, tc.path, resp.StatusCode, tc.status, b)
+			continue
+		}
+		ct := resp.Header.Get("Content-Type")
+		switch {
+		case tc.status == 200 && !strings.HasPrefix(ct, "application/json"):
+			t.Errorf("%s %s: Content-Type %q, want application/json", tc.method, tc.path, ct)
+		case tc.status != 200 && strings.HasPrefix(ct, "application/json"):
+			t.Errorf("%s %s: the %d is answered with the JSON type", tc.method, tc.path, tc.status)
+		case tc.body != "" && strings.TrimSpace(string(b)) != tc.body:
+			t.Errorf("%s %s: body %q, want %q", tc.method, tc.path, b, tc.body)
+		}
+	}
+}
+
+// TestStaticListingTitle: a directory listing is titled as Twisted's DirectoryLister, which
+// Crossbar's static service uses, titles it: "Directory listing for " and the request URI,
+// decoded, whatever path the service is mounted at.
+func TestStaticListingTitle(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "sub dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	node := testNode(t, map[string]*config.Service{
+		"/":     {Type: "static", Static: &config.Static{Directory: root, EnableDirectoryListing: true}},
+		"files": {Type: "static", Static: &config.Static{Directory: root, EnableDirectoryListing: true}},
+	})
+	base := startGateway(t, node)
+	for path, want := range map[string]string{
+		"/":                   "Directory listing for /",
+		"/sub%20dir/":         "Directory listing for /sub dir/",
+		"/files/":             "Directory listing for /files/",
+		"/files/sub%20dir/":   "Directory listing for /files/sub dir/",
+		"/files/?q=%3Cb%3E":   "Directory listing for /files/?q=&lt;b&gt;",
+		"/files/sub%20dir/?a": "Directory listing for /files/sub dir/?a",
+	} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "<title>"+want+"</title>") || !strings.Contains(string(b), "<h1>"+want+"</h1>") {
+			t.Errorf("%s: %d, want title and heading %q:\n%s", path, resp.StatusCode, want, b)
+		}
+	}
+}

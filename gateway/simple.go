@@ -39,6 +39,11 @@ func (s *redirectService) place() string { return s.where }
 func (s *redirectService) close()        {}
 
 // jsonService answers a fixed JSON value, encoded once at start (Crossbar's `json` service).
+// It answers its own path only, as Crossbar's JsonResource (crossbar/webservice/misc.py), a
+// Twisted Resource that is not a leaf, does: any sub-path, "/info/" and "/info/x" below
+// "info" alike, is Twisted's 404 "No Such Resource". On the root path, "/" is answered with
+// the value and every other unknown path is a 404 (under Crossbar "/" is a 404 too: Twisted
+// asks the root resource for the child "", which JsonResource does not have).
 type jsonService struct {
 	where   string
 	body    []byte
@@ -63,7 +68,11 @@ func newJSONService(svc *config.Service) (*jsonService, error) {
 		origins: j.AllowedOrigins, noCache: j.DiscourageCaching}, nil
 }
 
-func (s *jsonService) serve(ctx *fasthttp.RequestCtx, _ *request) error {
+func (s *jsonService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
+	// The sub-path is looked up before the method, as Twisted finds the child first.
+	if rest := rq.path[rq.mount:]; len(rest) > 0 && (rq.mount > 0 || len(rest) > 1) {
+		return errNotFound
+	}
 	if !ctx.IsGet() && !ctx.IsHead() {
 		if ctx.IsOptions() && s.cors {
 			s.corsHeaders(ctx)

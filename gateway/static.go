@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -190,7 +191,7 @@ func (s *staticService) serve(ctx *fasthttp.RequestCtx, rq *request) error {
 			f.Close()
 		}
 		if s.listing {
-			return s.list(ctx, rel, urlPath)
+			return s.list(ctx, rel, listingTitle(rq))
 		}
 		return errNotFound
 	}
@@ -334,7 +335,7 @@ func etagListed(list, etag string) bool {
 	return false
 }
 
-func (s *staticService) list(ctx *fasthttp.RequestCtx, rel, urlPath string) error {
+func (s *staticService) list(ctx *fasthttp.RequestCtx, rel, title string) error {
 	var entries []fs.DirEntry
 	var err error
 	rel = strings.TrimSuffix(rel, "/")
@@ -363,13 +364,25 @@ func (s *staticService) list(ctx *fasthttp.RequestCtx, rel, urlPath string) erro
 	}
 	slices.Sort(names)
 	ctx.SetContentType("text/html; charset=utf-8")
-	fmt.Fprintf(ctx, "<!DOCTYPE html>\n<html><head><title>Index of %s</title></head><body><h1>Index of %s</h1><ul>\n",
-		htmlEscape(urlPath), htmlEscape(urlPath))
+	fmt.Fprintf(ctx, "<!DOCTYPE html>\n<html><head><title>%s</title></head><body><h1>%s</h1><ul>\n",
+		htmlEscape(title), htmlEscape(title))
 	for _, n := range names {
 		fmt.Fprintf(ctx, "<li><a href=\"%s\">%s</a></li>\n", htmlEscape(pathEscape(n)), htmlEscape(n))
 	}
 	fmt.Fprint(ctx, "</ul></body></html>\n")
 	return nil
+}
+
+// listingTitle is the title of a directory listing: Twisted's (twisted/web/static.py
+// DirectoryLister.render, which Crossbar's static service uses), "Directory listing for " and
+// the request URI as the client sent it, percent-decoded: the full path, whatever path the
+// service is mounted at, and the query.
+func listingTitle(rq *request) string {
+	uri := string(rq.requestURI)
+	if u, err := url.PathUnescape(uri); err == nil {
+		uri = u
+	}
+	return "Directory listing for " + uri
 }
 
 func pathEscape(s string) string {

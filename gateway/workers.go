@@ -309,6 +309,9 @@ func (g *Gateway) runnerCommand(node *config.Node, w *config.Worker, idx int) (l
 				}
 			}
 			rc.Transport = map[string]any{"type": t.Type, "url": t.URL, "serializer": t.Serializer, "endpoint": ep}
+			if t.MaxMessageSize > 0 {
+				rc.Transport["max_message_size"] = t.MaxMessageSize
+			}
 		}
 		cfg.Components = append(cfg.Components, rc)
 	}

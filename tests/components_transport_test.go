@@ -125,3 +125,46 @@ func TestComponentTransports(t *testing.T) {
 		})
 	}
 }
+
+// TestComponentMaxMessageSize: a container component's transport options.max_message_size
+// reaches autobahn's RawSocket client factory, as in Crossbar (set_rawsocket_options): a
+// component that announced 1024 bytes (the router's WELCOME is some 750) answers small calls,
+// and a call whose INVOCATION is larger ends its connection, so the caller gets an error; the
+// same component with 64 KiB answers the large call. Twisted and asyncio.
+func TestComponentMaxMessageSize(t *testing.T) {
+	t.Parallel()
+	comp := func(class, proc string, max int) string {
+		return fmt.Sprintf(`{"type": "class", "classname": %q, "realm": "realm1", "extra": {"proc": %q, "bias": ""},
+		  "transport": {"type": "rawsocket", "endpoint": {"type": "unix", "path": "crossbar.sock"}, "serializer": "json",
+		                "options": {"max_message_size": %d}}}`, class, proc, max)
+	}
+	dir, port, _ := componentsNode(t)
+	tlsFiles(t, dir)
+	for _, c := range []string{
+		comp("txcomp.Adder", "com.tx.small", 1024),
+		comp("aiocomp.Doubler", "com.aio.small", 1024),
+		comp("txcomp.Adder", "com.tx.roomy", 65536),
+		comp("aiocomp.Doubler", "com.aio.roomy", 65536),
+	} {
+		addWorker(t, dir, `{"type": "container", "options": {"pythonpath": ["."]}, "components": [`+c+`]}`)
+	}
+	n := start(t, dir)
+	defer n.stop(t, syscall.SIGTERM)
+	big := strings.Repeat("x", 2000)
+	bigJSON := fmt.Sprintf("%q", big)
+	res := call(t, port, "com.tx.small", `["a", "b"]`, "com.aio.small", `["ab"]`,
+		"com.tx.roomy", "["+bigJSON+`, "y"]`, "com.aio.roomy", "["+bigJSON+"]")
+	expect(t, res, "ab", "com.tx.small")
+	expect(t, res, "abab", "com.aio.small")
+	expect(t, res, big+"y", "com.tx.roomy")
+	expect(t, res, big+big, "com.aio.roomy")
+	res = call(t, port, "com.tx.small", "["+bigJSON+`, "y"]`, "com.aio.small", "["+bigJSON+"]")
+	for _, proc := range []string{"com.tx.small", "com.aio.small"} {
+		if s, _ := res[proc].(string); !strings.HasPrefix(s, "error: ") {
+			t.Errorf("%s with a %d-byte argument: got %.80q, want an error (over the component's max_message_size)", proc, len(big), s)
+		}
+	}
+	if !strings.Contains(n.logs.String(), "client_max=1024") && !strings.Contains(n.logs.String(), `"client_max":1024`) {
+		t.Errorf("no warning naming the component's maximum (1024) in the log:\n%s", n.logs.String())
+	}
+}

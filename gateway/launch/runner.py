@@ -12,6 +12,7 @@
 # process: txaio, which autobahn runs on, picks one framework per process.
 import importlib
 import json
+import math
 import os
 import signal
 import socket
@@ -299,6 +300,10 @@ class Runner:
             else:
                 from autobahn.twisted.rawsocket import WampRawSocketClientFactory
                 factory = WampRawSocketClientFactory(lambda: sess, serializer=serializer(t, "twisted"))
+            if t.get("max_message_size"):
+                # Crossbar's set_rawsocket_options / set_websocket_options on the client
+                # factory (crossbar/worker/container.py).
+                factory.setProtocolOptions(maxMessagePayloadSize=t["max_message_size"])
             if ep["type"] == "unix":
                 e = UNIXClientEndpoint(reactor, ep["path"], timeout=ep.get("timeout", 10))
             elif ep.get("version") == 6:
@@ -328,7 +333,19 @@ class Runner:
                 if not hasattr(rawsocket.WampRawSocketClientProtocol, "transport_details"):
                     rawsocket.WampRawSocketClientProtocol.transport_details = property(lambda p: p._transport_details)
                 factory = rawsocket.WampRawSocketClientFactory(lambda: sess, serializer=serializer(t, "asyncio"))
-            watched = lambda: watch(factory(), False)  # noqa: E731
+            max_size = t.get("max_message_size")
+            if max_size and t["type"] == "websocket":
+                factory.setProtocolOptions(maxMessagePayloadSize=max_size)
+
+            def build():
+                proto = factory()
+                if max_size and t["type"] == "rawsocket":
+                    # autobahn's asyncio RawSocket protocol has no option for it: ask the
+                    # router for the same length Twisted's asks for (the next power of two).
+                    exp = max(int(math.ceil(math.log(max_size, 2))), 9)
+                    proto.max_length, proto._length_exp = 2 ** exp, exp - 9
+                return watch(proto, False)
+            watched = build
             if ep["type"] == "unix":
                 coro = self.loop.create_unix_connection(watched, ep["path"])
             elif ep.get("tls"):
