@@ -27,8 +27,8 @@ type limitListener struct {
 	net.Listener
 	s       *server
 	max     int64
-	n       atomic.Int64 // accepted and not yet closed or hijacked
-	lastLog atomic.Int64 // unix seconds of the last "refused" log line
+	n       *atomic.Int64 // accepted and not yet closed or hijacked: the server's conns
+	lastLog atomic.Int64  // unix seconds of the last "refused" log line
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {

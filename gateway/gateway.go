@@ -99,12 +99,17 @@ type server struct {
 	tls atomic.Pointer[tls.Config]
 	// maxConns is max_connections of an HTTP transport, enforced by limit (connlimit.go).
 	maxConns int64
+	// conns counts the connections limit has handed fasthttp and fasthttp has not yet
+	// reported closed or hijacked. fasthttp reports that after the client may have seen the
+	// end of the exchange (the 101 of an upgrade, a response with Connection: close), so
+	// the count lags what a client observes by a moment.
+	conns atomic.Int64
 }
 
 // limit wraps ln so that past maxConns connections a new one is answered 503 with the
 // transport's page and headers (connlimit.go).
 func (s *server) limit(ln net.Listener) net.Listener {
-	l := &limitListener{Listener: ln, s: s, max: s.maxConns}
+	l := &limitListener{Listener: ln, s: s, max: s.maxConns, n: &s.conns}
 	s.srv.ConnState = l.connState
 	return l
 }

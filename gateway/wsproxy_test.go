@@ -222,7 +222,10 @@ func TestWSGIWebSocketReadTimeout(t *testing.T) {
 // transport's max_connections together with its WAMP WebSockets (fasthttp stops counting a
 // connection once it is taken over): past it an upgrade on either path is refused with 503
 // before the app is asked, plain requests are still served, and a closed relay gives its slot
-// back.
+// back. The same bound applies to the transport's HTTP connections, counted until fasthttp
+// reports them closed or hijacked, which it does just after the client has seen the 101 or
+// the refusal: the test waits for that count to settle before each dial that must reach a
+// handler, or the listener itself would refuse it (a plain 503 before the request is read).
 func TestWSGIWebSocketMaxConnections(t *testing.T) {
 	t.Parallel()
 	sock := filepath.Join(t.TempDir(), "ws.sock")
@@ -232,9 +235,16 @@ func TestWSGIWebSocketMaxConnections(t *testing.T) {
 	g, base := startGatewayG(t, node)
 	wsBase := "ws" + strings.TrimPrefix(base, "http")
 	slots := g.upgraded.of(transport0)
+	httpConns := &g.servers[0].conns
+	settled := func(atMost int64) {
+		t.Helper()
+		testkit.WaitFor(t, 0, fmt.Sprintf("at most %d HTTP connections counted", atMost),
+			func() bool { return httpConns.Load() <= atMost })
+	}
 
 	var open []*websocket.Conn
 	for range 2 {
+		settled(0)
 		c, resp, err := websocket.DefaultDialer.Dial(wsBase+"/app/echo", nil)
 		if err != nil {
 			t.Fatalf("dial: %v (%s)", err, body(resp))
@@ -246,6 +256,7 @@ func TestWSGIWebSocketMaxConnections(t *testing.T) {
 	}
 	refused := func(url string, hdr http.Header) {
 		t.Helper()
+		settled(0)
 		_, resp, err := websocket.DefaultDialer.Dial(url, hdr)
 		if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body(resp), "too many WebSocket connections") {
 			t.Fatalf("upgrade past max_connections on %s: %v %+v", url, err, resp)
@@ -257,6 +268,7 @@ func TestWSGIWebSocketMaxConnections(t *testing.T) {
 
 	open[0].Close()
 	testkit.WaitFor(t, 0, "the closed relay's slot given back", func() bool { return slots.Load() == 1 })
+	settled(1) // plainServed's client may keep its connection open
 	c, resp, err := websocket.DefaultDialer.Dial(wsBase+"/app/echo", nil)
 	if err != nil {
 		t.Fatalf("dial after a close: %v (%s)", err, body(resp))
