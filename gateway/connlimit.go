@@ -21,6 +21,10 @@ import (
 // connLimitSlack is how far fasthttp's Concurrency is set above max_connections.
 const connLimitSlack = 64
 
+// connLimitReason is what the default 503 past max_connections says of its cause (an
+// error page replaces it).
+const connLimitReason = "too many connections open on this transport (max_connections), try again later"
+
 // limitListener hands fasthttp at most max connections at a time and answers the others
 // with the transport's 503.
 type limitListener struct {
@@ -73,7 +77,7 @@ func (l *limitListener) refuse(c net.Conn) {
 	status := fasthttp.StatusServiceUnavailable
 	resp.SetStatusCode(status)
 	resp.Header.SetContentType("text/plain; charset=utf-8")
-	resp.SetBodyString("503 Service Unavailable\n")
+	resp.SetBodyString("503 Service Unavailable\n" + connLimitReason + "\n")
 	resp.Header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
 	resp.SetConnectionClose()
 	tab := l.s.table.Load()

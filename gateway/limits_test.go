@@ -283,3 +283,43 @@ func TestMaxConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxConnectionsReason: without an error page for 503, the refusal past max_connections
+// names its cause, as the other 503s do.
+func TestMaxConnectionsReason(t *testing.T) {
+	t.Parallel()
+	sock := startUWSGI(t)
+	node := testNode(t, map[string]*config.Service{"/": wsgiUpstream(sock)})
+	node.Workers[0].Transports[0].Options.MaxConnections = 1
+	base := startGateway(t, node)
+	addr := strings.TrimPrefix(base, "http://")
+	held, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	_ = held.SetDeadline(time.Now().Add(20 * time.Second))
+	// A request answered on the held connection: it is counted from then on.
+	if _, err := io.WriteString(held, "GET /env HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(held), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("connection within the limit: %v %v", resp, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if resp, err = http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+		t.Fatalf("connection past the limit: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || !strings.Contains(string(b), "max_connections") || !resp.Close {
+		t.Fatalf("connection past the limit: %d %q; want 503 naming max_connections, closing", resp.StatusCode, b)
+	}
+}
