@@ -49,34 +49,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago and that no other
-// test of this process was given: tests run in parallel, and the kernel may hand a port that
-// was just closed to the next listener asking for one.
+// freePort returns a TCP port on 127.0.0.1 reserved for t (testkit.FreePort).
 func freePort(t *testing.T) int {
 	t.Helper()
-	for range 1000 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		portsMu.Lock()
-		given := portsGiven[port]
-		portsGiven[port] = true
-		portsMu.Unlock()
-		if !given {
-			return port
-		}
-	}
-	t.Fatal("no TCP port that was not given out already")
-	return 0
+	return testkit.FreePort(t)
 }
-
-var (
-	portsMu    sync.Mutex
-	portsGiven = map[int]bool{} // every port freePort returned
-)
 
 // startConfig writes cfg as a node directory's .crossbar/config.json and starts portico there.
 func startConfig(t *testing.T, cfg any) *node {
