@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"portico/internal/testkit"
 )
 
 // tlsFiles writes ca.crt, server.crt and server.key into dir: a CA and a server certificate
@@ -164,7 +166,10 @@ func TestComponentMaxMessageSize(t *testing.T) {
 			t.Errorf("%s with a %d-byte argument: got %.80q, want an error (over the component's max_message_size)", proc, len(big), s)
 		}
 	}
-	if !strings.Contains(n.logs.String(), "client_max=1024") && !strings.Contains(n.logs.String(), `"client_max":1024`) {
-		t.Errorf("no warning naming the component's maximum (1024) in the log:\n%s", n.logs.String())
-	}
+	testkit.CheckFor(t, 0, func() error {
+		if !strings.Contains(n.logs.String(), "client_max=1024") && !strings.Contains(n.logs.String(), `"client_max":1024`) {
+			return fmt.Errorf("no warning naming the component's maximum (1024) in the log:\n%s", n.logs.String())
+		}
+		return nil
+	})
 }

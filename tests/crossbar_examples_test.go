@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -123,9 +124,14 @@ func TestCrossbarExampleHello(t *testing.T) {
 			if len(pids) != 1 {
 				t.Fatalf("python processes under portico: %v, want 1 (the container)", pids)
 			}
-			if !strings.Contains(n.logs.String(), "(hello.AppSession) joined realm 'realm1' (its onJoin still runs)") {
-				t.Errorf("no note of the running onJoin in the log")
-			}
+			// The runner's note comes through its output pipe, which may reach the log just
+			// after the node said it is ready.
+			testkit.CheckFor(t, 0, func() error {
+				if !strings.Contains(n.logs.String(), "(hello.AppSession) joined realm 'realm1' (its onJoin still runs)") {
+					return errors.New("no note of the running onJoin in the log")
+				}
+				return nil
+			})
 			res := call(t, port, "com.example.add2", "[2, 3]")
 			expect(t, res, 5, "com.example.add2")
 			testkit.CheckFor(t, 0, func() error {

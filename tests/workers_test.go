@@ -300,9 +300,13 @@ func TestContainerRestart(t *testing.T) {
 	if now := pythonPIDs(n.cmd.Process.Pid); len(now) != 1 || len(pids) != 1 || now[0] != pids[0] {
 		t.Fatalf("container process changed: %v -> %v", pids, now)
 	}
-	if !strings.Contains(n.logs.String(), "workers[1].components[0] (txcomp.Flaky) failed (com.example.error.crashed)") {
-		t.Errorf("no log line about the component's end:\n%s", n.logs.String())
-	}
+	// The container's lines come through its output pipe: waited for, not looked at once.
+	testkit.CheckFor(t, 0, func() error {
+		if !strings.Contains(n.logs.String(), "workers[1].components[0] (txcomp.Flaky) failed (com.example.error.crashed)") {
+			return fmt.Errorf("no log line about the component's end:\n%s", n.logs.String())
+		}
+		return nil
+	})
 	// Stopping the node is no failure: nothing is restarted then.
 	n.stop(t, syscall.SIGTERM)
 	waitGone(t, pids, 0)
